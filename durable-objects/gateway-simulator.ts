@@ -1,0 +1,194 @@
+import { DurableObject } from "cloudflare:workers";
+import { settings } from "../src/config";
+import { saleOf } from "../src/lib/ids";
+import type { ChargeOutcome, ChargeRequest, LookupOutcome, RefundOutcome, RefundRequest } from "../src/payments/gateway";
+
+/**
+ * A stand-in for the payment provider, with its faults: latency, declines, timeouts (the
+ * client gives up while the charge goes on), late success (the charge lands after the client
+ * gave up), errors, and answers delivered twice. It keeps a ledger like a real provider, keyed
+ * by idempotency key, and tells the product object about late outcomes (as a webhook would).
+ *
+ * Test card tokens force an outcome: tok_visa (rates from wrangler.toml), tok_ok (always
+ * succeeds), tok_decline, tok_error (5xx, nothing charged), tok_timeout (times out, then
+ * fails), tok_late_<ms> (times out, lands as a success <ms> later), tok_duplicate (succeeds,
+ * and the success is delivered again).
+ */
+type Plan = { status: "succeeded" | "declined"; timeout: boolean; landsIn: number; duplicate: boolean };
+type ChargeRow = {
+  key: string;
+  reference: string;
+  amount: number;
+  currency: string;
+  method: string;
+  status: "processing" | "succeeded" | "declined";
+  final: "succeeded" | "declined";
+  charge_id: string;
+  reason: string | null;
+  calls: number;
+  created_at: number;
+  lands_at: number;
+  notify_at: number | null;
+  notify_attempts: number;
+  refund_key: string | null;
+  refund_id: string | null;
+};
+export type LedgerEntry = Pick<ChargeRow, "key" | "reference" | "status" | "charge_id" | "amount" | "calls" | "refund_id">;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export class GatewaySimulator extends DurableObject<Env> {
+  private readonly sql = this.ctx.storage.sql;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.sql.exec(`CREATE TABLE IF NOT EXISTS charges (
+      key TEXT PRIMARY KEY, reference TEXT NOT NULL, amount INTEGER NOT NULL, currency TEXT NOT NULL,
+      method TEXT NOT NULL, status TEXT NOT NULL, final TEXT NOT NULL, charge_id TEXT NOT NULL UNIQUE,
+      reason TEXT, calls INTEGER NOT NULL, created_at INTEGER NOT NULL, lands_at INTEGER NOT NULL,
+      notify_at INTEGER, notify_attempts INTEGER NOT NULL DEFAULT 0, refund_key TEXT, refund_id TEXT)`);
+    this.sql.exec(`CREATE INDEX IF NOT EXISTS charges_notify ON charges (notify_at) WHERE notify_at IS NOT NULL`);
+    this.sql.exec(`CREATE TABLE IF NOT EXISTS overrides (k TEXT PRIMARY KEY, v REAL NOT NULL)`);
+  }
+
+  private rates() {
+    const s = settings(this.env);
+    const o = Object.fromEntries(this.sql.exec<{ k: string; v: number }>("SELECT k, v FROM overrides").toArray().map((r) => [r.k, r.v]));
+    return {
+      latency: o.latency_ms ?? s.GATEWAY_LATENCY_MS,
+      decline: o.decline_rate ?? s.GATEWAY_DECLINE_RATE,
+      timeout: o.timeout_rate ?? s.GATEWAY_TIMEOUT_RATE,
+      lateSuccess: o.late_success_rate ?? s.GATEWAY_LATE_SUCCESS_RATE,
+      lateMs: o.late_ms ?? s.GATEWAY_LATE_MS,
+      duplicate: o.duplicate_rate ?? s.GATEWAY_DUPLICATE_RATE,
+      clientTimeout: s.PAY_TIMEOUT_MS,
+    };
+  }
+
+  private plan(method: string, r: ReturnType<GatewaySimulator["rates"]>): Plan | "error" {
+    const ok: Plan = { status: "succeeded", timeout: false, landsIn: 0, duplicate: false };
+    const late = /^tok_late_(\d{1,7})$/.exec(method);
+    if (late) return { ...ok, timeout: true, landsIn: Number(late[1]) };
+    switch (method) {
+      case "tok_ok":
+        return ok;
+      case "tok_decline":
+        return { ...ok, status: "declined" };
+      case "tok_error":
+        return "error";
+      case "tok_timeout":
+        return { status: "declined", timeout: true, landsIn: r.lateMs, duplicate: false };
+      case "tok_duplicate":
+        return { ...ok, duplicate: true };
+    }
+    const x = Math.random();
+    if (x < r.decline) return { ...ok, status: "declined" };
+    if (x < r.decline + r.timeout) {
+      return { status: Math.random() < r.lateSuccess ? "succeeded" : "declined", timeout: true, landsIn: r.lateMs, duplicate: false };
+    }
+    return { ...ok, duplicate: Math.random() < r.duplicate };
+  }
+
+  private row(key: string): ChargeRow | undefined {
+    return this.sql.exec<ChargeRow>("SELECT * FROM charges WHERE key = ?", key).toArray()[0];
+  }
+
+  private outcome(row: ChargeRow): ChargeOutcome {
+    if (row.status === "processing" && Date.now() >= row.lands_at) {
+      this.sql.exec("UPDATE charges SET status = final, reason = CASE final WHEN 'declined' THEN 'processing_error' ELSE NULL END WHERE key = ?", row.key);
+      row = this.row(row.key)!;
+    }
+    if (row.status === "succeeded") return { status: "succeeded", charge_id: row.charge_id };
+    if (row.status === "declined") return { status: "declined", reason: row.reason ?? "card_declined" };
+    return { status: "unknown", reason: "processing" };
+  }
+
+  async charge(req: ChargeRequest): Promise<ChargeOutcome> {
+    const r = this.rates();
+    await sleep(r.latency * (0.5 + Math.random()));
+    const seen = this.row(req.key);
+    if (seen) {
+      this.sql.exec("UPDATE charges SET calls = calls + 1 WHERE key = ?", req.key);
+      return this.outcome(seen); // an idempotent replay: the first answer, never a second charge
+    }
+    const plan = this.plan(req.method, r);
+    if (plan === "error") throw new Error("simulated gateway error: 502 Bad Gateway (nothing was charged)");
+    const now = Date.now();
+    const landsAt = plan.timeout ? now + plan.landsIn : now;
+    this.sql.exec(
+      `INSERT INTO charges (key, reference, amount, currency, method, status, final, charge_id, reason, calls,
+        created_at, lands_at, notify_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)`,
+      req.key, req.reference, req.amount, req.currency, req.method,
+      plan.timeout ? "processing" : plan.status, plan.status, `ch_${crypto.randomUUID().replaceAll("-", "")}`,
+      plan.status === "declined" && !plan.timeout ? "card_declined" : null, now, landsAt,
+      plan.timeout ? landsAt : plan.duplicate ? now + 20 : null,
+    );
+    await this.scheduleNotify();
+    if (plan.timeout) {
+      await sleep(r.clientTimeout + 50); // the client has given up by now
+      return { status: "unknown", reason: "simulated timeout" };
+    }
+    return this.outcome(this.row(req.key)!);
+  }
+
+  async lookup(key: string): Promise<LookupOutcome> {
+    await sleep(this.rates().latency * (0.5 + Math.random()));
+    const row = this.row(key);
+    return row ? this.outcome(row) : { status: "not_found" };
+  }
+
+  async refund(req: RefundRequest): Promise<RefundOutcome> {
+    await sleep(this.rates().latency * (0.5 + Math.random()));
+    const row = this.sql.exec<ChargeRow>("SELECT * FROM charges WHERE charge_id = ?", req.charge_id).toArray()[0];
+    if (!row || this.outcome(row).status !== "succeeded") return { status: "failed", reason: "no such successful charge" };
+    if (row.refund_id) return { status: "refunded", refund_id: row.refund_id };
+    const refundId = `re_${crypto.randomUUID().replaceAll("-", "")}`;
+    this.sql.exec("UPDATE charges SET refund_key = ?, refund_id = ? WHERE key = ?", req.key, refundId, row.key);
+    return { status: "refunded", refund_id: refundId };
+  }
+
+  /** Late outcomes and duplicate deliveries reach the product object like a webhook would. */
+  override async alarm(): Promise<void> {
+    const due = this.sql
+      .exec<ChargeRow>("SELECT * FROM charges WHERE notify_at <= ? ORDER BY notify_at LIMIT 100", Date.now())
+      .toArray();
+    await Promise.all(
+      due.map(async (row) => {
+        const outcome = this.outcome(row);
+        const sale = saleOf(row.reference, "h");
+        try {
+          if (sale && outcome.status !== "unknown") {
+            await this.env.INVENTORY.get(this.env.INVENTORY.idFromName(sale)).paymentEvent(row.reference, outcome);
+          }
+          this.sql.exec("UPDATE charges SET notify_at = NULL WHERE key = ?", row.key);
+        } catch {
+          const stop = row.notify_attempts >= 10;
+          this.sql.exec(
+            "UPDATE charges SET notify_attempts = notify_attempts + 1, notify_at = ? WHERE key = ?",
+            stop ? null : Date.now() + 1000 * 2 ** row.notify_attempts, row.key,
+          );
+        }
+      }),
+    );
+    await this.scheduleNotify();
+  }
+
+  private async scheduleNotify() {
+    const next = this.sql.exec<{ t: number | null }>("SELECT MIN(notify_at) AS t FROM charges WHERE notify_at IS NOT NULL").one().t;
+    if (next !== null) await this.ctx.storage.setAlarm(next);
+  }
+
+  /** The provider's ledger, for tests and the rehearsal's invariant checks. */
+  ledger(): LedgerEntry[] {
+    for (const row of this.sql.exec<ChargeRow>("SELECT * FROM charges WHERE status = 'processing'").toArray()) this.outcome(row);
+    return this.sql
+      .exec<LedgerEntry>("SELECT key, reference, status, charge_id, amount, calls, refund_id FROM charges ORDER BY created_at")
+      .toArray();
+  }
+
+  /** Rehearsal faults: override the configured rates (`/admin/faults`, ALLOW_FAULTS only). */
+  setRates(overrides: Record<string, number>): void {
+    this.sql.exec("DELETE FROM overrides");
+    for (const [k, v] of Object.entries(overrides)) this.sql.exec("INSERT INTO overrides (k, v) VALUES (?, ?)", k, v);
+  }
+}

@@ -1,0 +1,48 @@
+import { z } from "zod";
+
+/**
+ * Runtime settings from `[vars]` in wrangler.toml (strings there) and secrets. Parsed once per
+ * isolate so a typo in a var fails loudly at the first request instead of acting as NaN later.
+ */
+const num = (fallback: number) => z.coerce.number().finite().nonnegative().default(fallback);
+const flag = (fallback: boolean) =>
+  z
+    .enum(["on", "off", "true", "false", "1", "0", ""])
+    .default(fallback ? "on" : "off")
+    .transform((v) => v === "on" || v === "true" || v === "1");
+
+export const SettingsSchema = z.object({
+  GATEWAY: z.enum(["simulated", "http"]).default("simulated"),
+  GATEWAY_LATENCY_MS: num(40),
+  GATEWAY_DECLINE_RATE: num(0.05).pipe(z.number().max(1)),
+  GATEWAY_TIMEOUT_RATE: num(0.02).pipe(z.number().max(1)),
+  GATEWAY_LATE_SUCCESS_RATE: num(0.5).pipe(z.number().max(1)),
+  GATEWAY_LATE_MS: num(3000),
+  GATEWAY_DUPLICATE_RATE: num(0.02).pipe(z.number().max(1)),
+  PAYMENT_API_URL: z.string().url().optional(),
+  PAY_TIMEOUT_MS: num(5000),
+  PAY_RETRY_MS: num(2000),
+  PAY_GIVE_UP_S: num(900),
+  FLUSH_DELAY_MS: num(250),
+  FLUSH_BATCH: z.coerce.number().int().min(1).max(100).default(50),
+  GROUP_COMMIT: flag(true),
+  ALLOW_FAULTS: flag(false),
+  LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
+});
+export type Settings = z.infer<typeof SettingsSchema>;
+
+const cache = new WeakMap<object, Settings>();
+
+/** The parsed settings for this `env` (cached: env objects live as long as the isolate). */
+export function settings(env: object): Settings {
+  let s = cache.get(env);
+  if (!s) {
+    const parsed = SettingsSchema.safeParse(env);
+    if (!parsed.success) {
+      throw new Error(`wrangler.toml [vars] are invalid: ${z.prettifyError(parsed.error)}`);
+    }
+    s = parsed.data;
+    cache.set(env, s);
+  }
+  return s;
+}

@@ -1,0 +1,47 @@
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { HTTPException } from "hono/http-exception";
+import type { AppEnv } from "./app-env";
+import { ApiError } from "./lib/errors";
+import { log } from "./lib/log";
+import { admin } from "./routes/admin";
+import { holds } from "./routes/holds";
+import { orders } from "./routes/orders";
+import { sales } from "./routes/sales";
+import { session } from "./routes/session";
+
+export { GatewaySimulator } from "../durable-objects/gateway-simulator";
+export { ProductInventory } from "../durable-objects/product-inventory";
+
+const MAX_BODY = 16 * 1024;
+
+export const app = new Hono<AppEnv>()
+  .use(
+    "*",
+    bodyLimit({
+      maxSize: MAX_BODY,
+      onError: () => {
+        throw new ApiError("payload_too_large", `request bodies are limited to ${MAX_BODY} bytes`);
+      },
+    }),
+  )
+  .route("/api/session", session)
+  .route("/api/sales", sales)
+  .route("/api/holds", holds)
+  .route("/api/orders", orders)
+  .route("/admin", admin)
+  .notFound((c) => c.json({ error: "not_found", message: `no route ${c.req.method} ${c.req.path}` }, 404))
+  // The one place errors become responses: our refusals as they are, Hono's own (malformed
+  // JSON, bearer auth) as JSON, anything else as a logged 500 that names no internals.
+  .onError((err, c) => {
+    if (err instanceof ApiError) return err.getResponse();
+    if (err instanceof HTTPException) {
+      if (err.res) return err.getResponse();
+      return c.json({ error: err.status >= 500 ? "internal" : "invalid_request", message: err.message }, err.status);
+    }
+    const ref = crypto.randomUUID();
+    log("error", "unhandled", { ref, method: c.req.method, path: c.req.path, error: String(err), stack: (err as Error).stack });
+    return c.json({ error: "internal", message: `unexpected error; logged as ${ref}` }, 500);
+  });
+
+export default app;

@@ -1,0 +1,3 @@
+/** Stubs for the per-sale objects; one named instance per sale id. */
+export const inventory = (env: Env, saleId: string) => env.INVENTORY.get(env.INVENTORY.idFromName(saleId));
+export const gatewaySim = (env: Env) => env.GATEWAY_SIM.get(env.GATEWAY_SIM.idFromName("default"));

@@ -1,0 +1,86 @@
+import { sign, verify } from "hono/jwt";
+import { JwtTokenSignatureMismatched } from "hono/utils/jwt/types";
+import { z } from "zod";
+
+/**
+ * The one signing module: session, challenge, ticket and pass are HS256 JWTs whose `aud` names
+ * their kind, so one kind can never be presented as another. Keys: TOKEN_SECRET signs and
+ * verifies; TOKEN_SECRET_PREVIOUS (optional) only verifies, so a key can be rotated without
+ * logging every shopper out.
+ */
+export const TOKEN_TTL_S = { session: 24 * 3600, challenge: 120, ticket: 600, pass: 120 } as const;
+export type TokenKind = keyof typeof TOKEN_TTL_S;
+
+const Base = z.object({ sub: z.string().min(1).max(64), iat: z.number(), exp: z.number() });
+const SaleBound = Base.extend({ sale: z.string() });
+export const Claims = {
+  session: Base,
+  challenge: SaleBound.extend({ nonce: z.string().min(16).max(64), bits: z.number().int().min(0).max(32) }),
+  // `pos` is the place in line once known; pre-queue tickets get theirs when the sale opens.
+  ticket: SaleBound.extend({ seq: z.number().int().positive(), pos: z.number().int().positive().optional() }),
+  pass: SaleBound,
+} satisfies Record<TokenKind, z.ZodType>;
+export type ClaimsOf<K extends TokenKind> = z.infer<(typeof Claims)[K]>;
+
+type Keys = { current: CryptoKey; previous?: CryptoKey };
+const keyCache = new Map<string, Promise<Keys>>();
+
+function importKey(secret: string): Promise<CryptoKey> {
+  return crypto.subtle.importKey("raw", new TextEncoder().encode(secret), { name: "HMAC", hash: "SHA-256" }, false, [
+    "sign",
+    "verify",
+  ]);
+}
+
+function keysFor(env: { TOKEN_SECRET?: string; TOKEN_SECRET_PREVIOUS?: string }): Promise<Keys> {
+  const current = env.TOKEN_SECRET;
+  if (!current || current.length < 32) {
+    throw new Error("TOKEN_SECRET is missing or shorter than 32 characters: set it with `wrangler secret put TOKEN_SECRET` (locally in .dev.vars)");
+  }
+  const previous = env.TOKEN_SECRET_PREVIOUS || undefined;
+  const id = `${current}\u0000${previous ?? ""}`;
+  let keys = keyCache.get(id);
+  if (!keys) {
+    keys = Promise.all([importKey(current), previous ? importKey(previous) : undefined]).then(([c, p]) => ({
+      current: c,
+      ...(p ? { previous: p } : {}),
+    }));
+    keyCache.set(id, keys);
+  }
+  return keys;
+}
+
+export type TokenEnv = { TOKEN_SECRET?: string; TOKEN_SECRET_PREVIOUS?: string };
+
+export async function signToken<K extends TokenKind>(
+  env: TokenEnv,
+  kind: K,
+  claims: Omit<ClaimsOf<K>, "iat" | "exp">,
+  ttlS: number = TOKEN_TTL_S[kind],
+): Promise<{ token: string; expiresAt: number }> {
+  const { current } = await keysFor(env);
+  const iat = Math.floor(Date.now() / 1000);
+  const exp = iat + ttlS;
+  const token = await sign({ ...claims, iat, exp, aud: `flashsale:${kind}` }, current, "HS256");
+  return { token, expiresAt: exp * 1000 };
+}
+
+/** The token's claims, or null if it is malformed, forged, expired or of another kind. */
+export async function verifyToken<K extends TokenKind>(env: TokenEnv, kind: K, token: string | undefined | null) {
+  if (!token || token.length > 2048) return null;
+  const keys = await keysFor(env);
+  const opts = { alg: "HS256" as const, aud: `flashsale:${kind}` };
+  let payload: unknown;
+  try {
+    payload = await verify(token, keys.current, opts);
+  } catch (e) {
+    if (!(e instanceof JwtTokenSignatureMismatched) || !keys.previous) return null;
+    try {
+      payload = await verify(token, keys.previous, opts);
+    } catch {
+      return null;
+    }
+  }
+  const parsed = (Claims[kind] as unknown as z.ZodType<ClaimsOf<K>>).safeParse(payload);
+  return parsed.success ? parsed.data : null;
+}

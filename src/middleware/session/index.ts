@@ -1,0 +1,20 @@
+import { createMiddleware } from "hono/factory";
+import type { AppEnv } from "../../app-env";
+import { ApiError } from "../../lib/errors";
+import { verifyToken } from "../../lib/tokens";
+
+/** Bearer token from `Authorization`, or null when the header is absent or not a bearer. */
+export const bearer = (header: string | undefined) => /^Bearer\s+(\S+)$/i.exec(header ?? "")?.[1] ?? null;
+
+/**
+ * Shopper routes need a signed session (`POST /api/session`), sent as `Authorization: Bearer`.
+ * The verified user id is put on `c.var.user`; everything downstream trusts only that.
+ */
+export const requireSession = createMiddleware<AppEnv>(async (c, next) => {
+  const token = bearer(c.req.header("authorization"));
+  if (!token) throw new ApiError("unauthorized", "a session is required: POST /api/session, then send `Authorization: Bearer <token>`");
+  const session = await verifyToken(c.env, "session", token);
+  if (!session) throw new ApiError("unauthorized", "the session token is invalid or expired: get a new one from POST /api/session");
+  c.set("user", session.sub);
+  await next();
+});

@@ -1,0 +1,94 @@
+import { Hono } from "hono";
+import { z } from "zod";
+import type { AppEnv } from "../app-env";
+import { ApiError, unwrap } from "../lib/errors";
+import { gatewaySim, inventory } from "../lib/objects";
+import { settings } from "../config";
+import { valid } from "../lib/validate";
+import { requireAdmin } from "../middleware/admin-auth";
+import { Restock, SaleInput, SaleUpdate } from "../schemas/sale";
+import { SaleParam } from "./sales";
+
+/** What the rehearsal may break on purpose; refused unless ALLOW_FAULTS is on. */
+export const Faults = z.strictObject({
+  sale: z.string().optional(),
+  d1_down_ms: z.number().int().min(0).max(600_000).optional(),
+  restart: z.boolean().optional(),
+  gateway: z
+    .strictObject({
+      latency_ms: z.number().min(0).max(60_000),
+      decline_rate: z.number().min(0).max(1),
+      timeout_rate: z.number().min(0).max(1),
+      late_success_rate: z.number().min(0).max(1),
+      late_ms: z.number().min(0).max(600_000),
+      duplicate_rate: z.number().min(0).max(1),
+    })
+    .partial()
+    .optional(),
+});
+
+/** D1's view of a sale, for stats: what finance will see. */
+async function d1Counts(db: D1Database, saleId: string) {
+  try {
+    const row = await db
+      .prepare(
+        `SELECT (SELECT COUNT(*) FROM orders WHERE sale_id = ?1) AS orders,
+                (SELECT COALESCE(SUM(qty), 0) FROM orders WHERE sale_id = ?1) AS units,
+                (SELECT COALESCE(SUM(amount), 0) FROM orders WHERE sale_id = ?1) AS revenue,
+                (SELECT COUNT(*) FROM refunds WHERE sale_id = ?1) AS refunds`,
+      )
+      .bind(saleId)
+      .first<{ orders: number; units: number; revenue: number; refunds: number }>();
+    return row;
+  } catch (e) {
+    return { error: `D1 did not answer: ${String(e)}` };
+  }
+}
+
+export const admin = new Hono<AppEnv>()
+  .use(requireAdmin)
+  .post("/sales", valid("json", SaleInput), async (c) => {
+    const cfg = c.req.valid("json");
+    const { created, sale } = unwrap(await inventory(c.env, cfg.id).configure(cfg));
+    return c.json({ sale, created }, created ? 201 : 200);
+  })
+  .get("/sales/:id", valid("param", SaleParam), async (c) => {
+    const { id } = c.req.valid("param");
+    const stats = await inventory(c.env, id).stats();
+    if (!stats.sale) throw new ApiError("not_found", `no sale ${id}`);
+    return c.json({ ...stats, d1: await d1Counts(c.env.DB, id) });
+  })
+  .patch("/sales/:id", valid("param", SaleParam), valid("json", SaleUpdate), async (c) => {
+    const sale = unwrap(await inventory(c.env, c.req.valid("param").id).update(c.req.valid("json")));
+    return c.json({ sale });
+  })
+  .post("/sales/:id/:action{pause|resume|close}", valid("param", SaleParam.extend({ action: z.enum(["pause", "resume", "close"]) })), async (c) => {
+    const { id, action } = c.req.valid("param");
+    const state = ({ pause: "paused", resume: "live", close: "closed" } as const)[action];
+    return c.json({ sale: unwrap(await inventory(c.env, id).setState(state)) });
+  })
+  .post("/sales/:id/restock", valid("param", SaleParam), valid("json", Restock), async (c) => {
+    const sale = unwrap(await inventory(c.env, c.req.valid("param").id).restock(c.req.valid("json").qty));
+    return c.json({ sale });
+  })
+  .post("/sales/:id/reconcile", valid("param", SaleParam), async (c) => {
+    return c.json({ report: unwrap(await inventory(c.env, c.req.valid("param").id).reconcile()) });
+  })
+  .get("/gateway/ledger", async (c) => {
+    if (settings(c.env).GATEWAY !== "simulated") throw new ApiError("not_found", "the ledger is only kept by the simulated gateway");
+    return c.json({ charges: await gatewaySim(c.env).ledger() });
+  })
+  .post("/faults", valid("json", Faults), async (c) => {
+    if (!settings(c.env).ALLOW_FAULTS) throw new ApiError("forbidden", "faults are disabled: set ALLOW_FAULTS = \"true\" (local rehearsals only)");
+    const f = c.req.valid("json");
+    const out: Record<string, unknown> = {};
+    if (f.gateway) {
+      await gatewaySim(c.env).setRates(f.gateway);
+      out.gateway = f.gateway;
+    }
+    if (f.d1_down_ms !== undefined || f.restart) {
+      if (!f.sale) throw new ApiError("invalid_request", "d1_down_ms and restart need `sale`");
+      out.inventory = unwrap(await inventory(c.env, f.sale).fault({ d1_down_ms: f.d1_down_ms, restart: f.restart }));
+    }
+    return c.json(out);
+  });

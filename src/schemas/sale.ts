@@ -1,0 +1,91 @@
+import { z } from "zod";
+
+/** Sale ids appear in URLs, object names and hold ids, so they are kept to a safe alphabet. */
+export const SaleId = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "a sale id is 1-63 lowercase letters, digits or dashes");
+
+const Instant = z.iso
+  .datetime({ offset: true })
+  .transform((s) => Date.parse(s))
+  .or(z.number().int().positive().describe("epoch milliseconds"));
+
+export const ReleasePolicy = z.enum(["release", "undersell", "waitlist"]);
+
+const tunable = {
+  hold_ttl_s: z.number().int().min(1).max(3600),
+  admission_rate: z.number().positive().max(100_000),
+  max_active: z.number().int().min(1).max(10_000_000),
+  pow_difficulty: z.number().int().min(0).max(28),
+};
+
+/** What an operator sends to create a sale (ARCHITECTURE.md "Sale configuration"). */
+export const SaleInput = z
+  .strictObject({
+    id: SaleId,
+    product: z.strictObject({
+      id: z.string().min(1).max(64),
+      name: z.string().min(1).max(200),
+      price: z.number().int().nonnegative().describe("minor units, e.g. cents"),
+      currency: z.string().regex(/^[A-Z]{3}$/, "an ISO 4217 code such as EUR"),
+    }),
+    stock_total: z.number().int().min(1).max(10_000_000),
+    starts_at: Instant,
+    ends_at: Instant,
+    hold_ttl_s: tunable.hold_ttl_s.default(300),
+    per_user_limit: z.number().int().min(1).max(100).default(1),
+    release_policy: ReleasePolicy.default("release"),
+    admission_rate: tunable.admission_rate.default(50),
+    max_active: tunable.max_active.default(1000),
+    pow_difficulty: tunable.pow_difficulty.default(16),
+  })
+  .refine((s) => s.ends_at > s.starts_at, { message: "ends_at must be after starts_at", path: ["ends_at"] });
+export type SaleConfig = z.output<typeof SaleInput>;
+
+/** Settings an operator may change while the sale runs. */
+export const SaleUpdate = z
+  .strictObject({
+    hold_ttl_s: tunable.hold_ttl_s,
+    admission_rate: tunable.admission_rate,
+    max_active: tunable.max_active,
+    pow_difficulty: tunable.pow_difficulty,
+    ends_at: Instant,
+  })
+  .partial()
+  .refine((u) => Object.keys(u).length > 0, { message: "nothing to update" });
+export type SaleUpdate = z.output<typeof SaleUpdate>;
+
+export const Restock = z.strictObject({ qty: z.number().int().min(1).max(10_000_000) });
+
+/** Operator switches; the clock decides scheduled/open. */
+export const SaleState = z.enum(["live", "paused", "closed"]);
+export type SaleState = z.infer<typeof SaleState>;
+export const SaleStatus = z.enum(["scheduled", "open", "paused", "closed"]);
+export type SaleStatus = z.infer<typeof SaleStatus>;
+
+export function statusOf(state: SaleState, cfg: Pick<SaleConfig, "starts_at" | "ends_at">, now: number): SaleStatus {
+  if (state === "closed" || now >= cfg.ends_at) return "closed";
+  if (state === "paused") return "paused";
+  return now < cfg.starts_at ? "scheduled" : "open";
+}
+
+/** Stock counters; `available + held + sold + withdrawn = stock_total` always. */
+export type Stock = { stock_total: number; available: number; held: number; sold: number; withdrawn: number };
+
+/** The public view of a sale (`GET /api/sales/:id`). */
+export type SaleView = {
+  id: string;
+  product: SaleConfig["product"];
+  status: SaleStatus;
+  starts_at: string;
+  ends_at: string;
+  hold_ttl_s: number;
+  per_user_limit: number;
+  release_policy: z.infer<typeof ReleasePolicy>;
+  pow_difficulty: number;
+  stock_total: number;
+  available: number;
+  /** Units in someone's payment window: under `release` some may come back. */
+  held: number;
+  sold_out: boolean;
+};
