@@ -22,7 +22,44 @@ export const TEST_BINDINGS = {
   PAY_GIVE_UP_S: "1",
   FLUSH_DELAY_MS: "0",
   LOG_LEVEL: "warn",
+  EDGE_CACHE_MS: "1000",
+  // Every edge counter reaches the waiting room at once, so tests can read it back.
+  COUNTER_FLUSH_MS: "0",
+  BOT_UA_CHECK: "on",
+  // Never the real siteverify: the fake below answers (Turnstile is off unless a test sets a secret).
+  TURNSTILE_URL: "https://siteverify.test/turnstile/v0/siteverify",
+  TURNSTILE_TIMEOUT_MS: "300",
 };
+
+/**
+ * The outside world, faked with its faults: Turnstile's siteverify answers by the token it is
+ * given ("pass", "fail", "duplicate", "slow" = later than the timeout, "down" = 500,
+ * "garbage" = not JSON). `GET https://siteverify.test/requests` returns what it was sent.
+ * Any other outbound request fails the test loudly: tests never reach the network.
+ */
+const siteverifySeen: Record<string, string>[] = [];
+async function outside(request: Request): Promise<Response> {
+  const url = new URL(request.url);
+  if (url.host !== "siteverify.test") return new Response(`tests must not reach ${url.host}`, { status: 599 });
+  if (request.method === "GET" && url.pathname === "/requests") return Response.json(siteverifySeen);
+  const form = Object.fromEntries((await request.formData()) as unknown as Iterable<[string, string]>);
+  siteverifySeen.push(form);
+  switch (form.response) {
+    case "pass":
+      return Response.json({ success: true, "error-codes": [], hostname: "flashsale.test" });
+    case "duplicate":
+      return Response.json({ success: false, "error-codes": ["timeout-or-duplicate"] });
+    case "slow":
+      await new Promise((r) => setTimeout(r, 2000));
+      return Response.json({ success: true, "error-codes": [] });
+    case "down":
+      return new Response("upstream unavailable", { status: 500 });
+    case "garbage":
+      return new Response("<html>not json</html>", { status: 200 });
+    default:
+      return Response.json({ success: false, "error-codes": ["invalid-input-response"] });
+  }
+}
 
 export default defineConfig(async () => ({
   plugins: [
@@ -30,6 +67,7 @@ export default defineConfig(async () => ({
       wrangler: { configPath: "./wrangler.toml" },
       miniflare: {
         bindings: { ...TEST_BINDINGS, TEST_MIGRATIONS: await readD1Migrations("./migrations") },
+        outboundService: outside,
       },
     }),
   ],

@@ -5,7 +5,7 @@ import { refuse, type Refusal, type Result } from "../src/lib/errors";
 import { holdIdOf, newHoldId, orderIdOf, saleOf } from "../src/lib/ids";
 import { log } from "../src/lib/log";
 import { gatewayFor, type ChargeOutcome, type LookupOutcome, type PaymentGateway } from "../src/payments/gateway";
-import type { ClaimAnswer, HoldView, OrderView } from "../src/schemas/hold";
+import { SOLD_OUT_FOR_NOW, type ClaimAnswer, type HoldView, type OrderView } from "../src/schemas/hold";
 import { statusOf, type SaleConfig, type SaleState, type SaleUpdate, type SaleView } from "../src/schemas/sale";
 import { DDL, holdView, type HoldRow, type RefundRow, type SaleRow } from "./inventory/schema";
 
@@ -104,6 +104,12 @@ export class ProductInventory extends DurableObject<Env> {
     });
   }
 
+  /** The sale's full configuration (admission settings included), for the waiting room. */
+  saleConfig(): Result<SaleConfig> {
+    const row = this.saleRow();
+    return row ? ok(this.config(row)) : this.noSale();
+  }
+
   /** Public sale info with availability. */
   info(): Result<SaleView> {
     const row = this.saleRow();
@@ -186,9 +192,10 @@ export class ProductInventory extends DurableObject<Env> {
       if (ahead > 0 || row.available < qty) return ok({ kind: "waitlisted", position: this.joinWaitlist(user, qty, now) });
     }
     if (row.available < qty) {
-      return refuse("sold_out", row.held > 0 && cfg.release_policy === "release"
-        ? "sold out for now: units in unpaid holds come back when their payment window ends"
-        : "sold out", { available: row.available, held: row.held });
+      return refuse("sold_out", row.held > 0 && cfg.release_policy === "release" ? SOLD_OUT_FOR_NOW : "sold out", {
+        available: row.available,
+        held: row.held,
+      });
     }
     const hold = this.insertHold(user, key, qty, "claim", cfg, now);
     return ok({ kind: "hold", hold: this.holdView(hold, cfg), created: true });
@@ -208,6 +215,9 @@ export class ProductInventory extends DurableObject<Env> {
   }
 
   private joinWaitlist(user: string, qty: number, now: number): number {
+    // A shopper whose earlier offer ended (or was skipped) joins again at the back; otherwise the
+    // old row would block the insert and they would be told a position they do not have.
+    this.sql.exec("DELETE FROM waitlist WHERE user_id = ? AND status != 'waiting'", user);
     this.sql.exec(
       "INSERT INTO waitlist (user_id, qty, joined_at, status) VALUES (?, ?, ?, 'waiting') ON CONFLICT (user_id) DO NOTHING",
       user, qty, now,
@@ -478,7 +488,10 @@ export class ProductInventory extends DurableObject<Env> {
       id, rec.kind, JSON.stringify(rec.body), now,
     );
     const current = this.meta("flush_at");
-    const at = Math.min(now + delay, current ?? Infinity);
+    // While D1 is failing, a new record waits for the backed-off retry: forcing one per record
+    // would hammer D1 and push the backoff to its cap within a second.
+    const backingOff = current !== null && (this.meta("flush_failures") ?? 0) > 0;
+    const at = backingOff ? current : Math.min(now + delay, current ?? Infinity);
     this.setMeta("flush_at", at);
     this.want(at);
   }
@@ -669,7 +682,7 @@ export class ProductInventory extends DurableObject<Env> {
       sale: row ? this.view(row, now) : null,
       stock: row ? { stock_total: row.stock_total, available: row.available, held: row.held, sold: row.sold, withdrawn: row.withdrawn } : null,
       holds: Object.fromEntries(["held", "pending", "confirmed", "expired", "cancelled", "declined"].map((s) => [s, holds[s] ?? 0])),
-      units: Object.fromEntries(["held", "pending", "confirmed"].map((s) => [s, units[s] ?? 0])),
+      units: Object.fromEntries(["held", "pending", "confirmed"].map((s) => [s, units[s] ?? 0])) as Record<"held" | "pending" | "confirmed", number>,
       refunds: { pending: refunds.pending ?? 0, refunded: refunds.refunded ?? 0 },
       waitlist: { waiting: waitlist.waiting ?? 0, offered: waitlist.offered ?? 0, skipped: waitlist.skipped ?? 0 },
       outbox: {

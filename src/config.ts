@@ -28,6 +28,15 @@ export const SettingsSchema = z.object({
   GROUP_COMMIT: flag(true),
   ALLOW_FAULTS: flag(false),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
+  // The edge: how long an isolate trusts its cached sale info and admission watermark, and how
+  // often it hands its counters to the waiting room.
+  EDGE_CACHE_MS: num(1000),
+  COUNTER_FLUSH_MS: num(1000),
+  // Refuse requests with no User-Agent or a known automation one (curl, headless browsers, …).
+  BOT_UA_CHECK: flag(true),
+  TURNSTILE_SITE_KEY: z.string().default(""),
+  TURNSTILE_URL: z.string().url().default("https://challenges.cloudflare.com/turnstile/v0/siteverify"),
+  TURNSTILE_TIMEOUT_MS: num(3000),
 });
 export type Settings = z.infer<typeof SettingsSchema>;
 

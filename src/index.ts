@@ -7,11 +7,13 @@ import { log } from "./lib/log";
 import { admin } from "./routes/admin";
 import { holds } from "./routes/holds";
 import { orders } from "./routes/orders";
+import { queue } from "./routes/queue";
 import { sales } from "./routes/sales";
 import { session } from "./routes/session";
 
 export { GatewaySimulator } from "../durable-objects/gateway-simulator";
 export { ProductInventory } from "../durable-objects/product-inventory";
+export { WaitingRoom } from "../durable-objects/waiting-room";
 
 const MAX_BODY = 16 * 1024;
 
@@ -27,6 +29,7 @@ export const app = new Hono<AppEnv>()
   )
   .route("/api/session", session)
   .route("/api/sales", sales)
+  .route("/api/sales", queue)
   .route("/api/holds", holds)
   .route("/api/orders", orders)
   .route("/admin", admin)
@@ -38,6 +41,13 @@ export const app = new Hono<AppEnv>()
     if (err instanceof HTTPException) {
       if (err.res) return err.getResponse();
       return c.json({ error: err.status >= 500 ? "internal" : "invalid_request", message: err.message }, err.status);
+    }
+    // A Durable Object that was reset or is overloaded mid-request: the request may be retried
+    // (claims and payments are idempotent by key), so say so instead of a bare 500.
+    const e = err as { retryable?: boolean; overloaded?: boolean };
+    if (e.retryable || e.overloaded) {
+      log("warn", "object_unavailable", { method: c.req.method, path: c.req.path, error: String(err), overloaded: !!e.overloaded });
+      return c.json({ error: "unavailable", message: "the sale is busy or restarting: retry with the same Idempotency-Key" }, 503, { "retry-after": "1" });
     }
     const ref = crypto.randomUUID();
     log("error", "unhandled", { ref, method: c.req.method, path: c.req.path, error: String(err), stack: (err as Error).stack });

@@ -7,6 +7,10 @@ export const ERRORS = {
   unauthorized: 401,
   payment_declined: 402,
   forbidden: 403,
+  bot_suspected: 403,
+  pow_failed: 403,
+  turnstile_failed: 403,
+  pass_required: 403,
   not_found: 404,
   sold_out: 409,
   limit_reached: 409,
@@ -20,6 +24,7 @@ export const ERRORS = {
   rate_limited: 429,
   internal: 500,
   unavailable: 503,
+  turnstile_unavailable: 503,
 } as const satisfies Record<string, ContentfulStatusCode>;
 export type ErrorCode = keyof typeof ERRORS;
 

@@ -1,3 +1,4 @@
 /** Stubs for the per-sale objects; one named instance per sale id. */
 export const inventory = (env: Env, saleId: string) => env.INVENTORY.get(env.INVENTORY.idFromName(saleId));
+export const room = (env: Env, saleId: string) => env.ROOM.get(env.ROOM.idFromName(saleId));
 export const gatewaySim = (env: Env) => env.GATEWAY_SIM.get(env.GATEWAY_SIM.idFromName("default"));

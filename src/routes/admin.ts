@@ -2,11 +2,12 @@ import { Hono } from "hono";
 import { z } from "zod";
 import type { AppEnv } from "../app-env";
 import { ApiError, unwrap } from "../lib/errors";
-import { gatewaySim, inventory } from "../lib/objects";
+import { forgetSale } from "../edge/sale-info";
+import { gatewaySim, inventory, room } from "../lib/objects";
 import { settings } from "../config";
 import { valid } from "../lib/validate";
 import { requireAdmin } from "../middleware/admin-auth";
-import { Restock, SaleInput, SaleUpdate } from "../schemas/sale";
+import { Restock, SaleInput, SaleUpdate, type SaleConfig } from "../schemas/sale";
 import { SaleParam } from "./sales";
 
 /** What the rehearsal may break on purpose; refused unless ALLOW_FAULTS is on. */
@@ -26,6 +27,12 @@ export const Faults = z.strictObject({
     .partial()
     .optional(),
 });
+
+/** The waiting room takes its schedule and admission limits from the sale's configuration. */
+function syncRoom(env: Env, cfg: SaleConfig) {
+  const { id, starts_at, ends_at, admission_rate, max_active } = cfg;
+  return room(env, id).configure({ sale_id: id, starts_at, ends_at, admission_rate, max_active });
+}
 
 /** D1's view of a sale, for stats: what finance will see. */
 async function d1Counts(db: D1Database, saleId: string) {
@@ -47,19 +54,34 @@ async function d1Counts(db: D1Database, saleId: string) {
 
 export const admin = new Hono<AppEnv>()
   .use(requireAdmin)
+  // Whatever an operator changes, this isolate stops serving its cached view of that sale.
+  .use("/sales/:id/*", async (c, next) => {
+    await next();
+    forgetSale(c.req.param("id"));
+  })
+  .use("/sales/:id", async (c, next) => {
+    await next();
+    forgetSale(c.req.param("id"));
+  })
   .post("/sales", valid("json", SaleInput), async (c) => {
     const cfg = c.req.valid("json");
     const { created, sale } = unwrap(await inventory(c.env, cfg.id).configure(cfg));
+    // Also on a repeated create: that is how an operator repairs a room that missed its config.
+    await syncRoom(c.env, cfg);
+    forgetSale(cfg.id);
     return c.json({ sale, created }, created ? 201 : 200);
   })
   .get("/sales/:id", valid("param", SaleParam), async (c) => {
     const { id } = c.req.valid("param");
     const stats = await inventory(c.env, id).stats();
     if (!stats.sale) throw new ApiError("not_found", `no sale ${id}`);
-    return c.json({ ...stats, d1: await d1Counts(c.env.DB, id) });
+    const [queue, d1] = await Promise.all([room(c.env, id).stats(), d1Counts(c.env.DB, id)]);
+    return c.json({ ...stats, queue, d1 });
   })
   .patch("/sales/:id", valid("param", SaleParam), valid("json", SaleUpdate), async (c) => {
-    const sale = unwrap(await inventory(c.env, c.req.valid("param").id).update(c.req.valid("json")));
+    const inv = inventory(c.env, c.req.valid("param").id);
+    const sale = unwrap(await inv.update(c.req.valid("json")));
+    await syncRoom(c.env, unwrap(await inv.saleConfig()));
     return c.json({ sale });
   })
   .post("/sales/:id/:action{pause|resume|close}", valid("param", SaleParam.extend({ action: z.enum(["pause", "resume", "close"]) })), async (c) => {

@@ -3,9 +3,10 @@ import { z } from "zod";
 import type { AppEnv } from "../app-env";
 import { ApiError, unwrap } from "../lib/errors";
 import { saleOf } from "../lib/ids";
+import { forgetSale } from "../edge/sale-info";
 import { inventory } from "../lib/objects";
 import { valid } from "../lib/validate";
-import { requireSession } from "../middleware/session";
+import { shopper } from "../middleware/shopper";
 import { PayBody, type HoldView } from "../schemas/hold";
 
 const HoldParam = z.object({ id: z.string().max(100) });
@@ -14,7 +15,7 @@ const HoldParam = z.object({ id: z.string().max(100) });
 function owner(env: Env, holdId: string) {
   const sale = saleOf(holdId, "h");
   if (!sale) throw new ApiError("not_found", "no such hold");
-  return inventory(env, sale);
+  return { sale, inv: inventory(env, sale) };
 }
 
 /** Pay answers by where the hold ended up: 200 confirmed, 202 still pending, 402, 410. */
@@ -33,18 +34,23 @@ function payAnswer(hold: HoldView): [Record<string, unknown>, 200 | 202] {
 }
 
 export const holds = new Hono<AppEnv>()
-  .use(requireSession)
+  .use(shopper)
   .get("/:id", valid("param", HoldParam), async (c) => {
     const { id } = c.req.valid("param");
-    return c.json({ hold: unwrap(await owner(c.env, id).hold(id, c.var.user)) });
+    return c.json({ hold: unwrap(await owner(c.env, id).inv.hold(id, c.var.user)) });
   })
   .delete("/:id", valid("param", HoldParam), async (c) => {
     const { id } = c.req.valid("param");
-    return c.json({ hold: unwrap(await owner(c.env, id).cancel(id, c.var.user)) });
+    const { sale, inv } = owner(c.env, id);
+    const hold = unwrap(await inv.cancel(id, c.var.user));
+    forgetSale(sale); // the unit may be back: this isolate's sold-out answer is stale
+    return c.json({ hold });
   })
   .post("/:id/pay", valid("param", HoldParam), valid("json", PayBody), async (c) => {
     const { id } = c.req.valid("param");
     const { payment_method } = c.req.valid("json");
-    const hold = unwrap(await owner(c.env, id).pay(id, c.var.user, payment_method));
+    const { sale, inv } = owner(c.env, id);
+    const hold = unwrap(await inv.pay(id, c.var.user, payment_method));
+    if (hold.status === "declined") forgetSale(sale);
     return c.json(...payAnswer(hold));
   });

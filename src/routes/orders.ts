@@ -5,10 +5,10 @@ import { ApiError, unwrap } from "../lib/errors";
 import { saleOf } from "../lib/ids";
 import { inventory } from "../lib/objects";
 import { valid } from "../lib/validate";
-import { requireSession } from "../middleware/session";
+import { shopper } from "../middleware/shopper";
 
 /** `GET /api/orders/:id`: read from the product object, which has it before D1 does. */
-export const orders = new Hono<AppEnv>().use(requireSession).get("/:id", valid("param", z.object({ id: z.string().max(100) })), async (c) => {
+export const orders = new Hono<AppEnv>().use(shopper).get("/:id", valid("param", z.object({ id: z.string().max(100) })), async (c) => {
   const { id } = c.req.valid("param");
   const sale = saleOf(id, "o");
   if (!sale) throw new ApiError("not_found", "no such order");

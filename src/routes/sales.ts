@@ -1,34 +1,66 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import type { AppEnv } from "../app-env";
-import { unwrap } from "../lib/errors";
+import { countEdge } from "../edge/counters";
+import { rememberSoldOut, saleInfo } from "../edge/sale-info";
+import { ApiError, unwrap } from "../lib/errors";
 import { inventory } from "../lib/objects";
 import { valid } from "../lib/validate";
-import { requireSession } from "../middleware/session";
-import { ClaimBody, IdempotencyKey } from "../schemas/hold";
+import { limitByIp } from "../middleware/rate-limit";
+import { requirePass } from "../middleware/pass";
+import { shopper } from "../middleware/shopper";
+import { ClaimBody, IdempotencyKey, SOLD_OUT_FOR_NOW } from "../schemas/hold";
 import { SaleId } from "../schemas/sale";
 
 export const SaleParam = z.object({ id: SaleId });
 
+
 export const sales = new Hono<AppEnv>()
-  .get("/:id", valid("param", SaleParam), async (c) => {
-    const sale = unwrap(await inventory(c.env, c.req.valid("param").id).info());
+  .get("/:id", valid("param", SaleParam), limitByIp, async (c) => {
+    const sale = unwrap(await saleInfo(c.env, c.req.valid("param").id));
+    c.header("cache-control", "public, max-age=1");
     return c.json({ sale });
   })
   .post(
     "/:id/claim",
     valid("param", SaleParam),
-    requireSession,
+    shopper,
     valid("header", z.object({ "idempotency-key": IdempotencyKey })),
     valid("json", ClaimBody),
+    async (c, next) => {
+      // Answers the edge can give from its cached sale info (≤ EDGE_CACHE_MS old) without a
+      // hop: unknown sale, not open, and the sold-out fast path (a waitlist sale still goes in:
+      // it takes names). A claim that gets past here needs a pass.
+      const sale = unwrap(await saleInfo(c.env, c.req.valid("param").id));
+      // Without a pass, a sale that is not open gets its reason (with one, the object decides:
+      // a replayed claim still returns its hold while the sale is paused).
+      if (!c.req.header("x-pass")) {
+        if (sale.status === "closed") throw new ApiError("sale_closed", "the sale has ended");
+        if (sale.status !== "open") {
+          throw new ApiError("not_open", sale.status === "paused" ? "the sale is paused" : "the sale has not started", { starts_at: sale.starts_at });
+        }
+      }
+      if (sale.sold_out && sale.release_policy !== "waitlist") {
+        countEdge(c, sale.id, "sold_out_fast_path");
+        const comeBack = sale.held > 0 && sale.release_policy === "release";
+        throw new ApiError("sold_out", comeBack ? SOLD_OUT_FOR_NOW : "sold out", { available: 0, held: sale.held });
+      }
+      await next();
+    },
+    requirePass,
     async (c) => {
       const { id } = c.req.valid("param");
       const key = c.req.valid("header")["idempotency-key"];
       const { qty } = c.req.valid("json");
-      const answer = unwrap(await inventory(c.env, id).claim({ user: c.var.user, qty, key }));
-      if (answer.kind === "waitlisted") {
-        return c.json({ waitlisted: true, position: answer.position, message: "sold out: you are on the waitlist; claim again to see an offered hold" }, 202);
+      const answer = await inventory(c.env, id).claim({ user: c.var.user, qty, key });
+      if ("error" in answer && answer.error === "sold_out") {
+        const info = await saleInfo(c.env, id);
+        if (info.ok) rememberSoldOut(c.env, info.value);
       }
-      return c.json({ hold: answer.hold }, answer.created ? 201 : 200);
+      const claimed = unwrap(answer);
+      if (claimed.kind === "waitlisted") {
+        return c.json({ waitlisted: true, position: claimed.position, message: "sold out: you are on the waitlist; claim again to see an offered hold" }, 202);
+      }
+      return c.json({ hold: claimed.hold }, claimed.created ? 201 : 200);
     },
   );

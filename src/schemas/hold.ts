@@ -45,3 +45,5 @@ export type OrderView = {
 export type ClaimAnswer =
   | { kind: "hold"; hold: HoldView; created: boolean }
   | { kind: "waitlisted"; position: number };
+
+export const SOLD_OUT_FOR_NOW = "sold out for now: units in unpaid holds come back when their payment window ends";

@@ -8,7 +8,8 @@ export const SaleId = z
 const Instant = z.iso
   .datetime({ offset: true })
   .transform((s) => Date.parse(s))
-  .or(z.number().int().positive().describe("epoch milliseconds"));
+  // Capped at the last instant a Date can hold: beyond it toISOString() throws (a 500, not a 400).
+  .or(z.number().int().positive().max(8_640_000_000_000_000, "beyond the range of a date").describe("epoch milliseconds"));
 
 export const ReleasePolicy = z.enum(["release", "undersell", "waitlist"]);
 

@@ -1,0 +1,44 @@
+import { settings } from "../config";
+import type { Result } from "../lib/errors";
+import { inventory, room } from "../lib/objects";
+import type { Watermark } from "../schemas/room";
+import type { SaleView } from "../schemas/sale";
+import { cached, forget, remember } from "./cache";
+
+/**
+ * What the edge knows about a sale without asking: public info with availability, and the
+ * waiting room's watermark, each reused for EDGE_CACHE_MS (about a second) per isolate.
+ * Refusals are cached too, so a flood of requests for an unknown sale does not reach an object.
+ */
+export async function saleInfo(env: Env, id: string): Promise<Result<SaleView>> {
+  const r = await cached(`sale:${id}`, settings(env).EDGE_CACHE_MS, () => inventory(env, id).info());
+  return r.ok ? { ok: true, value: onTheClock(r.value, Date.now()) } : r;
+}
+
+/** The clock's part of the status is not stale: a cached "scheduled" opens on time. */
+function onTheClock(sale: SaleView, now: number): SaleView {
+  if (sale.status !== "closed" && now >= Date.parse(sale.ends_at)) return { ...sale, status: "closed" };
+  if (sale.status === "scheduled" && now >= Date.parse(sale.starts_at)) return { ...sale, status: "open" };
+  return sale;
+}
+
+export const watermark = (env: Env, id: string): Promise<Watermark> =>
+  cached(`room:${id}`, settings(env).EDGE_CACHE_MS, () => room(env, id).watermark());
+
+/** The object just said "sold out": the next claims here can be answered without asking it. */
+export function rememberSoldOut(env: Env, sale: SaleView): void {
+  remember<Result<SaleView>>(`sale:${sale.id}`, settings(env).EDGE_CACHE_MS, { ok: true, value: { ...sale, available: 0, sold_out: true } });
+}
+
+/** A watermark fresher than the cached one (the room returned it on a join). */
+export function rememberWatermark(env: Env, id: string, w: Watermark): void {
+  remember(`room:${id}`, settings(env).EDGE_CACHE_MS, w);
+}
+
+/**
+ * Drops this isolate's cached sale info after a change made through it (an operator's action, a
+ * cancel or decline that returns stock); other isolates catch up within EDGE_CACHE_MS.
+ */
+export function forgetSale(id: string): void {
+  forget(`sale:${id}`);
+}

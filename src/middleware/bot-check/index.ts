@@ -1,0 +1,23 @@
+import { createMiddleware } from "hono/factory";
+import type { AppEnv } from "../../app-env";
+import { settings } from "../../config";
+import { countEdge } from "../../edge/counters";
+import { ApiError } from "../../lib/errors";
+
+/**
+ * The cheap heuristic before the proof of work: a request with no User-Agent, or one that names
+ * an HTTP library or a headless browser, is refused (403 bot_suspected) unless BOT_UA_CHECK is
+ * off. Real bots lie about their UA; this only stops the lazy ones, for free.
+ */
+const AUTOMATION = /curl|wget|python-requests|python-urllib|aiohttp|httpx|go-http-client|okhttp|java\/|libwww|scrapy|headlesschrome|phantomjs|selenium|puppeteer|playwright|node-fetch|undici|axios|\bbot\b|spider|crawler/i;
+
+export const isAutomationUa = (ua: string | undefined) => !ua || ua.trim() === "" || AUTOMATION.test(ua);
+
+export const botCheck = createMiddleware<AppEnv>(async (c, next) => {
+  if (settings(c.env).BOT_UA_CHECK && isAutomationUa(c.req.header("user-agent"))) {
+    const sale = c.req.param("id");
+    if (sale) countEdge(c, sale, "rejected_heuristics");
+    throw new ApiError("bot_suspected", "automated clients are not admitted to this sale: use a browser");
+  }
+  await next();
+});

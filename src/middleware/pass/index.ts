@@ -1,0 +1,21 @@
+import { createMiddleware } from "hono/factory";
+import type { AppEnv } from "../../app-env";
+import { ApiError } from "../../lib/errors";
+import { verifyToken } from "../../lib/tokens";
+
+/**
+ * Only admitted shoppers reach a claim: the waiting room's pass (`X-Pass` header), signed, short
+ * lived and bound to this shopper and this sale, so it can be neither forged nor handed on.
+ * Runs after requireSession.
+ */
+export const requirePass = createMiddleware<AppEnv>(async (c, next) => {
+  const sale = c.req.param("id");
+  const pass = await verifyToken(c.env, "pass", c.req.header("x-pass"));
+  if (!pass || pass.sub !== c.var.user || pass.sale !== sale) {
+    throw new ApiError(
+      "pass_required",
+      "claims need a waiting-room pass for this sale and session: queue (POST /api/sales/:id/queue), poll GET /api/sales/:id/queue until admitted, then send the pass as `X-Pass`",
+    );
+  }
+  await next();
+});

@@ -1,0 +1,75 @@
+import { Hono, type Context } from "hono";
+import type { AppEnv } from "../app-env";
+import { countEdge } from "../edge/counters";
+import { rememberWatermark, saleInfo, watermark } from "../edge/sale-info";
+import { ApiError, unwrap } from "../lib/errors";
+import { room } from "../lib/objects";
+import { checkSolution, issueChallenge } from "../lib/pow";
+import { signToken, verifyToken, type ClaimsOf } from "../lib/tokens";
+import { verifyTurnstile } from "../lib/turnstile";
+import { valid } from "../lib/validate";
+import { shopper } from "../middleware/shopper";
+import { QueueBody, type Watermark } from "../schemas/room";
+import { queueStatus } from "../waiting-room/status";
+import { SaleParam } from "./sales";
+
+type Ticket = ClaimsOf<"ticket">;
+type C = Context<AppEnv>;
+
+/**
+ * The shopper's answer for a ticket: where they stand (from the ticket's rank and the cached
+ * watermark: no object hop) plus a renewed ticket, and a pass once admitted. A pre-queue ticket
+ * has no rank yet; the first poll after the opening asks the room for it, once.
+ */
+async function standing(c: C, sale: string, t: Pick<Ticket, "seq" | "pos">, fresh?: Watermark) {
+  const now = Date.now();
+  const w = fresh ?? (await watermark(c.env, sale));
+  let pos = t.pos;
+  if (pos === undefined && now >= w.starts_at) pos = unwrap(await room(c.env, sale).place(c.var.user)).rank ?? undefined;
+  const status = queueStatus(pos, w, now);
+  const ticket = await signToken(c.env, "ticket", { sub: c.var.user, sale, seq: t.seq, ...(pos !== undefined ? { pos } : {}) });
+  const out: Record<string, unknown> = { ...status, ticket: ticket.token, ticket_expires_at: new Date(ticket.expiresAt).toISOString() };
+  if (status.state === "admitted") {
+    const pass = await signToken(c.env, "pass", { sub: c.var.user, sale });
+    out.pass = pass.token;
+    out.pass_expires_at = new Date(pass.expiresAt).toISOString();
+  }
+  return out;
+}
+
+/** Shopper flow before a claim: challenge → queue (ticket) → poll → pass. */
+export const queue = new Hono<AppEnv>()
+  .post("/:id/challenge", valid("param", SaleParam), shopper, async (c) => {
+    const { id } = c.req.valid("param");
+    const sale = unwrap(await saleInfo(c.env, id));
+    if (sale.status === "closed") throw new ApiError("sale_closed", "the sale has ended");
+    return c.json(await issueChallenge(c.env, c.var.user, id, sale.pow_difficulty));
+  })
+  .post("/:id/queue", valid("param", SaleParam), shopper, valid("json", QueueBody), async (c) => {
+    const { id } = c.req.valid("param");
+    const body = c.req.valid("json");
+    const solved = await checkSolution(c.env, body.challenge, body.solution, c.var.user, id);
+    if (!solved) {
+      countEdge(c, id, "rejected_pow");
+      throw new ApiError("pow_failed", "the challenge is invalid, expired, not yours or not solved: get a new one (POST /api/sales/:id/challenge)");
+    }
+    try {
+      await verifyTurnstile(c.env, body.turnstile, c.req.header("cf-connecting-ip"), solved.nonce);
+    } catch (e) {
+      countEdge(c, id, "rejected_turnstile");
+      throw e;
+    }
+    const joined = await room(c.env, id).join(c.var.user, solved.nonce, solved.expiresAt);
+    if ("error" in joined && joined.error === "pow_failed") countEdge(c, id, "rejected_pow");
+    const place = unwrap(joined);
+    rememberWatermark(c.env, id, place.watermark);
+    return c.json(await standing(c, id, { seq: place.seq, pos: place.rank ?? undefined }, place.watermark), place.created ? 201 : 200);
+  })
+  .get("/:id/queue", valid("param", SaleParam), shopper, async (c) => {
+    const { id } = c.req.valid("param");
+    const t = await verifyToken(c.env, "ticket", c.req.header("x-ticket"));
+    if (!t || t.sub !== c.var.user || t.sale !== id) {
+      throw new ApiError("forbidden", "the ticket (`X-Ticket`) is missing, invalid, expired or not yours: queue again (POST /api/sales/:id/queue keeps your place)");
+    }
+    return c.json(await standing(c, id, t));
+  });

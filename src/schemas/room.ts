@@ -1,0 +1,39 @@
+import { z } from "zod";
+
+/** What the waiting room needs of a sale's configuration (pushed by the admin routes). */
+export type RoomConfig = { sale_id: string; starts_at: number; ends_at: number; admission_rate: number; max_active: number };
+
+/** Edge counters an operator sees in stats; incremented in the isolate, flushed to the room. */
+export const COUNTERS = [
+  "queued",
+  "rejected_pow",
+  "rejected_turnstile",
+  "rejected_rate_limit",
+  "rejected_heuristics",
+  "sold_out_fast_path",
+] as const;
+export type Counter = (typeof COUNTERS)[number];
+export type Counts = Partial<Record<Counter, number>>;
+
+/** The room's admission state as the edge caches it (~1 s) to answer polls without a hop. */
+export type Watermark = {
+  configured: boolean;
+  opened: boolean;
+  starts_at: number;
+  /** Everyone ranked ≤ upto is admitted. */
+  upto: number;
+  /** Shoppers given a rank (post-start arrivals and the shuffled pre-queue). */
+  ranked: number;
+  prequeued: number;
+  rate: number;
+  max_active: number;
+  active: number;
+  at: number;
+};
+
+/** Body of `POST /api/sales/:id/queue`. */
+export const QueueBody = z.strictObject({
+  challenge: z.string().min(1).max(2048),
+  solution: z.string().min(1).max(64),
+  turnstile: z.string().min(1).max(4096).optional(),
+});
