@@ -46,7 +46,7 @@ export class ProductInventory extends DurableObject<Env> {
   private queue: Queued[] = [];
   private draining = false;
   private flushing?: Promise<void>;
-  private readonly served = { claims: 0, batches: 0, since: Date.now() };
+  private readonly served = { claims: 0, batches: 0, infos: 0, since: Date.now() };
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -112,6 +112,7 @@ export class ProductInventory extends DurableObject<Env> {
 
   /** Public sale info with availability. */
   info(): Result<SaleView> {
+    this.served.infos++; // edge cache misses (stats show how many polls got past the cache)
     const row = this.saleRow();
     return row ? ok(this.view(row, Date.now())) : this.noSale();
   }
@@ -233,6 +234,8 @@ export class ProductInventory extends DurableObject<Env> {
     for (;;) {
       const row = this.saleRow()!;
       const cfg = this.config(row);
+      // A closed sale makes no new offers: the waiting shoppers stay waiting, nobody is charged.
+      if (statusOf(row.state, cfg, now) === "closed") return;
       const next = this.sql
         .exec<{ seq: number; user_id: string; qty: number }>("SELECT seq, user_id, qty FROM waitlist WHERE status = 'waiting' ORDER BY seq LIMIT 1")
         .toArray()[0];
