@@ -69,6 +69,10 @@ async function seed() {
     hold_ttl_s: 120,
     per_user_limit: 1,
     release_policy: "release",
+    admission_rate: 20,
+    max_active: 500,
+    // ~4,000 hashes: a blink for a browser or the shop script, a cost for a bot farm.
+    pow_difficulty: 12,
   };
   let res = await adminCall("POST", "/sales", demo);
   if (res.status === 409) {
@@ -83,11 +87,10 @@ async function seed() {
 flashsale is running on ${base}
 demo sale "${s.id}": ${s.product.name}, ${s.stock_total} in stock, status ${s.status}
 
-Try it (see README "Quick start"):
-  TOKEN=$(curl -s -X POST ${base}/api/session | node -pe 'JSON.parse(require("fs").readFileSync(0)).token')
-  curl -s ${base}/api/sales/demo
-  curl -s -X POST ${base}/api/sales/demo/claim -H "authorization: Bearer $TOKEN" -H "idempotency-key: first-try"
-  curl -s -H "authorization: Bearer ${vars.ADMIN_TOKEN}" ${base}/admin/sales/demo
+Try it (see README "Quick start"), in another terminal:
+  npm run shop                                  one shopper: session → proof of work → queue → pass → claim → pay
+  curl -s ${base}/api/sales/demo                public sale info
+  curl -s -H "authorization: Bearer ${vars.ADMIN_TOKEN}" ${base}/admin/sales/demo   operator stats
 `);
 }
 
