@@ -125,6 +125,7 @@ export class ProductInventory extends DurableObject<Env> {
     if (!this.s.GROUP_COMMIT) {
       const r = this.ctx.storage.transactionSync(() => this.applyClaim(req, Date.now()));
       this.armAlarm();
+      this.logClaims([r]);
       return Promise.resolve(r);
     }
     return new Promise((resolve, reject) => {
@@ -151,6 +152,7 @@ export class ProductInventory extends DurableObject<Env> {
         this.served.batches++;
         this.armAlarm();
         batch.forEach((q, i) => q.resolve(results[i]!));
+        this.logClaims(results);
         // Replies leave only once this commit is durable (output gate); meanwhile the next
         // batch gathers in the queue.
         await this.ctx.storage.sync();
@@ -158,6 +160,16 @@ export class ProductInventory extends DurableObject<Env> {
     } finally {
       this.draining = false;
     }
+  }
+
+  /** One log line per committed batch (not per claim: under a spike that would be the load). */
+  private logClaims(results: Result<ClaimAnswer>[]): void {
+    const outcomes: Record<string, number> = {};
+    for (const r of results) {
+      const k = r.ok ? (r.value.kind === "hold" ? (r.value.created ? "held" : "replayed") : "waitlisted") : r.error;
+      outcomes[k] = (outcomes[k] ?? 0) + 1;
+    }
+    this.log("info", "claim", { sale: this.cached?.cfg.id, claims: results.length, ...outcomes });
   }
 
   private applyClaim({ user, qty, key }: ClaimRequest, now: number): Result<ClaimAnswer> {
