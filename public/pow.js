@@ -26,6 +26,9 @@ export async function powDigest(nonce, solution) {
  * 4096 tries so a page can show that work is happening.
  */
 export async function solve(nonce, bits, onProgress) {
+  if (typeof nonce !== "string" || !Number.isInteger(bits) || bits < 0 || bits > 32) {
+    throw new TypeError(`solve(nonce, bits) needs a challenge's nonce and bits, got ${JSON.stringify({ nonce, bits })}`);
+  }
   for (let i = 0; ; i++) {
     const solution = i.toString(36);
     if (leadingZeroBits(await powDigest(nonce, solution)) >= bits) return solution;

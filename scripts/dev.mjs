@@ -21,12 +21,16 @@ if (!existsSync(".dev.vars")) {
 }
 if (opts.fresh) rmSync(".wrangler/state", { recursive: true, force: true });
 
-const vars = Object.fromEntries(
-  readFileSync(".dev.vars", "utf8")
-    .split("\n")
-    .filter((l) => /^[A-Z_]+=/.test(l))
-    .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1).trim()]),
-);
+const readVars = (file) =>
+  Object.fromEntries(
+    readFileSync(file, "utf8")
+      .split("\n")
+      .filter((l) => /^[A-Z_]+=/.test(l))
+      .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1).trim()]),
+  );
+const vars = readVars(".dev.vars");
+const missing = Object.keys(readVars(".dev.vars.example")).filter((k) => !(k in vars));
+if (missing.length) console.warn(`note: .dev.vars lacks ${missing.join(", ")} (see .dev.vars.example)`);
 
 if (wrangler(["d1", "migrations", "apply", "DB", "--local"]).status !== 0) {
   console.error("applying D1 migrations failed (see above)");
