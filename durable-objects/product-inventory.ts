@@ -267,6 +267,15 @@ export class ProductInventory extends DurableObject<Env> {
 
   // ---------------------------------------------------------------- holds
 
+  /** The shopper's own holds in this sale, newest first (how a client that lost an answer finds its hold). */
+  holdsOf(user: string): Result<HoldView[]> {
+    const row = this.saleRow();
+    if (!row) return this.noSale();
+    const cfg = this.config(row);
+    const rows = this.sql.exec<HoldRow>("SELECT * FROM holds WHERE user_id = ? ORDER BY created_at DESC LIMIT 20", user).toArray();
+    return ok(rows.map((h) => this.holdView(h, cfg)));
+  }
+
   hold(holdId: string, user: string): Result<HoldView> {
     const h = this.holdRow(holdId);
     if (!h || h.user_id !== user) return refuse("not_found", "no such hold");

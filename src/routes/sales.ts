@@ -1,9 +1,10 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import type { AppEnv } from "../app-env";
+import { settings } from "../config";
 import { countEdge } from "../edge/counters";
 import { rememberSoldOut, saleInfo } from "../edge/sale-info";
-import { ApiError, unwrap } from "../lib/errors";
+import { ApiError, unwrap, type Refusal } from "../lib/errors";
 import { inventory } from "../lib/objects";
 import { valid } from "../lib/validate";
 import { limitByIp } from "../middleware/rate-limit";
@@ -19,7 +20,12 @@ export const sales = new Hono<AppEnv>()
   .get("/:id", valid("param", SaleParam), limitByIp, async (c) => {
     const sale = unwrap(await saleInfo(c.env, c.req.valid("param").id));
     c.header("cache-control", "public, max-age=1");
-    return c.json({ sale });
+    // The shopper page shows the Turnstile widget only when the operator configured a site key.
+    const siteKey = settings(c.env).TURNSTILE_SITE_KEY;
+    return c.json({ sale, ...(siteKey ? { turnstile_site_key: siteKey } : {}) });
+  })
+  .get("/:id/holds", valid("param", SaleParam), shopper, async (c) => {
+    return c.json({ holds: unwrap(await inventory(c.env, c.req.valid("param").id).holdsOf(c.var.user)) });
   })
   .post(
     "/:id/claim",
@@ -41,9 +47,11 @@ export const sales = new Hono<AppEnv>()
         }
       }
       if (sale.sold_out && sale.release_policy !== "waitlist") {
+        // Answered without the object, so a shopper retrying a claim whose answer was lost is
+        // told "sold out" too: their hold is listed at GET /api/sales/:id/holds.
         countEdge(c, sale.id, "sold_out_fast_path");
         const comeBack = sale.held > 0 && sale.release_policy === "release";
-        throw new ApiError("sold_out", comeBack ? SOLD_OUT_FOR_NOW : "sold out", { available: 0, held: sale.held });
+        throw new ApiError("sold_out", comeBack ? SOLD_OUT_FOR_NOW : "sold out", { available: 0, held: sale.held, your_holds: `/api/sales/${sale.id}/holds` });
       }
       await next();
     },
@@ -53,9 +61,13 @@ export const sales = new Hono<AppEnv>()
       const key = c.req.valid("header")["idempotency-key"];
       const { qty } = c.req.valid("json");
       const answer = await inventory(c.env, id).claim({ user: c.var.user, qty, key });
-      if ("error" in answer && answer.error === "sold_out") {
+      // Only a real sell-out (not "fewer left than you asked for"), with the object's own held
+      // count: the cached view's may predate the holds, and decides "sold out" vs "for now".
+      // (The RPC typing drops Result's refusal branch, hence the cast.)
+      const refused = answer.ok ? null : (answer as unknown as Refusal);
+      if (refused?.error === "sold_out" && refused.extra?.available === 0) {
         const info = await saleInfo(c.env, id);
-        if (info.ok) rememberSoldOut(c.env, info.value);
+        if (info.ok) rememberSoldOut(c.env, { ...info.value, held: Number(refused.extra.held ?? info.value.held) });
       }
       const claimed = unwrap(answer);
       if (claimed.kind === "waitlisted") {
