@@ -92,6 +92,7 @@ flashsale is running on ${base}
 demo sale "${s.id}": ${s.product.name}, ${s.stock_total} in stock, status ${s.status}
 
 Try it (see README "Quick start"), in another terminal:
+  open ${base}/sale?id=demo                    the shopper page
   npm run shop                                  one shopper: session → proof of work → queue → pass → claim → pay
   curl -s ${base}/api/sales/demo                public sale info
   curl -s -H "authorization: Bearer ${vars.ADMIN_TOKEN}" ${base}/admin/sales/demo   operator stats
