@@ -24,6 +24,8 @@ export type Place = { seq: number; rank: number | null; created: boolean; waterm
  */
 export class WaitingRoom extends DurableObject<Env> {
   private readonly sql = this.ctx.storage.sql;
+  /** Calls from the edge (since this instance started): polls should not show up here. */
+  private readonly served = { joins: 0, places: 0, watermarks: 0 };
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -62,6 +64,7 @@ export class WaitingRoom extends DurableObject<Env> {
    * spent). A shopper who queues again keeps the place they had.
    */
   async join(user: string, nonce: string, nonceExpiresAt: number): Promise<Result<Place>> {
+    this.served.joins++;
     const now = Date.now();
     let row = this.row();
     if (!row) return refuse("not_found", "this sale has no waiting room (was it created with POST /admin/sales?)");
@@ -82,11 +85,12 @@ export class WaitingRoom extends DurableObject<Env> {
     });
     await this.schedule(now);
     // With the current watermark, so a shopper admitted at once learns it without waiting.
-    return r.ok ? ok({ ...r.value, watermark: this.watermark() }) : r;
+    return r.ok ? ok({ ...r.value, watermark: this.current() }) : r;
   }
 
   /** The rank of a shopper who queued before the start, once the pre-queue has been shuffled. */
   async place(user: string): Promise<Result<{ seq: number; rank: number | null }>> {
+    this.served.places++;
     const now = Date.now();
     const row = this.row();
     if (!row) return refuse("not_found", "this sale has no waiting room");
@@ -100,6 +104,11 @@ export class WaitingRoom extends DurableObject<Env> {
 
   /** The current watermark (advanced to now); what the edge caches for about a second. */
   watermark(): Watermark {
+    this.served.watermarks++;
+    return this.current();
+  }
+
+  private current(): Watermark {
     const now = Date.now();
     let row = this.row();
     if (!row) {
@@ -127,7 +136,7 @@ export class WaitingRoom extends DurableObject<Env> {
   }
 
   stats() {
-    const w = this.watermark();
+    const w = this.current();
     const counters = Object.fromEntries(COUNTERS.map((c) => [c, 0])) as Record<(typeof COUNTERS)[number], number>;
     for (const { name, n } of this.sql.exec<{ name: string; n: number }>("SELECT name, n FROM counters")) {
       if (name in counters) counters[name as keyof typeof counters] = n;
@@ -141,6 +150,7 @@ export class WaitingRoom extends DurableObject<Env> {
       admission_rate: w.rate,
       max_active: w.max_active,
       counters,
+      served: { ...this.served },
     };
   }
 

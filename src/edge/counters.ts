@@ -14,17 +14,32 @@ import type { Counter, Counts } from "../schemas/room";
  */
 const pending = new Map<string, Counts>();
 let lastFlush = 0;
+let tailScheduled = false;
 
 export function countEdge(c: Context<AppEnv>, sale: string, counter: Counter): void {
   const counts = pending.get(sale) ?? {};
   counts[counter] = (counts[counter] ?? 0) + 1;
   pending.set(sale, counts);
   const now = Date.now();
-  if (now - lastFlush < settings(c.env).COUNTER_FLUSH_MS) return;
-  lastFlush = now;
+  const every = settings(c.env).COUNTER_FLUSH_MS;
+  if (now - lastFlush >= every) {
+    c.executionCtx.waitUntil(flush(c.env));
+  } else if (!tailScheduled) {
+    // Held-back counts must not wait for a later request that may never come (the end of a
+    // burst): one delayed flush at the end of the period hands them over.
+    tailScheduled = true;
+    c.executionCtx.waitUntil(
+      new Promise((r) => setTimeout(r, lastFlush + every - now)).then(() => {
+        tailScheduled = false;
+        return flush(c.env);
+      }),
+    );
+  }
+}
+
+function flush(env: Env): Promise<unknown> {
+  lastFlush = Date.now();
   const batch = [...pending];
   pending.clear();
-  c.executionCtx.waitUntil(
-    Promise.all(batch.map(([id, deltas]) => room(c.env, id).count(deltas))).catch((e) => log("warn", "counters_lost", { error: String(e) })),
-  );
+  return Promise.all(batch.map(([id, deltas]) => room(env, id).count(deltas))).catch((e) => log("warn", "counters_lost", { error: String(e) }));
 }

@@ -7,7 +7,7 @@ import { log } from "./log";
  * siteverify (with the client's IP and an idempotency key, so a retried check is not reported
  * as a duplicate). Fails closed: if siteverify cannot be reached in time, nobody is let through.
  */
-export async function verifyTurnstile(env: Env, token: string | undefined, ip: string | undefined, key: string): Promise<void> {
+export async function verifyTurnstile(env: Env, token: string | undefined, ip: string | undefined, nonce: string): Promise<void> {
   const secret = env.TURNSTILE_SECRET;
   if (!secret) return;
   if (!token) throw new ApiError("turnstile_failed", "this sale needs a Turnstile token (`turnstile` in the body)");
@@ -16,7 +16,9 @@ export async function verifyTurnstile(env: Env, token: string | undefined, ip: s
   body.set("secret", secret);
   body.set("response", token);
   if (ip) body.set("remoteip", ip);
-  body.set("idempotency_key", key);
+  // The same challenge and widget token is the same check; a fresh widget token is a new one.
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(token)));
+  body.set("idempotency_key", `${nonce}-${[...digest.slice(0, 8)].map((b) => b.toString(16).padStart(2, "0")).join("")}`);
   let outcome: { success?: boolean; "error-codes"?: string[] };
   try {
     const res = await fetch(s.TURNSTILE_URL, { method: "POST", body, signal: AbortSignal.timeout(s.TURNSTILE_TIMEOUT_MS) });

@@ -2,7 +2,9 @@
  * Admission control for one sale's waiting room, as a pure function of time so it can be tested
  * with an injected clock. Shoppers are ranked 1, 2, 3, …; the room admits everyone whose rank is
  * ≤ `upto` (the watermark). The watermark advances by a token bucket:
- *   - tokens accrue at `rate` per second, capped at `burst` = max(1, rate) (one second's worth),
+ *   - tokens accrue at `rate` per second, capped at `burst` = rate + 1 (one second's worth, plus
+ *     the fraction a busy line carries between ticks: with a cap of exactly one second's worth,
+ *     ticks up to 1 s apart would overflow it and a low rate would admit ~15 % less than set),
  *     so admitted(T) ≤ rate·T + burst over any window;
  *   - it never admits past the last rank handed out, and never makes more than `max_active`
  *     shoppers active at once, where "active" means admitted within the last `active_ms`
@@ -18,7 +20,7 @@ export type Admission = {
 
 export type Limits = { rate: number; max_active: number; active_ms: number };
 
-export const burstOf = (rate: number) => Math.max(1, rate);
+export const burstOf = (rate: number) => rate + 1;
 
 export const initialAdmission = (now: number): Admission => ({ upto: 0, tokens: 0, at: now, marks: [] });
 

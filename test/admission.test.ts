@@ -1,0 +1,218 @@
+import { describe, expect, it } from "vitest";
+import type { Watermark } from "../src/schemas/room";
+import { activeAt, advance, burstOf, initialAdmission, type Admission, type Limits } from "../src/waiting-room/admission";
+import { queueStatus } from "../src/waiting-room/status";
+
+/** A small seeded PRNG (mulberry32): irregular tick patterns that replay identically. */
+function prng(seed: number) {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+type Tick = { t: number; upto: number; n: number; ranked: number; active: number };
+
+/**
+ * Drives `advance` on an injected clock from t = 0 to `until` ms: `next(t)` gives the gap to
+ * the next tick, `ranked(t)` how many are in line, `limits(t)` the limits in force. Records
+ * every tick and checks, at each one, the two things that must hold whatever the pattern:
+ * the watermark never passes the line, and `activeAt` agrees with an independent count.
+ */
+function run(opts: { until: number; next: (t: number) => number; ranked: (t: number) => number; limits: (t: number) => Limits }) {
+  let a: Admission = initialAdmission(0);
+  const ticks: Tick[] = [{ t: 0, upto: 0, n: 0, ranked: opts.ranked(0), active: 0 }];
+  for (let t = opts.next(0); t <= opts.until; t += opts.next(t)) {
+    const lim = opts.limits(t);
+    const ranked = opts.ranked(t);
+    const before = a.upto;
+    a = advance(a, t, ranked, lim);
+    expect(a.upto).toBeLessThanOrEqual(ranked);
+    expect(a.upto).toBeGreaterThanOrEqual(before);
+    // Active = admitted at a tick less than active_ms ago (the same rule as a pass's lifetime).
+    const n = a.upto - before;
+    const active = ticks.filter((k) => k.t > t - lim.active_ms).reduce((s, k) => s + k.n, 0) + n;
+    expect(activeAt(a, t, lim.active_ms)).toBe(active);
+    expect(active).toBeLessThanOrEqual(lim.max_active);
+    ticks.push({ t, upto: a.upto, n, ranked, active });
+  }
+  return { ticks, last: ticks.at(-1)!, state: a };
+}
+
+/** The bound from the doc comment over every pair of ticks: admitted ≤ rate·Δt + burst. */
+function expectRateBound(ticks: Tick[], rate: number) {
+  let worst = -Infinity;
+  for (let i = 0; i < ticks.length; i++) {
+    for (let j = i + 1; j < ticks.length; j++) {
+      const excess = ticks[j]!.upto - ticks[i]!.upto - (rate * (ticks[j]!.t - ticks[i]!.t)) / 1000;
+      if (excess > worst) worst = excess;
+    }
+  }
+  // A tiny epsilon for floating-point token sums.
+  expect(worst).toBeLessThanOrEqual(burstOf(rate) + 1e-9);
+}
+
+const BIG_LINE = () => 10_000_000;
+const open = (rate: number, max_active = 10_000_000, active_ms = 120_000): Limits => ({ rate, max_active, active_ms });
+
+const PATTERNS: Record<string, (seed: number) => (t: number) => number> = {
+  "every 50 ms": () => () => 50,
+  "every 250 ms": () => () => 250,
+  "irregular 1-400 ms": (seed) => {
+    const r = prng(seed);
+    return () => 1 + Math.floor(r() * 400);
+  },
+  "irregular with 1 s gaps": (seed) => {
+    const r = prng(seed);
+    return () => (r() < 0.1 ? 1000 : 1 + Math.floor(r() * 300));
+  },
+};
+
+/**
+ * Invariant 7, the rate half, on an injected clock: however the room is ticked (often, rarely,
+ * irregularly, with the longest gap a tick may have), a busy line admits between 95 % of
+ * rate·T and rate·T + burst, and no window of any length admits more than rate·Δt + burst.
+ */
+describe("admission rate (token bucket)", () => {
+  const T = 60_000;
+  for (const rate of [0.5, 1, 7, 20, 50, 333.3]) {
+    for (const [name, pattern] of Object.entries(PATTERNS)) {
+      it(`rate ${rate}/s ticked ${name}: ≥ 0.95·R·T and ≤ R·Δt + burst in every window`, () => {
+        const { ticks, last } = run({ until: T, next: pattern(Math.round(rate * 1000)), ranked: BIG_LINE, limits: () => open(rate) });
+        const elapsed = last.t / 1000;
+        expect(last.upto).toBeLessThanOrEqual(rate * elapsed + burstOf(rate));
+        expect(last.upto).toBeGreaterThanOrEqual(0.95 * rate * elapsed);
+        expectRateBound(ticks, rate);
+      });
+    }
+  }
+
+  it("an idle room saves at most one burst: a crowd arriving later gets burst at once, then the rate", () => {
+    const rate = 20;
+    // Nobody in line for 10 s, then 1000 arrive at once.
+    const { ticks } = run({ until: 15_000, next: () => 50, ranked: (t) => (t < 10_000 ? 0 : 1000), limits: () => open(rate) });
+    expect(ticks.filter((k) => k.t < 10_000).every((k) => k.upto === 0)).toBe(true);
+    const first = ticks.find((k) => k.t >= 10_000)!;
+    expect(first.n).toBe(burstOf(rate));
+    const end = ticks.at(-1)!;
+    expect(end.upto - first.upto).toBeLessThanOrEqual((rate * (end.t - first.t)) / 1000 + 1);
+    expectRateBound(ticks, rate);
+  });
+
+  it("never admits past the last rank handed out, and the line is served as it grows", () => {
+    const rate = 50;
+    // Arrivals trickle in slower than the rate, in waves: the watermark tracks the line.
+    const r = prng(7);
+    let line = 0;
+    const { ticks } = run({
+      until: 20_000,
+      next: () => 1 + Math.floor(r() * 200),
+      ranked: (t) => (line += t % 3000 < 1000 ? Math.floor(r() * 4) : 0),
+      limits: () => open(rate),
+    });
+    for (const k of ticks) expect(k.upto).toBeLessThanOrEqual(k.ranked);
+    // Slower arrivals than the rate: the line is empty again within a second of each arrival.
+    const end = ticks.at(-1)!;
+    expect(end.upto).toBe(end.ranked);
+    expect(end.upto).toBeGreaterThan(0);
+    expectRateBound(ticks, rate);
+  });
+
+  it("a rate change takes effect at the next tick, both up and down", () => {
+    const rateAt = (t: number) => (t <= 10_000 ? 10 : t <= 20_000 ? 100 : 2);
+    const { ticks } = run({ until: 30_000, next: () => 100, ranked: BIG_LINE, limits: (t) => open(rateAt(t)) });
+    const at = (t: number) => ticks.find((k) => k.t === t)!;
+    // The first tick under 100/s admits a tenth of a second's worth of it (not of 10/s).
+    expect(at(10_100).n).toBeGreaterThanOrEqual(9);
+    // The first tick under 2/s admits at most its burst (tokens saved at 100/s are capped).
+    expect(at(20_100).n).toBeLessThanOrEqual(burstOf(2));
+    const phases: [number, number, number][] = [[0, 10_000, 10], [10_000, 20_000, 100], [20_000, 30_000, 2]];
+    for (const [from, to, rate] of phases) {
+      const admitted = at(to).upto - at(from).upto;
+      const secs = (to - from) / 1000;
+      expect(admitted).toBeLessThanOrEqual(rate * secs + burstOf(rate));
+      expect(admitted).toBeGreaterThanOrEqual(0.95 * rate * secs);
+      expectRateBound(ticks.filter((k) => k.t >= from + 100 && k.t <= to), rate);
+    }
+  });
+});
+
+/**
+ * Invariant 7, the max_active half: never more than max_active admitted within the active
+ * window (checked at every tick by run()), and admission resumes as old admissions age out.
+ */
+describe("admission max_active", () => {
+  it("stops at max_active and resumes as the active window passes", () => {
+    const lim = open(50, 30, 2000);
+    const { ticks, last } = run({ until: 10_000, next: () => 50, ranked: BIG_LINE, limits: () => lim });
+    const full = ticks.find((k) => k.active === lim.max_active)!;
+    expect(full).toBeDefined();
+    // Right after filling up nothing more gets in for a while…
+    expect(ticks.filter((k) => k.t > full.t && k.t < full.t + 1000).every((k) => k.n === 0)).toBe(true);
+    // …and once the first admissions are older than the window, it admits again.
+    const resumed = ticks.find((k) => k.t > full.t && k.n > 0)!;
+    expect(resumed.t).toBeGreaterThanOrEqual(ticks.find((k) => k.n > 0)!.t + lim.active_ms);
+    // Over 10 s with a 2 s window, about five windows' worth got in (rate-limited at first).
+    expect(last.upto).toBeGreaterThanOrEqual(4 * lim.max_active);
+    expect(last.upto).toBeLessThanOrEqual(Math.ceil(10_000 / lim.active_ms) * lim.max_active);
+  });
+
+  it("holds with irregular ticks and a rate far above max_active", () => {
+    const r = prng(42);
+    const lim = open(1000, 25, 1500);
+    const { last } = run({ until: 12_000, next: () => (r() < 0.1 ? 1000 : 1 + Math.floor(r() * 120)), ranked: BIG_LINE, limits: () => lim });
+    // run() asserted active ≤ 25 at every tick; admission kept going window after window.
+    expect(last.upto).toBeGreaterThanOrEqual(25 * 6);
+  });
+
+  it("the marks history stays bounded (only the active window plus one anchor)", () => {
+    const lim = open(20, 1_000_000, 1000);
+    const { state, last } = run({ until: 30_000, next: () => 50, ranked: BIG_LINE, limits: () => lim });
+    expect(state.marks.length).toBeLessThanOrEqual(1000 / 50 + 2);
+    expect(activeAt(state, last.t, lim.active_ms)).toBeLessThanOrEqual(20 + burstOf(20));
+  });
+});
+
+const wm = (over: Partial<Watermark> = {}): Watermark => ({
+  configured: true, opened: true, starts_at: 0, upto: 10, ranked: 2000, prequeued: 0, rate: 5, max_active: 1000, active: 10, at: 0, ...over,
+});
+
+/** What a shopper is told: admitted iff rank ≤ watermark; otherwise place, ETA and a sane refresh. */
+describe("queueStatus", () => {
+  const now = 1_000_000;
+
+  it("admits exactly the ranks at or under the watermark", () => {
+    for (const rank of [1, 9, 10]) {
+      expect(queueStatus(rank, wm(), now)).toMatchObject({ state: "admitted", position: 0, eta_s: 0, inWaitingRoom: false, refreshIntervalSeconds: 0 });
+    }
+    expect(queueStatus(11, wm(), now)).toMatchObject({ state: "waiting", position: 1, eta_s: 1, waitTimeKnown: true, waitTime: 1, inWaitingRoom: true, refresh_s: 1 });
+  });
+
+  it("position and ETA follow rank − watermark and the rate; refresh is clamped to 1-15 s", () => {
+    expect(queueStatus(310, wm(), now)).toMatchObject({ position: 300, eta_s: 60, waitTime: 1, refresh_s: 15 });
+    expect(queueStatus(1010, wm(), now)).toMatchObject({ position: 1000, eta_s: 200, waitTime: 4, refresh_s: 15 });
+    expect(queueStatus(50, wm({ rate: 20 }), now)).toMatchObject({ position: 40, eta_s: 2, refresh_s: 1 });
+    for (let rank = 11; rank < 5000; rank += 37) {
+      const s = queueStatus(rank, wm(), now);
+      expect(s.refresh_s).toBeGreaterThanOrEqual(1);
+      expect(s.refresh_s).toBeLessThanOrEqual(15);
+      expect(s.refreshIntervalSeconds).toBe(s.refresh_s);
+      expect(s.waitTime).toBe(Math.ceil(s.eta_s! / 60));
+    }
+  });
+
+  it("with no rate the wait is unknown, not infinite or NaN", () => {
+    expect(queueStatus(20, wm({ rate: 0 }), now)).toMatchObject({ state: "waiting", position: 10, eta_s: null, waitTimeKnown: false, waitTime: 0, refresh_s: 8 });
+  });
+
+  it("a pre-queue ticket (no rank yet) waits for the opening whatever the watermark says", () => {
+    expect(queueStatus(undefined, wm({ starts_at: now + 95_000, upto: 10_000 }), now)).toMatchObject({
+      state: "waiting", position: null, eta_s: null, opens_in_s: 95, refresh_s: 24, waitTimeKnown: false, inWaitingRoom: true,
+    });
+    expect(queueStatus(undefined, wm({ starts_at: now + 400_000 }), now).refresh_s).toBe(30);
+    // At or after the start (the rank is being drawn): poll again soon.
+    expect(queueStatus(undefined, wm({ starts_at: now - 5000 }), now)).toMatchObject({ opens_in_s: 0, refresh_s: 1 });
+  });
+});
