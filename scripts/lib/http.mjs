@@ -1,0 +1,100 @@
+// A small HTTP client for the rehearsal: keep-alive sockets, a cap on requests in flight (so the
+// local runtime is loaded, not drowned), and a timing for every request. Built on node:http
+// rather than fetch: on a 2-core box the client's own CPU is part of what is being measured.
+import http from "node:http";
+import https from "node:https";
+
+/** A browser-like User-Agent: the edge's UA heuristic stays on and lets the rehearsal through. */
+export const USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) flashsale-rehearsal/1.0";
+
+export function createClient({ base, concurrency = 200, timeoutMs = 30_000 }) {
+  const url = new URL(base);
+  const mod = url.protocol === "https:" ? https : http;
+  const agent = new mod.Agent({ keepAlive: true, maxSockets: concurrency, maxFreeSockets: concurrency });
+  let inFlight = 0;
+  const waiters = [];
+  const counts = { sent: 0, network_errors: 0, by_status: {} };
+
+  // `urgent` requests (a shopper inside a payment window) go to the front of the line: the
+  // cap is there to spare the local runtime, not to make holds expire in the client's queue.
+  const acquire = (urgent) =>
+    inFlight < concurrency
+      ? (inFlight++, Promise.resolve())
+      : new Promise((resolve) => (urgent ? waiters.unshift(resolve) : waiters.push(resolve)));
+  const release = () => {
+    const next = waiters.shift();
+    if (next) next();
+    else inFlight--;
+  };
+
+  function once(method, path, headers, payload) {
+    return new Promise((resolve, reject) => {
+      const req = mod.request(
+        { protocol: url.protocol, hostname: url.hostname, port: url.port, method, path, headers, agent, timeout: timeoutMs },
+        (res) => {
+          const chunks = [];
+          res.on("data", (c) => chunks.push(c));
+          res.on("end", () => resolve({ status: res.statusCode, headers: res.headers, text: Buffer.concat(chunks).toString("utf8") }));
+          res.on("error", reject);
+        },
+      );
+      req.on("timeout", () => req.destroy(new Error(`timeout after ${timeoutMs} ms`)));
+      req.on("error", reject);
+      if (payload) req.write(payload);
+      req.end();
+    });
+  }
+
+  /**
+   * One request. Resolves `{ status, body, headers, ms, waited }`; `ms` is the time on the wire
+   * (after a slot was free), `waited` the time spent waiting for a slot. A network error resolves
+   * with status 0 so callers decide about retries in one place.
+   */
+  async function request(method, path, { headers = {}, json, ip, urgent = false } = {}) {
+    const t0 = performance.now();
+    await acquire(urgent);
+    const t1 = performance.now();
+    const h = { "user-agent": USER_AGENT, accept: "application/json", ...headers };
+    // Locally, wrangler dev hands a client-supplied cf-connecting-ip to the Worker unchanged
+    // (Cloudflare's edge would overwrite it): each simulated shopper gets its own address.
+    if (ip) h["cf-connecting-ip"] = ip;
+    let payload;
+    if (json !== undefined) {
+      payload = JSON.stringify(json);
+      h["content-type"] = "application/json";
+      h["content-length"] = Buffer.byteLength(payload);
+    }
+    counts.sent++;
+    try {
+      const res = await once(method, path, h, payload);
+      const ms = performance.now() - t1;
+      counts.by_status[res.status] = (counts.by_status[res.status] ?? 0) + 1;
+      let body = null;
+      try {
+        body = res.text ? JSON.parse(res.text) : null;
+      } catch {
+        body = { error: "not_json", message: res.text.slice(0, 200) };
+      }
+      return { status: res.status, body, headers: res.headers, ms, waited: t1 - t0 };
+    } catch (e) {
+      counts.network_errors++;
+      return { status: 0, body: { error: "network", message: String(e.message ?? e) }, headers: {}, ms: performance.now() - t1, waited: t1 - t0 };
+    } finally {
+      release();
+    }
+  }
+
+  return {
+    request,
+    counts,
+    get inFlight() {
+      return inFlight;
+    },
+    get queued() {
+      return waiters.length;
+    },
+    close: () => agent.destroy(),
+  };
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, Math.max(0, ms)));

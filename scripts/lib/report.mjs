@@ -1,0 +1,130 @@
+// The rehearsal's printed report and its live progress line.
+import { fmtMs, histogram, percentile, spearman } from "./stats.mjs";
+
+const STEPS = ["session", "challenge", "solve", "queue", "wait", "poll", "info", "claim", "pay", "hold", "cancel"];
+const pct = (n, d) => (d ? `${((100 * n) / d).toFixed(1)}%` : "-");
+const s1 = (ms) => (ms === null || ms === undefined ? "-" : `${(ms / 1000).toFixed(1)} s`);
+
+/** A single status line, redrawn in place on a terminal (a plain line every few seconds otherwise). */
+export function progress(stream = process.stderr) {
+  const tty = !!stream.isTTY;
+  let lastPlain = 0;
+  return {
+    show(line) {
+      if (tty) stream.write(`\r${line.slice(0, (stream.columns ?? 120) - 1).padEnd((stream.columns ?? 120) - 1)}`);
+      else if (Date.now() - lastPlain > 5000) {
+        lastPlain = Date.now();
+        stream.write(`${line}\n`);
+      }
+    },
+    end() {
+      if (tty) stream.write("\n");
+    },
+  };
+}
+
+export function bar(done, total, width = 24) {
+  const n = total ? Math.round((done / total) * width) : 0;
+  return `[${"#".repeat(n)}${".".repeat(width - n)}]`;
+}
+
+export function buildReport(r) {
+  const { opts, sale, shoppers, samples, ctx, stats, ledger, checks, timing, poll, target, faults } = r;
+  const L = [];
+  const opened = sale.starts_at_ms;
+  L.push(`flashsale rehearsal — ${new Date(timing.started).toISOString()}`);
+  L.push(`target   ${target}`);
+  L.push(`sale     ${sale.id}: stock ${sale.stock_total}, policy ${sale.release_policy}, hold_ttl ${sale.hold_ttl_s} s, per-user limit ${sale.per_user_limit}, admission ${sale.admission_rate}/s (max_active ${sale.max_active}), pow ${sale.pow_difficulty} bits`);
+  L.push(`crowd    ${opts.shoppers} shoppers over ${opts.arrivalS} s (sale opens ${opts.openAfterS} s into the burst); ${opts.concurrency} requests in flight max; poll cap ${opts.pollCapS} s;`);
+  L.push(`         abandon ${opts.abandon}, cancel ${opts.cancel}, greedy ${opts.greedy}, sold-out retries ${opts.retries}; gateway ${JSON.stringify(r.gatewayRates ?? "server defaults")}`);
+  L.push(`faults   ${faults.length ? faults.map((f) => `${f.what} at +${s1(f.at - opened)}${f.detail ? ` (${f.detail})` : ""}`).join("; ") : "none"}`);
+  L.push(`runtime  ${s1(timing.ended - timing.started)} total: setup ${s1(timing.saleCreated - timing.started)}, crowd ${s1(timing.crowdDone - timing.saleCreated)}, comebacks ${s1(timing.mopupDone - timing.crowdDone)}, settle ${s1(timing.settled - timing.mopupDone)}, checks ${s1(timing.ended - timing.settled)}`);
+  L.push(`settle   ${r.settled ? "quiet" : "NOT quiet (timed out)"} after ${s1(timing.settled - timing.mopupDone)}${r.settleSeen.length ? `; waited for: ${r.settleSeen.join(", ")}` : ""}`);
+  L.push("");
+
+  // Outcomes
+  const outcomes = {};
+  for (const sh of shoppers) outcomes[sh.outcome ?? "unfinished"] = (outcomes[sh.outcome ?? "unfinished"] ?? 0) + 1;
+  L.push("OUTCOMES (per shopper, final)");
+  for (const [k, n] of Object.entries(outcomes).sort((a, b) => b[1] - a[1])) L.push(`  ${k.padEnd(22)} ${String(n).padStart(6)}  ${pct(n, shoppers.length)}`);
+  const holds = shoppers.flatMap((sh) => sh.holds);
+  const comebacks = shoppers.filter((sh) => sh.mopups > 0);
+  L.push(`  holds given ${holds.length} (${holds.filter((h) => h.phase === "comeback").length} to ${comebacks.length} shoppers who came back after "sold out")`);
+  L.push("");
+
+  // Throughput
+  const c = ctx.counters;
+  const claimSpan = (c.lastClaimAt - c.firstClaimAt) / 1000;
+  const reqs = r.clientCounts;
+  const crowdS = (timing.crowdDone - timing.saleCreated) / 1000;
+  L.push("THROUGHPUT");
+  L.push(`  requests          ${reqs.sent} (${(reqs.sent / crowdS).toFixed(0)}/s over the crowd phase); by status ${JSON.stringify(reqs.by_status)}${reqs.network_errors ? `; network errors ${reqs.network_errors}` : ""}`);
+  const peak = Math.max(0, ...ctx.claimsPerSec.values());
+  L.push(`  claims            ${c.claims} answered in ${claimSpan.toFixed(1)} s = ${(c.claims / Math.max(claimSpan, 0.001)).toFixed(0)} claims/s mean, ${peak} in the busiest second; holds created ${c.holds}`);
+  if (r.cpu) {
+    const { client, server, wall } = r.cpu;
+    L.push(`  CPU (crowd phase) rehearsal client ${client.toFixed(1)} s, wrangler dev + workerd ${server === null ? "n/a" : `${server.toFixed(1)} s`} over ${wall.toFixed(1)} s wall (${r.loadavg})`);
+  }
+  L.push(`  time to sell-out  first "sold out" answer +${s1(c.firstSoldOutAt && c.firstSoldOutAt - opened)} after opening; available = 0 first seen +${s1(poll.firstSoldOutAt && poll.firstSoldOutAt - opened)}; sold = stock at +${s1(poll.allSoldAt && poll.allSoldAt - opened)}`);
+  L.push("");
+
+  // Latency
+  L.push("LATENCY per step (client-measured, on the wire; ms)");
+  L.push(`  ${"step".padEnd(10)} ${"n".padStart(7)} ${"p50".padStart(8)} ${"p95".padStart(8)} ${"p99".padStart(8)} ${"max".padStart(8)}`);
+  for (const step of STEPS) {
+    const xs = samples.get(step);
+    if (!xs.length) continue;
+    const label = { wait: "wait-pass", info: "sale-info", hold: "hold-get" }[step] ?? step;
+    L.push(`  ${label.padEnd(10)} ${String(xs.length).padStart(7)} ${fmtMs(percentile(xs, 50)).padStart(8)} ${fmtMs(percentile(xs, 95)).padStart(8)} ${fmtMs(percentile(xs, 99)).padStart(8)} ${fmtMs(xs.reduce((a, b) => (b > a ? b : a), 0)).padStart(8)}`);
+  }
+  L.push(`  (client queue for a free request slot: p50 ${fmtMs(percentile(samples.get("_slot"), 50))}, p95 ${fmtMs(percentile(samples.get("_slot"), 95))}; "solve" is client CPU; "wait-pass" spans queue → pass)`);
+  L.push("");
+
+  // Engine
+  const o = stats.outbox;
+  L.push("ENGINE (GET /admin/sales/:id)");
+  L.push(`  stock             ${JSON.stringify(stats.stock)}`);
+  L.push(`  holds             ${JSON.stringify(stats.holds)}; refunds ${JSON.stringify(stats.refunds)}`);
+  L.push(`  expiry lateness   ${stats.expiry.expired} expired, mean ${stats.expiry.mean_late_ms} ms late, max ${stats.expiry.max_late_ms} ms`);
+  L.push(`  D1 flush          ${o.batches} batches, ${o.rows} rows (mean batch ${o.batches ? (o.rows / o.batches).toFixed(1) : "-"}, max ${o.max_batch}); last lag ${o.last_lag_ms} ms; worst seen: backlog ${poll.maxBacklog}, oldest ${poll.maxOldestMs} ms, failures in a row ${poll.maxFailures}`);
+  L.push(`  served            ${stats.served.claims} claims in ${stats.served.batches} group commits (${stats.served.batches ? (stats.served.claims / stats.served.batches).toFixed(1) : "-"} per commit, since the object last started)`);
+  L.push(`  waiting room      admitted ${stats.queue.admitted}, in line ${stats.queue.in_line}; edge counters ${JSON.stringify(stats.queue.counters)}`);
+  const ok = ledger.filter((x) => x.status === "succeeded");
+  L.push(`  gateway ledger    ${ledger.length} charges: ${ok.length} succeeded (${ok.filter((x) => x.refund_id).length} refunded), ${ledger.filter((x) => x.status === "declined").length} declined; ${ledger.reduce((n, x) => n + x.calls, 0)} charge calls (re-asks included)`);
+  L.push("");
+
+  // Fairness
+  L.push("FAIRNESS (Spearman ρ between arrival order and getting a hold; −1 = strict first come, first served, 0 = lottery)");
+  const gotHold = (sh) => (sh.holds.some((h) => h.phase === "main") ? 1 : 0);
+  for (const [label, group] of [
+    ["arrived after the opening", shoppers.filter((sh) => sh.prequeued === false)],
+    ["queued before the opening (shuffled)", shoppers.filter((sh) => sh.prequeued === true)],
+  ]) {
+    const won = group.filter(gotHold).length;
+    const rho = spearman(group.map((sh) => sh.i), group.map(gotHold));
+    L.push(`  ${label.padEnd(38)} n ${String(group.length).padStart(5)}, with a hold ${String(won).padStart(5)}, ρ = ${Number.isNaN(rho) ? "n/a" : rho.toFixed(3)}`);
+  }
+  L.push("");
+
+  // Errors
+  const errs = Object.entries(ctx.errors).sort((a, b) => b[1] - a[1]);
+  L.push(`RETRIED / FAILED REQUESTS${errs.length ? "" : ": none"}`);
+  for (const [k, n] of errs.slice(0, 12)) L.push(`  ${String(n).padStart(6)}  ${k}${ctx.errorSamples[k] ? `  e.g. "${ctx.errorSamples[k]}"` : ""}`);
+  if (errs.length) L.push("");
+
+  L.push("CLAIM LATENCY HISTOGRAM");
+  L.push(...histogram(samples.get("claim")));
+  L.push("");
+
+  L.push("INVARIANTS");
+  for (const k of checks) {
+    L.push(`  ${k.pass === null ? "N/A " : k.pass === "warn" ? "WARN" : k.pass ? "PASS" : "FAIL"}  ${k.name}`);
+    L.push(`        ${k.detail}`);
+    for (const e of k.evidence) L.push(`        ! ${e}`);
+    if (k.more) L.push(`        ! … and ${k.more} more`);
+  }
+  const failed = checks.filter((k) => k.pass === false).length;
+  L.push("");
+  L.push(failed ? `RESULT: FAIL (${failed} invariant${failed > 1 ? "s" : ""} violated)` : "RESULT: PASS");
+  return L.join("\n");
+}

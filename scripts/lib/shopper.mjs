@@ -1,0 +1,278 @@
+// One simulated shopper, through the real flow a browser takes:
+//   session → challenge → proof of work (pow.js's search, lib/pow.mjs) → queue → poll until a
+//   pass → claim
+//   → pay, cancel or walk away (the hold expires).
+// Everything a shopper learns is recorded on its object so the invariant checker can compare
+// the shoppers' view with the engine's, D1's and the gateway's.
+import { sleep } from "./http.mjs";
+
+const now = () => Date.now();
+/** Steps taken while a hold's clock runs: they skip the client's queue for a request slot. */
+const URGENT = new Set(["pay", "cancel", "hold"]);
+const jitter = (ms, spread = 0.2) => ms * (1 - spread + 2 * spread * Math.random());
+
+export function newShopper(i, arriveAt, opts) {
+  return {
+    i,
+    arriveAt, // ms after the burst starts; shoppers are numbered in arrival order
+    ip: opts.sameIp ? null : `10.${((i + 1) >> 16) & 255}.${((i + 1) >> 8) & 255}.${(i + 1) & 255}`,
+    greedy: Math.random() < opts.greedy,
+    token: null,
+    user: null,
+    ticket: null,
+    pass: null,
+    passExp: 0,
+    prequeued: null, // queued before the sale opened (ranked by the opening lottery)
+    holds: [], // { id, intent, created_at, final, order_id, source }
+    greedyIds: null,
+    extraClaim: null, // greedy: status of a claim after paying (must not be a new hold)
+    outcome: null,
+    soldOutAnswers: 0,
+    claimAttempts: 0,
+    mopups: 0,
+    errors: {},
+    done: false,
+  };
+}
+
+/** A request with the shopper's session and address; retries what a browser would retry. */
+async function call(ctx, sh, step, method, path, { json, headers = {}, auth = true } = {}) {
+  const h = { ...headers };
+  if (auth && sh.token) h.authorization = `Bearer ${sh.token}`;
+  for (let attempt = 0; ; attempt++) {
+    const r = await ctx.client.request(method, path, { json, headers: h, ip: sh.ip, urgent: URGENT.has(step) });
+    if (r.status !== 0) ctx.samples.add(step, r.ms);
+    ctx.samples.add("_slot", r.waited);
+    const code = r.status === 0 ? "network" : r.body?.error;
+    const transient = r.status === 0 || r.status === 429 || r.status >= 500;
+    if (!transient) return r;
+    ctx.noteError(step, r.status, code, r.body?.message);
+    sh.errors[`${step}:${r.status}`] = (sh.errors[`${step}:${r.status}`] ?? 0) + 1;
+    // 429 and 503 say when to come back; a 500 or a dropped connection gets a short backoff.
+    // Claims and payments repeat with the same Idempotency-Key / hold, so a retry is safe.
+    if (attempt >= (r.status === 429 ? 6 : 4)) return r;
+    const after = Number(r.headers["retry-after"]);
+    await sleep(Number.isFinite(after) && after > 0 ? Math.min(after, 10) * 1000 * (0.5 + Math.random()) : jitter(250 * 2 ** attempt));
+  }
+}
+
+/** Challenge → solve → queue → poll: resolves a pass, or a final outcome. */
+async function getPass(ctx, sh) {
+  const { sale, opts } = ctx;
+  if (sh.pass && sh.passExp > now() + 10_000) return { pass: sh.pass };
+  let standing = null;
+  if (sh.ticket && sh.ticketExp > now() + 5_000) {
+    const g = await call(ctx, sh, "poll", "GET", `/api/sales/${sale.id}/queue`, { headers: { "x-ticket": sh.ticket } });
+    if (g.status === 200) standing = g.body;
+  }
+  for (let tries = 0; !standing; tries++) {
+    if (tries >= 4) return { outcome: "error" };
+    const c = await call(ctx, sh, "challenge", "POST", `/api/sales/${sale.id}/challenge`);
+    if (c.status === 410) return { outcome: "sale_closed" };
+    if (c.status !== 200) continue;
+    const t = performance.now();
+    const solution = await ctx.solve(c.body.nonce, c.body.bits);
+    ctx.samples.add("solve", performance.now() - t);
+    const q = await call(ctx, sh, "queue", "POST", `/api/sales/${sale.id}/queue`, { json: { challenge: c.body.challenge, solution } });
+    if (q.status === 410) return { outcome: "sale_closed" };
+    if (q.status === 200 || q.status === 201) standing = q.body;
+  }
+  const queuedAt = now();
+  sh.prequeued ??= standing.position === null && standing.state !== "admitted";
+  for (let polls = 0; ; polls++) {
+    if (standing.ticket) {
+      sh.ticket = standing.ticket;
+      sh.ticketExp = Date.parse(standing.ticket_expires_at);
+    }
+    if (standing.state === "admitted") {
+      sh.pass = standing.pass;
+      sh.passExp = Date.parse(standing.pass_expires_at);
+      sh.passAt ??= now();
+      ctx.samples.add("wait", now() - queuedAt);
+      return { pass: sh.pass };
+    }
+    if (now() - queuedAt > opts.passTimeoutS * 1000) return { outcome: "no_pass" };
+    // What a waiting-room page shows: if the sale is gone for good there is no point waiting.
+    if (polls % 4 === 3 && sale.release_policy !== "waitlist") {
+      const info = await call(ctx, sh, "info", "GET", `/api/sales/${sale.id}`, { auth: false });
+      if (info.status === 200 && info.body.sale.sold_out && info.body.sale.held === 0) return { outcome: "sold_out_waiting" };
+    }
+    await sleep(jitter(1000 * Math.min(Math.max(standing.refresh_s ?? 1, 0.25), opts.pollCapS)));
+    const g = await call(ctx, sh, "poll", "GET", `/api/sales/${sale.id}/queue`, { headers: { "x-ticket": sh.ticket } });
+    if (g.status === 200) standing = g.body;
+    else if (g.status === 403) {
+      if ((sh.requeues = (sh.requeues ?? 0) + 1) > 3) return { outcome: "error" };
+      sh.ticket = null; // ticket refused: queue again (the room keeps the place)
+      return getPass(ctx, sh);
+    }
+  }
+}
+
+/** One claim; greedy shoppers fire three at once (two with the same key) to test the limit. */
+async function claimOnce(ctx, sh, n) {
+  const path = `/api/sales/${ctx.sale.id}/claim`;
+  const key = `${sh.user}.c${n}`;
+  const headers = (k) => ({ "x-pass": sh.pass, "idempotency-key": k });
+  sh.claimAttempts++;
+  if (sh.greedy && n === 0) {
+    const rs = await Promise.all([key, key, `${key}b`].map((k) => call(ctx, sh, "claim", "POST", path, { json: {}, headers: headers(k) })));
+    rs.forEach((r) => ctx.noteClaim(r));
+    sh.greedyIds = rs.filter((r) => r.body?.hold).map((r) => r.body.hold.id);
+    sh.greedyReplay = rs[0].body?.hold?.id && rs[1].body?.hold?.id ? rs[0].body.hold.id === rs[1].body.hold.id : null;
+    return rs.find((r) => r.body?.hold) ?? rs[0];
+  }
+  const r = await call(ctx, sh, "claim", "POST", path, { json: {}, headers: headers(key) });
+  ctx.noteClaim(r);
+  return r;
+}
+
+/** Claims until a hold or a final refusal; returns "requeue" when the pass is refused. */
+async function claimUntilDone(ctx, sh, { intent } = {}) {
+  const { opts, sale } = ctx;
+  let soldOutRetries = 0;
+  for (let n = sh.claimAttempts; ; n++) {
+    const r = await claimOnce(ctx, sh, n);
+    if ((r.status === 201 || r.status === 200) && r.body.hold) return finishHold(ctx, sh, r.body.hold, intent);
+    const code = r.body?.error;
+    if (r.status === 202 && r.body.waitlisted) {
+      // waitlist policy: claiming again shows an offered hold
+      if (now() - (sh.waitlistedAt ??= now()) > opts.passTimeoutS * 1000) return (sh.outcome = "waitlisted");
+      await sleep(jitter(1000));
+      continue;
+    }
+    if (code === "sold_out") {
+      sh.soldOutAnswers++;
+      // "Sold out for now": units in unpaid holds may come back; try again a little later.
+      if (r.body.held > 0 && soldOutRetries++ < opts.retries) {
+        await sleep(jitter(Math.min(10, sale.hold_ttl_s) * 1000 * 0.75, 0.33));
+        continue;
+      }
+      return (sh.outcome = "sold_out");
+    }
+    if (code === "not_open") {
+      await sleep(jitter(300));
+      n--;
+      continue;
+    }
+    if (code === "pass_required") return "requeue";
+    if (code === "limit_reached") return (sh.outcome = "limit_reached");
+    if (code === "sale_closed") return (sh.outcome = "sale_closed");
+    return (sh.outcome = "error");
+  }
+}
+
+async function finishHold(ctx, sh, view, forcedIntent) {
+  const { opts } = ctx;
+  const roll = Math.random();
+  const intent = forcedIntent ?? (roll < opts.abandon ? "abandon" : roll < opts.abandon + opts.cancel ? "cancel" : "pay");
+  let h = sh.holds.find((x) => x.id === view.id);
+  if (!h) {
+    h = { id: view.id, intent, phase: ctx.phase, created_at: now(), final: null, order_id: null, source: view.source };
+    sh.holds.push(h);
+    ctx.noteHold(h);
+  }
+  if (view.status !== "held") {
+    // A replay answered a hold that has already moved on (e.g. after a restart mid-claim).
+    h.final = view.status;
+    return (sh.outcome = view.status);
+  }
+  if (intent === "abandon") return (sh.outcome = "abandoned"); // walks away: the hold must expire
+  await sleep(Math.random() * opts.thinkMs);
+  if (intent === "cancel") {
+    const r = await call(ctx, sh, "cancel", "DELETE", `/api/holds/${h.id}`);
+    h.final = r.body?.hold?.status ?? null;
+    return (sh.outcome = r.status === 200 ? h.final : "error");
+  }
+  const r = await call(ctx, sh, "pay", "POST", `/api/holds/${h.id}/pay`, { json: { payment_method: opts.paymentMethod } });
+  let hold = r.body?.hold;
+  if (r.status === 202 || hold?.status === "pending") hold = await waitForPayment(ctx, sh, h.id);
+  if (!hold) return (sh.outcome = "error");
+  h.final = hold.status;
+  h.order_id = hold.order_id;
+  if (hold.status === "confirmed") {
+    ctx.noteSold();
+    if (sh.greedy) {
+      // Having bought one, try for another: must be refused (limit_reached, or sold out first).
+      const x = await claimOnce(ctx, sh, 99);
+      sh.extraClaim = { status: x.status, error: x.body?.error ?? null, hold: x.body?.hold?.id ?? null };
+    }
+  }
+  // expired: either the pay call came after the window (410), or the outcome stayed unknown
+  // until PAY_GIVE_UP_S and the unit was released (a late charge is then refunded).
+  if (hold.status === "expired") {
+    return (sh.outcome = /outcome unknown/.test(hold.reason ?? "") ? "expired_pay_unknown" : "expired_before_pay");
+  }
+  return (sh.outcome = hold.status);
+}
+
+/** A payment whose outcome is not known yet: poll the hold until it settles. */
+async function waitForPayment(ctx, sh, id) {
+  const deadline = now() + ctx.opts.payPollS * 1000;
+  let last = null;
+  for (let n = 0; now() < deadline; n++) {
+    await sleep(jitter(Math.min(3000, 1000 * 1.5 ** n))); // 1 s, 1.5 s, 2.3 s, 3 s, …
+    const r = await call(ctx, sh, "hold", "GET", `/api/holds/${id}`);
+    if (r.status === 200) {
+      last = r.body.hold;
+      if (last.status !== "pending") return last;
+    }
+  }
+  return last;
+}
+
+export async function runShopper(ctx, sh) {
+  try {
+    await sleep(ctx.t0 + sh.arriveAt - now());
+    sh.arrivedAt = now();
+    const s = await call(ctx, sh, "session", "POST", "/api/session", { auth: false });
+    if (s.status !== 201) return (sh.outcome = "error");
+    sh.token = s.body.token;
+    sh.user = s.body.user_id;
+    for (let round = 0; round < 4; round++) {
+      const p = await getPass(ctx, sh);
+      if (!p.pass) return (sh.outcome = p.outcome);
+      const res = await claimUntilDone(ctx, sh);
+      if (res !== "requeue") return res;
+      sh.pass = null;
+    }
+    return (sh.outcome = "error");
+  } catch (e) {
+    ctx.noteError("shopper", "exception", String(e?.message ?? e));
+    sh.outcome = "error";
+  } finally {
+    sh.done = true;
+    ctx.noteDone(sh);
+  }
+}
+
+/**
+ * Late demand: a shopper who was told "sold out" comes back once units are available again
+ * (under `release` they return when holds end). Such a shopper means to pay.
+ */
+export async function comeBack(ctx, sh) {
+  sh.mopups++;
+  const before = sh.outcome;
+  try {
+    for (let round = 0; round < 3; round++) {
+      const p = await getPass(ctx, sh);
+      if (!p.pass) return (sh.outcome = before);
+      const res = await claimUntilDone(ctx, sh, { intent: "pay" });
+      if (res !== "requeue") return res;
+      sh.pass = null;
+    }
+  } catch (e) {
+    ctx.noteError("comeback", "exception", String(e?.message ?? e));
+  }
+}
+
+/** At the end: every hold's own final word, as its shopper sees it. */
+export async function finalHoldViews(ctx, shoppers) {
+  const jobs = [];
+  for (const sh of shoppers) for (const h of sh.holds) jobs.push([sh, h]);
+  await Promise.all(
+    jobs.map(async ([sh, h]) => {
+      const r = await call(ctx, sh, "hold", "GET", `/api/holds/${h.id}`);
+      h.end = r.status === 200 ? r.body.hold : { status: `http_${r.status}` };
+    }),
+  );
+}
