@@ -4,7 +4,7 @@
  * polls and sold-out claims off the Durable Objects (one hop per isolate per TTL, not one per
  * request).
  */
-type Entry<T> = { value: Promise<T>; until: number };
+type Entry<T> = { value: Promise<T>; until: number; settled?: { v: T } };
 const entries = new Map<string, Entry<unknown>>();
 const MAX_ENTRIES = 1000;
 
@@ -14,15 +14,25 @@ export function cached<T>(key: string, ttlMs: number, load: () => Promise<T>): P
   if (hit && hit.until > now) return hit.value;
   if (entries.size >= MAX_ENTRIES) entries.clear();
   const value = load();
-  entries.set(key, { value, until: now + ttlMs });
+  const entry: Entry<T> = { value, until: now + ttlMs };
+  entries.set(key, entry);
   // A failed load is not cached: the next request tries again.
-  value.catch(() => entries.get(key)?.value === value && entries.delete(key));
+  value.then(
+    (v) => (entry.settled = { v }),
+    () => entries.get(key) === entry && entries.delete(key),
+  );
   return value;
+}
+
+/** The cached value if it is loaded and fresh, without loading or waiting: for the hottest paths. */
+export function peek<T>(key: string): T | undefined {
+  const hit = entries.get(key) as Entry<T> | undefined;
+  return hit && hit.until > Date.now() ? hit.settled?.v : undefined;
 }
 
 /** Replaces a cached value with fresher knowledge (e.g. the object just said "sold out"). */
 export function remember<T>(key: string, ttlMs: number, value: T): void {
-  entries.set(key, { value: Promise.resolve(value), until: Date.now() + ttlMs });
+  entries.set(key, { value: Promise.resolve(value), until: Date.now() + ttlMs, settled: { v: value } });
 }
 
 export function forget(key: string): void {

@@ -3,7 +3,7 @@ import type { Result } from "../lib/errors";
 import { inventory, room } from "../lib/objects";
 import type { Watermark } from "../schemas/room";
 import type { SaleView } from "../schemas/sale";
-import { cached, forget, remember } from "./cache";
+import { cached, forget, peek, remember } from "./cache";
 
 /**
  * What the edge knows about a sale without asking: public info with availability, and the
@@ -13,6 +13,12 @@ import { cached, forget, remember } from "./cache";
 export async function saleInfo(env: Env, id: string): Promise<Result<SaleView>> {
   const r = await cached(`sale:${id}`, settings(env).EDGE_CACHE_MS, () => inventory(env, id).info());
   return r.ok ? { ok: true, value: onTheClock(r.value, Date.now()) } : r;
+}
+
+/** The cached sale if this isolate has a fresh copy (no hop, no wait), else undefined. */
+export function peekSale(id: string): SaleView | undefined {
+  const r = peek<Result<SaleView>>(`sale:${id}`);
+  return r?.ok ? onTheClock(r.value, Date.now()) : undefined;
 }
 
 /** The clock's part of the status is not stale: a cached "scheduled" opens on time. */

@@ -22,7 +22,19 @@ export const Claims = {
 } satisfies Record<TokenKind, z.ZodType>;
 export type ClaimsOf<K extends TokenKind> = z.infer<(typeof Claims)[K]>;
 
-type Keys = { current: CryptoKey; previous?: CryptoKey };
+type Keys = { current: CryptoKey; previous?: CryptoKey; verified: Map<string, { claims: unknown; exp: number }> };
+
+/**
+ * Tokens this isolate has signed or verified, by their exact text, per key set: a shopper's
+ * session and pass are checked on every request, and an HMAC check plus JSON decoding is most of
+ * an edge request's CPU. A hit is as good as the check it replaces (same bytes, same keys) and is
+ * still refused once expired. Bounded: cleared when full.
+ */
+const MAX_VERIFIED = 50_000;
+function rememberVerified(keys: Keys, kind: TokenKind, token: string, claims: unknown, exp: number): void {
+  if (keys.verified.size >= MAX_VERIFIED) keys.verified.clear();
+  keys.verified.set(`${kind}.${token}`, { claims, exp });
+}
 const keyCache = new Map<string, Promise<Keys>>();
 
 function importKey(secret: string): Promise<CryptoKey> {
@@ -44,6 +56,7 @@ function keysFor(env: { TOKEN_SECRET?: string; TOKEN_SECRET_PREVIOUS?: string })
     keys = Promise.all([importKey(current), previous ? importKey(previous) : undefined]).then(([c, p]) => ({
       current: c,
       ...(p ? { previous: p } : {}),
+      verified: new Map(),
     }));
     keyCache.set(id, keys);
   }
@@ -58,10 +71,14 @@ export async function signToken<K extends TokenKind>(
   claims: Omit<ClaimsOf<K>, "iat" | "exp">,
   ttlS: number = TOKEN_TTL_S[kind],
 ): Promise<{ token: string; expiresAt: number }> {
-  const { current } = await keysFor(env);
+  const keys = await keysFor(env);
   const iat = Math.floor(Date.now() / 1000);
   const exp = iat + ttlS;
-  const token = await sign({ ...claims, iat, exp, aud: `flashsale:${kind}` }, current, "HS256");
+  const payload = { ...claims, iat, exp, aud: `flashsale:${kind}` };
+  const token = await sign(payload, keys.current, "HS256");
+  // Remembered only if verifying it would accept it (the claims pass the kind's schema).
+  const parsed = Claims[kind].safeParse(payload);
+  if (parsed.success) rememberVerified(keys, kind, token, parsed.data, exp);
   return { token, expiresAt: exp * 1000 };
 }
 
@@ -69,6 +86,8 @@ export async function signToken<K extends TokenKind>(
 export async function verifyToken<K extends TokenKind>(env: TokenEnv, kind: K, token: string | undefined | null) {
   if (!token || token.length > 2048) return null;
   const keys = await keysFor(env);
+  const hit = keys.verified.get(`${kind}.${token}`);
+  if (hit) return hit.exp * 1000 > Date.now() ? (hit.claims as ClaimsOf<K>) : null;
   const opts = { alg: "HS256" as const, aud: `flashsale:${kind}` };
   let payload: unknown;
   try {
@@ -82,5 +101,7 @@ export async function verifyToken<K extends TokenKind>(env: TokenEnv, kind: K, t
     }
   }
   const parsed = (Claims[kind] as unknown as z.ZodType<ClaimsOf<K>>).safeParse(payload);
-  return parsed.success ? parsed.data : null;
+  if (!parsed.success) return null;
+  rememberVerified(keys, kind, token, parsed.data, parsed.data.exp);
+  return parsed.data;
 }

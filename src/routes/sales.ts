@@ -1,10 +1,11 @@
 import { Hono } from "hono";
+import { createMiddleware } from "hono/factory";
 import { z } from "zod";
 import type { AppEnv } from "../app-env";
 import { settings } from "../config";
 import { countEdge } from "../edge/counters";
-import { rememberSoldOut, saleInfo } from "../edge/sale-info";
-import { ApiError, unwrap, type Refusal } from "../lib/errors";
+import { peekSale, rememberSoldOut, saleInfo } from "../edge/sale-info";
+import { ApiError, ERRORS, unwrap, type Refusal } from "../lib/errors";
 import { inventory } from "../lib/objects";
 import { valid } from "../lib/validate";
 import { limitByIp } from "../middleware/rate-limit";
@@ -15,6 +16,26 @@ import { SaleId } from "../schemas/sale";
 
 export const SaleParam = z.object({ id: SaleId });
 
+
+/**
+ * The sold-out fast path, first in the claim's chain: once this isolate knows (from the object,
+ * within EDGE_CACHE_MS) that nothing is left, the crowd is answered before any token check,
+ * parsing or hop — the answer is public and the same for everyone. A waitlist sale still goes
+ * in: it takes names. A shopper retrying a claim whose answer was lost is told "sold out" too;
+ * their hold is listed at GET /api/sales/:id/holds.
+ */
+const soldOutFastPath = createMiddleware<AppEnv>(async (c, next) => {
+  const sale = peekSale(c.req.param("id") ?? "");
+  if (sale?.sold_out && sale.status === "open" && sale.release_policy !== "waitlist") {
+    countEdge(c, sale.id, "sold_out_fast_path");
+    const comeBack = sale.held > 0 && sale.release_policy === "release";
+    return c.json(
+      { error: "sold_out", message: comeBack ? SOLD_OUT_FOR_NOW : "sold out", available: 0, held: sale.held, your_holds: `/api/sales/${sale.id}/holds` },
+      ERRORS.sold_out,
+    );
+  }
+  await next();
+});
 
 export const sales = new Hono<AppEnv>()
   .get("/:id", valid("param", SaleParam), limitByIp, async (c) => {
@@ -29,29 +50,20 @@ export const sales = new Hono<AppEnv>()
   })
   .post(
     "/:id/claim",
+    soldOutFastPath,
     valid("param", SaleParam),
     shopper,
     valid("header", z.object({ "idempotency-key": IdempotencyKey })),
     valid("json", ClaimBody),
     async (c, next) => {
-      // Answers the edge can give from its cached sale info (≤ EDGE_CACHE_MS old) without a
-      // hop: unknown sale, not open, and the sold-out fast path (a waitlist sale still goes in:
-      // it takes names). A claim that gets past here needs a pass.
+      // Without a pass, a sale that is not open gets its reason from the cached view (with
+      // one, the object decides: a replayed claim still returns its hold while paused).
       const sale = unwrap(await saleInfo(c.env, c.req.valid("param").id));
-      // Without a pass, a sale that is not open gets its reason (with one, the object decides:
-      // a replayed claim still returns its hold while the sale is paused).
       if (!c.req.header("x-pass")) {
         if (sale.status === "closed") throw new ApiError("sale_closed", "the sale has ended");
         if (sale.status !== "open") {
           throw new ApiError("not_open", sale.status === "paused" ? "the sale is paused" : "the sale has not started", { starts_at: sale.starts_at });
         }
-      }
-      if (sale.sold_out && sale.release_policy !== "waitlist") {
-        // Answered without the object, so a shopper retrying a claim whose answer was lost is
-        // told "sold out" too: their hold is listed at GET /api/sales/:id/holds.
-        countEdge(c, sale.id, "sold_out_fast_path");
-        const comeBack = sale.held > 0 && sale.release_policy === "release";
-        throw new ApiError("sold_out", comeBack ? SOLD_OUT_FOR_NOW : "sold out", { available: 0, held: sale.held, your_holds: `/api/sales/${sale.id}/holds` });
       }
       await next();
     },
