@@ -47,6 +47,7 @@ export class ProductInventory extends DurableObject<Env> {
   private draining = false;
   private flushing?: Promise<void>;
   private readonly served = { claims: 0, batches: 0, infos: 0, since: Date.now() };
+  private claimLog: { claims: number; batches: number; outcomes: Record<string, number>; timer?: ReturnType<typeof setTimeout> } = { claims: 0, batches: 0, outcomes: {} };
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -153,23 +154,34 @@ export class ProductInventory extends DurableObject<Env> {
         this.armAlarm();
         batch.forEach((q, i) => q.resolve(results[i]!));
         this.logClaims(results);
-        // Replies leave only once this commit is durable (output gate); meanwhile the next
-        // batch gathers in the queue.
-        await this.ctx.storage.sync();
+        // Replies leave only once this commit is durable: the output gate holds them, so there
+        // is no need to wait for the flush here (awaiting storage.sync() measured 1.5-2x slower:
+        // ~2 claims per commit instead of 8-30). Yielding one macrotask lets the claims that
+        // arrive meanwhile form the next batch. test/restart.test.ts restarts right after one.
+        await new Promise((r) => setTimeout(r, 0));
       }
     } finally {
       this.draining = false;
     }
   }
 
-  /** One log line per committed batch (not per claim: under a spike that would be the load). */
+  /**
+   * Claim outcomes, logged at most once a second with counts (a line per claim, or even per
+   * batch, measured as ~8 % of the object's time under a spike).
+   */
   private logClaims(results: Result<ClaimAnswer>[]): void {
-    const outcomes: Record<string, number> = {};
+    const o = this.claimLog;
     for (const r of results) {
       const k = r.ok ? (r.value.kind === "hold" ? (r.value.created ? "held" : "replayed") : "waitlisted") : r.error;
-      outcomes[k] = (outcomes[k] ?? 0) + 1;
+      o.outcomes[k] = (o.outcomes[k] ?? 0) + 1;
     }
-    this.log("info", "claim", { sale: this.cached?.cfg.id, claims: results.length, ...outcomes });
+    o.claims += results.length;
+    o.batches++;
+    if (o.timer) return;
+    o.timer = setTimeout(() => {
+      this.log("info", "claim", { sale: this.cached?.cfg.id, claims: o.claims, batches: o.batches, ...o.outcomes });
+      this.claimLog = { claims: 0, batches: 0, outcomes: {} };
+    }, 1000);
   }
 
   private applyClaim({ user, qty, key }: ClaimRequest, now: number): Result<ClaimAnswer> {

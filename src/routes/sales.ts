@@ -1,4 +1,4 @@
-import { Hono } from "hono";
+import { Hono, type Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import { z } from "zod";
 import type { AppEnv } from "../app-env";
@@ -12,7 +12,7 @@ import { limitByIp } from "../middleware/rate-limit";
 import { requirePass } from "../middleware/pass";
 import { shopper } from "../middleware/shopper";
 import { ClaimBody, IdempotencyKey, SOLD_OUT_FOR_NOW } from "../schemas/hold";
-import { SaleId } from "../schemas/sale";
+import { SaleId, type SaleView } from "../schemas/sale";
 
 export const SaleParam = z.object({ id: SaleId });
 
@@ -26,16 +26,19 @@ export const SaleParam = z.object({ id: SaleId });
  */
 const soldOutFastPath = createMiddleware<AppEnv>(async (c, next) => {
   const sale = peekSale(c.req.param("id") ?? "");
-  if (sale?.sold_out && sale.status === "open" && sale.release_policy !== "waitlist") {
-    countEdge(c, sale.id, "sold_out_fast_path");
-    const comeBack = sale.held > 0 && sale.release_policy === "release";
-    return c.json(
-      { error: "sold_out", message: comeBack ? SOLD_OUT_FOR_NOW : "sold out", available: 0, held: sale.held, your_holds: `/api/sales/${sale.id}/holds` },
-      ERRORS.sold_out,
-    );
-  }
-  await next();
+  return sale && soldOut(sale) ? soldOutAnswer(c, sale) : next();
 });
+
+const soldOut = (sale: SaleView) => sale.sold_out && sale.status === "open" && sale.release_policy !== "waitlist";
+
+function soldOutAnswer(c: Context<AppEnv>, sale: SaleView) {
+  countEdge(c, sale.id, "sold_out_fast_path");
+  const comeBack = sale.held > 0 && sale.release_policy === "release";
+  return c.json(
+    { error: "sold_out", message: comeBack ? SOLD_OUT_FOR_NOW : "sold out", available: 0, held: sale.held, your_holds: `/api/sales/${sale.id}/holds` },
+    ERRORS.sold_out,
+  );
+}
 
 export const sales = new Hono<AppEnv>()
   .get("/:id", valid("param", SaleParam), limitByIp, async (c) => {
@@ -59,6 +62,7 @@ export const sales = new Hono<AppEnv>()
       // Without a pass, a sale that is not open gets its reason from the cached view (with
       // one, the object decides: a replayed claim still returns its hold while paused).
       const sale = unwrap(await saleInfo(c.env, c.req.valid("param").id));
+      if (soldOut(sale)) return soldOutAnswer(c, sale); // the fast path, once the cache is loaded
       if (!c.req.header("x-pass")) {
         if (sale.status === "closed") throw new ApiError("sale_closed", "the sale has ended");
         if (sale.status !== "open") {

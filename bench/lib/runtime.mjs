@@ -1,0 +1,152 @@
+// The bare runtime for the bench: flashsale bundled as it would be deployed, served by workerd
+// through Miniflare's API (not `wrangler dev`, whose proxy caps throughput), with the bindings
+// of wrangler.toml, plus the no-op Worker (the ceiling) and the bench-only filler Worker.
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Miniflare } from "miniflare";
+import { unstable_readConfig, unstable_splitSqlQuery } from "wrangler";
+
+const ROOT = resolve(fileURLToPath(import.meta.url), "../../..");
+const BENCH = join(ROOT, "bench");
+/** Offline and quiet, as scripts/dev.mjs runs wrangler. */
+export const OFFLINE_ENV = { CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false", CI: "true" };
+/** Far above anything the bench sends: the limiter still runs (one Map lookup per call), never refuses. */
+export const BENCH_RATE_LIMIT = 1_000_000_000;
+
+/**
+ * Bundles src/index.ts. "wrangler" = `wrangler deploy --dry-run` (the deploy bundle, ~5 s,
+ * works offline); "esbuild" = esbuild straight (faster; same conditions as workerd).
+ * Returns the path of the ES module to serve.
+ */
+export async function bundle(how = "wrangler", root = ROOT) {
+  const out = mkdtempSync(join(tmpdir(), "flashsale-bench-"));
+  if (how === "wrangler") {
+    const r = spawnSync("npx", ["wrangler", "deploy", "--dry-run", "--outdir", out], {
+      cwd: root,
+      env: { ...process.env, ...OFFLINE_ENV },
+      encoding: "utf8",
+    });
+    if (r.status !== 0) {
+      rmSync(out, { recursive: true, force: true });
+      throw new Error(`wrangler deploy --dry-run failed:\n${r.stdout}\n${r.stderr}`);
+    }
+    return { dir: out, path: join(out, "index.js") };
+  }
+  const esbuild = await import("esbuild");
+  await esbuild.build({
+    entryPoints: [join(root, "src/index.ts")],
+    outfile: join(out, "index.js"),
+    bundle: true,
+    format: "esm",
+    platform: "neutral",
+    target: "es2022",
+    conditions: ["workerd", "worker", "browser"],
+    mainFields: ["module", "main"],
+    external: ["cloudflare:*", "node:*"],
+    logLevel: "error",
+  });
+  return { dir: out, path: join(out, "index.js") };
+}
+
+/** wrangler.toml as wrangler reads it (without .dev.vars: the bench sets its own secrets). */
+export function readWranglerConfig(root = ROOT) {
+  return unstable_readConfig({ config: join(root, "wrangler.toml") }, { hideWarnings: true });
+}
+
+/**
+ * Starts workerd with flashsale (+ the no-op and filler Workers). `vars` override wrangler.toml's
+ * [vars] (e.g. GROUP_COMMIT); secrets are generated per run. Each Worker is reachable two ways:
+ * its own socket (Miniflare's unsafeDirectSockets: straight into workerd's Worker) and through
+ * Miniflare's entry Worker (one more Worker hop per request, as `wrangler dev` does minus its proxy).
+ */
+export async function startRuntime({ script, vars = {}, log = () => {}, inspector = false, root = ROOT }) {
+  const cfg = readWranglerConfig(root);
+  const secrets = {
+    ADMIN_TOKEN: `bench-admin-${crypto.randomUUID()}`,
+    TOKEN_SECRET: `bench-secret-${crypto.randomUUID()}${crypto.randomUUID()}`,
+    TOKEN_SECRET_PREVIOUS: "",
+    TURNSTILE_SECRET: "",
+  };
+  const sqliteClasses = new Set(cfg.migrations.flatMap((m) => m.new_sqlite_classes ?? []));
+  const durableObjects = Object.fromEntries(
+    cfg.durable_objects.bindings.map((b) => [b.name, { className: b.class_name, useSQLite: sqliteClasses.has(b.class_name) }]),
+  );
+  const ratelimits = Object.fromEntries(
+    cfg.ratelimits.map((r) => [r.name, { simple: { limit: BENCH_RATE_LIMIT, period: r.simple.period } }]),
+  );
+  const d1 = cfg.d1_databases[0];
+  const socket = () => ({ unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }] });
+  const mf = new Miniflare({
+    host: "127.0.0.1",
+    port: 0,
+    logRequests: false,
+    ...(inspector ? { inspectorPort: 0 } : {}),
+    // Worker console output (JSON log lines) goes to the run's log file, not the table.
+    handleRuntimeStdio(stdout, stderr) {
+      stdout.on("data", (d) => log(String(d)));
+      stderr.on("data", (d) => log(String(d)));
+    },
+    workers: [
+      {
+        name: "flashsale",
+        modules: [{ type: "ESModule", path: script }],
+        modulesRoot: dirname(script),
+        compatibilityDate: cfg.compatibility_date,
+        compatibilityFlags: cfg.compatibility_flags,
+        bindings: { ...cfg.vars, ...secrets, ...vars },
+        durableObjects,
+        d1Databases: { [d1.binding]: d1.database_id },
+        ratelimits,
+        ...socket(),
+      },
+      {
+        name: "noop",
+        modules: [{ type: "ESModule", path: join(BENCH, "workers/noop.mjs") }],
+        modulesRoot: join(BENCH, "workers"),
+        compatibilityDate: cfg.compatibility_date,
+        ...socket(),
+      },
+      {
+        // Bench-only: reaches flashsale's product objects over RPC to pre-fill past holds.
+        name: "filler",
+        modules: [{ type: "ESModule", path: join(BENCH, "workers/filler.mjs") }],
+        modulesRoot: join(BENCH, "workers"),
+        compatibilityDate: cfg.compatibility_date,
+        durableObjects: { INVENTORY: { ...durableObjects.INVENTORY, scriptName: "flashsale" } },
+        ...socket(),
+      },
+    ],
+  });
+  const entry = await mf.ready;
+  await applyMigrations(mf, join(root, d1.migrations_dir ?? "migrations"), d1.binding);
+  const direct = {};
+  for (const w of ["flashsale", "noop", "filler"]) direct[w] = String(await mf.unsafeGetDirectURL(w)).replace(/\/$/, "");
+  return {
+    mf,
+    secrets,
+    /**
+     * Where to send requests for `worker`: its direct socket, or the entry Worker with the header
+     * that routes there (Miniflare's MF-Route-Override).
+     */
+    target: (worker, via = "direct") =>
+      via === "direct" ? { base: direct[worker], headers: {} } : { base: String(entry).replace(/\/$/, ""), headers: { "MF-Route-Override": worker } },
+    inspectorUrl: () => mf.getInspectorURL(),
+    dispose: () => mf.dispose(),
+  };
+}
+
+/** migrations/*.sql in order, as `wrangler d1 migrations apply --local` would. */
+async function applyMigrations(mf, dir, binding) {
+  const db = await mf.getD1Database(binding);
+  for (const f of readdirSync(dir).filter((f) => f.endsWith(".sql")).sort()) {
+    const stmts = unstable_splitSqlQuery(readFileSync(join(dir, f), "utf8")).filter((s) => s.trim());
+    await db.batch(stmts.map((s) => db.prepare(s)));
+  }
+}
+
+export function cleanup(dir) {
+  rmSync(dir, { recursive: true, force: true });
+}
