@@ -9,7 +9,7 @@
  *          [--rate 50] [--max-active 1000] [--pow 16] [--product-id console-x]   (or: create --file sale.json)
  *   update <id> [--hold-ttl s] [--rate n] [--max-active n] [--pow bits] [--ends ISO | --ends-in s]
  *   pause|resume|close <id>       restock <id> <qty>       reconcile <id>
- *   stats <id> [--watch [seconds]]  (live table with sold/held/available over time)
+ *   stats <id> [--watch [--every seconds]]  (live table with sold/held/available over time)
  * Common: --url (FLASHSALE_URL, default http://127.0.0.1:8787), --token (ADMIN_TOKEN, else .dev.vars), --json
  */
 import { existsSync, readFileSync } from "node:fs";
@@ -39,7 +39,8 @@ const { values: o, positionals } = parseArgs({
     rate: { type: "string" },
     "max-active": { type: "string" },
     pow: { type: "string" },
-    watch: { type: "string" },
+    watch: { type: "boolean", default: false },
+    every: { type: "string", default: "1" },
   },
 });
 const [command, id, arg] = positionals;
@@ -188,13 +189,13 @@ switch (command) {
     break;
   }
   case "stats": {
-    const sale = need(id, "stats <id> [--watch [seconds]]");
-    if (o.watch === undefined && !process.argv.includes("--watch")) {
+    const sale = need(id, "stats <id> [--watch [--every seconds]]");
+    if (!o.watch) {
       const r = await api("GET", `/sales/${sale}`);
       out(r, () => printStats(r));
       break;
     }
-    const every = Number(o.watch || 1) * 1000;
+    const every = Math.max(0.2, Number(o.every) || 1) * 1000;
     const history = { sold: [] as number[], held: [] as number[], available: [] as number[] };
     for (;;) {
       const r = await api("GET", `/sales/${sale}`);
