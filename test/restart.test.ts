@@ -38,6 +38,21 @@ async function eventually(done: () => Promise<boolean>, ms = 5000) {
  * expiry alarm pending) keeps everything it answered "yes" to, and finishes what it started
  * exactly once.
  */
+/** The hold ended confirmed once: one succeeded charge, no refund, one D1 order with that charge. */
+async function expectSettledOnce(sale: string, holdId: string) {
+  await until(sale, async () => (await stats(sale)).holds.confirmed === 1);
+  await until(sale, async () => (await d1OrdersFor(holdId)).length > 0);
+  const st = await expectStockInvariant(sale, expect);
+  expect(st.stock).toMatchObject({ sold: 1, held: 0 });
+  expect(st.refunds).toEqual({ pending: 0, refunded: 0 });
+  const charges = await chargesFor(holdId);
+  expect(charges).toHaveLength(1);
+  expect(charges[0]).toMatchObject({ status: "succeeded", refund_id: null });
+  const rows = await d1OrdersFor(holdId);
+  expect(rows).toHaveLength(1);
+  expect(rows[0]!.charge_id).toBe(charges[0]!.charge_id);
+}
+
 describe("object restarts", () => {
   it("keeps a hold and then its order across restarts between steps; D1 gets the order once", async () => {
     const sale = await createSale({ stock_total: 5 });
@@ -90,18 +105,7 @@ describe("object restarts", () => {
     const mid = await expectStockInvariant(sale, expect);
     expect((mid.holds.pending ?? 0) + (mid.holds.confirmed ?? 0)).toBe(1);
     expect(mid.stock!.held + mid.stock!.sold).toBe(1);
-    await until(sale, async () => (await stats(sale)).holds.confirmed === 1);
-    await until(sale, async () => (await d1OrdersFor(hold.id)).length > 0);
-
-    const st = await expectStockInvariant(sale, expect);
-    expect(st.stock).toMatchObject({ sold: 1, held: 0 });
-    expect(st.refunds).toEqual({ pending: 0, refunded: 0 });
-    const charges = await chargesFor(hold.id);
-    expect(charges).toHaveLength(1);
-    expect(charges[0]).toMatchObject({ status: "succeeded", refund_id: null });
-    const rows = await d1OrdersFor(hold.id);
-    expect(rows).toHaveLength(1);
-    expect(rows[0]!.charge_id).toBe(charges[0]!.charge_id);
+    await expectSettledOnce(sale, hold.id);
   });
 
   it("settles a payment exactly once when the object restarts while the gateway call is in flight", async () => {
@@ -115,15 +119,7 @@ describe("object restarts", () => {
     const answer = await paying; // lost with the old instance (5xx) or answered before: either way
     expect([202, 500]).toContain(answer.status);
 
-    await until(sale, async () => (await stats(sale)).holds.confirmed === 1);
-    await until(sale, async () => (await d1OrdersFor(hold.id)).length > 0);
-    const st = await expectStockInvariant(sale, expect);
-    expect(st.stock).toMatchObject({ sold: 1, held: 0 });
-    expect(st.refunds).toEqual({ pending: 0, refunded: 0 });
-    const charges = await chargesFor(hold.id);
-    expect(charges).toHaveLength(1);
-    expect(charges[0]).toMatchObject({ status: "succeeded", refund_id: null });
-    expect(await d1OrdersFor(hold.id)).toHaveLength(1);
+    await expectSettledOnce(sale, hold.id);
   });
 
   it("keeps every claim answered 201 when the object restarts during a burst; lost answers replay", async () => {
