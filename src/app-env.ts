@@ -4,5 +4,7 @@ export type AppEnv = {
   Variables: {
     /** The shopper, from a verified session token. */
     user: string;
+    /** The claim's `Idempotency-Key`, checked. */
+    idempotencyKey: string;
   };
 };

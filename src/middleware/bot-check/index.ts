@@ -11,7 +11,18 @@ import { ApiError } from "../../lib/errors";
  */
 const AUTOMATION = /curl|wget|python-requests|python-urllib|aiohttp|httpx|go-http-client|okhttp|java\/|libwww|scrapy|headlesschrome|phantomjs|selenium|puppeteer|playwright|node-fetch|undici|axios|\bbot\b|spider|crawler/i;
 
-export const isAutomationUa = (ua: string | undefined) => !ua || ua.trim() === "" || AUTOMATION.test(ua);
+// The same few User-Agent strings arrive again and again: remember the verdicts (bounded).
+const verdicts = new Map<string, boolean>();
+export function isAutomationUa(ua: string | undefined): boolean {
+  if (!ua || ua.trim() === "") return true;
+  let v = verdicts.get(ua);
+  if (v === undefined) {
+    if (verdicts.size >= 10_000) verdicts.clear();
+    v = AUTOMATION.test(ua);
+    verdicts.set(ua, v);
+  }
+  return v;
+}
 
 export const botCheck = createMiddleware<AppEnv>(async (c, next) => {
   if (settings(c.env).BOT_UA_CHECK && isAutomationUa(c.req.header("user-agent"))) {
