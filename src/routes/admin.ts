@@ -1,4 +1,5 @@
 import { Hono } from "hono";
+import { createMiddleware } from "hono/factory";
 import { z } from "zod";
 import type { AppEnv } from "../app-env";
 import { ApiError, unwrap } from "../lib/errors";
@@ -52,17 +53,16 @@ async function d1Counts(db: D1Database, saleId: string) {
   }
 }
 
+const forgetAfter = createMiddleware<AppEnv>(async (c, next) => {
+  await next();
+  forgetSale(c.req.param("id")!);
+});
+
 export const admin = new Hono<AppEnv>()
   .use(requireAdmin)
   // Whatever an operator changes, this isolate stops serving its cached view of that sale.
-  .use("/sales/:id/*", async (c, next) => {
-    await next();
-    forgetSale(c.req.param("id"));
-  })
-  .use("/sales/:id", async (c, next) => {
-    await next();
-    forgetSale(c.req.param("id"));
-  })
+  .use("/sales/:id", forgetAfter)
+  .use("/sales/:id/*", forgetAfter)
   .post("/sales", valid("json", SaleInput), async (c) => {
     const cfg = c.req.valid("json");
     const { created, sale } = unwrap(await inventory(c.env, cfg.id).configure(cfg));
