@@ -24,6 +24,14 @@ const snapshot = (sale: string) =>
  * Invariant 3 through the alarm: an unpaid hold ends as `expired` exactly once when its window
  * passes, and its unit goes where the sale's release policy says (shelf, nowhere, next in line).
  */
+/** A waitlisted shopper claiming again sees the hold offered to them (200, from the waitlist). */
+async function offerFor(sale: string, token: string): Promise<HoldView> {
+  const res = await claim(sale, token);
+  expect(res.status).toBe(200);
+  expect(res.body.hold).toMatchObject({ status: "held", source: "waitlist" });
+  return res.body.hold as HoldView;
+}
+
 describe("hold expiry by policy", () => {
   it("release: the expired unit can be claimed by another shopper", async () => {
     const sale = await createSale({ stock_total: 1, hold_ttl_s: TTL, release_policy: "release" });
@@ -101,10 +109,7 @@ describe("hold expiry by policy", () => {
     await untilEnded(sale, ha.id, a.token);
     expect(await statusOf(ha.id, a.token)).toBe("expired");
 
-    const offerB = await claim(sale, b.token);
-    expect(offerB.status).toBe(200);
-    const hb = offerB.body.hold as HoldView;
-    expect(hb).toMatchObject({ status: "held", source: "waitlist" });
+    const hb = await offerFor(sale, b.token);
     // Fresh window: starts when the unit came back, not when B joined the line.
     expect(Date.parse(hb.created_at)).toBeGreaterThanOrEqual(Date.parse(ha.expires_at));
     expect(Date.parse(hb.expires_at) - Date.parse(hb.created_at)).toBe(300_000);
@@ -120,20 +125,14 @@ describe("hold expiry by policy", () => {
     await admin("PATCH", `/sales/${sale}`, { hold_ttl_s: TTL });
     expect((await cancel(hb.id, b.token)).body.hold.status).toBe("cancelled");
     await admin("PATCH", `/sales/${sale}`, { hold_ttl_s: 300 });
-    const offerC = await claim(sale, c.token);
-    expect(offerC.status).toBe(200);
-    const hc = offerC.body.hold as HoldView;
-    expect(hc).toMatchObject({ status: "held", source: "waitlist" });
+    const hc = await offerFor(sale, c.token);
     s = await expectStockInvariant(sale, expect);
     expect(s.stock).toMatchObject({ available: 0, held: 1 });
 
     // Expiry path again: C lets the window pass, D is next.
     await untilEnded(sale, hc.id, c.token);
     expect(await statusOf(hc.id, c.token)).toBe("expired");
-    const offerD = await claim(sale, d.token);
-    expect(offerD.status).toBe(200);
-    const hd = offerD.body.hold as HoldView;
-    expect(hd).toMatchObject({ status: "held", source: "waitlist" });
+    const hd = await offerFor(sale, d.token);
     expect(Date.parse(hd.created_at)).toBeGreaterThanOrEqual(Date.parse(hc.expires_at));
 
     const paid = await pay(hd.id, d.token);
