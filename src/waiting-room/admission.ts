@@ -9,6 +9,10 @@
  *   - it never admits past the last rank handed out, and never makes more than `max_active`
  *     shoppers active at once, where "active" means admitted within the last `active_ms`
  *     (the pass lifetime: after that a shopper must have claimed or queue again).
+ * The history behind "active" is kept in at most MARKS buckets per window: an admission is
+ * recorded at the end of its bucket, so shoppers count as active up to one bucket longer than
+ * they are (never shorter), and the state stays small however many join (it is read and written
+ * on every join: a mark per admission made joins O(line)).
  */
 export type Admission = {
   upto: number;
@@ -19,6 +23,9 @@ export type Admission = {
 };
 
 export type Limits = { rate: number; max_active: number; active_ms: number };
+
+/** Buckets of admission history per active window. */
+export const MARKS = 100;
 
 export const burstOf = (rate: number) => rate + 1;
 
@@ -45,6 +52,11 @@ export function advance(a: Admission, now: number, ranked: number, lim: Limits):
   const marks = a.marks.filter(([t]) => t > now - lim.active_ms);
   const anchor = a.marks.filter(([t]) => t <= now - lim.active_ms).at(-1);
   const upto = a.upto + n;
-  if (n > 0) marks.push([now, upto]);
+  if (n > 0) {
+    const bucket = Math.max(1, Math.floor(lim.active_ms / MARKS));
+    const end = Math.ceil((now + 1) / bucket) * bucket; // strictly after now
+    if (marks.at(-1)?.[0] === end) marks[marks.length - 1] = [end, upto];
+    else marks.push([end, upto]);
+  }
   return { upto, tokens, at: now, marks: anchor ? [anchor, ...marks] : marks };
 }
