@@ -136,6 +136,14 @@ export class ProductInventory extends DurableObject<Env> {
     });
   }
 
+  /**
+   * Several claims in one call (the edge coalesces the claims it receives together): each is
+   * applied exactly as `claim` applies it, in the same group commit.
+   */
+  claimMany(reqs: ClaimRequest[]): Promise<Result<ClaimAnswer>[]> {
+    return Promise.all(reqs.map((r) => this.claim(r)));
+  }
+
   /** Group commit: apply everything queued in one transaction, then let the next batch gather. */
   private async drain(): Promise<void> {
     this.draining = true;
@@ -253,7 +261,7 @@ export class ProductInventory extends DurableObject<Env> {
   /** Inserts a hold (the caller moves its units from `available` to `held`) and returns its row. */
   private insertHold(user: string, key: string, qty: number, source: HoldRow["source"], cfg: SaleConfig, now: number): HoldRow {
     const h: HoldRow = {
-      id: newHoldId(cfg.id), user_id: user, idem_key: key, qty, amount: qty * cfg.product.price, status: "held", source,
+      id: newHoldId(cfg.id, now), user_id: user, idem_key: key, qty, amount: qty * cfg.product.price, status: "held", source,
       created_at: now, expires_at: now + cfg.hold_ttl_s * 1000, ended_at: null, reason: null, pay_method: null,
       pay_attempts: 0, pay_next_at: null, pay_deadline: null, charge_id: null, confirmed_at: null,
     };

@@ -2,6 +2,7 @@ import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import type { AppEnv } from "./app-env";
+import { soldOutFastPath } from "./edge/sold-out";
 import { ApiError } from "./lib/errors";
 import { log } from "./lib/log";
 import { admin } from "./routes/admin";
@@ -54,4 +55,8 @@ export const app = new Hono<AppEnv>()
     return c.json({ error: "internal", message: `unexpected error; logged as ${ref}` }, 500);
   });
 
-export default app;
+export default {
+  fetch(request: Request, env: Env, ctx: ExecutionContext) {
+    return soldOutFastPath(request, { env, executionCtx: ctx }) ?? app.fetch(request, env, ctx);
+  },
+} satisfies ExportedHandler<Env>;

@@ -1,5 +1,3 @@
-import type { Context } from "hono";
-import type { AppEnv } from "../app-env";
 import { settings } from "../config";
 import { log } from "../lib/log";
 import { room } from "../lib/objects";
@@ -13,10 +11,13 @@ import type { Counter, Counts } from "../schemas/room";
  * window's counts: these are operational figures, not the ledger.
  */
 const pending = new Map<string, Counts>();
+
+/** What counting needs of a request: a Hono context, or the Worker's own (env, ctx). */
+export type EdgeCtx = { env: Env; executionCtx: ExecutionContext };
 let lastFlush = 0;
 let tailScheduled = false;
 
-export function countEdge(c: Context<AppEnv>, sale: string, counter: Counter): void {
+export function countEdge(c: EdgeCtx, sale: string, counter: Counter): void {
   const counts = pending.get(sale) ?? {};
   counts[counter] = (counts[counter] ?? 0) + 1;
   pending.set(sale, counts);

@@ -1,44 +1,22 @@
-import { Hono, type Context } from "hono";
+import { Hono } from "hono";
 import { createMiddleware } from "hono/factory";
 import { z } from "zod";
 import type { AppEnv } from "../app-env";
 import { settings } from "../config";
+import { sendClaim } from "../edge/claim-batch";
 import { countEdge } from "../edge/counters";
-import { peekSale, rememberSoldOut, saleInfo } from "../edge/sale-info";
-import { ApiError, ERRORS, unwrap, type Refusal } from "../lib/errors";
+import { rememberSoldOut, saleInfo } from "../edge/sale-info";
+import { soldOut, soldOutBody } from "../edge/sold-out";
+import { ApiError, ERRORS, unwrap } from "../lib/errors";
 import { inventory } from "../lib/objects";
 import { valid } from "../lib/validate";
 import { limitByIp } from "../middleware/rate-limit";
 import { requirePass } from "../middleware/pass";
 import { shopper } from "../middleware/shopper";
-import { ClaimBody, IdempotencyKey, SOLD_OUT_FOR_NOW } from "../schemas/hold";
-import { SaleId, type SaleView } from "../schemas/sale";
+import { ClaimBody, IdempotencyKey } from "../schemas/hold";
+import { SaleId } from "../schemas/sale";
 
 export const SaleParam = z.object({ id: SaleId });
-
-
-/**
- * The sold-out fast path, first in the claim's chain: once this isolate knows (from the object,
- * within EDGE_CACHE_MS) that nothing is left, the crowd is answered before any token check,
- * parsing or hop — the answer is public and the same for everyone. A waitlist sale still goes
- * in: it takes names. A shopper retrying a claim whose answer was lost is told "sold out" too;
- * their hold is listed at GET /api/sales/:id/holds.
- */
-const soldOutFastPath = createMiddleware<AppEnv>(async (c, next) => {
-  const sale = peekSale(c.req.param("id") ?? "");
-  return sale && soldOut(sale) ? soldOutAnswer(c, sale) : next();
-});
-
-const soldOut = (sale: SaleView) => sale.sold_out && sale.status === "open" && sale.release_policy !== "waitlist";
-
-function soldOutAnswer(c: Context<AppEnv>, sale: SaleView) {
-  countEdge(c, sale.id, "sold_out_fast_path");
-  const comeBack = sale.held > 0 && sale.release_policy === "release";
-  return c.json(
-    { error: "sold_out", message: comeBack ? SOLD_OUT_FOR_NOW : "sold out", available: 0, held: sale.held, your_holds: `/api/sales/${sale.id}/holds` },
-    ERRORS.sold_out,
-  );
-}
 
 /**
  * The claim's Idempotency-Key, checked with its schema. Reads the one header: a validator over
@@ -67,7 +45,6 @@ export const sales = new Hono<AppEnv>()
   })
   .post(
     "/:id/claim",
-    soldOutFastPath,
     valid("param", SaleParam),
     shopper,
     idempotencyKey,
@@ -76,7 +53,11 @@ export const sales = new Hono<AppEnv>()
       // Without a pass, a sale that is not open gets its reason from the cached view (with
       // one, the object decides: a replayed claim still returns its hold while paused).
       const sale = unwrap(await saleInfo(c.env, c.req.valid("param").id));
-      if (soldOut(sale)) return soldOutAnswer(c, sale); // the fast path, once the cache is loaded
+      if (soldOut(sale)) {
+        // What src/edge/sold-out.ts answers in front of the router, once this isolate knows.
+        countEdge(c, sale.id, "sold_out_fast_path");
+        return c.json(soldOutBody(sale), ERRORS.sold_out);
+      }
       if (!c.req.header("x-pass")) {
         if (sale.status === "closed") throw new ApiError("sale_closed", "the sale has ended");
         if (sale.status !== "open") {
@@ -90,11 +71,10 @@ export const sales = new Hono<AppEnv>()
       const { id } = c.req.valid("param");
       const key = c.var.idempotencyKey;
       const { qty } = c.req.valid("json");
-      const answer = await inventory(c.env, id).claim({ user: c.var.user, qty, key });
+      const answer = await sendClaim(c.env, c.executionCtx, id, { user: c.var.user, qty, key });
       // Only a real sell-out (not "fewer left than you asked for"), with the object's own held
       // count: the cached view's may predate the holds, and decides "sold out" vs "for now".
-      // (The RPC typing drops Result's refusal branch, hence the cast.)
-      const refused = answer.ok ? null : (answer as unknown as Refusal);
+      const refused = answer.ok ? null : answer;
       if (refused?.error === "sold_out" && refused.extra?.available === 0) {
         const info = await saleInfo(c.env, id);
         if (info.ok) rememberSoldOut(c.env, { ...info.value, held: Number(refused.extra.held ?? info.value.held) });
