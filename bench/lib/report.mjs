@@ -57,6 +57,8 @@ export function ratios(rows) {
     pick("poll_edge", "poll_object", "polls/s edge-only / via object");
     pick("noop", "noop_entry", "no-op/s direct socket / entry Worker");
     pick("sold_out", "claim", "sold-out answers/s / claims/s");
+    pick("sold_out", "noop_claim", "sold-out / no-op sent the same request");
+    pick("claim", "noop_claim", "claims / no-op sent the same request");
   }
   return out;
 }
