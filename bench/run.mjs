@@ -18,8 +18,7 @@ import { client, pMap } from "./lib/shoppers.mjs";
 
 const ROOT = resolve(fileURLToPath(import.meta.url), "../..");
 const PASS_TTL_S = 120; // src/lib/tokens.ts TOKEN_TTL_S.pass
-const OBJECT_BATCH = 8; // claims per call in claim_object_batch
-const SCENARIOS = ["noop", "noop_entry", "noop_claim", "sold_out", "poll_edge", "poll_object", "claim", "claim_object", "claim_object_batch", "claim_past_big", "claim_gc_off"];
+const SCENARIOS = ["noop", "noop_entry", "noop_claim", "sold_out", "poll_edge", "poll_object", "claim", "claim_object", "claim_past_big", "claim_gc_off"];
 const HELP = `npm run bench -- [options]
   --quick                 CI-size smoke: c=8, 2 s runs, small pools (seconds, not minutes)
   --duration <s>          seconds per measurement (default 6)
@@ -234,27 +233,23 @@ async function claimRun(rt, api, sessionsFor, scenario, label, sale, c) {
 }
 
 /** The product object alone: c loops of one-shot claims over RPC from the filler Worker. */
-/**
- * `batch` claims per RPC call: 1, or OBJECT_BATCH as the edge coalesces them
- * (src/edge/claim-batch.ts). In the GROUP_COMMIT=off runtime: one transaction per claim.
- */
-async function objectRun(rt, api, sale, c, tag, { batch = 1, gcOff = false } = {}) {
+/** In the GROUP_COMMIT=off runtime (`gcOff`): one transaction per claim. */
+async function objectRun(rt, api, sale, c, tag, { gcOff = false } = {}) {
   await api.createSale(sale);
   await fill(rt, sale, opt.pastSmall);
   const before = await api.stats(sale);
   const filler = rt.target("filler", opt.via);
-  const res = await fetch(`${filler.base}/claims?sale=${sale}&seconds=${opt.duration}&parallel=${c}&batch=${batch}`, { method: "POST", headers: filler.headers });
+  const res = await fetch(`${filler.base}/claims?sale=${sale}&seconds=${opt.duration}&parallel=${c}`, { method: "POST", headers: filler.headers });
   const o = await res.json();
   if (!res.ok) throw new Error(`object-only claims: ${JSON.stringify(o)}`);
   const after = await api.stats(sale);
   const created = o.codes?.created ?? 0;
   const newHolds = after.holds.held - before.holds.held;
-  const notes = [`RPC loop in workerd, no HTTP, ${batch} per call`];
+  const notes = ["RPC loop in workerd, no HTTP"];
   if (newHolds !== created) notes.push(`MISMATCH: ${created} created, ${newHolds} new holds`);
   const batches = after.served.since === before.served.since ? after.served.batches - before.served.batches : null;
   if (batches) notes.push(`${(created / batches).toFixed(1)} claims/commit`);
-  const scenario = gcOff ? "claim_object_gc_off" : batch === 1 ? "claim_object" : "claim_object_batch";
-  record(scenario, `claim, object only, ${gcOff ? "GC off" : `${batch}/call`}${tag}`, {
+  record(gcOff ? "claim_object_gc_off" : "claim_object", `claim, object only${gcOff ? ", GC off" : ""}${tag}`, {
     connections: c, duration_s: +(o.ms / 1000).toFixed(2), requests: o.claims, rps: Math.round(o.claims / (o.ms / 1000)),
     p50_ms: o.p50_ms, p99_ms: o.p99_ms, max_ms: o.max_ms, non2xx: o.claims - created, errors: 0, timeouts: 0, codes: o.codes,
     conns_served: null, conn_min: null, conn_max: null, conn_starved: 0,
@@ -369,7 +364,6 @@ try {
     const tag = opt.repeat > 1 ? ` #${rep}` : "";
     for (const c of opt.connections) {
       if (want("claim_object")) await objectRun(rt, api, `bench-claim-object-c${c}-r${rep}`, c, tag);
-      if (want("claim_object_batch")) await objectRun(rt, api, `bench-claim-objbatch-c${c}-r${rep}`, c, tag, { batch: OBJECT_BATCH });
       if (want("claim")) {
         const sale = `bench-claim-c${c}-r${rep}`;
         await api.createSale(sale);

@@ -136,14 +136,6 @@ export class ProductInventory extends DurableObject<Env> {
     });
   }
 
-  /**
-   * Several claims in one call (the edge coalesces the claims it receives together): each is
-   * applied exactly as `claim` applies it, in the same group commit.
-   */
-  claimMany(reqs: ClaimRequest[]): Promise<Result<ClaimAnswer>[]> {
-    return Promise.all(reqs.map((r) => this.claim(r)));
-  }
-
   /** Group commit: apply everything queued in one transaction, then let the next batch gather. */
   private async drain(): Promise<void> {
     this.draining = true;

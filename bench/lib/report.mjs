@@ -52,8 +52,7 @@ export function ratios(rows) {
     };
     pick("claim", "claim_gc_off", "claims/s GROUP_COMMIT on / off");
     pick("claim", "claim_object", "claims/s full stack / object alone");
-    pick("claim_object_batch", "claim_object", "object alone: 8 per call / 1 per call");
-    pick("claim_object_batch", "claim_object_gc_off", "object alone: 8 per call / GC off");
+    pick("claim_object", "claim_object_gc_off", "object alone: GROUP_COMMIT on / off");
     pick("claim_cmp", "claim", "claims/s --compare copy / this tree");
     pick("claim_past_big", "claim", "claims/s big / small past holds");
     pick("poll_edge", "poll_object", "polls/s edge-only / via object");

@@ -11,7 +11,7 @@ export default {
     const sale = u.searchParams.get("sale");
     const inv = env.INVENTORY.get(env.INVENTORY.idFromName(sale));
     if (u.pathname === "/fill") return fill(inv, num("from", 0), num("count", 0), num("parallel", 250));
-    if (u.pathname === "/claims") return claims(inv, sale, num("seconds", 5), num("parallel", 16), num("batch", 1));
+    if (u.pathname === "/claims") return claims(inv, sale, num("seconds", 5), num("parallel", 16));
     return new Response("not found", { status: 404 });
   },
 };
@@ -32,7 +32,7 @@ async function fill(inv, from, count, parallel) {
   return Response.json({ filled, ms: Date.now() - t0 });
 }
 
-async function claims(inv, sale, seconds, parallel, batch) {
+async function claims(inv, sale, seconds, parallel) {
   const lat = [];
   const codes = {};
   const t0 = performance.now();
@@ -40,16 +40,12 @@ async function claims(inv, sale, seconds, parallel, batch) {
   let n = 0;
   const loop = async () => {
     while (Date.now() < until) {
-      const ks = Array.from({ length: batch }, () => n++);
+      const k = n++;
       const t = performance.now();
-      const rs = batch === 1
-        ? [await inv.claim({ user: `obj-${sale}-${ks[0]}`, qty: 1, key: `obj-${ks[0]}` })]
-        : await inv.claimMany(ks.map((k) => ({ user: `obj-${sale}-${k}`, qty: 1, key: `obj-${k}` })));
-      for (const r of rs) {
-        lat.push(performance.now() - t);
-        const code = r.ok ? (r.value.created ? "created" : "replayed") : r.error;
-        codes[code] = (codes[code] ?? 0) + 1;
-      }
+      const r = await inv.claim({ user: `obj-${sale}-${k}`, qty: 1, key: `obj-${k}` });
+      lat.push(performance.now() - t);
+      const code = r.ok ? (r.value.created ? "created" : "replayed") : r.error;
+      codes[code] = (codes[code] ?? 0) + 1;
     }
   };
   await Promise.all(Array.from({ length: parallel }, loop));

@@ -3,11 +3,10 @@ import { createMiddleware } from "hono/factory";
 import { z } from "zod";
 import type { AppEnv } from "../app-env";
 import { settings } from "../config";
-import { sendClaim } from "../edge/claim-batch";
 import { countEdge } from "../edge/counters";
 import { rememberSoldOut, saleInfo } from "../edge/sale-info";
 import { soldOut, soldOutBody } from "../edge/sold-out";
-import { ApiError, ERRORS, unwrap } from "../lib/errors";
+import { ApiError, ERRORS, unwrap, type Refusal } from "../lib/errors";
 import { inventory } from "../lib/objects";
 import { valid } from "../lib/validate";
 import { limitByIp } from "../middleware/rate-limit";
@@ -71,10 +70,11 @@ export const sales = new Hono<AppEnv>()
       const { id } = c.req.valid("param");
       const key = c.var.idempotencyKey;
       const { qty } = c.req.valid("json");
-      const answer = await sendClaim(c.env, c.executionCtx, id, { user: c.var.user, qty, key });
+      const answer = await inventory(c.env, id).claim({ user: c.var.user, qty, key });
       // Only a real sell-out (not "fewer left than you asked for"), with the object's own held
       // count: the cached view's may predate the holds, and decides "sold out" vs "for now".
-      const refused = answer.ok ? null : answer;
+      // (The RPC typing drops Result's refusal branch, hence the cast.)
+      const refused = answer.ok ? null : (answer as unknown as Refusal);
       if (refused?.error === "sold_out" && refused.extra?.available === 0) {
         const info = await saleInfo(c.env, id);
         if (info.ok) rememberSoldOut(c.env, { ...info.value, held: Number(refused.extra.held ?? info.value.held) });
