@@ -18,7 +18,7 @@ import { client, pMap } from "./lib/shoppers.mjs";
 
 const ROOT = resolve(fileURLToPath(import.meta.url), "../..");
 const PASS_TTL_S = 120; // src/lib/tokens.ts TOKEN_TTL_S.pass
-const SCENARIOS = ["noop", "noop_entry", "noop_claim", "sold_out", "poll_edge", "poll_object", "claim", "claim_object", "claim_past_big", "claim_gc_off"];
+const SCENARIOS = ["noop", "noop_entry", "noop_claim", "floor_body", "floor_object", "sold_out", "poll_edge", "poll_object", "claim", "claim_object", "claim_past_big", "claim_gc_off"];
 const HELP = `npm run bench -- [options]
   --quick                 CI-size smoke: c=8, 2 s runs, small pools (seconds, not minutes)
   --duration <s>          seconds per measurement (default 6)
@@ -318,6 +318,11 @@ try {
     const json = { "content-type": "application/json" };
     // The ceiling for this request's shape: the runtime reading the same headers and body.
     if (want("noop_claim")) await repeatable("noop_claim", "no-op, same request as claim", rt.target("noop", "direct"), soldOutClaim, json);
+    // The floor under a claim: the same request, its body read; then plus one object call.
+    const floor = rt.target("floor", "direct");
+    const at = (path) => () => ({ ...soldOutClaim(), path });
+    if (want("floor_body")) await repeatable("floor_body", "floor: read body, answer", floor, at("/body"), json, { codes: ["201"] });
+    if (want("floor_object")) await repeatable("floor_object", "floor: + one object call", floor, at("/object"), json, { codes: ["201"] });
     await repeatable("sold_out", "claim on sold-out sale (409)", target, soldOutClaim, json, { codes: ["409"], non2xx: true });
   }
 

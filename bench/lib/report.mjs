@@ -60,6 +60,8 @@ export function ratios(rows) {
     pick("sold_out", "claim", "sold-out answers/s / claims/s");
     pick("sold_out", "noop_claim", "sold-out / no-op sent the same request");
     pick("claim", "noop_claim", "claims / no-op sent the same request");
+    pick("floor_object", "floor_body", "floor: one object call / none");
+    pick("claim", "floor_object", "claims / floor with one object call");
   }
   return out;
 }

@@ -110,6 +110,15 @@ export async function startRuntime({ script, vars = {}, log = () => {}, inspecto
         ...socket(),
       },
       {
+        // Bench-only: the floor under a claim (read a body; the same plus one object call).
+        name: "floor",
+        modules: [{ type: "ESModule", path: join(BENCH, "workers/floor.mjs") }],
+        modulesRoot: join(BENCH, "workers"),
+        compatibilityDate: cfg.compatibility_date,
+        durableObjects: { ECHO: { className: "Echo", useSQLite: true } },
+        ...socket(),
+      },
+      {
         // Bench-only: reaches flashsale's product objects over RPC to pre-fill past holds.
         name: "filler",
         modules: [{ type: "ESModule", path: join(BENCH, "workers/filler.mjs") }],
@@ -123,7 +132,7 @@ export async function startRuntime({ script, vars = {}, log = () => {}, inspecto
   const entry = await mf.ready;
   await applyMigrations(mf, join(root, d1.migrations_dir ?? "migrations"), d1.binding);
   const direct = {};
-  for (const w of ["flashsale", "noop", "filler"]) direct[w] = String(await mf.unsafeGetDirectURL(w)).replace(/\/$/, "");
+  for (const w of ["flashsale", "noop", "floor", "filler"]) direct[w] = String(await mf.unsafeGetDirectURL(w)).replace(/\/$/, "");
   return {
     mf,
     secrets,
