@@ -10,10 +10,10 @@ import type { Counter, Counts } from "../schemas/room";
  * COUNTER_FLUSH_MS, after the response (waitUntil). An isolate that dies loses at most that
  * window's counts: these are operational figures, not the ledger.
  */
-const pending = new Map<string, Counts>();
-
 /** What counting needs of a request: a Hono context, or the Worker's own (env, ctx). */
 export type EdgeCtx = { env: Env; executionCtx: ExecutionContext };
+
+const pending = new Map<string, Counts>();
 let lastFlush = 0;
 let tailScheduled = false;
 

@@ -8,7 +8,7 @@ import { peekSale } from "./sale-info";
 export const soldOut = (sale: SaleView) => sale.sold_out && sale.status === "open" && sale.release_policy !== "waitlist";
 
 /** The 409 every claim on a sold-out sale gets (and where a shopper whose answer was lost finds their hold). */
-export function soldOutBody(sale: SaleView) {
+function soldOutBody(sale: SaleView) {
   const comeBack = sale.held > 0 && sale.release_policy === "release";
   return { error: "sold_out", message: comeBack ? SOLD_OUT_FOR_NOW : "sold out", available: 0, held: sale.held, your_holds: `/api/sales/${sale.id}/holds` };
 }
@@ -30,7 +30,11 @@ export function soldOutFastPath(request: Request, ctx: EdgeCtx): Response | unde
   if (request.method !== "POST") return undefined;
   const id = CLAIM.exec(request.url)?.[1];
   const sale = id ? peekSale(id) : undefined;
-  if (!sale || !soldOut(sale)) return undefined;
+  return sale && soldOut(sale) ? soldOutResponse(ctx, sale) : undefined;
+}
+
+/** The answer itself (also given by the claim route once it has loaded the sale), counted. */
+export function soldOutResponse(ctx: EdgeCtx, sale: SaleView): Response {
   countEdge(ctx, sale.id, "sold_out_fast_path");
   let body = answers.get(sale);
   if (body === undefined) answers.set(sale, (body = JSON.stringify(soldOutBody(sale))));

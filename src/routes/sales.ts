@@ -3,10 +3,9 @@ import { createMiddleware } from "hono/factory";
 import { z } from "zod";
 import type { AppEnv } from "../app-env";
 import { settings } from "../config";
-import { countEdge } from "../edge/counters";
 import { rememberSoldOut, saleInfo } from "../edge/sale-info";
-import { soldOut, soldOutBody } from "../edge/sold-out";
-import { ApiError, ERRORS, unwrap, type Refusal } from "../lib/errors";
+import { soldOut, soldOutResponse } from "../edge/sold-out";
+import { ApiError, unwrap, type Refusal } from "../lib/errors";
 import { inventory } from "../lib/objects";
 import { valid } from "../lib/validate";
 import { limitByIp } from "../middleware/rate-limit";
@@ -52,11 +51,8 @@ export const sales = new Hono<AppEnv>()
       // Without a pass, a sale that is not open gets its reason from the cached view (with
       // one, the object decides: a replayed claim still returns its hold while paused).
       const sale = unwrap(await saleInfo(c.env, c.req.valid("param").id));
-      if (soldOut(sale)) {
-        // What src/edge/sold-out.ts answers in front of the router, once this isolate knows.
-        countEdge(c, sale.id, "sold_out_fast_path");
-        return c.json(soldOutBody(sale), ERRORS.sold_out);
-      }
+      // What the fast path in front of the router answers, now that this isolate knows.
+      if (soldOut(sale)) return soldOutResponse(c, sale);
       if (!c.req.header("x-pass")) {
         if (sale.status === "closed") throw new ApiError("sale_closed", "the sale has ended");
         if (sale.status !== "open") {
