@@ -37,6 +37,22 @@ export function table(rows, ceiling) {
   return lines.join("\n");
 }
 
+/** The ratios printed under the table: [numerator scenario, denominator scenario, what it says]. */
+const RATIOS = [
+  ["claim", "claim_gc_off", "claims/s GROUP_COMMIT on / off"],
+  ["claim", "claim_object", "claims/s full stack / object alone"],
+  ["claim_object", "claim_object_gc_off", "object alone: GROUP_COMMIT on / off"],
+  ["claim_cmp", "claim", "claims/s --compare copy / this tree"],
+  ["claim_past_big", "claim", "claims/s big / small past holds"],
+  ["poll_edge", "poll_object", "polls/s edge-only / via object"],
+  ["noop", "noop_entry", "no-op/s direct socket / entry Worker"],
+  ["sold_out", "claim", "sold-out answers/s / claims/s"],
+  ["sold_out", "noop_claim", "sold-out / no-op sent the same request"],
+  ["claim", "noop_claim", "claims / no-op sent the same request"],
+  ["floor_object", "floor_body", "floor: one object call / none"],
+  ["claim", "floor_object", "claims / floor with one object call"],
+];
+
 /** Ratios of the medians (by req/s) when a scenario was repeated. */
 export function ratios(rows) {
   const find = (scenario, c) => {
@@ -46,22 +62,10 @@ export function ratios(rows) {
   const cs = [...new Set(rows.map((r) => r.c))].sort((a, b) => a - b);
   const out = [];
   for (const c of cs) {
-    const pick = (a, b, what) => {
+    for (const [a, b, what] of RATIOS) {
       const x = find(a, c), y = find(b, c);
       if (x && y) out.push({ what, c, a: x.rps, b: y.rps, ratio: ratio(x.rps, y.rps), p99_a: x.p99_ms, p99_b: y.p99_ms });
-    };
-    pick("claim", "claim_gc_off", "claims/s GROUP_COMMIT on / off");
-    pick("claim", "claim_object", "claims/s full stack / object alone");
-    pick("claim_object", "claim_object_gc_off", "object alone: GROUP_COMMIT on / off");
-    pick("claim_cmp", "claim", "claims/s --compare copy / this tree");
-    pick("claim_past_big", "claim", "claims/s big / small past holds");
-    pick("poll_edge", "poll_object", "polls/s edge-only / via object");
-    pick("noop", "noop_entry", "no-op/s direct socket / entry Worker");
-    pick("sold_out", "claim", "sold-out answers/s / claims/s");
-    pick("sold_out", "noop_claim", "sold-out / no-op sent the same request");
-    pick("claim", "noop_claim", "claims / no-op sent the same request");
-    pick("floor_object", "floor_body", "floor: one object call / none");
-    pick("claim", "floor_object", "claims / floor with one object call");
+    }
   }
   return out;
 }
