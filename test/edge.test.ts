@@ -3,7 +3,6 @@ import { env } from "cloudflare:workers";
 import { decode, sign } from "hono/jwt";
 import { describe, expect, it } from "vitest";
 import { leadingZeroBits, powDigest, solve } from "../public/pow.js";
-import { cached } from "../src/edge/cache";
 import { room } from "../src/lib/objects";
 import { SOLD_OUT_FOR_NOW } from "../src/schemas/hold";
 import { admin, call, claim, createSale, enqueue, idemKey, passFor, session, sleep, stats, stub } from "./helpers";
@@ -434,19 +433,5 @@ describe("sold-out fast path and edge caching", () => {
     expect(after.joins).toBe(before.joins);
     expect(after.places).toBe(before.places);
     expect(after.watermarks - before.watermarks).toBeLessThanOrEqual(1 + Math.floor((Date.now() - t0) / EDGE_CACHE_MS));
-  });
-});
-
-describe("edge cache", () => {
-  it("shares a load as a plain Promise, never the loader's own thenable (an RPC promise is bound to one request)", async () => {
-    let thens = 0;
-    const rpcLike = { then: (ok: (v: string) => void) => (thens++, ok("loaded")) } as unknown as Promise<string>;
-    const key = `test:${crypto.randomUUID()}`;
-    const first = cached(key, 1000, () => rpcLike);
-    const second = cached(key, 1000, () => Promise.resolve("not loaded twice"));
-    expect(first).toBeInstanceOf(Promise);
-    expect(second).toBe(first);
-    expect(await second).toBe("loaded");
-    expect(thens).toBe(1);
   });
 });

@@ -13,11 +13,7 @@ export function cached<T>(key: string, ttlMs: number, load: () => Promise<T>): P
   const hit = entries.get(key) as Entry<T> | undefined;
   if (hit && hit.until > now) return hit.value;
   if (entries.size >= MAX_ENTRIES) entries.clear();
-  // Requests that arrive during the load share it, so it must be a plain Promise: a Durable
-  // Object call returns an RPC promise bound to the request that made it, and another request
-  // awaiting that would run the rest of its handler in the first one's context (its response
-  // then fails with "Cannot perform I/O on behalf of a different request").
-  const value = (async () => load())();
+  const value = load();
   const entry: Entry<T> = { value, until: now + ttlMs };
   entries.set(key, entry);
   // A failed load is not cached: the next request tries again.
