@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { newHoldId, orderIdOf, saleOf } from "../src/lib/ids";
 import { call, claim, createSale, expectStockInvariant, idemKey, passFor, session, stats } from "./helpers";
 
 /**
@@ -79,5 +80,21 @@ describe("a burst of claims", () => {
     expect(ids.has(qty.body.hold.id)).toBe(true);
     await expectStockInvariant(sale, expect);
     expect((await stats(sale)).stock!.held).toBe(2);
+  });
+});
+
+/**
+ * Hold ids are time-ordered (a new hold lands at the end of the id index, not on a random page)
+ * and must still be unique within one group commit, where every claim has the same clock.
+ */
+describe("hold ids", () => {
+  it("are unique within one millisecond, sort by time, and name their sale", () => {
+    const now = Date.now();
+    const batch = Array.from({ length: 4096 }, () => newHoldId("sale-1", now));
+    expect(new Set(batch).size).toBe(batch.length);
+    for (const id of batch) expect(saleOf(id, "h")).toBe("sale-1");
+    const later = newHoldId("sale-1", now + 1);
+    expect(batch.every((id) => id < later)).toBe(true);
+    expect(saleOf(orderIdOf(batch[0]!), "o")).toBe("sale-1");
   });
 });
