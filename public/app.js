@@ -109,7 +109,7 @@ async function pollSale() {
     try {
       const r = await api("GET", `/api/sales/${saleId}`, { retries: 0 });
       if (r.status === 200) {
-        sale = r.body.sale;
+        sale = onTheClock(r.body.sale);
         siteKey = r.body.turnstile_site_key ?? "";
         renderSale();
         onSaleChange();
@@ -358,6 +358,9 @@ async function ensurePass() {
 
 function showClaim() {
   clearTimers();
+  // Admitted means the sale has opened, even if this page's clock tick has not run yet.
+  sale = onTheClock(sale);
+  renderSale();
   const p = sale.product;
   const minutes = Math.round(sale.hold_ttl_s / 60);
   setText(
@@ -660,11 +663,22 @@ function failed(e, retry) {
 
 // ------------------------------------------------------------------ clocks
 
+/**
+ * The clock's part of the status, as the edge applies it: an answer sent just before the
+ * opening (or the end) must not turn the badge back once this page has seen that time pass.
+ */
+function onTheClock(s) {
+  const now = Date.now();
+  if (s.status !== "closed" && now >= Date.parse(s.ends_at)) return { ...s, status: "closed" };
+  if (s.status === "scheduled" && now >= Date.parse(s.starts_at)) return { ...s, status: "open" };
+  return s;
+}
+
 function tick() {
   const now = Date.now();
   if (sale?.status === "scheduled" && now >= Date.parse(sale.starts_at)) {
     // Opening time: flip to open as the edge does (by the clock), then confirm with the server.
-    sale = { ...sale, status: "open" };
+    sale = onTheClock(sale);
     renderSale();
     onSaleChange();
     pollSale();
@@ -707,7 +721,7 @@ async function boot() {
     $("product").removeAttribute("aria-busy");
     return showResult("unknown");
   }
-  sale = r.body.sale;
+  sale = onTheClock(r.body.sale);
   siteKey = r.body.turnstile_site_key ?? "";
   renderSale();
   setInterval(tick, 250);
