@@ -1,4 +1,5 @@
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
+import { execFileSync } from "node:child_process";
 import { defineConfig } from "vitest/config";
 
 /**
@@ -61,19 +62,24 @@ async function outside(request: Request): Promise<Response> {
   }
 }
 
-export default defineConfig(async () => ({
-  plugins: [
-    cloudflareTest({
-      wrangler: { configPath: "./wrangler.toml" },
-      miniflare: {
-        bindings: { ...TEST_BINDINGS, TEST_MIGRATIONS: await readD1Migrations("./migrations") },
-        outboundService: outside,
-      },
-    }),
-  ],
-  test: {
-    include: ["test/**/*.test.ts"],
-    setupFiles: ["./test/setup.ts"],
-    testTimeout: 30_000,
-  },
-}));
+export default defineConfig(async () => {
+  // wrangler.toml serves the built pages (dist/public), and the pool reads that config: build
+  // them first, as `wrangler dev` does.
+  execFileSync(process.execPath, ["scripts/build-pages.mjs"], { stdio: "ignore" });
+  return {
+    plugins: [
+      cloudflareTest({
+        wrangler: { configPath: "./wrangler.toml" },
+        miniflare: {
+          bindings: { ...TEST_BINDINGS, TEST_MIGRATIONS: await readD1Migrations("./migrations") },
+          outboundService: outside,
+        },
+      }),
+    ],
+    test: {
+      include: ["test/**/*.test.ts"],
+      setupFiles: ["./test/setup.ts"],
+      testTimeout: 30_000,
+    },
+  };
+});

@@ -1,7 +1,8 @@
 import { DurableObject } from "cloudflare:workers";
-import { settings } from "../src/config";
-import { saleOf } from "../src/lib/ids";
-import type { ChargeOutcome, ChargeRequest, LookupOutcome, RefundOutcome, RefundRequest } from "../src/payments/gateway";
+import { settings } from "../domain/config";
+import { saleOf } from "../domain/ids";
+import { inventory } from "../domain/objects";
+import type { ChargeOutcome, ChargeRequest, LookupOutcome, RefundOutcome, RefundRequest } from "./payments/gateway";
 
 /**
  * A stand-in for the payment provider, with its faults: latency, declines, timeouts (the
@@ -158,7 +159,7 @@ export class GatewaySimulator extends DurableObject<Env> {
         const sale = saleOf(row.reference, "h");
         try {
           if (sale && outcome.status !== "unknown") {
-            await this.env.INVENTORY.get(this.env.INVENTORY.idFromName(sale)).paymentEvent(row.reference, outcome);
+            await inventory(this.env, sale).paymentEvent(row.reference, outcome);
           }
           this.sql.exec("UPDATE charges SET notify_at = NULL WHERE key = ?", row.key);
         } catch {

@@ -1,12 +1,14 @@
 import { DurableObject } from "cloudflare:workers";
-import { settings, type Settings } from "../src/config";
-import { statementFor, type OrderRecord, type OutboxRecord, type RefundRecord } from "../src/d1/records";
-import { refuse, type Refusal, type Result } from "../src/lib/errors";
-import { holdIdOf, newHoldId, orderIdOf, saleOf } from "../src/lib/ids";
-import { log } from "../src/lib/log";
-import { gatewayFor, type ChargeOutcome, type LookupOutcome, type PaymentGateway } from "../src/payments/gateway";
-import { SOLD_OUT_FOR_NOW, type ClaimAnswer, type HoldView, type OrderView } from "../src/schemas/hold";
-import { statusOf, type SaleConfig, type SaleState, type SaleStatus, type SaleUpdate, type SaleView } from "../src/schemas/sale";
+import { settings, type Settings } from "../domain/config";
+import { statementFor, type OrderRecord, type OutboxRecord, type RefundRecord } from "./inventory/records";
+import { ok, refuse, type Refusal, type Result } from "../domain/result";
+import { holdIdOf, newHoldId, orderIdOf, saleOf } from "../domain/ids";
+import { log } from "../domain/log";
+import { gatewayFor } from "./payments";
+import type { ChargeOutcome, LookupOutcome, PaymentGateway } from "./payments/gateway";
+import { SOLD_OUT_FOR_NOW, type ClaimAnswer, type HoldView, type OrderView } from "../domain/schemas/hold";
+import { statusOf } from "../domain/clock";
+import { type SaleConfig, type SaleState, type SaleStatus, type SaleUpdate, type SaleView } from "../domain/schemas/sale";
 import { DDL, holdView, type HoldRow, type RefundRow, type SaleRow } from "./inventory/schema";
 
 export type ClaimRequest = { user: string; qty: number; key: string };
@@ -17,7 +19,6 @@ type Queued = { req: ClaimRequest; resolve: (r: Result<ClaimAnswer>) => void; re
 type Meta = "flush_at" | "flush_failures" | "flush_batches" | "flush_rows" | "flush_last_at" | "flush_last_lag_ms"
   | "flush_max_batch" | "expired_n" | "expired_late_sum" | "expired_late_max" | "fault_d1_until";
 
-const ok = <T>(value: T): Result<T> => ({ ok: true, value });
 const iso = (ms: number) => new Date(ms).toISOString();
 const WATCH_MS = 60_000; // how often a released hold's unknown payment is looked up again
 const WATCH_FOR_MS = 24 * 3600_000; // and for how long

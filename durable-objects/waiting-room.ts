@@ -1,12 +1,11 @@
 import { DurableObject } from "cloudflare:workers";
-import { refuse, type Result } from "../src/lib/errors";
-import { settings } from "../src/config";
-import { log } from "../src/lib/log";
-import { TOKEN_TTL_S } from "../src/lib/tokens";
-import { COUNTERS, type Counts, type RoomConfig, type Watermark } from "../src/schemas/room";
-import { advance, activeAt, initialAdmission, type Admission, type Limits } from "../src/waiting-room/admission";
+import { ok, refuse, type Result } from "../domain/result";
+import { settings } from "../domain/config";
+import { log } from "../domain/log";
+import { TOKEN_TTL_S } from "../domain/schemas/tokens";
+import { COUNTERS, type Counts, type RoomConfig, type Watermark } from "../domain/schemas/room";
+import { advance, activeAt, initialAdmission, type Admission, type Limits } from "../domain/admission";
 
-const ok = <T>(value: T): Result<T> => ({ ok: true, value });
 /** How often the room advances its watermark while anyone waits (tokens are capped at 1 s). */
 const TICK_MS = 250;
 /** Admitted shoppers count as active for as long as their pass lasts. */

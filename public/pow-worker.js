@@ -1,6 +1,6 @@
 // Module Web Worker: solves the waiting room's proof of work off the main thread, so the page
 // stays responsive and can show progress. The solver is the same file the Worker verifies with.
-import { solve } from "./pow.js";
+import { solve } from "../domain/pow.js";
 
 self.onmessage = async (event) => {
   const { nonce, bits } = event.data;

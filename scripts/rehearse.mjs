@@ -20,7 +20,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { createClient, sleep } from "./lib/http.mjs";
 import { checkInvariants } from "./lib/invariants.mjs";
-import { powSolver } from "./lib/pow.mjs";
+import { powSolver } from "./lib/solver.mjs";
 import { startLocal } from "./lib/local-server.mjs";
 import { bar, buildReport, progress } from "./lib/report.mjs";
 import { comeBack, finalHoldViews, newShopper, runShopper } from "./lib/shopper.mjs";

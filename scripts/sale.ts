@@ -15,7 +15,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { z } from "zod";
-import { Restock, SaleInput, SaleUpdate } from "../src/schemas/sale";
+import { Restock, SaleInput, SaleUpdate } from "../domain/schemas/sale";
 
 const { values: o, positionals } = parseArgs({
   allowPositionals: true,

@@ -3,7 +3,7 @@
 //   session → challenge (proof of work) → queue → pass → claim → pay
 // Usage: npm run shop -- [--url http://127.0.0.1:8787] [--sale demo] [--card tok_ok] [--turnstile <token>]
 import { parseArgs } from "node:util";
-import { solve } from "../public/pow.js";
+import { solve } from "../domain/pow.js";
 
 const { values: o } = parseArgs({
   options: {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import type { Watermark } from "../src/schemas/room";
-import { activeAt, advance, burstOf, initialAdmission, MARKS, type Admission, type Limits } from "../src/waiting-room/admission";
-import { queueStatus } from "../src/waiting-room/status";
+import type { Watermark } from "../domain/schemas/room";
+import { activeAt, advance, burstOf, initialAdmission, MARKS, type Admission, type Limits } from "../domain/admission";
+import { queueStatus } from "../src/edge/queue-status";
 
 /** A small seeded PRNG (mulberry32): irregular tick patterns that replay identically. */
 function prng(seed: number) {

@@ -3,8 +3,9 @@ import { env } from "cloudflare:workers";
 import { sign } from "hono/jwt";
 import { afterAll, beforeAll, describe, expect, it, vi, type MockInstance } from "vitest";
 import worker from "../src/index";
-import { ERRORS } from "../src/lib/errors";
-import { signToken, verifyToken, type TokenKind } from "../src/lib/tokens";
+import { ERRORS } from "../domain/result";
+import type { TokenKind } from "../domain/schemas/tokens";
+import { signToken, verifyToken } from "../src/lib/tokens";
 import { admin, call, createSale, heldBy, idemKey, ledger, passFor, pay, saleConfig, saleId, session, stats, stub, until } from "./helpers";
 
 type Res = Awaited<ReturnType<typeof call>>;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { newHoldId, orderIdOf, saleOf } from "../src/lib/ids";
+import { newHoldId, orderIdOf, saleOf } from "../domain/ids";
 import { call, claim, createSale, expectStockInvariant, idemKey, passFor, session, stats } from "./helpers";
 
 /**

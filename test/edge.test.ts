@@ -2,9 +2,9 @@ import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { decode, sign } from "hono/jwt";
 import { describe, expect, it } from "vitest";
-import { leadingZeroBits, powDigest, solve } from "../public/pow.js";
-import { room } from "../src/lib/objects";
-import { SOLD_OUT_FOR_NOW } from "../src/schemas/hold";
+import { leadingZeroBits, powDigest, solve } from "../domain/pow.js";
+import { room } from "../domain/objects";
+import { SOLD_OUT_FOR_NOW } from "../domain/schemas/hold";
 import { admin, call, claim, createSale, enqueue, idemKey, passFor, session, sleep, stats, stub } from "./helpers";
 
 const EDGE_CACHE_MS = Number(env.EDGE_CACHE_MS);

@@ -1,6 +1,6 @@
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import type { HoldView } from "../src/schemas/hold";
+import type { HoldView } from "../domain/schemas/hold";
 import { admin, call, claim, createSale, expectStockInvariant, heldBy, idemKey, pay, runAlarm, session, sleep, stub, until } from "./helpers";
 
 // hold_ttl_s has a schema minimum of 1 s: the shortest real payment window a test can wait out.

@@ -1,10 +1,10 @@
 import { createExecutionContext, runDurableObjectAlarm, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { solve } from "../public/pow.js";
+import { solve } from "../domain/pow.js";
 import { forgetSale } from "../src/edge/sale-info";
 import worker from "../src/index";
-import { inventory, gatewaySim } from "../src/lib/objects";
-import type { HoldView } from "../src/schemas/hold";
+import { inventory, gatewaySim } from "../domain/objects";
+import type { HoldView } from "../domain/schemas/hold";
 
 /**
  * A request to the Worker, as a shopper's client would send it. It calls the Worker's handler in

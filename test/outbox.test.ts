@@ -1,7 +1,7 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { orderIdOf } from "../src/lib/ids";
+import { orderIdOf } from "../domain/ids";
 import { admin, createSale, d1Orders, heldBy, ledger, pay, runAlarm, session, sleep, stats, stub, until } from "./helpers";
 
 /** Reads the object's own storage: the outbox's next flush time and its alarm. */

@@ -2,9 +2,9 @@ import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { decode } from "hono/jwt";
 import { describe, expect, it } from "vitest";
-import { room } from "../src/lib/objects";
-import type { Admission } from "../src/waiting-room/admission";
-import { burstOf } from "../src/waiting-room/admission";
+import { room } from "../domain/objects";
+import type { Admission } from "../domain/admission";
+import { burstOf } from "../domain/admission";
 import { admin, call, createSale, enqueue, session, sleep } from "./helpers";
 
 const roomOf = (sale: string) => room(env, sale);

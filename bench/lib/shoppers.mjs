@@ -1,7 +1,7 @@
 // Shoppers made through the real API, as a browser would: session → challenge → solved proof
 // of work (public/pow.js) → queue → ticket and, once admitted, a pass. Used to pre-create the
 // population each measured scenario rotates over.
-import { solve } from "../../public/pow.js";
+import { solve } from "../../domain/pow.js";
 
 /** A browser-like User-Agent: the bot heuristic (BOT_UA_CHECK) stays on and lets it through. */
 export const UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36 flashsale-bench";

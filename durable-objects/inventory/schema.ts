@@ -1,6 +1,6 @@
-import type { SaleConfig, SaleState } from "../../src/schemas/sale";
-import type { HoldStatus, HoldView } from "../../src/schemas/hold";
-import { orderIdOf } from "../../src/lib/ids";
+import type { SaleConfig, SaleState } from "../../domain/schemas/sale";
+import type { HoldStatus, HoldView } from "../../domain/schemas/hold";
+import { orderIdOf } from "../../domain/ids";
 
 /**
  * The product object's own SQLite tables. `sale.available + held + sold + withdrawn =

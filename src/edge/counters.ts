@@ -1,7 +1,7 @@
-import { settings } from "../config";
-import { log } from "../lib/log";
-import { room } from "../lib/objects";
-import type { Counter, Counts } from "../schemas/room";
+import { settings } from "../../domain/config";
+import { log } from "../../domain/log";
+import { room } from "../../domain/objects";
+import type { Counter, Counts } from "../../domain/schemas/room";
 
 /**
  * Edge counters (rejections, fast-path answers) for the operator's stats. Counting each one in

@@ -1,8 +1,9 @@
-import { settings } from "../config";
-import type { Result } from "../lib/errors";
-import { inventory, room } from "../lib/objects";
-import type { Watermark } from "../schemas/room";
-import type { SaleView } from "../schemas/sale";
+import { onTheClock } from "../../domain/clock";
+import { settings } from "../../domain/config";
+import type { Result } from "../../domain/result";
+import { inventory, room } from "../../domain/objects";
+import type { Watermark } from "../../domain/schemas/room";
+import type { SaleView } from "../../domain/schemas/sale";
 import { cached, forget, peek, remember } from "./cache";
 
 /**
@@ -11,7 +12,7 @@ import { cached, forget, peek, remember } from "./cache";
  * Refusals are cached too, so a flood of requests for an unknown sale does not reach an object.
  */
 export async function saleInfo(env: Env, id: string): Promise<Result<SaleView>> {
-  const r = await cached(`sale:${id}`, settings(env).EDGE_CACHE_MS, () => inventory(env, id).info());
+  const r = await cached<Result<SaleView>>(`sale:${id}`, settings(env).EDGE_CACHE_MS, async () => await inventory(env, id).info());
   return r.ok ? { ok: true, value: onTheClock(r.value, Date.now()) } : r;
 }
 
@@ -21,12 +22,6 @@ export function peekSale(id: string): SaleView | undefined {
   return r?.ok ? onTheClock(r.value, Date.now()) : undefined;
 }
 
-/** The clock's part of the status is not stale: a cached "scheduled" opens on time. */
-function onTheClock(sale: SaleView, now: number): SaleView {
-  if (sale.status !== "closed" && now >= Date.parse(sale.ends_at)) return { ...sale, status: "closed" };
-  if (sale.status === "scheduled" && now >= Date.parse(sale.starts_at)) return { ...sale, status: "open" };
-  return sale;
-}
 
 export const watermark = (env: Env, id: string): Promise<Watermark> =>
   cached(`room:${id}`, settings(env).EDGE_CACHE_MS, () => room(env, id).watermark());

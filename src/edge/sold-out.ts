@@ -1,6 +1,6 @@
-import { ERRORS } from "../lib/errors";
-import { SOLD_OUT_FOR_NOW } from "../schemas/hold";
-import type { SaleView } from "../schemas/sale";
+import { ERRORS } from "../../domain/result";
+import { SOLD_OUT_FOR_NOW } from "../../domain/schemas/hold";
+import type { SaleView } from "../../domain/schemas/sale";
 import { countEdge, type EdgeCtx } from "./counters";
 import { peekSale } from "./sale-info";
 

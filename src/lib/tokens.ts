@@ -1,26 +1,14 @@
 import { sign, verify } from "hono/jwt";
 import { JwtTokenSignatureMismatched } from "hono/utils/jwt/types";
-import { z } from "zod";
+import type { z } from "zod";
+import { Claims, TOKEN_TTL_S, type ClaimsOf, type TokenKind } from "../../domain/schemas/tokens";
 
 /**
- * The one signing module: session, challenge, ticket and pass are HS256 JWTs whose `aud` names
- * their kind, so one kind can never be presented as another. Keys: TOKEN_SECRET signs and
- * verifies; TOKEN_SECRET_PREVIOUS (optional) only verifies, so a key can be rotated without
- * logging every shopper out.
+ * The one signing module: session, challenge, ticket and pass (domain/schemas/tokens.ts) are
+ * HS256 JWTs whose `aud` names their kind, so one kind can never be presented as another. Keys:
+ * TOKEN_SECRET signs and verifies; TOKEN_SECRET_PREVIOUS (optional) only verifies, so a key can
+ * be rotated without logging every shopper out.
  */
-export const TOKEN_TTL_S = { session: 24 * 3600, challenge: 120, ticket: 600, pass: 120 } as const;
-export type TokenKind = keyof typeof TOKEN_TTL_S;
-
-const Base = z.object({ sub: z.string().min(1).max(64), iat: z.number(), exp: z.number() });
-const SaleBound = Base.extend({ sale: z.string() });
-export const Claims = {
-  session: Base,
-  challenge: SaleBound.extend({ nonce: z.string().min(16).max(64), bits: z.number().int().min(0).max(32) }),
-  // `pos` is the place in line once known; pre-queue tickets get theirs when the sale opens.
-  ticket: SaleBound.extend({ seq: z.number().int().positive(), pos: z.number().int().positive().optional() }),
-  pass: SaleBound,
-} satisfies Record<TokenKind, z.ZodType>;
-export type ClaimsOf<K extends TokenKind> = z.infer<(typeof Claims)[K]>;
 
 type Keys = { current: CryptoKey; previous?: CryptoKey; verified: Map<string, { claims: unknown; exp: number }> };
 

@@ -1,6 +1,6 @@
-import { settings } from "../config";
-import { ApiError } from "./errors";
-import { log } from "./log";
+import { settings } from "../../domain/config";
+import { ApiError } from "./api-error";
+import { log } from "../../domain/log";
 
 /**
  * Cloudflare Turnstile, when TURNSTILE_SECRET is set: the token from the widget is checked with

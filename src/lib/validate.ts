@@ -1,7 +1,7 @@
 import { zValidator } from "@hono/zod-validator";
 import type { ValidationTargets } from "hono";
 import { z } from "zod";
-import { ApiError } from "./errors";
+import { ApiError } from "./api-error";
 
 const JSON_TYPE = /^application\/([\w.-]+\+)?json$/i;
 

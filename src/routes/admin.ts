@@ -2,13 +2,13 @@ import { Hono } from "hono";
 import { createMiddleware } from "hono/factory";
 import { z } from "zod";
 import type { AppEnv } from "../app-env";
-import { ApiError, unwrap } from "../lib/errors";
+import { ApiError, unwrap } from "../lib/api-error";
 import { forgetSale } from "../edge/sale-info";
-import { gatewaySim, inventory, room } from "../lib/objects";
-import { settings } from "../config";
+import { gatewaySim, inventory, room } from "../../domain/objects";
+import { settings } from "../../domain/config";
 import { valid } from "../lib/validate";
 import { requireAdmin } from "../middleware/admin-auth";
-import { Restock, SaleInput, SaleUpdate, type SaleConfig } from "../schemas/sale";
+import { Restock, SaleInput, SaleUpdate, type SaleConfig } from "../../domain/schemas/sale";
 import { SaleParam } from "./sales";
 
 /** What the rehearsal may break on purpose; refused unless ALLOW_FAULTS is on. */

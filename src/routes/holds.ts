@@ -1,13 +1,13 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import type { AppEnv } from "../app-env";
-import { ApiError, unwrap } from "../lib/errors";
-import { saleOf } from "../lib/ids";
+import { ApiError, unwrap } from "../lib/api-error";
+import { saleOf } from "../../domain/ids";
 import { forgetSale } from "../edge/sale-info";
-import { inventory } from "../lib/objects";
+import { inventory } from "../../domain/objects";
 import { valid } from "../lib/validate";
 import { shopper } from "../middleware/shopper";
-import { PayBody, type HoldView } from "../schemas/hold";
+import { PayBody, type HoldView } from "../../domain/schemas/hold";
 
 const HoldParam = z.object({ id: z.string().max(100) });
 

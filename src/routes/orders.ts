@@ -1,9 +1,9 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import type { AppEnv } from "../app-env";
-import { ApiError, unwrap } from "../lib/errors";
-import { saleOf } from "../lib/ids";
-import { inventory } from "../lib/objects";
+import { ApiError, unwrap } from "../lib/api-error";
+import { saleOf } from "../../domain/ids";
+import { inventory } from "../../domain/objects";
 import { valid } from "../lib/validate";
 import { shopper } from "../middleware/shopper";
 

@@ -2,15 +2,16 @@ import { Hono, type Context } from "hono";
 import type { AppEnv } from "../app-env";
 import { countEdge } from "../edge/counters";
 import { rememberWatermark, saleInfo, watermark } from "../edge/sale-info";
-import { ApiError, unwrap } from "../lib/errors";
-import { room } from "../lib/objects";
-import { checkSolution, issueChallenge } from "../lib/pow";
-import { signToken, verifyToken, type ClaimsOf } from "../lib/tokens";
+import { ApiError, unwrap } from "../lib/api-error";
+import { room } from "../../domain/objects";
+import { checkSolution, issueChallenge } from "../lib/challenge";
+import type { ClaimsOf } from "../../domain/schemas/tokens";
+import { signToken, verifyToken } from "../lib/tokens";
 import { verifyTurnstile } from "../lib/turnstile";
 import { valid } from "../lib/validate";
 import { shopper } from "../middleware/shopper";
-import { QueueBody, type Watermark } from "../schemas/room";
-import { queueStatus } from "../waiting-room/status";
+import { QueueBody, type Watermark } from "../../domain/schemas/room";
+import { queueStatus } from "../edge/queue-status";
 import { SaleParam } from "./sales";
 
 type Ticket = ClaimsOf<"ticket">;
@@ -60,7 +61,7 @@ export const queue = new Hono<AppEnv>()
       throw e;
     }
     const joined = await room(c.env, id).join(c.var.user, solved.nonce, solved.expiresAt);
-    if ("error" in joined && joined.error === "pow_failed") countEdge(c, id, "rejected_pow");
+    if (!joined.ok && joined.error === "pow_failed") countEdge(c, id, "rejected_pow");
     const place = unwrap(joined);
     rememberWatermark(c.env, id, place.watermark);
     return c.json(await standing(c, id, { seq: place.seq, pos: place.rank ?? undefined }, place.watermark), place.created ? 201 : 200);

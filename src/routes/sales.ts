@@ -2,17 +2,17 @@ import { Hono } from "hono";
 import { createMiddleware } from "hono/factory";
 import { z } from "zod";
 import type { AppEnv } from "../app-env";
-import { settings } from "../config";
+import { settings } from "../../domain/config";
 import { rememberSoldOut, saleInfo } from "../edge/sale-info";
 import { soldOut, soldOutResponse } from "../edge/sold-out";
-import { ApiError, unwrap, type Refusal } from "../lib/errors";
-import { inventory } from "../lib/objects";
+import { ApiError, unwrap } from "../lib/api-error";
+import { inventory } from "../../domain/objects";
 import { valid } from "../lib/validate";
 import { limitByIp } from "../middleware/rate-limit";
 import { requirePass } from "../middleware/pass";
 import { shopper } from "../middleware/shopper";
-import { ClaimBody, IdempotencyKey } from "../schemas/hold";
-import { SaleId } from "../schemas/sale";
+import { ClaimBody, IdempotencyKey } from "../../domain/schemas/hold";
+import { SaleId } from "../../domain/schemas/sale";
 
 export const SaleParam = z.object({ id: SaleId });
 
@@ -69,11 +69,9 @@ export const sales = new Hono<AppEnv>()
       const answer = await inventory(c.env, id).claim({ user: c.var.user, qty, key });
       // Only a real sell-out (not "fewer left than you asked for"), with the object's own held
       // count: the cached view's may predate the holds, and decides "sold out" vs "for now".
-      // (The RPC typing drops Result's refusal branch, hence the cast.)
-      const refused = answer.ok ? null : (answer as unknown as Refusal);
-      if (refused?.error === "sold_out" && refused.extra?.available === 0) {
+      if (!answer.ok && answer.error === "sold_out" && answer.extra?.available === 0) {
         const info = await saleInfo(c.env, id);
-        if (info.ok) rememberSoldOut(c.env, { ...info.value, held: Number(refused.extra.held ?? info.value.held) });
+        if (info.ok) rememberSoldOut(c.env, { ...info.value, held: Number(answer.extra.held ?? info.value.held) });
       }
       const claimed = unwrap(answer);
       if (claimed.kind === "waitlisted") {

@@ -1,6 +1,6 @@
 import { Hono } from "hono";
 import type { AppEnv } from "../app-env";
-import { newUserId } from "../lib/ids";
+import { newUserId } from "../../domain/ids";
 import { signToken } from "../lib/tokens";
 import { limitByIp } from "../middleware/rate-limit";
 

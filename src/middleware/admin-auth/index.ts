@@ -2,7 +2,7 @@ import type { Context } from "hono";
 import { bearerAuth } from "hono/bearer-auth";
 import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../../app-env";
-import { ApiError } from "../../lib/errors";
+import { ApiError } from "../../lib/api-error";
 
 /**
  * Operator routes: `Authorization: Bearer $ADMIN_TOKEN` (a wrangler secret), compared in

@@ -1,8 +1,8 @@
 import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../../app-env";
-import { settings } from "../../config";
+import { settings } from "../../../domain/config";
 import { countEdge } from "../../edge/counters";
-import { ApiError } from "../../lib/errors";
+import { ApiError } from "../../lib/api-error";
 
 /**
  * The cheap heuristic before the proof of work: a request with no User-Agent, or one that names

@@ -1,6 +1,6 @@
 import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../../app-env";
-import { ApiError } from "../../lib/errors";
+import { ApiError } from "../../lib/api-error";
 import { verifyToken } from "../../lib/tokens";
 
 /**

@@ -2,7 +2,7 @@ import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../../app-env";
 import { countEdge } from "../../edge/counters";
-import { ApiError } from "../../lib/errors";
+import { ApiError } from "../../lib/api-error";
 
 /** Both limiters are configured with a 10 s period in wrangler.toml ([[ratelimits]]). */
 export const RETRY_AFTER_S = 10;

@@ -1,4 +1,4 @@
-import type { Settings } from "../config";
+import type { Settings } from "../../domain/config";
 import type { ChargeOutcome, PaymentGateway } from "./gateway";
 
 /**

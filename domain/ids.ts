@@ -3,7 +3,10 @@
  * `/api/holds/:id` to the right product object without a lookup. An order id reuses its hold's
  * random part, so a confirmed hold has exactly one possible order id (flushes can be repeated).
  */
-const HOLD_OR_ORDER = /^([a-z0-9][a-z0-9-]{0,62})_([ho])([0-9a-f]{20})$/;
+const SALE_ID_CHARS = "[a-z0-9][a-z0-9-]{0,62}";
+/** A sale id: 1-63 lowercase letters, digits or dashes (it appears in URLs, object names and hold ids). */
+export const SALE_ID = new RegExp(`^${SALE_ID_CHARS}$`);
+const HOLD_OR_ORDER = new RegExp(`^(${SALE_ID_CHARS})_([ho])([0-9a-f]{20})$`);
 
 export function randomHex(bytes: number): string {
   const b = crypto.getRandomValues(new Uint8Array(bytes));

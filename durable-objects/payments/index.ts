@@ -1,27 +1,7 @@
-import { settings } from "../config";
+import { settings } from "../../domain/config";
+import type { PaymentGateway } from "./gateway";
 import { httpGateway } from "./http";
 import { simulatedGateway } from "./simulated";
-
-/**
- * The payment provider, seen from a product object. Every call carries an idempotency key
- * derived from the hold, so asking again (after a timeout, a crash, an alarm retry) can never
- * charge twice. "unknown" means exactly that: the charge may or may not have happened, and the
- * hold stays pending until the provider has been asked again by the same key.
- */
-export type ChargeRequest = { key: string; amount: number; currency: string; method: string; reference: string };
-export type ChargeOutcome =
-  | { status: "succeeded"; charge_id: string }
-  | { status: "declined"; reason: string }
-  | { status: "unknown"; reason: string };
-export type LookupOutcome = ChargeOutcome | { status: "not_found" };
-export type RefundRequest = { key: string; charge_id: string; amount: number; currency: string };
-export type RefundOutcome = { status: "refunded"; refund_id: string } | { status: "failed"; reason: string };
-
-export interface PaymentGateway {
-  charge(req: ChargeRequest): Promise<ChargeOutcome>;
-  lookup(key: string): Promise<LookupOutcome>;
-  refund(req: RefundRequest): Promise<RefundOutcome>;
-}
 
 /** Races a provider call against the client timeout; a throw or a timeout is "unknown". */
 async function bounded<T>(ms: number, call: () => Promise<T>, onUnknown: (reason: string) => T): Promise<T> {
@@ -36,6 +16,7 @@ async function bounded<T>(ms: number, call: () => Promise<T>, onUnknown: (reason
   }
 }
 
+/** The gateway this Worker is configured for (GATEWAY), each call bounded by PAY_TIMEOUT_MS. */
 export function gatewayFor(env: Env): PaymentGateway {
   const s = settings(env);
   const inner = s.GATEWAY === "http" ? httpGateway(env, s) : simulatedGateway(env);

@@ -1,4 +1,4 @@
-import type { Watermark } from "../schemas/room";
+import type { Watermark } from "../../domain/schemas/room";
 
 /**
  * A shopper's place in line as the edge reports it, from their rank (in the signed ticket) and

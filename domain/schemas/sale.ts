@@ -1,9 +1,8 @@
+import { SALE_ID } from "../ids";
 import { z } from "zod";
 
 /** Sale ids appear in URLs, object names and hold ids, so they are kept to a safe alphabet. */
-export const SaleId = z
-  .string()
-  .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "a sale id is 1-63 lowercase letters, digits or dashes");
+export const SaleId = z.string().regex(SALE_ID, "a sale id is 1-63 lowercase letters, digits or dashes");
 
 const Instant = z.iso
   .datetime({ offset: true })
@@ -64,11 +63,6 @@ export type SaleState = z.infer<typeof SaleState>;
 export const SaleStatus = z.enum(["scheduled", "open", "paused", "closed"]);
 export type SaleStatus = z.infer<typeof SaleStatus>;
 
-export function statusOf(state: SaleState, cfg: Pick<SaleConfig, "starts_at" | "ends_at">, now: number): SaleStatus {
-  if (state === "closed" || now >= cfg.ends_at) return "closed";
-  if (state === "paused") return "paused";
-  return now < cfg.starts_at ? "scheduled" : "open";
-}
 
 /** Stock counters; `available + held + sold + withdrawn = stock_total` always. */
 export type Stock = { stock_total: number; available: number; held: number; sold: number; withdrawn: number };

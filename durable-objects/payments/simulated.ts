@@ -1,4 +1,4 @@
-import { gatewaySim } from "../lib/objects";
+import { gatewaySim } from "../../domain/objects";
 import type { PaymentGateway } from "./gateway";
 
 /** The simulated provider lives in its own object (GatewaySimulator) so it keeps a ledger. */

@@ -1,4 +1,4 @@
-import { leadingZeroBits, powDigest } from "../../public/pow.js";
+import { leadingZeroBits, powDigest } from "../../domain/pow.js";
 import { signToken, verifyToken, type TokenEnv } from "./tokens";
 
 /**

@@ -4,7 +4,7 @@
 // per 8-bit solve), CPU the 2-core box would otherwise take from the server under test.
 // `--pow-solver webcrypto` uses pow.js's own solve().
 import { createHash } from "node:crypto";
-import { leadingZeroBits, solve as solveWebCrypto } from "../../public/pow.js";
+import { leadingZeroBits, solve as solveWebCrypto } from "../../domain/pow.js";
 
 export function solveSync(nonce, bits) {
   for (let i = 0; ; i++) {

@@ -1,0 +1,20 @@
+import { z } from "zod";
+
+/**
+ * The signed tokens a shopper carries (session, challenge, ticket, pass): their claims and
+ * lifetimes. Signing and verifying is the edge's (src/lib/tokens.ts); the waiting room needs
+ * the pass lifetime to know how long an admitted shopper stays active.
+ */
+export const TOKEN_TTL_S = { session: 24 * 3600, challenge: 120, ticket: 600, pass: 120 } as const;
+export type TokenKind = keyof typeof TOKEN_TTL_S;
+
+const Base = z.object({ sub: z.string().min(1).max(64), iat: z.number(), exp: z.number() });
+const SaleBound = Base.extend({ sale: z.string() });
+export const Claims = {
+  session: Base,
+  challenge: SaleBound.extend({ nonce: z.string().min(16).max(64), bits: z.number().int().min(0).max(32) }),
+  // `pos` is the place in line once known; pre-queue tickets get theirs when the sale opens.
+  ticket: SaleBound.extend({ seq: z.number().int().positive(), pos: z.number().int().positive().optional() }),
+  pass: SaleBound,
+} satisfies Record<TokenKind, z.ZodType>;
+export type ClaimsOf<K extends TokenKind> = z.infer<(typeof Claims)[K]>;

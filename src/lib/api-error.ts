@@ -1,0 +1,27 @@
+import { HTTPException } from "hono/http-exception";
+import { ERRORS, type ErrorCode, type Result } from "../../domain/result";
+
+/** The error thrown inside routes; `onError` renders it as `{ error, message, ...extra }`. */
+export class ApiError extends HTTPException {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly extra: Record<string, unknown> = {},
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(ERRORS[code], { message });
+  }
+
+  override getResponse(): Response {
+    return Response.json({ error: this.code, message: this.message, ...this.extra }, {
+      status: this.status,
+      headers: this.headers,
+    });
+  }
+}
+
+/** Unwraps an object's answer, throwing its refusal as an ApiError. */
+export function unwrap<T>(r: Result<T>): T {
+  if (r.ok) return r.value;
+  throw new ApiError(r.error, r.message, r.extra);
+}
