@@ -10,7 +10,7 @@ import type { ChargeOutcome, PaymentGateway } from "./gateway";
  */
 export function httpGateway(env: Env, s: Settings): PaymentGateway {
   const base = s.PAYMENT_API_URL;
-  const apiKey = (env as { PAYMENT_API_KEY?: string }).PAYMENT_API_KEY;
+  const apiKey = env.PAYMENT_API_KEY;
   if (!base || !apiKey) {
     throw new Error("GATEWAY = \"http\" needs PAYMENT_API_URL in [vars] and `wrangler secret put PAYMENT_API_KEY`");
   }

@@ -1,7 +1,8 @@
 import { settings } from "../../domain/config";
 import { log } from "../../domain/log";
 import { room } from "../../domain/objects";
-import type { Counter, Counts } from "../../domain/schemas/room";
+import type { Counter } from "../../domain/schemas/room";
+import { isolate } from "./isolate";
 
 /**
  * Edge counters (rejections, fast-path answers) for the operator's stats. Counting each one in
@@ -13,25 +14,23 @@ import type { Counter, Counts } from "../../domain/schemas/room";
 /** What counting needs of a request: a Hono context, or the Worker's own (env, ctx). */
 export type EdgeCtx = { env: Env; executionCtx: ExecutionContext };
 
-const pending = new Map<string, Counts>();
-let lastFlush = 0;
-let tailScheduled = false;
+const state = isolate.counters;
 
 export function countEdge(c: EdgeCtx, sale: string, counter: Counter): void {
-  const counts = pending.get(sale) ?? {};
+  const counts = state.pending.get(sale) ?? {};
   counts[counter] = (counts[counter] ?? 0) + 1;
-  pending.set(sale, counts);
+  state.pending.set(sale, counts);
   const now = Date.now();
   const every = settings(c.env).COUNTER_FLUSH_MS;
-  if (now - lastFlush >= every) {
+  if (now - state.lastFlush >= every) {
     c.executionCtx.waitUntil(flush(c.env));
-  } else if (!tailScheduled) {
+  } else if (!state.tailScheduled) {
     // Held-back counts must not wait for a later request that may never come (the end of a
     // burst): one delayed flush at the end of the period hands them over.
-    tailScheduled = true;
+    state.tailScheduled = true;
     c.executionCtx.waitUntil(
-      new Promise((r) => setTimeout(r, lastFlush + every - now)).then(() => {
-        tailScheduled = false;
+      new Promise((r) => setTimeout(r, state.lastFlush + every - now)).then(() => {
+        state.tailScheduled = false;
         return flush(c.env);
       }),
     );
@@ -39,8 +38,8 @@ export function countEdge(c: EdgeCtx, sale: string, counter: Counter): void {
 }
 
 function flush(env: Env): Promise<unknown> {
-  lastFlush = Date.now();
-  const batch = [...pending];
-  pending.clear();
+  state.lastFlush = Date.now();
+  const batch = [...state.pending];
+  state.pending.clear();
   return Promise.all(batch.map(([id, deltas]) => room(env, id).count(deltas))).catch((e) => log("warn", "counters_lost", { error: String(e) }));
 }

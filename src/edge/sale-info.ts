@@ -9,10 +9,11 @@ import { cached, forget, peek, remember } from "./cache";
 /**
  * What the edge knows about a sale without asking: public info with availability, and the
  * waiting room's watermark, each reused for EDGE_CACHE_MS (about a second) per isolate.
- * Refusals are cached too, so a flood of requests for an unknown sale does not reach an object.
+ * Refusals are cached too (apart from live sales), so a flood of requests for an unknown sale
+ * does not reach an object.
  */
 export async function saleInfo(env: Env, id: string): Promise<Result<SaleView>> {
-  const r = await cached<Result<SaleView>>(`sale:${id}`, settings(env).EDGE_CACHE_MS, async () => await inventory(env, id).info());
+  const r = await cached<Result<SaleView>>(`sale:${id}`, settings(env).EDGE_CACHE_MS, async () => await inventory(env, id).info(), (r) => r.ok);
   return r.ok ? { ok: true, value: onTheClock(r.value, Date.now()) } : r;
 }
 

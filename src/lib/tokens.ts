@@ -2,6 +2,7 @@ import { sign, verify } from "hono/jwt";
 import { JwtTokenSignatureMismatched } from "hono/utils/jwt/types";
 import type { z } from "zod";
 import { Claims, TOKEN_TTL_S, type ClaimsOf, type TokenKind } from "../../domain/schemas/tokens";
+import { isolate } from "../edge/isolate";
 
 /**
  * The one signing module: session, challenge, ticket and pass (domain/schemas/tokens.ts) are
@@ -10,20 +11,16 @@ import { Claims, TOKEN_TTL_S, type ClaimsOf, type TokenKind } from "../../domain
  * be rotated without logging every shopper out.
  */
 
-type Keys = { current: CryptoKey; previous?: CryptoKey; verified: Map<string, { claims: unknown; exp: number }> };
+/** A key set: the signing key and the one still accepted during a rotation. */
+type Keys = { id: number; current: CryptoKey; previous?: CryptoKey };
 
 /**
- * Tokens this isolate has signed or verified, by their exact text, per key set: a shopper's
- * session and pass are checked on every request, and an HMAC check plus JSON decoding is most of
- * an edge request's CPU. A hit is as good as the check it replaces (same bytes, same keys) and is
- * still refused once expired. Bounded: cleared when full.
+ * Tokens this isolate has signed or verified, by their exact text, per key set
+ * (isolate.tokens): a shopper's session and pass are checked on every request, and an HMAC check
+ * plus JSON decoding is most of an edge request's CPU. A hit is as good as the check it replaces
+ * (same bytes, same keys) and is still refused once expired.
  */
-const MAX_VERIFIED = 50_000;
-function rememberVerified(keys: Keys, kind: TokenKind, token: string, claims: unknown, exp: number): void {
-  if (keys.verified.size >= MAX_VERIFIED) keys.verified.clear();
-  keys.verified.set(`${kind}.${token}`, { claims, exp });
-}
-const keyCache = new Map<string, Promise<Keys>>();
+const verifiedKey = (keys: Keys, kind: TokenKind, token: string) => `${keys.id}.${kind}.${token}`;
 
 function importKey(secret: string): Promise<CryptoKey> {
   return crypto.subtle.importKey("raw", new TextEncoder().encode(secret), { name: "HMAC", hash: "SHA-256" }, false, [
@@ -39,14 +36,15 @@ function keysFor(env: { TOKEN_SECRET?: string; TOKEN_SECRET_PREVIOUS?: string })
   }
   const previous = env.TOKEN_SECRET_PREVIOUS || undefined;
   const id = `${current}\u0000${previous ?? ""}`;
-  let keys = keyCache.get(id);
+  let keys = isolate.keys.get(id);
   if (!keys) {
+    const n = isolate.keys.size;
     keys = Promise.all([importKey(current), previous ? importKey(previous) : undefined]).then(([c, p]) => ({
+      id: n,
       current: c,
       ...(p ? { previous: p } : {}),
-      verified: new Map(),
     }));
-    keyCache.set(id, keys);
+    isolate.keys.set(id, keys);
   }
   return keys;
 }
@@ -66,7 +64,7 @@ export async function signToken<K extends TokenKind>(
   const token = await sign(payload, keys.current, "HS256");
   // Remembered only if verifying it would accept it (the claims pass the kind's schema).
   const parsed = Claims[kind].safeParse(payload);
-  if (parsed.success) rememberVerified(keys, kind, token, parsed.data, exp);
+  if (parsed.success) isolate.tokens.set(verifiedKey(keys, kind, token), { claims: parsed.data, exp });
   return { token, expiresAt: exp * 1000 };
 }
 
@@ -74,7 +72,7 @@ export async function signToken<K extends TokenKind>(
 export async function verifyToken<K extends TokenKind>(env: TokenEnv, kind: K, token: string | undefined | null) {
   if (!token || token.length > 2048) return null;
   const keys = await keysFor(env);
-  const hit = keys.verified.get(`${kind}.${token}`);
+  const hit = isolate.tokens.get(verifiedKey(keys, kind, token));
   if (hit) return hit.exp * 1000 > Date.now() ? (hit.claims as ClaimsOf<K>) : null;
   const opts = { alg: "HS256" as const, aud: `flashsale:${kind}` };
   let payload: unknown;
@@ -90,6 +88,6 @@ export async function verifyToken<K extends TokenKind>(env: TokenEnv, kind: K, t
   }
   const parsed = (Claims[kind] as unknown as z.ZodType<ClaimsOf<K>>).safeParse(payload);
   if (!parsed.success) return null;
-  rememberVerified(keys, kind, token, parsed.data, parsed.data.exp);
+  isolate.tokens.set(verifiedKey(keys, kind, token), { claims: parsed.data, exp: parsed.data.exp });
   return parsed.data;
 }

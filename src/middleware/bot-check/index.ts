@@ -2,6 +2,7 @@ import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../../app-env";
 import { settings } from "../../../domain/config";
 import { countEdge } from "../../edge/counters";
+import { isolate } from "../../edge/isolate";
 import { ApiError } from "../../lib/api-error";
 
 /**
@@ -11,15 +12,12 @@ import { ApiError } from "../../lib/api-error";
  */
 const AUTOMATION = /curl|wget|python-requests|python-urllib|aiohttp|httpx|go-http-client|okhttp|java\/|libwww|scrapy|headlesschrome|phantomjs|selenium|puppeteer|playwright|node-fetch|undici|axios|\bbot\b|spider|crawler/i;
 
-// The same few User-Agent strings arrive again and again: remember the verdicts (bounded).
-const verdicts = new Map<string, boolean>();
 export function isAutomationUa(ua: string | undefined): boolean {
   if (!ua || ua.trim() === "") return true;
-  let v = verdicts.get(ua);
+  let v = isolate.userAgents.get(ua);
   if (v === undefined) {
-    if (verdicts.size >= 10_000) verdicts.clear();
     v = AUTOMATION.test(ua);
-    verdicts.set(ua, v);
+    isolate.userAgents.set(ua, v);
   }
   return v;
 }

@@ -1,0 +1,41 @@
+import type { Counts } from "../../domain/schemas/room";
+import { LruMap } from "./lru";
+
+/**
+ * Everything this isolate keeps between requests, in one place. None of it is a source of truth:
+ * an isolate that is evicted, or a new one that takes its traffic, starts empty and answers the
+ * same, at the cost of a few more object calls (test/isolate.test.ts clears it mid-sale). Each
+ * store is bounded, so a flood of odd requests cannot grow it.
+ */
+
+/** A cached answer: shared while it loads (single flight), reused until `until`. */
+export type CacheEntry<T = unknown> = { value: Promise<T>; until: number; settled?: { v: T } };
+
+export const isolate = {
+  /** Sale info and watermarks of sales that exist, EDGE_CACHE_MS each (edge/cache.ts). */
+  live: new LruMap<string, CacheEntry>(1_000),
+  /**
+   * Refusals (unknown sale ids), kept apart: a flood of junk ids only pushes out other junk ids,
+   * never a live sale's cached and sold-out state.
+   */
+  refused: new LruMap<string, CacheEntry>(1_000),
+  /** Loads in flight, one per key; bounded by the requests in flight. */
+  loading: new Map<string, CacheEntry>(),
+  /** Edge counters not yet handed to the waiting rooms: one entry per sale, emptied every COUNTER_FLUSH_MS. */
+  counters: { pending: new Map<string, Counts>(), lastFlush: 0, tailScheduled: false },
+  /** Imported signing keys, per TOKEN_SECRET / TOKEN_SECRET_PREVIOUS pair seen (one or two). */
+  keys: new Map<string, Promise<{ id: number; current: CryptoKey; previous?: CryptoKey }>>(),
+  /** Tokens already verified, by their text, per key set (lib/tokens.ts). */
+  tokens: new LruMap<string, { claims: unknown; exp: number }>(50_000),
+  /** User-Agent verdicts (middleware/bot-check): the same few strings arrive again and again. */
+  userAgents: new LruMap<string, boolean>(10_000),
+};
+
+/** Drops every cached answer and verdict (counters still to be handed over are kept). */
+export function forgetEverything(): void {
+  isolate.live.clear();
+  isolate.refused.clear();
+  isolate.loading.clear();
+  isolate.tokens.clear();
+  isolate.userAgents.clear();
+}
