@@ -1,16 +1,18 @@
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
 import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { defineConfig } from "vitest/config";
 
 /**
  * Tests run inside workerd with the real bindings from wrangler.toml: SQLite-backed Durable
  * Objects with real alarms, and a local D1 with the migrations applied (test/setup.ts).
  * Secrets and timings are set here so the suite never depends on a developer's .dev.vars, and
- * the payment timings are short so timeouts and give-ups happen within a test.
+ * the payment timings are short so timeouts and give-ups happen within a test. The secrets are
+ * random per run: a published one would be refused (domain/secrets.ts).
  */
 export const TEST_BINDINGS = {
-  ADMIN_TOKEN: "test-admin-token-0123456789",
-  TOKEN_SECRET: "test-token-secret-0123456789abcdef0123456789",
+  ADMIN_TOKEN: randomBytes(24).toString("hex"),
+  TOKEN_SECRET: randomBytes(32).toString("hex"),
   TOKEN_SECRET_PREVIOUS: "",
   TURNSTILE_SECRET: "",
   GATEWAY_LATENCY_MS: "5",

@@ -24,6 +24,7 @@ export const ERRORS = {
   internal: 500,
   unavailable: 503,
   turnstile_unavailable: 503,
+  misconfigured: 503,
 } as const satisfies Record<string, ContentfulStatusCode>;
 export type ErrorCode = keyof typeof ERRORS;
 

@@ -29,6 +29,8 @@ export const isolate = {
   tokens: new LruMap<string, { claims: unknown; exp: number }>(50_000),
   /** User-Agent verdicts (middleware/bot-check): the same few strings arrive again and again. */
   userAgents: new LruMap<string, boolean>(10_000),
+  /** Networks shut out of the admin API after too many wrong tokens, until the time given. */
+  adminLockouts: new LruMap<string, number>(10_000),
 };
 
 /** Drops every cached answer and verdict (counters still to be handed over are kept). */
@@ -38,4 +40,5 @@ export function forgetEverything(): void {
   isolate.loading.clear();
   isolate.tokens.clear();
   isolate.userAgents.clear();
+  isolate.adminLockouts.clear();
 }

@@ -2,7 +2,9 @@ import { sign, verify } from "hono/jwt";
 import { JwtTokenSignatureMismatched } from "hono/utils/jwt/types";
 import type { z } from "zod";
 import { Claims, TOKEN_TTL_S, type ClaimsOf, type TokenKind } from "../../domain/schemas/tokens";
+import { usableSecret } from "../../domain/secrets";
 import { isolate } from "../edge/isolate";
+import { ApiError } from "./api-error";
 
 /**
  * The one signing module: session, challenge, ticket and pass (domain/schemas/tokens.ts) are
@@ -29,12 +31,13 @@ function importKey(secret: string): Promise<CryptoKey> {
   ]);
 }
 
-function keysFor(env: { TOKEN_SECRET?: string; TOKEN_SECRET_PREVIOUS?: string }): Promise<Keys> {
-  const current = env.TOKEN_SECRET;
-  if (!current || current.length < 32) {
-    throw new Error("TOKEN_SECRET is missing or shorter than 32 characters: set it with `wrangler secret put TOKEN_SECRET` (locally in .dev.vars)");
+function keysFor(env: TokenEnv): Promise<Keys> {
+  const current = usableSecret("TOKEN_SECRET", env.TOKEN_SECRET);
+  if (!current) {
+    throw new ApiError("misconfigured", "the shop is not configured correctly (its signing key is missing or unsafe); the operator is told in the logs");
   }
-  const previous = env.TOKEN_SECRET_PREVIOUS || undefined;
+  // A refused previous key is left out: tokens signed with it are not accepted.
+  const previous = (env.TOKEN_SECRET_PREVIOUS && usableSecret("TOKEN_SECRET_PREVIOUS", env.TOKEN_SECRET_PREVIOUS)) || undefined;
   const id = `${current}\u0000${previous ?? ""}`;
   let keys = isolate.keys.get(id);
   if (!keys) {

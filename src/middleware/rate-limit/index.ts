@@ -1,34 +1,40 @@
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
+import { networkOf } from "../../../domain/network";
 import type { AppEnv } from "../../app-env";
 import { countEdge } from "../../edge/counters";
 import { ApiError } from "../../lib/api-error";
 
-/** Both limiters are configured with a 10 s period in wrangler.toml ([[ratelimits]]). */
-export const RETRY_AFTER_S = 10;
+/** The limiters' periods in wrangler.toml ([[ratelimits]]): RL_ADMIN_FAIL counts a minute, the rest 10 s. */
+const PERIOD_S = { RL_IP: 10, RL_SESSION: 10, RL_ADMIN: 10, RL_ADMIN_FAIL: 60 } as const;
+export type Limiter = keyof typeof PERIOD_S;
 
-type Limiter = "RL_IP" | "RL_SESSION";
+/** The client's network (IPv4 address, IPv6 /64; see domain/network.ts) from Cloudflare's header. */
+export const clientNetwork = (c: Context<AppEnv>) => networkOf(c.req.header("cf-connecting-ip")).key;
+
+export function rateLimited(binding: Limiter, who: string): ApiError {
+  const s = PERIOD_S[binding];
+  return new ApiError("rate_limited", `too many requests from this ${who}: retry after ${s} s`, { retry_after_s: s }, { "retry-after": String(s) });
+}
 
 /**
- * A Workers Rate Limiting binding in front of a route. The key is the client IP
- * (`cf-connecting-ip`, set by Cloudflare) or the verified session's user, so it must run after
- * requireSession. Over the limit ⇒ 429 with Retry-After, before any object is touched.
+ * A Workers Rate Limiting binding in front of a route. Over the limit ⇒ 429 with Retry-After,
+ * before any object is touched. Keys name their kind (`net:`, `user:`), so a session can never
+ * land in a network's bucket.
  */
-const limitBy = (binding: Limiter, keyOf: (c: Context<AppEnv>) => string) =>
+const limitBy = (binding: Limiter, who: string, keyOf: (c: Context<AppEnv>) => string) =>
   createMiddleware<AppEnv>(async (c, next) => {
     const { success } = await c.env[binding].limit({ key: keyOf(c) });
     if (!success) {
       const sale = c.req.param("id");
       if (sale) countEdge(c, sale, "rejected_rate_limit");
-      throw new ApiError(
-        "rate_limited",
-        `too many requests from this ${binding === "RL_IP" ? "address" : "session"}: retry after ${RETRY_AFTER_S} s`,
-        { retry_after_s: RETRY_AFTER_S },
-        { "retry-after": String(RETRY_AFTER_S) },
-      );
+      throw rateLimited(binding, who);
     }
     await next();
   });
 
-export const limitByIp = limitBy("RL_IP", (c) => `ip:${c.req.header("cf-connecting-ip") ?? "unknown"}`);
-export const limitBySession = limitBy("RL_SESSION", (c) => `user:${c.var.user}`);
+export const limitByIp = limitBy("RL_IP", "network", (c) => `net:${clientNetwork(c)}`);
+/** Runs after requireSession. */
+export const limitBySession = limitBy("RL_SESSION", "session", (c) => `user:${c.var.user}`);
+/** Every admin request, before its token is even looked at. */
+export const limitAdmin = limitBy("RL_ADMIN", "network", (c) => `admin:${clientNetwork(c)}`);
