@@ -15,6 +15,9 @@ export const TEST_BINDINGS = {
   TOKEN_SECRET: randomBytes(32).toString("hex"),
   TOKEN_SECRET_PREVIOUS: "",
   TURNSTILE_SECRET: "",
+  // wrangler.toml's [vars] are production's; tests run locally, with the simulated gateway.
+  DEPLOYMENT: "local",
+  GATEWAY: "simulated",
   GATEWAY_LATENCY_MS: "5",
   GATEWAY_DECLINE_RATE: "0",
   GATEWAY_TIMEOUT_RATE: "0",

@@ -1,8 +1,10 @@
 import { z } from "zod";
 
 /**
- * Runtime settings from `[vars]` in wrangler.toml (strings there) and secrets. Parsed once per
- * isolate so a typo in a var fails loudly at the first request instead of acting as NaN later.
+ * Runtime settings from `[vars]` in wrangler.toml. The runtime hands every var over as a string;
+ * this schema is the one typed view of them (code reads vars only through `settings(env)`). Parsed
+ * once per isolate so a typo in a var fails loudly at the first request instead of acting as NaN
+ * later. Secrets are checked where they are used (domain/secrets.ts).
  */
 const num = (fallback: number) => z.coerce.number().finite().nonnegative().default(fallback);
 const flag = (fallback: boolean) =>
@@ -12,6 +14,8 @@ const flag = (fallback: boolean) =>
     .transform((v) => v === "on" || v === "true" || v === "1");
 
 export const SettingsSchema = z.object({
+  // Where this Worker runs. Production is the default, so a deploy that forgets to say is safe.
+  DEPLOYMENT: z.enum(["local", "staging", "production"]).default("production"),
   GATEWAY: z.enum(["simulated", "http"]).default("simulated"),
   GATEWAY_LATENCY_MS: num(40),
   GATEWAY_DECLINE_RATE: num(0.05).pipe(z.number().max(1)),
@@ -27,6 +31,8 @@ export const SettingsSchema = z.object({
   FLUSH_BATCH: z.coerce.number().int().min(1).max(100).default(50),
   GROUP_COMMIT: flag(true),
   ALLOW_FAULTS: flag(false),
+  // A sign-in page that vouches for any name: local demos of account sales only.
+  DEMO_SIGNIN: flag(false),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
   // The edge: how long an isolate trusts its cached sale info and admission watermark, and how
   // often it hands its counters to the waiting room.
@@ -54,4 +60,19 @@ export function settings(env: object): Settings {
     cache.set(env, s);
   }
   return s;
+}
+
+/**
+ * Why this Worker must not serve, or null. Local conveniences (test cards, fault injection, the
+ * demo sign-in) are refused in production: a staging deploy opts in with DEPLOYMENT = "staging".
+ */
+export function deploymentProblem(s: Settings): string | null {
+  if (s.DEPLOYMENT !== "production") return null;
+  const on = [
+    s.GATEWAY === "simulated" && 'GATEWAY = "simulated" (test cards: orders would be confirmed without money)',
+    s.ALLOW_FAULTS && "ALLOW_FAULTS (anyone with the admin token could break the sale)",
+    s.DEMO_SIGNIN && "DEMO_SIGNIN (anyone could sign in as any account)",
+  ].filter(Boolean);
+  if (on.length === 0) return null;
+  return `refusing to serve in production with ${on.join(", ")}: fix [vars] in wrangler.toml, or deploy a staging Worker with \`wrangler deploy --env staging\``;
 }

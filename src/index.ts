@@ -2,6 +2,7 @@ import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import type { AppEnv } from "./app-env";
+import { refusedDeployment } from "./edge/deployment";
 import { soldOutFastPath } from "./edge/sold-out";
 import { ApiError } from "./lib/api-error";
 import { log } from "../domain/log";
@@ -57,6 +58,6 @@ export const app = new Hono<AppEnv>()
 
 export default {
   fetch(request: Request, env: Env, ctx: ExecutionContext) {
-    return soldOutFastPath(request, { env, executionCtx: ctx }) ?? app.fetch(request, env, ctx);
+    return refusedDeployment(env) ?? soldOutFastPath(request, { env, executionCtx: ctx }) ?? app.fetch(request, env, ctx);
   },
 } satisfies ExportedHandler<Env>;

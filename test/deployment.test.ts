@@ -1,0 +1,64 @@
+import { env } from "cloudflare:workers";
+import { afterAll, beforeAll, describe, expect, it, vi, type MockInstance } from "vitest";
+import { deploymentProblem, SettingsSchema } from "../domain/config";
+import { call, createSale, idemKey } from "./helpers";
+
+const production = { DEPLOYMENT: "production", GATEWAY: "http" } as const;
+
+/** Requests of every kind a deployed Worker gets, with the env of that deployment. */
+async function everyKindOfRequest(over: Partial<Env>, sale: string) {
+  const s = await call("POST", "/api/session");
+  const opts = { env: over };
+  return [
+    await call("POST", "/api/session", opts),
+    await call("GET", `/api/sales/${sale}`, opts),
+    await call("POST", `/api/sales/${sale}/challenge`, { ...opts, token: s.body.token }),
+    await call("POST", `/api/sales/${sale}/claim`, { ...opts, token: s.body.token, body: {}, headers: { "idempotency-key": idemKey() } }),
+    await call("POST", "/api/holds/x_h00000000000000000000/pay", { ...opts, token: s.body.token, body: { payment_method: "tok_ok" } }),
+    await call("GET", `/admin/sales/${sale}`, { ...opts, token: env.ADMIN_TOKEN }),
+    await call("POST", "/admin/faults", { ...opts, token: env.ADMIN_TOKEN, body: { restart: true, sale } }),
+  ];
+}
+
+/** Audit item 8: local conveniences never reach a deployed Worker by accident. */
+describe("production is not local", () => {
+  let spy: MockInstance<typeof console.error>;
+  beforeAll(() => void (spy = vi.spyOn(console, "error").mockImplementation(() => {})));
+  afterAll(() => spy.mockRestore());
+
+  it("wrangler.toml's own [vars] are production's and pass the rule; a deploy that sets nothing is production", () => {
+    expect(deploymentProblem(SettingsSchema.parse({}))).toMatch(/GATEWAY = "simulated"/); // the defaults alone are refused
+    expect(SettingsSchema.parse({}).DEPLOYMENT).toBe("production");
+  });
+
+  it.each([
+    ["the simulated gateway", { GATEWAY: "simulated" }, /GATEWAY/],
+    ["fault injection", { ALLOW_FAULTS: "true" }, /ALLOW_FAULTS/],
+    ["the demo sign-in", { DEMO_SIGNIN: "on" }, /DEMO_SIGNIN/],
+    ["no DEPLOYMENT and test cards", { DEPLOYMENT: undefined, GATEWAY: "simulated" }, /GATEWAY/],
+  ])("refuses every request in production with %s, and says why in the log", async (_what, over, why) => {
+    const sale = await createSale();
+    spy.mockClear();
+    const answers = await everyKindOfRequest({ ...production, ...over } as Partial<Env>, sale);
+    for (const r of answers) {
+      expect(r.status).toBe(503);
+      expect(r.body.error).toBe("misconfigured");
+      expect(r.headers.get("retry-after")).toBe("60");
+    }
+    const logged = spy.mock.calls.map((a) => String(a[0])).filter((l) => l.includes('"deployment_refused"'));
+    expect(logged.some((l) => why.test(l) && l.includes("--env staging"))).toBe(true);
+  });
+
+  it("serves in production with a real gateway, and in staging with test cards on purpose", async () => {
+    const sale = await createSale();
+    const [prod, staging] = await Promise.all([
+      everyKindOfRequest(production, sale),
+      everyKindOfRequest({ DEPLOYMENT: "staging", GATEWAY: "simulated", ALLOW_FAULTS: "true" }, sale),
+    ]);
+    for (const answers of [prod, staging]) {
+      expect(answers[0]!.status).toBe(201);
+      expect(answers[1]!.status).toBe(200);
+      expect(answers.every((r) => r.status !== 503)).toBe(true);
+    }
+  });
+});
