@@ -14,7 +14,7 @@ import { sales } from "./routes/sales";
 import { session } from "./routes/session";
 
 export { GatewaySimulator } from "../durable-objects/gateway-simulator";
-export { ProductInventory } from "../durable-objects/product-inventory";
+export { ProductInventory } from "../durable-objects/inventory/product-inventory";
 export { WaitingRoom } from "../durable-objects/waiting-room";
 
 const MAX_BODY = 16 * 1024;

@@ -1,7 +1,7 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import type { HoldRow } from "../durable-objects/inventory/schema";
+import type { HoldRow } from "../durable-objects/inventory/holds";
 import { gatewaySim } from "../domain/objects";
 import {
   call, claim, createSale, d1Orders, d1Refunds, expectStockInvariant, heldBy, ledger, pay, runAlarm, session, sleep,

@@ -1,0 +1,180 @@
+import { ok, refuse, type Refusal, type Result } from "../../domain/result";
+import { SOLD_OUT_FOR_NOW, type ClaimAnswer } from "../../domain/schemas/hold";
+import type { SaleConfig, SaleStatus } from "../../domain/schemas/sale";
+import { statusOf } from "../../domain/clock";
+import { iso, type Host } from "./host";
+import { holdView, type Holds } from "./holds";
+import { noSale, type Sale } from "./sale";
+import type { Waitlist } from "./waitlist";
+
+export type ClaimRequest = { user: string; qty: number; key: string };
+
+/** A claim and its answer, set inside the transaction and sent only once that has committed. */
+type Claim = { req: ClaimRequest; answer: Result<ClaimAnswer> };
+type Queued = Claim & { resolve: (r: Result<ClaimAnswer>) => void; reject: (e: unknown) => void };
+
+/** What a claim answers until its batch is applied (no claim is ever sent it: `apply` sets all). */
+const NOT_APPLIED: Refusal = refuse("internal", "the claim was not applied");
+const BATCH_LIMIT = 500; // claims per group commit; the rest wait for the next one
+
+export interface ClaimsHost extends Host {
+  groupCommit: boolean;
+  /** The object's served counters (stats). */
+  served: { claims: number; batches: number };
+  sale: Pick<Sale, "row" | "config" | "take" | "forget" | "cachedId">;
+  holds: Pick<Holds, "mine" | "insert" | "view">;
+  waitlist: Pick<Waitlist, "waiting" | "join">;
+}
+
+/**
+ * The claim: a hold for `qty` units, the shopper's existing hold, a waitlist place, or a
+ * refusal. Claims that arrive while a commit is in flight are applied together in the next
+ * transaction (group commit), each still answered only after that transaction is durable.
+ */
+export class Claims {
+  // The parts a claim uses, held directly: this is the hot path.
+  private readonly served: ClaimsHost["served"];
+  private readonly sale: ClaimsHost["sale"];
+  private readonly holds: ClaimsHost["holds"];
+  private readonly waitlist: ClaimsHost["waitlist"];
+  private queue: Queued[] = [];
+  private draining = false;
+  private claimLog: { claims: number; batches: number; outcomes: Record<string, number>; timer?: ReturnType<typeof setTimeout> } = { claims: 0, batches: 0, outcomes: {} };
+
+  constructor(private readonly host: ClaimsHost) {
+    this.served = host.served;
+    this.sale = host.sale;
+    this.holds = host.holds;
+    this.waitlist = host.waitlist;
+  }
+
+  claim(req: ClaimRequest): Promise<Result<ClaimAnswer>> {
+    this.served.claims++;
+    if (!this.host.groupCommit) {
+      // The baseline group commit is measured against: one transaction per claim.
+      const c: Claim = { req, answer: NOT_APPLIED };
+      this.apply([c], Date.now());
+      this.host.armAlarm();
+      this.logClaims([c]);
+      return Promise.resolve(c.answer);
+    }
+    return new Promise((resolve, reject) => {
+      this.queue.push({ req, answer: NOT_APPLIED, resolve, reject });
+      if (!this.draining) void this.drain();
+    });
+  }
+
+  /** Group commit: apply everything queued in one transaction, then let the next batch gather. */
+  private async drain(): Promise<void> {
+    this.draining = true;
+    try {
+      while (this.queue.length > 0) {
+        const batch = this.queue.splice(0, BATCH_LIMIT);
+        try {
+          this.apply(batch, Date.now());
+        } catch (e) {
+          this.sale.forget();
+          for (const q of batch) q.reject(e);
+          continue;
+        }
+        this.served.batches++;
+        this.host.armAlarm();
+        for (const q of batch) q.resolve(q.answer);
+        this.logClaims(batch);
+        // Replies leave only once this commit is durable: the output gate holds them, so there
+        // is no need to wait for the flush here (awaiting storage.sync() measured 1.5-2x slower:
+        // ~2 claims per commit instead of 8-30). Yielding one macrotask lets the claims that
+        // arrive meanwhile form the next batch. test/restart.test.ts restarts right after one.
+        await new Promise((r) => setTimeout(r, 0));
+      }
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  /**
+   * Claim outcomes, logged at most once a second with counts (a line per claim, or even per
+   * batch, measured as ~8 % of the object's time under a spike).
+   */
+  private logClaims(claims: Claim[]): void {
+    const o = this.claimLog;
+    for (const { answer: r } of claims) {
+      const k = r.ok ? (r.value.kind === "hold" ? (r.value.created ? "held" : "replayed") : "waitlisted") : r.error;
+      o.outcomes[k] = (o.outcomes[k] ?? 0) + 1;
+    }
+    o.claims += claims.length;
+    o.batches++;
+    if (o.timer) return;
+    o.timer = setTimeout(() => {
+      this.host.log("info", "claim", { sale: this.sale.cachedId(), claims: o.claims, batches: o.batches, ...o.outcomes });
+      this.claimLog = { claims: 0, batches: 0, outcomes: {} };
+    }, 1000);
+  }
+
+  /**
+   * Claims in one transaction, each answer set on its claim. The sale row is read once and
+   * written once per batch (the stock taken is counted in memory in between); per claim it is
+   * one look-up of the shopper's holds and, for a new hold, one insert. The limit and
+   * idempotency checks see the holds inserted earlier in the same batch.
+   */
+  private apply(claims: Claim[], now: number): void {
+    this.host.transactionSync(() => {
+      const row = this.sale.row();
+      if (!row) {
+        for (const c of claims) c.answer = noSale();
+        return;
+      }
+      const cfg = this.sale.config(row);
+      const status = statusOf(row.state, cfg, now);
+      const stock = { available: row.available, held: row.held };
+      for (const c of claims) c.answer = this.applyOne(c.req, stock, cfg, status, now);
+      const taken = row.available - stock.available;
+      if (taken > 0) this.sale.take(taken);
+    });
+  }
+
+  private applyOne(
+    { user, qty, key }: ClaimRequest,
+    stock: { available: number; held: number },
+    cfg: SaleConfig,
+    status: SaleStatus,
+    now: number,
+  ): Result<ClaimAnswer> {
+    const mine = this.holds.mine(user, key);
+    // A replay answers what the first request got, whatever happened since.
+    const same = mine.find((h) => h.idem_key === key);
+    if (same) return ok({ kind: "hold", hold: this.holds.view(same, cfg), created: false });
+
+    if (status === "closed") return refuse("sale_closed", "the sale has ended");
+    if (status !== "open") {
+      return refuse("not_open", status === "paused" ? "the sale is paused" : "the sale has not started", {
+        starts_at: iso(cfg.starts_at),
+      });
+    }
+
+    const used = mine.reduce((n, h) => n + h.qty, 0);
+    if (used + qty > cfg.per_user_limit) {
+      const active = mine.find((h) => h.status === "held" || h.status === "pending");
+      if (active) return ok({ kind: "hold", hold: this.holds.view(active, cfg), created: false });
+      return refuse("limit_reached", `at most ${cfg.per_user_limit} per shopper in this sale`, {
+        per_user_limit: cfg.per_user_limit,
+      });
+    }
+
+    if (cfg.release_policy === "waitlist") {
+      if (this.waitlist.waiting() > 0 || stock.available < qty) {
+        return ok({ kind: "waitlisted", position: this.waitlist.join(user, qty, now) });
+      }
+    }
+    if (stock.available < qty) {
+      return refuse("sold_out", stock.held > 0 && cfg.release_policy === "release" ? SOLD_OUT_FOR_NOW : "sold out", {
+        available: stock.available,
+        held: stock.held,
+      });
+    }
+    stock.available -= qty;
+    stock.held += qty;
+    // A new hold has no refund: its view needs no look-up.
+    return ok({ kind: "hold", hold: holdView(this.holds.insert(user, key, qty, "claim", cfg, now), cfg, undefined), created: true });
+  }
+}

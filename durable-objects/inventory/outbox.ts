@@ -1,0 +1,206 @@
+import type { Settings } from "../../domain/config";
+import { ok, refuse, type Result } from "../../domain/result";
+import type { SaleConfig } from "../../domain/schemas/sale";
+import { iso, type Host, type Scheduled } from "./host";
+import { Meta } from "./meta";
+import { statementFor, type OrderRecord, type OutboxRecord, type RefundRecord } from "./records";
+import { noSale, type Sale } from "./sale";
+
+export const OUTBOX_DDL = [
+  // Records on their way to D1; AUTOINCREMENT so a flush can delete "everything up to seq N".
+  `CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, kind TEXT NOT NULL,
+    body TEXT NOT NULL, created_at INTEGER NOT NULL)`,
+];
+
+type Key = "flush_at" | "flush_failures" | "flush_batches" | "flush_rows" | "flush_last_at" | "flush_last_lag_ms" | "flush_max_batch" | "fault_d1_until";
+
+/** How one kind of record compares between the ledger and D1. */
+type Comparison = { ledger: number; d1: number; in_outbox: number; missing: string[]; unexpected: string[] };
+export type Reconciliation = { orders: Comparison; refunds: Comparison; re_enqueued: number; backlog_after: number };
+
+export interface OutboxHost extends Host {
+  db: D1Database;
+  settings: Pick<Settings, "FLUSH_BATCH" | "FLUSH_DELAY_MS">;
+  sale: Pick<Sale, "row" | "existing" | "config" | "publish">;
+  /** The ledger as D1 should have it: an order per paid hold, a refund per completed refund. */
+  ledger(cfg: SaleConfig): { orders: OrderRecord[]; refunds: RefundRecord[] };
+}
+
+/**
+ * Completed orders, refunds and sale versions on their way to D1. A record is written in the
+ * same transaction as the change it reports and deleted only after D1 accepted it; every D1
+ * statement is idempotent (records.ts), so a repeated flush writes nothing twice.
+ */
+export class Outbox implements Scheduled {
+  private readonly sql: SqlStorage;
+  private readonly meta: Meta<Key>;
+  private flushing?: Promise<void>;
+
+  constructor(private readonly host: OutboxHost) {
+    this.sql = host.sql;
+    this.meta = new Meta(host.sql);
+  }
+
+  enqueue(rec: OutboxRecord, now: number, delay = this.host.settings.FLUSH_DELAY_MS): void {
+    const id = rec.kind === "sale" ? `sale:${rec.body.version}` : rec.body.id;
+    this.sql.exec(
+      "INSERT INTO outbox (id, kind, body, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+      id, rec.kind, JSON.stringify(rec.body), now,
+    );
+    const current = this.meta.get("flush_at");
+    // While D1 is failing, a new record waits for the backed-off retry: forcing one per record
+    // would hammer D1 and push the backoff to its cap within a second.
+    const backingOff = current !== null && (this.meta.get("flush_failures") ?? 0) > 0;
+    const at = backingOff ? current : Math.min(now + delay, current ?? Infinity);
+    this.meta.set("flush_at", at);
+    this.host.want(at);
+  }
+
+  nextAlarm(): number | null {
+    return this.meta.get("flush_at");
+  }
+
+  /** Alarm step: flush if it is time. */
+  async flushDue(now: number): Promise<void> {
+    const flushAt = this.meta.get("flush_at");
+    if (flushAt !== null && flushAt <= now) await this.flush();
+  }
+
+  /**
+   * Sends the outbox to D1 in batches (one D1 transaction each) and deletes rows only after D1
+   * accepted them. On failure nothing is deleted and the next try backs off (0.5 s doubling to
+   * 60 s). Concurrent callers share one run.
+   */
+  flush(): Promise<void> {
+    this.flushing ??= this.flushOnce().finally(() => (this.flushing = undefined));
+    return this.flushing;
+  }
+
+  private async flushOnce(): Promise<void> {
+    for (;;) {
+      const rows = this.sql
+        .exec<{ seq: number; kind: OutboxRecord["kind"]; body: string; created_at: number }>(
+          "SELECT seq, kind, body, created_at FROM outbox ORDER BY seq LIMIT ?", this.host.settings.FLUSH_BATCH,
+        )
+        .toArray();
+      const first = rows[0];
+      if (!first) {
+        this.meta.set("flush_at", null);
+        return;
+      }
+      try {
+        if (Date.now() < (this.meta.get("fault_d1_until") ?? 0)) throw new Error("injected fault: D1 unavailable");
+        const db = this.host.db;
+        await db.batch(rows.map((r) => statementFor(db, { kind: r.kind, body: JSON.parse(r.body) } as OutboxRecord)));
+      } catch (e) {
+        const failures = (this.meta.get("flush_failures") ?? 0) + 1;
+        const backoff = Math.min(60_000, 500 * 2 ** (failures - 1));
+        this.host.transactionSync(() => {
+          this.meta.set("flush_failures", failures);
+          this.meta.set("flush_at", Date.now() + backoff);
+        });
+        this.host.log("warn", "flush_failed", { sale: this.host.sale.row()?.sale_id, rows: rows.length, failures, retry_in_ms: backoff, error: String(e) });
+        return;
+      }
+      const now = Date.now();
+      const last = rows.at(-1) ?? first;
+      this.host.transactionSync(() => {
+        this.sql.exec("DELETE FROM outbox WHERE seq <= ?", last.seq);
+        this.meta.set("flush_failures", 0);
+        this.meta.bump("flush_batches", 1);
+        this.meta.bump("flush_rows", rows.length);
+        this.meta.set("flush_last_at", now);
+        this.meta.set("flush_last_lag_ms", now - first.created_at);
+        if (rows.length > (this.meta.get("flush_max_batch") ?? 0)) this.meta.set("flush_max_batch", rows.length);
+      });
+      this.host.log("info", "flush", { sale: this.host.sale.row()?.sale_id, rows: rows.length, lag_ms: now - first.created_at });
+    }
+  }
+
+  /**
+   * Compares the ledger with D1: paid holds vs `orders`, completed refunds vs `refunds`.
+   * Whatever D1 lacks (and is not already on its way) is put back in the outbox and flushed.
+   */
+  async reconcile(): Promise<Result<Reconciliation>> {
+    const row = this.host.sale.row();
+    if (!row) return noSale();
+    const cfg = this.host.sale.config(row);
+    const db = this.host.db;
+    let d1Orders: Set<string>, d1Refunds: Set<string>;
+    try {
+      const [o, r] = await db.batch<{ id: string }>([
+        db.prepare("SELECT id FROM orders WHERE sale_id = ?").bind(cfg.id),
+        db.prepare("SELECT id FROM refunds WHERE sale_id = ?").bind(cfg.id),
+      ]);
+      if (!o || !r) throw new Error("D1 answered fewer results than it was asked for");
+      d1Orders = new Set(o.results.map((x) => x.id));
+      d1Refunds = new Set(r.results.map((x) => x.id));
+    } catch (e) {
+      return refuse("unavailable", `D1 did not answer, nothing was changed: ${String(e)}`);
+    }
+    const now = Date.now();
+    const report = this.host.transactionSync(() => {
+      const outbox = new Set(this.sql.exec<{ id: string }>("SELECT id FROM outbox").toArray().map((x) => x.id));
+      const ledger = this.host.ledger(cfg);
+      const orders = compare(ledger.orders, d1Orders, outbox);
+      const refunds = compare(ledger.refunds, d1Refunds, outbox);
+      for (const body of orders.missing) this.enqueue({ kind: "order", body }, now, 0);
+      for (const body of refunds.missing) this.enqueue({ kind: "refund", body }, now, 0);
+      // in case the catalog row is gone too
+      if (orders.missing.length + refunds.missing.length > 0) this.host.sale.publish(this.host.sale.existing(), now);
+      return { orders, refunds };
+    });
+    await this.flush();
+    const out: Reconciliation = {
+      orders: summary(report.orders),
+      refunds: summary(report.refunds),
+      re_enqueued: report.orders.missing.length + report.refunds.missing.length,
+      backlog_after: this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM outbox").one().n,
+    };
+    this.host.log(out.re_enqueued || out.orders.unexpected.length ? "warn" : "info", "reconcile", {
+      sale: cfg.id, re_enqueued: out.re_enqueued, unexpected: out.orders.unexpected.length + out.refunds.unexpected.length,
+    });
+    return ok(out);
+  }
+
+  /** Rehearsal fault: D1 "fails" for `ms` (flushes back off as on a real outage). */
+  failD1For(ms: number): void {
+    this.meta.set("fault_d1_until", Date.now() + ms);
+  }
+
+  d1DownUntil(): number | null {
+    return this.meta.get("fault_d1_until");
+  }
+
+  stats(now: number) {
+    const outbox = this.sql.exec<{ n: number; oldest: number | null }>("SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM outbox").one();
+    const m = (k: Key) => this.meta.get(k) ?? 0;
+    const lastAt = this.meta.get("flush_last_at");
+    return {
+      backlog: outbox.n,
+      oldest_age_ms: outbox.oldest === null ? 0 : now - outbox.oldest,
+      failures: m("flush_failures"),
+      batches: m("flush_batches"),
+      rows: m("flush_rows"),
+      max_batch: m("flush_max_batch"),
+      last_flush_at: lastAt === null ? null : iso(lastAt),
+      last_lag_ms: m("flush_last_lag_ms"),
+    };
+  }
+}
+
+function compare<T extends { id: string }>(ledger: T[], d1: Set<string>, outbox: Set<string>) {
+  const ids = new Set(ledger.map((t) => t.id));
+  return {
+    missing: ledger.filter((t) => !d1.has(t.id) && !outbox.has(t.id)),
+    unexpected: [...d1].filter((id) => !ids.has(id)),
+    ledger: ledger.length,
+    d1: d1.size,
+    in_outbox: ledger.filter((t) => outbox.has(t.id)).length,
+  };
+}
+
+function summary(c: ReturnType<typeof compare>): Comparison {
+  return { ledger: c.ledger, d1: c.d1, in_outbox: c.in_outbox, missing: c.missing.map((t) => t.id), unexpected: c.unexpected };
+}

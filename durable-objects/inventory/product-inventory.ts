@@ -1,0 +1,220 @@
+import { DurableObject } from "cloudflare:workers";
+import { settings, type Settings } from "../../domain/config";
+import { log } from "../../domain/log";
+import { ok, refuse, type Result } from "../../domain/result";
+import type { ClaimAnswer, HoldView, OrderView } from "../../domain/schemas/hold";
+import type { SaleConfig, SaleState, SaleUpdate, SaleView } from "../../domain/schemas/sale";
+import { gatewayFor } from "../payments";
+import type { ChargeOutcome, LookupOutcome, PaymentGateway } from "../payments/gateway";
+import { Claims, type ClaimRequest } from "./claims";
+import { Holds, HOLDS_DDL } from "./holds";
+import { earliest, iso, type Host, type Scheduled } from "./host";
+import { META_DDL } from "./meta";
+import { Outbox, OUTBOX_DDL, type Reconciliation } from "./outbox";
+import { Payments } from "./payments";
+import type { OutboxRecord } from "./records";
+import { Refunds, REFUNDS_DDL } from "./refunds";
+import { noSale, Sale, SALE_DDL } from "./sale";
+import { inventoryStats, type InventoryStats, type Served } from "./stats";
+import { Waitlist, WAITLIST_DDL } from "./waitlist";
+
+export type { ClaimRequest, InventoryStats };
+export type ReconcileReport = Awaited<ReturnType<ProductInventory["reconcile"]>>;
+
+/**
+ * One per sale: the only place that may say "yes". It holds the authoritative stock and the
+ * holds ledger in SQLite; every transition is one `transactionSync`, and nothing is answered
+ * before it is stored (the output gate holds replies until the write is durable).
+ *
+ * The work is done by parts, each with its own tables (sale.ts, holds.ts, waitlist.ts,
+ * claims.ts, payments.ts, refunds.ts, outbox.ts); each sees only the slice of this object it
+ * needs (host.ts). This class keeps the RPC surface and the one alarm: it asks each part when
+ * its next work is due (the next hold expiry, payment re-ask, refund, outbox flush) and runs it.
+ * Every alarm step re-reads state in a transaction, so a repeated or retried alarm changes
+ * nothing twice.
+ */
+export class ProductInventory extends DurableObject<Env> {
+  private readonly s: Settings;
+  private readonly sale: Sale;
+  private readonly holds: Holds;
+  private readonly waitlist: Waitlist;
+  private readonly claims: Claims;
+  private readonly payments: Payments;
+  private readonly refunds: Refunds;
+  private readonly outbox: Outbox;
+  /** The parts with timed work, in the order the alarm used to ask them. */
+  private readonly scheduled: Scheduled[];
+  private readonly served: Served = { claims: 0, batches: 0, infos: 0, since: Date.now() };
+  private alarmAt: number | null = null;
+  private wanted: number | null = null;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.s = settings(env);
+    const sql = ctx.storage.sql;
+    for (const q of [...SALE_DDL, ...HOLDS_DDL, ...WAITLIST_DDL, ...REFUNDS_DDL, ...OUTBOX_DDL, ...META_DDL]) sql.exec(q);
+    void ctx.blockConcurrencyWhile(async () => {
+      this.alarmAt = await ctx.storage.getAlarm();
+    });
+
+    const host: Host = {
+      sql,
+      transactionSync: (fn) => ctx.storage.transactionSync(fn),
+      want: (t) => this.want(t),
+      armAlarm: () => this.armAlarm(),
+      log: (level, event, fields) => log(level, event, fields, this.s.LOG_LEVEL),
+    };
+    // Parts that call each other in a circle (an ended hold's units go to the waitlist, which
+    // makes holds) are joined through these closures, read when called.
+    const enqueue = (rec: OutboxRecord, now: number, delay?: number) => this.outbox.enqueue(rec, now, delay);
+    const offerWaitlist = (now: number) => this.waitlist.offer(now);
+    let gateway: PaymentGateway | undefined;
+    const gatewayOnce = () => (gateway ??= gatewayFor(env));
+
+    this.sale = new Sale({ ...host, enqueue, offerWaitlist });
+    this.holds = new Holds({ ...host, sale: this.sale, offerWaitlist, refundOf: (holdId) => this.refunds.of(holdId) });
+    this.waitlist = new Waitlist({ ...host, sale: this.sale, holds: this.holds });
+    this.claims = new Claims({
+      ...host, groupCommit: this.s.GROUP_COMMIT, served: this.served, sale: this.sale, holds: this.holds, waitlist: this.waitlist,
+    });
+    this.refunds = new Refunds({ ...host, sale: this.sale, enqueue, gateway: gatewayOnce });
+    this.payments = new Payments({
+      ...host, settings: this.s, sale: this.sale, holds: this.holds, refunds: this.refunds, enqueue, gateway: gatewayOnce,
+      sync: () => ctx.storage.sync(),
+    });
+    this.outbox = new Outbox({
+      ...host, db: env.DB, settings: this.s, sale: this.sale,
+      ledger: (cfg) => ({ orders: this.payments.orders(cfg), refunds: this.refunds.refunded(cfg) }),
+    });
+    this.scheduled = [this.holds, this.payments, this.refunds, this.outbox];
+  }
+
+  // ---------------------------------------------------------------- sale configuration (sale.ts)
+
+  configure(cfg: SaleConfig): Result<{ created: boolean; sale: SaleView }> {
+    return this.sale.configure(cfg);
+  }
+
+  update(patch: SaleUpdate): Result<SaleView> {
+    return this.sale.update(patch);
+  }
+
+  setState(state: SaleState): Result<SaleView> {
+    return this.sale.setState(state);
+  }
+
+  restock(qty: number): Result<SaleView> {
+    return this.sale.restock(qty);
+  }
+
+  /** The sale's full configuration (admission settings included), for the waiting room. */
+  saleConfig(): Result<SaleConfig> {
+    const row = this.sale.row();
+    return row ? ok(this.sale.config(row)) : noSale();
+  }
+
+  /** Public sale info with availability. */
+  info(): Result<SaleView> {
+    this.served.infos++; // edge cache misses (stats show how many polls got past the cache)
+    const row = this.sale.row();
+    return row ? ok(this.sale.view(row, Date.now())) : noSale();
+  }
+
+  // ---------------------------------------------------------------- claims (claims.ts)
+
+  /** A hold for `qty` units, the user's existing hold, a waitlist place, or a refusal. */
+  claim(req: ClaimRequest): Promise<Result<ClaimAnswer>> {
+    return this.claims.claim(req);
+  }
+
+  // ---------------------------------------------------------------- holds (holds.ts)
+
+  /** The shopper's own holds in this sale, newest first (how a client that lost an answer finds its hold). */
+  holdsOf(user: string): Result<HoldView[]> {
+    return this.holds.holdsOf(user);
+  }
+
+  hold(holdId: string, user: string): Result<HoldView> {
+    return this.holds.hold(holdId, user);
+  }
+
+  cancel(holdId: string, user: string): Result<HoldView> {
+    return this.holds.cancel(holdId, user);
+  }
+
+  // ---------------------------------------------------------------- payments (payments.ts)
+
+  /** Charges a held hold; the answer is the hold as it stands afterwards. */
+  pay(holdId: string, user: string, method: string): Promise<Result<HoldView>> {
+    return this.payments.pay(holdId, user, method);
+  }
+
+  /** Applies a payment outcome, wherever it came from (the pay call, a re-ask, a webhook). */
+  paymentEvent(holdId: string, outcome: ChargeOutcome | LookupOutcome): void {
+    this.payments.paymentEvent(holdId, outcome);
+  }
+
+  order(orderId: string, user: string): Result<OrderView> {
+    return this.payments.order(orderId, user);
+  }
+
+  // ---------------------------------------------------------------- outbox → D1 (outbox.ts)
+
+  /** Compares the ledger with D1 and sends again whatever D1 lacks. */
+  reconcile(): Promise<Result<Reconciliation>> {
+    return this.outbox.reconcile();
+  }
+
+  // ---------------------------------------------------------------- alarm
+
+  override async alarm(): Promise<void> {
+    const now = Date.now();
+    try {
+      this.holds.expireDue(now);
+      await Promise.all([this.payments.reaskDue(now), this.refunds.sendDue(now)]);
+      await this.outbox.flushDue(Date.now());
+    } finally {
+      this.scheduleAlarm();
+    }
+  }
+
+  /** Records that the alarm must run by `t` (set after the transaction, by armAlarm). */
+  private want(t: number): void {
+    if (this.wanted === null || t < this.wanted) this.wanted = t;
+  }
+
+  private armAlarm(): void {
+    const t = this.wanted;
+    this.wanted = null;
+    if (t !== null && (this.alarmAt === null || t < this.alarmAt)) {
+      this.alarmAt = t;
+      void this.ctx.storage.setAlarm(t);
+    }
+  }
+
+  /** Recomputes the one alarm from the parts: next expiry, re-ask, refund or flush. */
+  private scheduleAlarm(): void {
+    this.wanted = null;
+    this.alarmAt = earliest(...this.scheduled.map((p) => p.nextAlarm()));
+    if (this.alarmAt === null) void this.ctx.storage.deleteAlarm();
+    else void this.ctx.storage.setAlarm(this.alarmAt);
+  }
+
+  // ---------------------------------------------------------------- operators
+
+  stats(): InventoryStats {
+    return inventoryStats({
+      sale: this.sale, holds: this.holds, refunds: this.refunds, waitlist: this.waitlist, outbox: this.outbox,
+      served: this.served, alarmAt: this.alarmAt,
+    });
+  }
+
+  /** Rehearsal faults (ALLOW_FAULTS only): a D1 outage for `d1_down_ms`, or a restart. */
+  fault(f: { d1_down_ms?: number; restart?: boolean }): Result<{ d1_down_until: string | null }> {
+    if (!this.s.ALLOW_FAULTS) return refuse("forbidden", "faults are disabled (ALLOW_FAULTS)");
+    if (f.d1_down_ms !== undefined) this.outbox.failD1For(f.d1_down_ms);
+    if (f.restart) setTimeout(() => this.ctx.abort("injected fault: restart"), 10);
+    const until = this.outbox.d1DownUntil();
+    return ok({ d1_down_until: until ? iso(until) : null });
+  }
+}
