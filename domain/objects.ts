@@ -2,3 +2,5 @@
 export const inventory = (env: Env, saleId: string) => env.INVENTORY.get(env.INVENTORY.idFromName(saleId));
 export const room = (env: Env, saleId: string) => env.ROOM.get(env.ROOM.idFromName(saleId));
 export const gatewaySim = (env: Env) => env.GATEWAY_SIM.get(env.GATEWAY_SIM.idFromName("default"));
+/** The shop's list of sales: one object (durable-objects/catalog.ts). */
+export const catalog = (env: Env) => env.CATALOG.get(env.CATALOG.idFromName("sales"));

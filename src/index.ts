@@ -13,6 +13,7 @@ import { queue } from "./routes/queue";
 import { sales } from "./routes/sales";
 import { session } from "./routes/session";
 
+export { SaleCatalog } from "../durable-objects/catalog";
 export { GatewaySimulator } from "../durable-objects/gateway-simulator";
 export { ProductInventory } from "../durable-objects/inventory/product-inventory";
 export { WaitingRoom } from "../durable-objects/waiting-room";
