@@ -11,7 +11,7 @@ const counts = <K extends string>(keys: readonly K[]) => z.strictObject(Object.f
 export const InventoryStats = z.strictObject({
   sale: SaleView.nullable(),
   stock: Stock.nullable(),
-  holds: counts(HoldStatus.options).describe("holds by status"),
+  holds: z.partialRecord(HoldStatus, Count).describe("holds by status (every status is listed)"),
   units: counts(["held", "pending", "confirmed"]).describe("units by hold status"),
   refunds: counts(["pending", "refunded"]),
   waitlist: counts(["waiting", "offered", "skipped"]),

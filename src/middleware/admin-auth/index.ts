@@ -21,3 +21,6 @@ export const requireAdmin = createMiddleware<AppEnv>(async (c, next) => {
   });
   return auth(c as unknown as Context, next);
 });
+
+/** What the guard answers instead of the route: no token configured, none sent, wrong, malformed. */
+export const ADMIN_REFUSALS = ["forbidden", "unauthorized", "invalid_request"] as const;
