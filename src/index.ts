@@ -6,6 +6,7 @@ import { ApiError } from "./lib/api-error";
 import { log } from "../domain/log";
 import { documented } from "./lib/openapi";
 import { admin } from "./routes/admin";
+import { docs } from "./routes/docs";
 import { holds } from "./routes/holds";
 import { orders } from "./routes/orders";
 import { queue } from "./routes/queue";
@@ -35,7 +36,8 @@ app
   .route("/api/sales", queue)
   .route("/api/holds", holds)
   .route("/api/orders", orders)
-  .route("/admin", admin);
+  .route("/admin", admin)
+  .route("/api", docs(app));
 app
   .notFound((c) => c.json({ error: "not_found", message: `no route ${c.req.method} ${c.req.path}` }, 404))
   // The one place errors become responses: our refusals as they are, Hono's own (malformed
