@@ -88,6 +88,8 @@ describe("shopper answers validate against the document", () => {
   it("session, sale info, challenge", async () => {
     const S = "/api/sales/{id}";
     documented("POST", "/api/session", await call("POST", "/api/session"), 201);
+    // The body limit is in front of every route, one that takes no body too.
+    documented("POST", "/api/session", await call("POST", "/api/session", raw(big)), 413, "payload_too_large");
     const sale = await createSale({ id: saleId("oa") });
     documented("GET", S, await call("GET", `/api/sales/${sale}`), 200);
     documented("GET", S, await call("GET", `/api/sales/${sale}`, { env: { TURNSTILE_SITE_KEY: "site-key" } }), 200);

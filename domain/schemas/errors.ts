@@ -36,7 +36,3 @@ export const ErrorBodies = Object.fromEntries(
       .meta({ id: `${pascal(code)}Error`, description: `${ERRORS[code]} ${code}` }),
   ]),
 ) as { [C in Code]: z.ZodObject<{ error: z.ZodLiteral<C>; message: z.ZodString } & z.ZodRawShape, z.core.$strict> };
-
-/** Any refusal, as a client reads it. */
-export const ErrorBody = z.looseObject({ error: ErrorCode, message: z.string() });
-export type ErrorBody = z.infer<typeof ErrorBody>;

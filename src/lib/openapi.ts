@@ -26,7 +26,7 @@ type Spec = RouteConfig & { middleware?: MiddlewareHandler<any, any, any>[] };
 export function mount<R extends Spec>(app: OpenAPIHono<AppEnv>, spec: R, handler: RouteHandler<R, AppEnv>): void {
   const { middleware = [], hide, ...doc } = spec;
   checkValidation(spec, middleware);
-  if (!hide) app.openAPIRegistry.registerPath({ ...doc, responses: { 500: refusal(["internal"]), ...doc.responses } });
+  if (!hide) app.openAPIRegistry.registerPath({ ...doc, responses: { ...doc.responses, ...EVERY_ROUTE } });
   app.on([spec.method.toUpperCase()], [honoPath(spec)], ...(middleware as MiddlewareHandler[]), handler as MiddlewareHandler);
 }
 
@@ -62,11 +62,7 @@ function checkValidation(spec: Spec, chain: MiddlewareHandler<any, any, any>[]):
 export const json = <S extends z.ZodType>(schema: S, description: string) => ({ description, content: { "application/json": { schema } } });
 
 /** A JSON request body (its defaults apply when the body is empty, so it is never required). */
-export const body = <S extends z.ZodType>(schema: S, description?: string) => ({
-  required: false,
-  ...(description ? { description } : {}),
-  content: { "application/json": { schema } },
-});
+export const body = <S extends z.ZodType>(schema: S) => ({ required: false, content: { "application/json": { schema } } });
 
 type Refusal<C extends ErrorCode> = ReturnType<typeof json<z.ZodType<{ error: C; message: string }>>>;
 
@@ -78,14 +74,16 @@ function refusal(codes: ErrorCode[]) {
 
 /**
  * The refusals a route can answer (`{ error, message, ... }`), grouped by their status in ERRORS:
- * `refusals("sold_out", "not_found")` is `{ 409: ..., 404: ... }`. 500 `internal` is added to
- * every route by `mount`.
+ * `refusals("sold_out", "not_found")` is `{ 409: ..., 404: ... }`. `mount` adds EVERY_ROUTE's.
  */
 export function refusals<const C extends ErrorCode>(...codes: C[]): { [S in (typeof ERRORS)[C]]: Refusal<C> } {
   const byStatus = new Map<number, ErrorCode[]>();
   for (const c of new Set(codes)) byStatus.set(ERRORS[c], [...(byStatus.get(ERRORS[c]) ?? []), c]);
   return Object.fromEntries([...byStatus].map(([status, cs]) => [status, refusal(cs)])) as never;
 }
+
+/** What any route may answer: the body limit is in front of them all, and onError's last resort. */
+const EVERY_ROUTE = { 413: refusal(["payload_too_large"]), 500: refusal(["internal"]) };
 
 /** Header parameters, described once as components (src/routes/docs.ts registers them). */
 export const header = {

@@ -63,10 +63,9 @@ const forgetAfter = createMiddleware<AppEnv>(async (c, next) => {
 /** `POST /admin/faults`: what was set. */
 const FaultsSet = z.strictObject({ gateway: Faults.shape.gateway, inventory: z.strictObject({ d1_down_until: Timestamp.nullable() }).optional() });
 
-const SaleIdParam = SaleParam;
 const ActionParam = SaleParam.extend({ action: z.enum(["pause", "resume", "close"]) });
 const op = { tags: ["operator"], security: asOperator };
-const BODY = ["invalid_request", "unsupported_media_type", "payload_too_large"] as const;
+const BODY = ["invalid_request", "unsupported_media_type"] as const;
 
 const create = createRoute({
   ...op,
@@ -88,8 +87,8 @@ const stats = createRoute({
   method: "get",
   path: "/sales/{id}",
   summary: "A sale's figures: stock, holds, outbox, waiting room, D1",
-  request: { params: SaleIdParam },
-  middleware: [valid("param", SaleIdParam)],
+  request: { params: SaleParam },
+  middleware: [valid("param", SaleParam)],
   responses: { 200: json(SaleStats, "the figures"), ...refusals(...ADMIN_REFUSALS, "not_found", "unavailable") },
 });
 
@@ -98,8 +97,8 @@ const update = createRoute({
   method: "patch",
   path: "/sales/{id}",
   summary: "Change a running sale's settings",
-  request: { params: SaleIdParam, body: body(SaleUpdate) },
-  middleware: [valid("param", SaleIdParam), valid("json", SaleUpdate)],
+  request: { params: SaleParam, body: body(SaleUpdate) },
+  middleware: [valid("param", SaleParam), valid("json", SaleUpdate)],
   responses: { 200: json(SaleChanged, "the sale as it is now"), ...refusals(...ADMIN_REFUSALS, ...BODY, "not_found", "unavailable") },
 });
 
@@ -119,8 +118,8 @@ const restock = createRoute({
   method: "post",
   path: "/sales/{id}/restock",
   summary: "Add units to a sale",
-  request: { params: SaleIdParam, body: body(Restock) },
-  middleware: [valid("param", SaleIdParam), valid("json", Restock)],
+  request: { params: SaleParam, body: body(Restock) },
+  middleware: [valid("param", SaleParam), valid("json", Restock)],
   responses: { 200: json(SaleChanged, "the sale as it is now"), ...refusals(...ADMIN_REFUSALS, ...BODY, "not_found", "unavailable") },
 });
 
@@ -129,8 +128,8 @@ const reconcile = createRoute({
   method: "post",
   path: "/sales/{id}/reconcile",
   summary: "Compare the ledger with D1 and send D1 what it lacks",
-  request: { params: SaleIdParam },
-  middleware: [valid("param", SaleIdParam)],
+  request: { params: SaleParam },
+  middleware: [valid("param", SaleParam)],
   responses: { 200: json(ReconcileAnswer, "what was compared and re-sent"), ...refusals(...ADMIN_REFUSALS, "not_found", "unavailable") },
 });
 

@@ -57,7 +57,7 @@ const pay = createRoute({
   responses: {
     200: json(PaidAnswer, "paid: the hold is confirmed, an order"),
     202: json(PayPendingAnswer, "the payment's outcome is not known yet"),
-    ...refusals(...GUARDED, "unsupported_media_type", "payload_too_large", "payment_declined", "hold_ended"),
+    ...refusals(...GUARDED, "unsupported_media_type", "payment_declined", "hold_ended"),
   },
 });
 

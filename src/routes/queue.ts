@@ -68,7 +68,7 @@ const join = createRoute({
     201: json(QueueAnswer, "a place in line (or in the pre-queue, drawn at the start)"),
     200: json(QueueAnswer, "the place this shopper already has"),
     ...refusals(
-      "invalid_request", "unsupported_media_type", "payload_too_large", ...SHOPPER_REFUSALS, "pow_failed",
+      "invalid_request", "unsupported_media_type", ...SHOPPER_REFUSALS, "pow_failed",
       "turnstile_failed", "not_found", "sale_closed", "turnstile_unavailable", "unavailable",
     ),
   },

@@ -89,7 +89,7 @@ const claim = createRoute({
     200: json(HoldAnswer, "the hold this key already got, or the shopper's active hold at their limit"),
     202: json(WaitlistedAnswer, "sold out, and the sale keeps a waitlist: claim again to see an offered hold"),
     ...refusals(
-      "invalid_request", "unsupported_media_type", "payload_too_large", ...SHOPPER_REFUSALS, "pass_required",
+      "invalid_request", "unsupported_media_type", ...SHOPPER_REFUSALS, "pass_required",
       "not_found", "sold_out", "limit_reached", "sale_closed", "not_open", "unavailable",
     ),
   },
