@@ -1,4 +1,3 @@
-import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import type { AppEnv } from "./app-env";
@@ -6,7 +5,9 @@ import { refusedDeployment } from "./edge/deployment";
 import { soldOutFastPath } from "./edge/sold-out";
 import { ApiError } from "./lib/api-error";
 import { log } from "../domain/log";
+import { documented } from "./lib/openapi";
 import { admin } from "./routes/admin";
+import { docs } from "./routes/docs";
 import { holds } from "./routes/holds";
 import { orders } from "./routes/orders";
 import { queue } from "./routes/queue";
@@ -20,22 +21,26 @@ export { WaitingRoom } from "../durable-objects/waiting-room";
 
 const MAX_BODY = 16 * 1024;
 
-export const app = new Hono<AppEnv>()
-  .use(
-    "*",
-    bodyLimit({
-      maxSize: MAX_BODY,
-      onError: () => {
-        throw new ApiError("payload_too_large", `request bodies are limited to ${MAX_BODY} bytes`);
-      },
-    }),
-  )
+export const app = documented();
+app.use(
+  "*",
+  bodyLimit({
+    maxSize: MAX_BODY,
+    onError: () => {
+      throw new ApiError("payload_too_large", `request bodies are limited to ${MAX_BODY} bytes`);
+    },
+  }),
+);
+// Each sub-app's route specs join this app's OpenAPI registry as it is mounted.
+app
   .route("/api/session", session)
   .route("/api/sales", sales)
   .route("/api/sales", queue)
   .route("/api/holds", holds)
   .route("/api/orders", orders)
   .route("/admin", admin)
+  .route("/api", docs(app));
+app
   .notFound((c) => c.json({ error: "not_found", message: `no route ${c.req.method} ${c.req.path}` }, 404))
   // The one place errors become responses: our refusals as they are, Hono's own (malformed
   // JSON, bearer auth) as JSON, anything else as a logged 500 that names no internals.

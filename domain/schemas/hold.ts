@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { Count, SaleId, Timestamp } from "./sale";
 
 export const HoldStatus = z.enum(["held", "pending", "confirmed", "expired", "cancelled", "declined"]);
 export type HoldStatus = z.infer<typeof HoldStatus>;
@@ -15,35 +16,44 @@ export const IdempotencyKey = z
   .string({ error: "the Idempotency-Key header is required (8-64 characters: letters, digits, . _ : -)" })
   .regex(/^[A-Za-z0-9._:-]{8,64}$/, "Idempotency-Key must be 8-64 characters: letters, digits, . _ : -");
 
-export type HoldView = {
-  id: string;
-  sale_id: string;
-  status: HoldStatus;
-  qty: number;
-  amount: number;
-  currency: string;
-  created_at: string;
-  expires_at: string;
-  ended_at: string | null;
-  reason: string | null;
-  order_id: string | null;
-  source: "claim" | "waitlist";
-  refund: { status: "pending" | "refunded"; amount: number } | null;
-};
+export const HoldView = z
+  .object({
+    id: z.string(),
+    sale_id: SaleId,
+    status: HoldStatus,
+    qty: z.number().int().positive(),
+    amount: Count.describe("minor units, e.g. cents"),
+    currency: z.string(),
+    created_at: Timestamp,
+    expires_at: Timestamp.describe("end of the payment window"),
+    ended_at: Timestamp.nullable(),
+    reason: z.string().nullable(),
+    order_id: z.string().nullable().describe("set once the hold is confirmed"),
+    source: z.enum(["claim", "waitlist"]),
+    refund: z.object({ status: z.enum(["pending", "refunded"]), amount: Count }).nullable(),
+  })
+  .meta({ id: "HoldView", description: "units reserved for a shopper while they pay" });
+export type HoldView = z.infer<typeof HoldView>;
 
-export type OrderView = {
-  id: string;
-  sale_id: string;
-  hold_id: string;
-  qty: number;
-  amount: number;
-  currency: string;
-  charge_id: string;
-  confirmed_at: string;
-};
+export const OrderView = z
+  .object({
+    id: z.string(),
+    sale_id: SaleId,
+    hold_id: z.string(),
+    qty: z.number().int().positive(),
+    amount: Count,
+    currency: z.string(),
+    charge_id: z.string(),
+    confirmed_at: Timestamp,
+  })
+  .meta({ id: "OrderView", description: "a paid hold" });
+export type OrderView = z.infer<typeof OrderView>;
 
-export type ClaimAnswer =
-  | { kind: "hold"; hold: HoldView; created: boolean }
-  | { kind: "waitlisted"; position: number };
+/** What the product object answers a claim (the edge turns it into 201, 200 or 202). */
+export const ClaimAnswer = z.discriminatedUnion("kind", [
+  z.object({ kind: z.literal("hold"), hold: HoldView, created: z.boolean() }),
+  z.object({ kind: z.literal("waitlisted"), position: z.number().int().positive() }),
+]);
+export type ClaimAnswer = z.infer<typeof ClaimAnswer>;
 
 export const SOLD_OUT_FOR_NOW = "sold out for now: units in unpaid holds come back when their payment window ends";

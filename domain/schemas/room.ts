@@ -37,3 +37,39 @@ export const QueueBody = z.strictObject({
   solution: z.string().min(1).max(64),
   turnstile: z.string().min(1).max(4096).optional(),
 });
+
+/**
+ * A shopper's place in line as the edge reports it. Field names overlap Cloudflare Waiting
+ * Room's JSON where they mean the same thing (`inWaitingRoom`, `waitTimeKnown`, `waitTime` in
+ * minutes, `refreshIntervalSeconds`).
+ */
+export const QueueStatus = z.object({
+  state: z.enum(["waiting", "admitted"]),
+  position: z.number().int().nonnegative().nullable().describe("null before the sale opens: the pre-queue is drawn at the start"),
+  eta_s: z.number().int().nonnegative().nullable(),
+  refresh_s: z.number().int().nonnegative().describe("when to poll again"),
+  opens_in_s: z.number().int().nonnegative().nullable(),
+  inWaitingRoom: z.boolean(),
+  waitTimeKnown: z.boolean(),
+  waitTime: z.number().int().nonnegative().describe("minutes"),
+  refreshIntervalSeconds: z.number().int().nonnegative(),
+});
+export type QueueStatus = z.infer<typeof QueueStatus>;
+
+const n = z.number().int().nonnegative();
+
+/** The waiting room's figures in the operator's stats. */
+export const RoomStats = z
+  .object({
+    in_line: n,
+    waiting: n,
+    admitted: n,
+    active: n,
+    opened: z.boolean(),
+    admission_rate: z.number().nonnegative(),
+    max_active: n,
+    counters: z.object(Object.fromEntries(COUNTERS.map((c) => [c, n])) as Record<Counter, typeof n>),
+    served: z.object({ joins: n, places: n, watermarks: n }),
+  })
+  .meta({ id: "RoomStats" });
+export type RoomStats = z.infer<typeof RoomStats>;

@@ -12,6 +12,18 @@ const Instant = z.iso
 
 export const ReleasePolicy = z.enum(["release", "undersell", "waitlist"]);
 
+/** An instant in an answer: always `toISOString()` (UTC, milliseconds). */
+export const Timestamp = z.iso.datetime();
+/** A count of units or events. */
+export const Count = z.number().int().nonnegative();
+
+const Product = z.strictObject({
+  id: z.string().min(1).max(64),
+  name: z.string().min(1).max(200),
+  price: z.number().int().nonnegative().describe("minor units, e.g. cents"),
+  currency: z.string().regex(/^[A-Z]{3}$/, "an ISO 4217 code such as EUR"),
+});
+
 const tunable = {
   hold_ttl_s: z.number().int().min(1).max(3600),
   admission_rate: z.number().positive().max(100_000),
@@ -23,12 +35,7 @@ const tunable = {
 export const SaleInput = z
   .strictObject({
     id: SaleId,
-    product: z.strictObject({
-      id: z.string().min(1).max(64),
-      name: z.string().min(1).max(200),
-      price: z.number().int().nonnegative().describe("minor units, e.g. cents"),
-      currency: z.string().regex(/^[A-Z]{3}$/, "an ISO 4217 code such as EUR"),
-    }),
+    product: Product,
     stock_total: z.number().int().min(1).max(10_000_000),
     starts_at: Instant,
     ends_at: Instant,
@@ -63,24 +70,28 @@ export type SaleState = z.infer<typeof SaleState>;
 export const SaleStatus = z.enum(["scheduled", "open", "paused", "closed"]);
 export type SaleStatus = z.infer<typeof SaleStatus>;
 
-
 /** Stock counters; `available + held + sold + withdrawn = stock_total` always. */
-export type Stock = { stock_total: number; available: number; held: number; sold: number; withdrawn: number };
+export const Stock = z
+  .object({ stock_total: Count, available: Count, held: Count, sold: Count, withdrawn: Count })
+  .meta({ id: "Stock", description: "stock counters: available + held + sold + withdrawn = stock_total" });
+export type Stock = z.infer<typeof Stock>;
 
 /** The public view of a sale (`GET /api/sales/:id`). */
-export type SaleView = {
-  id: string;
-  product: SaleConfig["product"];
-  status: SaleStatus;
-  starts_at: string;
-  ends_at: string;
-  hold_ttl_s: number;
-  per_user_limit: number;
-  release_policy: z.infer<typeof ReleasePolicy>;
-  pow_difficulty: number;
-  stock_total: number;
-  available: number;
-  /** Units in someone's payment window: under `release` some may come back. */
-  held: number;
-  sold_out: boolean;
-};
+export const SaleView = z
+  .object({
+    id: SaleId,
+    product: Product,
+    status: SaleStatus,
+    starts_at: Timestamp,
+    ends_at: Timestamp,
+    hold_ttl_s: z.number().int(),
+    per_user_limit: z.number().int(),
+    release_policy: ReleasePolicy,
+    pow_difficulty: z.number().int(),
+    stock_total: Count,
+    available: Count,
+    held: Count.describe("units in someone's payment window: under `release` some may come back"),
+    sold_out: z.boolean(),
+  })
+  .meta({ id: "SaleView", description: "a sale as shoppers see it, with availability" });
+export type SaleView = z.infer<typeof SaleView>;

@@ -1,24 +1,10 @@
-import type { Watermark } from "../../domain/schemas/room";
+import type { QueueStatus, Watermark } from "../../domain/schemas/room";
 
-/**
- * A shopper's place in line as the edge reports it, from their rank (in the signed ticket) and
- * the cached watermark. Field names overlap Cloudflare Waiting Room's JSON where they mean the
- * same thing (`inWaitingRoom`, `waitTimeKnown`, `waitTime` in minutes, `refreshIntervalSeconds`).
- */
-export type QueueStatus = {
-  state: "waiting" | "admitted";
-  position: number | null;
-  eta_s: number | null;
-  refresh_s: number;
-  opens_in_s: number | null;
-  inWaitingRoom: boolean;
-  waitTimeKnown: boolean;
-  waitTime: number;
-  refreshIntervalSeconds: number;
-};
+export type { QueueStatus };
 
 const clamp = (v: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, v));
 
+/** A shopper's place in line, from their rank (in the signed ticket) and the cached watermark. */
 export function queueStatus(rank: number | undefined, w: Watermark, now: number): QueueStatus {
   if (rank !== undefined && rank <= w.upto) {
     return { state: "admitted", position: 0, eta_s: 0, refresh_s: 0, opens_in_s: null, inWaitingRoom: false, waitTimeKnown: true, waitTime: 0, refreshIntervalSeconds: 0 };

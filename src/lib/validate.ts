@@ -5,9 +5,12 @@ import { ApiError } from "./api-error";
 
 const JSON_TYPE = /^application\/([\w.-]+\+)?json$/i;
 
+/** What a `valid()` middleware checks, so a route's OpenAPI spec can be held to it (src/lib/openapi.ts). */
+export type Validates = { target: keyof ValidationTargets; schema: z.ZodType };
+
 /** zod validation for any request part, failing as `400 invalid_request` naming each bad field. */
 export const valid = <T extends z.ZodType, Target extends keyof ValidationTargets>(target: Target, schema: T) =>
-  zValidator(target, schema, (result, c) => {
+  Object.assign(zValidator(target, schema, (result, c) => {
     // Hono reads a body only when it is labelled JSON and validates `{}` otherwise, so a body sent
     // as text or a form would be silently replaced by the defaults (a claim for 1, a charge on
     // the default card). A body that is there but not JSON is refused instead.
@@ -19,4 +22,4 @@ export const valid = <T extends z.ZodType, Target extends keyof ValidationTarget
       const where = target === "json" ? "body" : target;
       throw new ApiError("invalid_request", `invalid ${where}: ${issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join("; ")}`, { issues });
     }
-  });
+  }), { validates: { target, schema } satisfies Validates });

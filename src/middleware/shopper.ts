@@ -9,3 +9,6 @@ import { requireSession } from "./session";
  * before any Durable Object is touched.
  */
 export const shopper = every(limitByIp, requireSession, limitBySession, botCheck);
+
+/** What the guard answers instead of the route (for the OpenAPI document). */
+export const SHOPPER_REFUSALS = ["rate_limited", "unauthorized", "bot_suspected"] as const;

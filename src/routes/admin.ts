@@ -1,4 +1,4 @@
-import { Hono } from "hono";
+import { createRoute } from "@hono/zod-openapi";
 import { createMiddleware } from "hono/factory";
 import { z } from "zod";
 import type { AppEnv } from "../app-env";
@@ -7,8 +7,10 @@ import { forgetSale } from "../edge/sale-info";
 import { gatewaySim, inventory, room } from "../../domain/objects";
 import { settings } from "../../domain/config";
 import { valid } from "../lib/validate";
-import { requireAdmin } from "../middleware/admin-auth";
-import { Restock, SaleInput, SaleUpdate, type SaleConfig } from "../../domain/schemas/sale";
+import { asOperator, body, documented, json, mount, refusals } from "../lib/openapi";
+import { ADMIN_REFUSALS, requireAdmin } from "../middleware/admin-auth";
+import { Ledger, ReconcileAnswer, SaleChanged, SaleCreated, SaleStats } from "../../domain/schemas/admin";
+import { Restock, SaleInput, SaleUpdate, Timestamp, type SaleConfig } from "../../domain/schemas/sale";
 import { SaleParam } from "./sales";
 
 /** What the rehearsal may break on purpose; refused unless ALLOW_FAULTS is on. */
@@ -58,59 +60,158 @@ const forgetAfter = createMiddleware<AppEnv>(async (c, next) => {
   forgetSale(c.req.param("id")!);
 });
 
-export const admin = new Hono<AppEnv>()
-  .use(requireAdmin)
-  // Whatever an operator changes, this isolate stops serving its cached view of that sale.
-  .use("/sales/:id", forgetAfter)
-  .use("/sales/:id/*", forgetAfter)
-  .post("/sales", valid("json", SaleInput), async (c) => {
-    const cfg = c.req.valid("json");
-    const { created, sale } = unwrap(await inventory(c.env, cfg.id).configure(cfg));
-    // Also on a repeated create: that is how an operator repairs a room that missed its config.
-    await syncRoom(c.env, cfg);
-    forgetSale(cfg.id);
-    return c.json({ sale, created }, created ? 201 : 200);
-  })
-  .get("/sales/:id", valid("param", SaleParam), async (c) => {
-    const { id } = c.req.valid("param");
-    const stats = await inventory(c.env, id).stats();
-    if (!stats.sale) throw new ApiError("not_found", `no sale ${id}`);
-    const [queue, d1] = await Promise.all([room(c.env, id).stats(), d1Counts(c.env.DB, id)]);
-    return c.json({ ...stats, queue, d1 });
-  })
-  .patch("/sales/:id", valid("param", SaleParam), valid("json", SaleUpdate), async (c) => {
-    const inv = inventory(c.env, c.req.valid("param").id);
-    const sale = unwrap(await inv.update(c.req.valid("json")));
-    await syncRoom(c.env, unwrap(await inv.saleConfig()));
-    return c.json({ sale });
-  })
-  .post("/sales/:id/:action{pause|resume|close}", valid("param", SaleParam.extend({ action: z.enum(["pause", "resume", "close"]) })), async (c) => {
-    const { id, action } = c.req.valid("param");
-    const state = ({ pause: "paused", resume: "live", close: "closed" } as const)[action];
-    return c.json({ sale: unwrap(await inventory(c.env, id).setState(state)) });
-  })
-  .post("/sales/:id/restock", valid("param", SaleParam), valid("json", Restock), async (c) => {
-    const sale = unwrap(await inventory(c.env, c.req.valid("param").id).restock(c.req.valid("json").qty));
-    return c.json({ sale });
-  })
-  .post("/sales/:id/reconcile", valid("param", SaleParam), async (c) => {
-    return c.json({ report: unwrap(await inventory(c.env, c.req.valid("param").id).reconcile()) });
-  })
-  .get("/gateway/ledger", async (c) => {
-    if (settings(c.env).GATEWAY !== "simulated") throw new ApiError("not_found", "the ledger is only kept by the simulated gateway");
-    return c.json({ charges: await gatewaySim(c.env).ledger() });
-  })
-  .post("/faults", valid("json", Faults), async (c) => {
-    if (!settings(c.env).ALLOW_FAULTS) throw new ApiError("forbidden", "faults are disabled: set ALLOW_FAULTS = \"true\" (local rehearsals only)");
-    const f = c.req.valid("json");
-    const out: Record<string, unknown> = {};
-    if (f.gateway) {
-      await gatewaySim(c.env).setRates(f.gateway);
-      out.gateway = f.gateway;
-    }
-    if (f.d1_down_ms !== undefined || f.restart) {
-      if (!f.sale) throw new ApiError("invalid_request", "d1_down_ms and restart need `sale`");
-      out.inventory = unwrap(await inventory(c.env, f.sale).fault({ d1_down_ms: f.d1_down_ms, restart: f.restart }));
-    }
-    return c.json(out);
-  });
+/** `POST /admin/faults`: what was set. */
+const FaultsSet = z.strictObject({ gateway: Faults.shape.gateway, inventory: z.strictObject({ d1_down_until: Timestamp.nullable() }).optional() });
+
+const ActionParam = SaleParam.extend({ action: z.enum(["pause", "resume", "close"]) });
+const op = { tags: ["operator"], security: asOperator };
+const BODY = ["invalid_request", "unsupported_media_type"] as const;
+
+const create = createRoute({
+  ...op,
+  method: "post",
+  path: "/sales",
+  summary: "Create a sale (and configure its waiting room)",
+  description: "Repeating the same configuration is not an error (200): that is how a room that missed its configuration is repaired.",
+  request: { body: body(SaleInput) },
+  middleware: [valid("json", SaleInput)],
+  responses: {
+    201: json(SaleCreated, "created"),
+    200: json(SaleCreated, "it existed with this very configuration"),
+    ...refusals(...ADMIN_REFUSALS, ...BODY, "conflict", "unavailable"),
+  },
+});
+
+const stats = createRoute({
+  ...op,
+  method: "get",
+  path: "/sales/{id}",
+  summary: "A sale's figures: stock, holds, outbox, waiting room, D1",
+  request: { params: SaleParam },
+  middleware: [valid("param", SaleParam)],
+  responses: { 200: json(SaleStats, "the figures"), ...refusals(...ADMIN_REFUSALS, "not_found", "unavailable") },
+});
+
+const update = createRoute({
+  ...op,
+  method: "patch",
+  path: "/sales/{id}",
+  summary: "Change a running sale's settings",
+  request: { params: SaleParam, body: body(SaleUpdate) },
+  middleware: [valid("param", SaleParam), valid("json", SaleUpdate)],
+  responses: { 200: json(SaleChanged, "the sale as it is now"), ...refusals(...ADMIN_REFUSALS, ...BODY, "not_found", "unavailable") },
+});
+
+const switchState = createRoute({
+  ...op,
+  method: "post",
+  path: "/sales/{id}/{action}",
+  summary: "Pause, resume or close a sale",
+  description: "A closed sale cannot be reopened.",
+  request: { params: ActionParam },
+  middleware: [valid("param", ActionParam)],
+  responses: { 200: json(SaleChanged, "the sale as it is now"), ...refusals(...ADMIN_REFUSALS, "not_found", "sale_closed", "unavailable") },
+});
+
+const restock = createRoute({
+  ...op,
+  method: "post",
+  path: "/sales/{id}/restock",
+  summary: "Add units to a sale",
+  request: { params: SaleParam, body: body(Restock) },
+  middleware: [valid("param", SaleParam), valid("json", Restock)],
+  responses: { 200: json(SaleChanged, "the sale as it is now"), ...refusals(...ADMIN_REFUSALS, ...BODY, "not_found", "unavailable") },
+});
+
+const reconcile = createRoute({
+  ...op,
+  method: "post",
+  path: "/sales/{id}/reconcile",
+  summary: "Compare the ledger with D1 and send D1 what it lacks",
+  request: { params: SaleParam },
+  middleware: [valid("param", SaleParam)],
+  responses: { 200: json(ReconcileAnswer, "what was compared and re-sent"), ...refusals(...ADMIN_REFUSALS, "not_found", "unavailable") },
+});
+
+const ledger = createRoute({
+  ...op,
+  method: "get",
+  path: "/gateway/ledger",
+  summary: "The simulated payment provider's charges (GATEWAY=simulated only)",
+  responses: { 200: json(Ledger, "every charge"), ...refusals(...ADMIN_REFUSALS, "not_found") },
+});
+
+const faults = createRoute({
+  ...op,
+  method: "post",
+  path: "/faults",
+  summary: "Break things on purpose (rehearsals; ALLOW_FAULTS only)",
+  request: { body: body(Faults) },
+  middleware: [valid("json", Faults)],
+  responses: { 200: json(FaultsSet, "what was set"), ...refusals(...ADMIN_REFUSALS, ...BODY, "unavailable") },
+});
+
+export const admin = documented();
+admin.use(requireAdmin);
+// Whatever an operator changes, this isolate stops serving its cached view of that sale.
+admin.use("/sales/:id", forgetAfter);
+admin.use("/sales/:id/*", forgetAfter);
+
+mount(admin, create, async (c) => {
+  const cfg = c.req.valid("json");
+  const { created, sale } = unwrap(await inventory(c.env, cfg.id).configure(cfg));
+  // Also on a repeated create: that is how an operator repairs a room that missed its config.
+  await syncRoom(c.env, cfg);
+  forgetSale(cfg.id);
+  return c.json({ sale, created }, created ? 201 : 200);
+});
+
+mount(admin, stats, async (c) => {
+  const { id } = c.req.valid("param");
+  const stats = await inventory(c.env, id).stats();
+  if (!stats.sale) throw new ApiError("not_found", `no sale ${id}`);
+  const [queue, d1] = await Promise.all([room(c.env, id).stats(), d1Counts(c.env.DB, id)]);
+  return c.json({ ...stats, queue, d1 }, 200);
+});
+
+mount(admin, update, async (c) => {
+  const inv = inventory(c.env, c.req.valid("param").id);
+  const sale = unwrap(await inv.update(c.req.valid("json")));
+  await syncRoom(c.env, unwrap(await inv.saleConfig()));
+  return c.json({ sale }, 200);
+});
+
+mount(admin, switchState, async (c) => {
+  const { id, action } = c.req.valid("param");
+  const state = ({ pause: "paused", resume: "live", close: "closed" } as const)[action];
+  return c.json({ sale: unwrap(await inventory(c.env, id).setState(state)) }, 200);
+});
+
+mount(admin, restock, async (c) => {
+  const sale = unwrap(await inventory(c.env, c.req.valid("param").id).restock(c.req.valid("json").qty));
+  return c.json({ sale }, 200);
+});
+
+mount(admin, reconcile, async (c) => {
+  return c.json({ report: unwrap(await inventory(c.env, c.req.valid("param").id).reconcile()) }, 200);
+});
+
+mount(admin, ledger, async (c) => {
+  if (settings(c.env).GATEWAY !== "simulated") throw new ApiError("not_found", "the ledger is only kept by the simulated gateway");
+  return c.json({ charges: await gatewaySim(c.env).ledger() }, 200);
+});
+
+mount(admin, faults, async (c) => {
+  if (!settings(c.env).ALLOW_FAULTS) throw new ApiError("forbidden", "faults are disabled: set ALLOW_FAULTS = \"true\" (local rehearsals only)");
+  const f = c.req.valid("json");
+  const out: z.infer<typeof FaultsSet> = {};
+  if (f.gateway) {
+    await gatewaySim(c.env).setRates(f.gateway);
+    out.gateway = f.gateway;
+  }
+  if (f.d1_down_ms !== undefined || f.restart) {
+    if (!f.sale) throw new ApiError("invalid_request", "d1_down_ms and restart need `sale`");
+    out.inventory = unwrap(await inventory(c.env, f.sale).fault({ d1_down_ms: f.d1_down_ms, restart: f.restart }));
+  }
+  return c.json(out, 200);
+});

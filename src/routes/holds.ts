@@ -1,13 +1,14 @@
-import { Hono } from "hono";
+import { createRoute } from "@hono/zod-openapi";
 import { z } from "zod";
-import type { AppEnv } from "../app-env";
 import { ApiError, unwrap } from "../lib/api-error";
 import { saleOf } from "../../domain/ids";
 import { forgetSale } from "../edge/sale-info";
 import { inventory } from "../../domain/objects";
+import { asShopper, body, documented, json, mount, refusals } from "../lib/openapi";
 import { valid } from "../lib/validate";
-import { shopper } from "../middleware/shopper";
-import { PayBody, type HoldView } from "../../domain/schemas/hold";
+import { SHOPPER_REFUSALS, shopper } from "../middleware/shopper";
+import { HoldAnswer, PaidAnswer, PayPendingAnswer } from "../../domain/schemas/answers";
+import { PayBody } from "../../domain/schemas/hold";
 
 const HoldParam = z.object({ id: z.string().max(100) });
 
@@ -18,39 +19,80 @@ function owner(env: Env, holdId: string) {
   return { sale, inv: inventory(env, sale) };
 }
 
-/** Pay answers by where the hold ended up: 200 confirmed, 202 still pending, 402, 410. */
-function payAnswer(hold: HoldView): [Record<string, unknown>, 200 | 202] {
+// Every hold route is behind the shopper guard, which runs before the route's own checks.
+const GUARDED = [...SHOPPER_REFUSALS, "invalid_request", "not_found", "unavailable"] as const;
+
+const get = createRoute({
+  method: "get",
+  path: "/{id}",
+  tags: ["shopper"],
+  summary: "A hold, as it stands",
+  security: asShopper,
+  request: { params: HoldParam },
+  middleware: [valid("param", HoldParam)],
+  responses: { 200: json(HoldAnswer, "the hold"), ...refusals(...GUARDED) },
+});
+
+const cancel = createRoute({
+  method: "delete",
+  path: "/{id}",
+  tags: ["shopper"],
+  summary: "Give a hold back",
+  description: "Its units return to the sale (per its release policy). A hold that has ended already is answered as it is.",
+  security: asShopper,
+  request: { params: HoldParam },
+  middleware: [valid("param", HoldParam)],
+  responses: { 200: json(HoldAnswer, "the hold, cancelled (or as it ended)"), ...refusals(...GUARDED, "payment_in_progress", "conflict") },
+});
+
+const pay = createRoute({
+  method: "post",
+  path: "/{id}/pay",
+  tags: ["shopper"],
+  summary: "Pay for a hold",
+  description: "Answers by where the hold ended up: 200 confirmed, 202 outcome not known yet (poll GET /api/holds/{id}), 402 declined, 410 ended.",
+  security: asShopper,
+  request: { params: HoldParam, body: body(PayBody) },
+  middleware: [valid("param", HoldParam), valid("json", PayBody)],
+  responses: {
+    200: json(PaidAnswer, "paid: the hold is confirmed, an order"),
+    202: json(PayPendingAnswer, "the payment's outcome is not known yet"),
+    ...refusals(...GUARDED, "unsupported_media_type", "payment_declined", "hold_ended"),
+  },
+});
+
+export const holds = documented();
+holds.use(shopper);
+
+mount(holds, get, async (c) => {
+  const { id } = c.req.valid("param");
+  return c.json({ hold: unwrap(await owner(c.env, id).inv.hold(id, c.var.user)) }, 200);
+});
+
+mount(holds, cancel, async (c) => {
+  const { id } = c.req.valid("param");
+  const { sale, inv } = owner(c.env, id);
+  const hold = unwrap(await inv.cancel(id, c.var.user));
+  forgetSale(sale); // the unit may be back: this isolate's sold-out answer is stale
+  return c.json({ hold }, 200);
+});
+
+mount(holds, pay, async (c) => {
+  const { id } = c.req.valid("param");
+  const { payment_method } = c.req.valid("json");
+  const { sale, inv } = owner(c.env, id);
+  const hold = unwrap(await inv.pay(id, c.var.user, payment_method));
+  if (hold.status === "declined") forgetSale(sale);
+  // The answer is where the hold ended up.
   switch (hold.status) {
     case "confirmed":
-      return [{ hold, order_id: hold.order_id }, 200];
+      return c.json({ hold, order_id: hold.order_id }, 200);
     case "pending":
-      return [{ hold, message: "payment outcome not known yet; poll GET /api/holds/:id" }, 202];
+      return c.json({ hold, message: "payment outcome not known yet; poll GET /api/holds/:id" }, 202);
     case "declined":
       throw new ApiError("payment_declined", `the payment was declined (${hold.reason})`, { hold });
     case "held": // cannot be: pay moves a held hold on
     default:
       throw new ApiError("hold_ended", `the hold is ${hold.status}${hold.reason ? ` (${hold.reason})` : ""}`, { hold });
   }
-}
-
-export const holds = new Hono<AppEnv>()
-  .use(shopper)
-  .get("/:id", valid("param", HoldParam), async (c) => {
-    const { id } = c.req.valid("param");
-    return c.json({ hold: unwrap(await owner(c.env, id).inv.hold(id, c.var.user)) });
-  })
-  .delete("/:id", valid("param", HoldParam), async (c) => {
-    const { id } = c.req.valid("param");
-    const { sale, inv } = owner(c.env, id);
-    const hold = unwrap(await inv.cancel(id, c.var.user));
-    forgetSale(sale); // the unit may be back: this isolate's sold-out answer is stale
-    return c.json({ hold });
-  })
-  .post("/:id/pay", valid("param", HoldParam), valid("json", PayBody), async (c) => {
-    const { id } = c.req.valid("param");
-    const { payment_method } = c.req.valid("json");
-    const { sale, inv } = owner(c.env, id);
-    const hold = unwrap(await inv.pay(id, c.var.user, payment_method));
-    if (hold.status === "declined") forgetSale(sale);
-    return c.json(...payAnswer(hold));
-  });
+});

@@ -1,16 +1,34 @@
-import { Hono } from "hono";
+import { createRoute } from "@hono/zod-openapi";
 import { z } from "zod";
-import type { AppEnv } from "../app-env";
 import { ApiError, unwrap } from "../lib/api-error";
 import { saleOf } from "../../domain/ids";
 import { inventory } from "../../domain/objects";
+import { asShopper, documented, json, mount, refusals } from "../lib/openapi";
 import { valid } from "../lib/validate";
-import { shopper } from "../middleware/shopper";
+import { SHOPPER_REFUSALS, shopper } from "../middleware/shopper";
+import { OrderAnswer } from "../../domain/schemas/answers";
 
-/** `GET /api/orders/:id`: read from the product object, which has it before D1 does. */
-export const orders = new Hono<AppEnv>().use(shopper).get("/:id", valid("param", z.object({ id: z.string().max(100) })), async (c) => {
+const OrderParam = z.object({ id: z.string().max(100) });
+
+const get = createRoute({
+  method: "get",
+  path: "/{id}",
+  tags: ["shopper"],
+  summary: "An order (a paid hold)",
+  description: "Read from the product object, which has it before D1 does.",
+  security: asShopper,
+  request: { params: OrderParam },
+  middleware: [valid("param", OrderParam)],
+  responses: { 200: json(OrderAnswer, "the order"), ...refusals(...SHOPPER_REFUSALS, "invalid_request", "not_found", "unavailable") },
+});
+
+/** `GET /api/orders/:id` */
+export const orders = documented();
+orders.use(shopper);
+
+mount(orders, get, async (c) => {
   const { id } = c.req.valid("param");
   const sale = saleOf(id, "o");
   if (!sale) throw new ApiError("not_found", "no such order");
-  return c.json({ order: unwrap(await inventory(c.env, sale).order(id, c.var.user)) });
+  return c.json({ order: unwrap(await inventory(c.env, sale).order(id, c.var.user)) }, 200);
 });

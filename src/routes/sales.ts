@@ -1,4 +1,4 @@
-import { Hono } from "hono";
+import { createRoute } from "@hono/zod-openapi";
 import { createMiddleware } from "hono/factory";
 import { z } from "zod";
 import type { AppEnv } from "../app-env";
@@ -7,14 +7,17 @@ import { rememberSoldOut, saleInfo } from "../edge/sale-info";
 import { soldOut, soldOutResponse } from "../edge/sold-out";
 import { ApiError, unwrap } from "../lib/api-error";
 import { inventory } from "../../domain/objects";
+import { asShopper, body, documented, header, json, mount, refusals } from "../lib/openapi";
 import { valid } from "../lib/validate";
 import { limitByIp } from "../middleware/rate-limit";
 import { requirePass } from "../middleware/pass";
-import { shopper } from "../middleware/shopper";
+import { SHOPPER_REFUSALS, shopper } from "../middleware/shopper";
+import { HoldAnswer, HoldsAnswer, SaleAnswer, WaitlistedAnswer } from "../../domain/schemas/answers";
 import { ClaimBody, IdempotencyKey } from "../../domain/schemas/hold";
 import { SaleId } from "../../domain/schemas/sale";
 
 export const SaleParam = z.object({ id: SaleId });
+type SaleInput = { out: { param: z.output<typeof SaleParam> } };
 
 /**
  * The claim's Idempotency-Key, checked with its schema. Reads the one header: a validator over
@@ -30,53 +33,96 @@ const idempotencyKey = createMiddleware<AppEnv>(async (c, next) => {
   await next();
 });
 
-export const sales = new Hono<AppEnv>()
-  .get("/:id", valid("param", SaleParam), limitByIp, async (c) => {
-    const sale = unwrap(await saleInfo(c.env, c.req.valid("param").id));
-    c.header("cache-control", "public, max-age=1");
-    // The shopper page shows the Turnstile widget only when the operator configured a site key.
-    const siteKey = settings(c.env).TURNSTILE_SITE_KEY;
-    return c.json({ sale, ...(siteKey ? { turnstile_site_key: siteKey } : {}) });
-  })
-  .get("/:id/holds", valid("param", SaleParam), shopper, async (c) => {
-    return c.json({ holds: unwrap(await inventory(c.env, c.req.valid("param").id).holdsOf(c.var.user)) });
-  })
-  .post(
-    "/:id/claim",
-    valid("param", SaleParam),
-    shopper,
-    idempotencyKey,
-    valid("json", ClaimBody),
-    async (c, next) => {
-      // Without a pass, a sale that is not open gets its reason from the cached view (with
-      // one, the object decides: a replayed claim still returns its hold while paused).
-      const sale = unwrap(await saleInfo(c.env, c.req.valid("param").id));
-      // What the fast path in front of the router answers, now that this isolate knows.
-      if (soldOut(sale)) return soldOutResponse(c, sale);
-      if (!c.req.header("x-pass")) {
-        if (sale.status === "closed") throw new ApiError("sale_closed", "the sale has ended");
-        if (sale.status !== "open") {
-          throw new ApiError("not_open", sale.status === "paused" ? "the sale is paused" : "the sale has not started", { starts_at: sale.starts_at });
-        }
-      }
-      await next();
-    },
-    requirePass,
-    async (c) => {
-      const { id } = c.req.valid("param");
-      const key = c.var.idempotencyKey;
-      const { qty } = c.req.valid("json");
-      const answer = await inventory(c.env, id).claim({ user: c.var.user, qty, key });
-      // Only a real sell-out (not "fewer left than you asked for"), with the object's own held
-      // count: the cached view's may predate the holds, and decides "sold out" vs "for now".
-      if (!answer.ok && answer.error === "sold_out" && answer.extra?.available === 0) {
-        const info = await saleInfo(c.env, id);
-        if (info.ok) rememberSoldOut(c.env, { ...info.value, held: Number(answer.extra.held ?? info.value.held) });
-      }
-      const claimed = unwrap(answer);
-      if (claimed.kind === "waitlisted") {
-        return c.json({ waitlisted: true, position: claimed.position, message: "sold out: you are on the waitlist; claim again to see an offered hold" }, 202);
-      }
-      return c.json({ hold: claimed.hold }, claimed.created ? 201 : 200);
-    },
-  );
+/**
+ * Without a pass, a sale that is not open gets its reason from the cached view (with one, the
+ * object decides: a replayed claim still returns its hold while paused).
+ */
+const openOrPassed = createMiddleware<AppEnv, string, SaleInput>(async (c, next) => {
+  const sale = unwrap(await saleInfo(c.env, c.req.valid("param").id));
+  // What the fast path in front of the router answers, now that this isolate knows.
+  if (soldOut(sale)) return soldOutResponse(c, sale);
+  if (!c.req.header("x-pass")) {
+    if (sale.status === "closed") throw new ApiError("sale_closed", "the sale has ended");
+    if (sale.status !== "open") {
+      throw new ApiError("not_open", sale.status === "paused" ? "the sale is paused" : "the sale has not started", { starts_at: sale.starts_at });
+    }
+  }
+  await next();
+});
+
+const info = createRoute({
+  method: "get",
+  path: "/{id}",
+  tags: ["shopper"],
+  summary: "A sale, with availability",
+  description: "Cached at the edge for about a second (`cache-control: public, max-age=1`).",
+  request: { params: SaleParam },
+  middleware: [valid("param", SaleParam), limitByIp],
+  responses: { 200: json(SaleAnswer, "the sale"), ...refusals("invalid_request", "rate_limited", "not_found", "unavailable") },
+});
+
+const mine = createRoute({
+  method: "get",
+  path: "/{id}/holds",
+  tags: ["shopper"],
+  summary: "The shopper's holds in this sale",
+  description: "How a client whose claim answer was lost finds its hold.",
+  security: asShopper,
+  request: { params: SaleParam },
+  middleware: [valid("param", SaleParam), shopper],
+  responses: { 200: json(HoldsAnswer, "newest first"), ...refusals("invalid_request", ...SHOPPER_REFUSALS, "not_found", "unavailable") },
+});
+
+// The chain runs cheapest check first: the sale is loaded (cached) before the pass is verified.
+const claim = createRoute({
+  method: "post",
+  path: "/{id}/claim",
+  tags: ["shopper"],
+  summary: "Claim units: a hold to pay for",
+  description: "Needs a waiting-room pass (`X-Pass`). Idempotent by `Idempotency-Key`: a replay answers the same hold.",
+  security: asShopper,
+  parameters: [header.idempotencyKey, header.pass],
+  request: { params: SaleParam, body: body(ClaimBody) },
+  middleware: [valid("param", SaleParam), shopper, idempotencyKey, valid("json", ClaimBody), openOrPassed, requirePass],
+  responses: {
+    201: json(HoldAnswer, "a new hold: pay before `hold.expires_at`"),
+    200: json(HoldAnswer, "the hold this key already got, or the shopper's active hold at their limit"),
+    202: json(WaitlistedAnswer, "sold out, and the sale keeps a waitlist: claim again to see an offered hold"),
+    ...refusals(
+      "invalid_request", "unsupported_media_type", ...SHOPPER_REFUSALS, "pass_required",
+      "not_found", "sold_out", "limit_reached", "sale_closed", "not_open", "unavailable",
+    ),
+  },
+});
+
+export const sales = documented();
+
+mount(sales, info, async (c) => {
+  const sale = unwrap(await saleInfo(c.env, c.req.valid("param").id));
+  c.header("cache-control", "public, max-age=1");
+  // The shopper page shows the Turnstile widget only when the operator configured a site key.
+  const siteKey = settings(c.env).TURNSTILE_SITE_KEY;
+  return c.json({ sale, ...(siteKey ? { turnstile_site_key: siteKey } : {}) }, 200);
+});
+
+mount(sales, mine, async (c) => {
+  return c.json({ holds: unwrap(await inventory(c.env, c.req.valid("param").id).holdsOf(c.var.user)) }, 200);
+});
+
+mount(sales, claim, async (c) => {
+  const { id } = c.req.valid("param");
+  const key = c.var.idempotencyKey;
+  const { qty } = c.req.valid("json");
+  const answer = await inventory(c.env, id).claim({ user: c.var.user, qty, key });
+  // Only a real sell-out (not "fewer left than you asked for"), with the object's own held
+  // count: the cached view's may predate the holds, and decides "sold out" vs "for now".
+  if (!answer.ok && answer.error === "sold_out" && answer.extra?.available === 0) {
+    const info = await saleInfo(c.env, id);
+    if (info.ok) rememberSoldOut(c.env, { ...info.value, held: Number(answer.extra.held ?? info.value.held) });
+  }
+  const claimed = unwrap(answer);
+  if (claimed.kind === "waitlisted") {
+    return c.json({ waitlisted: true as const, position: claimed.position, message: "sold out: you are on the waitlist; claim again to see an offered hold" }, 202);
+  }
+  return c.json({ hold: claimed.hold }, claimed.created ? 201 : 200);
+});

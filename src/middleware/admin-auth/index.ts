@@ -46,3 +46,6 @@ const checkToken = createMiddleware<AppEnv>(async (c, next) => {
 });
 
 export const requireAdmin = every(limitAdmin, checkToken);
+
+/** What the guard answers instead of the route: no token configured, none sent, wrong, malformed, too many. */
+export const ADMIN_REFUSALS = ["forbidden", "unauthorized", "invalid_request", "rate_limited"] as const;

@@ -1,0 +1,77 @@
+import { z } from "zod";
+import { HoldStatus } from "./hold";
+import { RoomStats } from "./room";
+import { Count, SaleView, Stock, Timestamp } from "./sale";
+
+/** What the operator API answers (`/admin/...`), besides the sale views. */
+
+const counts = <K extends string>(keys: readonly K[]) => z.strictObject(Object.fromEntries(keys.map((k) => [k, Count])) as Record<K, typeof Count>);
+
+/** The product object's figures (`ProductInventory.stats()`). */
+export const InventoryStats = z.strictObject({
+  sale: SaleView.nullable(),
+  stock: Stock.nullable(),
+  holds: z.partialRecord(HoldStatus, Count).describe("holds by status (every status is listed)"),
+  units: counts(["held", "pending", "confirmed"]).describe("units by hold status"),
+  refunds: counts(["pending", "refunded"]),
+  waitlist: counts(["waiting", "offered", "skipped"]),
+  outbox: z.strictObject({
+    backlog: Count,
+    oldest_age_ms: Count,
+    failures: Count,
+    batches: Count,
+    rows: Count,
+    max_batch: Count,
+    last_flush_at: Timestamp.nullable(),
+    last_lag_ms: Count,
+  }).describe("completed orders and refunds on their way to D1"),
+  expiry: z.strictObject({ expired: Count, mean_late_ms: Count, max_late_ms: Count }),
+  served: z.strictObject({ claims: Count, batches: Count, infos: Count, since: Timestamp }).describe("calls since the object started"),
+  alarm_at: Timestamp.nullable(),
+});
+export type InventoryStats = z.infer<typeof InventoryStats>;
+
+/** D1's view of a sale (what finance sees), or why it could not be read. */
+export const D1Counts = z.union([
+  z.strictObject({ orders: Count, units: Count, revenue: Count, refunds: Count }),
+  z.strictObject({ error: z.string() }),
+  z.null(),
+]);
+
+/** `GET /admin/sales/:id` */
+export const SaleStats = InventoryStats.extend({ queue: RoomStats, d1: D1Counts }).meta({ id: "SaleStats" });
+
+const Comparison = z.strictObject({
+  ledger: Count,
+  d1: Count,
+  in_outbox: Count,
+  missing: z.array(z.string()).describe("ids D1 lacked: put back in the outbox"),
+  unexpected: z.array(z.string()).describe("ids D1 has that the ledger does not"),
+});
+
+/** `POST /admin/sales/:id/reconcile`: the ledger against D1. */
+export const ReconcileReport = z.strictObject({ orders: Comparison, refunds: Comparison, re_enqueued: Count, backlog_after: Count });
+export type ReconcileReport = z.infer<typeof ReconcileReport>;
+export const ReconcileAnswer = z.strictObject({ report: ReconcileReport }).meta({ id: "ReconcileAnswer" });
+
+/** `POST /admin/sales`: the sale, and whether this call created it (a repeat is not an error). */
+export const SaleCreated = z.strictObject({ sale: SaleView, created: z.boolean() }).meta({ id: "SaleCreated" });
+/** The sale after an operator's change. */
+export const SaleChanged = z.strictObject({ sale: SaleView }).meta({ id: "SaleChanged" });
+
+/** `GET /admin/gateway/ledger`: the simulated payment provider's charges. */
+export const Ledger = z
+  .strictObject({
+    charges: z.array(
+      z.strictObject({
+        key: z.string(),
+        reference: z.string(),
+        status: z.enum(["processing", "succeeded", "declined"]),
+        charge_id: z.string(),
+        amount: Count,
+        calls: Count,
+        refund_id: z.string().nullable(),
+      }),
+    ),
+  })
+  .meta({ id: "Ledger" });

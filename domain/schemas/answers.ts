@@ -1,0 +1,58 @@
+import { z } from "zod";
+import { HoldView, OrderView } from "./hold";
+import { QueueStatus } from "./room";
+import { SaleView, Timestamp } from "./sale";
+
+/**
+ * What the shopper API answers, by route (the bodies of 2xx responses; refusals are in
+ * errors.ts). The edge builds these and the OpenAPI document is generated from them.
+ */
+
+/** `POST /api/session` */
+export const SessionAnswer = z
+  .strictObject({ token: z.string().describe("send as `Authorization: Bearer <token>`"), user_id: z.string(), expires_at: Timestamp })
+  .meta({ id: "SessionAnswer" });
+
+/** `GET /api/sales/:id` */
+export const SaleAnswer = z
+  .strictObject({
+    sale: SaleView,
+    turnstile_site_key: z.string().optional().describe("present when the sale needs a Turnstile token in POST /queue"),
+  })
+  .meta({ id: "SaleAnswer" });
+
+/** `POST /api/sales/:id/challenge`: a proof of work to solve before queueing. */
+export const ChallengeAnswer = z
+  .strictObject({
+    challenge: z.string().describe("signed; send it back with the solution"),
+    nonce: z.string(),
+    bits: z.number().int().nonnegative().describe("leading zero bits SHA-256(nonce + solution) must have"),
+    expires_at: Timestamp,
+  })
+  .meta({ id: "ChallengeAnswer" });
+
+/** `POST` and `GET /api/sales/:id/queue`: the place in line, a renewed ticket, and a pass once admitted. */
+export const QueueAnswer = QueueStatus.extend({
+  ticket: z.string().describe("send as `X-Ticket` when polling"),
+  ticket_expires_at: Timestamp,
+  pass: z.string().optional().describe("once admitted: send as `X-Pass` with the claim"),
+  pass_expires_at: Timestamp.optional(),
+})
+  .strict()
+  .meta({ id: "QueueAnswer" });
+export type QueueAnswer = z.infer<typeof QueueAnswer>;
+
+export const HoldAnswer = z.strictObject({ hold: HoldView }).meta({ id: "HoldAnswer" });
+export const HoldsAnswer = z.strictObject({ holds: z.array(HoldView).describe("newest first, at most 20") }).meta({ id: "HoldsAnswer" });
+
+/** `202` to a claim on a waitlist sale that is sold out. */
+export const WaitlistedAnswer = z
+  .strictObject({ waitlisted: z.literal(true), position: z.number().int().positive(), message: z.string() })
+  .meta({ id: "WaitlistedAnswer" });
+
+/** `200` to a payment: confirmed. */
+export const PaidAnswer = z.strictObject({ hold: HoldView, order_id: z.string().nullable() }).meta({ id: "PaidAnswer" });
+/** `202` to a payment whose outcome is not known yet. */
+export const PayPendingAnswer = z.strictObject({ hold: HoldView, message: z.string() }).meta({ id: "PayPendingAnswer" });
+
+export const OrderAnswer = z.strictObject({ order: OrderView }).meta({ id: "OrderAnswer" });
