@@ -39,7 +39,8 @@ export function countEdge(c: EdgeCtx, sale: string, counter: Counter): void {
 
 function flush(env: Env): Promise<unknown> {
   state.lastFlush = Date.now();
-  const batch = [...state.pending];
+  // Only for sales that exist: a refusal counted for a junk id must not create its room.
+  const batch = [...state.pending].filter(([id]) => isolate.catalog.ids.has(id));
   state.pending.clear();
   return Promise.all(batch.map(([id, deltas]) => room(env, id).count(deltas))).catch((e) => log("warn", "counters_lost", { error: String(e) }));
 }

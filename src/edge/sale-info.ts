@@ -1,10 +1,11 @@
 import { onTheClock } from "../../domain/clock";
 import { settings } from "../../domain/config";
-import type { Result } from "../../domain/result";
+import { refuse, type Result } from "../../domain/result";
 import { inventory, room } from "../../domain/objects";
 import type { Watermark } from "../../domain/schemas/room";
 import type { SaleView } from "../../domain/schemas/sale";
 import { cached, forget, peek, remember } from "./cache";
+import { saleExists } from "./catalog";
 
 /**
  * What the edge knows about a sale without asking: public info with availability, and the
@@ -13,6 +14,7 @@ import { cached, forget, peek, remember } from "./cache";
  * does not reach an object.
  */
 export async function saleInfo(env: Env, id: string): Promise<Result<SaleView>> {
+  if (!(await saleExists(env, id))) return refuse("not_found", "no such sale");
   const r = await cached<Result<SaleView>>(`sale:${id}`, settings(env).EDGE_CACHE_MS, async () => await inventory(env, id).info(), (r) => r.ok);
   return r.ok ? { ok: true, value: onTheClock(r.value, Date.now()) } : r;
 }

@@ -4,7 +4,9 @@ import { z } from "zod";
 import type { AppEnv } from "../app-env";
 import { ApiError, unwrap } from "../lib/api-error";
 import { forgetSale } from "../edge/sale-info";
-import { gatewaySim, inventory, room } from "../../domain/objects";
+import { catalog, gatewaySim, inventory, room } from "../../domain/objects";
+import { rememberSale } from "../edge/catalog";
+import { knownSale } from "../middleware/known-sale";
 import { settings } from "../../domain/config";
 import { valid } from "../lib/validate";
 import { asOperator, body, documented, json, mount, refusals } from "../lib/openapi";
@@ -153,15 +155,19 @@ const faults = createRoute({
 
 export const admin = documented();
 admin.use(requireAdmin);
-// Whatever an operator changes, this isolate stops serving its cached view of that sale.
-admin.use("/sales/:id", forgetAfter);
-admin.use("/sales/:id/*", forgetAfter);
+// An id that was never created reaches no object; whatever an operator changes, this isolate
+// stops serving its cached view of that sale.
+admin.use("/sales/:id", knownSale, forgetAfter);
+admin.use("/sales/:id/*", knownSale, forgetAfter);
 
 mount(admin, create, async (c) => {
   const cfg = c.req.valid("json");
   const { created, sale } = unwrap(await inventory(c.env, cfg.id).configure(cfg));
   // Also on a repeated create: that is how an operator repairs a room that missed its config.
   await syncRoom(c.env, cfg);
+  // Listed last: once shoppers can reach the sale, its objects are configured.
+  await catalog(c.env).add(cfg.id);
+  rememberSale(cfg.id);
   forgetSale(cfg.id);
   return c.json({ sale, created }, created ? 201 : 200);
 });

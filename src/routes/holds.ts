@@ -4,6 +4,7 @@ import { ApiError, unwrap } from "../lib/api-error";
 import { saleOf } from "../../domain/ids";
 import { forgetSale } from "../edge/sale-info";
 import { inventory } from "../../domain/objects";
+import { saleExists } from "../edge/catalog";
 import { asShopper, body, documented, json, mount, refusals } from "../lib/openapi";
 import { valid } from "../lib/validate";
 import { SHOPPER_REFUSALS, shopper } from "../middleware/shopper";
@@ -13,9 +14,9 @@ import { PayBody } from "../../domain/schemas/hold";
 const HoldParam = z.object({ id: z.string().max(100) });
 
 /** The product object that owns a hold: the hold id starts with its sale id. */
-function owner(env: Env, holdId: string) {
+async function owner(env: Env, holdId: string) {
   const sale = saleOf(holdId, "h");
-  if (!sale) throw new ApiError("not_found", "no such hold");
+  if (!sale || !(await saleExists(env, sale))) throw new ApiError("not_found", "no such hold");
   return { sale, inv: inventory(env, sale) };
 }
 
@@ -66,12 +67,12 @@ holds.use(shopper);
 
 mount(holds, get, async (c) => {
   const { id } = c.req.valid("param");
-  return c.json({ hold: unwrap(await owner(c.env, id).inv.hold(id, c.var.user)) }, 200);
+  return c.json({ hold: unwrap(await (await owner(c.env, id)).inv.hold(id, c.var.user)) }, 200);
 });
 
 mount(holds, cancel, async (c) => {
   const { id } = c.req.valid("param");
-  const { sale, inv } = owner(c.env, id);
+  const { sale, inv } = await owner(c.env, id);
   const hold = unwrap(await inv.cancel(id, c.var.user));
   forgetSale(sale); // the unit may be back: this isolate's sold-out answer is stale
   return c.json({ hold }, 200);
@@ -80,7 +81,7 @@ mount(holds, cancel, async (c) => {
 mount(holds, pay, async (c) => {
   const { id } = c.req.valid("param");
   const { payment_method } = c.req.valid("json");
-  const { sale, inv } = owner(c.env, id);
+  const { sale, inv } = await owner(c.env, id);
   const hold = unwrap(await inv.pay(id, c.var.user, payment_method));
   if (hold.status === "declined") forgetSale(sale);
   // The answer is where the hold ended up.

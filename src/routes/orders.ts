@@ -3,6 +3,7 @@ import { z } from "zod";
 import { ApiError, unwrap } from "../lib/api-error";
 import { saleOf } from "../../domain/ids";
 import { inventory } from "../../domain/objects";
+import { saleExists } from "../edge/catalog";
 import { asShopper, documented, json, mount, refusals } from "../lib/openapi";
 import { valid } from "../lib/validate";
 import { SHOPPER_REFUSALS, shopper } from "../middleware/shopper";
@@ -29,6 +30,6 @@ orders.use(shopper);
 mount(orders, get, async (c) => {
   const { id } = c.req.valid("param");
   const sale = saleOf(id, "o");
-  if (!sale) throw new ApiError("not_found", "no such order");
+  if (!sale || !(await saleExists(c.env, sale))) throw new ApiError("not_found", "no such order");
   return c.json({ order: unwrap(await inventory(c.env, sale).order(id, c.var.user)) }, 200);
 });

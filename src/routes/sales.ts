@@ -9,6 +9,7 @@ import { ApiError, unwrap } from "../lib/api-error";
 import { inventory } from "../../domain/objects";
 import { asShopper, body, documented, header, json, mount, refusals } from "../lib/openapi";
 import { valid } from "../lib/validate";
+import { knownSale } from "../middleware/known-sale";
 import { limitByIp } from "../middleware/rate-limit";
 import { requirePass } from "../middleware/pass";
 import { SHOPPER_REFUSALS, shopper } from "../middleware/shopper";
@@ -69,7 +70,7 @@ const mine = createRoute({
   description: "How a client whose claim answer was lost finds its hold.",
   security: asShopper,
   request: { params: SaleParam },
-  middleware: [valid("param", SaleParam), shopper],
+  middleware: [valid("param", SaleParam), shopper, knownSale],
   responses: { 200: json(HoldsAnswer, "newest first"), ...refusals("invalid_request", ...SHOPPER_REFUSALS, "not_found", "unavailable") },
 });
 
