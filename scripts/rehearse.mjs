@@ -13,6 +13,10 @@
 //   npm run rehearse -- --shoppers 500 --stock 50     CI size
 //   npm run rehearse -- --shoppers 500 --stock 50 --fault restart --fault d1
 //   npm run rehearse -- --url https://… --admin-token … --shoppers 200
+//
+//   lib/rehearsal-options.mjs  options and help     lib/crowd.mjs      the sale run (context, faults, watch)
+//   lib/shopper.mjs            the behaviour model  lib/settle.mjs     come-backs, settle, evidence
+//   lib/http.mjs               the client's pool    lib/invariants.mjs, lib/report.mjs: checks and report
 import { writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
