@@ -1,23 +1,23 @@
-// The shopper page's side of the public JSON API (see src/routes/*.ts), plus the small helpers
-// the page needs: a per-sale state kept in sessionStorage (so a reload resumes) and formatting.
+// The shopper page's side of the API: domain/client.js over fetch with the page's retry rules,
+// plus the small helpers the page needs: a per-sale state kept in sessionStorage (so a reload
+// resumes) and formatting.
+import { createClient, fetchTransport } from "../domain/client.js";
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const send = fetchTransport("", { cache: "no-store" });
 
 /**
- * One API call: `{ status, body }`, where body is the JSON answer (errors are
- * `{ error, message, … }`). Busy answers (429 rate_limited, 503 unavailable) and network
- * failures are retried a few times with the server's Retry-After: claims and payments carry
- * idempotency keys and polls are reads, so a repeat is safe.
+ * The page's transport: busy answers (429 rate_limited, 503 unavailable) and network failures
+ * are retried a few times with the server's Retry-After: claims and payments carry idempotency
+ * keys and polls are reads, so a repeat is safe. Per call: `retries` (default 3) and
+ * `onRetry(message)` to tell the shopper.
  */
-export async function api(method, path, { token, headers = {}, body, retries = 3, onRetry } = {}) {
-  const h = { accept: "application/json", ...headers };
-  if (token) h.authorization = `Bearer ${token}`;
-  if (body !== undefined) h["content-type"] = "application/json";
+async function retrying(method, path, { retries = 3, onRetry, ...init }) {
   for (let attempt = 0; ; attempt++) {
     let res;
     try {
-      res = await fetch(path, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body), cache: "no-store" });
-    } catch (e) {
+      res = await send(method, path, init);
+    } catch {
       if (attempt >= retries) throw new Error("network: the server could not be reached");
       onRetry?.("Connection lost, retrying…");
       await sleep(1000 * 2 ** attempt);
@@ -29,15 +29,12 @@ export async function api(method, path, { token, headers = {}, body, retries = 3
       await sleep(wait * 1000);
       continue;
     }
-    let data;
-    try {
-      data = await res.json();
-    } catch {
-      data = { error: "bad_response", message: `unexpected answer (HTTP ${res.status})` };
-    }
-    return { status: res.status, body: data };
+    return res;
   }
 }
+
+/** The API for this page: `{ status, body, headers }` answers (errors are `{ error, message, … }`). */
+export const api = createClient({ transport: retrying });
 
 /** A random key for one claim attempt (Idempotency-Key: 8-64 of [A-Za-z0-9._:-]). */
 export const newKey = () => `web-${crypto.randomUUID()}`;

@@ -1,6 +1,8 @@
 // The shopper page for one sale (/sale?id=<sale>): countdown → waiting room (proof of work in a
 // Web Worker, then position/ETA) → claim → payment within the hold's window → result.
 // Only the public JSON API is used; progress lives in sessionStorage so a reload resumes.
+import { onTheClock } from "../domain/clock";
+import { SALE_ID } from "../domain/ids";
 import { api, clock, count, money, newKey, roughly, saleState, when } from "./api.js";
 
 const $ = (id) => document.getElementById(id);
@@ -107,9 +109,9 @@ async function pollSale() {
   clearTimeout(timers.sale);
   if (!document.hidden) {
     try {
-      const r = await api("GET", `/api/sales/${saleId}`, { retries: 0 });
+      const r = await api.sale(saleId, { retries: 0 });
       if (r.status === 200) {
-        sale = onTheClock(r.body.sale);
+        sale = onTheClock(r.body.sale, Date.now());
         siteKey = r.body.turnstile_site_key ?? "";
         renderSale();
         onSaleChange();
@@ -165,7 +167,7 @@ $("join").addEventListener("click", () => startJoin());
 
 async function ensureSession() {
   if (S.token && Date.parse(S.tokenExp) > Date.now() + 60_000) return;
-  const r = await api("POST", "/api/session", { onRetry: notice });
+  const r = await api.session({ onRetry: notice });
   if (r.status !== 201 && r.status !== 200) throw new ApiFailure(r);
   // Tickets and passes are bound to the session's user: a new session starts the line over.
   for (const k of ["ticket", "pass", "passExp", "claimKey", "holdId", "orderId", "waitlisted"]) delete S[k];
@@ -222,18 +224,14 @@ async function startJoin(retried = false) {
   show("room");
   try {
     await ensureSession();
-    const ch = await api("POST", `/api/sales/${saleId}/challenge`, { token: S.token, onRetry: notice });
+    const ch = await api.challenge(saleId, S.token, { onRetry: notice });
     if (ch.status !== 200) throw new ApiFailure(ch);
     const { nonce, bits, challenge } = ch.body;
     showPowProgress(0, bits, null);
     const done = await solvePow(nonce, bits, (tries) => showPowProgress(tries, bits, null));
     showPowProgress(done.tries, bits, done);
     const turnstile = siteKey ? await turnstileToken() : undefined;
-    const r = await api("POST", `/api/sales/${saleId}/queue`, {
-      token: S.token,
-      body: { challenge, solution: done.solution, ...(turnstile ? { turnstile } : {}) },
-      onRetry: notice,
-    });
+    const r = await api.queue(saleId, S.token, { challenge, solution: done.solution, turnstile }, { onRetry: notice });
     notice();
     joining = false;
     if (r.status === 200 || r.status === 201) return onStanding(r.body);
@@ -311,7 +309,7 @@ async function pollQueue() {
   try {
     await ensureSession();
     if (!S.ticket) return startJoin();
-    const r = await api("GET", `/api/sales/${saleId}/queue`, { token: S.token, headers: { "x-ticket": S.ticket }, onRetry: notice });
+    const r = await api.poll(saleId, S.token, S.ticket, { onRetry: notice });
     notice();
     if (r.status === 200) return onStanding(r.body);
     if (r.status === 403) {
@@ -339,7 +337,7 @@ async function ensurePass() {
     startJoin();
     return false;
   }
-  const r = await api("GET", `/api/sales/${saleId}/queue`, { token: S.token, headers: { "x-ticket": S.ticket }, onRetry: notice });
+  const r = await api.poll(saleId, S.token, S.ticket, { onRetry: notice });
   if (r.status === 200) {
     if (keepStanding(r.body)) return true;
     onStanding(r.body);
@@ -359,7 +357,7 @@ async function ensurePass() {
 function showClaim() {
   clearTimers();
   // Admitted means the sale has opened, even if this page's clock tick has not run yet.
-  sale = onTheClock(sale);
+  sale = onTheClock(sale, Date.now());
   renderSale();
   const p = sale.product;
   const minutes = Math.round(sale.hold_ttl_s / 60);
@@ -382,12 +380,7 @@ async function claim(retried = false) {
       S.claimKey = newKey(); // one key per attempt: a repeated click or a retry gets the same hold
       store.save();
     }
-    const r = await api("POST", `/api/sales/${saleId}/claim`, {
-      token: S.token,
-      headers: { "x-pass": S.pass, "idempotency-key": S.claimKey },
-      body: { qty: 1 },
-      onRetry: notice,
-    });
+    const r = await api.claim(saleId, S.token, { pass: S.pass, key: S.claimKey, qty: 1 }, { onRetry: notice });
     notice();
     if (r.status === 201 || r.status === 200) {
       S.holdId = r.body.hold.id;
@@ -474,7 +467,7 @@ $("pay-form").addEventListener("submit", async (e) => {
   setText("pay-status", "Charging your card…");
   const slow = setTimeout(() => setText("pay-status", "Still waiting for the payment gateway: this can take a few seconds…"), 3000);
   try {
-    const r = await api("POST", `/api/holds/${hold.id}/pay`, { token: S.token, body: { payment_method: $("card").value }, onRetry: notice });
+    const r = await api.pay(hold.id, S.token, $("card").value, { onRetry: notice });
     notice();
     if (r.status === 200) {
       S.orderId = r.body.order_id;
@@ -501,7 +494,7 @@ $("pay-form").addEventListener("submit", async (e) => {
 $("cancel").addEventListener("click", async () => {
   payForm(false);
   try {
-    const r = await api("DELETE", `/api/holds/${hold.id}`, { token: S.token, onRetry: notice });
+    const r = await api.cancel(hold.id, S.token, { onRetry: notice });
     if (r.status !== 200) throw new ApiFailure(r);
     onHold(r.body.hold);
   } catch (e) {
@@ -521,7 +514,7 @@ async function refreshHold() {
   clearTimers("hold");
   try {
     await ensureSession();
-    const r = await api("GET", `/api/holds/${S.holdId}`, { token: S.token, onRetry: notice });
+    const r = await api.hold(S.holdId, S.token, { onRetry: notice });
     notice();
     if (r.status === 200) {
       const h = r.body.hold;
@@ -551,7 +544,7 @@ async function refreshHold() {
 async function showOrder() {
   showResult("confirmed", { orderId: S.orderId });
   try {
-    const r = await api("GET", `/api/orders/${S.orderId}`, { token: S.token, onRetry: notice });
+    const r = await api.order(S.orderId, S.token, { onRetry: notice });
     if (r.status === 200 && step === "result" && resultKind === "confirmed") {
       const o = r.body.order;
       $("order-details").replaceChildren(
@@ -663,22 +656,11 @@ function failed(e, retry) {
 
 // ------------------------------------------------------------------ clocks
 
-/**
- * The clock's part of the status, as the edge applies it: an answer sent just before the
- * opening (or the end) must not turn the badge back once this page has seen that time pass.
- */
-function onTheClock(s) {
-  const now = Date.now();
-  if (s.status !== "closed" && now >= Date.parse(s.ends_at)) return { ...s, status: "closed" };
-  if (s.status === "scheduled" && now >= Date.parse(s.starts_at)) return { ...s, status: "open" };
-  return s;
-}
-
 function tick() {
   const now = Date.now();
   if (sale?.status === "scheduled" && now >= Date.parse(sale.starts_at)) {
     // Opening time: flip to open as the edge does (by the clock), then confirm with the server.
-    sale = onTheClock(sale);
+    sale = onTheClock(sale, now);
     renderSale();
     onSaleChange();
     pollSale();
@@ -709,10 +691,10 @@ function tick() {
 // ------------------------------------------------------------------ start
 
 async function boot() {
-  if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(saleId)) return showResult("unknown");
+  if (!SALE_ID.test(saleId)) return showResult("unknown");
   let r;
   try {
-    r = await api("GET", `/api/sales/${saleId}`, { onRetry: notice });
+    r = await api.sale(saleId, { onRetry: notice });
   } catch (e) {
     return showResult("error", { message: "The sale could not be reached. Check your connection.", retry: () => location.reload() });
   }
@@ -721,7 +703,7 @@ async function boot() {
     $("product").removeAttribute("aria-busy");
     return showResult("unknown");
   }
-  sale = onTheClock(r.body.sale);
+  sale = onTheClock(r.body.sale, Date.now());
   siteKey = r.body.turnstile_site_key ?? "";
   renderSale();
   setInterval(tick, 250);

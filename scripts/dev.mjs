@@ -3,17 +3,19 @@
 // applies the D1 migrations to the local database, runs `wrangler dev`, and once it answers,
 // seeds the demo sale through the admin API (the same call an operator makes).
 //   npm start -- --port 8787 --fresh      (--fresh wipes local DO and D1 state first)
-import { spawn, spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, readFileSync, rmSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { createClient, fetchTransport } from "../domain/client.js";
+import { saleConfig } from "../domain/sale-config.js";
+import { startLocal } from "./lib/local-server.mjs";
 
 const { values: opts } = parseArgs({
   options: { port: { type: "string", default: "8787" }, fresh: { type: "boolean", default: false }, "no-seed": { type: "boolean", default: false } },
 });
-const base = `http://127.0.0.1:${opts.port}`;
-// Offline and quiet: no Request.cf fetch, no telemetry, no prompts.
-const env = { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false", CI: "true" };
-const wrangler = (args, options = {}) => spawnSync("npx", ["wrangler", ...args], { stdio: "inherit", env, ...options });
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+process.chdir(ROOT);
 
 if (!existsSync(".dev.vars")) {
   copyFileSync(".dev.vars.example", ".dev.vars");
@@ -32,56 +34,33 @@ const vars = readVars(".dev.vars");
 const missing = Object.keys(readVars(".dev.vars.example")).filter((k) => !(k in vars));
 if (missing.length) console.warn(`note: .dev.vars lacks ${missing.join(", ")} (see .dev.vars.example)`);
 
-if (wrangler(["d1", "migrations", "apply", "DB", "--local"]).status !== 0) {
-  console.error("applying D1 migrations failed (see above)");
+let server;
+try {
+  // The developer's own: .wrangler/state, .dev.vars, wrangler's watcher, output on this terminal.
+  server = await startLocal({ cwd: ROOT, port: Number(opts.port), throwaway: false });
+} catch (e) {
+  console.error(String(e?.message ?? e));
+  await e?.stop?.();
   process.exit(1);
 }
-
-const dev = spawn("npx", ["wrangler", "dev", "--ip", "127.0.0.1", "--port", opts.port, "--show-interactive-dev-session=false"], { stdio: "inherit", env });
-for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => dev.kill(sig));
-dev.on("exit", (code) => process.exit(code ?? 0));
-
-async function waitUntilUp() {
-  for (let i = 0; i < 240; i++) {
-    try {
-      await fetch(`${base}/api/sales/demo`);
-      return;
-    } catch {
-      await new Promise((r) => setTimeout(r, 500));
-    }
-  }
-  throw new Error(`wrangler dev did not answer on ${base} within 2 minutes`);
+let stopping = false;
+async function shutDown(code) {
+  stopping = true;
+  await server.stop();
+  process.exit(code);
 }
-
-async function adminCall(method, path, body) {
-  const res = await fetch(`${base}/admin${path}`, {
-    method,
-    headers: { authorization: `Bearer ${vars.ADMIN_TOKEN}`, "content-type": "application/json" },
-    body: body && JSON.stringify(body),
-  });
-  return { status: res.status, body: await res.json() };
-}
+for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => shutDown(0));
+// wrangler dev ended by itself: so does npm start, with its exit code.
+server.exited.then(({ code }) => stopping || process.exit(code ?? 0));
 
 async function seed() {
-  const now = Date.now();
-  const demo = {
-    id: "demo",
-    product: { id: "console-x", name: "Console X", price: 49_900, currency: "EUR" },
-    stock_total: 100,
-    starts_at: new Date(now).toISOString(),
-    ends_at: new Date(now + 7 * 86400_000).toISOString(),
-    hold_ttl_s: 120,
-    per_user_limit: 1,
-    release_policy: "release",
-    admission_rate: 20,
-    max_active: 500,
-    // ~4,000 hashes: a blink for a browser or the shop script, a cost for a bot farm.
-    pow_difficulty: 12,
-  };
-  let res = await adminCall("POST", "/sales", demo);
+  const { base } = server;
+  const admin = createClient({ transport: fetchTransport(base) }).admin(vars.ADMIN_TOKEN);
+  const demo = saleConfig();
+  let res = await admin.createSale(demo);
   if (res.status === 409) {
     // Seeded by an earlier run: keep its state, just make sure it has not ended.
-    res = await adminCall("PATCH", "/sales/demo", { ends_at: demo.ends_at });
+    res = await admin.update("demo", { ends_at: demo.ends_at });
     console.log(`\ndemo sale already exists (kept its holds and orders; \`npm start -- --fresh\` starts over)`);
   } else if (res.status >= 300) {
     throw new Error(`seeding the demo sale failed: ${res.status} ${JSON.stringify(res.body)}`);
@@ -100,11 +79,8 @@ Try it (see README "Quick start"), in another terminal:
 }
 
 if (!opts["no-seed"]) {
-  waitUntilUp()
-    .then(seed)
-    .catch((e) => {
-      console.error(String(e));
-      dev.kill("SIGTERM");
-      process.exit(1);
-    });
+  seed().catch((e) => {
+    console.error(String(e));
+    shutDown(1);
+  });
 }

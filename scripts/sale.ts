@@ -15,6 +15,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { z } from "zod";
+import { type Answer, createClient, fetchTransport } from "../domain/client.js";
 import { Restock, SaleInput, SaleUpdate } from "../domain/schemas/sale";
 
 const { values: o, positionals } = parseArgs({
@@ -72,20 +73,19 @@ const at = (iso: string | undefined, inS: string | undefined, fallbackS?: number
   iso ?? (inS !== undefined ? new Date(Date.now() + Number(inS) * 1000).toISOString() : fallbackS !== undefined ? new Date(Date.now() + fallbackS * 1000).toISOString() : undefined);
 const defined = (x: Record<string, unknown>) => Object.fromEntries(Object.entries(x).filter(([, v]) => v !== undefined));
 
-async function api(method: string, path: string, body?: unknown) {
-  let res: Response;
+/** The operator's routes (domain/client.js), with the admin token (read when first needed). */
+const admin = () => createClient({ transport: fetchTransport(o.url) }).admin(adminToken());
+
+/** The answer's body; a refusal or an unreachable server ends the CLI with what went wrong. */
+async function ok(send: () => Promise<Answer>): Promise<Record<string, any>> {
+  let r: Answer;
   try {
-    res = await fetch(`${o.url}/admin${path}`, {
-      method,
-      headers: { authorization: `Bearer ${adminToken()}`, ...(body ? { "content-type": "application/json" } : {}) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
+    r = await send();
   } catch (e) {
     return die(`cannot reach ${o.url} (${String(e)}): is \`npm start\` running, or is --url right?`);
   }
-  const json = (await res.json().catch(() => ({}))) as Record<string, any>;
-  if (!res.ok) die(`${res.status} ${json.error ?? ""}: ${json.message ?? JSON.stringify(json)}`);
-  return json;
+  if (r.status < 200 || r.status >= 300) die(`${r.status} ${r.body.error ?? ""}: ${r.body.message ?? JSON.stringify(r.body)}`);
+  return r.body;
 }
 
 function table(rows: [string, unknown][]) {
@@ -148,7 +148,7 @@ switch (command) {
           max_active: num(o["max-active"]),
           pow_difficulty: num(o.pow),
         });
-    const r = await api("POST", "/sales", check(SaleInput, body));
+    const r = await ok(() => admin().createSale(check(SaleInput, body)));
     out(r, () => {
       console.log(r.created ? "✓ created" : "✓ already exists with this configuration");
       printSale(r.sale);
@@ -157,25 +157,25 @@ switch (command) {
   }
   case "update": {
     const body = defined({ hold_ttl_s: num(o["hold-ttl"]), admission_rate: num(o.rate), max_active: num(o["max-active"]), pow_difficulty: num(o.pow), ends_at: at(o.ends, o["ends-in"]) });
-    const r = await api("PATCH", `/sales/${need(id, "update <id> --rate …")}`, check(SaleUpdate, body));
+    const r = await ok(() => admin().update(need(id, "update <id> --rate …"), check(SaleUpdate, body)));
     out(r, () => printSale(r.sale));
     break;
   }
   case "pause":
   case "resume":
   case "close": {
-    const r = await api("POST", `/sales/${need(id, `${command} <id>`)}/${command}`);
+    const r = await ok(() => admin()[command](need(id, `${command} <id>`)));
     out(r, () => printSale(r.sale));
     break;
   }
   case "restock": {
-    const body = check(Restock, { qty: num(need(arg, "restock <id> <qty>")) });
-    const r = await api("POST", `/sales/${need(id, "restock <id> <qty>")}/restock`, body);
+    const { qty } = check(Restock, { qty: num(need(arg, "restock <id> <qty>")) }) as { qty: number };
+    const r = await ok(() => admin().restock(need(id, "restock <id> <qty>"), qty));
     out(r, () => printSale(r.sale));
     break;
   }
   case "reconcile": {
-    const r = await api("POST", `/sales/${need(id, "reconcile <id>")}/reconcile`);
+    const r = await ok(() => admin().reconcile(need(id, "reconcile <id>")));
     out(r, () => {
       const { orders, refunds, re_enqueued } = r.report;
       table([
@@ -191,14 +191,15 @@ switch (command) {
   case "stats": {
     const sale = need(id, "stats <id> [--watch [--every seconds]]");
     if (!o.watch) {
-      const r = await api("GET", `/sales/${sale}`);
+      const r = await ok(() => admin().stats(sale));
       out(r, () => printStats(r));
       break;
     }
     const every = Math.max(0.2, Number(o.every) || 1) * 1000;
     const history = { sold: [] as number[], held: [] as number[], available: [] as number[] };
+    const a = admin();
     for (;;) {
-      const r = await api("GET", `/sales/${sale}`);
+      const r = await ok(() => a.stats(sale));
       for (const k of ["sold", "held", "available"] as const) {
         history[k].push(r.stock[k]);
         if (history[k].length > 60) history[k].shift();

@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { newHoldId, orderIdOf, saleOf } from "../domain/ids";
-import { call, claim, createSale, expectStockInvariant, idemKey, passFor, session, stats } from "./helpers";
+import { createSale, expectStockInvariant } from "./support/sales";
+import { claim, idemKey, passFor, session } from "./support/shoppers";
+import { call, stats } from "./support/worker";
 
 /**
  * Invariants 1 and 2 under a burst: 500 claims from 300 shoppers (some sending the same

@@ -1,7 +1,9 @@
 import { env } from "cloudflare:workers";
 import { afterAll, beforeAll, describe, expect, it, vi, type MockInstance } from "vitest";
 import { deploymentProblem, SettingsSchema } from "../domain/config";
-import { call, createSale, idemKey } from "./helpers";
+import { createSale } from "./support/sales";
+import { idemKey } from "./support/shoppers";
+import { call } from "./support/worker";
 
 const production = { DEPLOYMENT: "production", GATEWAY: "http" } as const;
 

@@ -1,7 +1,9 @@
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { HoldView } from "../domain/schemas/hold";
-import { admin, call, claim, createSale, expectStockInvariant, heldBy, idemKey, pay, runAlarm, session, sleep, stub, until } from "./helpers";
+import { createSale, expectStockInvariant } from "./support/sales";
+import { claim, heldBy, idemKey, pay, session } from "./support/shoppers";
+import { admin, call, runAlarm, sleep, stub, until } from "./support/worker";
 
 // hold_ttl_s has a schema minimum of 1 s: the shortest real payment window a test can wait out.
 const TTL = 1;

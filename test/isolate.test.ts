@@ -3,7 +3,9 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { room } from "../domain/objects";
 import { forgetEverything } from "../src/edge/isolate";
-import { admin, call, claim, createSale, d1Orders, enqueue, expectStockInvariant, heldBy, pay, session, stats, stub, until } from "./helpers";
+import { createSale, expectStockInvariant } from "./support/sales";
+import { claim, enqueue, heldBy, pay, session } from "./support/shoppers";
+import { admin, call, d1Orders, stats, stub, until } from "./support/worker";
 
 /** What an operator and a shopper can see of a sale, without the per-instance figures. */
 async function snapshot(sale: string, shoppers: { token: string; hold?: string; ticket?: string }[]) {

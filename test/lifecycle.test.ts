@@ -1,6 +1,8 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { admin, call, claim, createSale, expectStockInvariant, heldBy, idemKey, saleConfig, session, sleep, stats, until } from "./helpers";
+import { createSale, expectStockInvariant, saleConfig } from "./support/sales";
+import { claim, heldBy, idemKey, session } from "./support/shoppers";
+import { admin, call, sleep, stats, until } from "./support/worker";
 
 const publicSale = async (sale: string) => (await call("GET", `/api/sales/${sale}`)).body.sale;
 

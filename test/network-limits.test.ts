@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { networkOf } from "../domain/network";
-import { call } from "./helpers";
+import { call } from "./support/worker";
 
 let n = 0;
 /** A fresh /64 (or IPv4 /32) per test, so limiter windows never carry over between tests. */

@@ -3,7 +3,9 @@ import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { solve } from "../domain/pow.js";
 import { app } from "../src/index";
-import { admin, call, claim, createSale, enqueue, heldBy, idemKey, passFor, pay, saleConfig, saleId, session } from "./helpers";
+import { createSale, saleConfig, saleId } from "./support/sales";
+import { claim, enqueue, heldBy, idemKey, passFor, pay, session } from "./support/shoppers";
+import { admin, call } from "./support/worker";
 
 /**
  * The OpenAPI document (GET /api/openapi.json) against the running Worker: it lists exactly the
@@ -72,8 +74,8 @@ describe("the document", () => {
     expect(page.headers.get("content-type")).toMatch(/^text\/html/);
     expect(doc.paths["/api/docs"]!.get!.responses["200"]!.content["text/html"]).toBeDefined();
     // The page loads Swagger UI (from a CDN, in a browser) pointed at the document.
-    expect(page.body.unparsed).toContain("SwaggerUIBundle");
-    expect(page.body.unparsed).toContain("/api/openapi.json");
+    expect(page.body.raw).toContain("SwaggerUIBundle");
+    expect(page.body.raw).toContain("/api/openapi.json");
     answered.add("GET /api/docs 200");
   });
 

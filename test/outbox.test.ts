@@ -2,7 +2,9 @@ import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { orderIdOf } from "../domain/ids";
-import { admin, createSale, d1Orders, heldBy, ledger, pay, runAlarm, session, sleep, stats, stub, until } from "./helpers";
+import { createSale } from "./support/sales";
+import { heldBy, pay, session } from "./support/shoppers";
+import { admin, d1Orders, ledger, runAlarm, sleep, stats, stub, until } from "./support/worker";
 
 /** Reads the object's own storage: the outbox's next flush time and its alarm. */
 const schedule = (sale: string) =>

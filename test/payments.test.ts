@@ -3,10 +3,9 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { HoldRow } from "../durable-objects/inventory/holds";
 import { gatewaySim } from "../domain/objects";
-import {
-  call, claim, createSale, d1Orders, d1Refunds, expectStockInvariant, heldBy, ledger, pay, runAlarm, session, sleep,
-  stats, stub, until,
-} from "./helpers";
+import { createSale, expectStockInvariant } from "./support/sales";
+import { claim, heldBy, pay, session } from "./support/shoppers";
+import { call, d1Orders, d1Refunds, ledger, runAlarm, sleep, stats, stub, until } from "./support/worker";
 
 // Test bindings (vitest.config.ts): PAY_TIMEOUT_MS 250, PAY_RETRY_MS 100, PAY_GIVE_UP_S 1,
 // GATEWAY_LATE_MS 300. tok_late_<ms> with 250 < ms < 1000 lands while the hold is still pending;

@@ -1,7 +1,9 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { call, claim, createSale, expectStockInvariant, heldBy, idemKey, ledger, passFor, pay, session, sleep, stats, stub, until } from "./helpers";
+import { createSale, expectStockInvariant } from "./support/sales";
+import { claim, heldBy, idemKey, passFor, pay, session } from "./support/shoppers";
+import { call, ledger, sleep, stats, stub, until } from "./support/worker";
 
 /**
  * Restarts the sale's object: in-memory state is gone, the next call builds a new instance

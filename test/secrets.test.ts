@@ -2,7 +2,8 @@ import { env } from "cloudflare:workers";
 import { sign } from "hono/jwt";
 import { afterAll, beforeAll, describe, expect, it, vi, type MockInstance } from "vitest";
 import { secretProblem } from "../domain/secrets";
-import { call, createSale } from "./helpers";
+import { createSale } from "./support/sales";
+import { call } from "./support/worker";
 
 /** Values once published with this project (the old .dev.vars.example and test config). */
 const PUBLISHED = {

@@ -5,7 +5,9 @@ import { describe, expect, it } from "vitest";
 import { room } from "../domain/objects";
 import type { Admission } from "../domain/admission";
 import { burstOf } from "../domain/admission";
-import { admin, call, createSale, enqueue, session, sleep } from "./helpers";
+import { createSale } from "./support/sales";
+import { enqueue, session } from "./support/shoppers";
+import { admin, call, sleep } from "./support/worker";
 
 const roomOf = (sale: string) => room(env, sale);
 const nonce = () => crypto.randomUUID().replaceAll("-", "");

@@ -1,7 +1,9 @@
 // The table and the files: every figure next to the no-op ceiling at the same concurrency,
 // then the two A/B ratios (group commit on/off, 100k/100 past holds).
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import os from "node:os";
 import { join } from "node:path";
+import { BENCH_RATE_LIMIT } from "./runtime.mjs";
 
 const pad = (s, n, right = false) => (right ? String(s).padStart(n) : String(s).padEnd(n));
 const ratio = (a, b) => (a && b ? +(a / b).toFixed(3) : null);
@@ -80,4 +82,51 @@ export function write(dir, stamp, json, text) {
   writeFileSync(`${base}.json`, JSON.stringify(json, null, 2));
   writeFileSync(`${base}.txt`, text);
   return base;
+}
+
+/**
+ * The end of a bench: each row next to the no-op ceiling, the ratios, the environment, the CPU
+ * profiles' summaries; printed and written as bench-<stamp>.{json,txt} in `opt.out`.
+ */
+export function finish({ root, opt, stamp, started, load0, runtimeLog, rows, setup, profiles }) {
+  const ceiling = (c) => rows.find((r) => r.scenario === "noop" && r.c === c)?.rps;
+  for (const r of rows) r.x_noop = ceiling(r.c) ? +(r.rps / ceiling(r.c)).toFixed(3) : null;
+  const rs = ratios(rows);
+  let runtimeWarnings = 0;
+  try {
+    runtimeWarnings = readFileSync(runtimeLog, "utf8").split("\n").filter((l) => /"level":"(warn|error)"|Uncaught|error:/.test(l)).length;
+  } catch {}
+  const version = (pkg) => JSON.parse(readFileSync(join(root, `node_modules/${pkg}/package.json`), "utf8")).version;
+  const workerd = version("workerd");
+  const env = {
+    node: process.version,
+    workerd,
+    miniflare: version("miniflare"),
+    autocannon: version("autocannon"),
+    cpus: os.cpus().length,
+    loadavg_before: load0.map((x) => +x.toFixed(2)),
+    loadavg_after: os.loadavg().map((x) => +x.toFixed(2)),
+  };
+  const text = [
+    `flashsale bench ${started}  (node ${env.node}, workerd ${workerd}, ${env.cpus} cpus, load ${env.loadavg_before.join(" ")} -> ${env.loadavg_after.join(" ")})`,
+    `${opt.duration} s per run, scenarios reach the Worker via ${opt.via === "direct" ? "its direct socket (unsafeDirectSockets)" : "Miniflare's entry Worker"}; rate limits set to ${BENCH_RATE_LIMIT}/period`,
+    "",
+    table(rows, ceiling),
+    "",
+    "ratios (req/s):",
+    ratioText(rs),
+    "",
+    `setup: ${JSON.stringify(setup)}`,
+    `runtime log: ${runtimeLog} (${runtimeWarnings} warn/error lines)`,
+    ...Object.entries(profiles).flatMap(([sc, p]) => [
+      "",
+      `CPU profile of ${sc} at c=${p.c} (${p.sampled_ms} ms sampled; ${p.file}):`,
+      "  self, by module:      " + p.self_by_module.slice(0, 15).map((m) => `${m.what} ${m.pct}%`).join(", "),
+      "  inclusive, by module: " + p.inclusive_by_module.slice(0, 15).map((m) => `${m.what} ${m.pct}%`).join(", "),
+      "  inclusive, by function (sync stacks only): " + p.inclusive_by_function.slice(0, 25).map((m) => `${m.what} ${m.pct}%`).join(", "),
+    ]),
+  ].join("\n");
+  const base = write(opt.out, stamp, { started, options: { ...opt, only: [...opt.only] }, env, setup, rows, ratios: rs, profiles, runtime_warnings: runtimeWarnings }, text);
+  console.log(text);
+  console.log(`\nwritten: ${base}.json, ${base}.txt`);
 }

@@ -1,7 +1,8 @@
-// Shoppers made through the real API, as a browser would: session → challenge → solved proof
-// of work (public/pow.js) → queue → ticket and, once admitted, a pass. Used to pre-create the
-// population each measured scenario rotates over.
-import { solve } from "../../domain/pow.js";
+// Shoppers made through the real API with the shopper client (domain/client.js), as a browser
+// would: session → challenge → solved proof of work (pow.js) → queue → ticket and, once
+// admitted, a pass. Setup only: the measured load goes through autocannon (load.mjs), not here.
+import { createClient, fetchTransport } from "../../domain/client.js";
+import { saleConfig } from "../../domain/sale-config.js";
 
 /** A browser-like User-Agent: the bot heuristic (BOT_UA_CHECK) stays on and lets it through. */
 export const UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36 flashsale-bench";
@@ -25,87 +26,55 @@ export async function pMap(items, limit, fn, until = Infinity) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-export function client({ base, headers: routeHeaders = {}, adminToken }) {
-  async function callOnce(method, path, { token, body, headers = {} } = {}) {
-    const res = await fetch(base + path, {
-      method,
-      headers: {
-        "user-agent": UA,
-        ...routeHeaders,
-        ...(token ? { authorization: `Bearer ${token}` } : {}),
-        ...(body !== undefined ? { "content-type": "application/json" } : {}),
-        ...headers,
-      },
-      body: body !== undefined ? JSON.stringify(body) : undefined,
-    });
-    const text = await res.text();
-    let json;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      json = { raw: text };
-    }
-    return { status: res.status, body: json };
-  }
-
-  /** Retries a dropped connection (a keep-alive socket closed under load). Setup calls only. */
-  async function call(method, path, opts = {}) {
+/** fetch to `base`; a dropped connection (a keep-alive socket closed under load) is tried again. */
+function reconnecting(base) {
+  const send = fetchTransport(base);
+  return async (method, path, init) => {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await callOnce(method, path, opts);
+        const res = await send(method, path, init);
+        return { status: res.status, headers: res.headers, text: await res.text() };
       } catch (e) {
         if (attempt >= 3 || !(e instanceof TypeError)) throw e;
         await sleep(50 * attempt);
       }
     }
-  }
+  };
+}
 
+/** The bench's setup calls against one runtime (`headers` route a request through Miniflare's entry). */
+export function client({ base, headers: routeHeaders = {}, adminToken }) {
+  const api = createClient({ transport: reconnecting(base), headers: { "user-agent": UA, ...routeHeaders } });
+  const admin = api.admin(adminToken);
   const must = (r, what, ok = [200, 201]) => {
     if (!ok.includes(r.status)) throw new Error(`${what}: ${r.status} ${JSON.stringify(r.body).slice(0, 300)}`);
     return r.body;
   };
-  const admin = (method, path, body) => call(method, `/admin${path}`, { token: adminToken, body });
-
-  async function admitOne(sale, s) {
-    const ch = must(await call("POST", `/api/sales/${sale}/challenge`, { token: s.token }), "challenge");
-    const solution = await solve(ch.nonce, ch.bits);
-    let st = must(await call("POST", `/api/sales/${sale}/queue`, { token: s.token, body: { challenge: ch.challenge, solution } }), "queue");
-    for (let i = 0; !st.pass; i++) {
-      if (i > 200) throw new Error(`not admitted to ${sale} after 200 polls`);
-      await sleep(100);
-      st = must(await call("GET", `/api/sales/${sale}/queue`, { token: s.token, headers: { "x-ticket": st.ticket } }), "poll");
-    }
-    return { ...s, ticket: st.ticket, pass: st.pass };
-  }
 
   return {
-    call,
-    admin,
     /** A sale open now, for the bench: no PoW work, admission as fast as the room allows. */
     async createSale(id, overrides = {}) {
       const now = Date.now();
-      const cfg = {
+      const cfg = saleConfig({
         id,
         product: { id: `p-${id}`, name: `Bench ${id}`, price: 1000, currency: "EUR" },
         stock_total: 10_000_000,
         starts_at: new Date(now - 1000).toISOString(),
         ends_at: new Date(now + 6 * 3600_000).toISOString(),
         hold_ttl_s: 3600, // nothing expires during the bench: the alarm stays quiet
-        per_user_limit: 1,
-        release_policy: "release",
         admission_rate: 100_000,
         max_active: 10_000_000,
         pow_difficulty: 0,
         ...overrides,
-      };
-      return must(await admin("POST", "/sales", cfg), `create sale ${id}`).sale;
+      });
+      return must(await admin.createSale(cfg), `create sale ${id}`).sale;
     },
     async stats(id) {
-      return must(await admin("GET", `/sales/${id}`), `stats ${id}`);
+      return must(await admin.stats(id), `stats ${id}`);
     },
     async sessions(n, parallel = 32) {
       return pMap(Array.from({ length: n }), parallel, async () => {
-        const s = must(await call("POST", "/api/session"), "session");
+        const s = must(await api.session(), "session");
         return { token: s.token, user: s.user_id };
       });
     },
@@ -119,19 +88,14 @@ export function client({ base, headers: routeHeaders = {}, adminToken }) {
       return pMap(sessions, parallel, async (s) => {
         for (let attempt = 1; ; attempt++) {
           try {
-            return await admitOne(sale, s);
+            const r = await api.admit(sale, s.token, { minPollMs: 100, maxPollMs: 100, maxPolls: 200 });
+            return { ...s, ticket: r.body.ticket, pass: r.body.pass };
           } catch (e) {
             if (attempt >= 3) throw e;
           }
         }
       }, until);
     },
-    async claim(sale, shopper, key) {
-      return call("POST", `/api/sales/${sale}/claim`, {
-        token: shopper.token,
-        body: {},
-        headers: { "idempotency-key": key, ...(shopper.pass ? { "x-pass": shopper.pass } : {}) },
-      });
-    },
+    claim: (sale, shopper, key) => api.claim(sale, shopper.token, { pass: shopper.pass, key }),
   };
 }

@@ -1,13 +1,11 @@
-// A small HTTP client for the rehearsal: keep-alive sockets, a cap on requests in flight (so the
-// local runtime is loaded, not drowned), and a timing for every request. Built on node:http
-// rather than fetch: on a 2-core box the client's own CPU is part of what is being measured.
+// The rehearsal's transport for domain/client.js: keep-alive sockets, a cap on requests in flight
+// (so the local runtime is loaded, not drowned), and a timing for every request. Built on
+// node:http rather than fetch: on a 2-core box the client's own CPU is part of what is being
+// measured.
 import http from "node:http";
 import https from "node:https";
 
-/** A browser-like User-Agent: the edge's UA heuristic stays on and lets the rehearsal through. */
-export const USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) flashsale-rehearsal/1.0";
-
-export function createClient({ base, concurrency = 200, timeoutMs = 30_000 }) {
+export function createPool({ base, concurrency = 200, timeoutMs = 30_000 }) {
   const url = new URL(base);
   const mod = url.protocol === "https:" ? https : http;
   const agent = new mod.Agent({ keepAlive: true, maxSockets: concurrency, maxFreeSockets: concurrency });
@@ -46,46 +44,32 @@ export function createClient({ base, concurrency = 200, timeoutMs = 30_000 }) {
   }
 
   /**
-   * One request. Resolves `{ status, body, headers, ms, waited }`; `ms` is the time on the wire
-   * (after a slot was free), `waited` the time spent waiting for a slot. A network error resolves
-   * with status 0 so callers decide about retries in one place.
+   * One request, as the client's transport: resolves `{ status, headers, text, ms, waited }`;
+   * `ms` is the time on the wire (after a slot was free), `waited` the time spent waiting for a
+   * slot. A network error resolves with status 0 and its `error`, so callers decide about
+   * retries in one place. Per call: `urgent`.
    */
-  async function request(method, path, { headers = {}, json, ip, urgent = false } = {}) {
+  async function transport(method, path, { headers, body, urgent = false }) {
     const t0 = performance.now();
     await acquire(urgent);
     const t1 = performance.now();
-    const h = { "user-agent": USER_AGENT, accept: "application/json", ...headers };
-    // Locally, wrangler dev hands a client-supplied cf-connecting-ip to the Worker unchanged
-    // (Cloudflare's edge would overwrite it): each simulated shopper gets its own address.
-    if (ip) h["cf-connecting-ip"] = ip;
-    let payload;
-    if (json !== undefined) {
-      payload = JSON.stringify(json);
-      h["content-type"] = "application/json";
-      h["content-length"] = Buffer.byteLength(payload);
-    }
+    const h = { ...headers };
+    if (body !== undefined) h["content-length"] = Buffer.byteLength(body);
     counts.sent++;
     try {
-      const res = await once(method, path, h, payload);
-      const ms = performance.now() - t1;
+      const res = await once(method, path, h, body);
       counts.by_status[res.status] = (counts.by_status[res.status] ?? 0) + 1;
-      let body = null;
-      try {
-        body = res.text ? JSON.parse(res.text) : null;
-      } catch {
-        body = { error: "not_json", message: res.text.slice(0, 200) };
-      }
-      return { status: res.status, body, headers: res.headers, ms, waited: t1 - t0 };
+      return { ...res, ms: performance.now() - t1, waited: t1 - t0 };
     } catch (e) {
       counts.network_errors++;
-      return { status: 0, body: { error: "network", message: String(e.message ?? e) }, headers: {}, ms: performance.now() - t1, waited: t1 - t0 };
+      return { status: 0, headers: {}, text: "", error: String(e.message ?? e), ms: performance.now() - t1, waited: t1 - t0 };
     } finally {
       release();
     }
   }
 
   return {
-    request,
+    transport,
     counts,
     get inFlight() {
       return inFlight;

@@ -1,10 +1,14 @@
-// Runs the app for a rehearsal: `wrangler dev` on a free port with its own --persist-to temp
-// dir (the developer's .wrangler/state is never touched), its own throwaway secrets (so no
-// .dev.vars is needed), and D1 migrations applied to that dir first, as scripts/dev.mjs does.
-// The Worker is bundled once into the temp dir and served with --no-bundle from a snapshot of
-// the config: wrangler dev rebuilds and restarts on every edit of the sources, the config or the
-// assets, which mid-rehearsal would be an unannounced restart of every object (and a different
-// version of the code under test).
+// "Start wrangler locally", once for everyone: `npm start` (scripts/dev.mjs), the rehearsal and
+// the browser test. Two ways:
+//  - throwaway (the rehearsal, the browser test): `wrangler dev` on a free port with its own
+//    --persist-to temp dir (the developer's .wrangler/state is never touched), its own throwaway
+//    secrets (no .dev.vars needed), D1 migrations applied to that dir first. The Worker is
+//    bundled once into the temp dir and served with --no-bundle from a snapshot of the config:
+//    wrangler dev rebuilds and restarts on every edit of the sources, the config or the assets,
+//    which mid-run would be an unannounced restart of every object (and a different version of
+//    the code under test). Output goes to a log file in the temp dir.
+//  - the developer's (`npm start`): plain `wrangler dev` in the project, with .wrangler/state,
+//    .dev.vars and wrangler's watcher (edits reload), its output on this terminal.
 import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { cpSync, createWriteStream, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -35,90 +39,108 @@ export function freePort() {
   });
 }
 
+/** `wrangler d1 migrations apply DB --local` (into `persist`, else .wrangler/state). */
+function migrate({ cwd, persist, inherit }) {
+  const args = [WRANGLER, "d1", "migrations", "apply", "DB", "--local", ...(persist ? ["--persist-to", persist] : [])];
+  const r = spawnSync(process.execPath, args, { cwd, env: ENV, encoding: "utf8", stdio: inherit ? "inherit" : "pipe" });
+  if (r.status !== 0) throw new Error(`wrangler d1 migrations apply failed${inherit ? " (see above)" : `:\n${r.stdout}\n${r.stderr}`}`);
+}
+
 /**
- * Starts wrangler dev and resolves once it answers. `vars` are passed as `--var K:V` (they
- * override wrangler.toml and .dev.vars). Returns { base, adminToken, dir, d1, stop }.
+ * Starts wrangler dev and resolves once the Worker answers. `vars` are passed as `--var K:V`
+ * (they override wrangler.toml and .dev.vars). `throwaway: false` is `npm start`'s way (above).
+ * Returns { base, adminToken (throwaway only), dir, persist, logFile, d1, stop, cpuSeconds, pid, exited }.
  */
-export async function startLocal({ cwd, vars = {}, port, keep = false, log = () => {} }) {
-  const dir = mkdtempSync(join(tmpdir(), "flashsale-rehearsal-"));
-  const persist = join(dir, "state");
-  const adminToken = `rh-admin-${randomBytes(12).toString("hex")}`;
-  const secrets = {
-    ADMIN_TOKEN: adminToken,
-    TOKEN_SECRET: `rh-secret-${randomBytes(24).toString("hex")}`,
-    TOKEN_SECRET_PREVIOUS: "",
-    TURNSTILE_SECRET: "", // Turnstile needs the network: off for rehearsals
-  };
+export async function startLocal({ cwd, vars = {}, port, throwaway = true, keep = false, log = () => {} }) {
+  const dir = throwaway ? mkdtempSync(join(tmpdir(), "flashsale-local-")) : null;
+  const persist = throwaway ? join(dir, "state") : null;
+  const adminToken = throwaway ? `rh-admin-${randomBytes(12).toString("hex")}` : null;
+  const secrets = throwaway
+    ? {
+        ADMIN_TOKEN: adminToken,
+        TOKEN_SECRET: `rh-secret-${randomBytes(24).toString("hex")}`,
+        TOKEN_SECRET_PREVIOUS: "",
+        TURNSTILE_SECRET: "", // Turnstile needs the network: off for throwaway runs
+      }
+    : {};
 
-  log(`applying D1 migrations to ${persist}`);
-  const mig = spawnSync(process.execPath, [WRANGLER, "d1", "migrations", "apply", "DB", "--local", "--persist-to", persist], {
-    cwd, env: ENV, encoding: "utf8",
-  });
-  if (mig.status !== 0) throw new Error(`wrangler d1 migrations apply failed:\n${mig.stdout}\n${mig.stderr}`);
-
-  log("bundling the Worker (wrangler deploy --dry-run)");
-  const bundleDir = join(dir, "bundle");
-  const b = spawnSync(process.execPath, [WRANGLER, "deploy", "--dry-run", "--outdir", bundleDir], { cwd, env: ENV, encoding: "utf8" });
-  if (b.status !== 0) throw new Error(`bundling failed:\n${b.stdout}\n${b.stderr}`);
-
-  // A snapshot of the config and the static assets too: wrangler dev also restarts when
-  // wrangler.toml or a file under the assets directory changes. Relative paths in the copied
-  // config resolve inside the snapshot; `main` is replaced by the bundle below. No .dev.vars
-  // sits next to the copy, so the only secrets are the throwaway ones passed with --var.
-  const configText = readFileSync(join(cwd, "wrangler.toml"), "utf8");
-  const snap = join(dir, "app");
-  mkdirSync(snap);
-  writeFileSync(join(snap, "wrangler.toml"), configText);
-  const assets = /^\[assets\][^[]*?^directory\s*=\s*"([^"]+)"/ms.exec(configText)?.[1];
-  if (assets) cpSync(join(cwd, assets), join(snap, assets), { recursive: true });
+  log(`applying D1 migrations to ${persist ?? ".wrangler/state"}`);
+  migrate({ cwd, persist, inherit: !throwaway });
 
   port ??= await freePort();
-  const inspector = await freePort();
   const base = `http://127.0.0.1:${port}`;
-  const args = [
-    WRANGLER, "dev", join(bundleDir, "index.js"), "--no-bundle", "--config", join(snap, "wrangler.toml"), "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspector),
-    "--persist-to", persist, "--show-interactive-dev-session=false", "--log-level", "info",
-  ];
+  const args = [WRANGLER, "dev"];
+  let runIn = cwd;
+  if (throwaway) {
+    log("bundling the Worker (wrangler deploy --dry-run)");
+    const bundleDir = join(dir, "bundle");
+    const b = spawnSync(process.execPath, [WRANGLER, "deploy", "--dry-run", "--outdir", bundleDir], { cwd, env: ENV, encoding: "utf8" });
+    if (b.status !== 0) throw new Error(`bundling failed:\n${b.stdout}\n${b.stderr}`);
+    // A snapshot of the config and the static assets too: wrangler dev also restarts when
+    // wrangler.toml or a file under the assets directory changes. Relative paths in the copied
+    // config resolve inside the snapshot; `main` is replaced by the bundle. No .dev.vars sits
+    // next to the copy, so the only secrets are the throwaway ones passed with --var. The [build]
+    // step (the pages) has run with the bundling and its output is copied: the snapshot has none.
+    const configText = readFileSync(join(cwd, "wrangler.toml"), "utf8").replace(/^\[build\]\n(?:(?!\[)[^\n]*\n)*/m, "");
+    runIn = join(dir, "app");
+    mkdirSync(runIn);
+    writeFileSync(join(runIn, "wrangler.toml"), configText);
+    const assets = /^\[assets\][^[]*?^directory\s*=\s*"([^"]+)"/ms.exec(configText)?.[1];
+    if (assets) cpSync(join(cwd, assets), join(runIn, assets), { recursive: true });
+    args.push(join(bundleDir, "index.js"), "--no-bundle", "--config", join(runIn, "wrangler.toml"), "--inspector-port", String(await freePort()));
+    args.push("--persist-to", persist, "--log-level", "info");
+  }
+  args.push("--ip", "127.0.0.1", "--port", String(port), "--show-interactive-dev-session=false");
   for (const [k, v] of Object.entries({ ...secrets, ...vars })) args.push("--var", `${k}:${v}`);
-  const logFile = join(dir, "wrangler-dev.log");
-  const out = createWriteStream(logFile);
-  log(`starting wrangler dev on ${base} (log: ${logFile})`);
-  const child = spawn(process.execPath, args, { cwd: snap, env: ENV, detached: true, stdio: ["ignore", "pipe", "pipe"] });
-  child.stdout.pipe(out);
-  child.stderr.pipe(out);
+  const logFile = throwaway ? join(dir, "wrangler-dev.log") : null;
+  log(`starting wrangler dev on ${base}${logFile ? ` (log: ${logFile})` : ""}`);
+  // Its own process group, so that stop() reaches wrangler, esbuild and workerd alike.
+  const child = spawn(process.execPath, args, { cwd: runIn, env: ENV, detached: true, stdio: ["ignore", throwaway ? "pipe" : "inherit", throwaway ? "pipe" : "inherit"] });
+  const out = logFile ? createWriteStream(logFile) : null;
+  if (out) {
+    child.stdout.pipe(out);
+    child.stderr.pipe(out);
+  }
   let exited = null;
-  child.on("exit", (code, signal) => (exited = { code, signal }));
+  const exit = new Promise((resolve) => child.on("exit", (code, signal) => resolve((exited = { code, signal }))));
+  const signal = (sig) => {
+    try {
+      process.kill(-child.pid, sig); // the whole group: wrangler, esbuild, workerd
+    } catch {}
+  };
+  // Last resort: whatever happens to this process, no wrangler is left behind.
+  const onExit = () => signal("SIGKILL");
+  process.on("exit", onExit);
 
   const stop = async ({ removeDir = !keep } = {}) => {
     if (exited === null) {
-      try {
-        process.kill(-child.pid, "SIGTERM"); // the whole group: wrangler, esbuild, workerd
-      } catch {}
+      signal("SIGTERM");
       for (let i = 0; i < 50 && exited === null; i++) await sleep(100);
-      if (exited === null) {
-        try {
-          process.kill(-child.pid, "SIGKILL");
-        } catch {}
-      }
+      if (exited === null) signal("SIGKILL");
     }
-    out.end();
-    if (removeDir) rmSync(dir, { recursive: true, force: true });
+    // workerd can outlive wrangler by a moment.
+    for (let i = 0; i < 20 && groupAlive(child.pid); i++) await sleep(100);
+    signal("SIGKILL");
+    process.off("exit", onExit);
+    out?.end();
+    if (dir && removeDir) rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
   };
+  const logTail = () => (logFile ? tail(logFile) : "(see above)");
 
   const deadline = Date.now() + 120_000;
   for (;;) {
-    if (exited) throw Object.assign(new Error(`wrangler dev exited (${JSON.stringify(exited)}); log:\n${tail(logFile)}`), { stop });
+    if (exited) throw Object.assign(new Error(`wrangler dev exited (${JSON.stringify(exited)}); log:\n${logTail()}`), { stop });
     if (Date.now() > deadline) {
       await stop({ removeDir: false });
-      throw new Error(`wrangler dev did not answer on ${base} within 120 s; log: ${logFile}`);
+      throw new Error(`wrangler dev did not answer on ${base} within 120 s; log: ${logFile ?? "above"}`);
     }
     try {
-      const res = await fetch(`${base}/api/sales/rehearsal-probe`, { headers: { "user-agent": "Mozilla/5.0 probe" } });
+      const res = await fetch(`${base}/api/sales/local-server-probe`, { headers: { "user-agent": "Mozilla/5.0 probe" } });
       const text = await res.text();
       // An unknown sale is a 404 from the Worker; anything else means it is not wired up right.
       if (res.status !== 404) {
         await stop({ removeDir: false });
-        throw new Error(`wrangler dev answered ${res.status} ${text.slice(0, 200)} to a probe; log: ${logFile}\n${tail(logFile)}`);
+        throw new Error(`wrangler dev answered ${res.status} ${text.slice(0, 200)} to a probe; log: ${logFile ?? "above"}\n${logTail()}`);
       }
       break;
     } catch (e) {
@@ -129,7 +151,7 @@ export async function startLocal({ cwd, vars = {}, port, keep = false, log = () 
 
   /** Runs SQL against the local D1 of this run (`wrangler d1 execute --local --json`). */
   const d1 = (sql) => {
-    const r = spawnSync(process.execPath, [WRANGLER, "d1", "execute", "DB", "--local", "--persist-to", persist, "--json", "--command", sql], {
+    const r = spawnSync(process.execPath, [WRANGLER, "d1", "execute", "DB", "--local", ...(persist ? ["--persist-to", persist] : []), "--json", "--command", sql], {
       cwd, env: D1_ENV, encoding: "utf8", maxBuffer: 256 * 1024 * 1024,
     });
     if (r.status !== 0) throw new Error(`wrangler d1 execute failed: ${r.stderr || r.stdout}`);
@@ -140,7 +162,16 @@ export async function startLocal({ cwd, vars = {}, port, keep = false, log = () 
   /** CPU seconds used so far by wrangler dev and its workerd processes (Linux /proc; else null). */
   const cpuSeconds = () => groupCpuSeconds(child.pid);
 
-  return { base, adminToken, dir, persist, logFile, d1, stop, cpuSeconds, pid: child.pid };
+  return { base, adminToken, dir, persist, logFile, d1, stop, cpuSeconds, pid: child.pid, exited: exit, logTail };
+}
+
+function groupAlive(pgid) {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch {
+    return false; // ESRCH: the group is gone
+  }
 }
 
 function groupCpuSeconds(pgid) {

@@ -1,7 +1,9 @@
-// One simulated shopper, through the real flow a browser takes:
-//   session → challenge → proof of work (pow.js's search, lib/pow.mjs) → queue → poll until a
+// One simulated shopper, through the real flow a browser takes, with the shopper client
+// (domain/client.js, `ctx.api`):
+//   session → challenge → proof of work (pow.js's search, lib/solver.mjs) → queue → poll until a
 //   pass → claim
 //   → pay, cancel or walk away (the hold expires).
+// This file is the behaviour model: what a shopper retries, how long they think, greedy ones.
 // Everything a shopper learns is recorded on its object so the invariant checker can compare
 // the shoppers' view with the engine's, D1's and the gateway's.
 import { sleep } from "./http.mjs";
@@ -35,45 +37,47 @@ export function newShopper(i, arriveAt, opts) {
   };
 }
 
-/** A request with the shopper's session and address; retries what a browser would retry. */
-async function call(ctx, sh, step, method, path, { json, headers = {}, auth = true } = {}) {
-  const h = { ...headers };
-  if (auth && sh.token) h.authorization = `Bearer ${sh.token}`;
+/**
+ * One step, `send(options)` being a client call: from the shopper's address, timed under
+ * `step`; retries what a browser would retry.
+ */
+async function call(ctx, sh, step, send) {
+  const options = { urgent: URGENT.has(step), headers: sh.ip ? { "cf-connecting-ip": sh.ip } : {} };
   for (let attempt = 0; ; attempt++) {
-    const r = await ctx.client.request(method, path, { json, headers: h, ip: sh.ip, urgent: URGENT.has(step) });
+    const r = await send(options);
     if (r.status !== 0) ctx.samples.add(step, r.ms);
     ctx.samples.add("_slot", r.waited);
     const code = r.status === 0 ? "network" : r.body?.error;
     const transient = r.status === 0 || r.status === 429 || r.status >= 500;
     if (!transient) return r;
-    ctx.noteError(step, r.status, code, r.body?.message);
+    ctx.noteError(step, r.status, code, r.status === 0 ? r.error : r.body?.raw || r.body?.message);
     sh.errors[`${step}:${r.status}`] = (sh.errors[`${step}:${r.status}`] ?? 0) + 1;
     // 429 and 503 say when to come back; a 500 or a dropped connection gets a short backoff.
     // Claims and payments repeat with the same Idempotency-Key / hold, so a retry is safe.
     if (attempt >= (r.status === 429 ? 6 : 4)) return r;
-    const after = Number(r.headers["retry-after"]);
+    const after = Number(r.headers.get("retry-after"));
     await sleep(Number.isFinite(after) && after > 0 ? Math.min(after, 10) * 1000 * (0.5 + Math.random()) : jitter(250 * 2 ** attempt));
   }
 }
 
 /** Challenge → solve → queue → poll: resolves a pass, or a final outcome. */
 async function getPass(ctx, sh) {
-  const { sale, opts } = ctx;
+  const { api, sale, opts } = ctx;
   if (sh.pass && sh.passExp > now() + 10_000) return { pass: sh.pass };
   let standing = null;
   if (sh.ticket && sh.ticketExp > now() + 5_000) {
-    const g = await call(ctx, sh, "poll", "GET", `/api/sales/${sale.id}/queue`, { headers: { "x-ticket": sh.ticket } });
+    const g = await call(ctx, sh, "poll", (o) => api.poll(sale.id, sh.token, sh.ticket, o));
     if (g.status === 200) standing = g.body;
   }
   for (let tries = 0; !standing; tries++) {
     if (tries >= 4) return { outcome: "error" };
-    const c = await call(ctx, sh, "challenge", "POST", `/api/sales/${sale.id}/challenge`);
+    const c = await call(ctx, sh, "challenge", (o) => api.challenge(sale.id, sh.token, o));
     if (c.status === 410) return { outcome: "sale_closed" };
     if (c.status !== 200) continue;
     const t = performance.now();
     const solution = await ctx.solve(c.body.nonce, c.body.bits);
     ctx.samples.add("solve", performance.now() - t);
-    const q = await call(ctx, sh, "queue", "POST", `/api/sales/${sale.id}/queue`, { json: { challenge: c.body.challenge, solution } });
+    const q = await call(ctx, sh, "queue", (o) => api.queue(sale.id, sh.token, { challenge: c.body.challenge, solution }, o));
     if (q.status === 410) return { outcome: "sale_closed" };
     if (q.status === 200 || q.status === 201) standing = q.body;
   }
@@ -94,11 +98,11 @@ async function getPass(ctx, sh) {
     if (now() - queuedAt > opts.passTimeoutS * 1000) return { outcome: "no_pass" };
     // What a waiting-room page shows: if the sale is gone for good there is no point waiting.
     if (polls % 4 === 3 && sale.release_policy !== "waitlist") {
-      const info = await call(ctx, sh, "info", "GET", `/api/sales/${sale.id}`, { auth: false });
+      const info = await call(ctx, sh, "info", (o) => api.sale(sale.id, o));
       if (info.status === 200 && info.body.sale.sold_out && info.body.sale.held === 0) return { outcome: "sold_out_waiting" };
     }
     await sleep(jitter(1000 * Math.min(Math.max(standing.refresh_s ?? 1, 0.25), opts.pollCapS)));
-    const g = await call(ctx, sh, "poll", "GET", `/api/sales/${sale.id}/queue`, { headers: { "x-ticket": sh.ticket } });
+    const g = await call(ctx, sh, "poll", (o) => api.poll(sale.id, sh.token, sh.ticket, o));
     if (g.status === 200) standing = g.body;
     else if (g.status === 403) {
       if ((sh.requeues = (sh.requeues ?? 0) + 1) > 3) return { outcome: "error" };
@@ -110,18 +114,17 @@ async function getPass(ctx, sh) {
 
 /** One claim; greedy shoppers fire three at once (two with the same key) to test the limit. */
 async function claimOnce(ctx, sh, n) {
-  const path = `/api/sales/${ctx.sale.id}/claim`;
   const key = `${sh.user}.c${n}`;
-  const headers = (k) => ({ "x-pass": sh.pass, "idempotency-key": k });
+  const send = (k) => call(ctx, sh, "claim", (o) => ctx.api.claim(ctx.sale.id, sh.token, { pass: sh.pass, key: k }, o));
   sh.claimAttempts++;
   if (sh.greedy && n === 0) {
-    const rs = await Promise.all([key, key, `${key}b`].map((k) => call(ctx, sh, "claim", "POST", path, { json: {}, headers: headers(k) })));
+    const rs = await Promise.all([key, key, `${key}b`].map(send));
     rs.forEach((r) => ctx.noteClaim(r));
     sh.greedyIds = rs.filter((r) => r.body?.hold).map((r) => r.body.hold.id);
     sh.greedyReplay = rs[0].body?.hold?.id && rs[1].body?.hold?.id ? rs[0].body.hold.id === rs[1].body.hold.id : null;
     return rs.find((r) => r.body?.hold) ?? rs[0];
   }
-  const r = await call(ctx, sh, "claim", "POST", path, { json: {}, headers: headers(key) });
+  const r = await send(key);
   ctx.noteClaim(r);
   return r;
 }
@@ -179,11 +182,11 @@ async function finishHold(ctx, sh, view, forcedIntent) {
   if (intent === "abandon") return (sh.outcome = "abandoned"); // walks away: the hold must expire
   await sleep(Math.random() * opts.thinkMs);
   if (intent === "cancel") {
-    const r = await call(ctx, sh, "cancel", "DELETE", `/api/holds/${h.id}`);
+    const r = await call(ctx, sh, "cancel", (o) => ctx.api.cancel(h.id, sh.token, o));
     h.final = r.body?.hold?.status ?? null;
     return (sh.outcome = r.status === 200 ? h.final : "error");
   }
-  const r = await call(ctx, sh, "pay", "POST", `/api/holds/${h.id}/pay`, { json: { payment_method: opts.paymentMethod } });
+  const r = await call(ctx, sh, "pay", (o) => ctx.api.pay(h.id, sh.token, opts.paymentMethod, o));
   let hold = r.body?.hold;
   if (r.status === 202 || hold?.status === "pending") hold = await waitForPayment(ctx, sh, h.id);
   if (!hold) return (sh.outcome = "error");
@@ -211,7 +214,7 @@ async function waitForPayment(ctx, sh, id) {
   let last = null;
   for (let n = 0; now() < deadline; n++) {
     await sleep(jitter(Math.min(3000, 1000 * 1.5 ** n))); // 1 s, 1.5 s, 2.3 s, 3 s, …
-    const r = await call(ctx, sh, "hold", "GET", `/api/holds/${id}`);
+    const r = await call(ctx, sh, "hold", (o) => ctx.api.hold(id, sh.token, o));
     if (r.status === 200) {
       last = r.body.hold;
       if (last.status !== "pending") return last;
@@ -224,7 +227,7 @@ export async function runShopper(ctx, sh) {
   try {
     await sleep(ctx.t0 + sh.arriveAt - now());
     sh.arrivedAt = now();
-    const s = await call(ctx, sh, "session", "POST", "/api/session", { auth: false });
+    const s = await call(ctx, sh, "session", (o) => ctx.api.session(o));
     if (s.status !== 201) return (sh.outcome = "error");
     sh.token = s.body.token;
     sh.user = s.body.user_id;
@@ -271,7 +274,7 @@ export async function finalHoldViews(ctx, shoppers) {
   for (const sh of shoppers) for (const h of sh.holds) jobs.push([sh, h]);
   await Promise.all(
     jobs.map(async ([sh, h]) => {
-      const r = await call(ctx, sh, "hold", "GET", `/api/holds/${h.id}`);
+      const r = await call(ctx, sh, "hold", (o) => ctx.api.hold(h.id, sh.token, o));
       h.end = r.status === 200 ? r.body.hold : { status: `http_${r.status}` };
     }),
   );

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Browser test of the shopper page (`npm run test:browser`; not part of vitest).
-// Starts its own `wrangler dev` on a free port with a throwaway --persist-to directory, creates a
+// Starts its own `wrangler dev` (scripts/lib/local-server.mjs: a free port, a throwaway state
+// directory and throwaway secrets), creates a
 // sale with ONE unit through the admin API, then drives headless Chromium (Debian's
 // /usr/bin/chromium, via playwright-core):
 //   shopper 1 (375 px wide): countdown → proof of work → waiting room → claim → pay (tok_ok) →
@@ -9,13 +10,13 @@
 //   shopper 2 (a fresh browser context): sees "Sold out".
 // Screenshots of each step go to test/screenshots/. wrangler is stopped on exit, also on failure.
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
-import { tmpdir } from "node:os";
+import { mkdirSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
+import { createClient, fetchTransport } from "../../domain/client.js";
+import { saleConfig } from "../../domain/sale-config.js";
+import { startLocal } from "../../scripts/lib/local-server.mjs";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "../..");
 const SHOTS = join(ROOT, "test/screenshots");
@@ -33,45 +34,8 @@ const log = (msg) => console.log(`[${elapsed().padStart(7)}] ${msg}`);
 
 // ------------------------------------------------------------------ wrangler dev, our own
 
-const varsFile = existsSync(join(ROOT, ".dev.vars")) ? ".dev.vars" : ".dev.vars.example";
-const vars = Object.fromEntries(
-  readFileSync(join(ROOT, varsFile), "utf8")
-    .split("\n")
-    .filter((l) => /^[A-Z_]+=/.test(l))
-    .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1).trim()]),
-);
-const ADMIN_TOKEN = vars.ADMIN_TOKEN;
-assert.ok(ADMIN_TOKEN, `ADMIN_TOKEN missing from ${varsFile}`);
-
-const childEnv = { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false", CI: "true", NO_COLOR: "1" };
-const persist = mkdtempSync(join(tmpdir(), "flashsale-browser-"));
-let dev = null;
-let devExited = false;
+let server = null;
 let browser = null;
-const devOutput = [];
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-/** Signals wrangler's whole process group (npx, wrangler, workerd); false once none is left. */
-function signalDev(signal) {
-  if (!dev) return false;
-  try {
-    process.kill(-dev.pid, signal);
-    return true;
-  } catch {
-    return false; // ESRCH: the group is gone
-  }
-}
 
 const pause = (ms) => new Promise((r) => setTimeout(r, ms));
 let interrupted = false;
@@ -79,73 +43,16 @@ let cleaning = null;
 function cleanup() {
   cleaning ??= (async () => {
     await Promise.race([browser?.close().catch(() => {}), pause(5000)]);
-    signalDev("SIGTERM");
-    // workerd outlives npx by a moment: wait for the whole group, then make sure.
-    for (let i = 0; i < 30 && signalDev(0); i++) await pause(100);
-    signalDev("SIGKILL");
-    for (let i = 0; i < 20 && signalDev(0); i++) await pause(100);
-    rmSync(persist, { recursive: true, force: true, maxRetries: 3 });
+    await server?.stop({ removeDir: true });
   })();
   return cleaning;
 }
-process.on("exit", () => signalDev("SIGKILL")); // last resort: never leave a wrangler behind
 for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"]) {
   process.on(sig, () => {
     interrupted = true;
     console.error(`\n${sig}: stopping the browser and wrangler`);
     cleanup().finally(() => process.exit(130));
   });
-}
-
-async function startApp() {
-  const port = await freePort();
-  const inspector = await freePort();
-  const base = `http://127.0.0.1:${port}`;
-  // Same steps as scripts/dev.mjs: migrations on the (fresh) local D1, then wrangler dev.
-  const migrate = spawnSync("npx", ["wrangler", "d1", "migrations", "apply", "DB", "--local", "--persist-to", persist], {
-    cwd: ROOT,
-    env: childEnv,
-    encoding: "utf8",
-  });
-  if (migrate.status !== 0) throw new Error(`applying D1 migrations failed:\n${migrate.stdout}\n${migrate.stderr}`);
-  log("D1 migrations applied to a temporary --persist-to directory");
-  dev = spawn(
-    "npx",
-    [
-      "wrangler", "dev",
-      "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspector),
-      "--persist-to", persist,
-      "--env-file", varsFile,
-      // Headless Chromium's User-Agent says HeadlessChrome, which the bot check refuses.
-      "--var", "BOT_UA_CHECK:off",
-      "--show-interactive-dev-session=false",
-    ],
-    { cwd: ROOT, env: childEnv, detached: true, stdio: ["ignore", "pipe", "pipe"] },
-  );
-  for (const stream of [dev.stdout, dev.stderr]) stream.on("data", (d) => devOutput.push(...String(d).split("\n").filter(Boolean)));
-  dev.on("exit", () => {
-    devExited = true;
-  });
-  for (let i = 0; i < 120; i++) {
-    if (devExited) throw new Error("wrangler dev exited during start-up");
-    try {
-      const res = await fetch(`${base}/sale`);
-      if (res.ok) return base;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error("wrangler dev did not answer within 30 s");
-}
-
-async function adminCall(base, method, path, body) {
-  const res = await fetch(`${base}/admin${path}`, {
-    method,
-    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" },
-    body: body && JSON.stringify(body),
-  });
-  return { status: res.status, body: await res.json() };
 }
 
 // ------------------------------------------------------------------ page helpers
@@ -179,22 +86,20 @@ function watchErrors(page, who, errors) {
 
 async function run() {
   mkdirSync(SHOTS, { recursive: true });
-  const base = await startApp();
+  // A throwaway state dir and secrets; headless Chromium's User-Agent says HeadlessChrome, which
+  // the bot check refuses.
+  server = await startLocal({ cwd: ROOT, vars: { BOT_UA_CHECK: "off" }, log });
+  const { base } = server;
   log(`wrangler dev is up on ${base}`);
+  const api = createClient({ transport: fetchTransport(base) });
+  const admin = api.admin(server.adminToken);
 
   const sale = `browser-${Date.now().toString(36)}`;
   const product = { id: `console-${sale}`, name: "Console X (browser test)", price: 49_900, currency: "EUR" };
-  const created = await adminCall(base, "POST", "/sales", {
-    id: sale,
-    product,
-    stock_total: 1,
-    starts_at: new Date(Date.now() + OPENS_IN_MS).toISOString(),
-    ends_at: new Date(Date.now() + 3600_000).toISOString(),
-    hold_ttl_s: 120,
-    per_user_limit: 1,
-    release_policy: "release",
-    pow_difficulty: POW_BITS,
-  });
+  const now = Date.now();
+  const created = await admin.createSale(
+    saleConfig({ id: sale, product, stock_total: 1, starts_at: new Date(now + OPENS_IN_MS).toISOString(), ends_at: new Date(now + 3600_000).toISOString(), pow_difficulty: POW_BITS }),
+  );
   assert.equal(created.status, 201, `creating the sale: ${JSON.stringify(created.body)}`);
   log(`sale ${sale} created: 1 unit, opens in ${OPENS_IN_MS / 1000} s, pow_difficulty ${POW_BITS}`);
 
@@ -279,14 +184,14 @@ async function run() {
 
   // The API agrees with the page, with shopper 1's own session.
   const token = await page.evaluate((k) => JSON.parse(sessionStorage.getItem(k)).token, `flashsale:${sale}`);
-  const res = await fetch(`${base}/api/orders/${orderId}`, { headers: { authorization: `Bearer ${token}` } });
+  const res = await api.order(orderId, token);
   assert.equal(res.status, 200);
-  const { order } = await res.json();
+  const { order } = res.body;
   assert.equal(order.id, orderId);
   assert.equal(order.sale_id, sale);
   assert.equal(order.qty, 1);
   assert.equal(order.amount, product.price);
-  const stats = await adminCall(base, "GET", `/sales/${sale}`);
+  const stats = await admin.stats(sale);
   assert.deepEqual(stats.body.stock, { stock_total: 1, available: 0, held: 0, sold: 1, withdrawn: 0 });
 
   // A reload resumes from sessionStorage on the same order.
@@ -320,7 +225,8 @@ try {
 } catch (e) {
   if (interrupted) await new Promise(() => {}); // the signal handler exits once cleaned up
   console.error(`\nFAIL after ${elapsed()}:`, e);
-  if (devOutput.length) console.error(`\n--- last wrangler output ---\n${devOutput.slice(-30).join("\n")}`);
+  if (server) console.error(`\n--- last wrangler output ---\n${server.logTail()}`);
+  await e?.stop?.({ removeDir: true }); // wrangler failed to start (its log is in the error)
 } finally {
   clearTimeout(budget);
   await cleanup();

@@ -1,0 +1,111 @@
+// The scenarios, in the order they run: the no-op ceiling, the sold-out answer and the rows that
+// send the same request (no-op, floor), status polls, then the claim comparisons interleaved at
+// each concurrency (full stack, object alone, group commit off, many past holds, a patched copy).
+import { basename } from "node:path";
+import { pMap } from "./shoppers.mjs";
+
+const secs = (t0) => +((Date.now() - t0) / 1000).toFixed(1);
+
+/** Runs every scenario `opt.only` asks for; `runs` (runs.mjs) records the rows. */
+export async function runScenarios(runs, { opt, built, builtCmp }) {
+  const want = (s) => opt.only.has(s);
+  const { repeatable, fill, claimRun, objectRun, setup } = runs;
+
+  // ---------------------------------------------------------------- runtime 1: wrangler.toml vars
+  const one = await runs.runtime({}, { built, root: opt.root });
+  const { rt, api, sessionsFor, target } = one;
+  const noop = () => ({ path: "/" });
+  await repeatable(one, "noop", "no-op Worker (ceiling)", rt.target("noop", "direct"), noop);
+  if (want("noop_entry")) await repeatable(one, "noop_entry", "no-op via entry Worker", rt.target("noop", "entry"), noop);
+
+  // The sold-out row and the rows sent the same request (the no-op's and the floor's).
+  if (["sold_out", "noop_claim", "floor_body", "floor_object"].some(want)) {
+    await api.createSale("bench-soldout", { stock_total: 1 });
+    const [winner] = await api.admit("bench-soldout", await sessionsFor("bench-soldout", 1));
+    const won = await api.claim("bench-soldout", winner, "bench-the-last-one");
+    if (won.status !== 201) throw new Error(`sold-out setup: ${won.status} ${JSON.stringify(won.body)}`);
+    // Admitted shoppers who come too late, with their passes: when an isolate's cached sale info
+    // has expired, the claim goes through to the object (which says 409 and refreshes the
+    // cache); without a pass that request would be a 403 pass_required.
+    const pool = await api.admit("bench-soldout", await sessionsFor("bench-soldout", Math.min(opt.pollShoppers, 1000)), 64);
+    let i = 0;
+    const soldOutClaim = () => {
+      const s = pool[i++ % pool.length];
+      return { method: "POST", path: "/api/sales/bench-soldout/claim", headers: { authorization: `Bearer ${s.token}`, "x-pass": s.pass, "idempotency-key": `soldout-${i}` }, body: "{}" };
+    };
+    const json = { "content-type": "application/json" };
+    // The ceiling for this request's shape: the runtime reading the same headers and body.
+    if (want("noop_claim")) await repeatable(one, "noop_claim", "no-op, same request as claim", rt.target("noop", "direct"), soldOutClaim, json);
+    // The floor under a claim: the same request, its body read; then plus one object call.
+    const floor = rt.target("floor", "direct");
+    const at = (path) => () => ({ ...soldOutClaim(), path });
+    if (want("floor_body")) await repeatable(one, "floor_body", "floor: read body, answer", floor, at("/body"), json, { codes: ["201"] });
+    if (want("floor_object")) await repeatable(one, "floor_object", "floor: + one object call", floor, at("/object"), json, { codes: ["201"] });
+    if (want("sold_out")) await repeatable(one, "sold_out", "claim on sold-out sale (409)", target, soldOutClaim, json, { codes: ["409"], non2xx: true });
+  }
+
+  if (want("poll_edge") || want("poll_object")) {
+    await api.createSale("bench-poll");
+    const t = Date.now();
+    const shoppers = await api.admit("bench-poll", await sessionsFor("bench-poll", opt.pollShoppers), 64);
+    const held = await pMap(shoppers, 32, async (s, k) => {
+      const r = await api.claim("bench-poll", s, `bench-poll-${k}`);
+      if (r.status !== 201) throw new Error(`poll setup claim: ${r.status} ${JSON.stringify(r.body)}`);
+      return { ...s, hold: r.body.hold.id };
+    });
+    setup.poll = { shoppers: held.length, s: secs(t) };
+    let i = 0;
+    if (want("poll_edge")) {
+      await repeatable(one, "poll_edge", "status poll (edge only)", target, () => {
+        const s = held[i++ % held.length];
+        return { path: "/api/sales/bench-poll/queue", headers: { authorization: `Bearer ${s.token}`, "x-ticket": s.ticket } };
+      });
+    }
+    if (want("poll_object")) {
+      await repeatable(one, "poll_object", "hold poll (via object)", target, () => {
+        const s = held[i++ % held.length];
+        return { path: `/api/holds/${s.hold}`, headers: { authorization: `Bearer ${s.token}` } };
+      });
+    }
+  }
+
+  // ---------------------------------------------------------------- claims, interleaved
+  // The runs that are compared with each other (group commit on/off, small/big past holds,
+  // full stack/object alone) are taken back to back at each c, repeated --repeat times, so that
+  // the machine's drifting load hits them alike. GROUP_COMMIT=off is a second workerd started
+  // now (idle until its turn).
+  const gcOff = want("claim_gc_off") ? await runs.runtime({ GROUP_COMMIT: "off" }, { built, root: opt.root }) : null;
+  const cmp = builtCmp ? await runs.runtime({}, { built: builtCmp, root: opt.compare }) : null;
+  const bigSale = "bench-claim-past-big";
+  if (want("claim_past_big")) {
+    // One sale for every c and repeat: filling it is the slow part (timed in setup.fills).
+    await api.createSale(bigSale);
+    await fill(one, bigSale, opt.pastBig);
+  }
+  for (let rep = 1; rep <= opt.repeat; rep++) {
+    const tag = opt.repeat > 1 ? ` #${rep}` : "";
+    for (const c of opt.connections) {
+      if (want("claim_object")) await objectRun(one, `bench-claim-object-c${c}-r${rep}`, c, tag);
+      if (want("claim")) {
+        const sale = `bench-claim-c${c}-r${rep}`;
+        await api.createSale(sale);
+        await fill(one, sale, opt.pastSmall);
+        await claimRun(one, "claim", `claim, ${opt.pastSmall} past holds${tag}`, sale, c);
+      }
+      if (gcOff) {
+        if (want("claim_object")) await objectRun(gcOff, `bench-claim-object-gcoff-c${c}-r${rep}`, c, tag, { gcOff: true });
+        const sale = `bench-claim-gcoff-c${c}-r${rep}`;
+        await gcOff.api.createSale(sale);
+        await fill(gcOff, sale, opt.pastSmall);
+        await claimRun(gcOff, "claim_gc_off", `claim, GROUP_COMMIT=off${tag}`, sale, c);
+      }
+      if (cmp) {
+        const sale = `bench-claim-cmp-c${c}-r${rep}`;
+        await cmp.api.createSale(sale);
+        await fill(cmp, sale, opt.pastSmall);
+        await claimRun(cmp, "claim_cmp", `claim, ${basename(opt.compare)}${tag}`, sale, c);
+      }
+      if (want("claim_past_big")) await claimRun(one, "claim_past_big", `claim, ${opt.pastBig} past holds${tag}`, bigSale, c);
+    }
+  }
+}

@@ -1,0 +1,119 @@
+// `npm run rehearse` options: parsed, checked and turned into the run's settings (`opts`).
+import { parseArgs } from "node:util";
+
+// Short payment timings so that unknown outcomes, give-ups and late charges happen within the
+// run (wrangler.toml has 5 s / 2 s / 900 s). A 2-core box under load answers slower than you'd
+// think: below ~2 s the engine's own timeout starts firing on plain successful charges.
+// PAY_GIVE_UP_S must stay well above what a payment takes on an overloaded local runtime (several
+// seconds at 5000 shoppers): below that, charges that did succeed are released and refunded.
+export const PAY = { PAY_TIMEOUT_MS: 3000, PAY_RETRY_MS: 1000, PAY_GIVE_UP_S: 20 };
+
+export function help() {
+  return `npm run rehearse -- [options]
+  --shoppers N (5000)  --stock N (shoppers/10)  --arrival-s S (2)  --open-after-s S (1)
+  --abandon R (0.1)  --cancel R (0.05)  --decline R (0.05)  --timeout R (0.02)  --greedy R (0.05)
+  --retries N (2, claims after "sold out for now")  --concurrency N (64 requests in flight)
+  --poll-cap-s S (2)  --think-ms MS (1000)  --hold-ttl-s S (5)  --pow BITS (8)
+  --admission-rate R (max(100, shoppers/10))  --max-active N  --policy release|undersell|waitlist
+  --per-user-limit N (1)  --fault d1|restart|gateway (repeatable)  --d1-down-ms MS (8000)  --late-ms MS
+  --same-ip (all shoppers from one address: the per-IP limit bites)
+  --pow-solver node|webcrypto (node: pow.js's search with sync hashing, ~20x cheaper; webcrypto: pow.js solve())
+  --url URL --admin-token T (target a running deployment; it needs ALLOW_FAULTS for faults)
+  --port N  --keep (keep the temp state dir)  --out FILE`;
+}
+
+function usage(msg) {
+  console.error(`rehearse: ${msg}\n\n${help()}`);
+  process.exit(2);
+}
+
+/** The command line as `{ a }` (raw values) and `{ opts }` (the run's settings); exits on --help or a bad value. */
+export function readOptions(args = process.argv.slice(2)) {
+  const { values: a } = parseArgs({
+    args,
+    options: {
+      shoppers: { type: "string", default: "5000" },
+      stock: { type: "string" },
+      "arrival-s": { type: "string", default: "2" },
+      "open-after-s": { type: "string", default: "1" },
+      abandon: { type: "string", default: "0.1" },
+      cancel: { type: "string", default: "0.05" },
+      decline: { type: "string", default: "0.05" },
+      timeout: { type: "string", default: "0.02" },
+      greedy: { type: "string", default: "0.05" },
+      retries: { type: "string", default: "2" },
+      // 64, not 200: locally one workerd thread runs the edge and every object, and with 200 requests
+      // interleaving each await waits behind all of them; payments then outlive PAY_TIMEOUT_MS.
+      concurrency: { type: "string", default: "64" },
+      "poll-cap-s": { type: "string", default: "2" },
+      "think-ms": { type: "string", default: "1000" },
+      "hold-ttl-s": { type: "string", default: "5" },
+      pow: { type: "string", default: "8" },
+      "admission-rate": { type: "string" },
+      "max-active": { type: "string" },
+      policy: { type: "string", default: "release" },
+      "per-user-limit": { type: "string", default: "1" },
+      fault: { type: "string", multiple: true, default: [] },
+      "d1-down-ms": { type: "string", default: "8000" },
+      "late-ms": { type: "string" },
+      "pass-timeout-s": { type: "string", default: "120" },
+      "comeback-s": { type: "string", default: "60" },
+      "settle-timeout-s": { type: "string", default: "120" },
+      "same-ip": { type: "boolean", default: false },
+      "pow-solver": { type: "string", default: "node" },
+      url: { type: "string" },
+      "admin-token": { type: "string" },
+      port: { type: "string" },
+      keep: { type: "boolean", default: false },
+      out: { type: "string" },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  });
+  if (a.help) {
+    console.log(help());
+    process.exit(0);
+  }
+
+  const num = (k) => {
+    const v = Number(a[k]);
+    if (!Number.isFinite(v) || v < 0) usage(`--${k} must be a non-negative number (got ${a[k]})`);
+    return v;
+  };
+  const shoppersN = Math.max(1, Math.floor(num("shoppers")));
+  const opts = {
+    shoppers: shoppersN,
+    stock: a.stock ? Math.max(1, Math.floor(num("stock"))) : Math.max(1, Math.round(shoppersN / 10)),
+    arrivalS: num("arrival-s"),
+    openAfterS: num("open-after-s"),
+    abandon: num("abandon"),
+    cancel: num("cancel"),
+    decline: num("decline"),
+    timeout: num("timeout"),
+    greedy: num("greedy"),
+    retries: Math.floor(num("retries")),
+    concurrency: Math.max(1, Math.floor(num("concurrency"))),
+    pollCapS: Math.max(0.25, num("poll-cap-s")),
+    thinkMs: num("think-ms"),
+    holdTtlS: Math.max(1, Math.floor(num("hold-ttl-s"))),
+    pow: Math.floor(num("pow")),
+    admissionRate: a["admission-rate"] ? num("admission-rate") : Math.max(100, Math.ceil(shoppersN / 10)),
+    maxActive: a["max-active"] ? Math.floor(num("max-active")) : Math.max(1000, shoppersN),
+    policy: a.policy,
+    perUserLimit: Math.max(1, Math.floor(num("per-user-limit"))),
+    faults: new Set(a.fault.flatMap((f) => f.split(",")).map((f) => f.trim()).filter(Boolean)),
+    d1DownMs: Math.floor(num("d1-down-ms")),
+    passTimeoutS: num("pass-timeout-s"),
+    comebackS: num("comeback-s"),
+    settleTimeoutS: num("settle-timeout-s"),
+    sameIp: a["same-ip"],
+    paymentMethod: "tok_visa",
+  };
+  // A late success lands after the payment window has given up (PAY_GIVE_UP_S): it must be refunded.
+  opts.lateMs = a["late-ms"] ? Math.floor(num("late-ms")) : opts.faults.has("gateway") ? PAY.PAY_GIVE_UP_S * 1000 + 2000 : 2000;
+  opts.payPollS = PAY.PAY_GIVE_UP_S + opts.lateMs / 1000 + 15;
+  for (const f of opts.faults) if (!["d1", "restart", "gateway"].includes(f)) usage(`unknown --fault ${f} (d1, restart, gateway)`);
+  if (!["release", "undersell", "waitlist"].includes(opts.policy)) usage("--policy is release, undersell or waitlist");
+  if (opts.abandon + opts.cancel > 1) usage("--abandon + --cancel must be ≤ 1");
+  if (a.url && !a["admin-token"]) usage("--url needs --admin-token");
+  return { a, opts };
+}

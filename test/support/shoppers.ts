@@ -1,0 +1,47 @@
+import type { HoldView } from "../../domain/schemas/hold";
+import { api } from "./worker";
+
+export async function session(): Promise<{ token: string; user: string }> {
+  const res = await api.session();
+  return { token: res.body.token, user: res.body.user_id };
+}
+
+let k = 0;
+export const idemKey = () => `key-${Date.now()}-${k++}`;
+
+/** Challenge → solve → queue: the first answer (a ticket, and a pass when admitted at once). */
+export function enqueue(sale: string, token: string, opts: { env?: Partial<Env>; turnstile?: string } = {}) {
+  return api.join(sale, token, { turnstile: opts.turnstile }, { env: opts.env });
+}
+
+const passes = new Map<string, Promise<string>>();
+/** A waiting-room pass for this shopper and sale, through the real flow (cached per pair). */
+export function passFor(sale: string, token: string): Promise<string> {
+  const key = `${sale} ${token}`;
+  let p = passes.get(key);
+  if (!p) {
+    // A pre-queue place (position null) is only drawn at the start: not worth waiting for here.
+    p = api.admit(sale, token, { minPollMs: 100, maxPollMs: 100, maxPolls: 100, waitForOpening: false }).then((r) => r.body.pass as string);
+    p.catch(() => passes.delete(key));
+    passes.set(key, p);
+  }
+  return p;
+}
+
+/**
+ * A claim as an admitted shopper sends it (the pass is fetched first, through the queue). When
+ * no pass can be had (the sale has not started, is closed or unknown) the claim goes without
+ * one, so the test sees what the edge answers such a claim.
+ */
+export async function claim(sale: string, token: string, key = idemKey(), body: { qty?: number } = {}) {
+  const pass = await passFor(sale, token).catch(() => undefined);
+  return api.claim(sale, token, { pass, key, qty: body.qty });
+}
+
+export async function heldBy(sale: string, token: string): Promise<HoldView> {
+  const res = await claim(sale, token);
+  if (res.status !== 201) throw new Error(`claim: ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body.hold;
+}
+
+export const pay = (holdId: string, token: string, method = "tok_ok") => api.pay(holdId, token, method);
