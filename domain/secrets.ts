@@ -1,4 +1,7 @@
 import { log } from "./log";
+import { secretProblem, type SecretName } from "./secret-rules.js";
+
+export { secretProblem, type SecretName };
 
 /**
  * The Worker's secrets are checked before use: a key that anyone can read (an example value
@@ -6,38 +9,11 @@ import { log } from "./log";
  * is refused, with a logged error that names the fix. A refused TOKEN_SECRET stops the shop (503);
  * a refused ADMIN_TOKEN closes the admin API; a refused TOKEN_SECRET_PREVIOUS is not accepted.
  */
-export type SecretName = "ADMIN_TOKEN" | "TOKEN_SECRET" | "TOKEN_SECRET_PREVIOUS";
-
-const MIN_LENGTH: Record<SecretName, number> = { ADMIN_TOKEN: 24, TOKEN_SECRET: 32, TOKEN_SECRET_PREVIOUS: 32 };
-/** Fewer different characters than this is a pattern, not a key ("aaaa…", "0123456789…"). */
-const MIN_DISTINCT = 10;
-
-/** Values that were ever published as examples (compared trimmed, case-insensitive, as substrings). */
-const PUBLISHED = [
-  "dev-admin-token",
-  "dev-token-secret-change-me",
-  "test-admin-token-0123456789",
-  "test-token-secret-0123456789abcdef",
-  "change-me",
-  "changeme",
-  "0123456789abcdef0123456789",
-];
-
 const FIX: Record<SecretName, string> = {
-  ADMIN_TOKEN: "set a random one: `openssl rand -hex 24 | npx wrangler secret put ADMIN_TOKEN` (locally: delete it from .dev.vars and run `npm start`, which generates one)",
-  TOKEN_SECRET: "set a random one: `openssl rand -hex 32 | npx wrangler secret put TOKEN_SECRET` (locally: delete it from .dev.vars and run `npm start`, which generates one)",
+  ADMIN_TOKEN: "set a random one: `openssl rand -hex 24 | npx wrangler secret put ADMIN_TOKEN` (locally, `npm start` replaces a refused one in .dev.vars)",
+  TOKEN_SECRET: "set a random one: `openssl rand -hex 32 | npx wrangler secret put TOKEN_SECRET` (locally, `npm start` replaces a refused one in .dev.vars)",
   TOKEN_SECRET_PREVIOUS: "only ever set it to a TOKEN_SECRET you used before (random, 32+ characters), or delete it: `npx wrangler secret delete TOKEN_SECRET_PREVIOUS`",
 };
-
-/** Why `value` may not be used as `name`, or null if it may. */
-export function secretProblem(name: SecretName, value: string | undefined): string | null {
-  if (!value) return `${name} is not set`;
-  if (value.length < MIN_LENGTH[name]) return `${name} is shorter than ${MIN_LENGTH[name]} characters`;
-  const plain = value.trim().toLowerCase();
-  if (PUBLISHED.some((p) => plain.includes(p))) return `${name} is a published example value`;
-  if (new Set(value).size < MIN_DISTINCT) return `${name} has fewer than ${MIN_DISTINCT} different characters`;
-  return null;
-}
 
 /** Verdicts by name and value: a secret is checked on every request that uses it. */
 const verdicts = new Map<string, boolean>();

@@ -1,14 +1,16 @@
 #!/usr/bin/env node
-// `npm start`: a local sale in one command. Creates .dev.vars from the example when missing,
-// applies the D1 migrations to the local database, runs `wrangler dev`, and once it answers,
-// seeds the demo sale through the admin API (the same call an operator makes).
+// `npm start`: a local sale in one command. Makes .dev.vars from the example when missing (with
+// random local secrets: lib/dev-vars.mjs), applies the D1 migrations to the local database, runs
+// `wrangler dev`, and once it answers, seeds the demo sale through the admin API (the same call
+// an operator makes).
 //   npm start -- --port 8787 --fresh      (--fresh wipes local DO and D1 state first)
-import { copyFileSync, existsSync, readFileSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { createClient, fetchTransport } from "../domain/client.js";
 import { saleConfig } from "../domain/sale-config.js";
+import { ensureDevVars } from "./lib/dev-vars.mjs";
 import { startLocal } from "./lib/local-server.mjs";
 
 const { values: opts } = parseArgs({
@@ -17,22 +19,9 @@ const { values: opts } = parseArgs({
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 process.chdir(ROOT);
 
-if (!existsSync(".dev.vars")) {
-  copyFileSync(".dev.vars.example", ".dev.vars");
-  console.log("created .dev.vars from .dev.vars.example (local secrets)");
-}
+const { vars, changed } = ensureDevVars();
+for (const c of changed) console.log(`.dev.vars: ${c}`);
 if (opts.fresh) rmSync(".wrangler/state", { recursive: true, force: true });
-
-const readVars = (file) =>
-  Object.fromEntries(
-    readFileSync(file, "utf8")
-      .split("\n")
-      .filter((l) => /^[A-Z_]+=/.test(l))
-      .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1).trim()]),
-  );
-const vars = readVars(".dev.vars");
-const missing = Object.keys(readVars(".dev.vars.example")).filter((k) => !(k in vars));
-if (missing.length) console.warn(`note: .dev.vars lacks ${missing.join(", ")} (see .dev.vars.example)`);
 
 let server;
 try {

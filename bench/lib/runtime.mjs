@@ -96,7 +96,8 @@ export async function startRuntime({ script, vars = {}, log = () => {}, inspecto
         modulesRoot: dirname(script),
         compatibilityDate: cfg.compatibility_date,
         compatibilityFlags: cfg.compatibility_flags,
-        bindings: { ...cfg.vars, ...secrets, ...vars },
+        // wrangler.toml's [vars] are production's: the bench runs locally, with test cards.
+        bindings: { ...cfg.vars, DEPLOYMENT: "local", GATEWAY: "simulated", ...secrets, ...vars },
         durableObjects,
         d1Databases: { [d1.binding]: d1.database_id },
         ratelimits,

@@ -61,6 +61,9 @@ export async function startLocal({ cwd, vars = {}, port, throwaway = true, keep 
         TOKEN_SECRET: `rh-secret-${randomBytes(24).toString("hex")}`,
         TOKEN_SECRET_PREVIOUS: "",
         TURNSTILE_SECRET: "", // Turnstile needs the network: off for throwaway runs
+        // wrangler.toml's [vars] are production's: a local run is local, with test cards.
+        DEPLOYMENT: "local",
+        GATEWAY: "simulated",
       }
     : {};
 
