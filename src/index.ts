@@ -50,10 +50,11 @@ app
       if (err.res) return err.getResponse();
       return c.json({ error: err.status >= 500 ? "internal" : "invalid_request", message: err.message }, err.status);
     }
-    // A Durable Object that was reset or is overloaded mid-request: the request may be retried
-    // (claims and payments are idempotent by key), so say so instead of a bare 500.
-    const e = err as { retryable?: boolean; overloaded?: boolean };
-    if (e.retryable || e.overloaded) {
+    // A Durable Object that was reset (restarted, evicted, redeployed) or is overloaded
+    // mid-request: the request may be retried (claims and payments are idempotent by key), so
+    // say so (503 + Retry-After) instead of a bare 500.
+    const e = err as { retryable?: boolean; overloaded?: boolean; durableObjectReset?: boolean };
+    if (e.retryable || e.overloaded || e.durableObjectReset) {
       log("warn", "object_unavailable", { method: c.req.method, path: c.req.path, error: String(err), overloaded: !!e.overloaded });
       return c.json({ error: "unavailable", message: "the sale is busy or restarting: retry with the same Idempotency-Key" }, 503, { "retry-after": "1" });
     }

@@ -25,6 +25,12 @@ async function d1OrdersFor(holdId: string) {
 /** The gateway's charges for one hold (its reference): "no double charge" means one, not refunded. */
 const chargesFor = async (holdId: string) => (await ledger()).filter((c) => c.reference === holdId);
 
+/** An answer lost with a restarted object: a 503 that says to retry, never a 500. */
+function expectRetryable(a: { status: number; body: any; headers: Headers }) {
+  expect(a.body.error).toBe("unavailable");
+  expect(Number(a.headers.get("retry-after"))).toBeGreaterThan(0);
+}
+
 /** Waits without running the alarm by hand: only the runtime's own alarm may make this true. */
 async function eventually(done: () => Promise<boolean>, ms = 5000) {
   const end = Date.now() + ms;
@@ -118,8 +124,9 @@ describe("object restarts", () => {
     // Restart once `pending` is stored, i.e. while the object waits on the gateway.
     await until(sale, async () => (await stats(sale)).holds.pending === 1);
     await restart(sale);
-    const answer = await paying; // lost with the old instance (5xx) or answered before: either way
-    expect([202, 500]).toContain(answer.status);
+    const answer = await paying; // lost with the old instance (503, retry) or answered before: either way
+    expect([202, 503]).toContain(answer.status);
+    if (answer.status === 503) expectRetryable(answer);
 
     await expectSettledOnce(sale, hold.id);
   });
@@ -139,7 +146,8 @@ describe("object restarts", () => {
 
     const acked = answers.filter((a) => a.status === 201).map((a) => a.body.hold.id as string);
     expect(acked.length).toBeGreaterThan(0);
-    for (const a of answers) expect([201, 500]).toContain(a.status); // 500: lost with the old instance
+    for (const a of answers) expect([201, 503]).toContain(a.status); // 503: lost with the old instance, retry
+    for (const a of answers.filter((x) => x.status === 503)) expectRetryable(a);
 
     // After the restart every acknowledged hold is still there, held by its shopper.
     for (const [i, a] of answers.entries()) {
@@ -153,14 +161,14 @@ describe("object restarts", () => {
 
     // Shoppers whose answer was lost retry with the same key: they get the hold that was stored
     // (200) or a new one (201), never a second hold, and the stock still adds up.
-    const retried = await Promise.all(answers.map((a, i) => (a.status === 500 ? claim(sale, shots[i]!.token, shots[i]!.key) : Promise.resolve(a))));
+    const retried = await Promise.all(answers.map((a, i) => (a.status === 503 ? claim(sale, shots[i]!.token, shots[i]!.key) : Promise.resolve(a))));
     const ids = retried.filter((r) => r.status === 200 || r.status === 201).map((r) => r.body.hold.id as string);
     expect(new Set(ids).size).toBe(ids.length);
     st = await expectStockInvariant(sale, expect);
     expect(st.holds.held).toBe(ids.length);
     expect(ids.length).toBe(shots.length); // every shopper ends with exactly one hold
-    const lost = answers.filter((a) => a.status === 500).length;
-    const stored = retried.filter((r, i) => answers[i]!.status === 500 && r.status === 200).length;
+    const lost = answers.filter((a) => a.status === 503).length;
+    const stored = retried.filter((r, i) => answers[i]!.status === 503 && r.status === 200).length;
     console.log(`restart during a burst: ${acked.length} answered, ${lost} lost (${stored} of them had been stored)`);
   });
 
