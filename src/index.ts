@@ -64,7 +64,7 @@ app
   });
 
 export default {
-  fetch(request: Request, env: Env, ctx: ExecutionContext) {
-    return refusedDeployment(env) ?? soldOutFastPath(request, { env, executionCtx: ctx }) ?? app.fetch(request, env, ctx);
+  async fetch(request: Request, env: Env, ctx: ExecutionContext) {
+    return refusedDeployment(env) ?? (await soldOutFastPath(request, { env, executionCtx: ctx })) ?? app.fetch(request, env, ctx);
   },
 } satisfies ExportedHandler<Env>;

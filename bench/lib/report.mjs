@@ -50,6 +50,7 @@ const RATIOS = [
   ["noop", "noop_entry", "no-op/s direct socket / entry Worker"],
   ["sold_out", "claim", "sold-out answers/s / claims/s"],
   ["sold_out", "noop_claim", "sold-out / no-op sent the same request"],
+  ["sold_out_pass", "sold_out", "sold-out: pass holders' retries / the crowd without a pass"],
   ["claim", "noop_claim", "claims / no-op sent the same request"],
   ["floor_object", "floor_body", "floor: one object call / none"],
   ["claim", "floor_object", "claims / floor with one object call"],

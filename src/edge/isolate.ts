@@ -31,6 +31,11 @@ export const isolate = {
   tokens: new LruMap<string, { claims: unknown; exp: number }>(50_000),
   /** User-Agent verdicts (middleware/bot-check): the same few strings arrive again and again. */
   userAgents: new LruMap<string, boolean>(10_000),
+  /**
+   * Shoppers with a pass whom the object told "sold out" (so they hold nothing), per sale: their
+   * retries are answered by the sold-out fast path while the sale stays sold out (edge/sold-out.ts).
+   */
+  soldOutTold: new LruMap<string, true>(50_000),
   /** Networks shut out of the admin API after too many wrong tokens, until the time given. */
   adminLockouts: new LruMap<string, number>(10_000),
 };
@@ -45,4 +50,5 @@ export function forgetEverything(): void {
   isolate.tokens.clear();
   isolate.userAgents.clear();
   isolate.adminLockouts.clear();
+  isolate.soldOutTold.clear();
 }

@@ -1,7 +1,9 @@
 import { ERRORS } from "../../domain/result";
 import { SOLD_OUT_FOR_NOW } from "../../domain/schemas/hold";
 import type { SaleView } from "../../domain/schemas/sale";
+import { verifyToken } from "../lib/tokens";
 import { countEdge, type EdgeCtx } from "./counters";
+import { isolate } from "./isolate";
 import { peekSale } from "./sale-info";
 
 /** Sold out for everyone: the answer is public, so the edge may give it without the object. */
@@ -21,17 +23,37 @@ const JSON_TYPE = new Headers({ "content-type": "application/json" }); // copied
 /**
  * The sold-out fast path, in front of the router: once this isolate knows (from the object,
  * within EDGE_CACHE_MS) that nothing is left, the crowd's claims are answered before any
- * routing, token check, body read or hop: 0.77–0.86× a no-op Worker's rate here, as fast as the
- * no-op sent the same request (through Hono's middleware chain it was 0.6×). A waitlist sale
- * still goes in: it takes names. A shopper retrying a claim whose answer was lost is told "sold
- * out" too; their hold is listed at GET /api/sales/:id/holds.
+ * routing, body read or hop. A waitlist sale still goes in: it takes names.
+ *
+ * "Same key, same hold" holds after the sell-out: a claim that carries a valid pass for this sale
+ * goes on to the object, which returns the shopper's hold if they have one (a retry whose answer
+ * was lost, or any retry after a crash). The crowd without a valid pass is answered here as
+ * before; so is a pass holder the object already told "sold out" (isolate.soldOutTold), so that
+ * retries without a hold stay off the object too. Checking a pass is a cache hit for a pass this
+ * isolate issued or saw, else one HMAC.
  */
-export function soldOutFastPath(request: Request, ctx: EdgeCtx): Response | undefined {
+export function soldOutFastPath(request: Request, ctx: EdgeCtx): Response | undefined | Promise<Response | undefined> {
   if (request.method !== "POST") return undefined;
   const id = CLAIM.exec(request.url)?.[1];
   const sale = id ? peekSale(id) : undefined;
-  return sale && soldOut(sale) ? soldOutResponse(ctx, sale) : undefined;
+  if (!sale || !soldOut(sale)) return undefined;
+  const pass = request.headers.get("x-pass");
+  if (!pass) return soldOutResponse(ctx, sale);
+  return passHolder(ctx.env, sale.id, pass).then((sub) => (sub === null || toldSoldOut(sale.id, sub) ? soldOutResponse(ctx, sale) : undefined));
 }
+
+/** The shopper a pass admits to this sale, or null if it is not a valid pass for it. */
+export async function passHolder(env: Env, sale: string, pass: string): Promise<string | null> {
+  const p = await verifyToken(env, "pass", pass);
+  return p && p.sale === sale ? p.sub : null;
+}
+
+const toldKey = (sale: string, user: string) => `${sale}\u0000${user}`;
+/** The object answered this shopper "sold out" (they have no hold): their retries need not ask again. */
+export function rememberToldSoldOut(sale: string, user: string): void {
+  isolate.soldOutTold.set(toldKey(sale, user), true);
+}
+const toldSoldOut = (sale: string, user: string) => isolate.soldOutTold.get(toldKey(sale, user)) === true;
 
 /** The answer itself (also given by the claim route once it has loaded the sale), counted. */
 export function soldOutResponse(ctx: EdgeCtx, sale: SaleView): Response {

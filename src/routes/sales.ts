@@ -4,7 +4,7 @@ import { z } from "zod";
 import type { AppEnv } from "../app-env";
 import { settings } from "../../domain/config";
 import { rememberSoldOut, saleInfo } from "../edge/sale-info";
-import { soldOut, soldOutResponse } from "../edge/sold-out";
+import { rememberToldSoldOut, soldOut, soldOutResponse } from "../edge/sold-out";
 import { ApiError, unwrap } from "../lib/api-error";
 import { inventory } from "../../domain/objects";
 import { asShopper, body, documented, header, json, mount, refusals } from "../lib/openapi";
@@ -40,8 +40,9 @@ const idempotencyKey = createMiddleware<AppEnv>(async (c, next) => {
  */
 const openOrPassed = createMiddleware<AppEnv, string, SaleInput>(async (c, next) => {
   const sale = unwrap(await saleInfo(c.env, c.req.valid("param").id));
-  // What the fast path in front of the router answers, now that this isolate knows.
-  if (soldOut(sale)) return soldOutResponse(c, sale);
+  // What the fast path in front of the router answers, now that this isolate knows: to everyone
+  // but a pass holder, whose claim goes on (it may be a retry of a claim that got a hold).
+  if (soldOut(sale) && !c.req.header("x-pass")) return soldOutResponse(c, sale);
   if (!c.req.header("x-pass")) {
     if (sale.status === "closed") throw new ApiError("sale_closed", "the sale has ended");
     if (sale.status !== "open") {
@@ -120,6 +121,8 @@ mount(sales, claim, async (c) => {
   if (!answer.ok && answer.error === "sold_out" && answer.extra?.available === 0) {
     const info = await saleInfo(c.env, id);
     if (info.ok) rememberSoldOut(c.env, { ...info.value, held: Number(answer.extra.held ?? info.value.held) });
+    // This shopper holds nothing (else the object would have answered their hold).
+    rememberToldSoldOut(id, c.var.user);
   }
   const claimed = unwrap(answer);
   if (claimed.kind === "waitlisted") {
