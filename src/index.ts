@@ -6,6 +6,7 @@ import { soldOutFastPath } from "./edge/sold-out";
 import { ApiError } from "./lib/api-error";
 import { log } from "../domain/log";
 import { documented } from "./lib/openapi";
+import { apiHeaders, noStoreByDefault } from "./middleware/headers";
 import { admin } from "./routes/admin";
 import { docs } from "./routes/docs";
 import { holds } from "./routes/holds";
@@ -22,6 +23,8 @@ export { WaitingRoom } from "../durable-objects/waiting-room";
 const MAX_BODY = 16 * 1024;
 
 export const app = documented();
+app.use("*", apiHeaders);
+app.use("/api/*", noStoreByDefault);
 app.use(
   "*",
   bodyLimit({

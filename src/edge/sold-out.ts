@@ -18,7 +18,8 @@ function soldOutBody(sale: SaleView) {
 // Any id: only sales this isolate has cached (so validated and real) can match.
 const CLAIM = /^https?:\/\/[^/]+\/api\/sales\/([^/?#]+)\/claim(?:\?|$)/;
 const answers = new WeakMap<SaleView, string>();
-const JSON_TYPE = new Headers({ "content-type": "application/json" }); // copied by each Response
+// Copied by each Response. The answer is public, but only true for a moment: no cache keeps it.
+const JSON_TYPE = new Headers({ "content-type": "application/json", "cache-control": "no-store", "x-content-type-options": "nosniff" });
 
 /**
  * The sold-out fast path, in front of the router: once this isolate knows (from the object,

@@ -39,6 +39,9 @@ const page = createRoute({
   responses: { 200: { description: "an HTML page that loads Swagger UI from a CDN", content: { "text/html": { schema: z.string() } } } },
 });
 
+const CDN = "https://cdn.jsdelivr.net";
+const DOCS_CSP = `default-src 'none'; script-src ${CDN} 'unsafe-inline'; style-src ${CDN} 'unsafe-inline'; img-src ${CDN} data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'`;
+
 /** The routes `GET /openapi.json` and `GET /docs`, describing every route registered on `api`. */
 export function docs(api: OpenAPIHono<AppEnv>) {
   const registry = api.openAPIRegistry;
@@ -77,7 +80,11 @@ export function docs(api: OpenAPIHono<AppEnv>) {
   const ui = swaggerUI<AppEnv>({ url: "/api/openapi.json", title: "flashsale API", version: "5" });
   const app = documented();
   mount(app, document, (c) => c.json((built ??= build()), 200));
-  // The middleware always answers (it never calls `next`).
-  mount(app, page, async (c, next) => (await ui(c, next)) as Response);
+  // The middleware always answers (it never calls `next`). Its page is the one thing the Worker
+  // serves that runs scripts: they may come from the CDN (and the page's own inline start-up).
+  mount(app, page, async (c, next) => {
+    c.header("content-security-policy", DOCS_CSP);
+    return (await ui(c, next)) as Response;
+  });
   return app;
 }

@@ -80,6 +80,21 @@ async function assertNoSideScroll(page) {
 
 function watchErrors(page, who, errors) {
   page.on("pageerror", (e) => errors.push(`${who}: ${e.message}`));
+  // A script, worker or request the page's CSP blocks is a broken page.
+  page.on("console", (m) => /Content Security Policy|Refused to/i.test(m.text()) && errors.push(`${who}: ${m.text()}`));
+}
+
+/** The page's own answer carries its security headers (public/_headers). */
+async function assertPageHeaders(base, path) {
+  const res = await fetch(`${base}${path}`);
+  const csp = res.headers.get("content-security-policy") ?? "";
+  assert.match(csp, /default-src 'self'/, `${path}: CSP`);
+  assert.match(csp, /frame-ancestors 'none'/, `${path}: frame-ancestors`);
+  assert.match(csp, /script-src[^;]*https:\/\/challenges\.cloudflare\.com/, `${path}: Turnstile's script is allowed`);
+  assert.equal(res.headers.get("x-content-type-options"), "nosniff", `${path}: nosniff`);
+  assert.ok(res.headers.get("referrer-policy"), `${path}: Referrer-Policy`);
+  const api = await fetch(`${base}/api/session`, { method: "POST", headers: { "user-agent": "Mozilla/5.0 headers-check" } });
+  assert.equal(api.headers.get("cache-control"), "no-store", "an API answer with a token is not cached");
 }
 
 // ------------------------------------------------------------------ the test
@@ -108,6 +123,8 @@ async function run() {
 
   // ---- shopper 1, on a 375 px wide phone screen
   const ctx1 = await browser.newContext({ viewport: { width: 375, height: 812 }, locale: "en-US", timezoneId: "UTC" });
+  await assertPageHeaders(base, `/sale?id=${sale}`);
+  await assertPageHeaders(base, "/");
   const page = await ctx1.newPage();
   watchErrors(page, "shopper 1", errors);
   await page.goto(`${base}/sale?id=${sale}`);

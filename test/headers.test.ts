@@ -1,0 +1,56 @@
+import { describe, expect, it } from "vitest";
+import { createSale } from "./support/sales";
+import { enqueue, heldBy, idemKey, pay, session } from "./support/shoppers";
+import { call } from "./support/worker";
+
+type Answer = Awaited<ReturnType<typeof call>>;
+const noStore = (what: string, a: Answer) => {
+  expect(a.headers.get("cache-control"), what).toBe("no-store");
+  expect(a.headers.get("x-content-type-options"), what).toBe("nosniff");
+};
+
+/** Audit item 7: answers that carry a token or a shopper's data are never cached; the API cannot be framed. */
+describe("response headers", () => {
+  it("every answer with a token or personal data says no-store, successes and refusals alike", async () => {
+    const sale = await createSale({ stock_total: 1 });
+    const s = await session();
+    const answers: [string, Answer][] = [];
+    answers.push(["session", await call("POST", "/api/session")]);
+    answers.push(["challenge", await call("POST", `/api/sales/${sale}/challenge`, { token: s.token })]);
+    const q = await enqueue(sale, s.token);
+    answers.push(["queue", q]);
+    answers.push(["poll", await call("GET", `/api/sales/${sale}/queue`, { token: s.token, headers: { "x-ticket": q.body.ticket } })]);
+    const hold = await heldBy(sale, s.token);
+    answers.push(["hold", await call("GET", `/api/holds/${hold.id}`, { token: s.token })]);
+    answers.push(["holds", await call("GET", `/api/sales/${sale}/holds`, { token: s.token })]);
+    const paid = await pay(hold.id, s.token);
+    answers.push(["pay", paid]);
+    answers.push(["order", await call("GET", `/api/orders/${paid.body.order_id}`, { token: s.token })]);
+    // Refusals: a bad token, a claim on a sold-out sale (object and fast path), an unknown hold.
+    answers.push(["401", await call("POST", `/api/sales/${sale}/challenge`, { token: "nope" })]);
+    const other = await session();
+    answers.push(["409 (object)", await call("POST", `/api/sales/${sale}/claim`, { token: other.token, body: {}, headers: { "idempotency-key": idemKey() } })]);
+    answers.push(["409 (fast path)", await call("POST", `/api/sales/${sale}/claim`, { token: other.token, body: {}, headers: { "idempotency-key": idemKey() } })]);
+    answers.push(["404", await call("GET", `/api/holds/${sale}_h${"0".repeat(20)}`, { token: s.token })]);
+    for (const [what, a] of answers) noStore(`${what} (${a.status})`, a);
+  });
+
+  it("a sale's public info may be cached for a second; the API is never framed nor sniffed", async () => {
+    const sale = await createSale();
+    const info = await call("GET", `/api/sales/${sale}`);
+    expect(info.headers.get("cache-control")).toBe("public, max-age=1");
+    for (const a of [info, await call("GET", "/api/openapi.json"), await call("GET", "/admin/sales/x")]) {
+      expect(a.headers.get("x-content-type-options")).toBe("nosniff");
+      expect(a.headers.get("x-frame-options")).toBe("DENY");
+      expect(a.headers.get("content-security-policy")).toMatch(/frame-ancestors 'none'/);
+    }
+  });
+
+  it("the API reference page may run only Swagger UI from its CDN", async () => {
+    const page = await call("GET", "/api/docs");
+    const csp = page.headers.get("content-security-policy") ?? "";
+    expect(csp).toMatch(/script-src https:\/\/cdn\.jsdelivr\.net/);
+    expect(csp).toMatch(/frame-ancestors 'none'/);
+    expect(csp).not.toMatch(/default-src \*/);
+  });
+});
