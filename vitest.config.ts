@@ -15,6 +15,10 @@ export const TEST_BINDINGS = {
   TOKEN_SECRET: randomBytes(32).toString("hex"),
   TOKEN_SECRET_PREVIOUS: "",
   TURNSTILE_SECRET: "",
+  // The shop's identity (account sales): tests sign assertions with this (test/support/identity.ts).
+  SHOP_IDENTITY_SECRET: randomBytes(32).toString("hex"),
+  SHOP_SIGNIN_URL: "https://shop.test/sign-in",
+  DEMO_SIGNIN: "",
   // wrangler.toml's [vars] are production's; tests run locally, with the simulated gateway.
   DEPLOYMENT: "local",
   GATEWAY: "simulated",
@@ -28,7 +32,11 @@ export const TEST_BINDINGS = {
   PAY_GIVE_UP_S: "1",
   FLUSH_DELAY_MS: "0",
   LOG_LEVEL: "warn",
-  EDGE_CACHE_MS: "1000",
+  // A quarter second: the line's watermark reaches a poll soon after it moves (the sold-out
+  // tests wait for whatever this is).
+  EDGE_CACHE_MS: "250",
+  // Reports reach the room at once here (COUNTER_FLUSH_MS 0): a bucket is served 50 ms after it ends.
+  LINE_SLACK_MS: "50",
   // Every edge counter reaches the waiting room at once, so tests can read it back.
   COUNTER_FLUSH_MS: "0",
   BOT_UA_CHECK: "on",

@@ -1,3 +1,5 @@
+import type { Mark, Place } from "./line";
+
 /**
  * Admission control for one sale's waiting room, as a pure function of time so it can be tested
  * with an injected clock. Shoppers are ranked 1, 2, 3, …; the room admits everyone whose rank is
@@ -15,11 +17,16 @@
  * on every join: a mark per admission made joins O(line)).
  */
 export type Admission = {
+  /** Shoppers admitted so far (the watermark, as a count). */
   upto: number;
   tokens: number;
   at: number;
-  /** Watermark history for the active window: `[time, upto]`, oldest first. */
-  marks: [number, number][];
+  /**
+   * Watermark history for the active window, oldest first: by time `t`, `admitted` in all, the
+   * last at place `upto` (domain/line.ts; null where the caller keeps no places). The edge reads
+   * a shopper's admission time off it.
+   */
+  marks: Mark[];
 };
 
 export type Limits = { rate: number; max_active: number; active_ms: number };
@@ -34,29 +41,52 @@ export const initialAdmission = (now: number): Admission => ({ upto: 0, tokens: 
 /** Shoppers admitted within the active window at `now`. */
 export function activeAt(a: Admission, now: number, activeMs: number): number {
   let before = 0;
-  for (const [t, upto] of a.marks) {
-    if (t <= now - activeMs) before = upto;
+  for (const m of a.marks) {
+    if (m.t <= now - activeMs) before = m.admitted;
     else break;
   }
   return a.upto - before;
 }
 
-/** Advances the watermark to `now` given `ranked` shoppers in line (ranks 1..ranked). */
-export function advance(a: Admission, now: number, ranked: number, lim: Limits): Admission {
+/**
+ * Advances the watermark to `now` given `ranked` shoppers in line (ranks 1..ranked); `place` is
+ * the place of the last one it may admit (the caller's; recorded in the marks).
+ */
+export function advance(a: Admission, now: number, ranked: number, lim: Limits, place: Place | null = null): Admission {
   const dt = Math.max(0, now - a.at) / 1000;
-  let tokens = Math.min(burstOf(lim.rate), a.tokens + dt * lim.rate);
+  const tokens = Math.min(burstOf(lim.rate), a.tokens + dt * lim.rate);
   const room = Math.max(0, lim.max_active - activeAt(a, now, lim.active_ms));
   const n = Math.max(0, Math.min(Math.floor(tokens), ranked - a.upto, room));
-  tokens -= n;
-  // Keep marks only as far back as the active window needs (plus the one that anchors it).
-  const marks = a.marks.filter(([t]) => t > now - lim.active_ms);
-  const anchor = a.marks.filter(([t]) => t <= now - lim.active_ms).at(-1);
-  const upto = a.upto + n;
-  if (n > 0) {
-    const bucket = Math.max(1, Math.floor(lim.active_ms / MARKS));
+  return { upto: a.upto + n, tokens: tokens - n, at: now, marks: recorded(a.marks, now, n > 0 ? [a.upto + n, place] : null, lim.active_ms) };
+}
+
+/**
+ * Shoppers who turn out to be admitted already (their arrival was reported after the watermark
+ * passed their place): they count as admitted now, against the rate (the tokens may go below
+ * zero, so the next admissions wait for them) and against max_active. The watermark's place does
+ * not move.
+ */
+export function admitLate(a: Admission, now: number, n: number, lim: Limits): Admission {
+  if (n <= 0) return a;
+  const b = advance(a, now, a.upto, lim); // the tokens, up to now
+  const place = b.marks.at(-1)?.upto ?? null;
+  return { ...b, upto: b.upto + n, tokens: b.tokens - n, marks: recorded(b.marks, now, [b.upto + n, place], lim.active_ms) };
+}
+
+/**
+ * The marks, pruned to the active window (plus the one that anchors it), with an admission
+ * recorded at `now` when there is one: at the end of its history bucket, so shoppers count as
+ * active up to one bucket longer than they are, never shorter.
+ */
+function recorded(all: Mark[], now: number, admitted: [upto: number, place: Place | null] | null, activeMs: number): Mark[] {
+  const marks = all.filter((m) => m.t > now - activeMs);
+  const anchor = all.filter((m) => m.t <= now - activeMs).at(-1);
+  if (admitted) {
+    const bucket = Math.max(1, Math.floor(activeMs / MARKS));
     const end = Math.ceil((now + 1) / bucket) * bucket; // strictly after now
-    if (marks.at(-1)?.[0] === end) marks[marks.length - 1] = [end, upto];
-    else marks.push([end, upto]);
+    const mark: Mark = { t: end, admitted: admitted[0], upto: admitted[1] };
+    if (marks.at(-1)?.t === end) marks[marks.length - 1] = mark;
+    else marks.push(mark);
   }
-  return { upto, tokens, at: now, marks: anchor ? [anchor, ...marks] : marks };
+  return anchor ? [anchor, ...marks] : marks;
 }

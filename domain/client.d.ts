@@ -39,9 +39,13 @@ export interface AdmitOptions {
   /** The proof-of-work solver (default: pow.js's solve). */
   solve?: (nonce: string, bits: number) => Promise<string>;
   turnstile?: string;
+  /** The shopper's ticket from an earlier answer: queueing again with it keeps the place. */
+  ticket?: string;
   minPollMs?: number;
   maxPollMs?: number;
   maxPolls?: number;
+  /** How often to queue again when the time to claim ran out (`expired`). Default 2. */
+  maxRejoins?: number;
   /** false: a pre-queue place (drawn when the sale opens) is an error instead of a wait. */
   waitForOpening?: boolean;
 }
@@ -61,10 +65,11 @@ export interface AdminClient<O = {}> {
 
 export interface Client<O = {}> {
   request(method: string, path: string, options?: RequestOptions<O>): Promise<Answer>;
-  session(options?: CallOptions<O>): Promise<Answer>;
+  /** With `identity` (the shop's signed assertion): a session for that account; else anonymous. */
+  session(options?: CallOptions<O> & { identity?: string; turnstile?: string }): Promise<Answer>;
   sale(saleId: string, options?: CallOptions<O>): Promise<Answer>;
   challenge(saleId: string, token: string, options?: CallOptions<O>): Promise<Answer>;
-  queue(saleId: string, token: string, solved: { challenge: string; solution: string; turnstile?: string }, options?: CallOptions<O>): Promise<Answer>;
+  queue(saleId: string, token: string, solved: { challenge: string; solution: string; turnstile?: string; ticket?: string }, options?: CallOptions<O>): Promise<Answer>;
   poll(saleId: string, token: string, ticket: string, options?: CallOptions<O>): Promise<Answer>;
   claim(saleId: string, token: string, claim: { pass?: string; key: string; qty?: number }, options?: CallOptions<O>): Promise<Answer>;
   hold(holdId: string, token: string, options?: CallOptions<O>): Promise<Answer>;
@@ -73,7 +78,7 @@ export interface Client<O = {}> {
   pay(holdId: string, token: string, paymentMethod: string, options?: CallOptions<O>): Promise<Answer>;
   order(orderId: string, token: string, options?: CallOptions<O>): Promise<Answer>;
   /** Challenge → solve → queue: the queue's answer (throws an ApiError if no challenge is given). */
-  join(saleId: string, token: string, how?: Pick<AdmitOptions, "solve" | "turnstile">, options?: CallOptions<O>): Promise<Answer>;
+  join(saleId: string, token: string, how?: Pick<AdmitOptions, "solve" | "turnstile" | "ticket">, options?: CallOptions<O>): Promise<Answer>;
   /** Challenge → solve → queue → poll until admitted: the answer with the pass (`body.pass`). */
   admit(saleId: string, token: string, how?: AdmitOptions, options?: CallOptions<O>): Promise<Answer>;
   admin(adminToken: string): AdminClient<O>;

@@ -70,15 +70,26 @@ export function createClient({ transport, headers: defaults = {}, onAnswer }) {
 
   const api = {
     request,
-    /** POST /api/session: an anonymous session (201 `{ token, user_id, expires_at }`). */
-    session: (options = {}) => request("POST", "/api/session", options),
+    /**
+     * POST /api/session: a session for the shop's account when `identity` (the shop's signed
+     * assertion) is given, else an anonymous one (201 `{ token, user_id, account, expires_at }`).
+     */
+    session: ({ identity, turnstile, ...options } = {}) =>
+      request("POST", "/api/session", { ...options, ...(identity || turnstile ? { json: { identity, turnstile } } : {}) }),
     /** GET /api/sales/:id: public sale info and availability. */
     sale: (saleId, options = {}) => request("GET", `/api/sales/${saleId}`, options),
     /** POST /api/sales/:id/challenge: a proof-of-work challenge `{ challenge, nonce, bits }`. */
     challenge: (saleId, token, options = {}) => request("POST", `/api/sales/${saleId}/challenge`, { ...options, token }),
-    /** POST /api/sales/:id/queue: a solved challenge ⇒ a place in line (a ticket, and a pass once admitted). */
-    queue: (saleId, token, { challenge, solution, turnstile }, options = {}) =>
-      request("POST", `/api/sales/${saleId}/queue`, { ...options, token, json: { challenge, solution, ...(turnstile ? { turnstile } : {}) } }),
+    /**
+     * POST /api/sales/:id/queue: a solved challenge ⇒ a place in line (a ticket, and a pass once
+     * admitted). With the shopper's `ticket`, the place it holds is kept.
+     */
+    queue: (saleId, token, { challenge, solution, turnstile, ticket }, options = {}) =>
+      request("POST", `/api/sales/${saleId}/queue`, {
+        ...withHeaders(options, ticket ? { "x-ticket": ticket } : {}),
+        token,
+        json: { challenge, solution, ...(turnstile ? { turnstile } : {}) },
+      }),
     /** GET /api/sales/:id/queue: the place in line for a ticket (a renewed ticket, a pass once admitted). */
     poll: (saleId, token, ticket, options = {}) => request("GET", `/api/sales/${saleId}/queue`, { ...withHeaders(options, { "x-ticket": ticket }), token }),
     /** POST /api/sales/:id/claim: a hold; the key makes a repeat answer the same hold. */
@@ -100,24 +111,30 @@ export function createClient({ transport, headers: defaults = {}, onAnswer }) {
     order: (orderId, token, options = {}) => request("GET", `/api/orders/${orderId}`, { ...options, token }),
 
     /** Challenge → solve → queue: the queue's answer, whatever it is (throws if no challenge). */
-    async join(saleId, token, { solve = powSolve, turnstile } = {}, options = {}) {
+    async join(saleId, token, { solve = powSolve, turnstile, ticket } = {}, options = {}) {
       const ch = await api.challenge(saleId, token, options);
       if (ch.status !== 200) throw new ApiError("challenge", ch);
       const solution = await solve(ch.body.nonce, ch.body.bits);
-      return api.queue(saleId, token, { challenge: ch.body.challenge, solution, turnstile }, options);
+      return api.queue(saleId, token, { challenge: ch.body.challenge, solution, turnstile, ticket }, options);
     },
 
     /**
      * Challenge → solve → queue → poll until admitted: the answer that carries the pass. Polls at
      * the interval the server suggests (`refresh_s`), kept within [minPollMs, maxPollMs], at most
-     * `maxPolls` times. Throws an ApiError on a refusal, when the polls run out, or, with
-     * `waitForOpening: false`, on a pre-queue place (drawn only when the sale opens).
+     * `maxPolls` times. A shopper whose time to claim ran out (`expired`) queues again, at the
+     * back, up to `maxRejoins` times. Throws an ApiError on a refusal, when the polls run out, or,
+     * with `waitForOpening: false`, on a pre-queue place (drawn only when the sale opens).
      */
-    async admit(saleId, token, { solve, turnstile, minPollMs = 250, maxPollMs = 5000, maxPolls = 1000, waitForOpening = true } = {}, options = {}) {
-      let r = await api.join(saleId, token, { solve, turnstile }, options);
-      for (let polls = 0; ; polls++) {
+    async admit(saleId, token, { solve, turnstile, ticket, minPollMs = 250, maxPollMs = 5000, maxPolls = 1000, maxRejoins = 2, waitForOpening = true } = {}, options = {}) {
+      let r = await api.join(saleId, token, { solve, turnstile, ticket }, options);
+      for (let polls = 0, rejoins = 0; ; polls++) {
         if (r.status !== 200 && r.status !== 201) throw new ApiError(polls ? "poll" : "queue", r);
         if (r.body.state === "admitted") return r;
+        if (r.body.state === "expired") {
+          if (rejoins++ >= maxRejoins) throw new ApiError("admitted, but the time to claim ran out", r);
+          r = await api.join(saleId, token, { solve, turnstile }, options);
+          continue;
+        }
         if (!waitForOpening && r.body.position === null) throw new ApiError("queue (a pre-queue place, drawn at the opening)", r);
         if (polls >= maxPolls) throw new ApiError(`not admitted after ${polls} polls`, r);
         await sleep(Math.min(maxPollMs, Math.max(minPollMs, (r.body.refresh_s ?? 1) * 1000)));

@@ -38,9 +38,19 @@ export const SettingsSchema = z.object({
   // often it hands its counters to the waiting room.
   EDGE_CACHE_MS: num(1000),
   COUNTER_FLUSH_MS: num(1000),
+  // A line's arrival bucket is served once every isolate has reported it: COUNTER_FLUSH_MS plus
+  // this much for the report's trip and clocks a little apart.
+  LINE_SLACK_MS: num(500),
   // Refuse requests with no User-Agent or a known automation one (curl, headless browsers, …).
   BOT_UA_CHECK: flag(true),
   TURNSTILE_SITE_KEY: z.string().default(""),
+  // The shop's identity (account sales): assertions are JWTs with this audience (and issuer, if
+  // set), signed with the SHOP_IDENTITY_SECRET secret (HS256) or a key of the shop's JWKS
+  // (RS256/ES256). The shopper page sends shoppers to SHOP_SIGNIN_URL to sign in.
+  SHOP_JWKS_URL: z.url().optional(),
+  SHOP_IDENTITY_AUDIENCE: z.string().min(1).default("flashsale"),
+  SHOP_IDENTITY_ISSUER: z.string().min(1).optional(),
+  SHOP_SIGNIN_URL: z.string().default(""),
   TURNSTILE_URL: z.string().url().default("https://challenges.cloudflare.com/turnstile/v0/siteverify"),
   TURNSTILE_TIMEOUT_MS: num(3000),
 });

@@ -4,6 +4,8 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 export const ERRORS = {
   invalid_request: 400,
   unauthorized: 401,
+  account_required: 401,
+  identity_invalid: 401,
   payment_declined: 402,
   forbidden: 403,
   bot_suspected: 403,
@@ -20,6 +22,7 @@ export const ERRORS = {
   payload_too_large: 413,
   unsupported_media_type: 415,
   not_open: 425,
+  network_cap: 429,
   rate_limited: 429,
   internal: 500,
   unavailable: 503,

@@ -1,57 +1,66 @@
 import { DurableObject } from "cloudflare:workers";
-import { ok, refuse, type Result } from "../domain/result";
+import { activeAt, advance, admitLate, initialAdmission, type Admission, type Limits } from "../domain/admission";
 import { settings } from "../domain/config";
+import { randomHex } from "../domain/ids";
+import { BUCKET_MS, comparePlaces, sealedBucket, type Place, type Waiting } from "../domain/line";
 import { log } from "../domain/log";
-import { TOKEN_TTL_S } from "../domain/schemas/tokens";
-import { COUNTERS, type Counts, type RoomConfig, type Watermark } from "../domain/schemas/room";
-import { advance, activeAt, initialAdmission, type Admission, type Limits } from "../domain/admission";
+import { COUNTERS, type Counts, type RoomConfig, type RoomStats, type Watermark } from "../domain/schemas/room";
 
 /** How often the room advances its watermark while anyone waits (tokens are capped at 1 s). */
 const TICK_MS = 250;
-/** Admitted shoppers count as active for as long as their pass lasts. */
-const ACTIVE_MS = TOKEN_TTL_S.pass * 1000;
+/** The waiting list the edge caches is cut into at most this many runs of buckets. */
+const WAITING_RUNS = 200;
+/** The arrival curve in the stats: the last ten minutes, per second. */
+const CURVE_S = 600;
 
-export type Place = { seq: number; rank: number | null; created: boolean; watermark: Watermark };
+type Row = { cfg: RoomConfig; admission: Admission; upto: Place | null; salt: string; queued: number; opened: boolean };
+const BEFORE_ALL: Place = { b: -1, k: -1 };
 
 /**
- * The waiting room of one sale. It hands out places in line (one per shopper, kept across
- * re-queues), shuffles the pre-queue when the sale opens (arrivals before the start are a fair
- * lottery, later arrivals first come, first served), and advances the admission watermark at
- * `admission_rate` within `max_active` (src/waiting-room/admission.ts). Solved proof-of-work
- * challenges are recorded here so each is accepted once. Polls do not come here: the edge
- * answers them from the signed ticket and a cached watermark.
+ * The waiting room of one sale. Shoppers do not come here: the edge hands out places in line
+ * (domain/line.ts) and reports the arrivals in batches, once a second per isolate (`report`);
+ * polls are answered at the edge from the watermark it caches (`watermark`). So the room sees
+ * O(isolates × seconds) calls, whatever the crowd.
+ *
+ * The room keeps one entry per identity waiting (at the identity's newest place: joining again
+ * without the ticket is joining at the back) and advances the watermark over them in place order, `admission_rate` per
+ * second within `max_active` (domain/admission.ts), serving an arrival bucket only once every
+ * isolate has reported it (`sealedBucket`). The pre-queue (bucket 0) is served in key order: a
+ * lottery with one ticket per identity, drawn by the keys.
  */
 export class WaitingRoom extends DurableObject<Env> {
   private readonly sql = this.ctx.storage.sql;
-  /** Calls from the edge (since this instance started): polls should not show up here. */
-  private readonly served = { joins: 0, places: 0, watermarks: 0 };
+  /** Calls from the edge since this instance started: one per isolate per second, not per shopper. */
+  private readonly served = { reports: 0, watermarks: 0 };
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql.exec(`CREATE TABLE IF NOT EXISTS room (
-      id INTEGER PRIMARY KEY CHECK (id = 1), config TEXT NOT NULL, opened INTEGER NOT NULL,
-      next_seq INTEGER NOT NULL, ranked INTEGER NOT NULL, admission TEXT NOT NULL)`);
-    // rank is NULL for pre-queue arrivals until the sale opens and the pre-queue is shuffled.
+      id INTEGER PRIMARY KEY CHECK (id = 1), config TEXT NOT NULL, admission TEXT NOT NULL,
+      upto_b INTEGER, upto_k INTEGER, salt TEXT NOT NULL, queued INTEGER NOT NULL, opened INTEGER NOT NULL)`);
+    // One row per place taken; the order of service is (b, k). At most one per key is waiting.
     this.sql.exec(`CREATE TABLE IF NOT EXISTS line (
-      user_id TEXT PRIMARY KEY, seq INTEGER NOT NULL UNIQUE, rank INTEGER UNIQUE, arrived_at INTEGER NOT NULL)`);
-    this.sql.exec(`CREATE TABLE IF NOT EXISTS used_challenges (nonce TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)`);
-    this.sql.exec(`CREATE INDEX IF NOT EXISTS used_challenges_exp ON used_challenges (expires_at)`);
+      seq INTEGER PRIMARY KEY AUTOINCREMENT, b INTEGER NOT NULL, k INTEGER NOT NULL, at INTEGER NOT NULL)`);
+    this.sql.exec(`CREATE INDEX IF NOT EXISTS line_order ON line (b, k)`);
+    this.sql.exec(`CREATE INDEX IF NOT EXISTS line_key ON line (k, b)`);
+    // Places taken per arrival bucket: positions, ETAs and the arrival curve, without a scan.
+    this.sql.exec(`CREATE TABLE IF NOT EXISTS buckets (b INTEGER PRIMARY KEY, n INTEGER NOT NULL)`);
     this.sql.exec(`CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, n INTEGER NOT NULL)`);
   }
 
-  /** Creates or updates the room's settings; rate and max_active apply from the next tick. */
+  /** Creates or updates the room's settings; rate and limits apply from the next tick. */
   async configure(cfg: RoomConfig): Promise<void> {
     const now = Date.now();
     const row = this.row();
     this.ctx.storage.transactionSync(() => {
       if (row) {
         // Settle the old rate up to now before the new one applies.
-        const a = advance(row.admission, now, row.ranked, this.limits(row.cfg));
+        const a = advance(row.admission, now, row.admission.upto, this.limits(row.cfg));
         this.sql.exec("UPDATE room SET config = ?, admission = ? WHERE id = 1", JSON.stringify(cfg), JSON.stringify(a));
       } else {
         this.sql.exec(
-          "INSERT INTO room (id, config, opened, next_seq, ranked, admission) VALUES (1, ?, 0, 1, 0, ?)",
-          JSON.stringify(cfg), JSON.stringify(initialAdmission(now)),
+          "INSERT INTO room (id, config, admission, salt, queued, opened) VALUES (1, ?, ?, ?, 0, 0)",
+          JSON.stringify(cfg), JSON.stringify(initialAdmission(now)), randomHex(16),
         );
       }
     });
@@ -59,46 +68,58 @@ export class WaitingRoom extends DurableObject<Env> {
   }
 
   /**
-   * A place in line for `user`, spending the solved challenge `nonce` (refused if it was already
-   * spent). A shopper who queues again keeps the place they had.
+   * Arrivals handed over by an isolate (places it gave out since its last report) and its
+   * counters. One place per identity: a key already waiting moves to its newest place, and a
+   * repeated report, a re-join or a replayed proof of work adds nobody. Answers the watermark,
+   * so the isolate learns at once.
    */
-  async join(user: string, nonce: string, nonceExpiresAt: number): Promise<Result<Place>> {
-    this.served.joins++;
-    const now = Date.now();
-    let row = this.row();
-    if (!row) return refuse("not_found", "this sale has no waiting room (was it created with POST /admin/sales?)");
-    if (now >= row.cfg.ends_at) return refuse("sale_closed", "the sale has ended");
-    const r = this.ctx.storage.transactionSync((): Result<Omit<Place, "watermark">> => {
-      const spent = this.sql.exec("SELECT 1 FROM used_challenges WHERE nonce = ?", nonce).toArray().length > 0;
-      if (spent) return refuse("pow_failed", "this challenge was already used: ask for a new one (POST /api/sales/:id/challenge)");
-      this.sql.exec("INSERT INTO used_challenges (nonce, expires_at) VALUES (?, ?)", nonce, nonceExpiresAt);
-      row = this.openIfDue(row!, now);
-      const existing = this.sql.exec<{ seq: number; rank: number | null }>("SELECT seq, rank FROM line WHERE user_id = ?", user).toArray()[0];
-      if (existing) return ok({ ...existing, created: false });
-      const seq = row.next_seq;
-      const rank = row.opened ? row.ranked + 1 : null;
-      this.sql.exec("INSERT INTO line (user_id, seq, rank, arrived_at) VALUES (?, ?, ?, ?)", user, seq, rank, now);
-      this.sql.exec("UPDATE room SET next_seq = next_seq + 1, ranked = ranked + ? WHERE id = 1", rank ? 1 : 0);
-      this.bump({ queued: 1 });
-      return ok({ seq, rank, created: true });
-    });
-    await this.schedule(now);
-    // With the current watermark, so a shopper admitted at once learns it without waiting.
-    return r.ok ? ok({ ...r.value, watermark: this.current() }) : r;
-  }
-
-  /** The rank of a shopper who queued before the start, once the pre-queue has been shuffled. */
-  async place(user: string): Promise<Result<{ seq: number; rank: number | null }>> {
-    this.served.places++;
+  async report(arrivals: Place[], counts: Counts = {}): Promise<Watermark> {
+    this.served.reports++;
     const now = Date.now();
     const row = this.row();
-    if (!row) return refuse("not_found", "this sale has no waiting room");
-    if (!row.opened && now >= row.cfg.starts_at) {
-      this.ctx.storage.transactionSync(() => this.openIfDue(row, now));
-      await this.schedule(now);
-    }
-    const p = this.sql.exec<{ seq: number; rank: number | null }>("SELECT seq, rank FROM line WHERE user_id = ?", user).toArray()[0];
-    return p ? ok(p) : refuse("not_found", "you are not in this line: queue again");
+    if (!row) return this.unconfigured(now);
+    this.ctx.storage.transactionSync(() => {
+      const upto = row.upto ?? BEFORE_ALL;
+      let added = 0;
+      let late = 0;
+      for (const place of arrivals) {
+        const { b, k } = place;
+        // This identity's latest place, if it has one.
+        const latest = this.sql.exec<{ seq: number; b: number }>("SELECT seq, b FROM line WHERE k = ? ORDER BY b DESC LIMIT 1", k).toArray()[0];
+        if (latest && comparePlaces({ b: latest.b, k }, upto) > 0) {
+          // Still waiting: the same identity joined again without its ticket (which would have
+          // kept its place), so its place is the new one, at the back; an older report (a
+          // repeated delivery) changes nothing. The newest ticket is always the one served.
+          if (b > latest.b) {
+            this.sql.exec("UPDATE line SET b = ? WHERE seq = ?", b, latest.seq);
+            this.bucket(latest.b, -1);
+            this.bucket(b, 1);
+          }
+          continue;
+        }
+        // Admitted before: only a later arrival is a new place (queueing again at the back); the
+        // same one reported twice, or an older one, is not.
+        if (latest && b <= latest.b) continue;
+        this.sql.exec("INSERT INTO line (b, k, at) VALUES (?, ?, ?)", b, k, now);
+        this.bucket(b, 1);
+        added++;
+        // Reported after the watermark passed it: admitted already, counted now.
+        if (comparePlaces(place, upto) <= 0) late++;
+      }
+      if (added) this.sql.exec("UPDATE room SET queued = queued + ? WHERE id = 1", added);
+      if (late) {
+        const a = admitLate(row.admission, now, late, this.limits(row.cfg));
+        this.sql.exec("UPDATE room SET admission = ? WHERE id = 1", JSON.stringify(a));
+      }
+      this.bump({ ...counts, queued: (counts.queued ?? 0) + added });
+    });
+    await this.schedule(now);
+    return this.current();
+  }
+
+  /** Adds the edge's counters (aggregated per isolate, handed over about once a second). */
+  count(deltas: Counts): void {
+    this.bump(deltas);
   }
 
   /** The current watermark (advanced to now); what the edge caches for about a second. */
@@ -107,100 +128,162 @@ export class WaitingRoom extends DurableObject<Env> {
     return this.current();
   }
 
-  private current(): Watermark {
-    const now = Date.now();
-    let row = this.row();
-    if (!row) {
-      return { configured: false, opened: false, starts_at: 0, upto: 0, ranked: 0, prequeued: 0, rate: 0, max_active: 0, active: 0, at: now };
-    }
-    row = this.ctx.storage.transactionSync(() => this.tick(this.openIfDue(row!, now), now));
-    const prequeued = row.opened ? 0 : row.next_seq - 1;
-    return {
-      configured: true,
-      opened: row.opened,
-      starts_at: row.cfg.starts_at,
-      upto: row.admission.upto,
-      ranked: row.ranked,
-      prequeued,
-      rate: row.cfg.admission_rate,
-      max_active: row.cfg.max_active,
-      active: activeAt(row.admission, now, ACTIVE_MS),
-      at: now,
-    };
-  }
-
-  /** Adds the edge's counters (aggregated per isolate, flushed about once a second). */
-  count(deltas: Counts): void {
-    this.bump(deltas);
-  }
-
-  stats() {
+  stats(): RoomStats {
     const w = this.current();
-    const counters = Object.fromEntries(COUNTERS.map((c) => [c, 0])) as Record<(typeof COUNTERS)[number], number>;
+    const counters = Object.fromEntries(COUNTERS.map((c) => [c, 0])) as RoomStats["counters"];
     for (const { name, n } of this.sql.exec<{ name: string; n: number }>("SELECT name, n FROM counters")) {
       if (name in counters) counters[name as keyof typeof counters] = n;
     }
+    const prequeued = this.sql.exec<{ n: number | null }>("SELECT n FROM buckets WHERE b = 0").toArray()[0]?.n ?? 0;
+    // Arrivals per second since the opening (bucket b arrived in second floor((b-1)·BUCKET_MS/1000)).
+    const perS = 1000 / BUCKET_MS;
+    const curve = this.sql
+      .exec<{ s: number; n: number }>(
+        "SELECT (b - 1) / ? AS s, SUM(n) AS n FROM buckets WHERE b > 0 GROUP BY s ORDER BY s DESC LIMIT ?",
+        perS, CURVE_S,
+      )
+      .toArray()
+      .reverse();
     return {
-      in_line: w.ranked + w.prequeued,
-      waiting: w.ranked - w.upto + w.prequeued,
-      admitted: w.upto,
+      in_line: w.queued,
+      waiting: Math.max(0, w.queued - w.admitted),
+      admitted: w.admitted,
       active: w.active,
-      opened: w.opened,
+      opened: w.configured && Date.now() >= w.starts_at,
       admission_rate: w.rate,
       max_active: w.max_active,
       counters,
+      prequeued,
+      arrivals: curve.map(({ s, n }) => ({ t: new Date(w.starts_at + s * 1000).toISOString(), n })),
       served: { ...this.served },
     };
   }
 
   override async alarm(): Promise<void> {
-    const now = Date.now();
-    const row = this.row();
-    if (!row) return;
-    this.ctx.storage.transactionSync(() => {
-      this.tick(this.openIfDue(row, now), now);
-      this.sql.exec("DELETE FROM used_challenges WHERE expires_at < ?", now);
-    });
-    await this.schedule(now);
+    this.current();
+    await this.schedule(Date.now());
   }
 
   // ---------------------------------------------------------------- internals
 
-  private row() {
-    const r = this.sql.exec<{ config: string; opened: number; next_seq: number; ranked: number; admission: string }>("SELECT * FROM room WHERE id = 1").toArray()[0];
+  private row(): Row | null {
+    const r = this.sql
+      .exec<{ config: string; admission: string; upto_b: number | null; upto_k: number | null; salt: string; queued: number; opened: number }>(
+        "SELECT * FROM room WHERE id = 1",
+      )
+      .toArray()[0];
     if (!r) return null;
-    return { cfg: JSON.parse(r.config) as RoomConfig, opened: r.opened === 1, next_seq: r.next_seq, ranked: r.ranked, admission: JSON.parse(r.admission) as Admission };
+    return {
+      cfg: JSON.parse(r.config) as RoomConfig,
+      admission: JSON.parse(r.admission) as Admission,
+      upto: r.upto_b === null || r.upto_k === null ? null : { b: r.upto_b, k: r.upto_k },
+      salt: r.salt,
+      queued: r.queued,
+      opened: r.opened === 1,
+    };
   }
 
   private limits(cfg: RoomConfig): Limits {
-    return { rate: cfg.admission_rate, max_active: cfg.max_active, active_ms: ACTIVE_MS };
+    return { rate: cfg.admission_rate, max_active: cfg.max_active, active_ms: cfg.pass_ttl_s * 1000 };
   }
 
-  /** At the start, ranks the pre-queue in a random order (a fair lottery). Runs once. */
-  private openIfDue(row: NonNullable<ReturnType<WaitingRoom["row"]>>, now: number) {
-    if (row.opened || now < row.cfg.starts_at) return row;
-    const users = this.sql.exec<{ user_id: string }>("SELECT user_id FROM line WHERE rank IS NULL ORDER BY seq").toArray().map((u) => u.user_id);
-    shuffle(users);
-    users.forEach((u, i) => this.sql.exec("UPDATE line SET rank = ? WHERE user_id = ?", row.ranked + i + 1, u));
-    this.sql.exec("UPDATE room SET opened = 1, ranked = ranked + ? WHERE id = 1", users.length);
-    log("info", "room_opened", { sale: row.cfg.sale_id, prequeue: users.length }, settings(this.env).LOG_LEVEL);
-    return { ...row, opened: true, ranked: row.ranked + users.length };
+  private unconfigured(now: number): Watermark {
+    return {
+      configured: false, starts_at: 0, ends_at: 0, salt: "", upto: null, marks: [], admitted: 0, queued: 0, waiting: [], sealed: -1,
+      rate: 0, max_active: 0, pass_ttl_s: 0, active: 0, at: now,
+    };
   }
 
-  private tick(row: NonNullable<ReturnType<WaitingRoom["row"]>>, now: number) {
-    const a = advance(row.admission, now, row.ranked, this.limits(row.cfg));
+  /** Advances the watermark to now and describes it. */
+  private current(): Watermark {
+    const now = Date.now();
+    let row = this.row();
+    if (!row) return this.unconfigured(now);
+    row = this.ctx.storage.transactionSync(() => this.tick(row!, now));
+    const sealed = this.sealed(row, now);
+    return {
+      configured: true,
+      starts_at: row.cfg.starts_at,
+      ends_at: row.cfg.ends_at,
+      salt: row.salt,
+      upto: row.upto,
+      marks: row.admission.marks,
+      admitted: row.admission.upto,
+      queued: row.queued,
+      waiting: this.waiting(row.upto),
+      sealed,
+      rate: row.cfg.admission_rate,
+      max_active: row.cfg.max_active,
+      pass_ttl_s: row.cfg.pass_ttl_s,
+      active: activeAt(row.admission, now, row.cfg.pass_ttl_s * 1000),
+      at: now,
+    };
+  }
+
+  /**
+   * Admits the next sealed places in line order, as many as the rate and max_active allow: the
+   * rule's budget first (no place needed), then that many places from the line.
+   */
+  private tick(row: Row, now: number): Row {
+    const lim = this.limits(row.cfg);
+    if (!row.opened && now >= row.cfg.starts_at) {
+      this.sql.exec("UPDATE room SET opened = 1 WHERE id = 1");
+      log("info", "room_opened", { sale: row.cfg.sale_id, prequeue: row.queued }, settings(this.env).LOG_LEVEL);
+      row = { ...row, opened: true };
+    }
+    const budget = advance(row.admission, now, Number.MAX_SAFE_INTEGER, lim).upto - row.admission.upto;
+    const sealed = this.sealed(row, now);
+    const upto = row.upto ?? BEFORE_ALL;
+    const next =
+      budget > 0 && sealed >= 0
+        ? this.sql
+            .exec<{ b: number; k: number }>(
+              "SELECT b, k FROM line WHERE (b, k) > (?, ?) AND b <= ? ORDER BY b, k LIMIT ?",
+              upto.b, upto.k, sealed, budget,
+            )
+            .toArray()
+        : [];
+    const last: Place | null = next.at(-1) ?? row.upto;
+    const a = advance(row.admission, now, row.admission.upto + next.length, lim, last);
     if (a.upto === row.admission.upto && a.tokens === row.admission.tokens) return row;
-    this.sql.exec("UPDATE room SET admission = ? WHERE id = 1", JSON.stringify(a));
-    return { ...row, admission: a };
+    this.sql.exec("UPDATE room SET admission = ?, upto_b = ?, upto_k = ? WHERE id = 1", JSON.stringify(a), last?.b ?? null, last?.k ?? null);
+    return { ...row, admission: a, upto: last };
   }
 
-  /** Next alarm: the opening, or the next tick while anyone waits. */
+  /** Who waits, per bucket from the watermark's on; long lines are cut into WAITING_RUNS runs. */
+  private waiting(upto: Place | null): Waiting[] {
+    const from = Math.max(0, (upto ?? BEFORE_ALL).b);
+    const out = this.sql.exec<Waiting>("SELECT b, n FROM buckets WHERE b >= ? ORDER BY b", from).toArray();
+    if (upto && out[0]?.b === upto.b) {
+      out[0] = { b: upto.b, n: this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM line WHERE b = ? AND k > ?", upto.b, upto.k).one().n };
+    }
+    if (out.length <= WAITING_RUNS) return out;
+    // A run is counted at its first bucket: positions further back are approximate anyway.
+    const per = Math.ceil(out.length / WAITING_RUNS);
+    const runs: Waiting[] = [];
+    for (let i = 0; i < out.length; i += per) runs.push({ b: out[i]!.b, n: out.slice(i, i + per).reduce((s, w) => s + w.n, 0) });
+    return runs;
+  }
+
+  private sealed(row: Row, now: number): number {
+    const { COUNTER_FLUSH_MS, LINE_SLACK_MS } = settings(this.env);
+    return sealedBucket(now, row.cfg.starts_at, COUNTER_FLUSH_MS, LINE_SLACK_MS);
+  }
+
+  private bucket(b: number, by: number): void {
+    this.sql.exec("INSERT INTO buckets (b, n) VALUES (?, ?) ON CONFLICT (b) DO UPDATE SET n = n + excluded.n", b, by);
+  }
+
+  /** Next alarm: the first admission after the opening, then a tick while anyone waits. */
   private async schedule(now: number): Promise<void> {
     const row = this.row();
-    if (!row) return;
+    if (!row || now >= row.cfg.ends_at) return;
+    // Bucket 0 (the pre-queue) is sealed this long after the opening.
+    const { COUNTER_FLUSH_MS, LINE_SLACK_MS } = settings(this.env);
+    const first = row.cfg.starts_at + COUNTER_FLUSH_MS + LINE_SLACK_MS;
     let at: number | null = null;
-    if (!row.opened) at = row.cfg.starts_at;
-    else if (row.ranked > row.admission.upto) at = now + TICK_MS;
+    if (row.queued > row.admission.upto) at = Math.max(now + TICK_MS, first);
+    else if (now < first) at = first;
     if (at === null) return;
     const current = await this.ctx.storage.getAlarm();
     if (current === null || current > at || current < now) await this.ctx.storage.setAlarm(at);
@@ -210,15 +293,5 @@ export class WaitingRoom extends DurableObject<Env> {
     for (const [name, n] of Object.entries(deltas)) {
       if (n) this.sql.exec("INSERT INTO counters (name, n) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET n = n + excluded.n", name, n);
     }
-  }
-}
-
-/** Fisher–Yates with the platform's CSPRNG: the pre-queue lottery must not be predictable. */
-function shuffle<T>(xs: T[]): void {
-  const r = new Uint32Array(1);
-  for (let i = xs.length - 1; i > 0; i--) {
-    crypto.getRandomValues(r);
-    const j = r[0]! % (i + 1);
-    [xs[i], xs[j]] = [xs[j]!, xs[i]!];
   }
 }

@@ -8,6 +8,7 @@ import { log } from "../domain/log";
 import { documented } from "./lib/openapi";
 import { apiHeaders, noStoreByDefault } from "./middleware/headers";
 import { admin } from "./routes/admin";
+import { demo } from "./routes/demo-signin";
 import { docs } from "./routes/docs";
 import { holds } from "./routes/holds";
 import { orders } from "./routes/orders";
@@ -42,6 +43,7 @@ app
   .route("/api/holds", holds)
   .route("/api/orders", orders)
   .route("/admin", admin)
+  .route("/demo", demo)
   .route("/api", docs(app));
 app
   .notFound((c) => c.json({ error: "not_found", message: `no route ${c.req.method} ${c.req.path}` }, 404))

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
+import { KEY_SPACE } from "../domain/line";
 import type { Watermark } from "../domain/schemas/room";
 import { activeAt, advance, burstOf, initialAdmission, MARKS, type Admission, type Limits } from "../domain/admission";
-import { queueStatus } from "../src/edge/queue-status";
+import { standingOf } from "../src/edge/queue-status";
 
 /** A small seeded PRNG (mulberry32): irregular tick patterns that replay identically. */
 function prng(seed: number) {
@@ -187,27 +188,54 @@ describe("admission max_active", () => {
   });
 });
 
+const K = KEY_SPACE / 4; // a key a quarter of the way through a bucket
 const wm = (over: Partial<Watermark> = {}): Watermark => ({
-  configured: true, opened: true, starts_at: 0, upto: 10, ranked: 2000, prequeued: 0, rate: 5, max_active: 1000, active: 10, at: 0, ...over,
+  configured: true, starts_at: 0, ends_at: 10_000_000, salt: "00", upto: { b: 3, k: K }, admitted: 10, queued: 2000,
+  marks: [{ t: 0, admitted: 0, upto: null }, { t: 900_000, admitted: 10, upto: { b: 3, k: K } }],
+  waiting: [{ b: 3, n: 30 }, { b: 4, n: 100 }, { b: 5, n: 400 }], sealed: 10, rate: 5, max_active: 1000, pass_ttl_s: 120, active: 10, at: 0, ...over,
 });
 
-/** What a shopper is told: admitted iff rank ≤ watermark; otherwise place, ETA and a sane refresh. */
-describe("queueStatus", () => {
+/**
+ * What a shopper is told, from their ticket's place and the cached watermark: admitted iff the
+ * watermark passed the place and the pass lifetime since then has not run out; expired after
+ * that (never a pass again); otherwise the count ahead, an ETA and a sane refresh.
+ */
+describe("standingOf", () => {
   const now = 1_000_000;
 
-  it("admits exactly the ranks at or under the watermark", () => {
-    for (const rank of [1, 9, 10]) {
-      expect(queueStatus(rank, wm(), now)).toMatchObject({ state: "admitted", position: 0, eta_s: 0, inWaitingRoom: false, refreshIntervalSeconds: 0 });
+  it("admits exactly the places at or under the watermark, with a pass until admission + pass_ttl_s", () => {
+    for (const place of [{ b: 0, k: 5 }, { b: 2, k: KEY_SPACE - 1 }, { b: 3, k: 0 }, { b: 3, k: K }]) {
+      const s = standingOf(place, undefined, wm(), now);
+      expect(s.status).toMatchObject({ state: "admitted", position: 0, eta_s: 0, inWaitingRoom: false, refreshIntervalSeconds: 0 });
+      expect(s.admittedAt).toBe(900_000);
+      expect(s.passUntil).toBe(900_000 + 120_000);
     }
-    expect(queueStatus(11, wm(), now)).toMatchObject({ state: "waiting", position: 1, eta_s: 1, waitTimeKnown: true, waitTime: 1, inWaitingRoom: true, refresh_s: 1 });
+    expect(standingOf({ b: 3, k: K + 1 }, undefined, wm(), now).status).toMatchObject({ state: "waiting", inWaitingRoom: true });
+    expect(standingOf({ b: 4, k: 0 }, undefined, wm(), now).status.state).toBe("waiting");
   });
 
-  it("position and ETA follow rank − watermark and the rate; refresh is clamped to 1-15 s", () => {
-    expect(queueStatus(310, wm(), now)).toMatchObject({ position: 300, eta_s: 60, waitTime: 1, refresh_s: 15 });
-    expect(queueStatus(1010, wm(), now)).toMatchObject({ position: 1000, eta_s: 200, waitTime: 4, refresh_s: 15 });
-    expect(queueStatus(50, wm({ rate: 20 }), now)).toMatchObject({ position: 40, eta_s: 2, refresh_s: 1 });
-    for (let rank = 11; rank < 5000; rank += 37) {
-      const s = queueStatus(rank, wm(), now);
+  it("an admission's time is over after pass_ttl_s: expired, no pass, from the ticket or from the marks", () => {
+    // Signed into the ticket: 121 s ago.
+    const late = standingOf({ b: 3, k: 1 }, now - 121_000, wm(), now);
+    expect(late.status.state).toBe("expired");
+    expect(late.passUntil).toBeNull();
+    // Passed before the oldest mark (the window's anchor): over too.
+    const old = wm({ marks: [{ t: 700_000, admitted: 10, upto: { b: 3, k: K } }, { t: 950_000, admitted: 12, upto: { b: 3, k: K + 5 } }] });
+    expect(standingOf({ b: 3, k: 1 }, undefined, old, now).status.state).toBe("expired");
+    // Still inside its time: admitted, with the same end whenever it polls.
+    const s1 = standingOf({ b: 3, k: 1 }, now - 60_000, wm(), now);
+    const s2 = standingOf({ b: 3, k: 1 }, now - 60_000, wm(), now + 30_000);
+    expect(s1.passUntil).toBe(now + 60_000);
+    expect(s2.passUntil).toBe(now + 60_000);
+  });
+
+  it("position counts who waits ahead (buckets before, the share of the own bucket below the key); ETA follows the rate", () => {
+    // Bucket 4, key at a quarter: 30 (rest of bucket 3) + a quarter of 100.
+    expect(standingOf({ b: 4, k: K }, undefined, wm(), now).status).toMatchObject({ position: 30 + 25 + 1, eta_s: 12, refresh_s: 3 });
+    // Bucket 5, last key: everyone ahead.
+    expect(standingOf({ b: 5, k: KEY_SPACE - 1 }, undefined, wm(), now).status.position).toBe(30 + 100 + 399 + 1);
+    for (let b = 3; b <= 6; b++) {
+      const s = standingOf({ b, k: KEY_SPACE / 2 }, undefined, wm(), now).status;
       expect(s.refresh_s).toBeGreaterThanOrEqual(1);
       expect(s.refresh_s).toBeLessThanOrEqual(15);
       expect(s.refreshIntervalSeconds).toBe(s.refresh_s);
@@ -216,15 +244,19 @@ describe("queueStatus", () => {
   });
 
   it("with no rate the wait is unknown, not infinite or NaN", () => {
-    expect(queueStatus(20, wm({ rate: 0 }), now)).toMatchObject({ state: "waiting", position: 10, eta_s: null, waitTimeKnown: false, waitTime: 0, refresh_s: 8 });
+    expect(standingOf({ b: 4, k: 0 }, undefined, wm({ rate: 0 }), now).status).toMatchObject({ state: "waiting", position: 31, eta_s: null, waitTimeKnown: false, waitTime: 0, refresh_s: 8 });
   });
 
-  it("a pre-queue ticket (no rank yet) waits for the opening whatever the watermark says", () => {
-    expect(queueStatus(undefined, wm({ starts_at: now + 95_000, upto: 10_000 }), now)).toMatchObject({
+  it("a pre-queue place waits for the draw (the opening, plus the reports) whatever the watermark says", () => {
+    const before = wm({ starts_at: now + 95_000, upto: null, sealed: -1, marks: [] });
+    expect(standingOf({ b: 0, k: 5 }, undefined, before, now).status).toMatchObject({
       state: "waiting", position: null, eta_s: null, opens_in_s: 95, refresh_s: 24, waitTimeKnown: false, inWaitingRoom: true,
     });
-    expect(queueStatus(undefined, wm({ starts_at: now + 400_000 }), now).refresh_s).toBe(30);
-    // At or after the start (the rank is being drawn): poll again soon.
-    expect(queueStatus(undefined, wm({ starts_at: now - 5000 }), now)).toMatchObject({ opens_in_s: 0, refresh_s: 1 });
+    expect(standingOf({ b: 0, k: 5 }, undefined, wm({ starts_at: now + 400_000, upto: null, sealed: -1 }), now).status.refresh_s).toBe(30);
+    // Opened, but the pre-queue's reports are not all in: poll again soon.
+    expect(standingOf({ b: 0, k: 5 }, undefined, wm({ starts_at: now - 500, upto: null, sealed: -1 }), now).status).toMatchObject({ opens_in_s: 0, refresh_s: 1 });
+    // Drawn: a place by key.
+    const drawn = wm({ starts_at: now - 5000, upto: null, sealed: 40, waiting: [{ b: 0, n: 200 }] });
+    expect(standingOf({ b: 0, k: KEY_SPACE / 2 }, undefined, drawn, now).status.position).toBe(101);
   });
 });

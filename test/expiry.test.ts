@@ -2,7 +2,7 @@ import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { HoldView } from "../domain/schemas/hold";
 import { createSale, expectStockInvariant } from "./support/sales";
-import { claim, heldBy, idemKey, pay, session } from "./support/shoppers";
+import { claim, heldBy, idemKey, passFor, pay, session } from "./support/shoppers";
 import { admin, call, runAlarm, sleep, stub, until } from "./support/worker";
 
 // hold_ttl_s has a schema minimum of 1 s: the shortest real payment window a test can wait out.
@@ -94,6 +94,8 @@ describe("hold expiry by policy", () => {
   it("waitlist: ended holds (expiry and cancel) go to waiting shoppers in FIFO order, each with a fresh window", async () => {
     const sale = await createSale({ stock_total: 1, hold_ttl_s: TTL, release_policy: "waitlist" });
     const [a, b, c, d, e] = await Promise.all([session(), session(), session(), session(), session()]);
+    // Everyone through the line first: the claims below must all fall inside a's short window.
+    await Promise.all([a, b, c, d, e].map((x) => passFor(sale, x.token)));
     const ha = await heldBy(sale, a.token);
 
     for (const [who, pos] of [[b, 1], [c, 2], [d, 3]] as const) {

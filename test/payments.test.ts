@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import type { HoldRow } from "../durable-objects/inventory/holds";
 import { gatewaySim } from "../domain/objects";
 import { createSale, expectStockInvariant } from "./support/sales";
-import { claim, heldBy, pay, session } from "./support/shoppers";
+import { claim, heldBy, passFor, pay, session } from "./support/shoppers";
 import { call, d1Orders, d1Refunds, ledger, runAlarm, sleep, stats, stub, until } from "./support/worker";
 
 // Test bindings (vitest.config.ts): PAY_TIMEOUT_MS 250, PAY_RETRY_MS 100, PAY_GIVE_UP_S 1,
@@ -147,6 +147,7 @@ describe("payments", () => {
     const alice = await session();
     const bob = await session();
     const hold = await heldBy(sale, alice.token);
+    await passFor(sale, bob.token); // in line before the charge, whose answer lands GATEWAY_LATE_MS later
 
     const res = await pay(hold.id, alice.token, "tok_timeout");
     expect(res.status).toBe(202);

@@ -10,14 +10,26 @@ import { SaleView, Timestamp } from "./sale";
 
 /** `POST /api/session` */
 export const SessionAnswer = z
-  .strictObject({ token: z.string().describe("send as `Authorization: Bearer <token>`"), user_id: z.string(), expires_at: Timestamp })
+  .strictObject({
+    token: z.string().describe("send as `Authorization: Bearer <token>`"),
+    user_id: z.string(),
+    account: z.string().nullable().describe("the shop's account the session is for, or null for an anonymous session"),
+    expires_at: Timestamp,
+  })
   .meta({ id: "SessionAnswer" });
+
+/** Body of `POST /api/session` (all optional: an empty body is an anonymous session). */
+export const SessionBody = z.strictObject({
+  identity: z.string().min(1).max(4096).optional().describe("the shop's signed identity assertion (a JWT): the session is for that account"),
+  turnstile: z.string().min(1).max(4096).optional().describe("a Turnstile token, when the shop has Turnstile on"),
+});
 
 /** `GET /api/sales/:id` */
 export const SaleAnswer = z
   .strictObject({
     sale: SaleView,
-    turnstile_site_key: z.string().optional().describe("present when the sale needs a Turnstile token in POST /queue"),
+    turnstile_site_key: z.string().optional().describe("present when the sale needs a Turnstile token in POST /session and POST /queue"),
+    signin_url: z.string().optional().describe("account sales: where the shop signs shoppers in (they come back with `#identity=<assertion>`)"),
   })
   .meta({ id: "SaleAnswer" });
 

@@ -21,6 +21,8 @@ const EXTRAS: Partial<Record<Code, z.ZodRawShape>> = {
     your_holds: z.string().optional().describe("where a shopper whose answer was lost finds their hold"),
   },
   limit_reached: { per_user_limit: z.number().int().positive() },
+  account_required: { signin_url: z.string().describe("where the shop signs shoppers in (empty if the shop has not said)") },
+  network_cap: { retry_after_s: z.number().int().positive(), network_cap: z.number().int().positive() },
   payment_declined: { hold: HoldView },
   hold_ended: { hold: HoldView },
 };

@@ -1,7 +1,16 @@
 import { z } from "zod";
+import type { Mark, Place, Waiting } from "../line";
 
 /** What the waiting room needs of a sale's configuration (pushed by the admin routes). */
-export type RoomConfig = { sale_id: string; starts_at: number; ends_at: number; admission_rate: number; max_active: number };
+export type RoomConfig = {
+  sale_id: string;
+  starts_at: number;
+  ends_at: number;
+  admission_rate: number;
+  max_active: number;
+  /** How long an admitted shopper may claim (and counts against max_active). */
+  pass_ttl_s: number;
+};
 
 /** Edge counters an operator sees in stats; incremented in the isolate, flushed to the room. */
 export const COUNTERS = [
@@ -15,18 +24,29 @@ export const COUNTERS = [
 export type Counter = (typeof COUNTERS)[number];
 export type Counts = Partial<Record<Counter, number>>;
 
-/** The room's admission state as the edge caches it (~1 s) to answer polls without a hop. */
+/**
+ * The room's admission state as the edge caches it (~1 s) to hand out places and answer polls
+ * without a hop. Never sent to shoppers: `salt` draws their keys in line (domain/line.ts).
+ */
 export type Watermark = {
   configured: boolean;
-  opened: boolean;
   starts_at: number;
-  /** Everyone ranked ≤ upto is admitted. */
-  upto: number;
-  /** Shoppers given a rank (post-start arrivals and the shuffled pre-queue). */
-  ranked: number;
-  prequeued: number;
+  ends_at: number;
+  salt: string;
+  /** The last place admitted: every ticket at or under it is admitted. */
+  upto: Place | null;
+  /** Admission history for the active window (when the watermark passed which place). */
+  marks: Mark[];
+  /** Shoppers admitted so far, and counted in line (reported by the edge). */
+  admitted: number;
+  queued: number;
+  /** Who still waits, per arrival bucket from the watermark's on (coarsened when long). */
+  waiting: Waiting[];
+  /** The last bucket whose arrivals are all in (-1 before the pre-queue is). */
+  sealed: number;
   rate: number;
   max_active: number;
+  pass_ttl_s: number;
   active: number;
   at: number;
 };
@@ -44,7 +64,9 @@ export const QueueBody = z.strictObject({
  * minutes, `refreshIntervalSeconds`).
  */
 export const QueueStatus = z.object({
-  state: z.enum(["waiting", "admitted"]),
+  state: z
+    .enum(["waiting", "admitted", "expired"])
+    .describe("`expired`: admitted, but the time to claim has passed; queue again (at the back)"),
   position: z.number().int().nonnegative().nullable().describe("null before the sale opens: the pre-queue is drawn at the start"),
   eta_s: z.number().int().nonnegative().nullable(),
   refresh_s: z.number().int().nonnegative().describe("when to poll again"),
@@ -53,6 +75,10 @@ export const QueueStatus = z.object({
   waitTimeKnown: z.boolean(),
   waitTime: z.number().int().nonnegative().describe("minutes"),
   refreshIntervalSeconds: z.number().int().nonnegative(),
+  place: z
+    .object({ bucket: z.number().int().nonnegative(), key: z.number().int().nonnegative() })
+    .describe("the shopper's place: arrival bucket (0 = before the opening) and line key; the line is served in this order"),
+  admitted_at: z.iso.datetime().nullable().describe("when the watermark passed this place"),
 });
 export type QueueStatus = z.infer<typeof QueueStatus>;
 
@@ -69,7 +95,10 @@ export const RoomStats = z
     admission_rate: z.number().nonnegative(),
     max_active: n,
     counters: z.object(Object.fromEntries(COUNTERS.map((c) => [c, n])) as Record<Counter, typeof n>),
-    served: z.object({ joins: n, places: n, watermarks: n }),
+    prequeued: n.describe("arrivals before the opening (the lottery)"),
+    /** Arrivals per second after the opening (the last ten minutes of them, at most). */
+    arrivals: z.array(z.object({ t: z.iso.datetime(), n })),
+    served: z.object({ reports: n, watermarks: n }),
   })
   .meta({ id: "RoomStats" });
 export type RoomStats = z.infer<typeof RoomStats>;

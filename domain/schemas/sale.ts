@@ -12,6 +12,13 @@ const Instant = z.iso
 
 export const ReleasePolicy = z.enum(["release", "undersell", "waitlist"]);
 
+/**
+ * Who a shopper is, for the per-user limit, the line and the lottery: the shop's account
+ * ("account": a session made with an identity the shop signed), or the shopper's network
+ * ("anonymous": an IPv4 address or IPv6 /64, with at most `network_cap` identities each).
+ */
+export const Identity = z.enum(["account", "anonymous"]);
+
 /** An instant in an answer: always `toISOString()` (UTC, milliseconds). */
 export const Timestamp = z.iso.datetime();
 /** A count of units or events. */
@@ -26,6 +33,7 @@ const Product = z.strictObject({
 
 const tunable = {
   hold_ttl_s: z.number().int().min(1).max(3600),
+  pass_ttl_s: z.number().int().min(1).max(3600).describe("how long an admitted shopper may claim, and counts against max_active"),
   admission_rate: z.number().positive().max(100_000),
   max_active: z.number().int().min(1).max(10_000_000),
   pow_difficulty: z.number().int().min(0).max(28),
@@ -44,7 +52,10 @@ export const SaleInput = z
     release_policy: ReleasePolicy.default("release"),
     admission_rate: tunable.admission_rate.default(50),
     max_active: tunable.max_active.default(1000),
+    pass_ttl_s: tunable.pass_ttl_s.default(120),
     pow_difficulty: tunable.pow_difficulty.default(16),
+    identity: Identity.default("account"),
+    network_cap: z.number().int().min(1).max(1000).default(1).describe("anonymous sales: places in line and holds per client network"),
   })
   .refine((s) => s.ends_at > s.starts_at, { message: "ends_at must be after starts_at", path: ["ends_at"] });
 export type SaleConfig = z.output<typeof SaleInput>;
@@ -55,6 +66,7 @@ export const SaleUpdate = z
     hold_ttl_s: tunable.hold_ttl_s,
     admission_rate: tunable.admission_rate,
     max_active: tunable.max_active,
+    pass_ttl_s: tunable.pass_ttl_s,
     pow_difficulty: tunable.pow_difficulty,
     ends_at: Instant,
   })
@@ -88,6 +100,8 @@ export const SaleView = z
     per_user_limit: z.number().int(),
     release_policy: ReleasePolicy,
     pow_difficulty: z.number().int(),
+    identity: Identity,
+    network_cap: z.number().int(),
     stock_total: Count,
     available: Count,
     held: Count.describe("units in someone's payment window: under `release` some may come back"),

@@ -7,7 +7,12 @@ import { holdView, type Holds } from "./holds";
 import { noSale, type Sale } from "./sale";
 import type { Waitlist } from "./waitlist";
 
-export type ClaimRequest = { user: string; qty: number; key: string };
+/**
+ * A claim: `user` owns the hold (the session that sees and pays it), `identity` is who the
+ * per-user limit counts (src/edge/identity.ts; the owner when not given), `key` its
+ * Idempotency-Key.
+ */
+export type ClaimRequest = { user: string; identity?: string; qty: number; key: string };
 
 /** A claim and its answer, set inside the transaction and sent only once that has committed. */
 type Claim = { req: ClaimRequest; answer: Result<ClaimAnswer> };
@@ -134,15 +139,15 @@ export class Claims {
   }
 
   private applyOne(
-    { user, qty, key }: ClaimRequest,
+    { user, identity = user, qty, key }: ClaimRequest,
     stock: { available: number; held: number },
     cfg: SaleConfig,
     status: SaleStatus,
     now: number,
   ): Result<ClaimAnswer> {
-    const mine = this.holds.mine(user, key);
+    const mine = this.holds.mine(user, identity, key);
     // A replay answers what the first request got, whatever happened since.
-    const same = mine.find((h) => h.idem_key === key);
+    const same = mine.find((h) => h.idem_key === key && h.user_id === user);
     if (same) return ok({ kind: "hold", hold: this.holds.view(same, cfg), created: false });
 
     if (status === "closed") return refuse("sale_closed", "the sale has ended");
@@ -154,7 +159,8 @@ export class Claims {
 
     const used = mine.reduce((n, h) => n + h.qty, 0);
     if (used + qty > cfg.per_user_limit) {
-      const active = mine.find((h) => h.status === "held" || h.status === "pending");
+      // The shopper's own active hold is their answer; another session's (same network) is not theirs to see.
+      const active = mine.find((h) => (h.status === "held" || h.status === "pending") && h.user_id === user);
       if (active) return ok({ kind: "hold", hold: this.holds.view(active, cfg), created: false });
       return refuse("limit_reached", `at most ${cfg.per_user_limit} per shopper in this sale`, {
         per_user_limit: cfg.per_user_limit,
@@ -163,7 +169,7 @@ export class Claims {
 
     if (cfg.release_policy === "waitlist") {
       if (this.waitlist.waiting() > 0 || stock.available < qty) {
-        return ok({ kind: "waitlisted", position: this.waitlist.join(user, qty, now) });
+        return ok({ kind: "waitlisted", position: this.waitlist.join(user, identity, qty, now) });
       }
     }
     if (stock.available < qty) {
@@ -175,6 +181,6 @@ export class Claims {
     stock.available -= qty;
     stock.held += qty;
     // A new hold has no refund: its view needs no look-up.
-    return ok({ kind: "hold", hold: holdView(this.holds.insert(user, key, qty, "claim", cfg, now), cfg, undefined), created: true });
+    return ok({ kind: "hold", hold: holdView(this.holds.insert(user, identity, key, qty, "claim", cfg, now), cfg, undefined), created: true });
   }
 }

@@ -16,7 +16,7 @@ export const HOLDS_DDL = [
     amount INTEGER NOT NULL, status TEXT NOT NULL, source TEXT NOT NULL,
     created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, ended_at INTEGER, reason TEXT,
     pay_method TEXT, pay_attempts INTEGER NOT NULL DEFAULT 0, pay_next_at INTEGER,
-    pay_deadline INTEGER, charge_id TEXT, confirmed_at INTEGER)`,
+    pay_deadline INTEGER, charge_id TEXT, confirmed_at INTEGER, identity TEXT)`,
   `CREATE UNIQUE INDEX IF NOT EXISTS holds_idem ON holds (user_id, idem_key)`,
   // A shopper's holds are found through holds_idem's user_id prefix; a second index on user_id
   // cost every claim another random page in its commit.
@@ -26,9 +26,25 @@ export const HOLDS_DDL = [
   `CREATE INDEX IF NOT EXISTS holds_confirmed ON holds (confirmed_at) WHERE status = 'confirmed'`,
 ];
 
+/**
+ * The per-user limit counts a hold against its `identity` (the account, or the network in an
+ * anonymous sale: src/edge/identity.ts), which may differ from its owner `user_id` (the session
+ * that sees and pays it). A ledger made before identities has the column added, each hold's
+ * identity being its owner.
+ */
+export function migrateHolds(sql: SqlStorage): void {
+  const cols = sql.exec<{ name: string }>("PRAGMA table_info(holds)").toArray();
+  if (!cols.some((c) => c.name === "identity")) {
+    sql.exec("ALTER TABLE holds ADD COLUMN identity TEXT");
+    sql.exec("UPDATE holds SET identity = user_id");
+  }
+  sql.exec("CREATE INDEX IF NOT EXISTS holds_identity ON holds (identity) WHERE status IN ('held', 'pending', 'confirmed')");
+}
+
 type HoldFields = {
   id: string;
   user_id: string;
+  identity: string;
   idem_key: string;
   qty: number;
   amount: number;
@@ -89,31 +105,37 @@ export class Holds implements Scheduled {
     return this.sql.exec<HoldRow>("SELECT * FROM holds WHERE id = ?", id).toArray()[0];
   }
 
-  /** A claim's one look-up: the shopper's hold for this key and their active holds, newest first. */
-  mine(user: string, key: string): HoldRow[] {
-    return this.sql
-      .exec<HoldRow>("SELECT * FROM holds WHERE user_id = ? AND (idem_key = ? OR status IN ('held', 'pending', 'confirmed')) ORDER BY created_at DESC", user, key)
-      .toArray();
+  /**
+   * A claim's one look-up: the owner's hold for this key, and the identity's active or paid
+   * holds (what the per-user limit counts), newest first. Where the owner is the identity (an
+   * account) that is one index range.
+   */
+  mine(user: string, identity: string, key: string): HoldRow[] {
+    const query =
+      identity === user
+        ? "SELECT * FROM holds WHERE user_id = ?1 AND (idem_key = ?3 OR status IN ('held', 'pending', 'confirmed')) ORDER BY created_at DESC"
+        : "SELECT * FROM holds WHERE (user_id = ?1 AND idem_key = ?3) OR (identity = ?2 AND status IN ('held', 'pending', 'confirmed')) ORDER BY created_at DESC";
+    return this.sql.exec<HoldRow>(query, user, identity, key).toArray();
   }
 
-  /** Units the shopper has in active or paid holds (the per-user limit counts them). */
-  unitsOf(user: string): number {
+  /** Units an identity has in active or paid holds (the per-user limit counts them). */
+  unitsOf(identity: string): number {
     return this.sql
-      .exec<{ n: number | null }>("SELECT SUM(qty) AS n FROM holds WHERE user_id = ? AND status IN ('held', 'pending', 'confirmed')", user)
+      .exec<{ n: number | null }>("SELECT SUM(qty) AS n FROM holds WHERE identity = ? AND status IN ('held', 'pending', 'confirmed')", identity)
       .one().n ?? 0;
   }
 
   /** Inserts a hold (the caller moves its units from `available` to `held`) and returns its row. */
-  insert(user: string, key: string, qty: number, source: HoldRow["source"], cfg: SaleConfig, now: number): HoldRow {
+  insert(user: string, identity: string, key: string, qty: number, source: HoldRow["source"], cfg: SaleConfig, now: number): HoldRow {
     const h: HoldRow = {
-      id: newHoldId(cfg.id, now), user_id: user, idem_key: key, qty, amount: qty * cfg.product.price, status: "held", source,
+      id: newHoldId(cfg.id, now), user_id: user, identity, idem_key: key, qty, amount: qty * cfg.product.price, status: "held", source,
       created_at: now, expires_at: now + cfg.hold_ttl_s * 1000, ended_at: null, reason: null, pay_method: null,
       pay_attempts: 0, pay_next_at: null, pay_deadline: null, charge_id: null, confirmed_at: null,
     };
     this.sql.exec(
-      `INSERT INTO holds (id, user_id, idem_key, qty, amount, status, source, created_at, expires_at)
-       VALUES (?, ?, ?, ?, ?, 'held', ?, ?, ?)`,
-      h.id, user, key, qty, h.amount, source, now, h.expires_at,
+      `INSERT INTO holds (id, user_id, identity, idem_key, qty, amount, status, source, created_at, expires_at)
+       VALUES (?, ?, ?, ?, ?, ?, 'held', ?, ?, ?)`,
+      h.id, user, identity, key, qty, h.amount, source, now, h.expires_at,
     );
     this.host.want(h.expires_at);
     return h;

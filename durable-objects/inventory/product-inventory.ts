@@ -7,7 +7,7 @@ import type { SaleConfig, SaleState, SaleUpdate, SaleView } from "../../domain/s
 import { gatewayFor } from "../payments";
 import type { ChargeOutcome, LookupOutcome, PaymentGateway } from "../payments/gateway";
 import { Claims, type ClaimRequest } from "./claims";
-import { Holds, HOLDS_DDL } from "./holds";
+import { Holds, HOLDS_DDL, migrateHolds } from "./holds";
 import { earliest, iso, type Host, type Scheduled } from "./host";
 import { META_DDL } from "./meta";
 import { Outbox, OUTBOX_DDL, type Reconciliation } from "./outbox";
@@ -16,7 +16,7 @@ import type { OutboxRecord } from "./records";
 import { Refunds, REFUNDS_DDL } from "./refunds";
 import { noSale, Sale, SALE_DDL } from "./sale";
 import { inventoryStats, type InventoryStats, type Served } from "./stats";
-import { Waitlist, WAITLIST_DDL } from "./waitlist";
+import { migrateWaitlist, Waitlist, WAITLIST_DDL } from "./waitlist";
 
 export type { ClaimRequest, InventoryStats };
 export type ReconcileReport = Awaited<ReturnType<ProductInventory["reconcile"]>>;
@@ -53,6 +53,8 @@ export class ProductInventory extends DurableObject<Env> {
     this.s = settings(env);
     const sql = ctx.storage.sql;
     for (const q of [...SALE_DDL, ...HOLDS_DDL, ...WAITLIST_DDL, ...REFUNDS_DDL, ...OUTBOX_DDL, ...META_DDL]) sql.exec(q);
+    migrateHolds(sql);
+    migrateWaitlist(sql);
     void ctx.blockConcurrencyWhile(async () => {
       this.alarmAt = await ctx.storage.getAlarm();
     });

@@ -1,6 +1,6 @@
 import { statusOf } from "../../domain/clock";
 import { ok, refuse, type Refusal, type Result } from "../../domain/result";
-import type { SaleConfig, SaleState, SaleUpdate, SaleView } from "../../domain/schemas/sale";
+import { SaleInput, type SaleConfig, type SaleState, type SaleUpdate, type SaleView } from "../../domain/schemas/sale";
 import { iso, type Host } from "./host";
 import type { OutboxRecord, SaleRecord } from "./records";
 
@@ -70,7 +70,9 @@ export class Sale {
 
   /** The parsed config, kept while the version is the same (claims read it once per batch). */
   config(row: SaleRow): SaleConfig {
-    if (this.cached?.version !== row.version) this.cached = { version: row.version, cfg: JSON.parse(row.config) as SaleConfig };
+    // Parsed with the schema (once per version): settings added since the sale was stored get
+    // their defaults.
+    if (this.cached?.version !== row.version) this.cached = { version: row.version, cfg: SaleInput.parse(JSON.parse(row.config)) };
     return this.cached.cfg;
   }
 
@@ -94,7 +96,8 @@ export class Sale {
     return {
       id: cfg.id, product: cfg.product, status: statusOf(row.state, cfg, now), starts_at: iso(cfg.starts_at), ends_at: iso(cfg.ends_at),
       hold_ttl_s: cfg.hold_ttl_s, per_user_limit: cfg.per_user_limit, release_policy: cfg.release_policy,
-      pow_difficulty: cfg.pow_difficulty, stock_total: row.stock_total, available: row.available, held: row.held,
+      pow_difficulty: cfg.pow_difficulty, identity: cfg.identity, network_cap: cfg.network_cap,
+      stock_total: row.stock_total, available: row.available, held: row.held,
       sold_out: row.available === 0,
     };
   }

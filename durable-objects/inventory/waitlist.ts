@@ -7,9 +7,17 @@ import type { Sale } from "./sale";
 export const WAITLIST_DDL = [
   `CREATE TABLE IF NOT EXISTS waitlist (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, user_id TEXT NOT NULL UNIQUE, qty INTEGER NOT NULL,
-    joined_at INTEGER NOT NULL, status TEXT NOT NULL, hold_id TEXT)`,
+    joined_at INTEGER NOT NULL, status TEXT NOT NULL, hold_id TEXT, identity TEXT)`,
   `CREATE INDEX IF NOT EXISTS waitlist_waiting ON waitlist (seq) WHERE status = 'waiting'`,
 ];
+
+/** A waitlist made before identities gets the column (each place's identity is its owner). */
+export function migrateWaitlist(sql: SqlStorage): void {
+  if (!sql.exec<{ name: string }>("PRAGMA table_info(waitlist)").toArray().some((c) => c.name === "identity")) {
+    sql.exec("ALTER TABLE waitlist ADD COLUMN identity TEXT");
+    sql.exec("UPDATE waitlist SET identity = user_id");
+  }
+}
 
 export interface WaitlistHost extends Host {
   sale: Pick<Sale, "existing" | "config" | "take">;
@@ -33,13 +41,13 @@ export class Waitlist {
   }
 
   /** Adds the shopper at the back (or keeps their place) and returns their position. */
-  join(user: string, qty: number, now: number): number {
+  join(user: string, identity: string, qty: number, now: number): number {
     // A shopper whose earlier offer ended (or was skipped) joins again at the back; otherwise the
     // old row would block the insert and they would be told a position they do not have.
     this.sql.exec("DELETE FROM waitlist WHERE user_id = ? AND status != 'waiting'", user);
     this.sql.exec(
-      "INSERT INTO waitlist (user_id, qty, joined_at, status) VALUES (?, ?, ?, 'waiting') ON CONFLICT (user_id) DO NOTHING",
-      user, qty, now,
+      "INSERT INTO waitlist (user_id, identity, qty, joined_at, status) VALUES (?, ?, ?, ?, 'waiting') ON CONFLICT (user_id) DO NOTHING",
+      user, identity, qty, now,
     );
     return this.sql.exec<{ n: number }>(
       `SELECT COUNT(*) AS n FROM waitlist WHERE status = 'waiting' AND seq <= (SELECT seq FROM waitlist WHERE user_id = ?)`,
@@ -55,14 +63,14 @@ export class Waitlist {
       // A closed sale makes no new offers: the waiting shoppers stay waiting, nobody is charged.
       if (statusOf(row.state, cfg, now) === "closed") return;
       const next = this.sql
-        .exec<{ seq: number; user_id: string; qty: number }>("SELECT seq, user_id, qty FROM waitlist WHERE status = 'waiting' ORDER BY seq LIMIT 1")
+        .exec<{ seq: number; user_id: string; identity: string; qty: number }>("SELECT seq, user_id, identity, qty FROM waitlist WHERE status = 'waiting' ORDER BY seq LIMIT 1")
         .toArray()[0];
       if (!next || row.available < next.qty) return;
-      if (this.host.holds.unitsOf(next.user_id) + next.qty > cfg.per_user_limit) {
+      if (this.host.holds.unitsOf(next.identity) + next.qty > cfg.per_user_limit) {
         this.sql.exec("UPDATE waitlist SET status = 'skipped' WHERE seq = ?", next.seq);
         continue;
       }
-      const hold = this.host.holds.insert(next.user_id, `waitlist:${next.seq}`, next.qty, "waitlist", cfg, now);
+      const hold = this.host.holds.insert(next.user_id, next.identity, `waitlist:${next.seq}`, next.qty, "waitlist", cfg, now);
       this.host.sale.take(next.qty);
       this.sql.exec("UPDATE waitlist SET status = 'offered', hold_id = ? WHERE seq = ?", hold.id, next.seq);
       this.host.log("info", "waitlist_offer", { sale: cfg.id, hold: hold.id, user: next.user_id });

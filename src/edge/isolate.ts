@@ -1,3 +1,4 @@
+import type { Place } from "../../domain/line";
 import type { Counts } from "../../domain/schemas/room";
 import { LruMap } from "./lru";
 
@@ -23,8 +24,11 @@ export const isolate = {
   refused: new LruMap<string, CacheEntry>(1_000),
   /** Loads in flight, one per key; bounded by the requests in flight. */
   loading: new Map<string, CacheEntry>(),
-  /** Edge counters not yet handed to the waiting rooms: one entry per sale, emptied every COUNTER_FLUSH_MS. */
-  counters: { pending: new Map<string, Counts>(), lastFlush: 0, tailScheduled: false },
+  /**
+   * Reports not yet handed to the waiting rooms (edge/reports.ts): per sale, the counters and the
+   * places given out; emptied every COUNTER_FLUSH_MS, so bounded by what arrives in that time.
+   */
+  reports: { pending: new Map<string, { counts: Counts; arrivals: Place[] }>(), lastFlush: 0, tailScheduled: false },
   /** Imported signing keys, per TOKEN_SECRET / TOKEN_SECRET_PREVIOUS pair seen (one or two). */
   keys: new Map<string, Promise<{ id: number; current: CryptoKey; previous?: CryptoKey }>>(),
   /** Tokens already verified, by their text, per key set (lib/tokens.ts). */
@@ -36,6 +40,8 @@ export const isolate = {
    * retries are answered by the sold-out fast path while the sale stays sold out (edge/sold-out.ts).
    */
   soldOutTold: new LruMap<string, true>(50_000),
+  /** Sessions and places taken per network lately (edge/pressure.ts: the proof of work's extra bits). */
+  networks: new LruMap<string, { n: number; since: number }>(100_000),
   /** Networks shut out of the admin API after too many wrong tokens, until the time given. */
   adminLockouts: new LruMap<string, number>(10_000),
 };
@@ -51,4 +57,5 @@ export function forgetEverything(): void {
   isolate.userAgents.clear();
   isolate.adminLockouts.clear();
   isolate.soldOutTold.clear();
+  isolate.networks.clear();
 }

@@ -2,7 +2,7 @@ import { ERRORS } from "../../domain/result";
 import { SOLD_OUT_FOR_NOW } from "../../domain/schemas/hold";
 import type { SaleView } from "../../domain/schemas/sale";
 import { verifyToken } from "../lib/tokens";
-import { countEdge, type EdgeCtx } from "./counters";
+import { countEdge, type EdgeCtx } from "./reports";
 import { isolate } from "./isolate";
 import { peekSale } from "./sale-info";
 
@@ -38,9 +38,21 @@ export function soldOutFastPath(request: Request, ctx: EdgeCtx): Response | unde
   const id = CLAIM.exec(request.url)?.[1];
   const sale = id ? peekSale(id) : undefined;
   if (!sale || !soldOut(sale)) return undefined;
-  const pass = request.headers.get("x-pass");
-  if (!pass) return soldOutResponse(ctx, sale);
-  return passHolder(ctx.env, sale.id, pass).then((sub) => (sub === null || toldSoldOut(sale.id, sub) ? soldOutResponse(ctx, sale) : undefined));
+  const answered = answeredSoldOut(ctx.env, sale, request.headers.get("x-pass"));
+  if (typeof answered === "boolean") return answered ? soldOutResponse(ctx, sale) : undefined;
+  return answered.then((yes) => (yes ? soldOutResponse(ctx, sale) : undefined));
+}
+
+/**
+ * Whether a claim on this sold-out sale is answered "sold out" without the object: yes without
+ * a valid pass for it, or for a pass holder the object already told; no for any other pass
+ * holder (their claim may be a retry of one that got a hold). The same rule for the fast path and
+ * the claim route.
+ */
+export function answeredSoldOut(env: Env, sale: SaleView, pass: string | null | undefined): boolean | Promise<boolean> {
+  if (!soldOut(sale)) return false;
+  if (!pass) return true;
+  return passHolder(env, sale.id, pass).then((sub) => sub === null || toldSoldOut(sale.id, sub));
 }
 
 /** The shopper a pass admits to this sale, or null if it is not a valid pass for it. */

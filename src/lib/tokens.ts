@@ -54,15 +54,19 @@ function keysFor(env: TokenEnv): Promise<Keys> {
 
 export type TokenEnv = { TOKEN_SECRET?: string; TOKEN_SECRET_PREVIOUS?: string };
 
+/**
+ * A token of `kind` for `claims`, valid for the kind's lifetime, or `ttlS` seconds, or until the
+ * instant `until` (epoch ms, rounded down to the second: never valid longer than asked).
+ */
 export async function signToken<K extends TokenKind>(
   env: TokenEnv,
   kind: K,
   claims: Omit<ClaimsOf<K>, "iat" | "exp">,
-  ttlS: number = TOKEN_TTL_S[kind],
+  life: { ttlS?: number; until?: number } = {},
 ): Promise<{ token: string; expiresAt: number }> {
   const keys = await keysFor(env);
   const iat = Math.floor(Date.now() / 1000);
-  const exp = iat + ttlS;
+  const exp = life.until !== undefined ? Math.floor(life.until / 1000) : iat + (life.ttlS ?? TOKEN_TTL_S[kind]);
   const payload = { ...claims, iat, exp, aud: `flashsale:${kind}` };
   const token = await sign(payload, keys.current, "HS256");
   // Remembered only if verifying it would accept it (the claims pass the kind's schema).

@@ -10,7 +10,7 @@ import { log } from "../../domain/log";
 export async function verifyTurnstile(env: Env, token: string | undefined, ip: string | undefined, nonce: string): Promise<void> {
   const secret = env.TURNSTILE_SECRET;
   if (!secret) return;
-  if (!token) throw new ApiError("turnstile_failed", "this sale needs a Turnstile token (`turnstile` in the body)");
+  if (!token) throw new ApiError("turnstile_failed", "a Turnstile token is needed (`turnstile` in the body)");
   const s = settings(env);
   const body = new FormData();
   body.set("secret", secret);

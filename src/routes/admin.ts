@@ -35,8 +35,8 @@ export const Faults = z.strictObject({
 
 /** The waiting room takes its schedule and admission limits from the sale's configuration. */
 function syncRoom(env: Env, cfg: SaleConfig) {
-  const { id, starts_at, ends_at, admission_rate, max_active } = cfg;
-  return room(env, id).configure({ sale_id: id, starts_at, ends_at, admission_rate, max_active });
+  const { id, starts_at, ends_at, admission_rate, max_active, pass_ttl_s } = cfg;
+  return room(env, id).configure({ sale_id: id, starts_at, ends_at, admission_rate, max_active, pass_ttl_s });
 }
 
 /** D1's view of a sale, for stats: what finance will see. */

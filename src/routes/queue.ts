@@ -1,10 +1,12 @@
 import { createRoute } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { AppEnv } from "../app-env";
-import { countEdge } from "../edge/counters";
-import { rememberWatermark, saleInfo, watermark } from "../edge/sale-info";
+import { identityIn } from "../edge/identity";
+import { extraBits, notePressure } from "../edge/pressure";
+import { countEdge, reportArrival } from "../edge/reports";
+import { saleInfo, watermark } from "../edge/sale-info";
 import { ApiError, unwrap } from "../lib/api-error";
-import { room } from "../../domain/objects";
+import { bucketAt, lineKey } from "../../domain/line";
 import { checkSolution, issueChallenge } from "../lib/challenge";
 import type { ClaimsOf } from "../../domain/schemas/tokens";
 import { signToken, verifyToken } from "../lib/tokens";
@@ -14,31 +16,43 @@ import { asShopper, body, documented, header, json, mount, refusals } from "../l
 import { SHOPPER_REFUSALS, shopper } from "../middleware/shopper";
 import { ChallengeAnswer, QueueAnswer } from "../../domain/schemas/answers";
 import { QueueBody, type Watermark } from "../../domain/schemas/room";
-import { queueStatus } from "../edge/queue-status";
+import { standingOf } from "../edge/queue-status";
+import { clientNetwork } from "../middleware/rate-limit";
 import { SaleParam } from "./sales";
 
 type Ticket = ClaimsOf<"ticket">;
 type C = Context<AppEnv>;
 
 /**
- * The shopper's answer for a ticket: where they stand (from the ticket's rank and the cached
- * watermark: no object hop) plus a renewed ticket, and a pass once admitted. A pre-queue ticket
- * has no rank yet; the first poll after the opening asks the room for it, once.
+ * The shopper's answer for a place in line: where they stand (edge/queue-status.ts, from the
+ * cached watermark: no object hop) plus a renewed ticket, and a pass once admitted. The pass is
+ * valid exactly until the shopper's time to claim runs out (`pass_ttl_s` after admission), and
+ * the renewed ticket carries the admission time, so no pass is ever issued after that.
  */
-async function standing(c: C, sale: string, t: Pick<Ticket, "seq" | "pos">, fresh?: Watermark) {
-  const now = Date.now();
-  const w = fresh ?? (await watermark(c.env, sale));
-  let pos = t.pos;
-  if (pos === undefined && now >= w.starts_at) pos = unwrap(await room(c.env, sale).place(c.var.user)).rank ?? undefined;
-  const status = queueStatus(pos, w, now);
-  const ticket = await signToken(c.env, "ticket", { sub: c.var.user, sale, seq: t.seq, ...(pos !== undefined ? { pos } : {}) });
+async function answer(c: C, sale: string, t: Pick<Ticket, "b" | "k" | "adm">, w: Watermark) {
+  const { status, admittedAt, passUntil } = standingOf({ b: t.b, k: t.k }, t.adm, w, Date.now());
+  const adm = admittedAt ?? undefined;
+  const ticket = await signToken(c.env, "ticket", { sub: c.var.user, sale, b: t.b, k: t.k, ...(adm ? { adm } : {}) });
   const out: QueueAnswer = { ...status, ticket: ticket.token, ticket_expires_at: new Date(ticket.expiresAt).toISOString() };
-  if (status.state === "admitted") {
-    const pass = await signToken(c.env, "pass", { sub: c.var.user, sale });
+  if (passUntil !== null) {
+    const pass = await signToken(c.env, "pass", { sub: c.var.user, sale }, { until: passUntil });
     out.pass = pass.token;
     out.pass_expires_at = new Date(pass.expiresAt).toISOString();
   }
   return out;
+}
+
+/** The shopper's own ticket for this sale (X-Ticket), or null. */
+async function ticketOf(c: C, sale: string): Promise<Ticket | null> {
+  const t = await verifyToken(c.env, "ticket", c.req.header("x-ticket"));
+  return t && t.sub === c.var.user && t.sale === sale ? t : null;
+}
+
+/** The sale's watermark; a sale without a configured room has no line (yet). */
+async function lineOf(c: C, sale: string): Promise<Watermark> {
+  const w = await watermark(c.env, sale);
+  if (!w.configured) throw new ApiError("not_found", "this sale has no waiting room (was it created with POST /admin/sales?)");
+  return w;
 }
 
 const challenge = createRoute({
@@ -51,7 +65,7 @@ const challenge = createRoute({
   middleware: [valid("param", SaleParam), shopper],
   responses: {
     200: json(ChallengeAnswer, "the challenge: find a solution with `bits` leading zero bits"),
-    ...refusals("invalid_request", ...SHOPPER_REFUSALS, "not_found", "sale_closed", "unavailable"),
+    ...refusals("invalid_request", ...SHOPPER_REFUSALS, "not_found", "account_required", "sale_closed", "unavailable"),
   },
 });
 
@@ -60,7 +74,9 @@ const join = createRoute({
   path: "/{id}/queue",
   tags: ["shopper"],
   summary: "Join the line with a solved challenge",
-  description: "Idempotent per shopper: queueing again keeps the place.",
+  description:
+    "Answered at the edge: the place is the arrival time (in 100 ms buckets; any time before the opening is one bucket, a lottery) " +
+    "and a key drawn from the shopper's identity. Queueing again with the ticket (`X-Ticket`) keeps the place (200).",
   security: asShopper,
   request: { params: SaleParam, body: body(QueueBody) },
   middleware: [valid("param", SaleParam), shopper, valid("json", QueueBody)],
@@ -68,7 +84,7 @@ const join = createRoute({
     201: json(QueueAnswer, "a place in line (or in the pre-queue, drawn at the start)"),
     200: json(QueueAnswer, "the place this shopper already has"),
     ...refusals(
-      "invalid_request", "unsupported_media_type", ...SHOPPER_REFUSALS, "pow_failed",
+      "invalid_request", "unsupported_media_type", ...SHOPPER_REFUSALS, "pow_failed", "account_required",
       "turnstile_failed", "not_found", "sale_closed", "turnstile_unavailable", "unavailable",
     ),
   },
@@ -97,35 +113,51 @@ mount(queue, challenge, async (c) => {
   const { id } = c.req.valid("param");
   const sale = unwrap(await saleInfo(c.env, id));
   if (sale.status === "closed") throw new ApiError("sale_closed", "the sale has ended");
-  return c.json(await issueChallenge(c.env, c.var.user, id, sale.pow_difficulty), 200);
+  identityIn(c.env, sale, c.var.user, c.var.session); // an account sale tells an anonymous session now
+  const bits = sale.pow_difficulty + extraBits(clientNetwork(c));
+  return c.json(await issueChallenge(c.env, c.var.user, id, bits), 200);
 });
 
+/**
+ * Joining is answered here, at the edge: the place is the arrival's bucket and the identity's
+ * key (domain/line.ts), signed into the ticket, and reported to the room in the next batch. A
+ * shopper who sends their ticket keeps their place. A solved challenge is not spent: replaying it
+ * gives the same identity the same key, which the room counts once (so it buys nothing).
+ */
 mount(queue, join, async (c) => {
   const { id } = c.req.valid("param");
   const body = c.req.valid("json");
+  const sale = unwrap(await saleInfo(c.env, id));
+  if (sale.status === "closed") throw new ApiError("sale_closed", "the sale has ended");
+  const identity = identityIn(c.env, sale, c.var.user, c.var.session);
   const solved = await checkSolution(c.env, body.challenge, body.solution, c.var.user, id);
   if (!solved) {
     countEdge(c, id, "rejected_pow");
     throw new ApiError("pow_failed", "the challenge is invalid, expired, not yours or not solved: get a new one (POST /api/sales/:id/challenge)");
   }
+  const ip = c.req.header("cf-connecting-ip");
   try {
-    await verifyTurnstile(c.env, body.turnstile, c.req.header("cf-connecting-ip"), solved.nonce);
+    await verifyTurnstile(c.env, body.turnstile, ip, solved.nonce);
   } catch (e) {
     countEdge(c, id, "rejected_turnstile");
     throw e;
   }
-  const joined = await room(c.env, id).join(c.var.user, solved.nonce, solved.expiresAt);
-  if (!joined.ok && joined.error === "pow_failed") countEdge(c, id, "rejected_pow");
-  const place = unwrap(joined);
-  rememberWatermark(c.env, id, place.watermark);
-  return c.json(await standing(c, id, { seq: place.seq, pos: place.rank ?? undefined }, place.watermark), place.created ? 201 : 200);
+  const w = await lineOf(c, id);
+  const held = await ticketOf(c, id);
+  if (held && standingOf({ b: held.b, k: held.k }, held.adm, w, Date.now()).status.state !== "expired") {
+    return c.json(await answer(c, id, held, w), 200);
+  }
+  const place = { b: bucketAt(Date.now(), w.starts_at), k: await lineKey(w.salt, identity) };
+  reportArrival(c, id, place);
+  notePressure(clientNetwork(c));
+  return c.json(await answer(c, id, place, w), 201);
 });
 
 mount(queue, poll, async (c) => {
   const { id } = c.req.valid("param");
-  const t = await verifyToken(c.env, "ticket", c.req.header("x-ticket"));
-  if (!t || t.sub !== c.var.user || t.sale !== id) {
-    throw new ApiError("forbidden", "the ticket (`X-Ticket`) is missing, invalid, expired or not yours: queue again (POST /api/sales/:id/queue keeps your place)");
+  const t = await ticketOf(c, id);
+  if (!t) {
+    throw new ApiError("forbidden", "the ticket (`X-Ticket`) is missing, invalid, expired or not yours: queue again (POST /api/sales/:id/queue, with your ticket if you still have it, keeps your place)");
   }
-  return c.json(await standing(c, id, t), 200);
+  return c.json(await answer(c, id, t, await lineOf(c, id)), 200);
 });

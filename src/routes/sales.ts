@@ -3,8 +3,9 @@ import { createMiddleware } from "hono/factory";
 import { z } from "zod";
 import type { AppEnv } from "../app-env";
 import { settings } from "../../domain/config";
+import { identityIn } from "../edge/identity";
 import { rememberSoldOut, saleInfo } from "../edge/sale-info";
-import { rememberToldSoldOut, soldOut, soldOutResponse } from "../edge/sold-out";
+import { answeredSoldOut, rememberToldSoldOut, soldOutResponse } from "../edge/sold-out";
 import { ApiError, unwrap } from "../lib/api-error";
 import { inventory } from "../../domain/objects";
 import { asShopper, body, documented, header, json, mount, refusals } from "../lib/openapi";
@@ -40,9 +41,9 @@ const idempotencyKey = createMiddleware<AppEnv>(async (c, next) => {
  */
 const openOrPassed = createMiddleware<AppEnv, string, SaleInput>(async (c, next) => {
   const sale = unwrap(await saleInfo(c.env, c.req.valid("param").id));
-  // What the fast path in front of the router answers, now that this isolate knows: to everyone
-  // but a pass holder, whose claim goes on (it may be a retry of a claim that got a hold).
-  if (soldOut(sale) && !c.req.header("x-pass")) return soldOutResponse(c, sale);
+  // What the fast path in front of the router answers, now that this isolate knows.
+  if (await answeredSoldOut(c.env, sale, c.req.header("x-pass"))) return soldOutResponse(c, sale);
+  c.set("sale", sale);
   if (!c.req.header("x-pass")) {
     if (sale.status === "closed") throw new ApiError("sale_closed", "the sale has ended");
     if (sale.status !== "open") {
@@ -92,7 +93,7 @@ const claim = createRoute({
     202: json(WaitlistedAnswer, "sold out, and the sale keeps a waitlist: claim again to see an offered hold"),
     ...refusals(
       "invalid_request", "unsupported_media_type", ...SHOPPER_REFUSALS, "pass_required",
-      "not_found", "sold_out", "limit_reached", "sale_closed", "not_open", "unavailable",
+      "not_found", "account_required", "sold_out", "limit_reached", "sale_closed", "not_open", "unavailable",
     ),
   },
 });
@@ -102,9 +103,10 @@ export const sales = documented();
 mount(sales, info, async (c) => {
   const sale = unwrap(await saleInfo(c.env, c.req.valid("param").id));
   c.header("cache-control", "public, max-age=1");
-  // The shopper page shows the Turnstile widget only when the operator configured a site key.
-  const siteKey = settings(c.env).TURNSTILE_SITE_KEY;
-  return c.json({ sale, ...(siteKey ? { turnstile_site_key: siteKey } : {}) }, 200);
+  // The shopper page shows the Turnstile widget only when the operator configured a site key,
+  // and a "sign in at the shop" link for a sale that needs an account.
+  const { TURNSTILE_SITE_KEY: siteKey, SHOP_SIGNIN_URL: signin } = settings(c.env);
+  return c.json({ sale, ...(siteKey ? { turnstile_site_key: siteKey } : {}), ...(sale.identity === "account" && signin ? { signin_url: signin } : {}) }, 200);
 });
 
 mount(sales, mine, async (c) => {
@@ -115,7 +117,8 @@ mount(sales, claim, async (c) => {
   const { id } = c.req.valid("param");
   const key = c.var.idempotencyKey;
   const { qty } = c.req.valid("json");
-  const answer = await inventory(c.env, id).claim({ user: c.var.user, qty, key });
+  const identity = identityIn(c.env, c.var.sale, c.var.user, c.var.session);
+  const answer = await inventory(c.env, id).claim({ user: c.var.user, identity, qty, key });
   // Only a real sell-out (not "fewer left than you asked for"), with the object's own held
   // count: the cached view's may predate the holds, and decides "sold out" vs "for now".
   if (!answer.ok && answer.error === "sold_out" && answer.extra?.available === 0) {

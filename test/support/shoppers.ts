@@ -1,10 +1,22 @@
 import type { HoldView } from "../../domain/schemas/hold";
+import { assertion, newAccount } from "./identity";
 import { api } from "./worker";
 
-export async function session(): Promise<{ token: string; user: string }> {
-  const res = await api.session();
-  return { token: res.body.token, user: res.body.user_id };
+/**
+ * A shopper's session: for a fresh shop account (sales need one unless created with
+ * `identity: "anonymous"`), for the given `account`, or anonymous with `account: null`
+ * (from `ip`, when the test cares which network it was made from).
+ */
+export async function session(opts: { account?: string | null; ip?: string } = {}): Promise<{ token: string; user: string; account: string | null }> {
+  const account = opts.account === null ? null : (opts.account ?? newAccount());
+  const headers = opts.ip ? { "cf-connecting-ip": opts.ip } : undefined;
+  const res = await api.session({ ...(account ? { identity: await assertion(account) } : {}), headers });
+  if (res.status !== 201) throw new Error(`session: ${res.status} ${JSON.stringify(res.body)}`);
+  return { token: res.body.token, user: res.body.user_id, account };
 }
+
+/** An anonymous session (for sales created with `identity: "anonymous"`). */
+export const anonymousSession = (ip?: string) => session({ account: null, ip });
 
 let k = 0;
 export const idemKey = () => `key-${Date.now()}-${k++}`;

@@ -1,7 +1,7 @@
 import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../../app-env";
 import { settings } from "../../../domain/config";
-import { countEdge } from "../../edge/counters";
+import { countEdge } from "../../edge/reports";
 import { isolate } from "../../edge/isolate";
 import { ApiError } from "../../lib/api-error";
 

@@ -2,7 +2,7 @@ import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import { networkOf } from "../../../domain/network";
 import type { AppEnv } from "../../app-env";
-import { countEdge } from "../../edge/counters";
+import { countEdge } from "../../edge/reports";
 import { ApiError } from "../../lib/api-error";
 
 /** The limiters' periods in wrangler.toml ([[ratelimits]]): RL_ADMIN_FAIL counts a minute, the rest 10 s. */

@@ -16,5 +16,6 @@ export const requireSession = createMiddleware<AppEnv>(async (c, next) => {
   const session = await verifyToken(c.env, "session", token);
   if (!session) throw new ApiError("unauthorized", "the session token is invalid or expired: get a new one from POST /api/session");
   c.set("user", session.sub);
+  c.set("session", { ...(session.acct ? { acct: session.acct } : {}), ...(session.net ? { net: session.net } : {}) });
   await next();
 });

@@ -1,0 +1,76 @@
+import { settings } from "../../domain/config";
+import type { Place } from "../../domain/line";
+import { log } from "../../domain/log";
+import { room } from "../../domain/objects";
+import type { Counter } from "../../domain/schemas/room";
+import { isolate } from "./isolate";
+import { rememberWatermark } from "./sale-info";
+
+/**
+ * What the edge hands to the waiting rooms, in batches: the places it gave out (arrivals) and its
+ * counters (rejections, fast-path answers). Sending each one would make every join and every
+ * rejected request an object call, which is the load the edge exists to absorb; so the isolate
+ * gathers them and hands them over at most once per COUNTER_FLUSH_MS per sale, after the response
+ * (waitUntil): the room sees O(isolates × seconds) calls, whatever the crowd.
+ *
+ * An isolate that dies before it reports loses that window's counts (operational figures, not the
+ * ledger) and its arrivals: those shoppers keep their tickets and are admitted when the watermark
+ * passes their place, without having been counted (docs/ARCHITECTURE.md gives the bound).
+ */
+/** What reporting needs of a request: a Hono context, or the Worker's own (env, ctx). */
+export type EdgeCtx = { env: Env; executionCtx: ExecutionContext };
+
+const state = isolate.reports;
+
+export function countEdge(c: EdgeCtx, sale: string, counter: Counter): void {
+  const r = pendingFor(sale);
+  r.counts[counter] = (r.counts[counter] ?? 0) + 1;
+  schedule(c);
+}
+
+/** A place this isolate gave out (POST /queue), for the room's count of the line. */
+export function reportArrival(c: EdgeCtx, sale: string, place: Place): void {
+  pendingFor(sale).arrivals.push(place);
+  schedule(c);
+}
+
+function pendingFor(sale: string) {
+  let r = state.pending.get(sale);
+  if (!r) state.pending.set(sale, (r = { counts: {}, arrivals: [] }));
+  return r;
+}
+
+function schedule(c: EdgeCtx): void {
+  const now = Date.now();
+  const every = settings(c.env).COUNTER_FLUSH_MS;
+  if (now - state.lastFlush >= every) {
+    c.executionCtx.waitUntil(flush(c.env));
+  } else if (!state.tailScheduled) {
+    // Held-back reports must not wait for a later request that may never come (the end of a
+    // burst): one delayed flush at the end of the period hands them over.
+    state.tailScheduled = true;
+    c.executionCtx.waitUntil(
+      new Promise((r) => setTimeout(r, state.lastFlush + every - now)).then(() => {
+        state.tailScheduled = false;
+        return flush(c.env);
+      }),
+    );
+  }
+}
+
+function flush(env: Env): Promise<unknown> {
+  state.lastFlush = Date.now();
+  // Only for sales that exist: a refusal counted for a junk id must not create its room.
+  const batch = [...state.pending].filter(([id]) => isolate.catalog.ids.has(id));
+  state.pending.clear();
+  return Promise.all(
+    batch.map(async ([id, { counts, arrivals }]) => {
+      try {
+        // The room answers with its watermark: this isolate learns at once.
+        rememberWatermark(env, id, await room(env, id).report(arrivals, counts));
+      } catch (e) {
+        log("warn", "report_lost", { sale: id, arrivals: arrivals.length, error: String(e) });
+      }
+    }),
+  );
+}
