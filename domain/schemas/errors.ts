@@ -21,6 +21,10 @@ const EXTRAS: Partial<Record<Code, z.ZodRawShape>> = {
     your_holds: z.string().optional().describe("where a shopper whose answer was lost finds their hold"),
   },
   limit_reached: { per_user_limit: z.number().int().positive() },
+  card_limit_reached: {
+    per_user_limit: z.number().int().positive(),
+    hold: HoldView.optional().describe("absent: refused before any charge, the hold is still yours to pay with another card; present: the card was known only with the charge, which is refunded, and the hold has ended"),
+  },
   payment_declined: { hold: HoldView },
   hold_ended: { hold: HoldView },
 };

@@ -52,7 +52,10 @@ export class ProductInventory extends DurableObject<Env> {
     super(ctx, env);
     this.s = settings(env);
     const sql = ctx.storage.sql;
-    for (const q of [...SALE_DDL, ...HOLDS_DDL, ...WAITLIST_DDL, ...REFUNDS_DDL, ...OUTBOX_DDL, ...META_DDL]) sql.exec(q);
+    for (const q of [...SALE_DDL, ...HOLDS_DDL, ...WAITLIST_DDL, ...REFUNDS_DDL, ...OUTBOX_DDL, ...META_DDL]) {
+      if (typeof q === "string") sql.exec(q);
+      else q(sql);
+    }
     void ctx.blockConcurrencyWhile(async () => {
       this.alarmAt = await ctx.storage.getAlarm();
     });
