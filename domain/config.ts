@@ -29,7 +29,8 @@ export const SettingsSchema = z.object({
   // secrets are secrets (STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET, STRIPE_WEBHOOK_SECRET_PREVIOUS).
   STRIPE_API_BASE: z.string().url().optional(),
   STRIPE_PUBLISHABLE_KEY: z.string().regex(/^(pk_(test|live)_[A-Za-z0-9]+)?$/, "a Stripe publishable key (pk_test_… or pk_live_…)").default(""),
-  STRIPE_WEBHOOK_TOLERANCE_S: num(300),
+  // (0 would switch the timestamp check off in the stripe package: at least a second.)
+  STRIPE_WEBHOOK_TOLERANCE_S: num(300).pipe(z.number().min(1)),
   PAY_TIMEOUT_MS: num(5000),
   PAY_RETRY_MS: num(2000),
   PAY_GIVE_UP_S: num(900),

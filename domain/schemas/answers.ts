@@ -56,3 +56,8 @@ export const PaidAnswer = z.strictObject({ hold: HoldView, order_id: z.string().
 export const PayPendingAnswer = z.strictObject({ hold: HoldView, message: z.string() }).meta({ id: "PayPendingAnswer" });
 
 export const OrderAnswer = z.strictObject({ order: OrderView }).meta({ id: "OrderAnswer" });
+
+/** `POST /api/webhooks/stripe`: the event was verified; whether it changed anything, and why not. */
+export const WebhookAnswer = z
+  .strictObject({ received: z.literal(true), applied: z.boolean(), note: z.string() })
+  .meta({ id: "WebhookAnswer" });

@@ -153,6 +153,11 @@ export class Payments implements Scheduled {
     return gaveUp;
   }
 
+  /** Applies an outcome inside the caller's transaction (a webhook's), by the same rules. */
+  settleIn(h: HoldRow, outcome: LookupOutcome, now: number): void {
+    this.settle(h, outcome, now);
+  }
+
   private settle(h: HoldRow, outcome: ChargeOutcome | LookupOutcome, now: number): HoldRow | null {
     const cfg = this.host.sale.existingConfig();
     const stopAsking = () => this.sql.exec("UPDATE holds SET pay_next_at = NULL, pay_action = NULL WHERE id = ?", h.id);
