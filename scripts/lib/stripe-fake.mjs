@@ -136,9 +136,10 @@ export function createStripeFake({ webhookSecret, timeoutMs = 1500, onEvent = ()
     const m = methodOf(p.payment_method);
     if (!m) return error(400, "invalid_request_error", `No such PaymentMethod: '${p.payment_method}'`, { code: "resource_missing", param: "payment_method" });
     pi.payment_method = p.payment_method;
-    pi.behaviour ??= m.behaviour === "visa" ? roll() : m.behaviour;
+    // A method decides each confirm; `visa` rolls the dice once per intent.
+    const behaviour = m.behaviour === "visa" ? (pi.rolled ??= roll()) : m.behaviour;
     const expand = JSON.stringify(p.expand ?? "").includes("latest_charge");
-    switch (pi.behaviour) {
+    switch (behaviour) {
       case "decline":
         fail(pi, "card_declined", "generic_decline");
         return error(402, "card_error", "Your card was declined.", { code: "card_declined", decline_code: "generic_decline", payment_intent: view(pi, false) });
@@ -193,7 +194,7 @@ export function createStripeFake({ webhookSecret, timeoutMs = 1500, onEvent = ()
         const pi = {
           id: rid("pi"), amount: Number(p.amount), currency: p.currency, metadata: p.metadata ?? {}, status: "requires_payment_method",
           client_secret: null, payment_method: null, latest_charge: null, last_payment_error: null, cancellation_reason: null,
-          created: Math.floor(Date.now() / 1000), confirms: 0, key, behaviour: null,
+          created: Math.floor(Date.now() / 1000), confirms: 0, key, rolled: undefined,
         };
         pi.client_secret = `${pi.id}_secret_${randomBytes(8).toString("hex")}`;
         intents.set(pi.id, pi);
