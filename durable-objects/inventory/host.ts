@@ -14,7 +14,7 @@ export interface Host {
   want(t: number): void;
   /** Sets the alarm if something wanted it earlier than it is set (after a transaction). */
   armAlarm(): void;
-  log(level: "info" | "warn", event: string, fields: Record<string, unknown>): void;
+  log(level: "info" | "warn" | "error", event: string, fields: Record<string, unknown>): void;
 }
 
 /** A part with timed work: when the alarm should next run for it (null: nothing to do). */
