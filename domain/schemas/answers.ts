@@ -18,6 +18,7 @@ export const SaleAnswer = z
   .strictObject({
     sale: SaleView,
     turnstile_site_key: z.string().optional().describe("present when the sale needs a Turnstile token in POST /queue"),
+    stripe_publishable_key: z.string().optional().describe("present when payments go to Stripe: the page collects the card with Stripe's Payment Element"),
   })
   .meta({ id: "SaleAnswer" });
 

@@ -101,9 +101,11 @@ export const sales = documented();
 mount(sales, info, async (c) => {
   const sale = unwrap(await saleInfo(c.env, c.req.valid("param").id));
   c.header("cache-control", "public, max-age=1");
-  // The shopper page shows the Turnstile widget only when the operator configured a site key.
-  const siteKey = settings(c.env).TURNSTILE_SITE_KEY;
-  return c.json({ sale, ...(siteKey ? { turnstile_site_key: siteKey } : {}) }, 200);
+  // The shopper page shows the Turnstile widget only when the operator configured a site key,
+  // and Stripe's Payment Element only when the Stripe gateway has a publishable key.
+  const s = settings(c.env);
+  const stripeKey = s.GATEWAY === "stripe" ? s.STRIPE_PUBLISHABLE_KEY : "";
+  return c.json({ sale, ...(s.TURNSTILE_SITE_KEY ? { turnstile_site_key: s.TURNSTILE_SITE_KEY } : {}), ...(stripeKey ? { stripe_publishable_key: stripeKey } : {}) }, 200);
 });
 
 mount(sales, mine, async (c) => {
