@@ -9,12 +9,13 @@ export type FakeLedgerEntry = {
   calls: number;
   refund_id: string | null;
 };
-export type FakeRates = Partial<Record<"decline" | "error" | "error_after" | "timeout" | "ratelimit" | "three_ds", number>>;
+export type FakeRates = Partial<Record<"decline" | "error" | "error_after" | "timeout" | "ratelimit" | "three_ds" | "slow", number>>;
 export interface StripeFake {
   handle(request: Request): Promise<Response>;
   ledger(): FakeLedgerEntry[];
   events: FakeEvent[];
   setRates(rates: FakeRates): FakeRates;
+  authenticate(intent: string, result?: "succeeded" | "failed"): object | null;
 }
 export function createStripeFake(o?: { webhookSecret?: string; timeoutMs?: number; onEvent?: (ev: FakeEvent) => void }): StripeFake;
 export function signature(payload: string, secrets: string | string[], t?: number): string;

@@ -65,6 +65,7 @@ export function createStripeFake({ webhookSecret, timeoutMs = 1500, onEvent = ()
   const events = [];
   let rates = { decline: 0, error: 0, error_after: 0, timeout: 0, ratelimit: 0, three_ds: 0 };
   const faulted = new Set(); // intents whose first confirm has had its fault
+  const self = { slowMs: 1000 }; // how long a `slow` payment rolled by the rates processes
 
   const view = (pi, expand) => {
     const charge = pi.latest_charge ? charges.get(pi.latest_charge) : null;
@@ -168,7 +169,7 @@ export function createStripeFake({ webhookSecret, timeoutMs = 1500, onEvent = ()
         return Response.json(view(pi, expand));
       case "slow":
         pi.status = "processing";
-        setTimeout(() => pi.status === "processing" && succeed(pi), m.ms || 1000);
+        setTimeout(() => pi.status === "processing" && succeed(pi), m.ms || self.slowMs);
         return Response.json(view(pi, expand));
     }
     succeed(pi);
@@ -236,11 +237,8 @@ export function createStripeFake({ webhookSecret, timeoutMs = 1500, onEvent = ()
     }
     // The fake's own controls.
     if (request.method === "POST" && (m = /^\/_fake\/intents\/([^/]+)\/authenticate$/.exec(path))) {
-      const pi = intents.get(m[1]);
-      if (!pi || pi.status !== "requires_action") return error(400, "invalid_request_error", "nothing to authenticate");
-      if (json().result === "failed") fail(pi, "payment_intent_authentication_failure", undefined);
-      else succeed(pi);
-      return Response.json(view(pi, false));
+      const pi = authenticate(m[1], json().result);
+      return pi ? Response.json(view(pi, false)) : error(400, "invalid_request_error", "nothing to authenticate");
     }
     if (request.method === "GET" && path === "/_fake/events") {
       const hold = url.searchParams.get("hold");
@@ -252,6 +250,15 @@ export function createStripeFake({ webhookSecret, timeoutMs = 1500, onEvent = ()
       return Response.json(rates);
     }
     return error(404, "invalid_request_error", `Unrecognized request URL (${request.method}: ${path}).`);
+  }
+
+  /** The shopper passed (or failed) 3-D Secure for this intent, as stripe.js would report it. */
+  function authenticate(id, result = "succeeded") {
+    const pi = intents.get(id);
+    if (!pi || pi.status !== "requires_action") return null;
+    if (result === "failed") fail(pi, "payment_intent_authentication_failure", undefined);
+    else succeed(pi);
+    return pi;
   }
 
   /**
@@ -266,5 +273,5 @@ export function createStripeFake({ webhookSecret, timeoutMs = 1500, onEvent = ()
     });
   }
 
-  return { handle, ledger, events, setRates: (r) => (rates = { ...rates, ...r }), intents };
+  return Object.assign(self, { handle, ledger, events, authenticate, setRates: (r) => (rates = { ...rates, ...r }), intents });
 }
