@@ -80,6 +80,8 @@ async function assertNoSideScroll(page) {
 
 function watchErrors(page, who, errors) {
   page.on("pageerror", (e) => errors.push(`${who}: ${e.message}`));
+  // A Content-Security-Policy (public/_headers) that blocks something the page needs.
+  page.on("console", (m) => /Content Security Policy/i.test(m.text()) && errors.push(`${who}: ${m.text()}`));
 }
 
 // ------------------------------------------------------------------ the test
@@ -110,7 +112,9 @@ async function run() {
   const ctx1 = await browser.newContext({ viewport: { width: 375, height: 812 }, locale: "en-US", timezoneId: "UTC" });
   const page = await ctx1.newPage();
   watchErrors(page, "shopper 1", errors);
-  await page.goto(`${base}/sale?id=${sale}`);
+  const landing = await page.goto(`${base}/sale?id=${sale}`);
+  // The page's CSP allows Stripe.js (the card form when a publishable key is configured).
+  assert.match(landing.headers()["content-security-policy"] ?? "", /script-src 'self' https:\/\/js\.stripe\.com/);
   await waitStep(page, "start");
   assert.equal(await text(page, "#product-name"), product.name);
   assert.equal(await text(page, "#price"), new Intl.NumberFormat("en-US", { style: "currency", currency: "EUR" }).format(499));
