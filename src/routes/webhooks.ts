@@ -20,7 +20,7 @@ import { documented, json, mount, refusals } from "../lib/openapi";
  * reaches no object. Every verified event is answered 200 (Stripe stops delivering it) unless
  * the object could not apply it now (503: Stripe delivers it again).
  */
-const crypto = Stripe.createSubtleCryptoProvider();
+const subtle = Stripe.createSubtleCryptoProvider();
 const PAYMENT_EVENTS = new Set(["payment_intent.succeeded", "payment_intent.payment_failed", "payment_intent.canceled"]);
 
 async function verified(env: Env, payload: string, header: string | undefined): Promise<Stripe.Event> {
@@ -34,7 +34,7 @@ async function verified(env: Env, payload: string, header: string | undefined): 
   let why = "";
   for (const secret of secrets) {
     try {
-      return await Stripe.webhooks.constructEventAsync(payload, header, secret, tolerance, crypto);
+      return await Stripe.webhooks.constructEventAsync(payload, header, secret, tolerance, subtle);
     } catch (e) {
       why = (e as Error).message;
     }
