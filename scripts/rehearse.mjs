@@ -145,7 +145,10 @@ async function main() {
       return roll < 0.3 ? "failed" : "succeeded";
     };
   }
-  if (opts.faults.has("gateway")) ctx.faults.push({ what: "gateway", at: sale.starts_at_ms, detail: `timeouts ${gatewayRates.timeout_rate}, half of them landing ${opts.lateMs} ms later` });
+  if (opts.faults.has("gateway")) {
+    const detail = stripe ? `fake Stripe rates ${JSON.stringify(usedRates)}` : `timeouts ${gatewayRates.timeout_rate}, half of them landing ${opts.lateMs} ms later`;
+    ctx.faults.push({ what: "gateway", at: sale.starts_at_ms, detail });
+  }
   const settling = { note: "", seen: new Set() };
   const watch = watchSale({ admin, ctx, pool, note: () => settling.note });
   const { shoppers, doneAt, cpu, loadavg } = await runCrowd(ctx, { server, saleCreatedAt: timing.saleCreated });
