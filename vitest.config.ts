@@ -2,6 +2,7 @@ import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-worker
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { defineConfig } from "vitest/config";
+import { createStripeFake } from "./scripts/lib/stripe-fake.mjs";
 
 /**
  * Tests run inside workerd with the real bindings from wrangler.toml: SQLite-backed Durable
@@ -46,14 +47,34 @@ export const TEST_BINDINGS = {
 };
 
 /**
+ * The Stripe gateway's tests (test/stripe.*.test.ts) run in a second project, the same bindings
+ * but GATEWAY = "stripe" pointed at the fake Stripe below (a Durable Object reads its settings
+ * from the bindings, so a test cannot switch an object's gateway per request). The webhook
+ * secrets are random too; the previous one signs events as a rotated-out key would.
+ */
+export const STRIPE_BINDINGS = {
+  GATEWAY: "stripe",
+  STRIPE_API_BASE: "http://stripe.test",
+  STRIPE_SECRET_KEY: `sk_test_${randomBytes(16).toString("hex")}`,
+  STRIPE_WEBHOOK_SECRET: `whsec_${randomBytes(24).toString("hex")}`,
+  STRIPE_WEBHOOK_SECRET_PREVIOUS: `whsec_${randomBytes(24).toString("hex")}`,
+  STRIPE_PUBLISHABLE_KEY: "pk_test_flashsale",
+};
+
+/** The fake Stripe (scripts/lib/stripe-fake.mjs, also the rehearsal's): `timeout` answers after the client gave up. */
+const stripe = createStripeFake({ webhookSecret: STRIPE_BINDINGS.STRIPE_WEBHOOK_SECRET, timeoutMs: 600 });
+
+/**
  * The outside world, faked with its faults: Turnstile's siteverify answers by the token it is
  * given ("pass", "fail", "duplicate", "slow" = later than the timeout, "down" = 500,
  * "garbage" = not JSON). `GET https://siteverify.test/requests` returns what it was sent.
+ * Stripe's API is the fake Stripe at http://stripe.test.
  * Any other outbound request fails the test loudly: tests never reach the network.
  */
 const siteverifySeen: Record<string, string>[] = [];
 async function outside(request: Request): Promise<Response> {
   const url = new URL(request.url);
+  if (url.host === "stripe.test") return stripe.handle(request);
   if (url.host !== "siteverify.test") return new Response(`tests must not reach ${url.host}`, { status: 599 });
   if (request.method === "GET" && url.pathname === "/requests") return Response.json(siteverifySeen);
   const form = Object.fromEntries((await request.formData()) as unknown as Iterable<[string, string]>);
@@ -79,20 +100,22 @@ export default defineConfig(async () => {
   // wrangler.toml serves the built pages (dist/public), and the pool reads that config: build
   // them first, as `wrangler dev` does.
   execFileSync(process.execPath, ["scripts/build-pages.mjs"], { stdio: "ignore" });
-  return {
+  const migrations = await readD1Migrations("./migrations");
+  const project = (name: string, bindings: Record<string, string>, include: string[], exclude: string[] = []) => ({
     plugins: [
       cloudflareTest({
         wrangler: { configPath: "./wrangler.toml" },
-        miniflare: {
-          bindings: { ...TEST_BINDINGS, TEST_MIGRATIONS: await readD1Migrations("./migrations") },
-          outboundService: outside,
-        },
+        miniflare: { bindings: { ...bindings, TEST_MIGRATIONS: migrations }, outboundService: outside },
       }),
     ],
+    test: { name, include, exclude, setupFiles: ["./test/setup.ts"], testTimeout: 30_000 },
+  });
+  return {
     test: {
-      include: ["test/**/*.test.ts"],
-      setupFiles: ["./test/setup.ts"],
-      testTimeout: 30_000,
+      projects: [
+        project("workers", TEST_BINDINGS, ["test/**/*.test.ts"], ["test/stripe.*.test.ts"]),
+        project("stripe", { ...TEST_BINDINGS, ...STRIPE_BINDINGS }, ["test/stripe.*.test.ts"]),
+      ],
     },
   };
 });

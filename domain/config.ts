@@ -16,14 +16,21 @@ const flag = (fallback: boolean) =>
 export const SettingsSchema = z.object({
   // Where this Worker runs. Production is the default, so a deploy that forgets to say is safe.
   DEPLOYMENT: z.enum(["local", "staging", "production"]).default("production"),
-  GATEWAY: z.enum(["simulated", "http"]).default("simulated"),
+  GATEWAY: z.enum(["simulated", "stripe"]).default("simulated"),
   GATEWAY_LATENCY_MS: num(40),
   GATEWAY_DECLINE_RATE: num(0.05).pipe(z.number().max(1)),
   GATEWAY_TIMEOUT_RATE: num(0.02).pipe(z.number().max(1)),
   GATEWAY_LATE_SUCCESS_RATE: num(0.5).pipe(z.number().max(1)),
   GATEWAY_LATE_MS: num(3000),
   GATEWAY_DUPLICATE_RATE: num(0.02).pipe(z.number().max(1)),
-  PAYMENT_API_URL: z.string().url().optional(),
+  // Stripe (GATEWAY = "stripe"): the API elsewhere than api.stripe.com (a fake, for tests and
+  // rehearsals only: refused in production), the publishable key the page's Payment Element uses,
+  // and how old a webhook's signed timestamp may be. The secret key and the webhook signing
+  // secrets are secrets (STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET, STRIPE_WEBHOOK_SECRET_PREVIOUS).
+  STRIPE_API_BASE: z.string().url().optional(),
+  STRIPE_PUBLISHABLE_KEY: z.string().regex(/^(pk_(test|live)_[A-Za-z0-9]+)?$/, "a Stripe publishable key (pk_test_… or pk_live_…)").default(""),
+  // (0 would switch the timestamp check off in the stripe package: at least a second.)
+  STRIPE_WEBHOOK_TOLERANCE_S: num(300).pipe(z.number().min(1)),
   PAY_TIMEOUT_MS: num(5000),
   PAY_RETRY_MS: num(2000),
   PAY_GIVE_UP_S: num(900),
@@ -80,6 +87,7 @@ export function deploymentProblem(s: Settings): string | null {
   if (s.DEPLOYMENT !== "production") return null;
   const on = [
     s.GATEWAY === "simulated" && 'GATEWAY = "simulated" (test cards: orders would be confirmed without money)',
+    s.STRIPE_API_BASE && `STRIPE_API_BASE = "${s.STRIPE_API_BASE}" (payments would go to a stand-in, not to Stripe)`,
     s.ALLOW_FAULTS && "ALLOW_FAULTS (anyone with the admin token could break the sale)",
     s.DEMO_SIGNIN && "DEMO_SIGNIN (anyone could sign in as any account)",
   ].filter(Boolean);

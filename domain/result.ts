@@ -3,6 +3,7 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 /** Every error the API can answer, with its HTTP status: one table, used by routes and objects. */
 export const ERRORS = {
   invalid_request: 400,
+  bad_signature: 400,
   unauthorized: 401,
   account_required: 401,
   identity_invalid: 401,
@@ -15,6 +16,7 @@ export const ERRORS = {
   not_found: 404,
   sold_out: 409,
   limit_reached: 409,
+  card_limit_reached: 409,
   conflict: 409,
   payment_in_progress: 409,
   hold_ended: 410,

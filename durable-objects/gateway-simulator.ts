@@ -2,7 +2,8 @@ import { DurableObject } from "cloudflare:workers";
 import { settings } from "../domain/config";
 import { saleOf } from "../domain/ids";
 import { inventory } from "../domain/objects";
-import type { ChargeOutcome, ChargeRequest, LookupOutcome, RefundOutcome, RefundRequest } from "./payments/gateway";
+import type { ChargeOutcome, LookupOutcome, PaymentRequest, RefundOutcome, RefundRequest } from "./payments/gateway";
+import { behaviourOf, fingerprintAfter } from "./payments/test-cards";
 
 /**
  * A stand-in for the payment provider, with its faults: latency, declines, timeouts (the
@@ -13,7 +14,7 @@ import type { ChargeOutcome, ChargeRequest, LookupOutcome, RefundOutcome, Refund
  * Test card tokens force an outcome: tok_visa (rates from wrangler.toml), tok_ok (always
  * succeeds), tok_decline, tok_error (5xx, nothing charged), tok_timeout (times out, then
  * fails), tok_late_<ms> (times out, lands as a success <ms> later), tok_duplicate (succeeds,
- * and the success is delivered again).
+ * and the success is delivered again). A suffix names the card (payments/test-cards.ts).
  */
 type Plan = { status: "succeeded" | "declined"; timeout: boolean; landsIn: number; duplicate: boolean };
 type ChargeRow = {
@@ -66,7 +67,8 @@ export class GatewaySimulator extends DurableObject<Env> {
     };
   }
 
-  private plan(method: string, r: ReturnType<GatewaySimulator["rates"]>): Plan | "error" {
+  private plan(card: string, r: ReturnType<GatewaySimulator["rates"]>): Plan | "error" {
+    const method = behaviourOf(card);
     const ok: Plan = { status: "succeeded", timeout: false, landsIn: 0, duplicate: false };
     const late = /^tok_late_(\d{1,7})$/.exec(method);
     if (late) return { ...ok, timeout: true, landsIn: Number(late[1]) };
@@ -104,7 +106,7 @@ export class GatewaySimulator extends DurableObject<Env> {
     return { status: "unknown", reason: "processing" };
   }
 
-  async charge(req: ChargeRequest): Promise<ChargeOutcome> {
+  async charge(req: PaymentRequest): Promise<ChargeOutcome> {
     const r = this.rates();
     await sleep(r.latency * (0.5 + Math.random()));
     const seen = this.row(req.key);
@@ -159,7 +161,9 @@ export class GatewaySimulator extends DurableObject<Env> {
         const sale = saleOf(row.reference, "h");
         try {
           if (sale && outcome.status !== "unknown") {
-            await inventory(this.env, sale).paymentEvent(row.reference, outcome);
+            // The payer is not kept here: a card the shopper did not name was known before the charge.
+            const named = outcome.status === "succeeded" && row.method.includes(".");
+            await inventory(this.env, sale).paymentEvent(row.reference, named ? { ...outcome, fingerprint: fingerprintAfter(row.method, "") } : outcome);
           }
           this.sql.exec("UPDATE charges SET notify_at = NULL WHERE key = ?", row.key);
         } catch {

@@ -4,6 +4,7 @@
 import { onTheClock } from "../domain/clock";
 import { SALE_ID } from "../domain/ids";
 import { api, clock, count, money, newKey, roughly, saleState, when } from "./api.js";
+import { cardForm } from "./stripe-pay.js";
 
 const $ = (id) => document.getElementById(id);
 const saleId = new URLSearchParams(location.search).get("id") ?? "demo";
@@ -16,6 +17,8 @@ const WAITLIST_POLL_MS = 5000;
 
 let sale = null; // the last GET /api/sales/:id answer
 let siteKey = ""; // Turnstile, when the operator configured it
+let stripeKey = ""; // Stripe's publishable key, when payments go to Stripe (the card form)
+let card = null; // the mounted card form (stripe-pay.js), for the hold it was made for
 let hold = null; // the hold being paid for
 let step = null;
 let focusKey = null; // the step (and result kind) whose heading last got focus
@@ -113,6 +116,7 @@ async function pollSale() {
       if (r.status === 200) {
         sale = onTheClock(r.body.sale, Date.now());
         siteKey = r.body.turnstile_site_key ?? "";
+        stripeKey = r.body.stripe_publishable_key ?? "";
         renderSale();
         onSaleChange();
       } else if (r.status === 404) {
@@ -449,6 +453,23 @@ function payForm(enabled) {
   for (const id of ["card", "pay", "cancel"]) $(id).disabled = !enabled;
 }
 
+/**
+ * The card field: Stripe's Payment Element when payments go to Stripe (a publishable key came
+ * with the sale), else the test cards of the simulated gateway.
+ */
+async function showCardField() {
+  $("test-cards").hidden = !!stripeKey;
+  $("stripe-card").hidden = !stripeKey;
+  if (!stripeKey || card?.hold === hold.id) return;
+  card?.form.unmount();
+  card = null;
+  try {
+    card = { hold: hold.id, form: await cardForm(stripeKey, $("stripe-card-element"), { amount: hold.amount, currency: hold.currency }) };
+  } catch (e) {
+    notice(`The card form could not be loaded (${e.message}). Reload the page to try again.`);
+  }
+}
+
 function showPay() {
   clearTimers();
   warned = false;
@@ -457,7 +478,53 @@ function showPay() {
   setText("hold-warning", "");
   payForm(true);
   show("pay");
+  void showCardField();
   tick();
+}
+
+/** The payment method to pay with: a PaymentMethod id from Stripe's form, or the chosen test card. */
+async function paymentMethod() {
+  if (!stripeKey) return $("card").value;
+  if (!card) throw new Error("the card form is not ready");
+  return card.form.method();
+}
+
+/** The answer to a payment: an order, a wait (maybe for 3-D Secure first), or how the hold ended. */
+async function onPayAnswer(r, method) {
+  if (r.status === 200) {
+    S.orderId = r.body.order_id;
+    store.save();
+    hold = r.body.hold;
+    return showOrder();
+  }
+  if (r.status === 202) {
+    hold = r.body.hold;
+    if (hold.action && card) return authenticate(method);
+    return awaitPayment();
+  }
+  if (r.status === 409 && r.body.error === "card_limit_reached" && !r.body.hold) {
+    // Refused before any charge: this card has bought the limit; another card may pay.
+    setText("pay-status", r.body.message);
+    return payForm(true);
+  }
+  if (r.body.hold) return onHold(r.body.hold); // 402 declined, 409 card over the limit (refunded), 410 ended
+  throw new ApiFailure(r);
+}
+
+/** 3-D Secure: Stripe.js shows the bank's check, then the hold's payment is asked about again. */
+async function authenticate(method) {
+  setText("pay-status", "Your bank wants to confirm it's you…");
+  try {
+    await card.form.authenticate(hold.action.client_secret);
+  } catch (e) {
+    notice(e.message); // failed or closed: the payment says which when asked again
+  }
+  const again = await api.pay(hold.id, S.token, method ?? "tok_visa", { onRetry: notice });
+  if (again.status === 202) {
+    hold = again.body.hold;
+    return awaitPayment();
+  }
+  return onPayAnswer(again, method);
 }
 
 $("pay-form").addEventListener("submit", async (e) => {
@@ -466,21 +533,19 @@ $("pay-form").addEventListener("submit", async (e) => {
   payForm(false);
   setText("pay-status", "Charging your card…");
   const slow = setTimeout(() => setText("pay-status", "Still waiting for the payment gateway: this can take a few seconds…"), 3000);
+  let method;
   try {
-    const r = await api.pay(hold.id, S.token, $("card").value, { onRetry: notice });
+    method = await paymentMethod();
+  } catch (err) {
+    clearTimeout(slow);
+    paying = false;
+    setText("pay-status", err.message); // nothing was sent: the shopper corrects the card
+    return payForm(true);
+  }
+  try {
+    const r = await api.pay(hold.id, S.token, method, { onRetry: notice });
     notice();
-    if (r.status === 200) {
-      S.orderId = r.body.order_id;
-      store.save();
-      hold = r.body.hold;
-      return showOrder();
-    }
-    if (r.status === 202) {
-      hold = r.body.hold;
-      return awaitPayment();
-    }
-    if (r.body.hold) return onHold(r.body.hold); // 402 declined, 410 ended
-    throw new ApiFailure(r);
+    await onPayAnswer(r, method);
   } catch (err) {
     // Whether the charge went through is unknown: ask the hold, never pay twice blindly.
     notice(`Could not confirm the payment (${err.message}); checking…`);
@@ -505,7 +570,9 @@ $("cancel").addEventListener("click", async () => {
 /** 202: the gateway's answer is not known yet; the hold stays reserved while we ask again. */
 function awaitPayment() {
   payForm(false);
-  setText("pay-status", "Waiting for the bank's answer. Your unit stays reserved meanwhile; this page updates by itself.");
+  setText("pay-status", hold?.action
+    ? "Waiting for you to confirm the payment with your bank. Your unit stays reserved meanwhile."
+    : "Waiting for the bank's answer. Your unit stays reserved meanwhile; this page updates by itself.");
   clearTimers("hold");
   timers.hold = setTimeout(refreshHold, HOLD_POLL_MS);
 }
@@ -519,8 +586,14 @@ async function refreshHold() {
     if (r.status === 200) {
       const h = r.body.hold;
       if (h.status === "pending") {
+        const first = step !== "pay";
         hold = h;
-        if (step !== "pay") showPay();
+        if (first) showPay();
+        // A reloaded page whose payment waits for 3-D Secure offers it again (once per load).
+        if (h.action && stripeKey && first) {
+          await showCardField();
+          if (card) return authenticate(undefined);
+        }
         return awaitPayment();
       }
       if (h.status === "held" && step === "pay") {
@@ -705,6 +778,7 @@ async function boot() {
   }
   sale = onTheClock(r.body.sale, Date.now());
   siteKey = r.body.turnstile_site_key ?? "";
+  stripeKey = r.body.stripe_publishable_key ?? "";
   renderSale();
   setInterval(tick, 250);
   timers.sale = setTimeout(pollSale, SALE_POLL_MS);

@@ -15,7 +15,10 @@ import { join } from "node:path";
 import { unstable_readConfig } from "wrangler";
 import { deploymentProblem, SettingsSchema } from "../domain/config";
 
-const SECRETS = ["ADMIN_TOKEN", "TOKEN_SECRET", "TOKEN_SECRET_PREVIOUS", "TURNSTILE_SECRET", "PAYMENT_API_KEY"];
+const SECRETS = [
+  "ADMIN_TOKEN", "TOKEN_SECRET", "TOKEN_SECRET_PREVIOUS", "TURNSTILE_SECRET",
+  "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "STRIPE_WEBHOOK_SECRET_PREVIOUS",
+];
 const env = { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false", CI: "true" };
 let failed = false;
 const fail = (msg: string) => {

@@ -30,6 +30,7 @@ import { PAY, readOptions } from "./lib/rehearsal-options.mjs";
 import { buildReport } from "./lib/report.mjs";
 import { comeBacks, gatherEvidence, settle } from "./lib/settle.mjs";
 import { powSolver } from "./lib/solver.mjs";
+import { serveStripeFake } from "./lib/stripe-fake-server.mjs";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const { a, opts } = readOptions();
@@ -39,6 +40,7 @@ const USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) flashsale-rehearsal/1.0";
 const timing = { started: Date.now() };
 const say = (m) => process.stderr.write(`rehearse: ${m}\n`);
 let server = null;
+let stripe = null; // --gateway stripe-fake: the fake Stripe this run serves
 let gatewayOverridden = false;
 let admin;
 
@@ -51,14 +53,26 @@ async function main() {
     // replaces it with the real address, so against a deployment RL_IP sees one client.
     target = `${base} (remote: D1 checked by counts and reconcile; per-shopper addresses only count where a client cf-connecting-ip is honoured)`;
   } else {
+    let gatewayVars = {};
+    if (opts.gateway === "stripe-fake") {
+      stripe = await serveStripeFake({
+        timeoutMs: PAY.PAY_TIMEOUT_MS + 1000,
+        webhooks: { duplicate: 0.2, forged: 0.1, late: 0.1, lateMs: 3000, jitterMs: 400 },
+      });
+      say(`fake Stripe on ${stripe.base}`);
+      gatewayVars = {
+        GATEWAY: "stripe", STRIPE_API_BASE: stripe.base, STRIPE_SECRET_KEY: `sk_test_${Date.now().toString(36)}rehearsal`, STRIPE_WEBHOOK_SECRET: stripe.secret,
+      };
+    }
     server = await startLocal({
       cwd: ROOT,
       port: a.port ? Number(a.port) : undefined,
       keep: a.keep,
       log: say,
-      vars: { ALLOW_FAULTS: "true", LOG_LEVEL: "warn", ...Object.fromEntries(Object.entries(PAY).map(([k, v]) => [k, String(v)])) },
+      vars: { ALLOW_FAULTS: "true", LOG_LEVEL: "warn", ...Object.fromEntries(Object.entries(PAY).map(([k, v]) => [k, String(v)])), ...gatewayVars },
     });
     ({ base, adminToken } = server);
+    stripe?.setTarget(`${base}/api/webhooks/stripe`);
     target = `local wrangler dev ${base} (state ${server.persist}; ${Object.entries(PAY).map(([k, v]) => `${k}=${v}`).join(", ")})`;
   }
   // Two pools: the operator's calls never wait behind the crowd's.
@@ -76,9 +90,16 @@ async function main() {
     late_ms: opts.lateMs,
     duplicate_rate: opts.faults.has("gateway") ? 0.05 : 0.02,
   };
-  const g = await admin.faults({ gateway: gatewayRates });
+  const g = stripe ? { status: 200 } : await admin.faults({ gateway: gatewayRates });
   let usedRates = gatewayRates;
-  if (g.status === 200) gatewayOverridden = true;
+  if (stripe) {
+    // The fake Stripe's faults, per payment (`pm_visa` rolls them): see scripts/lib/stripe-fake.mjs.
+    const heavy = opts.faults.has("gateway");
+    usedRates = stripe.fake.setRates({
+      decline: opts.decline, timeout: heavy ? 0.1 : opts.timeout, error: heavy ? 0.1 : 0.03, error_after: heavy ? 0.05 : 0.02,
+      ratelimit: 0.02, three_ds: opts.threeDs, slow: heavy ? 0.05 : 0.02,
+    });
+  } else if (g.status === 200) gatewayOverridden = true;
   else if (opts.faults.size) throw new Error(`POST /admin/faults answered ${g.status} ${JSON.stringify(g.body)}: faults need ALLOW_FAULTS on the target`);
   else {
     say(`warning: cannot set gateway rates (${g.status} ${g.body?.error}); using the target's configured rates`);
@@ -109,7 +130,25 @@ async function main() {
 
   // The crowd, then the come-backs, then quiet.
   const ctx = crowdContext({ api, admin, opts, sale, t0, solve: await powSolver(a["pow-solver"]) });
-  if (opts.faults.has("gateway")) ctx.faults.push({ what: "gateway", at: sale.starts_at_ms, detail: `timeouts ${gatewayRates.timeout_rate}, half of them landing ${opts.lateMs} ms later` });
+  if (stripe) {
+    // Each shopper's own card; a `slow` payment lands after PAY_GIVE_UP_S (its webhook is late).
+    ctx.paymentMethod = (sh) => `pm_visa.shopper-${sh.i}`;
+    stripe.fake.slowMs = PAY.PAY_GIVE_UP_S * 1000 + 2000;
+    ctx.ledger = async () => ({ status: 200, body: { charges: stripe.fake.ledger() } });
+    ctx.inFlight = () => !stripe.idle();
+    // What stripe.js does on the page: 3-D Secure passed (70 %), failed (10 %) or abandoned (20 %).
+    ctx.completeAction = async (action) => {
+      const roll = Math.random();
+      if (roll < 0.2) return "abandoned";
+      await new Promise((r) => setTimeout(r, 300 + Math.random() * 1000));
+      stripe.fake.authenticate(action.client_secret.split("_secret_")[0], roll < 0.3 ? "failed" : "succeeded");
+      return roll < 0.3 ? "failed" : "succeeded";
+    };
+  }
+  if (opts.faults.has("gateway")) {
+    const detail = stripe ? `fake Stripe rates ${JSON.stringify(usedRates)}` : `timeouts ${gatewayRates.timeout_rate}, half of them landing ${opts.lateMs} ms later`;
+    ctx.faults.push({ what: "gateway", at: sale.starts_at_ms, detail });
+  }
   const settling = { note: "", seen: new Set() };
   const watch = watchSale({ admin, ctx, pool, note: () => settling.note });
   const { shoppers, doneAt, cpu, loadavg } = await runCrowd(ctx, { server, saleCreatedAt: timing.saleCreated });
@@ -128,6 +167,16 @@ async function main() {
     stats, peak: watch.poll.peak, shoppers, ledger, d1, reconcile, sale, settled: quiet.settled, errors: ctx.errors, errorSamples: ctx.errorSamples,
     admittedBound: { admitted: stats.queue.admitted, rate: opts.admissionRate, elapsedS, bound: opts.admissionRate * elapsedS + Math.max(1, opts.admissionRate) },
   });
+  if (stripe) {
+    const w = stripe.deliveries;
+    const ev = [w.forged_accepted && `${w.forged_accepted} forged webhooks were accepted`, w.failed && `${w.failed} webhooks never delivered`].filter(Boolean);
+    checks.push({
+      name: "Stripe webhooks: forged ones refused (400), real ones delivered",
+      pass: ev.length === 0,
+      detail: `${w.events} events: ${w.sent} deliveries answered 2xx (${w.applied} applied, ${w.duplicates} sent twice, ${w.late} late, ${w.retried} retries); ${w.forged_refused}/${w.forged_sent} forged copies refused`,
+      evidence: ev, more: 0,
+    });
+  }
   timing.ended = Date.now();
 
   const report = buildReport({
@@ -146,6 +195,7 @@ async function main() {
 
 async function cleanup(code) {
   if (gatewayOverridden && admin) await admin.faults({ gateway: {} }).catch(() => {}); // back to configured rates
+  if (stripe) await stripe.stop().catch(() => {});
   if (server) {
     // Keep the state for a post-mortem when something failed.
     const keep = a.keep || code !== 0;

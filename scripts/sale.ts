@@ -118,6 +118,7 @@ function printStats(s: Record<string, any>, history?: { sold: number[]; held: nu
     ["queue", `${s.queue.in_line} in line · ${s.queue.waiting} waiting · ${s.queue.admitted} admitted · ${s.queue.active} active (max ${s.queue.max_active}, ${s.queue.admission_rate}/s)`],
     ["rejected", Object.entries(s.queue.counters).filter(([k]) => k !== "queued").map(([k, v]) => `${k.replace("rejected_", "")} ${v}`).join(" · ")],
     ["outbox", `${s.outbox.backlog} waiting · ${s.outbox.batches} batches · max ${s.outbox.max_batch} · last lag ${s.outbox.last_lag_ms} ms · ${s.outbox.failures} failures`],
+    ["dead letters", s.outbox.dead_letters === 0 ? "none" : `${s.outbox.dead_letters} set aside (D1 refused them; fix, then \`reconcile\`) · last ${s.outbox.last_dead_letter?.id}: ${s.outbox.last_dead_letter?.error}`],
     ["D1", "error" in s.d1 ? s.d1.error : `${s.d1.orders} orders · ${s.d1.units} units · ${money(s.d1.revenue, s.sale.product.currency)} · ${s.d1.refunds} refunds`],
     ["expiry", `${s.expiry.expired} expired by alarm · late mean ${s.expiry.mean_late_ms} ms, max ${s.expiry.max_late_ms} ms`],
   ];
@@ -177,11 +178,12 @@ switch (command) {
   case "reconcile": {
     const r = await ok(() => admin().reconcile(need(id, "reconcile <id>")));
     out(r, () => {
-      const { orders, refunds, re_enqueued } = r.report;
+      const { orders, refunds, re_enqueued, dead_letters_resent } = r.report;
       table([
         ["orders", `${orders.ledger} in the object · ${orders.d1} in D1 · ${orders.in_outbox} on their way · ${orders.missing.length} missing · ${orders.unexpected.length} unexpected`],
         ["refunds", `${refunds.ledger} in the object · ${refunds.d1} in D1 · ${refunds.in_outbox} on their way · ${refunds.missing.length} missing · ${refunds.unexpected.length} unexpected`],
         ["re-flushed", re_enqueued],
+        ["dead letters resent", dead_letters_resent],
       ]);
       for (const m of [...orders.missing, ...refunds.missing]) console.log(`  missing in D1 (re-flushed): ${m}`);
       for (const u of [...orders.unexpected, ...refunds.unexpected]) console.log(`  in D1 but not in the object: ${u}`);

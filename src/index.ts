@@ -15,6 +15,7 @@ import { orders } from "./routes/orders";
 import { queue } from "./routes/queue";
 import { sales } from "./routes/sales";
 import { session } from "./routes/session";
+import { webhooks } from "./routes/webhooks";
 
 export { SaleCatalog } from "../durable-objects/catalog";
 export { GatewaySimulator } from "../durable-objects/gateway-simulator";
@@ -22,19 +23,21 @@ export { ProductInventory } from "../durable-objects/inventory/product-inventory
 export { WaitingRoom } from "../durable-objects/waiting-room";
 
 const MAX_BODY = 16 * 1024;
+/** A provider's event carries a whole object (a charge with its refunds): more room. */
+const MAX_WEBHOOK_BODY = 256 * 1024;
+const limit = (maxSize: number) =>
+  bodyLimit({
+    maxSize,
+    onError: () => {
+      throw new ApiError("payload_too_large", `request bodies are limited to ${maxSize} bytes`);
+    },
+  });
+const [shopLimit, webhookLimit] = [limit(MAX_BODY), limit(MAX_WEBHOOK_BODY)];
 
 export const app = documented();
 app.use("*", apiHeaders);
 app.use("/api/*", noStoreByDefault);
-app.use(
-  "*",
-  bodyLimit({
-    maxSize: MAX_BODY,
-    onError: () => {
-      throw new ApiError("payload_too_large", `request bodies are limited to ${MAX_BODY} bytes`);
-    },
-  }),
-);
+app.use("*", (c, next) => (c.req.path.startsWith("/api/webhooks/") ? webhookLimit(c, next) : shopLimit(c, next)));
 // Each sub-app's route specs join this app's OpenAPI registry as it is mounted.
 app
   .route("/api/session", session)
@@ -42,6 +45,7 @@ app
   .route("/api/sales", queue)
   .route("/api/holds", holds)
   .route("/api/orders", orders)
+  .route("/api/webhooks", webhooks)
   .route("/admin", admin)
   .route("/demo", demo)
   .route("/api", docs(app));

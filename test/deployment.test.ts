@@ -5,7 +5,7 @@ import { createSale } from "./support/sales";
 import { idemKey } from "./support/shoppers";
 import { call } from "./support/worker";
 
-const production = { DEPLOYMENT: "production", GATEWAY: "http" } as const;
+const production = { DEPLOYMENT: "production", GATEWAY: "stripe" } as const;
 
 /** Requests of every kind a deployed Worker gets, with the env of that deployment. */
 async function everyKindOfRequest(over: Partial<Env>, sale: string) {
@@ -38,6 +38,7 @@ describe("production is not local", () => {
     ["fault injection", { ALLOW_FAULTS: "true" }, /ALLOW_FAULTS/],
     ["the demo sign-in", { DEMO_SIGNIN: "on" }, /DEMO_SIGNIN/],
     ["no DEPLOYMENT and test cards", { DEPLOYMENT: undefined, GATEWAY: "simulated" }, /GATEWAY/],
+    ["Stripe pointed at a stand-in", { STRIPE_API_BASE: "http://stripe.test" }, /STRIPE_API_BASE/],
   ])("refuses every request in production with %s, and says why in the log", async (_what, over, why) => {
     const sale = await createSale();
     spy.mockClear();

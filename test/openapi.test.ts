@@ -1,5 +1,6 @@
 import { Validator, type Schema } from "@cfworker/json-schema";
 import { env } from "cloudflare:workers";
+import Stripe from "stripe";
 import { beforeAll, describe, expect, it } from "vitest";
 import { solve } from "../domain/pow.js";
 import { app } from "../src/index";
@@ -198,7 +199,7 @@ describe("shopper answers validate against the document", () => {
     expect(first.body.hold.status).toBe("held");
   });
 
-  it("holds and payments: get, cancel, pay (200, 202, 402, 410), orders", async () => {
+  it("holds and payments: get, cancel, pay (200, 202, 402, 409, 410), orders", async () => {
     const H = "/api/holds/{id}";
     const P = "/api/holds/{id}/pay";
     const O = "/api/orders/{id}";
@@ -217,6 +218,12 @@ describe("shopper answers validate against the document", () => {
     documented("GET", O, await call("GET", `/api/orders/${paid.body.order_id}`), 401, "unauthorized");
 
     documented("POST", P, await pay((await heldBy(sale, token)).id, token, "tok_decline"), 402, "payment_declined");
+    // One card, one unit (limit 1): refused before a charge, or refunded when known only with it.
+    const one = await createSale({ id: saleId("oa"), stock_total: 5 });
+    const [x, y, z] = await Promise.all([session(), session(), session()]);
+    documented("POST", P, await pay((await heldBy(one, x.token)).id, x.token, "tok_ok.card-doc"), 200);
+    documented("POST", P, await pay((await heldBy(one, y.token)).id, y.token, "tok_ok.card-doc"), 409, "card_limit_reached");
+    documented("POST", P, await pay((await heldBy(one, z.token)).id, z.token, "tok_ok.late-card-doc"), 409, "card_limit_reached");
     // Lands long after the test: the hold stays pending until the object gives up (PAY_GIVE_UP_S).
     const pending = documented("POST", P, await pay((await heldBy(sale, token)).id, token, "tok_late_60000"), 202);
     documented("DELETE", H, await call("DELETE", `/api/holds/${pending.body.hold.id}`, { token }), 409, "payment_in_progress");
@@ -269,6 +276,19 @@ describe("operator answers validate against the document", () => {
     // `gateway: {}` clears the simulated gateway's overrides: there are none in this file.
     const faults = await call("POST", "/admin/faults", { token: env.ADMIN_TOKEN, body: { gateway: {} }, env: { ALLOW_FAULTS: "true" } });
     documented("POST", "/admin/faults", faults, 200);
+  });
+});
+
+describe("payments", () => {
+  it("Stripe's webhook: 200 verified (not applied), 400 bad_signature, 503 misconfigured", async () => {
+    const W = "/api/webhooks/stripe";
+    const secret = `whsec_${"ab12".repeat(8)}`;
+    const payload = JSON.stringify({ id: "evt_doc", object: "event", type: "customer.created", created: 1, data: { object: { id: "cus_doc" } } });
+    const header = await Stripe.webhooks.generateTestHeaderStringAsync({ payload, secret, cryptoProvider: Stripe.createSubtleCryptoProvider() });
+    const send = (h: string, e: Partial<Env>) => call("POST", W, { ...raw(payload), headers: { "content-type": "application/json", "stripe-signature": h }, env: e });
+    documented("POST", W, await send(header, { STRIPE_WEBHOOK_SECRET: secret }), 200);
+    documented("POST", W, await send(header, { STRIPE_WEBHOOK_SECRET: `${secret}x` }), 400, "bad_signature");
+    documented("POST", W, await send(header, { STRIPE_WEBHOOK_SECRET: "" }), 503, "misconfigured");
   });
 });
 

@@ -2,6 +2,8 @@ import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { orderIdOf } from "../domain/ids";
+import { isPoison } from "../durable-objects/inventory/d1-errors";
+import { POISON_TRIES } from "../durable-objects/inventory/outbox";
 import { createSale } from "./support/sales";
 import { heldBy, pay, session } from "./support/shoppers";
 import { admin, d1Orders, ledger, runAlarm, sleep, stats, stub, until } from "./support/worker";
@@ -201,5 +203,100 @@ describe("outbox to D1", () => {
     expect(after.rows - before.rows).toBe(60);
     expect(after.batches - before.batches).toBe(2); // 50 + 10
     expect(after.max_batch).toBe(50);
+  });
+});
+
+/**
+ * Dead letters: a record D1 refuses for what it is (d1-errors.ts) must not hold up the records
+ * behind it. It is tried again a few times, then set aside, shown in the stats, and resent by
+ * reconcile once the cause is fixed.
+ */
+describe("poisoned records", () => {
+  /** The error D1 gives for a statement (null if it runs). */
+  const d1Error = async (run: () => Promise<unknown>) => {
+    try {
+      await run();
+      return null;
+    } catch (e) {
+      return e;
+    }
+  };
+
+  it("classifies D1's own errors: constraints, types and bad SQL are the record's; a missing table, a lost connection, a timeout are an outage", async () => {
+    const sale = await createSale({ stock_total: 1 });
+    await saleFlushed(sale);
+    const order = (over: Record<string, unknown>) => {
+      const row = { id: `o-${Math.random()}`, sale_id: sale, hold_id: `h-${Math.random()}`, user_id: "u", product_id: "p", qty: 1, amount: 1, currency: "EUR", charge_id: "c", held_at: "t", confirmed_at: "t", ...over };
+      return env.DB.prepare(`INSERT INTO orders (${Object.keys(row).join(", ")}) VALUES (${Object.keys(row).map(() => "?").join(", ")})`).bind(...Object.values(row));
+    };
+    const poison = {
+      "UNIQUE": await d1Error(async () => { await order({ hold_id: "dup" }).run(); await order({ hold_id: "dup" }).run(); }),
+      "CHECK": await d1Error(() => order({ qty: 0 }).run()),
+      "NOT NULL": await d1Error(() => order({ user_id: null }).run()),
+      "FOREIGN KEY": await d1Error(() => order({ sale_id: "no-such-sale" }).run()),
+      "an unbindable type": await d1Error(() => order({ amount: { cents: 1 } }).run()),
+      "bad SQL": await d1Error(() => env.DB.prepare("INSERT INTO orders VALUES (").run()),
+      "a body that is not JSON": new Error("poisoned record x: SyntaxError: Unexpected token"),
+    };
+    const outage = {
+      "a missing table (a migration not applied)": await d1Error(() => env.DB.prepare("INSERT INTO orders_nowhere (id) VALUES (1)").run()),
+      "a missing column": await d1Error(() => env.DB.prepare("INSERT INTO orders (nope) VALUES (1)").run()),
+      "the injected outage": new Error("injected fault: D1 unavailable"),
+      "a lost connection": new Error("D1_ERROR: Network connection lost."),
+      "an overloaded database": new Error("D1_ERROR: D1 DB is overloaded. Requests queued for too long."),
+      "a timeout": new Error("D1_ERROR: D1 storage operation exceeded timeout which caused object to be reset."),
+      "an internal error": new Error("D1_ERROR: internal error"),
+    };
+    for (const [what, e] of Object.entries(poison)) expect({ what, real: e !== null, poison: isPoison(e) }).toEqual({ what, real: true, poison: true });
+    for (const [what, e] of Object.entries(outage)) expect({ what, real: e !== null, poison: isPoison(e) }).toEqual({ what, real: true, poison: false });
+  });
+
+  it("sets a poisoned order aside after POISON_TRIES, sends the orders behind it, shows it, and reconcile resends it after the fix", async () => {
+    const sale = await createSale({ stock_total: 10 });
+    await saleFlushed(sale);
+    const alice = await session();
+    const poisoned = await heldBy(sale, alice.token);
+    // A row a bad manual import left in D1 holds this hold id under another order id: the real
+    // order breaks UNIQUE (hold_id) on every try, whatever the outbox does.
+    await env.DB.prepare(
+      `INSERT INTO orders (id, sale_id, hold_id, user_id, product_id, qty, amount, currency, charge_id, held_at, confirmed_at)
+       VALUES ('imported-by-mistake', ?, ?, 'someone', 'p', 1, 1, 'EUR', 'ch_x', 't', 't')`,
+    ).bind(sale, poisoned.id).run();
+    expect((await pay(poisoned.id, alice.token, "tok_ok")).status).toBe(200);
+    const behind = await confirmed(sale, 3);
+
+    // The orders behind it reach D1 while it waits for its next try, then it goes aside.
+    await until(sale, async () => (await d1Orders(sale)).filter((o) => behind.includes(o.hold_id)).length === 3);
+    await until(sale, async () => (await stats(sale)).outbox.dead_letters === 1, 8000);
+    const s = await stats(sale);
+    expect(s.outbox.backlog).toBe(0);
+    expect(s.outbox.failures).toBe(0); // not an outage
+    expect(s.outbox.last_dead_letter).toMatchObject({ id: orderIdOf(poisoned.id), kind: "order", error: expect.stringMatching(/UNIQUE constraint failed: orders.hold_id/) });
+    const dead = await runInDurableObject(stub(sale), (_i, state) => state.storage.sql.exec<{ tries: number }>("SELECT tries FROM outbox_dead").toArray());
+    expect(dead).toEqual([{ tries: POISON_TRIES }]);
+    const sold = await admin("GET", `/sales/${sale}`);
+    expect(sold.body.outbox.dead_letters).toBe(1); // the operator's view (the admin schema)
+
+    // Fixed: the stray row is removed; reconcile resends the dead letter, and it lands once.
+    await env.DB.prepare("DELETE FROM orders WHERE id = 'imported-by-mistake'").run();
+    const rec = await admin("POST", `/sales/${sale}/reconcile`);
+    expect(rec.status).toBe(200);
+    expect(rec.body.report).toMatchObject({ dead_letters_resent: 1, re_enqueued: 0, backlog_after: 0 });
+    expect((await stats(sale)).outbox).toMatchObject({ dead_letters: 0, last_dead_letter: null });
+    expectExactlyOnce(await d1CountByHold(sale), [poisoned.id, ...behind]);
+    expect((await d1Orders(sale)).find((o) => o.hold_id === poisoned.id)).toMatchObject({ id: orderIdOf(poisoned.id), amount: 49_900 });
+  });
+
+  it("an outage in the middle of a poisoned batch backs off like any outage (nothing is set aside for it)", async () => {
+    const sale = await createSale({ stock_total: 10 });
+    await saleFlushed(sale);
+    await withOrdersDown(async () => {
+      await confirmed(sale, 3);
+      await until(sale, async () => (await stats(sale)).outbox.failures >= 2, 8000);
+      const s = await stats(sale);
+      expect(s.outbox).toMatchObject({ backlog: 3, dead_letters: 0 });
+    });
+    await until(sale, async () => (await stats(sale)).outbox.backlog === 0, 8000);
+    expect(await d1Orders(sale)).toHaveLength(3);
   });
 });

@@ -24,6 +24,8 @@ export const InventoryStats = z.strictObject({
     max_batch: Count,
     last_flush_at: Timestamp.nullable(),
     last_lag_ms: Count,
+    dead_letters: Count.describe("records D1 refused for what they are, set aside (reconcile resends them after a fix)"),
+    last_dead_letter: z.strictObject({ id: z.string(), kind: z.string(), error: z.string(), at: Timestamp }).nullable(),
   }).describe("completed orders and refunds on their way to D1"),
   expiry: z.strictObject({ expired: Count, mean_late_ms: Count, max_late_ms: Count }),
   served: z.strictObject({ claims: Count, batches: Count, infos: Count, since: Timestamp }).describe("calls since the object started"),
@@ -50,7 +52,13 @@ const Comparison = z.strictObject({
 });
 
 /** `POST /admin/sales/:id/reconcile`: the ledger against D1. */
-export const ReconcileReport = z.strictObject({ orders: Comparison, refunds: Comparison, re_enqueued: Count, backlog_after: Count });
+export const ReconcileReport = z.strictObject({
+  orders: Comparison,
+  refunds: Comparison,
+  re_enqueued: Count,
+  dead_letters_resent: Count.describe("dead letters put back in the outbox and sent again"),
+  backlog_after: Count,
+});
 export type ReconcileReport = z.infer<typeof ReconcileReport>;
 export const ReconcileAnswer = z.strictObject({ report: ReconcileReport }).meta({ id: "ReconcileAnswer" });
 

@@ -30,6 +30,7 @@ export const SaleAnswer = z
     sale: SaleView,
     turnstile_site_key: z.string().optional().describe("present when the sale needs a Turnstile token in POST /session and POST /queue"),
     signin_url: z.string().optional().describe("account sales: where the shop signs shoppers in (they come back with `#identity=<assertion>`)"),
+    stripe_publishable_key: z.string().optional().describe("present when payments go to Stripe: the page collects the card with Stripe's Payment Element"),
   })
   .meta({ id: "SaleAnswer" });
 
@@ -68,3 +69,8 @@ export const PaidAnswer = z.strictObject({ hold: HoldView, order_id: z.string().
 export const PayPendingAnswer = z.strictObject({ hold: HoldView, message: z.string() }).meta({ id: "PayPendingAnswer" });
 
 export const OrderAnswer = z.strictObject({ order: OrderView }).meta({ id: "OrderAnswer" });
+
+/** `POST /api/webhooks/stripe`: the event was verified; whether it changed anything, and why not. */
+export const WebhookAnswer = z
+  .strictObject({ received: z.literal(true), applied: z.boolean(), note: z.string() })
+  .meta({ id: "WebhookAnswer" });

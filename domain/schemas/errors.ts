@@ -23,6 +23,10 @@ const EXTRAS: Partial<Record<Code, z.ZodRawShape>> = {
   limit_reached: { per_user_limit: z.number().int().positive() },
   account_required: { signin_url: z.string().describe("where the shop signs shoppers in (empty if the shop has not said)") },
   network_cap: { retry_after_s: z.number().int().positive(), network_cap: z.number().int().positive() },
+  card_limit_reached: {
+    per_user_limit: z.number().int().positive(),
+    hold: HoldView.optional().describe("absent: refused before any charge, the hold is still yours to pay with another card; present: the card was known only with the charge, which is refunded, and the hold has ended"),
+  },
   payment_declined: { hold: HoldView },
   hold_ended: { hold: HoldView },
 };

@@ -8,9 +8,10 @@ export const ACTIVE: readonly HoldStatus[] = ["held", "pending"];
 
 export const ClaimBody = z.strictObject({ qty: z.number().int().min(1).max(100).default(1) });
 export const PayBody = z.strictObject({
-  // A card token from the payment page; the simulated gateway also knows test tokens
-  // (tok_decline, tok_timeout, tok_late_<ms>, tok_error: see src/payments/README.md).
-  payment_method: z.string().regex(/^[A-Za-z0-9_:-]{1,100}$/).default("tok_visa"),
+  // A payment method from the payment page (Stripe: a PaymentMethod id, pm_…); the simulated
+  // gateway knows test tokens (tok_ok, tok_decline, …; a suffix names the card: tok_ok.card-7,
+  // see durable-objects/payments/test-cards.ts).
+  payment_method: z.string().regex(/^[A-Za-z0-9_:.-]{1,100}$/).default("tok_visa"),
 });
 export const IdempotencyKey = z
   .string({ error: "the Idempotency-Key header is required (8-64 characters: letters, digits, . _ : -)" })
@@ -31,6 +32,10 @@ export const HoldView = z
     order_id: z.string().nullable().describe("set once the hold is confirmed"),
     source: z.enum(["claim", "waitlist"]),
     refund: z.object({ status: z.enum(["pending", "refunded"]), amount: Count }).nullable(),
+    action: z
+      .object({ type: z.literal("authenticate"), client_secret: z.string() })
+      .nullable()
+      .describe("a pending payment waiting for the shopper: complete it with Stripe.js handleNextAction(client_secret), then pay again or poll"),
   })
   .meta({ id: "HoldView", description: "units reserved for a shopper while they pay" });
 export type HoldView = z.infer<typeof HoldView>;
@@ -57,3 +62,6 @@ export const ClaimAnswer = z.discriminatedUnion("kind", [
 export type ClaimAnswer = z.infer<typeof ClaimAnswer>;
 
 export const SOLD_OUT_FOR_NOW = "sold out for now: units in unpaid holds come back when their payment window ends";
+
+/** The reason of a hold whose charge was refused (and refunded) because its card was over the limit. */
+export const CARD_LIMIT_REASON = "card_limit: this card has already bought the sale's per-shopper limit; the charge is refunded";

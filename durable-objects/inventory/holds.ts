@@ -2,7 +2,7 @@ import { newHoldId, orderIdOf } from "../../domain/ids";
 import { ok, refuse, type Result } from "../../domain/result";
 import type { HoldStatus, HoldView } from "../../domain/schemas/hold";
 import type { SaleConfig } from "../../domain/schemas/sale";
-import { countBy, iso, type Host, type Scheduled } from "./host";
+import { addColumns, countBy, iso, type Ddl, type Host, type Scheduled } from "./host";
 import { Meta } from "./meta";
 import { noSale, type Sale } from "./sale";
 
@@ -10,7 +10,7 @@ import { noSale, type Sale } from "./sale";
  * `holds` is the ledger: one row per hold, ever. Partial indexes keep the alarm's look-ups (next
  * expiry, next payment re-ask) independent of how many holds have ended.
  */
-export const HOLDS_DDL = [
+export const HOLDS_DDL: Ddl[] = [
   `CREATE TABLE IF NOT EXISTS holds (
     id TEXT PRIMARY KEY, user_id TEXT NOT NULL, idem_key TEXT NOT NULL, qty INTEGER NOT NULL,
     amount INTEGER NOT NULL, status TEXT NOT NULL, source TEXT NOT NULL,
@@ -24,6 +24,10 @@ export const HOLDS_DDL = [
   `CREATE INDEX IF NOT EXISTS holds_expiry ON holds (expires_at) WHERE status = 'held'`,
   `CREATE INDEX IF NOT EXISTS holds_pay ON holds (pay_next_at) WHERE pay_next_at IS NOT NULL`,
   `CREATE INDEX IF NOT EXISTS holds_confirmed ON holds (confirmed_at) WHERE status = 'confirmed'`,
+  // The payment's name at the provider (stored before money can move), the card that pays (the
+  // per-card limit counts it), and what the shopper must still do (3-D Secure's client secret).
+  addColumns("holds", { pay_ref: "TEXT", pay_fingerprint: "TEXT", pay_action: "TEXT" }),
+  `CREATE INDEX IF NOT EXISTS holds_card ON holds (pay_fingerprint) WHERE pay_fingerprint IS NOT NULL`,
 ];
 
 /**
@@ -57,6 +61,9 @@ type HoldFields = {
   pay_attempts: number;
   pay_next_at: number | null;
   pay_deadline: number | null;
+  pay_ref: string | null;
+  pay_fingerprint: string | null;
+  pay_action: string | null;
 };
 /** A hold that is paid: only confirmation sets its charge and time (see `Payments.settle`). */
 export type ConfirmedHold = HoldFields & { status: "confirmed"; charge_id: string; confirmed_at: number };
@@ -80,6 +87,7 @@ export function holdView(h: HoldRow, cfg: SaleConfig, refund: RefundBrief | unde
     order_id: h.status === "confirmed" ? orderIdOf(h.id) : null,
     source: h.source,
     refund: refund ? { status: refund.status, amount: refund.amount } : null,
+    action: h.status === "pending" && h.pay_action !== null ? { type: "authenticate", client_secret: h.pay_action } : null,
   };
 }
 
@@ -130,7 +138,8 @@ export class Holds implements Scheduled {
     const h: HoldRow = {
       id: newHoldId(cfg.id, now), user_id: user, identity, idem_key: key, qty, amount: qty * cfg.product.price, status: "held", source,
       created_at: now, expires_at: now + cfg.hold_ttl_s * 1000, ended_at: null, reason: null, pay_method: null,
-      pay_attempts: 0, pay_next_at: null, pay_deadline: null, charge_id: null, confirmed_at: null,
+      pay_attempts: 0, pay_next_at: null, pay_deadline: null, pay_ref: null, pay_fingerprint: null, pay_action: null,
+      charge_id: null, confirmed_at: null,
     };
     this.sql.exec(
       `INSERT INTO holds (id, user_id, identity, idem_key, qty, amount, status, source, created_at, expires_at)

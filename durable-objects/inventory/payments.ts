@@ -1,9 +1,9 @@
 import type { Settings } from "../../domain/config";
 import { holdIdOf, orderIdOf, saleOf } from "../../domain/ids";
 import { ok, refuse, type Result } from "../../domain/result";
-import type { HoldView, OrderView } from "../../domain/schemas/hold";
+import { CARD_LIMIT_REASON, type HoldView, type OrderView } from "../../domain/schemas/hold";
 import type { SaleConfig } from "../../domain/schemas/sale";
-import type { ChargeOutcome, ChargeRequest, LookupOutcome, PaymentGateway } from "../payments/gateway";
+import type { ChargeOutcome, LookupOutcome, PaymentGateway, PaymentRequest } from "../payments/gateway";
 import type { ConfirmedHold, HoldRow, Holds } from "./holds";
 import { iso, type Host, type Scheduled } from "./host";
 import type { OrderRecord, OutboxRecord } from "./records";
@@ -34,9 +34,16 @@ export function orderRecord(h: ConfirmedHold, cfg: SaleConfig): OrderRecord {
 
 /**
  * Paying for a hold. The hold is marked `pending` (durably) before the gateway is called and no
- * lock is held during the call, so claims keep flowing. An unknown outcome is asked again by the
- * alarm, by the same idempotency key, until it is known; money that lands for a hold that has
+ * lock is held during the call, so claims keep flowing. A provider that names its payments
+ * (Stripe's PaymentIntent) has that name stored in the hold's row before the charge, so an
+ * unknown outcome is settled by asking about that payment, never by starting another. An unknown
+ * outcome is asked again by the alarm until it is known; money that lands for a hold that has
  * ended is given back (refunds.ts).
+ *
+ * One unit per card: a card (the gateway's fingerprint) may pay for at most `per_user_limit`
+ * units in a sale. Known before the charge, the limit is checked in the transaction that marks
+ * the hold pending (two pays with one card cannot both pass); known only with the charge, a
+ * charge over the limit is refunded and the hold ends `declined` (CARD_LIMIT_REASON).
  */
 export class Payments implements Scheduled {
   private readonly sql: SqlStorage;
@@ -49,28 +56,44 @@ export class Payments implements Scheduled {
 
   /**
    * Charges a held hold. The answer is the hold as it stands afterwards: confirmed, declined, or
-   * still pending (the outcome is unknown and the alarm will ask the gateway again).
+   * still pending (the outcome is unknown, or the shopper must authenticate). Paying again for a
+   * hold that waits for the shopper asks the provider where it stands (they are back from 3-D Secure).
    */
   async pay(holdId: string, user: string, method: string): Promise<Result<HoldView>> {
+    const seen = this.host.holds.get(holdId);
+    if (!seen || seen.user_id !== user) return refuse("not_found", "no such hold");
+    if (seen.status === "pending" && seen.pay_action !== null && seen.pay_ref !== null) {
+      await this.attempt(seen, false);
+      return this.host.holds.hold(holdId, user);
+    }
+    if (seen.status !== "held") return this.host.holds.hold(holdId, user); // paying, paid or ended: as it stands
+    const gw = this.host.gateway();
+    const card = await gw.fingerprint(method, user);
     const now = Date.now();
     const start = this.host.transactionSync((): Result<HoldRow | null> => {
       const h = this.host.holds.get(holdId);
-      if (!h || h.user_id !== user) return refuse("not_found", "no such hold");
-      if (h.status !== "held") return ok(null); // already paying, paid or ended: answer as it stands
+      if (!h || h.status !== "held") return ok(null); // another pay got here first: answer as it stands
       if (h.expires_at <= now) {
         this.host.holds.end(h, "expired", now, "payment window ended");
         return ok(null);
       }
+      const limit = this.host.sale.existingConfig().per_user_limit;
+      if (card !== null && this.cardUnits(card, h.id) + h.qty > limit) {
+        return refuse("card_limit_reached", `this card has already paid for this sale's limit of ${limit} per shopper; nothing was charged, and the hold is still yours to pay with another card`, { per_user_limit: limit });
+      }
       const s = this.s;
-      const paying = {
-        ...h, status: "pending" as const, pay_method: method, pay_attempts: 1,
+      const paying: HoldRow = {
+        ...h, status: "pending", pay_method: method, pay_attempts: 1, pay_fingerprint: card,
+        // A provider that does not name payments knows this one by its key.
+        pay_ref: gw.open ? null : this.key(h), pay_action: null,
         pay_next_at: now + s.PAY_TIMEOUT_MS + s.PAY_RETRY_MS, pay_deadline: now + s.PAY_GIVE_UP_S * 1000,
       };
       this.sql.exec(
-        `UPDATE holds SET status = 'pending', pay_method = ?, pay_attempts = 1, pay_next_at = ?, pay_deadline = ? WHERE id = ?`,
-        method, paying.pay_next_at, paying.pay_deadline, holdId,
+        `UPDATE holds SET status = 'pending', pay_method = ?, pay_attempts = 1, pay_next_at = ?, pay_deadline = ?, pay_ref = ?,
+         pay_fingerprint = ? WHERE id = ?`,
+        method, paying.pay_next_at, paying.pay_deadline, paying.pay_ref, card, holdId,
       );
-      this.host.want(paying.pay_next_at);
+      this.host.want(paying.pay_next_at!);
       return ok(paying);
     });
     this.host.armAlarm();
@@ -79,29 +102,79 @@ export class Payments implements Scheduled {
       await this.host.sync(); // `pending` is on disk before any money can move
       const h = start.value;
       this.host.log("info", "pay", { sale: saleOf(h.id, "h"), hold: h.id, user, amount: h.amount });
-      const outcome = await this.host.gateway().charge(this.chargeRequest(h));
-      this.paymentEvent(holdId, outcome);
+      await this.attempt(h, true);
     }
     return this.host.holds.hold(holdId, user);
   }
 
-  /** Applies a payment outcome, wherever it came from (the pay call, a re-ask, a webhook). */
-  paymentEvent(holdId: string, outcome: ChargeOutcome | LookupOutcome): void {
-    const now = Date.now();
-    this.host.transactionSync(() => {
-      const h = this.host.holds.get(holdId);
-      if (h) this.settle(h, outcome, now);
-    });
-    this.host.armAlarm();
+  /**
+   * One try at a pending payment: names it at the provider if it has no name yet (the name is on
+   * disk before the charge), then charges it (first try) or asks where it stands (later ones).
+   */
+  private async attempt(h: HoldRow, first: boolean): Promise<void> {
+    const gw = this.host.gateway();
+    const req = this.request(h);
+    let ref = h.pay_ref;
+    if (ref === null) {
+      if (!gw.open) throw new Error("internal: a payment without a ref at a gateway that does not open payments");
+      const opened = await gw.open(req);
+      if (opened.status !== "opened") return this.settleAndStop(h.id, opened);
+      const stored = this.host.transactionSync(() =>
+        this.sql.exec("UPDATE holds SET pay_ref = ? WHERE id = ? AND status = 'pending' AND pay_ref IS NULL RETURNING id", opened.ref, h.id).toArray().length > 0);
+      if (!stored) return; // another attempt named it (and charges it), or the hold has ended: nothing was charged here
+      await this.host.sync();
+      ref = opened.ref;
+      first = true;
+    }
+    const outcome = first ? await gw.charge({ ...req, ref }) : await gw.recheck({ ...req, ref });
+    await this.settleAndStop(h.id, outcome);
   }
 
-  private settle(h: HoldRow, outcome: ChargeOutcome | LookupOutcome, now: number): void {
+  /** Applies an outcome; a payment given up while it waited for the shopper is stopped at the provider. */
+  private async settleAndStop(holdId: string, outcome: ChargeOutcome | LookupOutcome): Promise<void> {
+    const gaveUp = this.apply(holdId, outcome);
+    const gw = this.host.gateway();
+    if (gaveUp?.pay_ref && gw.cancel) await gw.cancel({ ...this.request(gaveUp), ref: gaveUp.pay_ref });
+  }
+
+  /** Applies a payment outcome, wherever it came from (the pay call, a re-ask, a webhook). */
+  paymentEvent(holdId: string, outcome: ChargeOutcome | LookupOutcome): void {
+    this.apply(holdId, outcome);
+  }
+
+  /** Settles in one transaction; answers the hold if this outcome made the object give up on it. */
+  private apply(holdId: string, outcome: ChargeOutcome | LookupOutcome): HoldRow | null {
+    const now = Date.now();
+    const gaveUp = this.host.transactionSync(() => {
+      const h = this.host.holds.get(holdId);
+      return h ? this.settle(h, outcome, now) : null;
+    });
+    this.host.armAlarm();
+    return gaveUp;
+  }
+
+  /** Applies an outcome inside the caller's transaction (a webhook's), by the same rules. */
+  settleIn(h: HoldRow, outcome: LookupOutcome, now: number): void {
+    this.settle(h, outcome, now);
+  }
+
+  private settle(h: HoldRow, outcome: ChargeOutcome | LookupOutcome, now: number): HoldRow | null {
     const cfg = this.host.sale.existingConfig();
-    const stopAsking = () => this.sql.exec("UPDATE holds SET pay_next_at = NULL WHERE id = ?", h.id);
+    const stopAsking = () => this.sql.exec("UPDATE holds SET pay_next_at = NULL, pay_action = NULL WHERE id = ?", h.id);
     switch (outcome.status) {
       case "succeeded": {
         stopAsking();
         if (h.status === "pending") {
+          const card = h.pay_fingerprint ?? outcome.fingerprint ?? null;
+          if (h.pay_fingerprint === null && card !== null) {
+            // The card is known only now: over its limit, the charge goes back and the hold ends.
+            this.sql.exec("UPDATE holds SET pay_fingerprint = ? WHERE id = ?", card, h.id);
+            if (this.cardUnits(card, h.id) + h.qty > cfg.per_user_limit) {
+              this.host.holds.end(h, "declined", now, CARD_LIMIT_REASON);
+              this.host.refunds.due({ ...h, status: "declined" }, outcome.charge_id, cfg, now, "card over the sale's per-shopper limit");
+              return null;
+            }
+          }
           this.sql.exec(
             "UPDATE holds SET status = 'confirmed', ended_at = ?, confirmed_at = ?, charge_id = ? WHERE id = ?",
             now, now, outcome.charge_id, h.id,
@@ -114,20 +187,24 @@ export class Payments implements Scheduled {
           // The hold ended before the money arrived (or this is a second charge): give it back.
           this.host.refunds.due(h, outcome.charge_id, cfg, now);
         }
-        return;
+        return null;
       }
       case "declined":
         stopAsking();
         if (h.status === "pending") this.host.holds.end(h, "declined", now, outcome.reason);
-        return;
+        return null;
       case "not_found":
-        if (h.status !== "pending") return void stopAsking(); // a released hold whose charge never happened
-      // a pending hold the provider has not heard of: ask again (charge is idempotent by key)
+        if (h.status !== "pending") return void stopAsking(), null; // a released hold whose charge never happened
+      // a pending hold the provider has not charged: ask again (the charge is idempotent)
       // falls through
+      case "requires_action":
       case "unknown": {
-        if (h.pay_next_at === null) return; // settled already
+        if (h.pay_next_at === null) return null; // settled already
         const attempts = h.pay_attempts + 1;
+        // The shopper must authenticate: the page gets the secret with the hold (HoldView.action).
+        const action = outcome.status === "requires_action" && h.status === "pending" ? outcome.client_secret : null;
         let nextAt: number | null;
+        let gaveUp: HoldRow | null = null;
         if (h.status !== "pending") {
           // Watching a released hold for a late success; stop after WATCH_FOR_MS.
           const next = now + WATCH_MS;
@@ -135,24 +212,45 @@ export class Payments implements Scheduled {
           this.sql.exec("UPDATE holds SET pay_attempts = ?, pay_next_at = ? WHERE id = ?", attempts, nextAt, h.id);
         } else if (now >= (h.pay_deadline ?? 0)) {
           // Asked again and again without an answer: free the stock, keep watching for money.
-          this.host.holds.end(h, "expired", now, `payment outcome unknown after ${attempts - 1} attempts`);
+          const why = outcome.status === "requires_action" ? "the shopper did not complete the payment in time" : `payment outcome unknown after ${attempts - 1} attempts`;
+          this.host.holds.end(h, "expired", now, why);
           nextAt = now + WATCH_MS;
-          this.sql.exec("UPDATE holds SET pay_attempts = ?, pay_next_at = ?, pay_deadline = ? WHERE id = ?", attempts, nextAt, now + WATCH_FOR_MS, h.id);
+          this.sql.exec(
+            "UPDATE holds SET pay_attempts = ?, pay_next_at = ?, pay_deadline = ?, pay_action = NULL WHERE id = ?",
+            attempts, nextAt, now + WATCH_FOR_MS, h.id,
+          );
+          gaveUp = h;
         } else {
           const next = now + Math.min(MAX_BACKOFF_MS, this.s.PAY_RETRY_MS * 2 ** (attempts - 2));
           nextAt = Math.min(next, h.pay_deadline ?? next);
-          this.sql.exec("UPDATE holds SET pay_attempts = ?, pay_next_at = ? WHERE id = ?", attempts, nextAt, h.id);
+          this.sql.exec("UPDATE holds SET pay_attempts = ?, pay_next_at = ?, pay_action = ? WHERE id = ?", attempts, nextAt, action, h.id);
         }
         if (nextAt !== null) this.host.want(nextAt);
-        this.host.log("warn", "pay_unknown", { sale: cfg.id, hold: h.id, attempts, reason: "reason" in outcome ? outcome.reason : "not_found" });
-        return;
+        if (outcome.status !== "requires_action") {
+          this.host.log("warn", "pay_unknown", { sale: cfg.id, hold: h.id, attempts, reason: "reason" in outcome ? outcome.reason : "not_found" });
+        }
+        return gaveUp;
       }
     }
   }
 
-  private chargeRequest(h: HoldRow): ChargeRequest {
+  /** Units a card pays for in this sale (pending or paid), besides hold `except`. */
+  private cardUnits(card: string, except: string): number {
+    return this.sql
+      .exec<{ n: number | null }>("SELECT SUM(qty) AS n FROM holds WHERE pay_fingerprint = ? AND status IN ('pending', 'confirmed') AND id != ?", card, except)
+      .one().n ?? 0;
+  }
+
+  private key(h: HoldRow): string {
+    return `pay_${h.id}`;
+  }
+
+  private request(h: HoldRow): PaymentRequest {
     const cfg = this.host.sale.existingConfig();
-    return { key: `pay_${h.id}`, amount: h.amount, currency: cfg.product.currency, method: h.pay_method ?? "tok_visa", reference: h.id };
+    return {
+      key: this.key(h), ref: h.pay_ref, amount: h.amount, currency: cfg.product.currency, method: h.pay_method ?? "tok_visa",
+      reference: h.id, sale: cfg.id, payer: h.user_id,
+    };
   }
 
   nextAlarm(): number | null {
@@ -164,13 +262,19 @@ export class Payments implements Scheduled {
     const due = this.sql.exec<HoldRow>("SELECT * FROM holds WHERE pay_next_at <= ? ORDER BY pay_next_at LIMIT 50", now).toArray();
     await Promise.all(
       due.map(async (h) => {
-        // A pending hold's charge is re-sent by key (idempotent: it completes or replays it);
-        // a released hold is only looked up, so nothing new is ever charged for it.
-        const gw = this.host.gateway();
-        const outcome = h.status === "pending" ? await gw.charge(this.chargeRequest(h)) : await gw.lookup(`pay_${h.id}`);
-        this.paymentEvent(h.id, outcome);
+        // A pending payment is completed or asked about; a released hold's payment is only
+        // looked up, so nothing new is ever charged for it.
+        if (h.status === "pending") return this.attempt(h, false);
+        this.apply(h.id, await this.host.gateway().lookup(this.request(h)));
       }),
     );
+  }
+
+  /** Where a hold's payment stands at the provider (a webhook said it changed). */
+  async lookupFor(holdId: string): Promise<LookupOutcome | null> {
+    const h = this.host.holds.get(holdId);
+    if (!h || h.pay_method === null) return null;
+    return this.host.gateway().lookup(this.request(h));
   }
 
   order(orderId: string, user: string): Result<OrderView> {

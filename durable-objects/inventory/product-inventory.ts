@@ -12,6 +12,7 @@ import { earliest, iso, type Host, type Scheduled } from "./host";
 import { META_DDL } from "./meta";
 import { Outbox, OUTBOX_DDL, type Reconciliation } from "./outbox";
 import { Payments } from "./payments";
+import { ProviderEvents, PROVIDER_EVENTS_DDL, type ProviderEvent, type ProviderEventAnswer } from "./provider-events";
 import type { OutboxRecord } from "./records";
 import { Refunds, REFUNDS_DDL } from "./refunds";
 import { noSale, Sale, SALE_DDL } from "./sale";
@@ -42,6 +43,7 @@ export class ProductInventory extends DurableObject<Env> {
   private readonly payments: Payments;
   private readonly refunds: Refunds;
   private readonly outbox: Outbox;
+  private readonly providerEvents: ProviderEvents;
   /** The parts with timed work, in the order the alarm used to ask them. */
   private readonly scheduled: Scheduled[];
   private readonly served: Served = { claims: 0, batches: 0, infos: 0, since: Date.now() };
@@ -52,7 +54,10 @@ export class ProductInventory extends DurableObject<Env> {
     super(ctx, env);
     this.s = settings(env);
     const sql = ctx.storage.sql;
-    for (const q of [...SALE_DDL, ...HOLDS_DDL, ...WAITLIST_DDL, ...REFUNDS_DDL, ...OUTBOX_DDL, ...META_DDL]) sql.exec(q);
+    for (const q of [...SALE_DDL, ...HOLDS_DDL, ...WAITLIST_DDL, ...REFUNDS_DDL, ...OUTBOX_DDL, ...META_DDL, ...PROVIDER_EVENTS_DDL]) {
+      if (typeof q === "string") sql.exec(q);
+      else q(sql);
+    }
     migrateHolds(sql);
     migrateWaitlist(sql);
     void ctx.blockConcurrencyWhile(async () => {
@@ -87,6 +92,11 @@ export class ProductInventory extends DurableObject<Env> {
     this.outbox = new Outbox({
       ...host, db: env.DB, settings: this.s, sale: this.sale,
       ledger: (cfg) => ({ orders: this.payments.orders(cfg), refunds: this.refunds.refunded(cfg) }),
+    });
+    this.providerEvents = new ProviderEvents({
+      ...host, sale: this.sale, holds: this.holds, refunds: this.refunds,
+      lookup: (holdId) => this.payments.lookupFor(holdId),
+      settle: (h, outcome, now) => this.payments.settleIn(h, outcome, now),
     });
     this.scheduled = [this.holds, this.payments, this.refunds, this.outbox];
   }
@@ -154,6 +164,11 @@ export class ProductInventory extends DurableObject<Env> {
   /** Applies a payment outcome, wherever it came from (the pay call, a re-ask, a webhook). */
   paymentEvent(holdId: string, outcome: ChargeOutcome | LookupOutcome): void {
     this.payments.paymentEvent(holdId, outcome);
+  }
+
+  /** An event the provider pushed (a verified webhook), applied once by the rules of a direct answer. */
+  providerEvent(e: ProviderEvent): Promise<Result<ProviderEventAnswer>> {
+    return this.providerEvents.apply(e);
   }
 
   order(orderId: string, user: string): Result<OrderView> {

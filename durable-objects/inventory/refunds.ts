@@ -59,12 +59,12 @@ export class Refunds implements Scheduled {
   }
 
   /** A charge that must go back (once per charge, inside the settling transaction). */
-  due(h: HoldRow, chargeId: string, cfg: SaleConfig, now: number): void {
+  due(h: HoldRow, chargeId: string, cfg: SaleConfig, now: number, why?: string): void {
     this.sql.exec(
       `INSERT INTO refunds (id, hold_id, charge_id, amount, reason, status, next_at, created_at)
        VALUES (?, ?, ?, ?, ?, 'pending', ?, ?) ON CONFLICT (charge_id) DO NOTHING`,
       `rf_${chargeId}`, h.id, chargeId, h.amount,
-      h.status === "confirmed" ? "second charge for a paid hold" : `charge landed after the hold was ${h.status}`, now, now,
+      why ?? (h.status === "confirmed" ? "second charge for a paid hold" : `charge landed after the hold was ${h.status}`), now, now,
     );
     this.host.want(now);
     this.host.log("warn", "refund_due", { sale: cfg.id, hold: h.id, charge: chargeId, status: h.status });
@@ -89,11 +89,8 @@ export class Refunds implements Scheduled {
         const res = await this.host.gateway().refund({ key: `refund_${r.charge_id}`, charge_id: r.charge_id, amount: r.amount, currency: cfg.product.currency });
         const t = Date.now();
         this.host.transactionSync(() => {
-          if (res.status === "refunded") {
-            this.sql.exec("UPDATE refunds SET status = 'refunded', refund_ref = ?, refunded_at = ?, next_at = NULL WHERE id = ? AND status = 'pending'", res.refund_id, t, r.id);
-            this.host.enqueue({ kind: "refund", body: refundRecord(r, res.refund_id, t, cfg) }, t);
-            this.host.log("info", "refund", { sale: cfg.id, hold: r.hold_id, charge: r.charge_id, amount: r.amount, reason: r.reason });
-          } else {
+          if (res.status === "refunded") this.complete(r, res.refund_id, t, cfg);
+          else {
             const next = t + Math.min(MAX_BACKOFF_MS, 1000 * 2 ** r.attempts);
             this.sql.exec("UPDATE refunds SET attempts = attempts + 1, next_at = ? WHERE id = ?", next, r.id);
             this.host.log("warn", "refund_retry", { sale: cfg.id, charge: r.charge_id, reason: res.reason });
@@ -101,6 +98,32 @@ export class Refunds implements Scheduled {
         });
       }),
     );
+  }
+
+  /** Marks a pending refund done and records it for D1 (once: a second completion changes nothing). */
+  private complete(r: WithShopper<RefundFields>, refundRef: string, t: number, cfg: SaleConfig): void {
+    const done = this.sql.exec(
+      "UPDATE refunds SET status = 'refunded', refund_ref = ?, refunded_at = ?, next_at = NULL WHERE id = ? AND status = 'pending' RETURNING id",
+      refundRef, t, r.id,
+    ).toArray().length;
+    if (done === 0) return;
+    this.host.enqueue({ kind: "refund", body: refundRecord(r, refundRef, t, cfg) }, t);
+    this.host.log("info", "refund", { sale: cfg.id, hold: r.hold_id, charge: r.charge_id, amount: r.amount, reason: r.reason });
+  }
+
+  /**
+   * The provider says a charge was refunded (Stripe's charge.refunded), inside the caller's
+   * transaction. Our own refund whose answer was lost is completed; a refund made elsewhere (the
+   * provider's dashboard) is recorded too, so D1 shows the money went back.
+   */
+  refundedAtProvider(h: HoldRow, chargeId: string, refundRef: string, amount: number, cfg: SaleConfig, now: number): void {
+    this.sql.exec(
+      `INSERT INTO refunds (id, hold_id, charge_id, amount, reason, status, next_at, created_at)
+       VALUES (?, ?, ?, ?, 'refunded at the provider', 'pending', NULL, ?) ON CONFLICT (charge_id) DO NOTHING`,
+      `rf_${chargeId}`, h.id, chargeId, amount, now,
+    );
+    const r = this.sql.exec<WithShopper<RefundRow>>(`${WITH_SHOPPER} WHERE refunds.charge_id = ?`, chargeId).toArray()[0];
+    if (r?.status === "pending") this.complete(r, refundRef, now, cfg);
   }
 
   /** Every completed refund as the record D1 should have (reconcile). */

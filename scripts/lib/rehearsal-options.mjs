@@ -17,6 +17,9 @@ export function help() {
   --admission-rate R (max(100, shoppers/10))  --max-active N  --policy release|undersell|waitlist
   --per-user-limit N (1)  --fault d1|restart|gateway (repeatable)  --d1-down-ms MS (8000)  --late-ms MS
   --same-ip (all shoppers from one address: the per-IP limit bites)
+  --gateway simulated|stripe-fake (stripe-fake: GATEWAY=stripe against the fake Stripe, served locally, with 5xx,
+     timeouts, 429s, 3-D Secure, late successes, and webhooks late, twice, out of order and forged)
+  --three-ds R (0.1, stripe-fake: payments that need 3-D Secure)
   --pow-solver node|webcrypto (node: pow.js's search with sync hashing, ~20x cheaper; webcrypto: pow.js solve())
   --url URL --admin-token T (target a running deployment; it needs ALLOW_FAULTS for faults)
   --port N  --keep (keep the temp state dir)  --out FILE`;
@@ -60,6 +63,8 @@ export function readOptions(args = process.argv.slice(2)) {
       "comeback-s": { type: "string", default: "60" },
       "settle-timeout-s": { type: "string", default: "120" },
       "same-ip": { type: "boolean", default: false },
+      gateway: { type: "string", default: "simulated" },
+      "three-ds": { type: "string", default: "0.1" },
       "pow-solver": { type: "string", default: "node" },
       url: { type: "string" },
       "admin-token": { type: "string" },
@@ -107,12 +112,16 @@ export function readOptions(args = process.argv.slice(2)) {
     settleTimeoutS: num("settle-timeout-s"),
     sameIp: a["same-ip"],
     paymentMethod: "tok_visa",
+    gateway: a.gateway,
+    threeDs: num("three-ds"),
   };
   // A late success lands after the payment window has given up (PAY_GIVE_UP_S): it must be refunded.
   opts.lateMs = a["late-ms"] ? Math.floor(num("late-ms")) : opts.faults.has("gateway") ? PAY.PAY_GIVE_UP_S * 1000 + 2000 : 2000;
   opts.payPollS = PAY.PAY_GIVE_UP_S + opts.lateMs / 1000 + 15;
   for (const f of opts.faults) if (!["d1", "restart", "gateway"].includes(f)) usage(`unknown --fault ${f} (d1, restart, gateway)`);
   if (!["release", "undersell", "waitlist"].includes(opts.policy)) usage("--policy is release, undersell or waitlist");
+  if (!["simulated", "stripe-fake"].includes(opts.gateway)) usage("--gateway is simulated or stripe-fake");
+  if (opts.gateway === "stripe-fake" && a.url) usage("--gateway stripe-fake starts its own server (not with --url)");
   if (opts.abandon + opts.cancel > 1) usage("--abandon + --cancel must be ≤ 1");
   if (a.url && !a["admin-token"]) usage("--url needs --admin-token");
   return { a, opts };

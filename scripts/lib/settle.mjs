@@ -28,7 +28,7 @@ export async function comeBacks(ctx, shoppers, admin) {
   }
 }
 
-/** The gateway's charges for this sale's holds. */
+/** The gateway's charges for this sale's holds (`ctx.ledger`: another gateway's ledger, in the same shape). */
 const chargesOf = (ledgerBody, saleId) => ledgerBody.charges.filter((c) => c.reference.startsWith(`${saleId}_h`));
 
 /**
@@ -42,7 +42,7 @@ export async function settle(ctx, admin, state = { note: "", seen: new Set() }) 
   const deadline = Date.now() + opts.settleTimeoutS * 1000;
   let quietOnce = false, stats = null, ledger = [];
   while (Date.now() < deadline) {
-    const [s, l] = await Promise.all([admin.stats(sale.id), admin.ledger()]);
+    const [s, l] = await Promise.all([admin.stats(sale.id), ctx.ledger ? ctx.ledger() : admin.ledger()]);
     if (s.status === 200 && l.status === 200) {
       stats = s.body;
       ledger = chargesOf(l.body, sale.id);
@@ -59,6 +59,7 @@ export async function settle(ctx, admin, state = { note: "", seen: new Set() }) 
         ledger.some((c) => c.status === "processing") && "charges processing",
         kept !== stats.holds.confirmed && `${kept - stats.holds.confirmed} charges neither order nor refund`,
         refunded !== stats.refunds.refunded && "refund records",
+        ctx.inFlight?.() && "webhooks in flight",
       ].filter(Boolean);
       state.note = waitingFor.join(", ");
       for (const w of waitingFor) state.seen.add(w.replace(/^\d+ /, "").replace(/ \d+$/, ""));
@@ -82,7 +83,7 @@ export async function gatherEvidence(ctx, shoppers, admin, server, { stats, ledg
   await finalHoldViews(ctx, shoppers);
   const final = await admin.stats(sale.id);
   if (final.status === 200) stats = final.body;
-  const l = await admin.ledger();
+  const l = ctx.ledger ? await ctx.ledger() : await admin.ledger();
   if (l.status === 200) ledger = chargesOf(l.body, sale.id);
   let d1 = null;
   if (server) {

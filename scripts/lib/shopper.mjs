@@ -186,8 +186,17 @@ async function finishHold(ctx, sh, view, forcedIntent) {
     h.final = r.body?.hold?.status ?? null;
     return (sh.outcome = r.status === 200 ? h.final : "error");
   }
-  const r = await call(ctx, sh, "pay", (o) => ctx.api.pay(h.id, sh.token, opts.paymentMethod, o));
+  const method = ctx.paymentMethod?.(sh) ?? opts.paymentMethod;
+  let r = await call(ctx, sh, "pay", (o) => ctx.api.pay(h.id, sh.token, method, o));
   let hold = r.body?.hold;
+  if (hold?.action && ctx.completeAction) {
+    // 3-D Secure: the shopper authenticates (or walks away, or fails), then the page pays again.
+    h.action = await ctx.completeAction(hold.action);
+    if (h.action !== "abandoned") {
+      r = await call(ctx, sh, "pay", (o) => ctx.api.pay(h.id, sh.token, method, o));
+      hold = r.body?.hold;
+    }
+  }
   if (r.status === 202 || hold?.status === "pending") hold = await waitForPayment(ctx, sh, h.id);
   if (!hold) return (sh.outcome = "error");
   h.final = hold.status;

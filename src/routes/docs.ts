@@ -73,6 +73,7 @@ export function docs(api: OpenAPIHono<AppEnv>) {
       tags: [
         { name: "shopper", description: "The shopper's path, in order: session, sale, challenge, queue, claim, pay." },
         { name: "operator", description: "Creating and running sales (`Authorization: Bearer <ADMIN_TOKEN>`)." },
+        { name: "payments", description: "The payment provider's calls back (signed, not a shopper's or an operator's)." },
         { name: "docs" },
       ],
     });

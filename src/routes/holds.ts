@@ -9,7 +9,7 @@ import { asShopper, body, documented, json, mount, refusals } from "../lib/opena
 import { valid } from "../lib/validate";
 import { SHOPPER_REFUSALS, shopper } from "../middleware/shopper";
 import { HoldAnswer, PaidAnswer, PayPendingAnswer } from "../../domain/schemas/answers";
-import { PayBody } from "../../domain/schemas/hold";
+import { CARD_LIMIT_REASON, PayBody } from "../../domain/schemas/hold";
 
 const HoldParam = z.object({ id: z.string().max(100) });
 
@@ -51,14 +51,18 @@ const pay = createRoute({
   path: "/{id}/pay",
   tags: ["shopper"],
   summary: "Pay for a hold",
-  description: "Answers by where the hold ended up: 200 confirmed, 202 outcome not known yet (poll GET /api/holds/{id}), 402 declined, 410 ended.",
+  description:
+    "Answers by where the hold ended up: 200 confirmed, 202 outcome not known yet (poll GET /api/holds/{id}) or the shopper must " +
+    "authenticate (`hold.action`: complete it with Stripe.js, then pay again to have it checked at once), 402 declined, 410 ended. " +
+    "409 `card_limit_reached`: the card has already paid for the sale's per-shopper limit (refused before any charge, the hold " +
+    "stays yours for another card; or, when the card was known only with the charge, the charge is refunded and the hold has ended).",
   security: asShopper,
   request: { params: HoldParam, body: body(PayBody) },
   middleware: [valid("param", HoldParam), valid("json", PayBody)],
   responses: {
     200: json(PaidAnswer, "paid: the hold is confirmed, an order"),
     202: json(PayPendingAnswer, "the payment's outcome is not known yet"),
-    ...refusals(...GUARDED, "unsupported_media_type", "payment_declined", "hold_ended"),
+    ...refusals(...GUARDED, "unsupported_media_type", "payment_declined", "card_limit_reached", "hold_ended"),
   },
 });
 
@@ -84,12 +88,19 @@ mount(holds, pay, async (c) => {
   const { sale, inv } = await owner(c.env, id);
   const hold = unwrap(await inv.pay(id, c.var.user, payment_method));
   if (hold.status === "declined") forgetSale(sale);
+  if (hold.status === "declined" && hold.reason === CARD_LIMIT_REASON) {
+    const limit = unwrap(await inv.info()).per_user_limit;
+    throw new ApiError("card_limit_reached", "this card had already paid for this sale's per-shopper limit: the charge is refunded", { per_user_limit: limit, hold });
+  }
   // The answer is where the hold ended up.
   switch (hold.status) {
     case "confirmed":
       return c.json({ hold, order_id: hold.order_id }, 200);
     case "pending":
-      return c.json({ hold, message: "payment outcome not known yet; poll GET /api/holds/:id" }, 202);
+      return c.json(
+        { hold, message: hold.action ? "authenticate the payment (hold.action), then pay again or poll GET /api/holds/:id" : "payment outcome not known yet; poll GET /api/holds/:id" },
+        202,
+      );
     case "declined":
       throw new ApiError("payment_declined", `the payment was declined (${hold.reason})`, { hold });
     case "held": // cannot be: pay moves a held hold on

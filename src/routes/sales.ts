@@ -104,9 +104,16 @@ mount(sales, info, async (c) => {
   const sale = unwrap(await saleInfo(c.env, c.req.valid("param").id));
   c.header("cache-control", "public, max-age=1");
   // The shopper page shows the Turnstile widget only when the operator configured a site key,
-  // and a "sign in at the shop" link for a sale that needs an account.
-  const { TURNSTILE_SITE_KEY: siteKey, SHOP_SIGNIN_URL: signin } = settings(c.env);
-  return c.json({ sale, ...(siteKey ? { turnstile_site_key: siteKey } : {}), ...(sale.identity === "account" && signin ? { signin_url: signin } : {}) }, 200);
+  // and a "sign in at the shop" link for a sale that needs an account, and Stripe's Payment
+  // Element only when the Stripe gateway has a publishable key.
+  const s = settings(c.env);
+  const stripeKey = s.GATEWAY === "stripe" ? s.STRIPE_PUBLISHABLE_KEY : "";
+  return c.json({
+    sale,
+    ...(s.TURNSTILE_SITE_KEY ? { turnstile_site_key: s.TURNSTILE_SITE_KEY } : {}),
+    ...(sale.identity === "account" && s.SHOP_SIGNIN_URL ? { signin_url: s.SHOP_SIGNIN_URL } : {}),
+    ...(stripeKey ? { stripe_publishable_key: stripeKey } : {}),
+  }, 200);
 });
 
 mount(sales, mine, async (c) => {

@@ -127,7 +127,9 @@ async function run() {
   await assertPageHeaders(base, "/");
   const page = await ctx1.newPage();
   watchErrors(page, "shopper 1", errors);
-  await page.goto(`${base}/sale?id=${sale}`);
+  const landing = await page.goto(`${base}/sale?id=${sale}`);
+  // The page's CSP allows Stripe.js (the card form when a publishable key is configured).
+  assert.match(landing.headers()["content-security-policy"] ?? "", /script-src 'self' https:\/\/js\.stripe\.com/);
   await waitStep(page, "start");
   assert.equal(await text(page, "#product-name"), product.name);
   assert.equal(await text(page, "#price"), new Intl.NumberFormat("en-US", { style: "currency", currency: "EUR" }).format(499));
