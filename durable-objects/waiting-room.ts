@@ -5,6 +5,8 @@ import { log } from "../domain/log";
 import { TOKEN_TTL_S } from "../domain/schemas/tokens";
 import { COUNTERS, type Counts, type RoomConfig, type Watermark } from "../domain/schemas/room";
 import { advance, activeAt, initialAdmission, type Admission, type Limits } from "../domain/admission";
+import type { Columns } from "../domain/schemas/series";
+import { Series } from "./series";
 
 /** How often the room advances its watermark while anyone waits (tokens are capped at 1 s). */
 const TICK_MS = 250;
@@ -25,6 +27,8 @@ export class WaitingRoom extends DurableObject<Env> {
   private readonly sql = this.ctx.storage.sql;
   /** Calls from the edge (since this instance started): polls should not show up here. */
   private readonly served = { joins: 0, places: 0, watermarks: 0 };
+  /** The operators' per-second history (series.ts): joins, admissions, the edge's counters. */
+  private readonly series: Series;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -37,6 +41,14 @@ export class WaitingRoom extends DurableObject<Env> {
     this.sql.exec(`CREATE TABLE IF NOT EXISTS used_challenges (nonce TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)`);
     this.sql.exec(`CREATE INDEX IF NOT EXISTS used_challenges_exp ON used_challenges (expires_at)`);
     this.sql.exec(`CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, n INTEGER NOT NULL)`);
+    this.series = new Series(this.sql, {
+      table: "series",
+      warn: (event, fields) => log("warn", event, fields, settings(env).LOG_LEVEL),
+      sample: () => {
+        const { waiting, active } = this.stats();
+        return { waiting, active };
+      },
+    });
   }
 
   /** Creates or updates the room's settings; rate and max_active apply from the next tick. */
@@ -134,6 +146,11 @@ export class WaitingRoom extends DurableObject<Env> {
     this.bump(deltas);
   }
 
+  /** The per-second history after `sinceS` (epoch seconds), within the last hour. */
+  history(sinceS?: number): Columns {
+    return this.series.read(Date.now(), sinceS);
+  }
+
   stats() {
     const w = this.current();
     const counters = Object.fromEntries(COUNTERS.map((c) => [c, 0])) as Record<(typeof COUNTERS)[number], number>;
@@ -190,6 +207,7 @@ export class WaitingRoom extends DurableObject<Env> {
   private tick(row: NonNullable<ReturnType<WaitingRoom["row"]>>, now: number) {
     const a = advance(row.admission, now, row.ranked, this.limits(row.cfg));
     if (a.upto === row.admission.upto && a.tokens === row.admission.tokens) return row;
+    this.series.add(now, { admitted: a.upto - row.admission.upto });
     this.sql.exec("UPDATE room SET admission = ? WHERE id = 1", JSON.stringify(a));
     return { ...row, admission: a };
   }
@@ -207,6 +225,7 @@ export class WaitingRoom extends DurableObject<Env> {
   }
 
   private bump(deltas: Counts): void {
+    this.series.add(Date.now(), deltas);
     for (const [name, n] of Object.entries(deltas)) {
       if (n) this.sql.exec("INSERT INTO counters (name, n) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET n = n + excluded.n", name, n);
     }

@@ -92,6 +92,7 @@ export class Refunds implements Scheduled {
           if (res.status === "refunded") {
             this.sql.exec("UPDATE refunds SET status = 'refunded', refund_ref = ?, refunded_at = ?, next_at = NULL WHERE id = ? AND status = 'pending'", res.refund_id, t, r.id);
             this.host.enqueue({ kind: "refund", body: refundRecord(r, res.refund_id, t, cfg) }, t);
+            this.host.series.add(t, { refunded: 1 });
             this.host.log("info", "refund", { sale: cfg.id, hold: r.hold_id, charge: r.charge_id, amount: r.amount, reason: r.reason });
           } else {
             const next = t + Math.min(MAX_BACKOFF_MS, 1000 * 2 ** r.attempts);
