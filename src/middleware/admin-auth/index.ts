@@ -25,7 +25,8 @@ const LOCKOUT_MS = 60_000;
  * Either way guessing is slow: every admin request counts against RL_ADMIN per client network,
  * and a network whose wrong credentials exhaust RL_ADMIN_FAIL is shut out for a minute (its
  * requests are refused before anything is checked, so a right guess made during the lockout
- * learns nothing).
+ * learns nothing). A request with no credential at all is no guess and is not counted: the
+ * dashboard asks once that way to learn whether it needs a token.
  */
 const checkOperator = createMiddleware<AppEnv>(async (c, next) => {
   const access = accessConfig(settings(c.env));
@@ -43,8 +44,9 @@ const checkOperator = createMiddleware<AppEnv>(async (c, next) => {
     const pass = () => ((authenticated = true), next());
     return access ? await checkAccess(c, access, pass) : await checkToken(c, pass);
   } catch (e) {
-    // The route's own error, or Access's keys out of reach: not a wrong credential.
+    // The route's own error, Access's keys out of reach, or no credential at all: not a guess.
     if (authenticated || (e instanceof ApiError && e.code === "unavailable")) throw e;
+    if (!c.req.header(access ? ACCESS_HEADER : "authorization")) throw e;
     // Wrong or missing credentials: count them; too many from this network and it is shut out.
     const { success } = await c.env.RL_ADMIN_FAIL.limit({ key: `admin-fail:${net}` });
     if (!success) {
