@@ -261,5 +261,7 @@ try {
     console.error(`✗ ${e.message}`);
     process.exit(e instanceof UsageError ? 2 : 1);
   }
-  throw e;
+  // A bug of ours: still one line (FLASHSALE_DEBUG=1 shows where).
+  console.error(`✗ unexpected error: ${e instanceof Error ? e.message : String(e)}${process.env.FLASHSALE_DEBUG ? `\n${(e as Error)?.stack}` : " (FLASHSALE_DEBUG=1 shows where)"}`);
+  process.exit(1);
 }
