@@ -1,8 +1,21 @@
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
 import { execFileSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
+import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { defineConfig } from "vitest/config";
 import { createStripeFake } from "./scripts/lib/stripe-fake.mjs";
+
+/**
+ * Cloudflare Access's signing key for the tests: the fake team's certs endpoint (below) publishes
+ * its public half, the tests sign application tokens with its private half (TEST_ACCESS_KEY).
+ */
+export const ACCESS_TEAM = "flashsale-test.cloudflareaccess.com";
+/** A team whose certs endpoint is down. */
+export const ACCESS_TEAM_DOWN = "down-test.cloudflareaccess.com";
+const accessKey = (() => {
+  const { publicKey, privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
+  const meta = { kid: randomBytes(16).toString("hex"), alg: "RS256", use: "sig" };
+  return { public: { ...publicKey.export({ format: "jwk" }), ...meta }, private: { ...privateKey.export({ format: "jwk" }), ...meta } };
+})();
 
 /**
  * Tests run inside workerd with the real bindings from wrangler.toml: SQLite-backed Durable
@@ -44,6 +57,10 @@ export const TEST_BINDINGS = {
   // Never the real siteverify: the fake below answers (Turnstile is off unless a test sets a secret).
   TURNSTILE_URL: "https://siteverify.test/turnstile/v0/siteverify",
   TURNSTILE_TIMEOUT_MS: "300",
+  // Access is off unless a test turns it on for a request (test/admin-access.test.ts).
+  ACCESS_TEAM_DOMAIN: "",
+  ACCESS_AUD: "",
+  TEST_ACCESS_KEY: JSON.stringify(accessKey.private),
 };
 
 /**
@@ -69,12 +86,21 @@ const stripe = createStripeFake({ webhookSecret: STRIPE_BINDINGS.STRIPE_WEBHOOK_
  * given ("pass", "fail", "duplicate", "slow" = later than the timeout, "down" = 500,
  * "garbage" = not JSON). `GET https://siteverify.test/requests` returns what it was sent.
  * Stripe's API is the fake Stripe at http://stripe.test.
+ * Cloudflare Access's certs endpoint for the test team publishes the test key (and counts how
+ * often it was fetched: `GET https://<team>/requests`); the "down" team's answers 500.
  * Any other outbound request fails the test loudly: tests never reach the network.
  */
 const siteverifySeen: Record<string, string>[] = [];
+let certsFetched = 0;
 async function outside(request: Request): Promise<Response> {
   const url = new URL(request.url);
   if (url.host === "stripe.test") return stripe.handle(request);
+  if (url.host === ACCESS_TEAM && url.pathname === "/cdn-cgi/access/certs") {
+    certsFetched++;
+    return Response.json({ keys: [accessKey.public] });
+  }
+  if (url.host === ACCESS_TEAM && url.pathname === "/requests") return Response.json({ certs: certsFetched });
+  if (url.host === ACCESS_TEAM_DOWN) return new Response("upstream unavailable", { status: 500 });
   if (url.host !== "siteverify.test") return new Response(`tests must not reach ${url.host}`, { status: 599 });
   if (request.method === "GET" && url.pathname === "/requests") return Response.json(siteverifySeen);
   const form = Object.fromEntries((await request.formData()) as unknown as Iterable<[string, string]>);

@@ -51,8 +51,10 @@ export interface AdmitOptions {
 }
 
 export interface AdminClient<O = {}> {
+  list(options?: CallOptions<O>): Promise<Answer>;
   createSale(config: unknown, options?: CallOptions<O>): Promise<Answer>;
   stats(saleId: string, options?: CallOptions<O>): Promise<Answer>;
+  series(saleId: string, since?: number, options?: CallOptions<O>): Promise<Answer>;
   update(saleId: string, patch: unknown, options?: CallOptions<O>): Promise<Answer>;
   pause(saleId: string, options?: CallOptions<O>): Promise<Answer>;
   resume(saleId: string, options?: CallOptions<O>): Promise<Answer>;
@@ -81,7 +83,7 @@ export interface Client<O = {}> {
   join(saleId: string, token: string, how?: Pick<AdmitOptions, "solve" | "turnstile" | "ticket">, options?: CallOptions<O>): Promise<Answer>;
   /** Challenge → solve → queue → poll until admitted: the answer with the pass (`body.pass`). */
   admit(saleId: string, token: string, how?: AdmitOptions, options?: CallOptions<O>): Promise<Answer>;
-  admin(adminToken: string): AdminClient<O>;
+  admin(adminToken?: string): AdminClient<O>;
 }
 
 export function createClient<O = {}>(o: {

@@ -142,14 +142,21 @@ export function createClient({ transport, headers: defaults = {}, onAnswer }) {
       }
     },
 
-    /** The operator's routes, with the admin bearer token. */
+    /**
+     * The operator's routes, with the admin bearer token (none behind Cloudflare Access, where
+     * the browser's Access session or a service token's headers stand in for it).
+     */
     admin(adminToken) {
       const a = (method, path, json, options = {}) => request(method, `/admin${path}`, { ...options, token: adminToken, json });
       return {
+        /** GET /admin/sales: the sales, newest first, with status and stock. */
+        list: (options) => a("GET", "/sales", undefined, options),
         /** POST /admin/sales (idempotent by id: the same config again is a 200, another a 409). */
         createSale: (config, options) => a("POST", "/sales", config, options),
         /** GET /admin/sales/:id: stock, holds, queue, outbox, D1. */
         stats: (saleId, options) => a("GET", `/sales/${saleId}`, undefined, options),
+        /** GET /admin/sales/:id/series: the per-second history (after `since`, epoch seconds). */
+        series: (saleId, since, options) => a("GET", `/sales/${saleId}/series${since === undefined ? "" : `?since=${since}`}`, undefined, options),
         /** PATCH /admin/sales/:id: live settings. */
         update: (saleId, patch, options) => a("PATCH", `/sales/${saleId}`, patch, options),
         pause: (saleId, options) => a("POST", `/sales/${saleId}/pause`, undefined, options),

@@ -60,6 +60,11 @@ export const SettingsSchema = z.object({
   SHOP_SIGNIN_URL: z.string().default(""),
   TURNSTILE_URL: z.string().url().default("https://challenges.cloudflare.com/turnstile/v0/siteverify"),
   TURNSTILE_TIMEOUT_MS: num(3000),
+  // Cloudflare Access in front of /admin/* (both set, or neither): the team domain
+  // ("myteam.cloudflareaccess.com") and the application's Audience (AUD) tag. When set, every
+  // admin request needs the valid Access JWT Cloudflare adds (src/middleware/admin-auth/access.ts).
+  ACCESS_TEAM_DOMAIN: z.string().trim().default(""),
+  ACCESS_AUD: z.string().trim().default(""),
 });
 export type Settings = z.infer<typeof SettingsSchema>;
 

@@ -5,6 +5,8 @@ import { randomHex } from "../domain/ids";
 import { BUCKET_MS, comparePlaces, sealedBucket, type Place, type Waiting } from "../domain/line";
 import { log } from "../domain/log";
 import { COUNTERS, type Counts, type RoomConfig, type RoomStats, type Watermark } from "../domain/schemas/room";
+import type { Columns } from "../domain/schemas/series";
+import { Series } from "./series";
 
 /** How often the room advances its watermark while anyone waits (tokens are capped at 1 s). */
 const TICK_MS = 250;
@@ -32,6 +34,8 @@ export class WaitingRoom extends DurableObject<Env> {
   private readonly sql = this.ctx.storage.sql;
   /** Calls from the edge since this instance started: one per isolate per second, not per shopper. */
   private readonly served = { reports: 0, watermarks: 0 };
+  /** The operators' per-second history (series.ts): places taken, admissions, the edge's counters. */
+  private readonly series: Series;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -46,6 +50,14 @@ export class WaitingRoom extends DurableObject<Env> {
     // Places taken per arrival bucket: positions, ETAs and the arrival curve, without a scan.
     this.sql.exec(`CREATE TABLE IF NOT EXISTS buckets (b INTEGER PRIMARY KEY, n INTEGER NOT NULL)`);
     this.sql.exec(`CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, n INTEGER NOT NULL)`);
+    this.series = new Series(this.sql, {
+      table: "series",
+      warn: (event, fields) => log("warn", event, fields, settings(env).LOG_LEVEL),
+      sample: () => {
+        const { waiting, active } = this.stats();
+        return { waiting, active };
+      },
+    });
   }
 
   /** Creates or updates the room's settings; rate and limits apply from the next tick. */
@@ -109,6 +121,7 @@ export class WaitingRoom extends DurableObject<Env> {
       if (added) this.sql.exec("UPDATE room SET queued = queued + ? WHERE id = 1", added);
       if (late) {
         const a = admitLate(row.admission, now, late, this.limits(row.cfg));
+        this.series.add(now, { admitted: late });
         this.sql.exec("UPDATE room SET admission = ? WHERE id = 1", JSON.stringify(a));
       }
       this.bump({ ...counts, queued: (counts.queued ?? 0) + added });
@@ -120,6 +133,11 @@ export class WaitingRoom extends DurableObject<Env> {
   /** Adds the edge's counters (aggregated per isolate, handed over about once a second). */
   count(deltas: Counts): void {
     this.bump(deltas);
+  }
+
+  /** The per-second history after `sinceS` (epoch seconds), within the last hour. */
+  history(sinceS?: number): Columns {
+    return this.series.read(Date.now(), sinceS);
   }
 
   /** The current watermark (advanced to now); what the edge caches for about a second. */
@@ -245,6 +263,7 @@ export class WaitingRoom extends DurableObject<Env> {
         : [];
     const last: Place | null = next.at(-1) ?? row.upto;
     const a = advance(row.admission, now, row.admission.upto + next.length, lim, last);
+    if (a.upto > row.admission.upto) this.series.add(now, { admitted: a.upto - row.admission.upto });
     if (a.upto === row.admission.upto && a.tokens === row.admission.tokens) return row;
     this.sql.exec("UPDATE room SET admission = ?, upto_b = ?, upto_k = ? WHERE id = 1", JSON.stringify(a), last?.b ?? null, last?.k ?? null);
     return { ...row, admission: a, upto: last };
@@ -290,6 +309,7 @@ export class WaitingRoom extends DurableObject<Env> {
   }
 
   private bump(deltas: Counts): void {
+    this.series.add(Date.now(), deltas);
     for (const [name, n] of Object.entries(deltas)) {
       if (n) this.sql.exec("INSERT INTO counters (name, n) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET n = n + excluded.n", name, n);
     }

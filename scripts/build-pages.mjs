@@ -12,16 +12,21 @@ import { fileURLToPath } from "node:url";
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const SRC = join(ROOT, "public");
 const OUT = join(ROOT, "dist/public");
-/** The pages' module entry points (a Web Worker is one too). */
-const ENTRIES = ["app.js", "pow-worker.js"];
+/**
+ * The pages' entry points (a Web Worker is one too): the shopper page, and the operator's
+ * dashboard (admin/: its script imports uPlot from npm, its stylesheet uPlot's CSS).
+ */
+const ENTRIES = ["app.js", "pow-worker.js", "admin/dashboard.js", "admin/dashboard.css"];
 
 rmSync(OUT, { recursive: true, force: true });
 mkdirSync(OUT, { recursive: true });
-// Scripts reach the browser only through the bundles.
-cpSync(SRC, OUT, { recursive: true, filter: (from) => !/\.(js|ts)$/.test(from) });
+// Scripts and stylesheets that are entry points reach the browser only through the bundles.
+const bundled = new Set(ENTRIES.map((e) => join(SRC, e)));
+cpSync(SRC, OUT, { recursive: true, filter: (from) => !/\.(js|ts)$/.test(from) && !bundled.has(from) });
 await build({
   entryPoints: ENTRIES.map((e) => join(SRC, e)),
   outdir: OUT,
+  outbase: SRC,
   bundle: true,
   format: "esm",
   target: "es2022",
@@ -29,4 +34,4 @@ await build({
   minify: false,
   logLevel: "warning",
 });
-console.log(`pages built into ${OUT.slice(ROOT.length + 1)}: ${readdirSync(OUT).join(", ")}`);
+console.log(`pages built into ${OUT.slice(ROOT.length + 1)}: ${readdirSync(OUT, { recursive: true }).join(", ")}`);

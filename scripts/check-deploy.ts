@@ -6,7 +6,9 @@
  *   - its [vars] parse with the Worker's own settings schema;
  *   - production says DEPLOYMENT = "production" and passes the rule the Worker applies at run
  *     time (no simulated gateway, no fault injection, no demo sign-in: domain/config.ts);
- *   - no secret is written into [vars].
+ *   - no secret is written into [vars];
+ *   - Cloudflare Access for the admin API is configured whole or not at all (the Worker refuses
+ *     half a configuration with 503 misconfigured).
  */
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -46,6 +48,7 @@ for (const target of [{ name: "production", env: undefined }, { name: "staging",
   if (parsed.data.DEPLOYMENT !== target.name) fail(`${target.name}: DEPLOYMENT is "${parsed.data.DEPLOYMENT}", expected "${target.name}"`);
   const problem = deploymentProblem(parsed.data);
   if (problem) fail(`${target.name}: ${problem}`);
+  if (!parsed.data.ACCESS_TEAM_DOMAIN !== !parsed.data.ACCESS_AUD) fail(`${target.name}: set both ACCESS_TEAM_DOMAIN and ACCESS_AUD (Cloudflare Access for /admin/*), or neither`);
   if (!failed) console.log(`✓ ${target.name}: bundles (wrangler deploy --dry-run), DEPLOYMENT=${parsed.data.DEPLOYMENT}, GATEWAY=${parsed.data.GATEWAY}, faults ${parsed.data.ALLOW_FAULTS ? "on" : "off"}`);
 }
 process.exit(failed ? 1 : 0);

@@ -9,7 +9,9 @@ beforeAll(setUpSales);
 /** Every operator route, with a body it would accept: only the missing/wrong token stops it. */
 const ADMIN_ROUTES: { name: string; method: string; path: () => string; body?: () => unknown }[] = [
   { name: "POST /admin/sales", method: "POST", path: () => "/admin/sales", body: () => saleConfig({ id: GHOST }) },
+  { name: "GET /admin/sales", method: "GET", path: () => "/admin/sales" },
   { name: "GET /admin/sales/:id", method: "GET", path: () => `/admin/sales/${A}` },
+  { name: "GET /admin/sales/:id/series", method: "GET", path: () => `/admin/sales/${A}/series` },
   { name: "PATCH /admin/sales/:id", method: "PATCH", path: () => `/admin/sales/${A}`, body: () => ({ hold_ttl_s: 60 }) },
   { name: "POST /admin/sales/:id/pause", method: "POST", path: () => `/admin/sales/${A}/pause` },
   { name: "POST /admin/sales/:id/resume", method: "POST", path: () => `/admin/sales/${A}/resume` },

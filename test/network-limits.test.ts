@@ -75,6 +75,13 @@ describe("admin API rate limits", () => {
     expect((await adminFrom(`${fresh6()}::1`, env.ADMIN_TOKEN)).status).toBe(404);
   });
 
+  it("does not count requests with no credential at all (no guess: the dashboard's first look)", async () => {
+    const ip = fresh4();
+    const bare = await Promise.all(Array.from({ length: 15 }, () => call("GET", "/admin/sales", { headers: { "cf-connecting-ip": ip } })));
+    expect(count(bare)).toEqual({ 401: 15 });
+    expect((await adminFrom(ip, env.ADMIN_TOKEN)).status).toBe(404);
+  });
+
   it("limits even right tokens per network (60 per 10 s), so a stolen token cannot hammer the API", async () => {
     const ip = fresh4();
     const res = await Promise.all(Array.from({ length: 80 }, () => adminFrom(ip, env.ADMIN_TOKEN)));

@@ -259,6 +259,13 @@ describe("operator answers validate against the document", () => {
     const { token } = await session();
     await pay((await heldBy(id, token)).id, token);
     documented("GET", one, await admin("GET", `/sales/${id}`), 200);
+    documented("GET", A, await admin("GET", "/sales"), 200);
+    const S = "/admin/sales/{id}/series";
+    const series = documented("GET", S, await admin("GET", `/sales/${id}/series`), 200);
+    expect(series.body.values.claim_held).toBeDefined();
+    documented("GET", S, await admin("GET", `/sales/${id}/series?since=${series.body.now - 60}`), 200);
+    documented("GET", S, await admin("GET", `/sales/${id}/series?since=soon`), 400, "invalid_request");
+    documented("GET", S, await admin("GET", `/sales/${saleId("oa")}/series`), 404, "not_found");
     documented("GET", one, await admin("GET", `/sales/${saleId("oa")}`), 404, "not_found");
     documented("PATCH", one, await admin("PATCH", `/sales/${id}`, { hold_ttl_s: 120 }), 200);
     documented("PATCH", one, await admin("PATCH", `/sales/${id}`, {}), 400, "invalid_request");

@@ -64,6 +64,17 @@ export const ReconcileAnswer = z.strictObject({ report: ReconcileReport }).meta(
 
 /** `POST /admin/sales`: the sale, and whether this call created it (a repeat is not an error). */
 export const SaleCreated = z.strictObject({ sale: SaleView, created: z.boolean() }).meta({ id: "SaleCreated" });
+/** How many sales `GET /admin/sales` lists (the newest). */
+export const LIST_LIMIT = 100;
+
+/** `GET /admin/sales`: the sales that exist, newest first, each with its status and stock. */
+export const SaleList = z
+  .strictObject({
+    sales: z.array(z.strictObject({ sale: SaleView, stock: Stock, created_at: Timestamp })),
+    total: Count.describe(`how many sales exist (the list shows the ${LIST_LIMIT} newest)`),
+  })
+  .meta({ id: "SaleList" });
+
 /** The sale after an operator's change. */
 export const SaleChanged = z.strictObject({ sale: SaleView }).meta({ id: "SaleChanged" });
 

@@ -1,5 +1,6 @@
 import { ok, refuse, type Refusal, type Result } from "../../domain/result";
 import { SOLD_OUT_FOR_NOW, type ClaimAnswer } from "../../domain/schemas/hold";
+import { CLAIM_OUTCOMES, type SeriesField } from "../../domain/schemas/series";
 import type { SaleConfig, SaleStatus } from "../../domain/schemas/sale";
 import { statusOf } from "../../domain/clock";
 import { iso, type Host } from "./host";
@@ -21,6 +22,8 @@ type Queued = Claim & { resolve: (r: Result<ClaimAnswer>) => void; reject: (e: u
 /** What a claim answers until its batch is applied (no claim is ever sent it: `apply` sets all). */
 const NOT_APPLIED: Refusal = refuse("internal", "the claim was not applied");
 const BATCH_LIMIT = 500; // claims per group commit; the rest wait for the next one
+/** A claim's outcome (log key) → its field in the operators' series. */
+const SERIES_KEY = new Map<string, SeriesField>(CLAIM_OUTCOMES.map((k) => [k, `claim_${k}`]));
 
 export interface ClaimsHost extends Host {
   groupCommit: boolean;
@@ -99,14 +102,19 @@ export class Claims {
 
   /**
    * Claim outcomes, logged at most once a second with counts (a line per claim, or even per
-   * batch, measured as ~8 % of the object's time under a spike).
+   * batch, measured as ~8 % of the object's time under a spike), and counted in the operators'
+   * series (in memory, once per batch).
    */
   private logClaims(claims: Claim[]): void {
     const o = this.claimLog;
+    const batch: Partial<Record<SeriesField, number>> = {};
     for (const { answer: r } of claims) {
       const k = r.ok ? (r.value.kind === "hold" ? (r.value.created ? "held" : "replayed") : "waitlisted") : r.error;
       o.outcomes[k] = (o.outcomes[k] ?? 0) + 1;
+      const f = SERIES_KEY.get(k) ?? "claim_other";
+      batch[f] = (batch[f] ?? 0) + 1;
     }
+    this.host.series.add(Date.now(), batch);
     o.claims += claims.length;
     o.batches++;
     if (o.timer) return;

@@ -161,6 +161,7 @@ export class Holds implements Scheduled {
       status, now, reason, h.id,
     ).toArray().length;
     if (changed === 0) return false;
+    this.host.series.add(now, { [status]: 1 });
     const cfg = this.host.sale.existingConfig();
     this.host.sale.release(h.qty, cfg.release_policy);
     if (cfg.release_policy === "waitlist") this.host.offerWaitlist(now);
@@ -221,6 +222,7 @@ export class Holds implements Scheduled {
           this.meta.bump("expired_n", 1);
           this.meta.bump("expired_late_sum", late);
           if (late > (this.meta.get("expired_late_max") ?? 0)) this.meta.set("expired_late_max", late);
+          this.host.series.peak(now, { expiry_late_ms: late });
         }
         return due.length;
       });

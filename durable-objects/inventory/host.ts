@@ -1,3 +1,5 @@
+import type { SeriesSink } from "../series";
+
 /**
  * What a part of the product object gets from the object: its storage, the one alarm and the
  * log, never the whole class (the habit of the agents SDK's capabilities: each sees a narrow slice
@@ -15,6 +17,8 @@ export interface Host {
   /** Sets the alarm if something wanted it earlier than it is set (after a transaction). */
   armAlarm(): void;
   log(level: "info" | "warn" | "error", event: string, fields: Record<string, unknown>): void;
+  /** The operators' per-second history: counts and gauges kept in memory, written once a second. */
+  series: SeriesSink;
 }
 
 /** A part with timed work: when the alarm should next run for it (null: nothing to do). */

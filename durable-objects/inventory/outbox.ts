@@ -154,6 +154,8 @@ export class Outbox implements Scheduled {
       if (rows.length > (this.meta.get("flush_max_batch") ?? 0)) this.meta.set("flush_max_batch", rows.length);
     });
     this.host.log("info", "flush", { sale: this.host.sale.row()?.sale_id, rows: rows.length, lag_ms: now - first.created_at });
+    this.host.series.add(now, { flushed: rows.length });
+    this.host.series.peak(now, { d1_lag_ms: now - first.created_at });
   }
 
   /** A poisoned batch, record by record: the good ones go through, the bad ones count a try. */
@@ -264,6 +266,11 @@ export class Outbox implements Scheduled {
 
   d1DownUntil(): number | null {
     return this.meta.get("fault_d1_until");
+  }
+
+  /** Records waiting for D1. */
+  backlog(): number {
+    return this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM outbox").one().n;
   }
 
   stats(now: number) {

@@ -182,6 +182,7 @@ export class Payments implements Scheduled {
           this.host.sale.sell(h.qty);
           const paid: ConfirmedHold = { ...h, status: "confirmed", ended_at: now, confirmed_at: now, charge_id: outcome.charge_id, pay_next_at: null };
           this.host.enqueue({ kind: "order", body: orderRecord(paid, cfg) }, now);
+          this.host.series.add(now, { paid: 1 });
           this.host.log("info", "confirm", { sale: cfg.id, hold: h.id, user: h.user_id, charge: outcome.charge_id });
         } else if (h.charge_id !== outcome.charge_id) {
           // The hold ended before the money arrived (or this is a second charge): give it back.
@@ -226,6 +227,7 @@ export class Payments implements Scheduled {
           this.sql.exec("UPDATE holds SET pay_attempts = ?, pay_next_at = ?, pay_action = ? WHERE id = ?", attempts, nextAt, action, h.id);
         }
         if (nextAt !== null) this.host.want(nextAt);
+        this.host.series.add(now, { pay_unknown: 1 });
         if (outcome.status !== "requires_action") {
           this.host.log("warn", "pay_unknown", { sale: cfg.id, hold: h.id, attempts, reason: "reason" in outcome ? outcome.reason : "not_found" });
         }

@@ -3,9 +3,11 @@ import { settings, type Settings } from "../../domain/config";
 import { log } from "../../domain/log";
 import { ok, refuse, type Result } from "../../domain/result";
 import type { ClaimAnswer, HoldView, OrderView } from "../../domain/schemas/hold";
-import type { SaleConfig, SaleState, SaleUpdate, SaleView } from "../../domain/schemas/sale";
+import type { SaleConfig, SaleState, SaleUpdate, SaleView, Stock } from "../../domain/schemas/sale";
+import type { Columns } from "../../domain/schemas/series";
 import { gatewayFor } from "../payments";
 import type { ChargeOutcome, LookupOutcome, PaymentGateway } from "../payments/gateway";
+import { Series } from "../series";
 import { Claims, type ClaimRequest } from "./claims";
 import { Holds, HOLDS_DDL, migrateHolds } from "./holds";
 import { earliest, iso, type Host, type Scheduled } from "./host";
@@ -44,6 +46,8 @@ export class ProductInventory extends DurableObject<Env> {
   private readonly refunds: Refunds;
   private readonly outbox: Outbox;
   private readonly providerEvents: ProviderEvents;
+  /** The operators' per-second history (series.ts): every part counts into it through its host. */
+  private readonly history: Series;
   /** The parts with timed work, in the order the alarm used to ask them. */
   private readonly scheduled: Scheduled[];
   private readonly served: Served = { claims: 0, batches: 0, infos: 0, since: Date.now() };
@@ -64,12 +68,23 @@ export class ProductInventory extends DurableObject<Env> {
       this.alarmAt = await ctx.storage.getAlarm();
     });
 
+    const logAt = (level: "info" | "warn", event: string, fields: Record<string, unknown>) => log(level, event, fields, this.s.LOG_LEVEL);
+    // Sampled when a second is written: the stock and the outbox as they stand.
+    this.history = new Series(sql, {
+      table: "series",
+      warn: (event, fields) => logAt("warn", event, fields),
+      sample: () => {
+        const row = this.sale.row();
+        return { backlog: this.outbox.backlog(), ...(row && { available: row.available, held: row.held, sold: row.sold }) };
+      },
+    });
     const host: Host = {
       sql,
       transactionSync: (fn) => ctx.storage.transactionSync(fn),
       want: (t) => this.want(t),
       armAlarm: () => this.armAlarm(),
-      log: (level, event, fields) => log(level, event, fields, this.s.LOG_LEVEL),
+      log: logAt,
+      series: this.history,
     };
     // Parts that call each other in a circle (an ended hold's units go to the waitlist, which
     // makes holds) are joined through these closures, read when called.
@@ -224,6 +239,19 @@ export class ProductInventory extends DurableObject<Env> {
       sale: this.sale, holds: this.holds, refunds: this.refunds, waitlist: this.waitlist, outbox: this.outbox,
       served: this.served, alarmAt: this.alarmAt,
     });
+  }
+
+  /** The sale and its stock, or null: what a list of sales shows (cheaper than `stats`). */
+  overview(): { sale: SaleView; stock: Stock } | null {
+    const row = this.sale.row();
+    if (!row) return null;
+    const { stock_total, available, held, sold, withdrawn } = row;
+    return { sale: this.sale.view(row, Date.now()), stock: { stock_total, available, held, sold, withdrawn } };
+  }
+
+  /** The per-second history after `sinceS` (epoch seconds), within the last hour. */
+  series(sinceS?: number): Columns {
+    return this.history.read(Date.now(), sinceS);
   }
 
   /** Rehearsal faults (ALLOW_FAULTS only): a D1 outage for `d1_down_ms`, or a restart. */

@@ -108,6 +108,7 @@ export class Refunds implements Scheduled {
     ).toArray().length;
     if (done === 0) return;
     this.host.enqueue({ kind: "refund", body: refundRecord(r, refundRef, t, cfg) }, t);
+    this.host.series.add(t, { refunded: 1 });
     this.host.log("info", "refund", { sale: cfg.id, hold: r.hold_id, charge: r.charge_id, amount: r.amount, reason: r.reason });
   }
 

@@ -1,4 +1,4 @@
-// The rehearsal's verdict: the invariants of ../shared/ARCHITECTURE.md checked against four
+// The rehearsal's verdict: the invariants of docs/ARCHITECTURE.md checked against four
 // independent views of the same sale: the shoppers' (every answer they got), the engine's
 // (GET /admin/sales/:id), D1's (rows, locally via `wrangler d1 execute`) and the payment
 // gateway's ledger (GET /admin/gateway/ledger).

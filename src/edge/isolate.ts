@@ -1,4 +1,5 @@
 import type { Place } from "../../domain/line";
+import type { createRemoteJWKSet } from "jose";
 import type { Counts } from "../../domain/schemas/room";
 import { LruMap } from "./lru";
 
@@ -44,6 +45,8 @@ export const isolate = {
   networks: new LruMap<string, { n: number; since: number }>(100_000),
   /** Networks shut out of the admin API after too many wrong tokens, until the time given. */
   adminLockouts: new LruMap<string, number>(10_000),
+  /** Cloudflare Access key sets, per team (one, unless the settings change). */
+  accessKeys: new Map<string, ReturnType<typeof createRemoteJWKSet>>(),
 };
 
 /** Drops every cached answer and verdict (counters still to be handed over are kept). */

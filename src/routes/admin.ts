@@ -11,7 +11,8 @@ import { settings } from "../../domain/config";
 import { valid } from "../lib/validate";
 import { asOperator, body, documented, json, mount, refusals } from "../lib/openapi";
 import { ADMIN_REFUSALS, requireAdmin } from "../middleware/admin-auth";
-import { Ledger, ReconcileAnswer, SaleChanged, SaleCreated, SaleStats } from "../../domain/schemas/admin";
+import { Ledger, LIST_LIMIT, ReconcileAnswer, SaleChanged, SaleCreated, SaleList, SaleStats } from "../../domain/schemas/admin";
+import { mergeColumns, SaleSeries, SERIES_KEEP_S, SeriesQuery } from "../../domain/schemas/series";
 import { Restock, SaleInput, SaleUpdate, Timestamp, type SaleConfig } from "../../domain/schemas/sale";
 import { SaleParam } from "./sales";
 
@@ -57,9 +58,10 @@ async function d1Counts(db: D1Database, saleId: string) {
   }
 }
 
+/** After an operator's change (not a read: the dashboard polls), this isolate re-reads the sale. */
 const forgetAfter = createMiddleware<AppEnv>(async (c, next) => {
   await next();
-  forgetSale(c.req.param("id")!);
+  if (c.req.method !== "GET") forgetSale(c.req.param("id")!);
 });
 
 /** `POST /admin/faults`: what was set. */
@@ -84,6 +86,15 @@ const create = createRoute({
   },
 });
 
+const list = createRoute({
+  ...op,
+  method: "get",
+  path: "/sales",
+  summary: "The sales that exist, newest first, with their status and stock",
+  description: `The ${LIST_LIMIT} newest; \`total\` says how many there are.`,
+  responses: { 200: json(SaleList, "the sales"), ...refusals(...ADMIN_REFUSALS) },
+});
+
 const stats = createRoute({
   ...op,
   method: "get",
@@ -92,6 +103,17 @@ const stats = createRoute({
   request: { params: SaleParam },
   middleware: [valid("param", SaleParam)],
   responses: { 200: json(SaleStats, "the figures"), ...refusals(...ADMIN_REFUSALS, "not_found", "unavailable") },
+});
+
+const series = createRoute({
+  ...op,
+  method: "get",
+  path: "/sales/{id}/series",
+  summary: "A sale's per-second history: claims, admissions, rejections, payments, outbox, expiry",
+  description: `What the dashboard draws. Each of the sale's objects keeps one row per second that had something to count, for the last ${SERIES_KEEP_S} s (a ring of ${SERIES_KEEP_S} rows); the answer merges them by second. \`since\` asks only for later rows.`,
+  request: { params: SaleParam, query: SeriesQuery },
+  middleware: [valid("param", SaleParam), valid("query", SeriesQuery)],
+  responses: { 200: json(SaleSeries, "the rows, as columns"), ...refusals(...ADMIN_REFUSALS, "not_found", "unavailable") },
 });
 
 const update = createRoute({
@@ -172,12 +194,27 @@ mount(admin, create, async (c) => {
   return c.json({ sale, created }, created ? 201 : 200);
 });
 
+mount(admin, list, async (c) => {
+  const all = await catalog(c.env).list();
+  const newest = all.slice(-LIST_LIMIT).reverse();
+  const rows = await Promise.all(newest.map(async (e) => ({ e, o: await inventory(c.env, e.id).overview() })));
+  const sales = rows.flatMap(({ e, o }) => (o ? [{ ...o, created_at: new Date(e.created_at).toISOString() }] : []));
+  return c.json({ sales, total: all.length }, 200);
+});
+
 mount(admin, stats, async (c) => {
   const { id } = c.req.valid("param");
   const stats = await inventory(c.env, id).stats();
   if (!stats.sale) throw new ApiError("not_found", `no sale ${id}`);
   const [queue, d1] = await Promise.all([room(c.env, id).stats(), d1Counts(c.env.DB, id)]);
   return c.json({ ...stats, queue, d1 }, 200);
+});
+
+mount(admin, series, async (c) => {
+  const { id } = c.req.valid("param");
+  const { since } = c.req.valid("query");
+  const [inv, line] = await Promise.all([inventory(c.env, id).series(since), room(c.env, id).history(since)]);
+  return c.json({ step_s: 1 as const, keep_s: SERIES_KEEP_S, now: Math.floor(Date.now() / 1000), ...mergeColumns(inv, line) }, 200);
 });
 
 mount(admin, update, async (c) => {

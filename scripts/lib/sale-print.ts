@@ -1,0 +1,74 @@
+// How the CLI prints the admin API's answers for people (`--json` prints them as they are).
+
+export function table(rows: [string, unknown][]) {
+  const w = Math.max(...rows.map(([k]) => k.length));
+  for (const [k, v] of rows) console.log(`  ${k.padEnd(w)}  ${v}`);
+}
+
+export const money = (minor: number, currency: string) => new Intl.NumberFormat("en", { style: "currency", currency }).format(minor / 100);
+
+export function printSale(sale: Record<string, any>) {
+  table([
+    ["sale", `${sale.id} (${sale.status})`],
+    ["product", `${sale.product.name} · ${money(sale.product.price, sale.product.currency)}`],
+    ["stock", `${sale.available} available · ${sale.held} held · of ${sale.stock_total}`],
+    ["window", `${sale.starts_at} → ${sale.ends_at}`],
+    ["policy", `${sale.release_policy}, ${sale.per_user_limit} per shopper, ${sale.hold_ttl_s} s to pay, PoW ${sale.pow_difficulty} bits`],
+  ]);
+}
+
+/** `list`: one line per sale, newest first. */
+export function printList(body: { sales: { sale: Record<string, any>; stock: Record<string, number>; created_at: string }[]; total: number }) {
+  if (body.sales.length === 0) {
+    console.log("No sales yet: create one with `flashsale create <id> --name … --price … --stock …` (see `flashsale create --help`).");
+    return;
+  }
+  const rows = body.sales.map(({ sale, stock }) => [
+    sale.id,
+    sale.status,
+    `${stock.available}/${stock.stock_total} left · ${stock.held} held · ${stock.sold} sold${stock.withdrawn ? ` · ${stock.withdrawn} withdrawn` : ""}`,
+    sale.product.name,
+    `${sale.starts_at.slice(0, 16).replace("T", " ")} → ${sale.ends_at.slice(0, 16).replace("T", " ")} UTC`,
+  ]);
+  const head = ["SALE", "STATUS", "STOCK", "PRODUCT", "WINDOW"];
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  for (const r of [head, ...rows]) console.log(r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(w[i]!))).join("  "));
+  if (body.total > body.sales.length) console.log(`(the ${body.sales.length} newest of ${body.total})`);
+}
+
+const BARS = "▁▂▃▄▅▆▇█";
+const spark = (xs: number[], max: number) => xs.map((x) => BARS[Math.min(7, Math.round((x / Math.max(1, max)) * 7))]).join("");
+
+export type History = { sold: number[]; held: number[]; available: number[] };
+
+export function printStats(s: Record<string, any>, history?: History) {
+  const st = s.stock;
+  const rows: [string, unknown][] = [
+    ["sale", `${s.sale.id} (${s.sale.status}) · ${s.sale.product.name}`],
+    ["stock", `${st.available} available · ${st.held} held · ${st.sold} sold · ${st.withdrawn} withdrawn · of ${st.stock_total}`],
+    ["holds", Object.entries(s.holds).map(([k, v]) => `${k} ${v}`).join(" · ")],
+    ["refunds", `${s.refunds.refunded} refunded · ${s.refunds.pending} pending`],
+    ["queue", `${s.queue.in_line} in line · ${s.queue.waiting} waiting · ${s.queue.admitted} admitted · ${s.queue.active} active (max ${s.queue.max_active}, ${s.queue.admission_rate}/s)`],
+    ["rejected", Object.entries(s.queue.counters).filter(([k]) => k !== "queued").map(([k, v]) => `${k.replace("rejected_", "")} ${v}`).join(" · ")],
+    ["outbox", `${s.outbox.backlog} waiting · ${s.outbox.batches} batches · max ${s.outbox.max_batch} · last lag ${s.outbox.last_lag_ms} ms · ${s.outbox.failures} failures`],
+    ["dead letters", s.outbox.dead_letters === 0 ? "none" : `${s.outbox.dead_letters} set aside (D1 refused them; fix, then \`reconcile\`) · last ${s.outbox.last_dead_letter?.id}: ${s.outbox.last_dead_letter?.error}`],
+    ["D1", "error" in s.d1 ? s.d1.error : `${s.d1.orders} orders · ${s.d1.units} units · ${money(s.d1.revenue, s.sale.product.currency)} · ${s.d1.refunds} refunds`],
+    ["expiry", `${s.expiry.expired} expired by alarm · late mean ${s.expiry.mean_late_ms} ms, max ${s.expiry.max_late_ms} ms`],
+  ];
+  if (history) {
+    const max = st.stock_total;
+    rows.push(["sold", spark(history.sold, max)], ["held", spark(history.held, max)], ["available", spark(history.available, max)]);
+  }
+  table(rows);
+}
+
+export function printReconcile(report: Record<string, any>) {
+  const { orders, refunds, re_enqueued } = report;
+  table([
+    ["orders", `${orders.ledger} in the object · ${orders.d1} in D1 · ${orders.in_outbox} on their way · ${orders.missing.length} missing · ${orders.unexpected.length} unexpected`],
+    ["refunds", `${refunds.ledger} in the object · ${refunds.d1} in D1 · ${refunds.in_outbox} on their way · ${refunds.missing.length} missing · ${refunds.unexpected.length} unexpected`],
+    ["re-flushed", re_enqueued],
+  ]);
+  for (const m of [...orders.missing, ...refunds.missing]) console.log(`  missing in D1 (re-flushed): ${m}`);
+  for (const u of [...orders.unexpected, ...refunds.unexpected]) console.log(`  in D1 but not in the object: ${u}`);
+}

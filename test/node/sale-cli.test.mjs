@@ -1,0 +1,270 @@
+// The operator's CLI (`npx flashsale`, bin/flashsale.mjs → scripts/sale.ts), run as a process:
+// its help, its one-line answers to every kind of bad argument (no stack trace, exit code 2,
+// nothing sent), and its calls against a small fake of the admin API whose answers are checked
+// with the server's own zod schemas (so the fake cannot drift from what the Worker answers).
+// Most runs use scripts/sale.ts bundled once by esbuild (0.1 s a run instead of tsx's 0.5 s);
+// a few go through the bin itself.
+import { build } from "esbuild";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { SaleChanged, SaleCreated, SaleList, SaleStats } from "../../domain/schemas/admin.ts";
+
+const ROOT = join(import.meta.dirname, "../..");
+const BIN = join(ROOT, "bin/flashsale.mjs");
+const TOKEN = "cli-test-token-0123456789abcdef";
+const COMMANDS = ["list", "create", "update", "pause", "resume", "close", "restock", "stats", "reconcile"];
+
+// ------------------------------------------------------------------ a fake admin API
+
+const view = (id, over = {}) => ({
+  id, product: { id, name: "Console X", price: 49900, currency: "EUR" }, status: "open",
+  starts_at: "2026-12-01T10:00:00.000Z", ends_at: "2026-12-01T12:00:00.000Z", hold_ttl_s: 300, per_user_limit: 1,
+  release_policy: "release", pow_difficulty: 16, identity: "account", network_cap: 1, stock_total: 100, available: 97, held: 2, sold_out: false, ...over,
+});
+const stock = { stock_total: 100, available: 97, held: 2, sold: 1, withdrawn: 0 };
+const stats = (id) => ({
+  sale: view(id), stock, holds: { held: 1, pending: 1, confirmed: 1, expired: 0, cancelled: 0, declined: 0 },
+  units: { held: 1, pending: 1, confirmed: 1 }, refunds: { pending: 0, refunded: 0 }, waitlist: { waiting: 0, offered: 0, skipped: 0 },
+  outbox: { backlog: 0, oldest_age_ms: 0, failures: 0, batches: 1, rows: 2, max_batch: 2, last_flush_at: "2026-12-01T10:00:01.000Z", last_lag_ms: 12, dead_letters: 0, last_dead_letter: null },
+  expiry: { expired: 0, mean_late_ms: 0, max_late_ms: 0 }, served: { claims: 3, batches: 2, infos: 1, since: "2026-12-01T09:59:00.000Z" },
+  alarm_at: null,
+  queue: { in_line: 5, waiting: 2, admitted: 3, active: 3, opened: true, admission_rate: 50, max_active: 1000,
+    counters: { queued: 5, rejected_pow: 1, rejected_turnstile: 0, rejected_rate_limit: 0, rejected_heuristics: 0, sold_out_fast_path: 0 },
+    prequeued: 0, arrivals: [{ t: "2026-12-01T10:00:00.000Z", n: 5 }], served: { reports: 2, watermarks: 4 } },
+  d1: { orders: 1, units: 1, revenue: 49900, refunds: 0 },
+});
+
+/** Every request the fake was sent: method, path, headers, body. */
+const seen = [];
+let server;
+let url;
+
+/** The fake's answer, checked against the schema the Worker's route answers with. */
+function answer(req, body) {
+  const { method, url: path } = req;
+  if (req.headers.authorization !== `Bearer ${TOKEN}` && !req.headers["cf-access-client-id"]) {
+    return [401, { error: "unauthorized", message: "the admin token is wrong" }];
+  }
+  const m = /^\/admin\/sales(?:\/([a-z0-9-]+)(?:\/(\w+))?)?$/.exec(path);
+  if (!m) return [404, { error: "not_found", message: `no route ${method} ${path}` }];
+  const [, id, action] = m;
+  if (id === "ghost") return [404, { error: "not_found", message: `no sale ${id}` }];
+  if (!id && method === "GET") return [200, SaleList.parse({ sales: [{ sale: view("drop-1"), stock, created_at: "2026-11-30T09:00:00.000Z" }], total: 1 })];
+  if (!id && method === "POST") {
+    if (body.id === "taken") return [409, { error: "conflict", message: "sale taken already exists with another configuration" }];
+    return [201, SaleCreated.parse({ sale: view(body.id, { stock_total: body.stock_total, available: body.stock_total, held: 0 }), created: true })];
+  }
+  if (method === "GET" && !action) return [200, SaleStats.parse(stats(id))];
+  const status = { pause: "paused", resume: "open", close: "closed" }[action];
+  return [200, SaleChanged.parse({ sale: view(id, status ? { status } : {}) })];
+}
+
+const cwd = mkdtempSync(join(tmpdir(), "flashsale-cli-"));
+const BUNDLE = join(cwd, "sale.mjs");
+
+before(async () => {
+  await build({ entryPoints: [join(ROOT, "scripts/sale.ts")], bundle: true, platform: "node", format: "esm", target: "node20", outfile: BUNDLE, logLevel: "warning",
+    // commander is CommonJS: its require()s of node: modules need a require in an ES module.
+    banner: { js: 'import { createRequire } from "node:module"; const require = createRequire(import.meta.url);' },
+  });
+  server = createServer((req, res) => {
+    let text = "";
+    req.on("data", (c) => (text += c));
+    req.on("end", () => {
+      const body = text ? JSON.parse(text) : undefined;
+      seen.push({ method: req.method, path: req.url, headers: req.headers, body });
+      let status, out;
+      try {
+        [status, out] = answer(req, body ?? {});
+      } catch (e) {
+        // The fake's own answer no longer fits the Worker's schema: fail the test, do not hang it.
+        [status, out] = [500, { error: "internal", message: `the fake's answer does not fit the schema: ${e.message.slice(0, 300)}` }];
+      }
+      res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(out));
+    });
+  });
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  url = `http://127.0.0.1:${server.address().port}`;
+});
+after(() => server.close());
+
+// ------------------------------------------------------------------ running the CLI
+
+const CLEAN_ENV = Object.fromEntries(Object.entries(process.env).filter(([k]) => !["ADMIN_TOKEN", "FLASHSALE_URL", "CF_ACCESS_CLIENT_ID", "CF_ACCESS_CLIENT_SECRET"].includes(k)));
+
+/** Runs the CLI (the bundle, or `bin`) in an empty directory (no .dev.vars) with stdin closed (no terminal). */
+function cli(args, { env = {}, dir = cwd, bin = false } = {}) {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [bin ? BIN : BUNDLE, ...args], { cwd: dir, env: { ...CLEAN_ENV, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    p.stdout.on("data", (c) => (stdout += c));
+    p.stderr.on("data", (c) => (stderr += c));
+    p.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+const withServer = (args) => [...args, "--url", url, "--token", TOKEN];
+const requestsTo = (path) => seen.filter((r) => r.path === path);
+
+// ------------------------------------------------------------------ help
+
+describe("help", { concurrency: 3 }, () => {
+  test("--help, and no command at all, print the commands and examples on stdout (exit 0)", async () => {
+    for (const [args, bin] of [[["--help"], true], [[], false]]) {
+      const r = await cli(args, { bin });
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /^Usage: flashsale \[options\] \[command\]/);
+      for (const c of COMMANDS) assert.match(r.stdout, new RegExp(`^  ${c}\\b`, "m"), `lists ${c}`);
+      assert.match(r.stdout, /Examples:\n  \$ npm run sale -- create drop-1 /);
+      assert.match(r.stdout, /\/admin\//, "points at the dashboard");
+      assert.equal(r.stderr, "");
+    }
+  });
+
+  for (const c of COMMANDS) {
+    test(`${c} --help says what it does, with an example`, async () => {
+      const r = await cli([c, "--help"]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, new RegExp(`^Usage: flashsale ${c} `));
+      assert.match(r.stdout, new RegExp(`Examples:\\n  \\$ npm run sale -- ${c}\\b`));
+      assert.match(r.stdout, /--url <url>/, "shows the global options too");
+    });
+  }
+});
+
+// ------------------------------------------------------------------ bad arguments
+
+const file = (name, text) => {
+  const path = join(cwd, name);
+  writeFileSync(path, text);
+  return path;
+};
+const BAD = [
+  [["create", "x", "--name", "A", "--price", "100", "--stock", "-5"], /^✗ --stock -5: too small: expected number to be >=1; e\.g\. --stock 100$/],
+  [["create", "x", "--stok", "5"], /^✗ unknown option '--stok' \(Did you mean --stock\?\) \(usage: flashsale create /],
+  [["pause"], /^✗ missing required argument 'id' \(usage: flashsale pause .*<id>/],
+  [["restock", "drop-1"], /^✗ missing required argument 'qty'/],
+  [["restock", "drop-1", "many"], /'many' is invalid .*not a number; e\.g\. restock drop-1 20/],
+  [["restock", "drop-1", "0"], /^✗ <qty> 0: too small/],
+  [["create", "x", "--name", "A", "--price", "lots", "--stock", "5"], /--price <minor>' argument 'lots' is invalid\. it is not a number; e\.g\. --price 49900/],
+  [["create", "x", "--name", "A", "--price", "1", "--stock", "5", "--policy", "lottery"], /Allowed choices are release, undersell, waitlist/],
+  [["create", "x", "--name", "A", "--price", "1", "--stock", "5", "--starts", "tomorrow"], /^✗ --starts "tomorrow": not an ISO 8601 time with a zone; e\.g\. --starts 2026/],
+  [["create", "x", "--name", "A", "--price", "1", "--stock", "5", "--starts-in", "9", "--starts", "2026-12-01T10:00:00Z"], /cannot be used with option '--starts-in/],
+  [["create", "Drop_1", "--name", "A", "--price", "1", "--stock", "5"], /^✗ <id> "Drop_1": a sale id is 1-63 lowercase letters, digits or dashes; e\.g\. drop-1$/],
+  [["create", "--name", "A"], /^✗ create needs the sale's id: `create drop-1 /],
+  [["update", "drop-1"], /^✗ nothing to update: give at least one of --rate/],
+  [["update", "drop-1", "--rate", "0"], /^✗ --rate 0: too small: expected number to be >0; e\.g\. --rate 50/],
+  [["close", "drop-1"], /^✗ close ends drop-1 for good and there is no terminal to ask: add --yes$/],
+  [["frobnicate", "drop-1"], /^✗ unknown command 'frobnicate' \(see `flashsale --help`\)$/],
+  [["create", "--file", "/nowhere/sale.json"], /^✗ --file \/nowhere\/sale\.json: cannot read it \(ENOENT\)$/],
+  [["create", "--file", file("broken.json", "{ not json")], /^✗ --file .*broken\.json: not JSON/],
+  [["create", "--file", file("sale.json", JSON.stringify({ id: "f", product: { id: "f", name: "F", price: 1, currency: "EUR" }, stock_total: 0, starts_at: "2026-12-01T10:00:00Z", ends_at: "2026-12-01T11:00:00Z" }))], /^✗ .*sale\.json: stock_total: too small: expected number to be >=1$/],
+  [["list", "--access-id", "abc"], /^✗ a Cloudflare Access service token needs both --access-id and --access-secret/],
+];
+
+describe("bad arguments: one line each, exit code 2, no stack trace, nothing sent", { concurrency: 3 }, () => {
+  for (const [args, expected] of BAD) {
+    test(args.join(" "), async () => {
+      const before = seen.length;
+      const r = await cli(withServer(args), { bin: args[0] === "frobnicate" });
+      assert.equal(r.code, 2, `exit code (stderr: ${r.stderr})`);
+      assert.equal(r.stdout, "");
+      const lines = r.stderr.trimEnd().split("\n");
+      assert.equal(lines.length, 1, `one line: ${r.stderr}`);
+      assert.match(lines[0], expected);
+      assert.doesNotMatch(r.stderr, /\n\s+at |node:internal|Error:/, "no stack trace");
+      assert.equal(seen.length, before, "nothing reached the server");
+    });
+  }
+
+  test("several bad arguments: one line for each", async () => {
+    const r = await cli(withServer(["create", "x", "--stock", "-5"]));
+    assert.equal(r.code, 2);
+    assert.deepEqual(r.stderr.trimEnd().split("\n").map((l) => l.split(":")[0]), ["✗ --name is required; e.g. --name \"Console X\"", "✗ --price is required; e.g. --price 49900 for 499.00 (minor units)", "✗ --stock -5"]);
+  });
+});
+
+// ------------------------------------------------------------------ calls
+
+describe("calls to the admin API", () => {
+  test("create sends the checked config with the bearer token and prints the sale", async () => {
+    const r = await cli(withServer(["create", "drop-9", "--name", "Console X", "--price", "49900", "--stock", "100", "--starts-in", "600", "--ends-in", "7200", "--rate", "200", "--policy", "waitlist"]));
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /✓ created/);
+    assert.match(r.stdout, /sale +drop-9 \(open\)/);
+    const [req] = requestsTo("/admin/sales").filter((q) => q.method === "POST" && q.body.id === "drop-9");
+    assert.equal(req.headers.authorization, `Bearer ${TOKEN}`);
+    assert.deepEqual(req.body.product, { id: "drop-9", name: "Console X", price: 49900, currency: "EUR" });
+    assert.equal(req.body.stock_total, 100);
+    assert.equal(req.body.admission_rate, 200);
+    assert.equal(req.body.release_policy, "waitlist");
+    const startsIn = Date.parse(req.body.starts_at) - Date.now();
+    assert.ok(startsIn > 590_000 && startsIn <= 600_000, `starts in ~600 s: ${req.body.starts_at}`);
+    assert.equal(Date.parse(req.body.ends_at) - Date.parse(req.body.starts_at), 6_600_000);
+  });
+
+  test("list prints a line per sale; --json prints the API's answer as it is", async () => {
+    const human = await cli(withServer(["list"]));
+    assert.equal(human.code, 0, human.stderr);
+    assert.match(human.stdout, /^SALE +STATUS +STOCK/);
+    assert.match(human.stdout, /^drop-1 +open +97\/100 left · 2 held · 1 sold +Console X/m);
+    const json = await cli(withServer(["list", "--json"]));
+    assert.equal(json.code, 0, json.stderr);
+    assert.deepEqual(JSON.parse(json.stdout), answer({ method: "GET", url: "/admin/sales", headers: { authorization: `Bearer ${TOKEN}` } }, {})[1]);
+  });
+
+  test("pause, close --yes, restock, update and stats call their routes", async () => {
+    const runs = [
+      [["pause", "drop-1"], "POST", "/admin/sales/drop-1/pause", undefined, /drop-1 \(paused\)/],
+      [["close", "drop-1", "--yes"], "POST", "/admin/sales/drop-1/close", undefined, /drop-1 \(closed\)/],
+      [["restock", "drop-1", "20"], "POST", "/admin/sales/drop-1/restock", { qty: 20 }, /stock/],
+      [["update", "drop-1", "--rate", "200", "--max-active", "5000"], "PATCH", "/admin/sales/drop-1", { admission_rate: 200, max_active: 5000 }, /drop-1/],
+      [["stats", "drop-1"], "GET", "/admin/sales/drop-1", undefined, /queue +5 in line · 2 waiting · 3 admitted/],
+    ];
+    for (const [args, method, path, body, printed] of runs) {
+      const r = await cli(withServer(args));
+      assert.equal(r.code, 0, `${args.join(" ")}: ${r.stderr}`);
+      assert.match(r.stdout, printed);
+      const req = requestsTo(path).filter((q) => q.method === method).at(-1);
+      assert.ok(req, `${method} ${path} was sent`);
+      assert.deepEqual(req.body, body);
+    }
+  });
+
+  test("the token comes from ADMIN_TOKEN, then .dev.vars; a Cloudflare Access service token replaces it", async () => {
+    assert.equal((await cli(["list", "--url", url], { env: { ADMIN_TOKEN: TOKEN } })).code, 0);
+    const dir = mkdtempSync(join(tmpdir(), "flashsale-cli-devvars-"));
+    writeFileSync(join(dir, ".dev.vars"), `DEPLOYMENT=local\nADMIN_TOKEN=${TOKEN}\n`);
+    assert.equal((await cli(["list", "--url", url], { dir })).code, 0);
+    const none = await cli(["list", "--url", url]);
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /^✗ no admin token: pass --token, set ADMIN_TOKEN/);
+
+    const r = await cli(["list", "--url", url], { env: { CF_ACCESS_CLIENT_ID: "id.access", CF_ACCESS_CLIENT_SECRET: "s3cret" } });
+    assert.equal(r.code, 0, r.stderr);
+    const req = seen.at(-1);
+    assert.equal(req.headers["cf-access-client-id"], "id.access");
+    assert.equal(req.headers["cf-access-client-secret"], "s3cret");
+    assert.equal(req.headers.authorization, undefined);
+  });
+
+  test("a refusal, a wrong token and an unreachable server: one line each, exit code 1", async () => {
+    const conflict = await cli(withServer(["create", "taken", "--name", "A", "--price", "1", "--stock", "5"]), { bin: true });
+    assert.equal(conflict.code, 1);
+    assert.equal(conflict.stderr, "✗ 409 conflict: sale taken already exists with another configuration\n");
+    const missing = await cli(withServer(["stats", "ghost"]));
+    assert.equal(missing.code, 1);
+    assert.equal(missing.stderr, "✗ 404 not_found: no sale ghost\n");
+    const wrong = await cli(["list", "--url", url, "--token", "nope"]);
+    assert.equal(wrong.code, 1);
+    assert.equal(wrong.stderr, "✗ 401 unauthorized: the admin token is wrong (check --token or ADMIN_TOKEN)\n");
+    const gone = await cli(["list", "--url", "http://127.0.0.1:1", "--token", TOKEN]);
+    assert.equal(gone.code, 1);
+    assert.match(gone.stderr, /^✗ cannot reach http:\/\/127\.0\.0\.1:1 \(.+\): is `npm start` running, or is --url right\?\n$/);
+  });
+});
