@@ -92,9 +92,27 @@ const stripe = createStripeFake({ webhookSecret: STRIPE_BINDINGS.STRIPE_WEBHOOK_
  */
 const siteverifySeen: Record<string, string>[] = [];
 let certsFetched = 0;
+/**
+ * The shop's key set (SHOP_JWKS_URL in the identity tests): `GET https://shop.test/jwks.json`
+ * serves what a test last `POST`ed to `/jwks` (its public keys, `{ keys, down }`), or a 503 while
+ * `down`; `GET /jwks/requests` counts the fetches (so rotation and caching can be seen).
+ */
+let shopKeys: { keys: unknown[]; down?: boolean } = { keys: [] };
+let shopKeyFetches = 0;
+async function shopKeySet(request: Request, url: URL): Promise<Response> {
+  if (request.method === "POST" && url.pathname === "/jwks") {
+    shopKeys = (await request.json()) as typeof shopKeys;
+    return Response.json({ ok: true });
+  }
+  if (url.pathname === "/jwks/requests") return Response.json({ fetches: shopKeyFetches });
+  shopKeyFetches++;
+  return shopKeys.down ? new Response("down", { status: 503 }) : Response.json({ keys: shopKeys.keys });
+}
+
 async function outside(request: Request): Promise<Response> {
   const url = new URL(request.url);
   if (url.host === "stripe.test") return stripe.handle(request);
+  if (url.host === "shop.test") return shopKeySet(request, url);
   if (url.host === ACCESS_TEAM && url.pathname === "/cdn-cgi/access/certs") {
     certsFetched++;
     return Response.json({ keys: [accessKey.public] });

@@ -10,7 +10,8 @@ export type AppEnv = {
     session: { acct?: string; net?: string };
     /** The claim's `Idempotency-Key`, checked. */
     idempotencyKey: string;
-    /** The sale a claim is for, as the edge has it cached. */
+    /** The sale a claim is for, as the edge has it cached, and who the shopper is in it (edge/identity.ts). */
     sale: SaleView;
+    identity: string;
   };
 };

@@ -1,6 +1,9 @@
 declare namespace Cloudflare {
   interface Env {
     TEST_MIGRATIONS: import("cloudflare:test").D1Migration[];
+    // Optional settings tests set per request.
+    SHOP_JWKS_URL?: string;
+    SHOP_IDENTITY_ISSUER?: string;
     /** The private JWK the fake Cloudflare Access team signs with (vitest.config.ts). */
     TEST_ACCESS_KEY: string;
   }

@@ -10,7 +10,7 @@ const ACCOUNT = /^[A-Za-z0-9._:@|+-]{1,128}$/;
 const keySets = new Map<string, JWTVerifyGetKey>();
 const keySet = (url: string) => {
   let ks = keySets.get(url);
-  if (!ks) keySets.set(url, (ks = createRemoteJWKSet(new URL(url), { timeoutDuration: 3000, cooldownDuration: 30_000, cacheMaxAge: 600_000 })));
+  if (!ks) keySets.set(url, (ks = createRemoteJWKSet(new URL(url), { timeoutDuration: 3000, cooldownDuration: 5_000, cacheMaxAge: 600_000 })));
   return ks;
 };
 
@@ -50,7 +50,8 @@ export async function shopAccount(env: Env, assertion: string): Promise<string> 
     if (e instanceof errors.JWTExpired) throw refused("it has expired");
     if (e instanceof errors.JWTClaimValidationFailed) throw refused(`its \`${e.claim}\` claim is wrong`);
     // The shop's key set could not be had (down, slow, not a key set): not the shopper's fault.
-    if (e instanceof errors.JWKSTimeout || e instanceof errors.JWKSInvalid || !(e instanceof errors.JOSEError)) {
+    // (jose says a key set answered with an error status as its generic JOSEError.)
+    if (e instanceof errors.JWKSTimeout || e instanceof errors.JWKSInvalid || !(e instanceof errors.JOSEError) || e.code === "ERR_JOSE_GENERIC") {
       throw new ApiError("unavailable", "the shop's key set could not be reached: try again in a moment", {}, { "retry-after": "2" });
     }
     throw refused("its signature does not verify");

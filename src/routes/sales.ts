@@ -44,6 +44,7 @@ const openOrPassed = createMiddleware<AppEnv, string, SaleInput>(async (c, next)
   // What the fast path in front of the router answers, now that this isolate knows.
   if (await answeredSoldOut(c.env, sale, c.req.header("x-pass"))) return soldOutResponse(c, sale);
   c.set("sale", sale);
+  c.set("identity", identityIn(c.env, sale, c.var.user, c.var.session)); // an account sale refuses an anonymous session here
   if (!c.req.header("x-pass")) {
     if (sale.status === "closed") throw new ApiError("sale_closed", "the sale has ended");
     if (sale.status !== "open") {
@@ -124,8 +125,7 @@ mount(sales, claim, async (c) => {
   const { id } = c.req.valid("param");
   const key = c.var.idempotencyKey;
   const { qty } = c.req.valid("json");
-  const identity = identityIn(c.env, c.var.sale, c.var.user, c.var.session);
-  const answer = await inventory(c.env, id).claim({ user: c.var.user, identity, qty, key });
+  const answer = await inventory(c.env, id).claim({ user: c.var.user, identity: c.var.identity, qty, key });
   // Only a real sell-out (not "fewer left than you asked for"), with the object's own held
   // count: the cached view's may predate the holds, and decides "sold out" vs "for now".
   if (!answer.ok && answer.error === "sold_out" && answer.extra?.available === 0) {
