@@ -49,12 +49,15 @@ function migrate({ cwd, persist, inherit }) {
 /**
  * Starts wrangler dev and resolves once the Worker answers. `vars` are passed as `--var K:V`
  * (they override wrangler.toml and .dev.vars). `throwaway: false` is `npm start`'s way (above).
- * Returns { base, adminToken (throwaway only), dir, persist, logFile, d1, stop, cpuSeconds, pid, exited }.
+ * Returns { base, adminToken and shopIdentitySecret (throwaway only), dir, persist, logFile, d1, stop, cpuSeconds, pid, exited }.
  */
 export async function startLocal({ cwd, vars = {}, port, throwaway = true, keep = false, log = () => {} }) {
   const dir = throwaway ? mkdtempSync(join(tmpdir(), "flashsale-local-")) : null;
   const persist = throwaway ? join(dir, "state") : null;
   const adminToken = throwaway ? `rh-admin-${randomBytes(12).toString("hex")}` : null;
+  // The shop's identity secret: scripts sign account assertions with it (sales need an account
+  // by default), and the page signs in through the local demo sign-in.
+  const shopIdentitySecret = throwaway ? `rh-shop-${randomBytes(24).toString("hex")}` : null;
   const secrets = throwaway
     ? {
         ADMIN_TOKEN: adminToken,
@@ -64,6 +67,9 @@ export async function startLocal({ cwd, vars = {}, port, throwaway = true, keep 
         // wrangler.toml's [vars] are production's: a local run is local, with test cards.
         DEPLOYMENT: "local",
         GATEWAY: "simulated",
+        SHOP_IDENTITY_SECRET: shopIdentitySecret,
+        DEMO_SIGNIN: "on",
+        SHOP_SIGNIN_URL: "/demo/sign-in",
       }
     : {};
 
@@ -165,7 +171,7 @@ export async function startLocal({ cwd, vars = {}, port, throwaway = true, keep 
   /** CPU seconds used so far by wrangler dev and its workerd processes (Linux /proc; else null). */
   const cpuSeconds = () => groupCpuSeconds(child.pid);
 
-  return { base, adminToken, dir, persist, logFile, d1, stop, cpuSeconds, pid: child.pid, exited: exit, logTail };
+  return { base, adminToken, shopIdentitySecret, dir, persist, logFile, d1, stop, cpuSeconds, pid: child.pid, exited: exit, logTail };
 }
 
 function groupAlive(pgid) {
