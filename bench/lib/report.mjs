@@ -47,6 +47,8 @@ const RATIOS = [
   ["claim_cmp", "claim", "claims/s --compare copy / this tree"],
   ["claim_past_big", "claim", "claims/s big / small past holds"],
   ["poll_edge", "poll_object", "polls/s edge-only / via object"],
+  ["join", "poll_edge", "joins/s / polls/s (both edge only)"],
+  ["join", "noop", "joins/s / no-op ceiling"],
   ["noop", "noop_entry", "no-op/s direct socket / entry Worker"],
   ["sold_out", "claim", "sold-out answers/s / claims/s"],
   ["sold_out", "noop_claim", "sold-out / no-op sent the same request"],

@@ -43,7 +43,7 @@ export function createRuns({ opt, stamp, say, logStream }) {
     live.add(rt);
     say(`runtime up in ${secs(t)} s (GROUP_COMMIT=${vars.GROUP_COMMIT ?? opt.vars.GROUP_COMMIT ?? "as wrangler.toml"})`);
     const target = rt.target("flashsale", opt.via);
-    const api = client({ ...target, adminToken: rt.secrets.ADMIN_TOKEN });
+    const api = client({ ...target, adminToken: rt.secrets.ADMIN_TOKEN, shopSecret: rt.secrets.SHOP_IDENTITY_SECRET });
     return { rt, api, sessionsFor: sessionPool(api), target, built };
   }
 

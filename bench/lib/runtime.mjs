@@ -69,6 +69,8 @@ export async function startRuntime({ script, vars = {}, log = () => {}, inspecto
     TOKEN_SECRET: `bench-secret-${crypto.randomUUID()}${crypto.randomUUID()}`,
     TOKEN_SECRET_PREVIOUS: "",
     TURNSTILE_SECRET: "",
+    // Sales need a shop account: the bench's shoppers sign in with assertions made with this.
+    SHOP_IDENTITY_SECRET: `bench-shop-${crypto.randomUUID()}${crypto.randomUUID()}`,
   };
   const sqliteClasses = new Set(cfg.migrations.flatMap((m) => m.new_sqlite_classes ?? []));
   const durableObjects = Object.fromEntries(

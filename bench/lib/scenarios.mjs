@@ -79,6 +79,20 @@ export async function runScenarios(runs, { opt, built, builtCmp }) {
     }
   }
 
+  // Joining the line: session, solved challenge (not spent: a replay keeps the one place) →
+  // a place and a signed ticket at the edge, the arrival counted for the next batched report.
+  if (want("join")) {
+    await api.createSale("bench-join", { starts_at: new Date(Date.now() + 3600_000).toISOString() });
+    const t = Date.now();
+    const pool = await api.solved("bench-join", await sessionsFor("bench-join", opt.pollShoppers), 64);
+    setup.join = { shoppers: pool.length, s: secs(t) };
+    let j = 0;
+    await repeatable(one, "join", "join the line (queue)", target, () => {
+      const s = pool[j++ % pool.length];
+      return { method: "POST", path: "/api/sales/bench-join/queue", headers: { authorization: `Bearer ${s.token}` }, body: JSON.stringify({ challenge: s.challenge, solution: s.solution }) };
+    }, { "content-type": "application/json" }, { codes: ["200", "201"] });
+  }
+
   // ---------------------------------------------------------------- claims, interleaved
   // The runs that are compared with each other (group commit on/off, small/big past holds,
   // full stack/object alone) are taken back to back at each c, repeated --repeat times, so that

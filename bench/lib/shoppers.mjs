@@ -2,7 +2,9 @@
 // would: session → challenge → solved proof of work (pow.js) → queue → ticket and, once
 // admitted, a pass. Setup only: the measured load goes through autocannon (load.mjs), not here.
 import { createClient, fetchTransport } from "../../domain/client.js";
+import { solve } from "../../domain/pow.js";
 import { saleConfig } from "../../domain/sale-config.js";
+import { shopSigner } from "../../scripts/lib/shop-account.mjs";
 
 /** A browser-like User-Agent: the bot heuristic (BOT_UA_CHECK) stays on and lets it through. */
 export const UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36 flashsale-bench";
@@ -43,9 +45,14 @@ function reconnecting(base) {
 }
 
 /** The bench's setup calls against one runtime (`headers` route a request through Miniflare's entry). */
-export function client({ base, headers: routeHeaders = {}, adminToken }) {
+export function client({ base, headers: routeHeaders = {}, adminToken, shopSecret }) {
   const api = createClient({ transport: reconnecting(base), headers: { "user-agent": UA, ...routeHeaders } });
   const admin = api.admin(adminToken);
+  // Each session is its own shop account (sales need one); a copy of the code from before
+  // accounts ignores the assertion and makes an anonymous session.
+  const sign = shopSigner(shopSecret, { ttl: "6h" });
+  const run = crypto.randomUUID().slice(0, 8);
+  let accounts = 0;
   const must = (r, what, ok = [200, 201]) => {
     if (!ok.includes(r.status)) throw new Error(`${what}: ${r.status} ${JSON.stringify(r.body).slice(0, 300)}`);
     return r.body;
@@ -74,7 +81,7 @@ export function client({ base, headers: routeHeaders = {}, adminToken }) {
     },
     async sessions(n, parallel = 32) {
       return pMap(Array.from({ length: n }), parallel, async () => {
-        const s = must(await api.session(), "session");
+        const s = must(await api.session({ identity: await sign(`bench-${run}-${accounts++}`) }), "session");
         return { token: s.token, user: s.user_id };
       });
     },
@@ -95,6 +102,13 @@ export function client({ base, headers: routeHeaders = {}, adminToken }) {
           }
         }
       }, until);
+    },
+    /** Each session with a solved challenge for `sale`: what a shopper sends to join the line. */
+    async solved(sale, sessions, parallel = 32) {
+      return pMap(sessions, parallel, async (s) => {
+        const ch = must(await api.challenge(sale, s.token), "challenge");
+        return { ...s, challenge: ch.challenge, solution: await solve(ch.nonce, ch.bits) };
+      });
     },
     claim: (sale, shopper, key) => api.claim(sale, shopper.token, { pass: shopper.pass, key }),
   };
