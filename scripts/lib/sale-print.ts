@@ -41,6 +41,15 @@ const spark = (xs: number[], max: number) => xs.map((x) => BARS[Math.min(7, Math
 
 export type History = { sold: number[]; held: number[]; available: number[] };
 
+/** The line's arrivals: the pre-queue, then arrivals per second (the curve), and the room's calls. */
+function lineText(q: Record<string, any>): string {
+  const arrivals: { t: string; n: number }[] = q.arrivals ?? [];
+  const last = arrivals.slice(-30);
+  const peak = Math.max(0, ...last.map((a) => a.n));
+  const curve = last.length ? ` · arrivals/s ${spark(last.map((a) => a.n), peak)} (peak ${peak}/s, last ${last.length} s)` : "";
+  return `${q.prequeued ?? 0} before the opening${curve} · ${q.served?.reports ?? 0} edge reports, ${q.served?.watermarks ?? 0} watermark reads`;
+}
+
 export function printStats(s: Record<string, any>, history?: History) {
   const st = s.stock;
   const rows: [string, unknown][] = [
@@ -49,6 +58,7 @@ export function printStats(s: Record<string, any>, history?: History) {
     ["holds", Object.entries(s.holds).map(([k, v]) => `${k} ${v}`).join(" · ")],
     ["refunds", `${s.refunds.refunded} refunded · ${s.refunds.pending} pending`],
     ["queue", `${s.queue.in_line} in line · ${s.queue.waiting} waiting · ${s.queue.admitted} admitted · ${s.queue.active} active (max ${s.queue.max_active}, ${s.queue.admission_rate}/s)`],
+    ["line", lineText(s.queue)],
     ["rejected", Object.entries(s.queue.counters).filter(([k]) => k !== "queued").map(([k, v]) => `${k.replace("rejected_", "")} ${v}`).join(" · ")],
     ["outbox", `${s.outbox.backlog} waiting · ${s.outbox.batches} batches · max ${s.outbox.max_batch} · last lag ${s.outbox.last_lag_ms} ms · ${s.outbox.failures} failures`],
     ["dead letters", s.outbox.dead_letters === 0 ? "none" : `${s.outbox.dead_letters} set aside (D1 refused them; fix, then \`reconcile\`) · last ${s.outbox.last_dead_letter?.id}: ${s.outbox.last_dead_letter?.error}`],

@@ -225,6 +225,8 @@ describe("calls to the admin API", () => {
       [["restock", "drop-1", "20"], "POST", "/admin/sales/drop-1/restock", { qty: 20 }, /stock/],
       [["update", "drop-1", "--rate", "200", "--max-active", "5000"], "PATCH", "/admin/sales/drop-1", { admission_rate: 200, max_active: 5000 }, /drop-1/],
       [["stats", "drop-1"], "GET", "/admin/sales/drop-1", undefined, /queue +5 in line · 2 waiting · 3 admitted/],
+      // The line's arrival curve and the room's calls (issue 13: operators still see the line).
+      [["stats", "drop-1"], "GET", "/admin/sales/drop-1", undefined, /line +0 before the opening · arrivals\/s \S+ \(peak 5\/s, last 1 s\) · 2 edge reports, 4 watermark reads/],
     ];
     for (const [args, method, path, body, printed] of runs) {
       const r = await cli(withServer(args));
