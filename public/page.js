@@ -51,7 +51,7 @@ export function takeSaleAnswer(body) {
   page.signinUrl = body.signin_url ?? "";
 }
 
-/** The steps, by name: { idle, start, signIn, join, claim, hold, order, result }. */
+/** The steps a part moves the shopper to without importing the part: { idle, join, claim, hold }. */
 export const go = {};
 
 export const timers = { sale: 0, queue: 0, hold: 0, waitlist: 0 };
