@@ -57,11 +57,11 @@ async function seed() {
   const s = res.body.sale;
   console.log(`
 flashsale is running on ${base}
-demo sale "${s.id}": ${s.product.name}, ${s.stock_total} in stock, status ${s.status}
+demo sale "${s.id}": ${s.product.name}, ${s.stock_total} in stock, status ${s.status}, ${s.identity === "account" ? "shop accounts only" : "anonymous shoppers"}
 
 Try it (see README "Quick start"), in another terminal:
-  open ${base}/sale?id=demo                    the shopper page
-  npm run shop                                  one shopper: session → proof of work → queue → pass → claim → pay
+  open ${base}/sale?id=demo                    the shopper page ("Sign in at the shop": any name, the demo sign-in)
+  npm run shop                                  one shopper: sign-in → session → proof of work → queue → pass → claim → pay
   curl -s ${base}/api/sales/demo                public sale info
   curl -s -H "authorization: Bearer ${vars.ADMIN_TOKEN}" ${base}/admin/sales/demo   operator stats
 `);

@@ -10,6 +10,11 @@ const LINE = /^([A-Z_][A-Z0-9_]*)=(.*)$/;
 const parse = (text) => Object.fromEntries(text.split("\n").map((l) => LINE.exec(l)).filter(Boolean).map((m) => [m[1], m[2].trim()]));
 const GENERATED = { ADMIN_TOKEN: 24, TOKEN_SECRET: 32, SHOP_IDENTITY_SECRET: 32 };
 
+/** The values in a .dev.vars file, or {} when there is none (read only: nothing is generated). */
+export function readDevVars(file = ".dev.vars") {
+  return existsSync(file) ? parse(readFileSync(file, "utf8")) : {};
+}
+
 /** Makes .dev.vars safe and complete; returns its values and what was changed. */
 export function ensureDevVars({ file = ".dev.vars", example = ".dev.vars.example" } = {}) {
   const changed = [];

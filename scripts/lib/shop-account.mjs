@@ -3,9 +3,15 @@
 // for the audience the Worker checks. The same thing the demo sign-in page does for a browser.
 import { SignJWT } from "jose";
 
-/** Returns a signer: `sign(account)` → a JWT valid for `ttl` (default ten minutes). */
-export function shopSigner(secret, { audience = "flashsale", ttl = "10m" } = {}) {
+/**
+ * Returns a signer: `sign(account)` → a JWT valid for `ttl` (default ten minutes), for `audience`
+ * (SHOP_IDENTITY_AUDIENCE) and, when the Worker checks one, `issuer` (SHOP_IDENTITY_ISSUER).
+ */
+export function shopSigner(secret, { audience = "flashsale", issuer, ttl = "10m" } = {}) {
   if (!secret) throw new Error("shopSigner: no SHOP_IDENTITY_SECRET (account sales need the shop's secret)");
   const key = new TextEncoder().encode(secret);
-  return (account) => new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject(account).setAudience(audience).setIssuedAt().setExpirationTime(ttl).sign(key);
+  return (account) => {
+    const jwt = new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject(account).setAudience(audience).setIssuedAt().setExpirationTime(ttl);
+    return (issuer ? jwt.setIssuer(issuer) : jwt).sign(key);
+  };
 }
