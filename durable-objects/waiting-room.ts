@@ -33,7 +33,7 @@ const BEFORE_ALL: Place = { b: -1, k: -1 };
 export class WaitingRoom extends DurableObject<Env> {
   private readonly sql = this.ctx.storage.sql;
   /** Calls from the edge since this instance started: one per isolate per second, not per shopper. */
-  private readonly served = { reports: 0, watermarks: 0 };
+  private readonly served = { reports: 0, watermarks: 0, late: 0 };
   /** The operators' per-second history (series.ts): places taken, admissions, the edge's counters. */
   private readonly series: Series;
 
@@ -120,6 +120,7 @@ export class WaitingRoom extends DurableObject<Env> {
       }
       if (added) this.sql.exec("UPDATE room SET queued = queued + ? WHERE id = 1", added);
       if (late) {
+        this.served.late += late;
         const a = admitLate(row.admission, now, late, this.limits(row.cfg));
         this.series.add(now, { admitted: late });
         this.sql.exec("UPDATE room SET admission = ? WHERE id = 1", JSON.stringify(a));

@@ -102,14 +102,20 @@ describe("the line", () => {
 describe("admission on the real object", () => {
   it("admits ~rate per second from a line of 120, advancing on its own alarm", async () => {
     const R = 20;
-    const sale = await createSale({ admission_rate: R });
+    // The rate is counted from the opening (admitted ≤ R·t + burst, t since then), so T is too.
+    // Shoppers first: a sale open while they sign in would save up admissions for an empty line.
     const shoppers = await Promise.all(Array.from({ length: 120 }, () => session()));
-    const t0 = Date.now();
+    const opens = Date.now();
+    const sale = await createSale({ admission_rate: R, starts_at: new Date(opens).toISOString() });
     await Promise.all(shoppers.map((s) => joinAs(sale, s)));
     await sleep(2500);
     const w = await room(env, sale).watermark();
-    const T = (w.at - t0) / 1000;
-    expect(w.admitted).toBeLessThanOrEqual(R * T + burstOf(R));
+    const T = (w.at - opens) / 1000;
+    // A place reported after the watermark passed it (a report slower than LINE_SLACK_MS, which
+    // is 50 ms here and happens on a loaded machine) is admitted at once and debited from the
+    // rate: the rule bounds the others.
+    const { late } = (await roomStats(sale)).served;
+    expect(w.admitted - late).toBeLessThanOrEqual(R * T + burstOf(R));
     // Less the first bucket's wait for its reports, and alarms that run late on a busy machine.
     expect(w.admitted).toBeGreaterThanOrEqual(0.5 * R * (T - 1));
     expect(w.admitted).toBeLessThan(120);
@@ -137,11 +143,16 @@ describe("admission on the real object", () => {
     expect(up.status).toBe(200);
     const w1 = await room(env, sale).watermark();
     expect(w1.rate).toBe(50);
-    await sleep(800);
-    const w2 = await room(env, sale).watermark();
+    // Until 25 more are in (at the old 2/s that would take over 10 s; alarms on a loaded machine
+    // run late, so no fixed wait): never faster than the new rate, far faster than the old.
+    let w2 = w1;
+    while (w2.admitted - w1.admitted < 25 && Date.now() - w1.at < 8000) {
+      await sleep(100);
+      w2 = await room(env, sale).watermark();
+    }
     const dt = (w2.at - w1.at) / 1000;
+    expect(w2.admitted - w1.admitted).toBeGreaterThanOrEqual(25);
     expect(w2.admitted - w1.admitted).toBeLessThanOrEqual(50 * dt + burstOf(50));
-    expect(w2.admitted - w1.admitted).toBeGreaterThanOrEqual(0.6 * 50 * dt);
 
     const q = (await admin("GET", `/sales/${sale}`)).body.queue;
     expect(q).toMatchObject({ in_line: 80, opened: true, admission_rate: 50 });
@@ -158,10 +169,11 @@ describe("admission on the real object", () => {
 describe("max_active", () => {
   it("at no instant do more than max_active shoppers hold a usable pass, however often they poll", async () => {
     const MAX = 2;
-    const sale = await createSale({ admission_rate: 100, max_active: MAX, pass_ttl_s: 1 });
+    // Two seconds to claim: a loaded machine's round of polls must not outlast a whole turn.
+    const sale = await createSale({ admission_rate: 100, max_active: MAX, pass_ttl_s: 2 });
     const shoppers = await Promise.all(Array.from({ length: 6 }, () => session()));
     const who = await Promise.all(shoppers.map(async (s) => ({ s, ticket: (await joinAs(sale, s)).body.ticket as string, passes: [] as { from: number; until: number; pass: string }[], expired: false })));
-    const end = Date.now() + 15_000;
+    const end = Date.now() + 25_000;
     while (Date.now() < end && who.some((w) => !w.expired)) {
       await Promise.all(
         who.map(async (w) => {

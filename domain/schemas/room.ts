@@ -98,7 +98,9 @@ export const RoomStats = z
     prequeued: n.describe("arrivals before the opening (the lottery)"),
     /** Arrivals per second after the opening (the last ten minutes of them, at most). */
     arrivals: z.array(z.object({ t: z.iso.datetime(), n })),
-    served: z.object({ reports: n, watermarks: n }),
+    served: z
+      .object({ reports: n, watermarks: n, late: n.describe("places reported after the watermark had passed them: admitted at once, debited from the rate") })
+      .describe("the room's calls and late places since the object started"),
   })
   .meta({ id: "RoomStats" });
 export type RoomStats = z.infer<typeof RoomStats>;

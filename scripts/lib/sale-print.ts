@@ -47,7 +47,7 @@ function lineText(q: Record<string, any>): string {
   const last = arrivals.slice(-30);
   const peak = Math.max(0, ...last.map((a) => a.n));
   const curve = last.length ? ` · arrivals/s ${spark(last.map((a) => a.n), peak)} (peak ${peak}/s, last ${last.length} s)` : "";
-  return `${q.prequeued ?? 0} before the opening${curve} · ${q.served?.reports ?? 0} edge reports, ${q.served?.watermarks ?? 0} watermark reads`;
+  return `${q.prequeued ?? 0} before the opening${curve} · ${q.served?.reports ?? 0} edge reports, ${q.served?.watermarks ?? 0} watermark reads${q.served?.late ? ` · ${q.served.late} reported late (admitted at once)` : ""}`;
 }
 
 export function printStats(s: Record<string, any>, history?: History) {

@@ -35,7 +35,7 @@ const stats = (id) => ({
   alarm_at: null,
   queue: { in_line: 5, waiting: 2, admitted: 3, active: 3, opened: true, admission_rate: 50, max_active: 1000,
     counters: { queued: 5, rejected_pow: 1, rejected_turnstile: 0, rejected_rate_limit: 0, rejected_heuristics: 0, sold_out_fast_path: 0 },
-    prequeued: 0, arrivals: [{ t: "2026-12-01T10:00:00.000Z", n: 5 }], served: { reports: 2, watermarks: 4 } },
+    prequeued: 0, arrivals: [{ t: "2026-12-01T10:00:00.000Z", n: 5 }], served: { reports: 2, watermarks: 4, late: 0 } },
   d1: { orders: 1, units: 1, revenue: 49900, refunds: 0 },
 });
 
