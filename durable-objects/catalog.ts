@@ -1,7 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 
 /** What the edge needs to know of a sale before it touches the sale's objects. */
-export type CatalogEntry = { id: string; created_at: number };
+export type CatalogEntry = { id: string; created_at: number; shards: number };
 
 /**
  * The list of sales that exist: one object for the whole shop. The edge keeps a copy of the
@@ -9,6 +9,9 @@ export type CatalogEntry = { id: string; created_at: number };
  * request for an id that was never created (a typo, a probe, a flood of junk) is answered 404
  * without creating anything anywhere. It is written only when an operator creates a sale and
  * read once per isolate per second, whatever the traffic.
+ *
+ * It also says how many stock shards each sale has (domain/shards.ts): the edge routes a claim to
+ * its shopper's home shard, and a hold to the shard its id names, only among those that exist.
  */
 export class SaleCatalog extends DurableObject<Env> {
   private readonly sql = this.ctx.storage.sql;
@@ -16,16 +19,19 @@ export class SaleCatalog extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql.exec(`CREATE TABLE IF NOT EXISTS sales (id TEXT PRIMARY KEY, created_at INTEGER NOT NULL)`);
+    // A catalogue made before shards gets the column, each sale with its one object.
+    const cols = this.sql.exec<{ name: string }>("PRAGMA table_info(sales)").toArray();
+    if (!cols.some((c) => c.name === "shards")) this.sql.exec("ALTER TABLE sales ADD COLUMN shards INTEGER NOT NULL DEFAULT 1");
   }
 
-  /** Records a sale (again: idempotent). */
-  add(id: string): CatalogEntry {
-    this.sql.exec("INSERT INTO sales (id, created_at) VALUES (?, ?) ON CONFLICT (id) DO NOTHING", id, Date.now());
-    return this.sql.exec<CatalogEntry>("SELECT id, created_at FROM sales WHERE id = ?", id).one();
+  /** Records a sale (again: idempotent; a sale's shards never change once it is listed). */
+  add(id: string, shards = 1): CatalogEntry {
+    this.sql.exec("INSERT INTO sales (id, created_at, shards) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING", id, Date.now(), shards);
+    return this.sql.exec<CatalogEntry>("SELECT id, created_at, shards FROM sales WHERE id = ?", id).one();
   }
 
   /** Every sale, oldest first. */
   list(): CatalogEntry[] {
-    return this.sql.exec<CatalogEntry>("SELECT id, created_at FROM sales ORDER BY created_at, id").toArray();
+    return this.sql.exec<CatalogEntry>("SELECT id, created_at, shards FROM sales ORDER BY created_at, id").toArray();
   }
 }

@@ -7,6 +7,17 @@ import { Count, SaleView, Stock, Timestamp } from "./sale";
 
 const counts = <K extends string>(keys: readonly K[]) => z.strictObject(Object.fromEntries(keys.map((k) => [k, Count])) as Record<K, typeof Count>);
 
+/** A shard's own figures (sharded sales; durable-objects/inventory/shard.ts). */
+export const ShardFigures = z.strictObject({
+  shard: Count.describe("0 is the object named by the sale id"),
+  shards: Count,
+  base: Count.describe("the units this shard was given: its share of the stock and of every restock"),
+  given: Count.describe("units it gave to shards that ran dry"),
+  received: Count.describe("units it received from other shards"),
+  asking: Count.describe("transfers it asked for and has not applied yet (its alarm asks again until they are)"),
+});
+export type ShardFigures = z.infer<typeof ShardFigures>;
+
 /** The product object's figures (`ProductInventory.stats()`). */
 export const InventoryStats = z.strictObject({
   sale: SaleView.nullable(),
@@ -30,8 +41,19 @@ export const InventoryStats = z.strictObject({
   expiry: z.strictObject({ expired: Count, mean_late_ms: Count, max_late_ms: Count }),
   served: z.strictObject({ claims: Count, batches: Count, infos: Count, since: Timestamp }).describe("calls since the object started"),
   alarm_at: Timestamp.nullable(),
+  shard: ShardFigures.optional().describe("a shard of a sharded sale: its own figures"),
 });
 export type InventoryStats = z.infer<typeof InventoryStats>;
+
+/** One shard's row in a sharded sale's stats: its figures, its stock, its holds and its outbox. */
+export const ShardRow = ShardFigures.extend({
+  stock: Stock,
+  holds: InventoryStats.shape.holds,
+  outbox: z.strictObject({ backlog: Count, dead_letters: Count }),
+  served: z.strictObject({ claims: Count, batches: Count }),
+  alarm_at: Timestamp.nullable(),
+});
+export type ShardRow = z.infer<typeof ShardRow>;
 
 /** D1's view of a sale (what finance sees), or why it could not be read. */
 export const D1Counts = z.union([
@@ -41,7 +63,14 @@ export const D1Counts = z.union([
 ]);
 
 /** `GET /admin/sales/:id` */
-export const SaleStats = InventoryStats.extend({ queue: RoomStats, d1: D1Counts }).meta({ id: "SaleStats" });
+export const SaleStats = InventoryStats.extend({
+  queue: RoomStats,
+  d1: D1Counts,
+  shards: z
+    .array(ShardRow)
+    .optional()
+    .describe("a sharded sale: one row per shard (the figures above are the whole sale's: sums, the latest or the highest)"),
+}).meta({ id: "SaleStats" });
 
 const Comparison = z.strictObject({
   ledger: Count,
@@ -51,13 +80,20 @@ const Comparison = z.strictObject({
   unexpected: z.array(z.string()).describe("ids D1 has that the ledger does not"),
 });
 
-/** `POST /admin/sales/:id/reconcile`: the ledger against D1. */
-export const ReconcileReport = z.strictObject({
+const Reconciled = z.strictObject({
   orders: Comparison,
   refunds: Comparison,
   re_enqueued: Count,
   dead_letters_resent: Count.describe("dead letters put back in the outbox and sent again"),
   backlog_after: Count,
+});
+
+/** `POST /admin/sales/:id/reconcile`: the ledger against D1. */
+export const ReconcileReport = Reconciled.extend({
+  shards: z
+    .array(Reconciled.extend({ shard: Count }))
+    .optional()
+    .describe("a sharded sale: each shard's ledger against its own orders and refunds in D1 (the figures above are their sums)"),
 });
 export type ReconcileReport = z.infer<typeof ReconcileReport>;
 export const ReconcileAnswer = z.strictObject({ report: ReconcileReport }).meta({ id: "ReconcileAnswer" });

@@ -1,4 +1,5 @@
 import { SALE_ID } from "../ids";
+import { MAX_SHARDS } from "../shards";
 import { z } from "zod";
 
 /** Sale ids appear in URLs, object names and hold ids, so they are kept to a safe alphabet. */
@@ -56,9 +57,23 @@ export const SaleInput = z
     pow_difficulty: tunable.pow_difficulty.default(16),
     identity: Identity.default("account"),
     network_cap: z.number().int().min(1).max(1000).default(1).describe("anonymous sales: places in line and holds per client network"),
+    // No default: a sale created without it stores the very configuration it always did.
+    shards: z
+      .number({ error: `shards is a whole number from 1 to ${MAX_SHARDS}` })
+      .int(`shards is a whole number from 1 to ${MAX_SHARDS}`)
+      .min(1, `shards is a whole number from 1 to ${MAX_SHARDS}`)
+      .max(MAX_SHARDS, `shards is a whole number from 1 to ${MAX_SHARDS}`)
+      .optional()
+      .describe("stock split over this many product objects, each shopper served by one (default 1; fixed once created)"),
   })
-  .refine((s) => s.ends_at > s.starts_at, { message: "ends_at must be after starts_at", path: ["ends_at"] });
+  .refine((s) => s.ends_at > s.starts_at, { message: "ends_at must be after starts_at", path: ["ends_at"] })
+  .refine((s) => (s.shards ?? 1) === 1 || s.release_policy !== "waitlist", {
+    message: "release_policy waitlist needs one shard: a waitlist's order of arrival cannot be kept across shards",
+    path: ["release_policy"],
+  });
 export type SaleConfig = z.output<typeof SaleInput>;
+
+const SHARDS_FIXED = "shards cannot be changed: the number of shards is fixed when the sale is created (its stock and its shoppers are split by it); create another sale to change it";
 
 /** Settings an operator may change while the sale runs. */
 export const SaleUpdate = z
@@ -69,6 +84,9 @@ export const SaleUpdate = z
     pass_ttl_s: tunable.pass_ttl_s,
     pow_difficulty: tunable.pow_difficulty,
     ends_at: Instant,
+  }, {
+    // The refusal of `shards` says why, rather than "unrecognized key".
+    error: (iss) => (iss.code === "unrecognized_keys" && iss.keys.includes("shards") ? SHARDS_FIXED : undefined),
   })
   .partial()
   .refine((u) => Object.keys(u).length > 0, { message: "nothing to update" });
@@ -82,10 +100,27 @@ export type SaleState = z.infer<typeof SaleState>;
 export const SaleStatus = z.enum(["scheduled", "open", "paused", "closed"]);
 export type SaleStatus = z.infer<typeof SaleStatus>;
 
-/** Stock counters; `available + held + sold + withdrawn = stock_total` always. */
+/**
+ * Stock counters; `available + held + sold + withdrawn = stock_total` always, plus `in_transit`
+ * for a sharded sale as a whole (units on their way from one shard to another).
+ */
 export const Stock = z
-  .object({ stock_total: Count, available: Count, held: Count, sold: Count, withdrawn: Count })
-  .meta({ id: "Stock", description: "stock counters: available + held + sold + withdrawn = stock_total" });
+  .object({
+    stock_total: Count,
+    available: Count,
+    held: Count,
+    sold: Count,
+    withdrawn: Count,
+    in_transit: z
+      .number()
+      .int()
+      .optional()
+      .describe(
+        "sharded sales: units one shard gave and another has not applied yet. The shards are read a moment apart, so a transfer " +
+          "completed between two reads shows here as negative while the receiver's units are counted twice: the sum stays exact",
+      ),
+  })
+  .meta({ id: "Stock", description: "stock counters: available + held + sold + withdrawn (+ in_transit, sharded sales) = stock_total" });
 export type Stock = z.infer<typeof Stock>;
 
 /** The public view of a sale (`GET /api/sales/:id`). */

@@ -79,3 +79,41 @@ export function mergeColumns(...sets: Columns[]): Columns {
   }
   return { t, values };
 }
+
+/** Gauges sampled when a second is written (a second without a row keeps the last value). */
+const SAMPLED: ReadonlySet<string> = new Set<SeriesField>(["available", "held", "sold", "backlog"]);
+/** Gauges that are a second's highest value. */
+const PEAKS: ReadonlySet<string> = new Set<SeriesField>(["d1_lag_ms", "expiry_late_ms"]);
+
+/**
+ * Sums column sets of the same fields by second: a sharded sale's shards (domain/shards.ts).
+ * Counts are added; lags are the highest; stock and backlog are added as each shard last
+ * recorded them (a shard writes a second only when something happened in it, so a quiet shard's
+ * stock is the value it had when it last wrote one).
+ */
+export function sumColumns(sets: Columns[]): Columns {
+  const t = [...new Set(sets.flatMap((s) => s.t))].sort((a, b) => a - b);
+  const fields = new Set(sets.flatMap((s) => Object.keys(s.values) as SeriesField[]));
+  const values: Columns["values"] = {};
+  for (const f of fields) {
+    const out = new Array<number | null>(t.length).fill(null);
+    for (const s of sets) {
+      const col = s.values[f];
+      if (!col) continue;
+      let j = 0; // this set's row at or before t[i]
+      let last: number | null = null;
+      t.forEach((sec, i) => {
+        while (j < s.t.length && s.t[j]! <= sec) {
+          if (col[j] !== null && col[j] !== undefined) last = col[j]!;
+          j++;
+        }
+        const here = s.t[j - 1] === sec ? (col[j - 1] ?? null) : null;
+        const v = SAMPLED.has(f) ? last : here;
+        if (v === null) return;
+        out[i] = out[i] === null ? v : PEAKS.has(f) ? Math.max(out[i]!, v) : out[i]! + v;
+      });
+    }
+    values[f] = out;
+  }
+  return { t, values };
+}
