@@ -97,6 +97,8 @@ export interface HoldsHost extends Host {
   offerWaitlist(now: number): void;
   /** The refund of a hold's charge, if one was ever due (for its view). */
   refundOf(holdId: string): RefundBrief | undefined;
+  /** What this object's hold ids start with: the sale id, or a shard's name (domain/shards.ts). */
+  idPrefix(sale: string): string;
 }
 
 /** The holds ledger: reading and ending holds, the shopper's hold RPCs, and expiry by the alarm. */
@@ -136,7 +138,7 @@ export class Holds implements Scheduled {
   /** Inserts a hold (the caller moves its units from `available` to `held`) and returns its row. */
   insert(user: string, identity: string, key: string, qty: number, source: HoldRow["source"], cfg: SaleConfig, now: number): HoldRow {
     const h: HoldRow = {
-      id: newHoldId(cfg.id, now), user_id: user, identity, idem_key: key, qty, amount: qty * cfg.product.price, status: "held", source,
+      id: newHoldId(this.host.idPrefix(cfg.id), now), user_id: user, identity, idem_key: key, qty, amount: qty * cfg.product.price, status: "held", source,
       created_at: now, expires_at: now + cfg.hold_ttl_s * 1000, ended_at: null, reason: null, pay_method: null,
       pay_attempts: 0, pay_next_at: null, pay_deadline: null, pay_ref: null, pay_fingerprint: null, pay_action: null,
       charge_id: null, confirmed_at: null,

@@ -37,6 +37,11 @@ export interface OutboxHost extends Host {
   sale: Pick<Sale, "row" | "existing" | "config" | "publish">;
   /** The ledger as D1 should have it: an order per paid hold, a refund per completed refund. */
   ledger(cfg: SaleConfig): { orders: OrderRecord[]; refunds: RefundRecord[] };
+  /**
+   * A shard of a sharded sale: its object's name, which its hold and order ids start with (D1's
+   * rows of the sale are compared only with this shard's). Null: the object has the whole sale.
+   */
+  scope(): string | null;
 }
 
 /**
@@ -217,10 +222,15 @@ export class Outbox implements Scheduled {
     const db = this.host.db;
     let d1Orders: Set<string>, d1Refunds: Set<string>;
     try {
-      const [o, r] = await db.batch<{ id: string }>([
-        db.prepare("SELECT id FROM orders WHERE sale_id = ?").bind(cfg.id),
-        db.prepare("SELECT id FROM refunds WHERE sale_id = ?").bind(cfg.id),
-      ]);
+      const scope = this.host.scope();
+      const [o, r] = await db.batch<{ id: string }>(
+        scope === null
+          ? [db.prepare("SELECT id FROM orders WHERE sale_id = ?").bind(cfg.id), db.prepare("SELECT id FROM refunds WHERE sale_id = ?").bind(cfg.id)]
+          : [
+              db.prepare("SELECT id FROM orders WHERE sale_id = ? AND substr(id, 1, ?) = ?").bind(cfg.id, scope.length + 2, `${scope}_o`),
+              db.prepare("SELECT id FROM refunds WHERE sale_id = ? AND substr(hold_id, 1, ?) = ?").bind(cfg.id, scope.length + 2, `${scope}_h`),
+            ],
+      );
       if (!o || !r) throw new Error("D1 answered fewer results than it was asked for");
       d1Orders = new Set(o.results.map((x) => x.id));
       d1Refunds = new Set(r.results.map((x) => x.id));

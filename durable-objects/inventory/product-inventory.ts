@@ -1,9 +1,12 @@
 import { DurableObject } from "cloudflare:workers";
 import { settings, type Settings } from "../../domain/config";
 import { log } from "../../domain/log";
+import { inventoryShard } from "../../domain/objects";
 import { ok, refuse, type Result } from "../../domain/result";
+import type { ShardFigures } from "../../domain/schemas/admin";
 import type { ClaimAnswer, HoldView, OrderView } from "../../domain/schemas/hold";
 import type { SaleConfig, SaleState, SaleUpdate, SaleView, Stock } from "../../domain/schemas/sale";
+import { shardsIn, splitStock } from "../../domain/shards";
 import type { Columns } from "../../domain/schemas/series";
 import { gatewayFor } from "../payments";
 import type { ChargeOutcome, LookupOutcome, PaymentGateway } from "../payments/gateway";
@@ -17,11 +20,13 @@ import { Payments } from "./payments";
 import { ProviderEvents, PROVIDER_EVENTS_DDL, type ProviderEvent, type ProviderEventAnswer } from "./provider-events";
 import type { OutboxRecord } from "./records";
 import { Refunds, REFUNDS_DDL } from "./refunds";
+import { Rebalance, type Give, type Granted, type TransferFault } from "./rebalance";
 import { noSale, Sale, SALE_DDL } from "./sale";
+import { SHARD_DDL, ShardLedger } from "./shard";
 import { inventoryStats, type InventoryStats, type Served } from "./stats";
 import { migrateWaitlist, Waitlist, WAITLIST_DDL } from "./waitlist";
 
-export type { ClaimRequest, InventoryStats };
+export type { ClaimRequest, InventoryStats, TransferFault };
 export type ReconcileReport = Awaited<ReturnType<ProductInventory["reconcile"]>>;
 
 /**
@@ -35,6 +40,10 @@ export type ReconcileReport = Awaited<ReturnType<ProductInventory["reconcile"]>>
  * its next work is due (the next hold expiry, payment re-ask, refund, outbox flush) and runs it.
  * Every alarm step re-reads state in a transaction, so a repeated or retried alarm changes
  * nothing twice.
+ *
+ * A sale created with `shards: N` has N of these objects (domain/shards.ts): each keeps its share
+ * of the stock and the holds of the shoppers whose home it is, and takes units from its siblings
+ * when it runs dry (shard.ts, rebalance.ts). An unsharded sale's object never enters that code.
  */
 export class ProductInventory extends DurableObject<Env> {
   private readonly s: Settings;
@@ -46,6 +55,10 @@ export class ProductInventory extends DurableObject<Env> {
   private readonly refunds: Refunds;
   private readonly outbox: Outbox;
   private readonly providerEvents: ProviderEvents;
+  private readonly ledger: ShardLedger;
+  private readonly rebalance: Rebalance;
+  /** Tests only, through runInDurableObject (an instance field: not reachable over RPC). */
+  readonly testFaults: { transfer: TransferFault | null } = { transfer: null };
   /** The operators' per-second history (series.ts): every part counts into it through its host. */
   private readonly history: Series;
   /** The parts with timed work, in the order the alarm used to ask them. */
@@ -58,7 +71,7 @@ export class ProductInventory extends DurableObject<Env> {
     super(ctx, env);
     this.s = settings(env);
     const sql = ctx.storage.sql;
-    for (const q of [...SALE_DDL, ...HOLDS_DDL, ...WAITLIST_DDL, ...REFUNDS_DDL, ...OUTBOX_DDL, ...META_DDL, ...PROVIDER_EVENTS_DDL]) {
+    for (const q of [...SALE_DDL, ...HOLDS_DDL, ...WAITLIST_DDL, ...REFUNDS_DDL, ...OUTBOX_DDL, ...META_DDL, ...PROVIDER_EVENTS_DDL, ...SHARD_DDL]) {
       if (typeof q === "string") sql.exec(q);
       else q(sql);
     }
@@ -93,8 +106,11 @@ export class ProductInventory extends DurableObject<Env> {
     let gateway: PaymentGateway | undefined;
     const gatewayOnce = () => (gateway ??= gatewayFor(env));
 
-    this.sale = new Sale({ ...host, enqueue, offerWaitlist });
-    this.holds = new Holds({ ...host, sale: this.sale, offerWaitlist, refundOf: (holdId) => this.refunds.of(holdId) });
+    const ledger = (this.ledger = new ShardLedger(sql));
+    this.sale = new Sale({ ...host, enqueue, offerWaitlist, catalogStock: (row) => ledger.publishedStock(row.stock_total) });
+    this.holds = new Holds({
+      ...host, sale: this.sale, offerWaitlist, refundOf: (holdId) => this.refunds.of(holdId), idPrefix: (sale) => ledger.name(sale),
+    });
     this.waitlist = new Waitlist({ ...host, sale: this.sale, holds: this.holds });
     this.claims = new Claims({
       ...host, groupCommit: this.s.GROUP_COMMIT, served: this.served, sale: this.sale, holds: this.holds, waitlist: this.waitlist,
@@ -107,19 +123,37 @@ export class ProductInventory extends DurableObject<Env> {
     this.outbox = new Outbox({
       ...host, db: env.DB, settings: this.s, sale: this.sale,
       ledger: (cfg) => ({ orders: this.payments.orders(cfg), refunds: this.refunds.refunded(cfg) }),
+      scope: () => (ledger.where ? ledger.name(this.sale.existing().sale_id) : null),
     });
     this.providerEvents = new ProviderEvents({
       ...host, sale: this.sale, holds: this.holds, refunds: this.refunds,
       lookup: (holdId) => this.payments.lookupFor(holdId),
       settle: (h, outcome, now) => this.payments.settleIn(h, outcome, now),
     });
-    this.scheduled = [this.holds, this.payments, this.refunds, this.outbox];
+    this.rebalance = new Rebalance({
+      ...host, ledger, sale: this.sale, faults: this.testFaults,
+      sibling: (shard) => inventoryShard(env, this.sale.existing().sale_id, shard),
+      sync: () => ctx.storage.sync(),
+      abort: (reason) => ctx.abort(reason),
+    });
+    this.scheduled = [this.holds, this.payments, this.refunds, this.outbox, this.rebalance];
   }
 
   // ---------------------------------------------------------------- sale configuration (sale.ts)
 
   configure(cfg: SaleConfig): Result<{ created: boolean; sale: SaleView }> {
+    if (shardsIn(cfg) > 1) return refuse("invalid_request", "a sharded sale's objects are configured with configureShard");
     return this.sale.configure(cfg);
+  }
+
+  /** Shard `shard` of a sharded sale: its share of the stock (the low shards have the remainder). */
+  configureShard(cfg: SaleConfig, shard: number): Result<{ created: boolean; sale: SaleView }> {
+    const n = shardsIn(cfg);
+    if (n < 2 || !Number.isInteger(shard) || shard < 0 || shard >= n) return refuse("invalid_request", `no shard ${shard} in a sale of ${n} shards`);
+    const where = this.ledger.where;
+    if (where && (where.idx !== shard || where.count !== n)) return refuse("conflict", `this object is shard ${where.idx} of ${where.count}`);
+    const share = splitStock(cfg.stock_total, n)[shard]!;
+    return this.sale.configure(cfg, { stock: share, within: () => this.ledger.configure(shard, n, share, cfg.stock_total) });
   }
 
   update(patch: SaleUpdate): Result<SaleView> {
@@ -131,7 +165,14 @@ export class ProductInventory extends DurableObject<Env> {
   }
 
   restock(qty: number): Result<SaleView> {
+    if (this.ledger.where) return refuse("invalid_request", "a sharded sale's shards are restocked with restockShard");
     return this.sale.restock(qty);
+  }
+
+  /** A shard's `share` of a restock of `qty` units (the edge splits it as the stock was split). */
+  restockShard(qty: number, share: number): Result<SaleView> {
+    if (!this.ledger.where) return refuse("invalid_request", "not a shard of a sharded sale");
+    return this.sale.restock(share, () => this.ledger.restocked(share, qty));
   }
 
   /** The sale's full configuration (admission settings included), for the waiting room. */
@@ -147,11 +188,32 @@ export class ProductInventory extends DurableObject<Env> {
     return row ? ok(this.sale.view(row, Date.now())) : noSale();
   }
 
+  /**
+   * A shard's public view for the edge's sum: the view, its `base` units, and whether it is
+   * waiting for a transfer (units may be on their way: the sale is not sold out meanwhile).
+   */
+  shardInfo(): Result<{ sale: SaleView; base: number; asking: number }> {
+    this.served.infos++;
+    const row = this.sale.row();
+    const f = this.ledger.figures();
+    if (!row || !f) return noSale();
+    return ok({ sale: this.sale.view(row, Date.now()), base: f.base, asking: f.asking });
+  }
+
   // ---------------------------------------------------------------- claims (claims.ts)
 
   /** A hold for `qty` units, the user's existing hold, a waitlist place, or a refusal. */
   claim(req: ClaimRequest): Promise<Result<ClaimAnswer>> {
+    // A shard that is dry asks its siblings before it answers "sold out" (rebalance.ts).
+    if (this.ledger.where) return this.rebalance.claim(req, (r) => this.claims.claim(r));
     return this.claims.claim(req);
+  }
+
+  // ---------------------------------------------------------------- transfers (rebalance.ts)
+
+  /** A sibling shard ran dry: units for it, once per transfer id. */
+  give(t: Give): Promise<Result<Granted>> {
+    return this.rebalance.give(t);
   }
 
   // ---------------------------------------------------------------- holds (holds.ts)
@@ -203,7 +265,7 @@ export class ProductInventory extends DurableObject<Env> {
     const now = Date.now();
     try {
       this.holds.expireDue(now);
-      await Promise.all([this.payments.reaskDue(now), this.refunds.sendDue(now)]);
+      await Promise.all([this.payments.reaskDue(now), this.refunds.sendDue(now), ...(this.ledger.where ? [this.rebalance.retryDue(now)] : [])]);
       await this.outbox.flushDue(Date.now());
     } finally {
       this.scheduleAlarm();
@@ -234,19 +296,23 @@ export class ProductInventory extends DurableObject<Env> {
 
   // ---------------------------------------------------------------- operators
 
-  stats(): InventoryStats {
-    return inventoryStats({
+  /** The object's figures; a shard's carry its own (`shard`), read in the same moment as its stock. */
+  stats(): InventoryStats & { shard?: ShardFigures } {
+    const s = inventoryStats({
       sale: this.sale, holds: this.holds, refunds: this.refunds, waitlist: this.waitlist, outbox: this.outbox,
       served: this.served, alarmAt: this.alarmAt,
     });
+    const shard = this.ledger.figures();
+    return shard ? { ...s, shard } : s;
   }
 
   /** The sale and its stock, or null: what a list of sales shows (cheaper than `stats`). */
-  overview(): { sale: SaleView; stock: Stock } | null {
+  overview(): { sale: SaleView; stock: Stock; shard?: ShardFigures } | null {
     const row = this.sale.row();
     if (!row) return null;
     const { stock_total, available, held, sold, withdrawn } = row;
-    return { sale: this.sale.view(row, Date.now()), stock: { stock_total, available, held, sold, withdrawn } };
+    const shard = this.ledger.figures();
+    return { sale: this.sale.view(row, Date.now()), stock: { stock_total, available, held, sold, withdrawn }, ...(shard && { shard }) };
   }
 
   /** The per-second history after `sinceS` (epoch seconds), within the last hour. */

@@ -38,6 +38,8 @@ export interface SaleHost extends Host {
   enqueue(rec: OutboxRecord, now: number, delay: number): void;
   /** Units came back to `available` under `waitlist`: offer them to the next in line. */
   offerWaitlist(now: number): void;
+  /** The stock D1's catalogue row shows for this version, or null if this object does not publish it (a shard > 0). */
+  catalogStock(row: SaleRow): number | null;
 }
 
 /**
@@ -120,26 +122,37 @@ export class Sale {
     this.sql.exec("UPDATE sale SET held = held - ?, sold = sold + ? WHERE id = 1", qty, qty);
   }
 
+  /** Units leaving (`delta` < 0) or joining (> 0) this shard's stock, to or from another shard (rebalance.ts). */
+  transfer(delta: number): void {
+    this.sql.exec("UPDATE sale SET stock_total = stock_total + ?, available = available + ? WHERE id = 1", delta, delta);
+  }
+
   // ---------------------------------------------------------------- configuration
 
-  configure(cfg: SaleConfig): Result<{ created: boolean; sale: SaleView }> {
+  /**
+   * Creates the sale (or finds it as it was). A shard of a sharded sale is given its `stock` and
+   * records its place `within` the same transaction.
+   */
+  configure(cfg: SaleConfig, shard?: { stock: number; within: () => void }): Result<{ created: boolean; sale: SaleView }> {
     const now = Date.now();
     const existing = this.row();
     if (existing) {
       if (existing.config === JSON.stringify(cfg)) return ok({ created: false, sale: this.view(existing, now) });
       return refuse("conflict", `sale ${cfg.id} already exists with another configuration; change live settings with PATCH /admin/sales/${cfg.id}`);
     }
+    const stock = shard ? shard.stock : cfg.stock_total;
     const row = this.host.transactionSync(() => {
+      shard?.within();
       const row = this.sql.exec<SaleRow>(
         `INSERT INTO sale (id, sale_id, config, state, version, stock_total, available, held, sold, withdrawn)
          VALUES (1, ?, ?, 'live', 1, ?, ?, 0, 0, 0) RETURNING *`,
-        cfg.id, JSON.stringify(cfg), cfg.stock_total, cfg.stock_total,
+        cfg.id, JSON.stringify(cfg), stock, stock,
       ).one();
       this.publish(row, now);
       return row;
     });
     this.host.armAlarm();
-    this.host.log("info", "sale_created", { sale: cfg.id, stock: cfg.stock_total, policy: cfg.release_policy });
+    this.host.log("info", "sale_created", { sale: cfg.id, stock, policy: cfg.release_policy, ...(shard && { of: cfg.stock_total }) });
     return ok({ created: true, sale: this.view(row, now) });
   }
 
@@ -158,23 +171,26 @@ export class Sale {
     });
   }
 
-  restock(qty: number): Result<SaleView> {
+  /** Adds `qty` units (a shard: its share of a restock, recorded `within` the same transaction). */
+  restock(qty: number, within?: () => void): Result<SaleView> {
     return this.mutate("sale_restocked", (_row, cfg) => {
-      this.sql.exec("UPDATE sale SET stock_total = stock_total + ?, available = available + ? WHERE id = 1", qty, qty);
+      within?.();
+      this.transfer(qty);
       if (cfg.release_policy === "waitlist") this.host.offerWaitlist(Date.now());
     });
   }
 
   /** Puts this version of the sale in the outbox for D1's catalog (inside the caller's transaction). */
   publish(row: SaleRow, now: number): void {
-    this.host.enqueue({ kind: "sale", body: this.record(row, now) }, now, 0);
+    const stock = this.host.catalogStock(row);
+    if (stock !== null) this.host.enqueue({ kind: "sale", body: this.record(row, stock, now) }, now, 0);
   }
 
-  private record(row: SaleRow, now: number): SaleRecord {
+  private record(row: SaleRow, stock: number, now: number): SaleRecord {
     const cfg = this.config(row);
     return {
       id: cfg.id, product_id: cfg.product.id, product_name: cfg.product.name, price: cfg.product.price,
-      currency: cfg.product.currency, stock_total: row.stock_total, starts_at: iso(cfg.starts_at), ends_at: iso(cfg.ends_at),
+      currency: cfg.product.currency, stock_total: stock, starts_at: iso(cfg.starts_at), ends_at: iso(cfg.ends_at),
       release_policy: cfg.release_policy, state: row.state, config: row.config, version: row.version, updated_at: iso(now),
     };
   }
