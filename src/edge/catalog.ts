@@ -16,12 +16,22 @@ export async function saleExists(env: Env, id: string): Promise<boolean> {
   return c.ids.has(id);
 }
 
+/**
+ * How many stock shards a sale has (1: one object, as every sale had before shards), or null if
+ * there is no such sale. The same copy of the catalogue: no hop for a sale this isolate knows.
+ */
+export async function shardsOf(env: Env, id: string): Promise<number | null> {
+  if (!(await saleExists(env, id))) return null;
+  return isolate.catalog.shards.get(id) ?? 1;
+}
+
 function refresh(env: Env): Promise<void> {
   const c = isolate.catalog;
   c.loading ??= catalog(env)
     .list()
     .then((list) => {
       c.ids = new Set(list.map((s) => s.id));
+      c.shards = new Map(list.filter((s) => s.shards > 1).map((s) => [s.id, s.shards]));
       c.until = Date.now() + settings(env).EDGE_CACHE_MS;
     })
     .catch((e) => {
@@ -33,6 +43,7 @@ function refresh(env: Env): Promise<void> {
 }
 
 /** A sale this isolate just created. */
-export function rememberSale(id: string): void {
+export function rememberSale(id: string, shards = 1): void {
   isolate.catalog.ids.add(id);
+  if (shards > 1) isolate.catalog.shards.set(id, shards);
 }

@@ -14,8 +14,11 @@ import { LruMap } from "./lru";
 export type CacheEntry<T = unknown> = { value: Promise<T>; until: number; settled?: { v: T } };
 
 export const isolate = {
-  /** The ids of the sales that exist (edge/catalog.ts): the whole catalogue, refreshed every EDGE_CACHE_MS. */
-  catalog: { ids: new Set<string>(), until: 0, loading: undefined as Promise<void> | undefined },
+  /**
+   * The ids of the sales that exist (edge/catalog.ts): the whole catalogue, refreshed every
+   * EDGE_CACHE_MS; and the stock shards of those that have more than one.
+   */
+  catalog: { ids: new Set<string>(), shards: new Map<string, number>(), until: 0, loading: undefined as Promise<void> | undefined },
   /** Sale info and watermarks of sales that exist, EDGE_CACHE_MS each (edge/cache.ts). */
   live: new LruMap<string, CacheEntry>(1_000),
   /**
@@ -52,6 +55,7 @@ export const isolate = {
 /** Drops every cached answer and verdict (counters still to be handed over are kept). */
 export function forgetEverything(): void {
   isolate.catalog.ids = new Set();
+  isolate.catalog.shards = new Map();
   isolate.catalog.until = 0;
   isolate.live.clear();
   isolate.refused.clear();

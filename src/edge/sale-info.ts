@@ -5,17 +5,21 @@ import { inventory, room } from "../../domain/objects";
 import type { Watermark } from "../../domain/schemas/room";
 import type { SaleView } from "../../domain/schemas/sale";
 import { cached, forget, peek, remember } from "./cache";
-import { saleExists } from "./catalog";
+import { shardsOf } from "./catalog";
+import { shardedView } from "./shards";
 
 /**
  * What the edge knows about a sale without asking: public info with availability, and the
  * waiting room's watermark, each reused for EDGE_CACHE_MS (about a second) per isolate.
  * Refusals are cached too (apart from live sales), so a flood of requests for an unknown sale
- * does not reach an object.
+ * does not reach an object. A sharded sale's availability is the sum of its shards'.
  */
 export async function saleInfo(env: Env, id: string): Promise<Result<SaleView>> {
-  if (!(await saleExists(env, id))) return refuse("not_found", "no such sale");
-  const r = await cached<Result<SaleView>>(`sale:${id}`, settings(env).EDGE_CACHE_MS, async () => await inventory(env, id).info(), (r) => r.ok);
+  const shards = await shardsOf(env, id);
+  if (shards === null) return refuse("not_found", "no such sale");
+  // A sharded sale's view is the sum of its shards' (one call to each, per isolate per EDGE_CACHE_MS).
+  const load = shards === 1 ? async () => await inventory(env, id).info() : () => shardedView(env, id, shards);
+  const r = await cached<Result<SaleView>>(`sale:${id}`, settings(env).EDGE_CACHE_MS, load, (r) => r.ok);
   return r.ok ? { ok: true, value: onTheClock(r.value, Date.now()) } : r;
 }
 

@@ -6,14 +6,18 @@ import { ApiError, unwrap } from "../lib/api-error";
 import { forgetSale } from "../edge/sale-info";
 import { catalog, gatewaySim, inventory, room } from "../../domain/objects";
 import { rememberSale } from "../edge/catalog";
+import { allOk, shardedView, shardsFor, shardStub } from "../edge/shards";
+import { sumOverviews, sumReconciles, sumStats } from "../edge/shard-sums";
+import { splitStock } from "../../domain/shards";
 import { knownSale } from "../middleware/known-sale";
 import { settings } from "../../domain/config";
 import { valid } from "../lib/validate";
 import { asOperator, body, documented, json, mount, refusals } from "../lib/openapi";
 import { ADMIN_REFUSALS, requireAdmin } from "../middleware/admin-auth";
 import { Ledger, LIST_LIMIT, ReconcileAnswer, SaleChanged, SaleCreated, SaleList, SaleStats } from "../../domain/schemas/admin";
-import { mergeColumns, SaleSeries, SERIES_KEEP_S, SeriesQuery } from "../../domain/schemas/series";
-import { Restock, SaleInput, SaleUpdate, Timestamp, type SaleConfig } from "../../domain/schemas/sale";
+import { mergeColumns, SaleSeries, SERIES_KEEP_S, SeriesQuery, sumColumns } from "../../domain/schemas/series";
+import { Restock, SaleInput, SaleUpdate, Timestamp, type SaleConfig, type SaleView } from "../../domain/schemas/sale";
+import type { Result } from "../../domain/result";
 import { SaleParam } from "./sales";
 
 /** What the rehearsal may break on purpose; refused unless ALLOW_FAULTS is on. */
@@ -56,6 +60,19 @@ async function d1Counts(db: D1Database, saleId: string) {
   } catch (e) {
     return { error: `D1 did not answer: ${String(e)}` };
   }
+}
+
+/**
+ * An operator's change to a sale, applied to each of its objects (one, unless it has stock
+ * shards): the first refusal, else the sale as it is now (a sharded sale's: the sum of its shards').
+ * A change that reached only some shards (one failed) is repaired by sending it again: each shard
+ * applies a change it already has as any other (a state it is in, a setting it has).
+ */
+async function everyShard(env: Env, id: string, change: (inv: ReturnType<typeof inventory>, shard: number, n: number) => Promise<Result<SaleView>>) {
+  const shards = await shardsFor(env, id);
+  if (shards.length === 1) return change(shards[0]!, 0, 1);
+  const rs = allOk(await Promise.all(shards.map((inv, i) => change(inv, i, shards.length))));
+  return rs.ok ? shardedView(env, id, shards.length) : rs;
 }
 
 /** After an operator's change (not a read: the dashboard polls), this isolate re-reads the sale. */
@@ -183,28 +200,39 @@ admin.use("/sales/:id", knownSale, forgetAfter);
 admin.use("/sales/:id/*", knownSale, forgetAfter);
 
 mount(admin, create, async (c) => {
-  const cfg = c.req.valid("json");
-  const { created, sale } = unwrap(await inventory(c.env, cfg.id).configure(cfg));
+  const { shards = 1, ...rest } = c.req.valid("json");
+  // One shard is stored as a sale always was (no `shards` key): the same config, the same object.
+  const cfg: SaleConfig = shards === 1 ? rest : { ...rest, shards };
+  let { created, sale } = { created: false, sale: undefined as SaleView | undefined };
+  if (shards === 1) ({ created, sale } = unwrap(await inventory(c.env, cfg.id).configure(cfg)));
+  else {
+    // Every shard before the catalogue lists the sale; a repeat configures those a failure missed.
+    const made = unwrap(allOk(await Promise.all(Array.from({ length: shards }, (_, i) => shardStub(c.env, cfg.id, i).configureShard(cfg, i)))));
+    created = made[0]!.created;
+    sale = unwrap(await shardedView(c.env, cfg.id, shards));
+  }
   // Also on a repeated create: that is how an operator repairs a room that missed its config.
   await syncRoom(c.env, cfg);
   // Listed last: once shoppers can reach the sale, its objects are configured.
-  await catalog(c.env).add(cfg.id);
-  rememberSale(cfg.id);
+  await catalog(c.env).add(cfg.id, shards);
+  rememberSale(cfg.id, shards);
   forgetSale(cfg.id);
-  return c.json({ sale, created }, created ? 201 : 200);
+  return c.json({ sale: sale!, created }, created ? 201 : 200);
 });
 
 mount(admin, list, async (c) => {
   const all = await catalog(c.env).list();
   const newest = all.slice(-LIST_LIMIT).reverse();
-  const rows = await Promise.all(newest.map(async (e) => ({ e, o: await inventory(c.env, e.id).overview() })));
+  const overview = (e: { id: string; shards: number }) =>
+    Promise.all(Array.from({ length: e.shards }, (_, i) => shardStub(c.env, e.id, i).overview())).then(sumOverviews);
+  const rows = await Promise.all(newest.map(async (e) => ({ e, o: await overview(e) })));
   const sales = rows.flatMap(({ e, o }) => (o ? [{ ...o, created_at: new Date(e.created_at).toISOString() }] : []));
   return c.json({ sales, total: all.length }, 200);
 });
 
 mount(admin, stats, async (c) => {
   const { id } = c.req.valid("param");
-  const stats = await inventory(c.env, id).stats();
+  const stats = sumStats(await Promise.all((await shardsFor(c.env, id)).map((inv) => inv.stats())));
   if (!stats.sale) throw new ApiError("not_found", `no sale ${id}`);
   const [queue, d1] = await Promise.all([room(c.env, id).stats(), d1Counts(c.env.DB, id)]);
   return c.json({ ...stats, queue, d1 }, 200);
@@ -213,30 +241,40 @@ mount(admin, stats, async (c) => {
 mount(admin, series, async (c) => {
   const { id } = c.req.valid("param");
   const { since } = c.req.valid("query");
-  const [inv, line] = await Promise.all([inventory(c.env, id).series(since), room(c.env, id).history(since)]);
+  // A sharded sale's shards are summed by second (sumColumns: counts added, stock and backlog
+  // as each shard last had them, lags the highest).
+  const [inv, line] = await Promise.all([
+    shardsFor(c.env, id).then(async (shards) => (shards.length === 1 ? shards[0]!.series(since) : sumColumns(await Promise.all(shards.map((s) => s.series(since)))))),
+    room(c.env, id).history(since),
+  ]);
   return c.json({ step_s: 1 as const, keep_s: SERIES_KEEP_S, now: Math.floor(Date.now() / 1000), ...mergeColumns(inv, line) }, 200);
 });
 
 mount(admin, update, async (c) => {
-  const inv = inventory(c.env, c.req.valid("param").id);
-  const sale = unwrap(await inv.update(c.req.valid("json")));
-  await syncRoom(c.env, unwrap(await inv.saleConfig()));
+  const { id } = c.req.valid("param");
+  const patch = c.req.valid("json");
+  const sale = unwrap(await everyShard(c.env, id, (inv) => inv.update(patch)));
+  await syncRoom(c.env, unwrap(await inventory(c.env, id).saleConfig()));
   return c.json({ sale }, 200);
 });
 
 mount(admin, switchState, async (c) => {
   const { id, action } = c.req.valid("param");
   const state = ({ pause: "paused", resume: "live", close: "closed" } as const)[action];
-  return c.json({ sale: unwrap(await inventory(c.env, id).setState(state)) }, 200);
+  return c.json({ sale: unwrap(await everyShard(c.env, id, (inv) => inv.setState(state))) }, 200);
 });
 
 mount(admin, restock, async (c) => {
-  const sale = unwrap(await inventory(c.env, c.req.valid("param").id).restock(c.req.valid("json").qty));
+  const { id } = c.req.valid("param");
+  const { qty } = c.req.valid("json");
+  // A sharded sale's restock is split as its stock was.
+  const sale = unwrap(await everyShard(c.env, id, (inv, i, n) => (n === 1 ? inv.restock(qty) : inv.restockShard(qty, splitStock(qty, n)[i]!))));
   return c.json({ sale }, 200);
 });
 
 mount(admin, reconcile, async (c) => {
-  return c.json({ report: unwrap(await inventory(c.env, c.req.valid("param").id).reconcile()) }, 200);
+  const shards = await shardsFor(c.env, c.req.valid("param").id);
+  return c.json({ report: sumReconciles(unwrap(allOk(await Promise.all(shards.map((inv) => inv.reconcile()))))) }, 200);
 });
 
 mount(admin, ledger, async (c) => {
@@ -254,7 +292,9 @@ mount(admin, faults, async (c) => {
   }
   if (f.d1_down_ms !== undefined || f.restart) {
     if (!f.sale) throw new ApiError("invalid_request", "d1_down_ms and restart need `sale`");
-    out.inventory = unwrap(await inventory(c.env, f.sale).fault({ d1_down_ms: f.d1_down_ms, restart: f.restart }));
+    // Every shard of a sharded sale.
+    const each = await Promise.all((await shardsFor(c.env, f.sale)).map((inv) => inv.fault({ d1_down_ms: f.d1_down_ms, restart: f.restart })));
+    out.inventory = unwrap(allOk(each))[0]!;
   }
   return c.json(out, 200);
 });

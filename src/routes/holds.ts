@@ -1,10 +1,8 @@
 import { createRoute } from "@hono/zod-openapi";
 import { z } from "zod";
 import { ApiError, unwrap } from "../lib/api-error";
-import { saleOf } from "../../domain/ids";
 import { forgetSale } from "../edge/sale-info";
-import { inventory } from "../../domain/objects";
-import { saleExists } from "../edge/catalog";
+import { ownerOf } from "../edge/shards";
 import { asShopper, body, documented, json, mount, refusals } from "../lib/openapi";
 import { valid } from "../lib/validate";
 import { SHOPPER_REFUSALS, shopper } from "../middleware/shopper";
@@ -13,11 +11,11 @@ import { CARD_LIMIT_REASON, PayBody } from "../../domain/schemas/hold";
 
 const HoldParam = z.object({ id: z.string().max(100) });
 
-/** The product object that owns a hold: the hold id starts with its sale id. */
+/** The product object that owns a hold: the hold id starts with its name (the sale id, or a shard's). */
 async function owner(env: Env, holdId: string) {
-  const sale = saleOf(holdId, "h");
-  if (!sale || !(await saleExists(env, sale))) throw new ApiError("not_found", "no such hold");
-  return { sale, inv: inventory(env, sale) };
+  const o = await ownerOf(env, holdId, "h");
+  if (!o) throw new ApiError("not_found", "no such hold");
+  return o;
 }
 
 // Every hold route is behind the shopper guard, which runs before the route's own checks.

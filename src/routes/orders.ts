@@ -1,9 +1,7 @@
 import { createRoute } from "@hono/zod-openapi";
 import { z } from "zod";
 import { ApiError, unwrap } from "../lib/api-error";
-import { saleOf } from "../../domain/ids";
-import { inventory } from "../../domain/objects";
-import { saleExists } from "../edge/catalog";
+import { ownerOf } from "../edge/shards";
 import { asShopper, documented, json, mount, refusals } from "../lib/openapi";
 import { valid } from "../lib/validate";
 import { SHOPPER_REFUSALS, shopper } from "../middleware/shopper";
@@ -29,7 +27,7 @@ orders.use(shopper);
 
 mount(orders, get, async (c) => {
   const { id } = c.req.valid("param");
-  const sale = saleOf(id, "o");
-  if (!sale || !(await saleExists(c.env, sale))) throw new ApiError("not_found", "no such order");
-  return c.json({ order: unwrap(await inventory(c.env, sale).order(id, c.var.user)) }, 200);
+  const o = await ownerOf(c.env, id, "o");
+  if (!o) throw new ApiError("not_found", "no such order");
+  return c.json({ order: unwrap(await o.inv.order(id, c.var.user)) }, 200);
 });

@@ -3,8 +3,10 @@ import { createMiddleware } from "hono/factory";
 import { z } from "zod";
 import type { AppEnv } from "../app-env";
 import { settings } from "../../domain/config";
+import { shardsOf } from "../edge/catalog";
 import { identityIn } from "../edge/identity";
 import { rememberSoldOut, saleInfo } from "../edge/sale-info";
+import { homeInventory } from "../edge/shards";
 import { answeredSoldOut, rememberToldSoldOut, soldOutResponse } from "../edge/sold-out";
 import { ApiError, unwrap } from "../lib/api-error";
 import { inventory } from "../../domain/objects";
@@ -118,19 +120,34 @@ mount(sales, info, async (c) => {
 });
 
 mount(sales, mine, async (c) => {
-  return c.json({ holds: unwrap(await inventory(c.env, c.req.valid("param").id).holdsOf(c.var.user)) }, 200);
+  const { id } = c.req.valid("param");
+  const shards = (await shardsOf(c.env, id)) ?? 1;
+  if (shards === 1) return c.json({ holds: unwrap(await inventory(c.env, id).holdsOf(c.var.user)) }, 200);
+  // A sharded sale: the shopper's holds are all at their home shard. A session that cannot claim
+  // here (an anonymous one in an account sale) has none.
+  const sale = unwrap(await saleInfo(c.env, id));
+  let identity: string;
+  try {
+    identity = identityIn(c.env, sale, c.var.user, c.var.session);
+  } catch {
+    return c.json({ holds: [] }, 200);
+  }
+  return c.json({ holds: unwrap(await homeInventory(c.env, id, shards, identity).holdsOf(c.var.user)) }, 200);
 });
 
 mount(sales, claim, async (c) => {
   const { id } = c.req.valid("param");
   const key = c.var.idempotencyKey;
   const { qty } = c.req.valid("json");
-  const answer = await inventory(c.env, id).claim({ user: c.var.user, identity: c.var.identity, qty, key });
+  // The shopper's home shard (the sale's one object unless it is sharded: domain/shards.ts).
+  const shards = (await shardsOf(c.env, id)) ?? 1;
+  const answer = await homeInventory(c.env, id, shards, c.var.identity).claim({ user: c.var.user, identity: c.var.identity, qty, key });
   // Only a real sell-out (not "fewer left than you asked for"), with the object's own held
   // count: the cached view's may predate the holds, and decides "sold out" vs "for now".
   if (!answer.ok && answer.error === "sold_out" && answer.extra?.available === 0) {
     const info = await saleInfo(c.env, id);
-    if (info.ok) rememberSoldOut(c.env, { ...info.value, held: Number(answer.extra.held ?? info.value.held) });
+    // (A shard's held count is its own: a sharded sale keeps the sum it has.)
+    if (info.ok) rememberSoldOut(c.env, { ...info.value, held: shards === 1 ? Number(answer.extra.held ?? info.value.held) : info.value.held });
     // This shopper holds nothing (else the object would have answered their hold).
     rememberToldSoldOut(id, c.var.user);
   }

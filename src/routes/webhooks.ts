@@ -1,12 +1,10 @@
 import { createRoute } from "@hono/zod-openapi";
 import Stripe from "stripe";
 import { settings } from "../../domain/config";
-import { saleOf } from "../../domain/ids";
 import { log } from "../../domain/log";
-import { inventory } from "../../domain/objects";
 import { WebhookAnswer } from "../../domain/schemas/answers";
 import type { ProviderEvent } from "../../durable-objects/inventory/provider-events";
-import { saleExists } from "../edge/catalog";
+import { ownerOf } from "../edge/shards";
 import { ApiError, unwrap } from "../lib/api-error";
 import { documented, json, mount, refusals } from "../lib/openapi";
 
@@ -15,7 +13,7 @@ import { documented, json, mount, refusals } from "../lib/openapi";
  * on WebCrypto): the timestamp within STRIPE_WEBHOOK_TOLERANCE_S, any of the header's v1
  * signatures, against STRIPE_WEBHOOK_SECRET or, during a rotation, STRIPE_WEBHOOK_SECRET_PREVIOUS.
  * A bad one is a 400 that reaches no object. A verified event about a hold goes to the hold's
- * object (the hold id is in the intent's metadata, and starts with the sale id), which applies it
+ * object (the hold id is in the intent's metadata, and starts with its object's name), which applies it
  * once per event id by the rules of a direct answer; an event for a sale that does not exist
  * reaches no object. Every verified event is answered 200 (Stripe stops delivering it) unless
  * the object could not apply it now (503: Stripe delivers it again).
@@ -78,8 +76,8 @@ mount(webhooks, stripeWebhook, async (c) => {
   const ev = await verified(c.env, await c.req.text(), c.req.header("stripe-signature"));
   const pe = providerEvent(ev);
   if (!pe) return c.json({ received: true as const, applied: false, note: `not applied: ${ev.type} is not about a hold` }, 200);
-  const sale = saleOf(pe.hold, "h");
-  if (!sale || !(await saleExists(c.env, sale))) return c.json({ received: true as const, applied: false, note: "not applied: no such sale" }, 200);
-  const r = unwrap(await inventory(c.env, sale).providerEvent(pe));
+  const o = await ownerOf(c.env, pe.hold, "h");
+  if (!o) return c.json({ received: true as const, applied: false, note: "not applied: no such sale" }, 200);
+  const r = unwrap(await o.inv.providerEvent(pe));
   return c.json({ received: true as const, ...r }, 200);
 });
