@@ -1,0 +1,218 @@
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { placeOf } from "../domain/ids";
+import { homeShard } from "../domain/shards";
+import { createSale } from "./support/sales";
+import { idemKey } from "./support/shoppers";
+import { alarmsUntil, crashAt, shard, shardStats, signedShopper, sumIdentity } from "./support/shards";
+import { admin, api, sleep } from "./support/worker";
+
+type Shopper = Awaited<ReturnType<typeof signedShopper>>;
+const claimAs = (sale: string, s: Shopper, key = idemKey()) => api.claim(sale, s.token, { pass: s.pass, key });
+
+/**
+ * Stock shards (docs/ARCHITECTURE.md, "Stock shards"): a sale's stock split over N product
+ * objects, each shopper served by their home shard, dry shards refilled by crash-safe transfers.
+ */
+describe("stock shards: claims", () => {
+  it("N = 8: 2,000 concurrent claims on 500 units hold exactly 500, at most one per shopper, each at its home shard", { timeout: 120_000 }, async () => {
+    const sale = await createSale({ stock_total: 500, shards: 8 });
+    const shoppers = await Promise.all(Array.from({ length: 2000 }, () => signedShopper(sale)));
+    const t0 = Date.now();
+    const answers = await Promise.all(shoppers.map((s) => claimAs(sale, s).then((r) => ({ s, r }))));
+    console.log(`2,000 concurrent claims on 8 shards answered in ${Date.now() - t0} ms`);
+
+    for (const { r } of answers) expect([201, 409], JSON.stringify(r.body)).toContain(r.status);
+    const held = answers.filter(({ r }) => r.status === 201);
+    expect(held).toHaveLength(500);
+    for (const { r } of answers.filter(({ r }) => r.status === 409)) expect(r.body.error).toBe("sold_out");
+    expect(new Set(held.map(({ s }) => s.user)).size).toBe(500);
+    expect(new Set(held.map(({ r }) => r.body.hold.id)).size).toBe(500);
+    // Each hold lives in its shopper's home shard, and its id names that shard.
+    for (const { s, r } of held) expect(placeOf(r.body.hold.id, "h")).toEqual({ sale, shard: homeShard(s.user, 8) });
+
+    const all = await shardStats(sale, 8);
+    expect(sumIdentity(all)).toEqual({ total: 500, units: 500, inTransit: 0, unbalanced: [] });
+    expect(all.reduce((n, s) => n + s.stock!.held, 0)).toBe(500);
+    expect(all.reduce((n, s) => n + s.shard!.base, 0)).toBe(500);
+
+    const whole = await admin("GET", `/sales/${sale}`);
+    expect(whole.status).toBe(200);
+    expect(whole.body.stock).toEqual({ stock_total: 500, available: 0, held: 500, sold: 0, withdrawn: 0, in_transit: 0 });
+    expect(whole.body.holds.held).toBe(500);
+    expect(whole.body.shards).toHaveLength(8);
+    expect(whole.body.sale).toMatchObject({ stock_total: 500, available: 0, sold_out: true });
+    // Public availability is the sum.
+    expect((await api.sale(sale)).body.sale).toMatchObject({ stock_total: 500, available: 0, held: 500 });
+  });
+
+  it("sells every unit when all the demand is at two shards of eight: the dry ones take from the rest", { timeout: 60_000 }, async () => {
+    const sale = await createSale({ stock_total: 40, shards: 8 });
+    const shoppers = await Promise.all(Array.from({ length: 120 }, (_, i) => signedShopper(sale, { home: { shard: i % 2, of: 8 } })));
+    const answers = await Promise.all(shoppers.map((s) => claimAs(sale, s)));
+    expect(answers.filter((r) => r.status === 201)).toHaveLength(40);
+    for (const r of answers.filter((r) => r.status !== 201)) expect(r.body.error).toBe("sold_out");
+    const all = await shardStats(sale, 8);
+    expect(sumIdentity(all)).toEqual({ total: 40, units: 40, inTransit: 0, unbalanced: [] });
+    expect(all.map((s) => s.stock!.held)).toEqual([20, 20, 0, 0, 0, 0, 0, 0]);
+    expect(all.slice(2).map((s) => s.shard!.given)).toEqual([5, 5, 5, 5, 5, 5]);
+    // Sold out now, everywhere: the edge knows without asking.
+    expect((await api.sale(sale)).body.sale).toMatchObject({ available: 0, held: 40, sold_out: true });
+  });
+
+  it("keeps the sum identity at every sample while claims, cancels, payments, expiries and transfers run", { timeout: 60_000 }, async () => {
+    const N = 4;
+    const sale = await createSale({ stock_total: 40, shards: N, hold_ttl_s: 1 });
+    const shoppers = await Promise.all(Array.from({ length: 240 }, () => signedShopper(sale)));
+    const samples: ReturnType<typeof sumIdentity>[] = [];
+    let running = true;
+    const sampler = (async () => {
+      while (running) {
+        samples.push(sumIdentity(await shardStats(sale, N)));
+        await sleep(5);
+      }
+    })();
+    // Waves of shoppers; some cancel, some pay, the rest let their hold expire (1 s) and the
+    // units come back to their shard, where the next wave's dry shards find them.
+    for (let wave = 0; wave < 4; wave++) {
+      const mine = shoppers.slice(wave * 60, wave * 60 + 60);
+      await Promise.all(
+        mine.map(async (s, i) => {
+          const r = await claimAs(sale, s);
+          if (r.status !== 201) return;
+          if (i % 3 === 0) await api.cancel(r.body.hold.id, s.token);
+          else if (i % 3 === 1) await api.pay(r.body.hold.id, s.token, "tok_ok");
+        }),
+      );
+      await sleep(1200);
+    }
+    running = false;
+    await sampler;
+    expect(samples.length).toBeGreaterThan(20);
+    for (const x of samples) expect(x).toMatchObject({ total: 40, unbalanced: [] });
+    // Transfers did happen while sampling (some samples saw units in transit or received).
+    const all = await shardStats(sale, N);
+    expect(all.reduce((n, s) => n + s.shard!.received, 0)).toBeGreaterThan(0);
+    expect(sumIdentity(all)).toMatchObject({ total: 40, unbalanced: [] });
+  });
+});
+
+describe("stock shards: a shard restarted in the middle of a transfer", () => {
+  /**
+   * Two shards of 2 units; shard 1's two units are held, so the next claim there asks shard 0.
+   * The claim is made to crash at `fault`; then shard 1's alarm must settle the transfer.
+   */
+  async function midTransfer(fault: "receiver_after_intent" | "receiver_before_apply" | "giver_after_give") {
+    const sale = await createSale({ stock_total: 4, shards: 2 });
+    const home1 = () => signedShopper(sale, { home: { shard: 1, of: 2 } });
+    const [a, b, c] = await Promise.all([home1(), home1(), home1()]);
+    expect((await claimAs(sale, a)).status).toBe(201);
+    expect((await claimAs(sale, b)).status).toBe(201);
+    await crashAt(sale, fault === "giver_after_give" ? 0 : 1, fault);
+    const key = idemKey();
+    const crashed = await claimAs(sale, c, key);
+    return { sale, c, key, crashed };
+  }
+
+  const figures = async (sale: string) => (await shardStats(sale, 2)).map((s) => ({ ...s.shard!, available: s.stock!.available }));
+
+  it("the receiver restarts after recording its intent: nothing was given yet; its alarm asks and applies once", async () => {
+    const { sale, c, key, crashed } = await midTransfer("receiver_after_intent");
+    expect(crashed.status).toBe(503); // the shard restarted under the claim: retry with the same key
+    const [s0, s1] = await figures(sale);
+    expect(s0).toMatchObject({ available: 2, given: 0 });
+    expect(s1).toMatchObject({ available: 0, received: 0, asking: 1 });
+    expect(sumIdentity(await shardStats(sale, 2))).toMatchObject({ total: 4, inTransit: 0, unbalanced: [] });
+
+    await alarmsUntil(sale, 1, async () => (await figures(sale))[1]!.asking === 0);
+    const [t0, t1] = await figures(sale);
+    expect(t0).toMatchObject({ available: 1, given: 1 });
+    expect(t1).toMatchObject({ available: 1, received: 1, asking: 0 });
+    expect(sumIdentity(await shardStats(sale, 2))).toMatchObject({ total: 4, inTransit: 0, unbalanced: [] });
+    // The retried claim gets the unit that came.
+    const again = await claimAs(sale, c, key);
+    expect(again.status).toBe(201);
+    expect(placeOf(again.body.hold.id, "h")?.shard).toBe(1);
+  });
+
+  it("the receiver restarts after the giver granted, before applying: in transit until its alarm applies it, once", async () => {
+    const { sale, crashed } = await midTransfer("receiver_before_apply");
+    expect(crashed.status).toBe(503);
+    const [s0, s1] = await figures(sale);
+    expect(s0).toMatchObject({ available: 1, given: 1 });
+    expect(s1).toMatchObject({ available: 0, received: 0, asking: 1 });
+    expect(sumIdentity(await shardStats(sale, 2))).toMatchObject({ total: 4, inTransit: 1, unbalanced: [] });
+
+    await alarmsUntil(sale, 1, async () => (await figures(sale))[1]!.asking === 0);
+    // Asked again, the giver answered the same grant: it gave one unit, not two.
+    const [t0, t1] = await figures(sale);
+    expect(t0).toMatchObject({ available: 1, given: 1 });
+    expect(t1).toMatchObject({ available: 1, received: 1, asking: 0 });
+    expect(sumIdentity(await shardStats(sale, 2))).toMatchObject({ total: 4, inTransit: 0, unbalanced: [] });
+    // Another alarm run changes nothing.
+    await alarmsUntil(sale, 1, async () => true);
+    expect(await figures(sale)).toEqual([t0, t1]);
+  });
+
+  it("the giver restarts after recording its grant: the receiver asks again and gets the same grant, once", async () => {
+    const { sale, c, key, crashed } = await midTransfer("giver_after_give");
+    // The receiver's call failed; the claim got no unit this time.
+    expect(crashed.status).toBe(409);
+    const [s0, s1] = await figures(sale);
+    expect(s0).toMatchObject({ available: 1, given: 1 });
+    expect(s1).toMatchObject({ available: 0, received: 0, asking: 1 });
+    expect(sumIdentity(await shardStats(sale, 2))).toMatchObject({ total: 4, inTransit: 1, unbalanced: [] });
+
+    await alarmsUntil(sale, 1, async () => (await figures(sale))[1]!.asking === 0);
+    const [t0, t1] = await figures(sale);
+    expect(t0).toMatchObject({ available: 1, given: 1 });
+    expect(t1).toMatchObject({ available: 1, received: 1 });
+    expect(sumIdentity(await shardStats(sale, 2))).toMatchObject({ total: 4, inTransit: 0, unbalanced: [] });
+    expect((await claimAs(sale, c, key)).status).toBe(201);
+    // Everything sells: the last unit, at shard 0, goes to a shopper of shard 1 through another transfer.
+    const d = await signedShopper(sale, { home: { shard: 1, of: 2 } });
+    expect((await claimAs(sale, d)).status).toBe(201);
+    const last = await signedShopper(sale);
+    expect((await claimAs(sale, last)).status).toBe(409);
+    expect(sumIdentity(await shardStats(sale, 2))).toEqual({ total: 4, units: 4, inTransit: 0, unbalanced: [] });
+  });
+});
+
+describe("stock shards: the sale's routes", () => {
+  it("refuses bad shard counts, a sharded waitlist and a change of shards with a clear 400", async () => {
+    const base = { id: `bad-${Date.now().toString(36)}`, product: { id: "p", name: "P", price: 100, currency: "EUR" }, stock_total: 10, starts_at: new Date().toISOString(), ends_at: new Date(Date.now() + 3600_000).toISOString() };
+    for (const shards of [0, 65, "x", 2.5]) {
+      const r = await admin("POST", "/sales", { ...base, shards });
+      expect(r.status, String(shards)).toBe(400);
+      expect(r.body.message).toMatch(/shards is a whole number from 1 to 64/);
+    }
+    const w = await admin("POST", "/sales", { ...base, shards: 8, release_policy: "waitlist" });
+    expect(w.status).toBe(400);
+    expect(w.body.message).toMatch(/waitlist needs one shard/);
+
+    const sale = await createSale({ stock_total: 10, shards: 4 });
+    for (const shards of [8, 1, 4]) {
+      const r = await admin("PATCH", `/sales/${sale}`, { shards, hold_ttl_s: 60 });
+      expect(r.status).toBe(400);
+      expect(r.body.message).toMatch(/shards cannot be changed/);
+    }
+    // A create of the same id with another number of shards is another configuration.
+    const again = await admin("GET", `/sales/${sale}`);
+    expect(again.body.shards).toHaveLength(4);
+  });
+
+  it("an id naming a shard the sale does not have reaches no object", async () => {
+    const { listDurableObjectIds } = await import("cloudflare:test");
+    const sale = await createSale({ stock_total: 4, shards: 2 });
+    const plain = await createSale({ stock_total: 4 });
+    const s = await signedShopper(sale);
+    for (const id of [`${sale}~2_h${"0".repeat(20)}`, `${sale}~9_h${"0".repeat(20)}`, `${plain}~1_h${"0".repeat(20)}`, `${sale}~0_h${"0".repeat(20)}`, `${sale}~1_h${"0".repeat(20)}`]) {
+      const r = await api.hold(id, s.token);
+      expect(r.status, id).toBe(404);
+      expect((await api.order(id.replace("_h", "_o"), s.token)).status).toBe(404);
+    }
+    const ids = new Set((await listDurableObjectIds(env.INVENTORY)).map((i) => i.toString()));
+    for (const name of [`${sale}~2`, `${sale}~9`, `${plain}~1`, `${sale}~0`]) expect(ids.has(env.INVENTORY.idFromName(name).toString()), name).toBe(false);
+    expect(ids.has(shard(sale, 1).id.toString())).toBe(true);
+  });
+});
