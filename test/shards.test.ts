@@ -4,10 +4,14 @@ import { placeOf } from "../domain/ids";
 import { homeShard } from "../domain/shards";
 import { createSale } from "./support/sales";
 import { idemKey } from "./support/shoppers";
-import { alarmsUntil, crashAt, shard, shardStats, signedShopper, sumIdentity } from "./support/shards";
-import { admin, api, sleep } from "./support/worker";
+import { alarmsUntil, crashAt, everyAlarmUntil, shard, shardStats, signedShopper, sumIdentity } from "./support/shards";
+import { admin, api, d1Orders, sleep } from "./support/worker";
 
 type Shopper = Awaited<ReturnType<typeof signedShopper>>;
+const unwrapView = <T>(r: { ok: true; value: T } | { ok: false }) => {
+  if (!r.ok) throw new Error("refused");
+  return r.value;
+};
 const claimAs = (sale: string, s: Shopper, key = idemKey()) => api.claim(sale, s.token, { pass: s.pass, key });
 
 /**
@@ -178,7 +182,82 @@ describe("stock shards: a shard restarted in the middle of a transfer", () => {
   });
 });
 
+describe("stock shards: the edge's sold-out answer", () => {
+  it("is given only when no shard has units and none is on its way", async () => {
+    const sale = await createSale({ stock_total: 2, shards: 2 });
+    const [a, b] = await Promise.all([0, 1].map(() => signedShopper(sale, { home: { shard: 1, of: 2 } })));
+    expect((await claimAs(sale, a)).status).toBe(201);
+    // Shard 1 asks shard 0 for its last unit and restarts before applying it: no shard has a unit
+    // available, one is on its way.
+    await crashAt(sale, 1, "receiver_before_apply");
+    expect((await claimAs(sale, b)).status).toBe(503);
+    await sleep(300); // past the edge's cache (EDGE_CACHE_MS 250 in tests)
+    expect((await api.sale(sale)).body.sale).toMatchObject({ available: 0, sold_out: false });
+    await alarmsUntil(sale, 1, async () => (await shardStats(sale, 2))[1]!.shard!.asking === 0);
+    expect((await api.sale(sale)).body.sale).toMatchObject({ available: 1, sold_out: false });
+    expect((await claimAs(sale, b)).status).toBe(201);
+    await sleep(300);
+    expect((await api.sale(sale)).body.sale).toMatchObject({ available: 0, held: 2, sold_out: true });
+    // Now the crowd without a pass is answered at the edge, by no shard.
+    const served = (await shardStats(sale, 2)).map((s) => s.served.claims);
+    const c = await signedShopper(sale);
+    const crowd = await api.claim(sale, c.token, { key: idemKey() });
+    expect(crowd.status).toBe(409);
+    expect((await shardStats(sale, 2)).map((s) => s.served.claims)).toEqual(served);
+  });
+});
+
 describe("stock shards: the sale's routes", () => {
+  it("expiry, cancel and pay work on every shard; every shard's orders reach D1; stats, reconcile, restock and pause see the whole sale", { timeout: 60_000 }, async () => {
+    const N = 4;
+    const sale = await createSale({ stock_total: 12, shards: N, hold_ttl_s: 2 });
+    const people = await Promise.all(Array.from({ length: 3 * N }, (_, i) => signedShopper(sale, { home: { shard: i % N, of: N } })));
+    const holds = await Promise.all(people.map(async (s, i) => {
+      const r = await claimAs(sale, s);
+      expect(r.status).toBe(201);
+      expect(placeOf(r.body.hold.id, "h")).toEqual({ sale, shard: i % N });
+      return { s, id: r.body.hold.id as string, fate: (["pay", "cancel", "expire"] as const)[Math.floor(i / N)]! };
+    }));
+    for (const h of holds.filter((h) => h.fate === "pay")) expect([200, 202]).toContain((await api.pay(h.id, h.s.token, "tok_ok")).status);
+    for (const h of holds.filter((h) => h.fate === "cancel")) expect((await api.cancel(h.id, h.s.token)).body.hold.status).toBe("cancelled");
+    const statusOf = async (h: (typeof holds)[number]) => (await api.hold(h.id, h.s.token)).body.hold.status;
+    const want = { pay: "confirmed", cancel: "cancelled", expire: "expired" };
+    await everyAlarmUntil(sale, N, async () => (await Promise.all(holds.map(async (h) => (await statusOf(h)) === want[h.fate]))).every(Boolean));
+    await everyAlarmUntil(sale, N, async () => (await d1Orders(sale)).length === N);
+
+    // One order per shard in D1, each under its shard's name; readable by its shopper.
+    const orders = await d1Orders(sale);
+    expect(orders.map((o) => placeOf(o.id, "o")?.shard).sort()).toEqual([0, 1, 2, 3]);
+    const paid = holds.find((h) => h.fate === "pay" && placeOf(h.id, "h")!.shard === 3)!;
+    expect((await api.order(paid.id.replace("_h", "_o"), paid.s.token)).body.order).toMatchObject({ hold_id: paid.id, sale_id: sale });
+    expect((await api.holds(sale, paid.s.token)).body.holds.map((h: { id: string }) => h.id)).toEqual([paid.id]);
+
+    // The units of cancelled and expired holds went back to their own shard.
+    const stats = await admin("GET", `/sales/${sale}`);
+    expect(stats.body.stock).toEqual({ stock_total: 12, available: 8, held: 0, sold: 4, withdrawn: 0, in_transit: 0 });
+    expect(stats.body.holds).toMatchObject({ confirmed: 4, cancelled: 4, expired: 4 });
+    expect(stats.body.d1).toMatchObject({ orders: 4, units: 4 });
+    expect(stats.body.shards.map((r: { stock: { available: number; sold: number } }) => [r.stock.available, r.stock.sold])).toEqual([[2, 1], [2, 1], [2, 1], [2, 1]]);
+    const rec = await admin("POST", `/sales/${sale}/reconcile`);
+    expect(rec.body.report.orders).toMatchObject({ ledger: 4, d1: 4, missing: [], unexpected: [] });
+    expect(rec.body.report.shards.map((r: { orders: { ledger: number; d1: number } }) => [r.orders.ledger, r.orders.d1])).toEqual([[1, 1], [1, 1], [1, 1], [1, 1]]);
+
+    // D1's catalogue row is the whole sale's (shard 0 speaks for it), restocks included.
+    const restocked = await admin("POST", `/sales/${sale}/restock`, { qty: 5 });
+    expect(restocked.body.sale).toMatchObject({ stock_total: 17, available: 13 });
+    expect((await shardStats(sale, N)).map((s) => s.shard!.base)).toEqual([5, 4, 4, 4]);
+    const catalogRow = () => env.DB.prepare("SELECT stock_total FROM sales WHERE id = ?").bind(sale).first<{ stock_total: number }>();
+    await everyAlarmUntil(sale, N, async () => (await catalogRow())?.stock_total === 17);
+
+    // Pause and resume reach every shard.
+    expect((await admin("POST", `/sales/${sale}/pause`)).body.sale.status).toBe("paused");
+    for (const i of [0, 1, 2, 3]) expect(unwrapView(await shard(sale, i).info()).status).toBe("paused");
+    const late = await signedShopper(sale, { home: { shard: 2, of: N } });
+    expect((await claimAs(sale, late)).status).toBe(425);
+    expect((await admin("POST", `/sales/${sale}/resume`)).body.sale.status).toBe("open");
+    expect((await claimAs(sale, late)).status).toBe(201);
+  });
+
   it("refuses bad shard counts, a sharded waitlist and a change of shards with a clear 400", async () => {
     const base = { id: `bad-${Date.now().toString(36)}`, product: { id: "p", name: "P", price: 100, currency: "EUR" }, stock_total: 10, starts_at: new Date().toISOString(), ends_at: new Date(Date.now() + 3600_000).toISOString() };
     for (const shards of [0, 65, "x", 2.5]) {

@@ -66,3 +66,14 @@ export async function alarmsUntil(sale: string, i: number, done: () => Promise<b
     await sleep(50);
   }
 }
+
+/** Runs every shard's alarm until `done()` holds (expiries, payment re-asks and flushes are all alarm steps). */
+export async function everyAlarmUntil(sale: string, n: number, done: () => Promise<boolean>, ms = 10_000) {
+  const end = Date.now() + ms;
+  while (!(await done())) {
+    if (Date.now() > end) throw new Error("condition not reached in time");
+    await Promise.all(Array.from({ length: n }, (_, i) => runDurableObjectAlarm(shard(sale, i))));
+    forgetSale(sale);
+    await sleep(50);
+  }
+}
