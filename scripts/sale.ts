@@ -106,15 +106,19 @@ program
   .addOption(num("--rate <n>", "shoppers admitted from the line per second (default 50)", "--rate 50"))
   .addOption(num("--max-active <n>", "admitted shoppers at once, at most (default 1000)", "--max-active 1000"))
   .addOption(num("--pow <bits>", "proof-of-work difficulty, 0-28 (default 16)", "--pow 16"))
+  .addOption(num("--shards <n>", "split the stock over n product objects, 1-64 (default 1; fixed once created; not with waitlist)", "--shards 8"))
   .addOption(new Option("--file <sale.json>", "the whole configuration as JSON (the API's body) instead of flags").conflicts(["name", "price", "stock"]))
   .addHelpText(
     "after",
     `
 Release policies: release (an unpaid hold's units go back on sale), undersell (they are withdrawn),
 waitlist (sold out ⇒ a waitlist; freed units are offered to the next shopper in it).
+Shards: one product object serves about a thousand claims a second; --shards n splits the stock
+over n of them for a hotter drop (README, "Scaling: stock shards").
 ${examples(
   'create drop-1 --name "Console X" --price 49900 --stock 100 --starts-in 600 --ends-in 7200',
   'create drop-2 --name "Tickets" --price 2500 --currency GBP --stock 5000 --starts 2026-12-01T10:00:00Z --ends-in 3600 --rate 200 --max-active 5000',
+  'create drop-3 --name "Sneaker" --price 18000 --stock 100000 --starts-in 3600 --ends-in 7200 --rate 5000 --max-active 200000 --shards 16',
   "create --file sale.json",
 )}`,
   )
@@ -138,6 +142,7 @@ ${examples(
         admission_rate: o.rate,
         max_active: o.maxActive,
         pow_difficulty: o.pow,
+        shards: o.shards,
       });
       check(SaleInput, body);
     }

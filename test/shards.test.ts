@@ -185,7 +185,8 @@ describe("stock shards: a shard restarted in the middle of a transfer", () => {
 describe("stock shards: the edge's sold-out answer", () => {
   it("is given only when no shard has units and none is on its way", async () => {
     const sale = await createSale({ stock_total: 2, shards: 2 });
-    const [a, b] = await Promise.all([0, 1].map(() => signedShopper(sale, { home: { shard: 1, of: 2 } })));
+    const home1 = () => signedShopper(sale, { home: { shard: 1, of: 2 } });
+    const [a, b] = await Promise.all([home1(), home1()]);
     expect((await claimAs(sale, a)).status).toBe(201);
     // Shard 1 asks shard 0 for its last unit and restarts before applying it: no shard has a unit
     // available, one is on its way.

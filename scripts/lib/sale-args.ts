@@ -26,6 +26,7 @@ export const FLAGS: Record<string, { flag: string; example: string; invalid?: st
   admission_rate: { flag: "--rate", example: "--rate 50 (shoppers admitted per second)" },
   max_active: { flag: "--max-active", example: "--max-active 1000" },
   pow_difficulty: { flag: "--pow", example: "--pow 16 (bits, 0-28)" },
+  shards: { flag: "--shards", example: "--shards 8 (1-64 product objects)" },
   qty: { flag: "<qty>", example: "20 (1-10000000 units)" },
 };
 

@@ -54,7 +54,7 @@ export function printStats(s: Record<string, any>, history?: History) {
   const st = s.stock;
   const rows: [string, unknown][] = [
     ["sale", `${s.sale.id} (${s.sale.status}) · ${s.sale.product.name}`],
-    ["stock", `${st.available} available · ${st.held} held · ${st.sold} sold · ${st.withdrawn} withdrawn · of ${st.stock_total}`],
+    ["stock", `${st.available} available · ${st.held} held · ${st.sold} sold · ${st.withdrawn} withdrawn${st.in_transit ? ` · ${st.in_transit} in transit` : ""} · of ${st.stock_total}`],
     ["holds", Object.entries(s.holds).map(([k, v]) => `${k} ${v}`).join(" · ")],
     ["refunds", `${s.refunds.refunded} refunded · ${s.refunds.pending} pending`],
     ["queue", `${s.queue.in_line} in line · ${s.queue.waiting} waiting · ${s.queue.admitted} admitted · ${s.queue.active} active (max ${s.queue.max_active}, ${s.queue.admission_rate}/s)`],
@@ -70,6 +70,16 @@ export function printStats(s: Record<string, any>, history?: History) {
     rows.push(["sold", spark(history.sold, max)], ["held", spark(history.held, max)], ["available", spark(history.available, max)]);
   }
   table(rows);
+  if (s.shards) printShards(s.shards);
+}
+
+/** A sharded sale: one line per shard (its stock, what it was given, what it gave and received). */
+function printShards(shards: Record<string, any>[]) {
+  console.log(`\n  ${shards.length} shards (stock_total = base − given + received; in transit = Σ given − Σ received)`);
+  const head = ["SHARD", "AVAIL", "HELD", "SOLD", "WDRAWN", "TOTAL", "BASE", "GIVEN", "RECVD", "ASKING", "CLAIMS", "OUTBOX"];
+  const rows = shards.map((r) => [r.shard, r.stock.available, r.stock.held, r.stock.sold, r.stock.withdrawn, r.stock.stock_total, r.base, r.given, r.received, r.asking, r.served.claims, r.outbox.backlog].map(String));
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  for (const r of [head, ...rows]) console.log(`  ${r.map((c, i) => c.padStart(w[i]!)).join("  ")}`);
 }
 
 export function printReconcile(report: Record<string, any>) {
@@ -81,4 +91,7 @@ export function printReconcile(report: Record<string, any>) {
   ]);
   for (const m of [...orders.missing, ...refunds.missing]) console.log(`  missing in D1 (re-flushed): ${m}`);
   for (const u of [...orders.unexpected, ...refunds.unexpected]) console.log(`  in D1 but not in the object: ${u}`);
+  for (const r of report.shards ?? []) {
+    console.log(`  shard ${r.shard}: orders ${r.orders.ledger} in the object · ${r.orders.d1} in D1 · ${r.orders.missing.length} missing · refunds ${r.refunds.ledger}/${r.refunds.d1} · re-flushed ${r.re_enqueued}`);
+  }
 }

@@ -12,7 +12,7 @@ import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { SaleChanged, SaleCreated, SaleList, SaleStats } from "../../domain/schemas/admin.ts";
+import { ReconcileAnswer, SaleChanged, SaleCreated, SaleList, SaleStats } from "../../domain/schemas/admin.ts";
 
 const ROOT = join(import.meta.dirname, "../..");
 const BIN = join(ROOT, "bin/flashsale.mjs");
@@ -39,6 +39,19 @@ const stats = (id) => ({
   d1: { orders: 1, units: 1, revenue: 49900, refunds: 0 },
 });
 
+/** A sale of two stock shards: the whole, and a row per shard (one unit in transit between them). */
+const shardRow = (shard, over) => ({
+  shard, shards: 2, base: 50, given: 0, received: 0, asking: 0, stock: { stock_total: 50, available: 48, held: 1, sold: 1, withdrawn: 0 },
+  holds: { held: 1, pending: 0, confirmed: 1, expired: 0, cancelled: 0, declined: 0 }, outbox: { backlog: 0, dead_letters: 0 },
+  served: { claims: 2, batches: 2 }, alarm_at: null, ...over,
+});
+const shardedStats = (id) => ({
+  ...stats(id), stock: { stock_total: 100, available: 95, held: 2, sold: 2, withdrawn: 0, in_transit: 1 },
+  shards: [shardRow(0, { given: 1, stock: { stock_total: 49, available: 47, held: 1, sold: 1, withdrawn: 0 } }), shardRow(1)],
+});
+const comparison = (n) => ({ ledger: n, d1: n, in_outbox: 0, missing: [], unexpected: [] });
+const reconciled = (n) => ({ orders: comparison(n), refunds: comparison(0), re_enqueued: 0, dead_letters_resent: 0, backlog_after: 0 });
+
 /** Every request the fake was sent: method, path, headers, body. */
 const seen = [];
 let server;
@@ -59,7 +72,8 @@ function answer(req, body) {
     if (body.id === "taken") return [409, { error: "conflict", message: "sale taken already exists with another configuration" }];
     return [201, SaleCreated.parse({ sale: view(body.id, { stock_total: body.stock_total, available: body.stock_total, held: 0 }), created: true })];
   }
-  if (method === "GET" && !action) return [200, SaleStats.parse(stats(id))];
+  if (method === "GET" && !action) return [200, SaleStats.parse(id === "sharded" ? shardedStats(id) : stats(id))];
+  if (action === "reconcile") return [200, ReconcileAnswer.parse({ report: id === "sharded" ? { ...reconciled(2), shards: [{ shard: 0, ...reconciled(1) }, { shard: 1, ...reconciled(1) }] } : reconciled(2) })];
   const status = { pause: "paused", resume: "open", close: "closed" }[action];
   return [200, SaleChanged.parse({ sale: view(id, status ? { status } : {}) })];
 }
@@ -165,6 +179,8 @@ const BAD = [
   [["create", "--file", file("broken.json", "{ not json")], /^✗ --file .*broken\.json: not JSON/],
   [["create", "--file", file("sale.json", JSON.stringify({ id: "f", product: { id: "f", name: "F", price: 1, currency: "EUR" }, stock_total: 0, starts_at: "2026-12-01T10:00:00Z", ends_at: "2026-12-01T11:00:00Z" }))], /^✗ .*sale\.json: stock_total: too small: expected number to be >=1$/],
   [["list", "--access-id", "abc"], /^✗ a Cloudflare Access service token needs both --access-id and --access-secret/],
+  [["create", "x", "--name", "A", "--price", "1", "--stock", "5", "--shards", "65"], /^✗ --shards 65: shards is a whole number from 1 to 64; e\.g\. --shards 8/],
+  [["create", "x", "--name", "A", "--price", "1", "--stock", "5", "--shards", "4", "--policy", "waitlist"], /^✗ --policy "waitlist": release_policy waitlist needs one shard/],
 ];
 
 describe("bad arguments: one line each, exit code 2, no stack trace, nothing sent", { concurrency: 3 }, () => {
@@ -236,6 +252,22 @@ describe("calls to the admin API", () => {
       assert.ok(req, `${method} ${path} was sent`);
       assert.deepEqual(req.body, body);
     }
+  });
+
+  test("create --shards sends it; stats and reconcile of a sharded sale print a line per shard", async () => {
+    const made = await cli(withServer(["create", "drop-8", "--name", "Console X", "--price", "49900", "--stock", "100", "--shards", "8"]));
+    assert.equal(made.code, 0, made.stderr);
+    assert.equal(requestsTo("/admin/sales").at(-1).body.shards, 8);
+    const st = await cli(withServer(["stats", "sharded"]));
+    assert.equal(st.code, 0, st.stderr);
+    assert.match(st.stdout, /95 available · 2 held · 2 sold · 0 withdrawn · 1 in transit · of 100/);
+    assert.match(st.stdout, /2 shards \(stock_total = base − given \+ received/);
+    assert.match(st.stdout, /^ +0 +47 +1 +1 +0 +49 +50 +1 +0 +0 +2 +0$/m);
+    assert.match(st.stdout, /^ +1 +48 +1 +1 +0 +50 +50 +0 +0 +0 +2 +0$/m);
+    const rec = await cli(withServer(["reconcile", "sharded"]));
+    assert.equal(rec.code, 0, rec.stderr);
+    assert.match(rec.stdout, /orders +2 in the object · 2 in D1/);
+    assert.match(rec.stdout, /shard 1: orders 1 in the object · 1 in D1 · 0 missing/);
   });
 
   test("the token comes from ADMIN_TOKEN, then .dev.vars; a Cloudflare Access service token replaces it", async () => {
