@@ -121,12 +121,13 @@ async function main() {
     admission_rate: opts.admissionRate,
     max_active: opts.maxActive,
     pow_difficulty: opts.pow,
+    ...(opts.shards > 1 && { shards: opts.shards }),
   });
   const created = await admin.createSale(saleInput);
   if (created.status !== 201) throw new Error(`POST /admin/sales answered ${created.status} ${JSON.stringify(created.body)}`);
   const sale = { ...saleInput, starts_at_ms: Date.parse(saleInput.starts_at) };
   timing.saleCreated = Date.now();
-  say(`sale ${sale.id}: ${opts.stock} units, ${opts.shoppers} shoppers, opens ${saleInput.starts_at}`);
+  say(`sale ${sale.id}: ${opts.stock} units${opts.shards > 1 ? ` over ${opts.shards} shards` : ""}, ${opts.shoppers} shoppers, opens ${saleInput.starts_at}`);
 
   // The crowd, then the come-backs, then quiet.
   const ctx = crowdContext({ api, admin, opts, sale, t0, solve: await powSolver(a["pow-solver"]) });

@@ -29,11 +29,17 @@ export function checkInvariants({ stats, peak, shoppers, ledger, d1, reconcile, 
   {
     const ev = [];
     if (st.sold > st.stock_total) ev.push(`sold ${st.sold} > stock ${st.stock_total}`);
-    if (st.available + st.held + st.sold + st.withdrawn !== st.stock_total) ev.push(`available+held+sold+withdrawn = ${st.available + st.held + st.sold + st.withdrawn} ≠ ${st.stock_total}`);
+    // A sharded sale: units between shards count too, and each shard's own books balance.
+    const units = st.available + st.held + st.sold + st.withdrawn + (st.in_transit ?? 0);
+    if (units !== st.stock_total) ev.push(`available+held+sold+withdrawn${st.in_transit === undefined ? "" : "+in_transit"} = ${units} ≠ ${st.stock_total}`);
+    for (const r of stats.shards ?? []) {
+      if (r.stock.stock_total !== r.base - r.given + r.received) ev.push(`shard ${r.shard}: stock_total ${r.stock.stock_total} ≠ base ${r.base} − given ${r.given} + received ${r.received}`);
+      if (r.asking) ev.push(`shard ${r.shard}: ${r.asking} transfers still unapplied`);
+    }
     if (peak.soldPlusHeld > st.stock_total) ev.push(`sold+held reached ${peak.soldPlusHeld} at ${peak.at}`);
     if (confirmed.length > st.stock_total) ev.push(`${confirmed.length} shoppers hold a confirmed order for ${st.stock_total} units`);
     out.push(check("no oversell (sold ≤ stock, sold+held ≤ stock throughout)", ev.length === 0,
-      `sold ${st.sold} / stock ${st.stock_total}; peak sold+held ${peak.soldPlusHeld}; shoppers with an order ${confirmed.length}`, ev));
+      `sold ${st.sold} / stock ${st.stock_total}; peak sold+held ${peak.soldPlusHeld}; shoppers with an order ${confirmed.length}${stats.shards ? `; ${stats.shards.length} shards, ${stats.shards.reduce((n, r) => n + r.received, 0)} units moved between them` : ""}`, ev));
   }
 
   // 2. Under `release`, unmet demand means every unit ends up sold.

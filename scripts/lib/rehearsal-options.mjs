@@ -15,7 +15,8 @@ export function help() {
   --retries N (2, claims after "sold out for now")  --concurrency N (64 requests in flight)
   --poll-cap-s S (2)  --think-ms MS (1000)  --hold-ttl-s S (5)  --pow BITS (8)
   --admission-rate R (max(100, shoppers/10))  --max-active N  --policy release|undersell|waitlist
-  --per-user-limit N (1)  --fault d1|restart|gateway (repeatable)  --d1-down-ms MS (8000)  --late-ms MS
+  --per-user-limit N (1)  --shards N (1: the stock split over N product objects, 1-64)
+  --fault d1|restart|gateway (repeatable)  --d1-down-ms MS (8000)  --late-ms MS
   --same-ip (all shoppers from one address: the per-IP limit bites)
   --gateway simulated|stripe-fake (stripe-fake: GATEWAY=stripe against the fake Stripe, served locally, with 5xx,
      timeouts, 429s, 3-D Secure, late successes, and webhooks late, twice, out of order and forged)
@@ -56,6 +57,7 @@ export function readOptions(args = process.argv.slice(2)) {
       "max-active": { type: "string" },
       policy: { type: "string", default: "release" },
       "per-user-limit": { type: "string", default: "1" },
+      shards: { type: "string", default: "1" },
       fault: { type: "string", multiple: true, default: [] },
       "d1-down-ms": { type: "string", default: "8000" },
       "late-ms": { type: "string" },
@@ -105,6 +107,7 @@ export function readOptions(args = process.argv.slice(2)) {
     maxActive: a["max-active"] ? Math.floor(num("max-active")) : Math.max(1000, shoppersN),
     policy: a.policy,
     perUserLimit: Math.max(1, Math.floor(num("per-user-limit"))),
+    shards: Math.floor(num("shards")),
     faults: new Set(a.fault.flatMap((f) => f.split(",")).map((f) => f.trim()).filter(Boolean)),
     d1DownMs: Math.floor(num("d1-down-ms")),
     passTimeoutS: num("pass-timeout-s"),
@@ -120,6 +123,8 @@ export function readOptions(args = process.argv.slice(2)) {
   opts.payPollS = PAY.PAY_GIVE_UP_S + opts.lateMs / 1000 + 15;
   for (const f of opts.faults) if (!["d1", "restart", "gateway"].includes(f)) usage(`unknown --fault ${f} (d1, restart, gateway)`);
   if (!["release", "undersell", "waitlist"].includes(opts.policy)) usage("--policy is release, undersell or waitlist");
+  if (opts.shards < 1 || opts.shards > 64) usage("--shards is 1-64");
+  if (opts.shards > 1 && opts.policy === "waitlist") usage("--policy waitlist needs one shard (a waitlist's order cannot be kept across shards)");
   if (!["simulated", "stripe-fake"].includes(opts.gateway)) usage("--gateway is simulated or stripe-fake");
   if (opts.gateway === "stripe-fake" && a.url) usage("--gateway stripe-fake starts its own server (not with --url)");
   if (opts.abandon + opts.cancel > 1) usage("--abandon + --cancel must be ≤ 1");
