@@ -1,7 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { settings } from "../domain/config";
-import { saleOf } from "../domain/ids";
-import { inventory } from "../domain/objects";
+import { placeOf } from "../domain/ids";
+import { inventoryShard } from "../domain/objects";
 import type { ChargeOutcome, LookupOutcome, PaymentRequest, RefundOutcome, RefundRequest } from "./payments/gateway";
 import { behaviourOf, fingerprintAfter } from "./payments/test-cards";
 
@@ -158,12 +158,13 @@ export class GatewaySimulator extends DurableObject<Env> {
     await Promise.all(
       due.map(async (row) => {
         const outcome = this.outcome(row);
-        const sale = saleOf(row.reference, "h");
+        // The hold's own object: its id names the sale and, for a sharded sale, the shard.
+        const place = placeOf(row.reference, "h");
         try {
-          if (sale && outcome.status !== "unknown") {
+          if (place && outcome.status !== "unknown") {
             // The payer is not kept here: a card the shopper did not name was known before the charge.
             const named = outcome.status === "succeeded" && row.method.includes(".");
-            await inventory(this.env, sale).paymentEvent(row.reference, named ? { ...outcome, fingerprint: fingerprintAfter(row.method, "") } : outcome);
+            await inventoryShard(this.env, place.sale, place.shard).paymentEvent(row.reference, named ? { ...outcome, fingerprint: fingerprintAfter(row.method, "") } : outcome);
           }
           this.sql.exec("UPDATE charges SET notify_at = NULL WHERE key = ?", row.key);
         } catch {

@@ -5,7 +5,7 @@ import { homeShard } from "../domain/shards";
 import { createSale } from "./support/sales";
 import { idemKey } from "./support/shoppers";
 import { alarmsUntil, crashAt, everyAlarmUntil, shard, shardStats, signedShopper, sumIdentity } from "./support/shards";
-import { admin, api, d1Orders, sleep } from "./support/worker";
+import { admin, api, d1Orders, d1Refunds, sleep } from "./support/worker";
 
 type Shopper = Awaited<ReturnType<typeof signedShopper>>;
 const unwrapView = <T>(r: { ok: true; value: T } | { ok: false }) => {
@@ -257,6 +257,19 @@ describe("stock shards: the sale's routes", () => {
     expect((await claimAs(sale, late)).status).toBe(425);
     expect((await admin("POST", `/sales/${sale}/resume`)).body.sale.status).toBe("open");
     expect((await claimAs(sale, late)).status).toBe(201);
+  });
+
+  it("a payment outcome the gateway pushes late reaches the hold's own shard (a late success is refunded there)", { timeout: 30_000 }, async () => {
+    const sale = await createSale({ stock_total: 2, shards: 2 });
+    const s = await signedShopper(sale, { home: { shard: 1, of: 2 } });
+    const hold = (await claimAs(sale, s)).body.hold;
+    expect(placeOf(hold.id, "h")?.shard).toBe(1);
+    // Lands 1.5 s after the charge, after PAY_GIVE_UP_S (1 s) released the hold: only the
+    // gateway's own push (its alarm) can tell the hold's shard within this test.
+    expect((await api.pay(hold.id, s.token, "tok_late_1500")).status).toBe(202);
+    await everyAlarmUntil(sale, 2, async () => (await d1Refunds(sale)).length === 1, 15_000);
+    expect((await api.hold(hold.id, s.token)).body.hold).toMatchObject({ status: "expired", refund: { status: "refunded" } });
+    expect((await d1Refunds(sale))[0]).toMatchObject({ hold_id: hold.id });
   });
 
   it("refuses bad shard counts, a sharded waitlist and a change of shards with a clear 400", async () => {
