@@ -29,7 +29,8 @@ export async function comeBacks(ctx, shoppers, admin) {
 }
 
 /** The gateway's charges for this sale's holds (`ctx.ledger`: another gateway's ledger, in the same shape). */
-const chargesOf = (ledgerBody, saleId) => ledgerBody.charges.filter((c) => c.reference.startsWith(`${saleId}_h`));
+// A hold id starts with its object's name: the sale id, or `<sale>~<shard>` (domain/shards.ts).
+const chargesOf = (ledgerBody, saleId) => ledgerBody.charges.filter((c) => c.reference.startsWith(`${saleId}_h`) || c.reference.startsWith(`${saleId}~`));
 
 /**
  * Waits until nothing is pending: holds, outbox, refunds, and charges still processing. `state`
