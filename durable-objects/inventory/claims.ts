@@ -15,8 +15,12 @@ import type { Waitlist } from "./waitlist";
  */
 export type ClaimRequest = { user: string; identity?: string; qty: number; key: string };
 
-/** A claim and its answer, set inside the transaction and sent only once that has committed. */
-type Claim = { req: ClaimRequest; answer: Result<ClaimAnswer> };
+/**
+ * A claim and its answer, set inside the transaction and sent only once that has committed.
+ * `tentative`: a shard's attempt whose "sold out" may yet be undone by a refill (rebalance.ts),
+ * so it is not counted as an outcome (the final answer is).
+ */
+type Claim = { req: ClaimRequest; answer: Result<ClaimAnswer>; tentative?: boolean };
 type Queued = Claim & { resolve: (r: Result<ClaimAnswer>) => void; reject: (e: unknown) => void };
 
 /** What a claim answers until its batch is applied (no claim is ever sent it: `apply` sets all). */
@@ -56,18 +60,18 @@ export class Claims {
     this.waitlist = host.waitlist;
   }
 
-  claim(req: ClaimRequest): Promise<Result<ClaimAnswer>> {
+  claim(req: ClaimRequest, tentative?: boolean): Promise<Result<ClaimAnswer>> {
     this.served.claims++;
     if (!this.host.groupCommit) {
       // The baseline group commit is measured against: one transaction per claim.
-      const c: Claim = { req, answer: NOT_APPLIED };
+      const c: Claim = { req, answer: NOT_APPLIED, tentative };
       this.apply([c], Date.now());
       this.host.armAlarm();
       this.logClaims([c]);
       return Promise.resolve(c.answer);
     }
     return new Promise((resolve, reject) => {
-      this.queue.push({ req, answer: NOT_APPLIED, resolve, reject });
+      this.queue.push({ req, answer: NOT_APPLIED, tentative, resolve, reject });
       if (!this.draining) void this.drain();
     });
   }
@@ -108,7 +112,8 @@ export class Claims {
   private logClaims(claims: Claim[]): void {
     const o = this.claimLog;
     const batch: Partial<Record<SeriesField, number>> = {};
-    for (const { answer: r } of claims) {
+    for (const { answer: r, tentative } of claims) {
+      if (tentative && !r.ok && r.error === "sold_out") continue;
       const k = r.ok ? (r.value.kind === "hold" ? (r.value.created ? "held" : "replayed") : "waitlisted") : r.error;
       o.outcomes[k] = (o.outcomes[k] ?? 0) + 1;
       const f = SERIES_KEY.get(k) ?? "claim_other";
@@ -117,6 +122,18 @@ export class Claims {
     this.host.series.add(Date.now(), batch);
     o.claims += claims.length;
     o.batches++;
+    this.flushLogSoon();
+  }
+
+  /** A shard's final "sold out" after its refill found nothing (its attempts were tentative). */
+  countSoldOut(): void {
+    this.claimLog.outcomes.sold_out = (this.claimLog.outcomes.sold_out ?? 0) + 1;
+    this.host.series.add(Date.now(), { claim_sold_out: 1 });
+    this.flushLogSoon();
+  }
+
+  private flushLogSoon(): void {
+    const o = this.claimLog;
     if (o.timer) return;
     o.timer = setTimeout(() => {
       this.host.log("info", "claim", { sale: this.sale.cachedId(), claims: o.claims, batches: o.batches, ...o.outcomes });

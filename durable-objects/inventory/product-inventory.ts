@@ -205,7 +205,7 @@ export class ProductInventory extends DurableObject<Env> {
   /** A hold for `qty` units, the user's existing hold, a waitlist place, or a refusal. */
   claim(req: ClaimRequest): Promise<Result<ClaimAnswer>> {
     // A shard that is dry asks its siblings before it answers "sold out" (rebalance.ts).
-    if (this.ledger.where) return this.rebalance.claim(req, (r) => this.claims.claim(r));
+    if (this.ledger.where) return this.rebalance.claim(req, (r, tentative) => this.claims.claim(r, tentative), () => this.claims.countSoldOut());
     return this.claims.claim(req);
   }
 

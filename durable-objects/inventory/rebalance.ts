@@ -8,7 +8,8 @@ import type { Intent, ShardLedger } from "./shard";
 
 /** A shard's request to a sibling: `n` units under transfer id `id`, for shard `to`. */
 export type Give = { id: string; to: number; n: number };
-export type Granted = { granted: number };
+/** The grant, and what the giver had left after it (a hint for who to ask first next time). */
+export type Granted = { granted: number; left: number };
 
 /**
  * Where a test may make a shard stop mid-transfer (the object restarts there). Set only on the
@@ -33,6 +34,13 @@ const ASK_AGAIN_MS = 1000;
 const MAX_BACKOFF_MS = 30_000;
 /** Refills a claim may wait for before its "sold out" stands (each one found units, or it stops). */
 const MAX_ROUNDS = 8;
+/**
+ * After a round in which every sibling answered that it had nothing, "sold out" stands this long
+ * without asking again (about the edge's own cache of it): a sold-out sale's claims then cost a
+ * shard no more than an unsharded sale's. Units that come back meanwhile (an expiry, a cancel)
+ * are found by the first round after it.
+ */
+const DRY_MS = 500;
 
 /**
  * Rebalancing between the shards of a sharded sale (shard.ts has the ledger and the rules). A
@@ -50,16 +58,28 @@ const MAX_ROUNDS = 8;
 export class Rebalance implements Scheduled {
   private running: Promise<number> | undefined;
   private next: { want: number; result: Promise<number> } | undefined;
+  /** What each sibling had left when it last answered (in memory: only the order of asking depends on it). */
+  private readonly left = new Map<number, number>();
+  private dryUntil = 0;
 
   constructor(private readonly host: RebalanceHost) {}
 
-  /** A claim on a sharded sale: "sold out" here is only the answer once the siblings have nothing to give. */
-  async claim(req: ClaimRequest, attempt: (req: ClaimRequest) => Promise<Result<ClaimAnswer>>): Promise<Result<ClaimAnswer>> {
-    let r = await attempt(req);
+  /**
+   * A claim on a sharded sale: "sold out" here is only the answer once the siblings have nothing
+   * to give. `attempt(req, tentative)` applies it; `soldOut()` counts a final "sold out" (the
+   * tentative ones are not counted as outcomes).
+   */
+  async claim(
+    req: ClaimRequest,
+    attempt: (req: ClaimRequest, tentative: boolean) => Promise<Result<ClaimAnswer>>,
+    soldOut: () => void,
+  ): Promise<Result<ClaimAnswer>> {
+    let r = await attempt(req, true);
     for (let i = 0; i < MAX_ROUNDS && !r.ok && r.error === "sold_out"; i++) {
       if ((await this.refill(req.qty)) === 0) break;
-      r = await attempt(req);
+      r = await attempt(req, true);
     }
+    if (!r.ok && r.error === "sold_out") soldOut();
     return r;
   }
 
@@ -84,20 +104,37 @@ export class Rebalance implements Scheduled {
     return slot.result;
   }
 
-  /** Asks the siblings in turn, from a random one, until `want` units came or all were asked. */
+  /**
+   * Asks the siblings in turn until `want` units came or all were asked: first those that had
+   * most left when they last answered, then those not asked yet, then those that had nothing
+   * (random among equals, so that dry shards do not all ask the same one first).
+   */
   private async round(want: number): Promise<number> {
     const where = this.host.ledger.where;
-    if (!where || where.count < 2) return 0;
-    const others = where.count - 1;
-    const start = Math.floor(Math.random() * others);
+    if (!where || where.count < 2 || Date.now() < this.dryUntil) return 0;
+    const rank = (i: number) => {
+      const l = this.left.get(i);
+      return l === undefined ? 0.5 : l === 0 ? 0 : 1 + l;
+    };
+    const siblings = Array.from({ length: where.count }, (_, i) => i)
+      .filter((i) => i !== where.idx)
+      .map((i) => ({ i, r: rank(i), tie: Math.random() }))
+      .sort((a, b) => b.r - a.r || a.tie - b.tie);
     let got = 0;
-    for (let j = 0; j < others && got < want; j++) {
-      got += await this.ask((where.idx + 1 + ((start + j) % others)) % where.count, want - got);
+    let answered = 0;
+    for (const { i } of siblings) {
+      if (got >= want) break;
+      const k = await this.ask(i, want - got);
+      if (k !== null) answered++;
+      got += k ?? 0;
     }
+    // Everyone answered "nothing": the sale is sold out for the moment.
+    this.dryUntil = got === 0 && answered === siblings.length ? Date.now() + DRY_MS : 0;
     return got;
   }
 
-  private async ask(from: number, n: number): Promise<number> {
+  /** One transfer asked of `from`: the units applied, or null if it did not answer (the alarm asks again). */
+  private async ask(from: number, n: number): Promise<number | null> {
     const now = Date.now();
     const id = `t${this.host.ledger.where!.idx}.${from}.${now.toString(36)}.${randomHex(4)}`;
     this.host.transactionSync(() => {
@@ -110,20 +147,21 @@ export class Rebalance implements Scheduled {
     return this.settle({ id, from_shard: from, asked: n, attempts: 0 });
   }
 
-  /** Asks the giver (again: it answers the same grant) and applies its answer once. */
-  private async settle(t: Intent): Promise<number> {
+  /** Asks the giver (again: it answers the same grant) and applies its answer once; null if it did not answer. */
+  private async settle(t: Intent): Promise<number | null> {
     const where = this.host.ledger.where!;
     let answer: Result<Granted>;
     try {
       answer = await this.host.sibling(t.from_shard).give({ id: t.id, to: where.idx, n: t.asked });
     } catch (e) {
       this.later(t, String(e));
-      return 0;
+      return null;
     }
     if (!answer.ok) {
       this.later(t, `${answer.error}: ${answer.message}`);
-      return 0;
+      return null;
     }
+    this.left.set(t.from_shard, answer.value.left);
     await this.crashIf("receiver_before_apply");
     const k = answer.value.granted;
     const now = Date.now();
@@ -155,16 +193,17 @@ export class Rebalance implements Scheduled {
       return refuse("invalid_request", `a transfer is 1 or more units for another shard of ${where.count}`);
     }
     const now = Date.now();
-    const granted = this.host.transactionSync(() => {
+    const answer = this.host.transactionSync((): Granted => {
+      const available = this.host.sale.row()!.available;
       const seen = this.host.ledger.granted(t.id);
-      if (seen !== null) return seen;
-      const k = Math.min(t.n, this.host.sale.row()!.available);
+      if (seen !== null) return { granted: seen, left: available };
+      const k = Math.min(t.n, available);
       this.host.ledger.gave(t.id, t.to, t.n, k, now);
       if (k > 0) this.host.sale.transfer(-k);
-      return k;
+      return { granted: k, left: available - k };
     });
     await this.crashIf("giver_after_give");
-    return ok({ granted });
+    return ok(answer);
   }
 
   nextAlarm(): number | null {
