@@ -144,7 +144,7 @@ export function createRuns({ opt, stamp, say, logStream }) {
     const notes = [];
     // Requests still in flight when the clock stops may create holds whose 201 is not counted.
     if (newHolds < created || newHolds > created + c) notes.push(`MISMATCH: ${created} x 201 but ${newHolds} new holds`);
-    if (st.available + st.held + st.sold + st.withdrawn !== st.stock_total) notes.push("STOCK INVARIANT BROKEN");
+    if (st.available + st.held + st.sold + st.withdrawn + (st.in_transit ?? 0) !== st.stock_total) notes.push("STOCK INVARIANT BROKEN");
     const other = Object.entries(r.codes).filter(([code]) => code !== "201");
     if (other.length) notes.push(`not 201: ${other.map(([k, v]) => `${v}x${k}`).join(",")}`);
     if (r.requests >= n && r.duration_s < opt.duration * 0.9) notes.push(`pool of ${n}${n < asked ? " (cut by pass lifetime)" : ""} ran out at ${r.duration_s} s`);
