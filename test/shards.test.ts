@@ -1,6 +1,8 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { placeOf } from "../domain/ids";
+import { ReconcileAnswer, SaleList, SaleStats } from "../domain/schemas/admin";
+import { SaleSeries } from "../domain/schemas/series";
 import { homeShard } from "../domain/shards";
 import { createSale } from "./support/sales";
 import { idemKey } from "./support/shoppers";
@@ -236,13 +238,22 @@ describe("stock shards: the sale's routes", () => {
 
     // The units of cancelled and expired holds went back to their own shard.
     const stats = await admin("GET", `/sales/${sale}`);
+    SaleStats.parse(stats.body); // the sums and the rows are what the API says they are
     expect(stats.body.stock).toEqual({ stock_total: 12, available: 8, held: 0, sold: 4, withdrawn: 0, in_transit: 0 });
     expect(stats.body.holds).toMatchObject({ confirmed: 4, cancelled: 4, expired: 4 });
     expect(stats.body.d1).toMatchObject({ orders: 4, units: 4 });
     expect(stats.body.shards.map((r: { stock: { available: number; sold: number } }) => [r.stock.available, r.stock.sold])).toEqual([[2, 1], [2, 1], [2, 1], [2, 1]]);
     const rec = await admin("POST", `/sales/${sale}/reconcile`);
+    ReconcileAnswer.parse(rec.body);
     expect(rec.body.report.orders).toMatchObject({ ledger: 4, d1: 4, missing: [], unexpected: [] });
     expect(rec.body.report.shards.map((r: { orders: { ledger: number; d1: number } }) => [r.orders.ledger, r.orders.d1])).toEqual([[1, 1], [1, 1], [1, 1], [1, 1]]);
+
+    // The list and the series show the sale as one.
+    const listed = SaleList.parse((await admin("GET", "/sales")).body).sales.find((x) => x.sale.id === sale)!;
+    expect(listed.stock).toEqual({ stock_total: 12, available: 8, held: 0, sold: 4, withdrawn: 0, in_transit: 0 });
+    const series = SaleSeries.parse((await admin("GET", `/sales/${sale}/series`)).body);
+    const total = (f: "paid" | "cancelled" | "expired") => (series.values[f] ?? []).reduce<number>((n, v) => n + (v ?? 0), 0);
+    expect([total("paid"), total("cancelled"), total("expired")]).toEqual([4, 4, 4]);
 
     // D1's catalogue row is the whole sale's (shard 0 speaks for it), restocks included.
     const restocked = await admin("POST", `/sales/${sale}/restock`, { qty: 5 });
