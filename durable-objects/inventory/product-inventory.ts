@@ -195,7 +195,7 @@ export class ProductInventory extends DurableObject<Env> {
   shardInfo(): Result<{ sale: SaleView; base: number; asking: number }> {
     this.served.infos++;
     const row = this.sale.row();
-    const f = this.ledger.figures();
+    const f = this.ledger.brief();
     if (!row || !f) return noSale();
     return ok({ sale: this.sale.view(row, Date.now()), base: f.base, asking: f.asking });
   }

@@ -126,6 +126,12 @@ export class ShardLedger {
     return this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM transfers_in WHERE state = 'asked'").one().n;
   }
 
+  /** What the edge's public view needs of this shard (cheaper than `figures`: no sums over the transfers). */
+  brief(): { base: number; asking: number } | null {
+    const row = this.row();
+    return row ? { base: row.base, asking: this.asking() } : null;
+  }
+
   /** This shard's figures, summed from the transfer rows themselves (not from counters kept beside them). */
   figures(): ShardFigures | null {
     const row = this.row();

@@ -17,7 +17,7 @@ import { ADMIN_REFUSALS, requireAdmin } from "../middleware/admin-auth";
 import { Ledger, LIST_LIMIT, ReconcileAnswer, SaleChanged, SaleCreated, SaleList, SaleStats } from "../../domain/schemas/admin";
 import { mergeColumns, SaleSeries, SERIES_KEEP_S, SeriesQuery, sumColumns } from "../../domain/schemas/series";
 import { Restock, SaleInput, SaleUpdate, Timestamp, type SaleConfig, type SaleView } from "../../domain/schemas/sale";
-import type { Result } from "../../domain/result";
+import { ok, type Result } from "../../domain/result";
 import { SaleParam } from "./sales";
 
 /** What the rehearsal may break on purpose; refused unless ALLOW_FAULTS is on. */
@@ -73,6 +73,19 @@ async function everyShard(env: Env, id: string, change: (inv: ReturnType<typeof 
   if (shards.length === 1) return change(shards[0]!, 0, 1);
   const rs = allOk(await Promise.all(shards.map((inv, i) => change(inv, i, shards.length))));
   return rs.ok ? shardedView(env, id, shards.length) : rs;
+}
+
+/**
+ * Creates a sale's product objects (or finds them as they were). A sharded sale's shards are
+ * each given their share; whether it was created is shard 0's answer, and a repeat configures any
+ * shard a failure missed.
+ */
+async function configureObjects(env: Env, cfg: SaleConfig, shards: number): Promise<Result<{ created: boolean; sale: SaleView }>> {
+  if (shards === 1) return inventory(env, cfg.id).configure(cfg);
+  const made = allOk(await Promise.all(Array.from({ length: shards }, (_, i) => shardStub(env, cfg.id, i).configureShard(cfg, i))));
+  if (!made.ok) return made;
+  const sale = await shardedView(env, cfg.id, shards);
+  return sale.ok ? ok({ created: made.value[0]!.created, sale: sale.value }) : sale;
 }
 
 /** After an operator's change (not a read: the dashboard polls), this isolate re-reads the sale. */
@@ -203,21 +216,14 @@ mount(admin, create, async (c) => {
   const { shards = 1, ...rest } = c.req.valid("json");
   // One shard is stored as a sale always was (no `shards` key): the same config, the same object.
   const cfg: SaleConfig = shards === 1 ? rest : { ...rest, shards };
-  let { created, sale } = { created: false, sale: undefined as SaleView | undefined };
-  if (shards === 1) ({ created, sale } = unwrap(await inventory(c.env, cfg.id).configure(cfg)));
-  else {
-    // Every shard before the catalogue lists the sale; a repeat configures those a failure missed.
-    const made = unwrap(allOk(await Promise.all(Array.from({ length: shards }, (_, i) => shardStub(c.env, cfg.id, i).configureShard(cfg, i)))));
-    created = made[0]!.created;
-    sale = unwrap(await shardedView(c.env, cfg.id, shards));
-  }
+  const { created, sale } = unwrap(await configureObjects(c.env, cfg, shards));
   // Also on a repeated create: that is how an operator repairs a room that missed its config.
   await syncRoom(c.env, cfg);
   // Listed last: once shoppers can reach the sale, its objects are configured.
   await catalog(c.env).add(cfg.id, shards);
   rememberSale(cfg.id, shards);
   forgetSale(cfg.id);
-  return c.json({ sale: sale!, created }, created ? 201 : 200);
+  return c.json({ sale, created }, created ? 201 : 200);
 });
 
 mount(admin, list, async (c) => {
