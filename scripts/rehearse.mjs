@@ -200,7 +200,7 @@ async function main() {
   const fair = fairness({ shoppers, bots, sale });
   const checks = checkInvariants({
     stats, peak: watch.poll.peak, shoppers: everyone, ledger, d1, reconcile, sale, settled: quiet.settled, errors: ctx.errors, errorSamples: ctx.errorSamples,
-    refusals: ctx.refusals, botRefusals: ctx.botRefusals,
+    refusals: ctx.refusals, botRefusals: ctx.botRefusals, fairness: fair,
     admittedBound: { admitted: stats.queue.admitted, rate: opts.admissionRate, elapsedS, bound: opts.admissionRate * elapsedS + Math.max(1, opts.admissionRate) },
   });
   if (stripe) {

@@ -23,8 +23,8 @@ const PACE = { limit: 250, windowMs: 10_000 };
 /** Polls every 250 ms once admission is near (ETA ≤ 3 s), every second before that. */
 const POLL_MS = 250;
 const FAR_POLL_MS = 1000;
-/** Requests in flight per bot (its own connections, as many as a browser opens to one host). */
-export const BOT_CONCURRENCY = 6;
+/** Requests in flight per bot: its own machine, its requests multiplexed as HTTP/2 allows. */
+export const BOT_CONCURRENCY = 32;
 const now = () => Date.now();
 const before = (x, y) => x.bucket - y.bucket || x.key - y.key;
 
@@ -124,16 +124,16 @@ export async function runBot(ctx, bot) {
 }
 
 /** A solved challenge for this session's user (one per user: an account's sessions share it). */
-async function solved(ctx, bot, ses, fresh = false) {
-  const { sale } = ctx;
-  const { api } = bot;
+function solved(ctx, bot, ses, fresh = false) {
   const have = bot.solved.get(ses.user);
-  if (have && !fresh && have.until > now() + 10_000) return have;
-  const c = await send(bot, ctx.noteBot, "challenge", (o) => api.challenge(sale.id, ses.token, o));
-  if (c.status !== 200) return null;
-  const s = { challenge: c.body.challenge, solution: await (ctx.botSolve ?? ctx.solve)(c.body.nonce, c.body.bits), until: Date.parse(c.body.expires_at) };
-  bot.solved.set(ses.user, s);
-  return s;
+  if (have && !fresh) return have.then((s) => (s && s.until > now() + 10_000 ? s : solved(ctx, bot, ses, true)));
+  const next = (async () => {
+    const c = await send(bot, ctx.noteBot, "challenge", (o) => bot.api.challenge(ctx.sale.id, ses.token, o));
+    if (c.status !== 200) return null;
+    return { challenge: c.body.challenge, solution: await (ctx.botSolve ?? ctx.solve)(c.body.nonce, c.body.bits), until: Date.parse(c.body.expires_at) };
+  })();
+  bot.solved.set(ses.user, next); // the promise: sessions asking at once share one solve
+  return next;
 }
 
 /**
@@ -192,6 +192,7 @@ async function runIdentity(ctx, bot, idn, sessions) {
     else if (lead.standing.state !== "admitted") await poll(ctx, bot, lead);
     if (lead.standing?.state === "admitted") {
       idn.admission ??= { at: Date.parse(lead.standing.admitted_at), bucket: lead.standing.place.bucket, key: lead.standing.place.key };
+      idn.passAt ??= now();
       // Every session claims at once, each with its own pass (one poll each); sessions of the
       // lead's account share its user, so the lead's pass is theirs too.
       const admitted = (
@@ -227,24 +228,36 @@ async function claimAll(ctx, bot, idn, admitted, lead) {
   const leadPass = lead.standing.pass;
   const { sale } = ctx;
   const { api } = bot;
+  // The first hold that comes back is paid at once (holds last seconds), whatever the other claims say.
+  let paying = null;
+  const take = (ses, hold) => {
+    if (paying || idn.holds.some((h) => h.id === hold.id)) return;
+    const h = { id: hold.id, intent: "pay", phase: ctx.phase, created_at: now(), final: null, order_id: null, source: hold.source, token: ses.token };
+    idn.holds.push(h);
+    ctx.noteHold(h);
+    paying = pay(ctx, bot, ses, h).then(() => {
+      if (h.final === "confirmed") idn.outcome = "confirmed";
+    });
+  };
   for (let round = 0; !finished(idn); round++) {
     const claimers = round === 0 ? admitted : [{ ses: lead, pass: leadPass }];
     const answers = await Promise.all(
       claimers.map(async ({ ses, pass }) => {
         const key = `bot${bot.b}.s${ses.s}.c${ses.claims++}`;
-        const r = await send(bot, ctx.noteBot, "claim", (o) => api.claim(sale.id, ses.token, { pass, key }, o));
+        let r = await send(bot, ctx.noteBot, "claim", (o) => api.claim(sale.id, ses.token, { pass, key }, o));
         if (r.status !== 0 && r.status < 500 && r.status !== 429) ctx.noteClaim(r);
+        if ((r.status === 0 || r.status >= 500) && !paying) {
+          // No answer, yet the claim may have made a hold: look at this session's holds.
+          const mine = await send(bot, ctx.noteBot, "holds", (o) => api.holds(sale.id, ses.token, o));
+          const lost = mine.status === 200 ? mine.body.holds.find((h) => !idn.holds.some((x) => x.id === h.id)) : null;
+          if (lost) r = { status: 200, body: { hold: lost } };
+        }
+        if ((r.status === 201 || r.status === 200) && r.body.hold) take(ses, r.body.hold);
         return { ses, r };
       }),
     );
-    // A hold (another session of the account may be answered the same one): pay it.
-    const got = answers.find(({ r }) => (r.status === 201 || r.status === 200) && r.body.hold && !idn.holds.some((h) => h.id === r.body.hold.id));
-    if (got) {
-      const h = { id: got.r.body.hold.id, intent: "pay", phase: ctx.phase, created_at: now(), final: null, order_id: null, source: got.r.body.hold.source, token: got.ses.token };
-      idn.holds.push(h);
-      ctx.noteHold(h);
-      await pay(ctx, bot, got.ses, h);
-      if (h.final === "confirmed") idn.outcome = "confirmed";
+    if (paying) {
+      await paying;
       return "paid";
     }
     const codes = answers.map(({ r }) => r.body?.error);

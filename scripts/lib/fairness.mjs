@@ -5,7 +5,7 @@
 //    the line (their request on the wire) and the order they were admitted in (1 = strictly first
 //    come, first served; the line's buckets of 100 ms make it a little less);
 //  - "overtaken": the share of winners who arrived after an honest shopper who kept trying and lost.
-import { spearman } from "./stats.mjs";
+import { percentile, spearman } from "./stats.mjs";
 
 /** Outcomes of an honest shopper who wanted a unit to the end and got none. */
 const LOST = new Set(["sold_out", "sold_out_waiting", "no_pass", "waitlisted"]);
@@ -45,6 +45,8 @@ export function fairness({ shoppers, bots, sale }) {
   const rho = spearman(post.map((sh) => sh.joinedAt), post.map((sh) => rank.get(sh)));
   // The same against when they came (before their session and proof of work), for reference.
   const rhoArrival = spearman(post.map((sh) => sh.arriveAt), post.map((sh) => rank.get(sh)));
+  const joined = post.map((sh) => sh.joinedAt);
+  const spanMs = post.length ? Math.max(...joined) - Math.min(...joined) : 0;
 
   // Overtaken: a winner who arrived after an honest shopper who kept trying and lost. Everyone in
   // the pre-queue arrived "at the opening" (the pre-queue is a lottery: none is ahead of another),
@@ -55,6 +57,14 @@ export function fairness({ shoppers, bots, sale }) {
   const timed = winners.filter((w) => w.joinedAt !== null);
   const overtaken = firstLoser === null ? 0 : timed.filter((w) => arrival(w) > firstLoser).length;
   const overtakenByBucket = firstLoser === null ? 0 : timed.filter((w) => arrival(w) > firstLoser + BUCKET_MS).length;
+
+  // How soon after the room admitted them shoppers and bots held their pass: the claim race that
+  // follows an admission is won by whoever polls first (admitted_at is the room's mark, which can
+  // trail the watermark by up to a mark's width, so a small or negative figure is possible).
+  const passDelay = (rs) => {
+    const d = rs.filter((r) => r.admission && r.passAt).map((r) => r.passAt - r.admission.at);
+    return d.length ? { n: d.length, p50: percentile(d, 50), p90: percentile(d, 90) } : null;
+  };
 
   const prequeue = {
     honest: shoppers.filter((r) => r.prequeued).length,
@@ -72,8 +82,9 @@ export function fairness({ shoppers, bots, sale }) {
       botNetworks: share(networks.bots, networks.bots + networks.honest),
       botContenders: share(contenders.bots, contenders.all),
     },
-    postOpening: { n: post.length, rho: Number.isNaN(rho) ? null : rho, rhoArrival: Number.isNaN(rhoArrival) ? null : rhoArrival },
+    postOpening: { n: post.length, spanMs, rho: Number.isNaN(rho) ? null : rho, rhoArrival: Number.isNaN(rhoArrival) ? null : rhoArrival },
     overtaken: { winners: winners.length, n: overtaken, beyondBucket: overtakenByBucket, share: share(overtaken, winners.length), losers: losers.length },
     prequeue,
+    passAfterAdmission: { honest: passDelay(shoppers), bots: passDelay(bots) },
   };
 }

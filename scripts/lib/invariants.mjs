@@ -21,6 +21,7 @@ export const EXPECTED_REFUSALS = {
   pay: ["payment_declined", "hold_ended", "payment_in_progress"],
   cancel: ["hold_ended"],
   hold: [],
+  holds: [],
 };
 /** A bot also meets the limits its extra sessions run into. */
 export const EXPECTED_BOT_REFUSALS = { ...EXPECTED_REFUSALS, claim: [...EXPECTED_REFUSALS.claim], pay: [...EXPECTED_REFUSALS.pay, "card_limit_reached"] };
@@ -50,8 +51,9 @@ const check = (name, pass, detail, evidence = []) => ({ name, pass, detail, evid
  * @param {object} v.sale       the sale as created
  * @param {boolean} v.settled   whether the wait for "nothing pending" ended before its timeout
  * @param {object} [v.refusals]    honest shoppers' refusals by "step status code"; `botRefusals` the bots'
+ * @param {object} [v.fairness]    lib/fairness.mjs's figures (first come, first served after the opening)
  */
-export function checkInvariants({ stats, peak, shoppers, ledger, d1, reconcile, sale, settled, admittedBound, errors = {}, errorSamples = {}, refusals = {}, botRefusals = {} }) {
+export function checkInvariants({ stats, peak, shoppers, ledger, d1, reconcile, sale, settled, admittedBound, errors = {}, errorSamples = {}, refusals = {}, botRefusals = {}, fairness = null }) {
   const out = [];
   const st = stats.stock;
   const holds = shoppers.flatMap((sh) => sh.holds.map((h) => ({ ...h, user: sh.user, identity: sh.identity, shopper: sh.i })));
@@ -221,6 +223,20 @@ export function checkInvariants({ stats, peak, shoppers, ledger, d1, reconcile, 
     out.push(check("admission within rate (admitted ≤ rate·t + burst)", admitted <= bound,
       `${admitted} admitted in ${elapsedS.toFixed(1)} s at ${rate}/s (bound ${Math.floor(bound)})`, admitted <= bound ? [] : [`${admitted} > ${Math.floor(bound)}`]));
   }
+  // 8b. First come, first served after the opening: the order honest shoppers joined in against
+  // the order they were admitted in. The line serves arrivals in 100 ms buckets (random order
+  // within one), which alone keeps ρ near 1 − 1/m² for joins spread over m buckets: judged only
+  // with enough shoppers (30) over enough buckets (1 s of joins).
+  if (fairness) {
+    const { n, rho, spanMs } = fairness.postOpening;
+    const name = "first come, first served after the opening (Spearman ρ, joining vs admission order, ≥ 0.9)";
+    if (n < 30 || spanMs < 1000 || rho === null) {
+      out.push(check(name, null, `n/a: ${n} admitted honest shoppers joined after the opening, over ${(spanMs / 1000).toFixed(1)} s (needs ≥ 30 over ≥ 1 s)`));
+    } else {
+      out.push(check(name, rho >= 0.9, `ρ = ${rho.toFixed(3)} over ${n} shoppers who joined over ${(spanMs / 1000).toFixed(1)} s (target ≥ 0.95)`, rho >= 0.9 ? [] : [`ρ = ${rho.toFixed(3)} < 0.9`]));
+    }
+  }
+
   // 9. Bad input and bad luck get a clear 4xx/503, never a 500 (a warning: the rehearsal's own
   // restart fault is one way to get there, see the sample message).
   {

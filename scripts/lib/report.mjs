@@ -1,7 +1,7 @@
 // The rehearsal's printed report and its live progress line.
 import { fmtMs, histogram, percentile } from "./stats.mjs";
 
-const STEPS = ["session", "challenge", "solve", "queue", "wait", "poll", "info", "claim", "pay", "hold", "cancel"];
+const STEPS = ["session", "challenge", "solve", "queue", "wait", "poll", "info", "claim", "holds", "pay", "hold", "cancel"];
 const pct = (n, d) => (d ? `${((100 * n) / d).toFixed(1)}%` : "-");
 const s1 = (ms) => (ms === null || ms === undefined ? "-" : `${(ms / 1000).toFixed(1)} s`);
 
@@ -86,7 +86,7 @@ export function buildReport(r) {
   for (const step of STEPS) {
     const xs = samples.get(step);
     if (!xs.length) continue;
-    const label = { wait: "wait-pass", info: "sale-info", hold: "hold-get" }[step] ?? step;
+    const label = { wait: "wait-pass", info: "sale-info", hold: "hold-get", holds: "my-holds" }[step] ?? step;
     L.push(`  ${label.padEnd(10)} ${String(xs.length).padStart(7)} ${fmtMs(percentile(xs, 50)).padStart(8)} ${fmtMs(percentile(xs, 95)).padStart(8)} ${fmtMs(percentile(xs, 99)).padStart(8)} ${fmtMs(xs.reduce((a, b) => (b > a ? b : a), 0)).padStart(8)}`);
   }
   L.push(`  (client queue for a free request slot: p50 ${fmtMs(percentile(samples.get("_slot"), 50))}, p95 ${fmtMs(percentile(samples.get("_slot"), 95))}; "solve" is client CPU; "wait-pass" spans queue → pass)`);
@@ -157,6 +157,9 @@ export function fairnessLines(f) {
   L.push(`  pre-queue         ${f.prequeue.honest} honest shoppers${f.identities.bots ? ` and ${f.prequeue.bots} bot identities` : ""} (a lottery, one key per identity); ${f.prequeue.honestUnits} units to honest pre-queuers`);
   L.push(`  after the opening Spearman ρ between joining order and admission order = ${f3(f.postOpening.rho)} over ${f.postOpening.n} admitted honest shoppers (target ≥ 0.95; 1 = strict first come, first served)`);
   L.push(`                    (ρ from when they came, before session and proof of work: ${f3(f.postOpening.rhoArrival)})`);
+  const pd = (x) => (x ? `p50 ${fmtMs(x.p50)}, p90 ${fmtMs(x.p90)} (n ${x.n})` : "-");
+  const pa = f.passAfterAdmission;
+  L.push(`  pass picked up    after the room's admission mark: honest ${pd(pa.honest)}${f.identities.bots ? `; bots ${pd(pa.bots)}` : ""}`);
   L.push(`  overtaken         ${f.overtaken.n} of ${f.overtaken.winners} winners (${p1(f.overtaken.share)}) arrived after an honest shopper who kept trying and lost (${f.overtaken.losers} such shoppers); ${f.overtaken.beyondBucket} by more than the line's 100 ms bucket`);
   return L;
 }

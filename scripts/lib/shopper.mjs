@@ -9,8 +9,12 @@
 import { sleep } from "./http.mjs";
 
 const now = () => Date.now();
-/** Steps taken while a hold's clock runs: they skip the client's queue for a request slot. */
-const URGENT = new Set(["pay", "cancel", "hold"]);
+/**
+ * Steps taken while a hold's clock runs, or in the race for a unit (a claim, and a poll when
+ * admission is a moment away): they skip the client's queue for a request slot. Each real
+ * shopper has their own connection; the rehearsal's shared pool must not decide who wins.
+ */
+const URGENT = new Set(["pay", "cancel", "hold", "claim", "holds"]);
 const jitter = (ms, spread = 0.2) => ms * (1 - spread + 2 * spread * Math.random());
 
 export function newShopper(i, arriveAt, opts) {
@@ -49,8 +53,8 @@ export function newShopper(i, arriveAt, opts) {
  * One step, `send(options)` being a client call: from the shopper's address, timed under
  * `step`; retries what a browser would retry. Every refusal is counted by step and code.
  */
-async function call(ctx, sh, step, send) {
-  const options = { urgent: URGENT.has(step), headers: sh.ip ? { "cf-connecting-ip": sh.ip } : {} };
+async function call(ctx, sh, step, send, { urgent = URGENT.has(step) } = {}) {
+  const options = { urgent, headers: sh.ip ? { "cf-connecting-ip": sh.ip } : {} };
   const bot = sh.bot !== undefined; // a bot's identity (lib/bots.mjs), here for its holds' final word
   for (let attempt = 0; ; attempt++) {
     const r = await send(options);
@@ -138,7 +142,9 @@ async function getPass(ctx, sh) {
       if (info.status === 200 && info.body.sale.sold_out && info.body.sale.held === 0) return { outcome: "sold_out_waiting" };
     }
     await sleep(jitter(1000 * Math.min(Math.max(standing.refresh_s ?? 1, 0.25), opts.pollCapS)));
-    const g = await call(ctx, sh, "poll", (o) => api.poll(sale.id, sh.token, sh.ticket, o));
+    // Admission a moment away (or the pre-queue being drawn): this poll is part of the race.
+    const near = standing.eta_s !== null ? standing.eta_s <= 2 : now() >= sale.starts_at_ms;
+    const g = await call(ctx, sh, "poll", (o) => api.poll(sale.id, sh.token, sh.ticket, o), { urgent: near });
     if (g.status === 200) standing = g.body;
     else if (g.status === 403) {
       if ((sh.requeues = (sh.requeues ?? 0) + 1) > 3) return { outcome: "error" };
@@ -169,9 +175,18 @@ async function claimOnce(ctx, sh, n) {
 async function claimUntilDone(ctx, sh, { intent } = {}) {
   const { opts, sale } = ctx;
   let soldOutRetries = 0;
+  let lostAnswers = 0;
   for (let n = sh.claimAttempts; ; n++) {
     const r = await claimOnce(ctx, sh, n);
     if ((r.status === 201 || r.status === 200) && r.body.hold) return finishHold(ctx, sh, r.body.hold, intent);
+    if (r.status === 0 || r.status >= 500) {
+      // No answer after the retries, yet the claim may have made a hold: look, as the API offers
+      // (`your_holds`), before claiming again with a new key or giving up.
+      const lost = await lostHold(ctx, sh);
+      if (lost) return finishHold(ctx, sh, lost, intent);
+      if (lostAnswers++ < 2) continue;
+      return (sh.outcome = "error");
+    }
     const code = r.body?.error;
     if (r.status === 202 && r.body.waitlisted) {
       // waitlist policy: claiming again shows an offered hold
@@ -198,6 +213,12 @@ async function claimUntilDone(ctx, sh, { intent } = {}) {
     if (code === "sale_closed") return (sh.outcome = "sale_closed");
     return (sh.outcome = "error");
   }
+}
+
+/** A hold of this shopper's in this sale that it has not heard of (GET /api/sales/:id/holds), or null. */
+async function lostHold(ctx, sh) {
+  const r = await call(ctx, sh, "holds", (o) => ctx.api.holds(ctx.sale.id, sh.token, o));
+  return r.status === 200 ? (r.body.holds.find((h) => !sh.holds.some((x) => x.id === h.id)) ?? null) : null;
 }
 
 async function finishHold(ctx, sh, view, forcedIntent) {

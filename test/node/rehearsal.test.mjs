@@ -131,3 +131,19 @@ test("fairness: units by side, ρ of joining against admission, and winners who 
   assert.equal(f.overtaken.n, 4);
   assert.equal(f.overtaken.beyondBucket, 4);
 });
+
+test("first come, first served is an invariant only where it can be judged: 30 shoppers over a second of joins", () => {
+  const stats = {
+    stock: { stock_total: 1, available: 0, held: 0, sold: 1, withdrawn: 0 },
+    holds: { held: 0, pending: 0, confirmed: 1, expired: 0, cancelled: 0, declined: 0 },
+    units: { confirmed: 1 }, refunds: { pending: 0, refunded: 0 }, outbox: { backlog: 0, oldest_age_ms: 0 }, d1: { orders: 1, units: 1, refunds: 0, revenue: 100 },
+  };
+  const sale = { release_policy: "release", per_user_limit: 1, product: { price: 100 } };
+  const judged = (postOpening) =>
+    checkInvariants({ stats, peak: { soldPlusHeld: 1 }, shoppers: [], ledger: [], d1: null, reconcile: null, settled: true, sale, fairness: { postOpening } })
+      .find((k) => k.name.startsWith("first come, first served")).pass;
+  assert.equal(judged({ n: 200, spanMs: 5000, rho: 0.97 }), true);
+  assert.equal(judged({ n: 200, spanMs: 5000, rho: 0.85 }), false);
+  assert.equal(judged({ n: 20, spanMs: 5000, rho: 0.1 }), null, "too few shoppers");
+  assert.equal(judged({ n: 200, spanMs: 300, rho: 0.1 }), null, "all in a few buckets: their order within one is the line's lottery");
+});
