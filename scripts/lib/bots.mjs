@@ -23,8 +23,13 @@ const PACE = { limit: 250, windowMs: 10_000 };
 /** Polls every 250 ms once admission is near (ETA ≤ 3 s), every second before that. */
 const POLL_MS = 250;
 const FAR_POLL_MS = 1000;
-/** Requests in flight per bot: its own machine, its requests multiplexed as HTTP/2 allows. */
-export const BOT_CONCURRENCY = 32;
+/**
+ * Requests in flight per bot: its own connections, as many as a browser opens to one host (more
+ * would only crowd the one local runtime everyone shares). What decides the race goes first: the
+ * best-placed ticket's polls and claims, and the payment; the other sessions' requests wait.
+ */
+export const BOT_CONCURRENCY = 6;
+const URGENT = new Set(["pay", "hold", "holds"]);
 const now = () => Date.now();
 const before = (x, y) => x.bucket - y.bucket || x.key - y.key;
 
@@ -71,11 +76,11 @@ function pacer(limit, windowMs) {
  * One request from the bot's network, paced; 429s and 5xx are waited out and tried again.
  * `note(step, status, code)` counts refusals.
  */
-async function send(bot, note, step, fn) {
+async function send(bot, note, step, fn, urgent = URGENT.has(step)) {
   for (let attempt = 0; ; attempt++) {
     await bot.pace();
     bot.requests++;
-    const r = await fn({ headers: { "cf-connecting-ip": bot.ip } });
+    const r = await fn({ headers: { "cf-connecting-ip": bot.ip }, urgent });
     const code = r.status === 0 ? "network" : r.body?.error;
     if (r.status === 0 || r.status >= 300) note(step, r.status, code);
     if (r.status === 429) bot.rateLimited++;
@@ -138,12 +143,15 @@ function solved(ctx, bot, ses, fresh = false) {
 
 /**
  * Joins the line; records the identity's best place. The pre-queue half trickles in before the
- * opening (a lottery: no hurry); the opening half has its proof of work done and fires at the opening.
+ * opening (a lottery: no hurry); the opening half has its proof of work done by then and fires at
+ * the opening.
  */
 async function join(ctx, bot, ses) {
   const { sale } = ctx;
   const { api } = bot;
-  if (ses.when === "prequeue" && !ses.joined) await sleep(Math.random() * (sale.starts_at_ms - 1500 - now()));
+  // Both halves spread their challenges over the time before the opening; the pre-queue half joins
+  // right away, the opening half when the sale opens.
+  if (!ses.joined) await sleep(Math.random() * (sale.starts_at_ms - 3000 - now()));
   let sol = await solved(ctx, bot, ses);
   if (!sol) return null;
   if (ses.when === "opening" && !ses.joined) await sleep(sale.starts_at_ms + Math.random() * 100 - now());
@@ -159,8 +167,8 @@ async function join(ctx, bot, ses) {
   return (ses.standing = q.body);
 }
 
-async function poll(ctx, bot, ses) {
-  const g = await send(bot, ctx.noteBot, "poll", (o) => bot.api.poll(ctx.sale.id, ses.token, ses.standing.ticket, o));
+async function poll(ctx, bot, ses, urgent = false) {
+  const g = await send(bot, ctx.noteBot, "poll", (o) => bot.api.poll(ctx.sale.id, ses.token, ses.standing.ticket, o), urgent);
   if (g.status === 200) return (ses.standing = g.body);
   if (g.status === 403) return join(ctx, bot, ses);
   return ses.standing;
@@ -177,6 +185,8 @@ async function runIdentity(ctx, bot, idn, sessions) {
   let joinsDone = false;
   void joins.then(() => (joinsDone = true));
   let lastInfo = now();
+  let infoInFlight = false;
+  let goneForGood = false;
   await sleep(sale.starts_at_ms - now());
   for (let rounds = 0; !finished(idn); ) {
     if (now() - sale.starts_at_ms > opts.passTimeoutS * 1000) return void (idn.outcome = "no_pass");
@@ -189,30 +199,31 @@ async function runIdentity(ctx, bot, idn, sessions) {
     }
     const lead = joined.sort((x, y) => before(x.standing.place, y.standing.place))[0];
     if (lead.standing.state === "expired") await join(ctx, bot, lead);
-    else if (lead.standing.state !== "admitted") await poll(ctx, bot, lead);
+    else if (lead.standing.state !== "admitted") await poll(ctx, bot, lead, true);
     if (lead.standing?.state === "admitted") {
       idn.admission ??= { at: Date.parse(lead.standing.admitted_at), bucket: lead.standing.place.bucket, key: lead.standing.place.key };
       idn.passAt ??= now();
-      // Every session claims at once, each with its own pass (one poll each); sessions of the
-      // lead's account share its user, so the lead's pass is theirs too.
-      const admitted = (
-        await Promise.all(
-          joined.map(async (ses) => {
-            if (ses.user === lead.user) return { ses, pass: lead.standing.pass };
-            if (ses.standing.state !== "admitted") await poll(ctx, bot, ses);
-            return ses.standing?.state === "admitted" ? { ses, pass: ses.standing.pass } : null;
-          }),
-        )
-      ).filter(Boolean);
-      if ((await claimAll(ctx, bot, idn, admitted, lead)) === "requeue") await join(ctx, bot, lead);
+      // Every session claims, each with its own pass (one poll each, while the lead claims at
+      // once); sessions of the lead's account share its user, so its pass is theirs too.
+      const claimers = joined.map(async (ses) => {
+        if (ses.user === lead.user) return { ses, pass: lead.standing.pass };
+        if (ses.standing.state !== "admitted") await poll(ctx, bot, ses);
+        return ses.standing?.state === "admitted" ? { ses, pass: ses.standing.pass } : null;
+      });
+      if ((await claimAll(ctx, bot, idn, claimers, lead)) === "requeue") await join(ctx, bot, lead);
       rounds++;
     }
     if (finished(idn)) return;
-    // Is the sale gone for good? (What a bot reads off the public sale info, every 2 s.)
-    if (now() - lastInfo > 2000) {
+    // Is the sale gone for good? (What a bot reads off the public sale info, every 2 s, beside
+    // its polls: never in their way.)
+    if (goneForGood) return void (idn.outcome = "sold_out_waiting");
+    if (now() - lastInfo > 2000 && !infoInFlight) {
       lastInfo = now();
-      const info = await send(bot, ctx.noteBot, "info", (o) => bot.api.sale(sale.id, o));
-      if (info.status === 200 && info.body.sale.sold_out && info.body.sale.held === 0) return void (idn.outcome = "sold_out_waiting");
+      infoInFlight = true;
+      void send(bot, ctx.noteBot, "info", (o) => bot.api.sale(sale.id, o)).then((info) => {
+        infoInFlight = false;
+        goneForGood ||= info.status === 200 && info.body.sale.sold_out && info.body.sale.held === 0;
+      });
     }
     const eta = lead.standing?.eta_s;
     await sleep(eta !== null && eta !== undefined && eta > 3 ? FAR_POLL_MS : POLL_MS);
@@ -220,11 +231,12 @@ async function runIdentity(ctx, bot, idn, sessions) {
 }
 
 /**
- * Claims with every admitted session at once, then with the lead alone while the answer is "sold
- * out for now"; pays for the hold it gets. Resolves when the identity has its unit, the sale is
- * gone, a payment failed (its caller tries again), or the pass has ("requeue").
+ * Claims with every admitted session (`claimers`: promises of `{ ses, pass }` or null), then with
+ * the lead alone while the answer is "sold out for now"; pays for the first hold it gets. Resolves
+ * when the identity has its unit, the sale is gone, a payment failed (its caller tries again), or
+ * the pass has ("requeue").
  */
-async function claimAll(ctx, bot, idn, admitted, lead) {
+async function claimAll(ctx, bot, idn, claimers, lead) {
   const leadPass = lead.standing.pass;
   const { sale } = ctx;
   const { api } = bot;
@@ -240,11 +252,14 @@ async function claimAll(ctx, bot, idn, admitted, lead) {
     });
   };
   for (let round = 0; !finished(idn); round++) {
-    const claimers = round === 0 ? admitted : [{ ses: lead, pass: leadPass }];
-    const answers = await Promise.all(
-      claimers.map(async ({ ses, pass }) => {
+    const these = round === 0 ? claimers : [{ ses: lead, pass: leadPass }];
+    const answers = (await Promise.all(
+      these.map(async (claimer) => {
+        const c = await claimer;
+        if (!c) return null;
+        const { ses, pass } = c;
         const key = `bot${bot.b}.s${ses.s}.c${ses.claims++}`;
-        let r = await send(bot, ctx.noteBot, "claim", (o) => api.claim(sale.id, ses.token, { pass, key }, o));
+        let r = await send(bot, ctx.noteBot, "claim", (o) => api.claim(sale.id, ses.token, { pass, key }, o), ses === lead);
         if (r.status !== 0 && r.status < 500 && r.status !== 429) ctx.noteClaim(r);
         if ((r.status === 0 || r.status >= 500) && !paying) {
           // No answer, yet the claim may have made a hold: look at this session's holds.
@@ -255,7 +270,7 @@ async function claimAll(ctx, bot, idn, admitted, lead) {
         if ((r.status === 201 || r.status === 200) && r.body.hold) take(ses, r.body.hold);
         return { ses, r };
       }),
-    );
+    )).filter(Boolean);
     if (paying) {
       await paying;
       return "paid";
