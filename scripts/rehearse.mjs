@@ -197,7 +197,7 @@ async function main() {
   const everyone = [...shoppers, ...bots];
   const { stats, ledger, d1, reconcile } = await gatherEvidence(ctx, everyone, admin, server, quiet);
   const elapsedS = (Date.now() - sale.starts_at_ms) / 1000;
-  const fair = fairness({ shoppers, bots, sale });
+  const fair = fairness({ shoppers, bots, sale, soldOutAt: watch.poll.firstSoldOutAt || null });
   const checks = checkInvariants({
     stats, peak: watch.poll.peak, shoppers: everyone, ledger, d1, reconcile, sale, settled: quiet.settled, errors: ctx.errors, errorSamples: ctx.errorSamples,
     refusals: ctx.refusals, botRefusals: ctx.botRefusals, fairness: fair,

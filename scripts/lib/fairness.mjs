@@ -1,6 +1,6 @@
 // The rehearsal's fairness figures (issues 10 and 13), from what the shoppers and the bots saw:
 //  - units won by bots and by honest shoppers, beside the bots' share of identities, of networks,
-//    and of the identities in line up to the last winner's place (their fair share of the units);
+//    and of the identities admitted when the stock first ran out (their fair share of the units);
 //  - for honest shoppers who arrived after the opening: Spearman's ρ between the order they joined
 //    the line (their request on the wire) and the order they were admitted in (1 = strictly first
 //    come, first served; the line's buckets of 100 ms make it a little less);
@@ -21,20 +21,19 @@ const share = (n, d) => (d ? n / d : null);
  * @param {object[]} shoppers honest shoppers (lib/shopper.mjs)
  * @param {object[]} bots     the bots' identities (lib/bots.mjs)
  * @param {object} sale       the sale as created (`starts_at_ms`)
+ * @param {number|null} soldOutAt when the sale was first seen sold out (ms), if it was
  */
-export function fairness({ shoppers, bots, sale }) {
+export function fairness({ shoppers, bots, sale, soldOutAt = null }) {
   const everyone = [...shoppers, ...bots];
   const units = { honest: shoppers.reduce((n, r) => n + unitsOf(r), 0), bots: bots.reduce((n, r) => n + unitsOf(r), 0) };
   const networks = { honest: new Set(shoppers.map((r) => r.ip ?? "local")).size, bots: new Set(bots.map((r) => r.ip)).size };
   const identities = { honest: new Set(shoppers.map((r) => r.identity)).size, bots: new Set(bots.map((r) => r.identity)).size };
 
-  // Who competed for the units: every identity whose place in line came no later than the last
-  // winner's (a bot's best place over its sessions).
-  const placed = everyone.filter((r) => r.admission ?? r.place);
-  const placeOf = (r) => r.admission ?? r.place;
+  // Who competed for the stock: the identities the room had admitted when it first sold out (the
+  // shoppers "still in line" for it; units that came back later went to whoever claimed then).
   const winners = everyone.filter((r) => unitsOf(r) > 0);
-  const lastWin = winners.filter((r) => placeOf(r)).map(placeOf).sort(before).at(-1) ?? null;
-  const ahead = lastWin ? placed.filter((r) => before(placeOf(r), lastWin) <= 0) : [];
+  const admittedBy = (t) => everyone.filter((r) => r.admission && (t === null || r.admission.at <= t));
+  const ahead = admittedBy(soldOutAt ?? null);
   const contenders = { all: ahead.length, bots: ahead.filter((r) => r.bot !== undefined).length };
 
   // First come, first served after the opening: the order honest shoppers joined in against the

@@ -152,7 +152,7 @@ export function fairnessLines(f) {
   L.push(`  units won         bots ${f.units.bots}, honest shoppers ${f.units.honest} (bots ${p1(f.shares.botUnits)} of ${sold} sold)`);
   if (f.identities.bots) {
     L.push(`  bots' share       of identities ${p1(f.shares.botIdentities)} (${f.identities.bots} of ${f.identities.bots + f.identities.honest}), of networks ${p1(f.shares.botNetworks)} (${f.networks.bots} of ${f.networks.bots + f.networks.honest}),`);
-    L.push(`                    of the identities in line up to the last winner's place ${p1(f.shares.botContenders)} (${f.contenders.bots} of ${f.contenders.all})`);
+    L.push(`                    of the identities admitted when the stock first ran out ${p1(f.shares.botContenders)} (${f.contenders.bots} of ${f.contenders.all})`);
   }
   L.push(`  pre-queue         ${f.prequeue.honest} honest shoppers${f.identities.bots ? ` and ${f.prequeue.bots} bot identities` : ""} (a lottery, one key per identity); ${f.prequeue.honestUnits} units to honest pre-queuers`);
   L.push(`  after the opening Spearman ρ between joining order and admission order = ${f3(f.postOpening.rho)} over ${f.postOpening.n} admitted honest shoppers (target ≥ 0.95; 1 = strict first come, first served)`);

@@ -111,12 +111,12 @@ test("fairness: units by side, ρ of joining against admission, and winners who 
   const bots = [rec(100, { bot: 0, identity: "acct:bot-0", prequeued: true, joinedAt: open - 500, admission: { at: open + 1500, bucket: 0, key: 1 }, confirmed: true }),
     rec(101, { bot: 1, identity: "acct:bot-1", prequeued: true, joinedAt: open - 400, admission: { at: open + 1500, bucket: 0, key: 2 }, confirmed: true })];
   const pre = rec(50, { prequeued: true, joinedAt: open - 300, admission: { at: open + 1500, bucket: 0, key: 3 } });
-  let f = fairness({ shoppers: [...post, pre], bots, sale });
+  let f = fairness({ shoppers: [...post, pre], bots, sale, soldOutAt: open + 2000 });
   assert.deepEqual(f.units, { honest: 4, bots: 2 });
   assert.equal(f.postOpening.n, 6);
   assert.equal(f.postOpening.rho, 1);
   assert.equal(f.overtaken.n, 4, "the four post-opening winners came after the pre-queuer who lost");
-  assert.equal(f.shares.botContenders, 2 / 7, "two bots among the seven identities placed up to the last winner");
+  assert.equal(f.shares.botContenders, 2 / 4, "two bots among the four identities admitted when it sold out");
 
   // Without the losing pre-queuer, nobody who lost came before a winner.
   f = fairness({ shoppers: post, bots, sale });
