@@ -26,6 +26,10 @@ const share = (n, d) => (d ? n / d : null);
 export function fairness({ shoppers, bots, sale, soldOutAt = null }) {
   const everyone = [...shoppers, ...bots];
   const units = { honest: shoppers.reduce((n, r) => n + unitsOf(r), 0), bots: bots.reduce((n, r) => n + unitsOf(r), 0) };
+  // Units whose hold was made after the stock first ran out: ones that came back (abandoned,
+  // cancelled, declined) and went to whoever claimed at that moment.
+  const lateUnits = (rs) => rs.reduce((n, r) => n + r.holds.filter((h) => endOf(h) === "confirmed" && soldOutAt !== null && h.created_at > soldOutAt).length, 0);
+  const cameBack = { honest: lateUnits(shoppers), bots: lateUnits(bots) };
   const networks = { honest: new Set(shoppers.map((r) => r.ip ?? "local")).size, bots: new Set(bots.map((r) => r.ip)).size };
   const identities = { honest: new Set(shoppers.map((r) => r.identity)).size, bots: new Set(bots.map((r) => r.identity)).size };
 
@@ -72,6 +76,7 @@ export function fairness({ shoppers, bots, sale, soldOutAt = null }) {
   };
   return {
     units,
+    cameBack,
     identities,
     networks,
     contenders,

@@ -149,7 +149,7 @@ export function fairnessLines(f) {
   if (!f) return [];
   const L = ["FAIRNESS"];
   const sold = f.units.bots + f.units.honest;
-  L.push(`  units won         bots ${f.units.bots}, honest shoppers ${f.units.honest} (bots ${p1(f.shares.botUnits)} of ${sold} sold)`);
+  L.push(`  units won         bots ${f.units.bots}, honest shoppers ${f.units.honest} (bots ${p1(f.shares.botUnits)} of ${sold} sold); of them held after the stock first ran out (units that came back): bots ${f.cameBack.bots}, honest ${f.cameBack.honest}`);
   if (f.identities.bots) {
     L.push(`  bots' share       of identities ${p1(f.shares.botIdentities)} (${f.identities.bots} of ${f.identities.bots + f.identities.honest}), of networks ${p1(f.shares.botNetworks)} (${f.networks.bots} of ${f.networks.bots + f.networks.honest}),`);
     L.push(`                    of the identities admitted when the stock first ran out ${p1(f.shares.botContenders)} (${f.contenders.bots} of ${f.contenders.all})`);

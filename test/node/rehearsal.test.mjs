@@ -73,7 +73,7 @@ function rec(i, { identity = `acct:s${i}`, bot, prequeued = false, joinedAt = nu
   return {
     i, identity, user: identity, ip: bot === undefined ? `10.0.0.${i}` : `172.16.0.${bot}`, ...(bot === undefined ? {} : { bot }), prequeued, joinedAt, arriveAt,
     place: admission, admission, outcome: confirmed ? "confirmed" : outcome, greedy: false,
-    holds: confirmed ? [{ id: `h${i}`, final: "confirmed", end: { status: "confirmed" } }] : [],
+    holds: confirmed ? [{ id: `h${i}`, created_at: (admission?.at ?? 0) + 100, final: "confirmed", end: { status: "confirmed" } }] : [],
   };
 }
 
@@ -113,6 +113,7 @@ test("fairness: units by side, ρ of joining against admission, and winners who 
   const pre = rec(50, { prequeued: true, joinedAt: open - 300, admission: { at: open + 1500, bucket: 0, key: 3 } });
   let f = fairness({ shoppers: [...post, pre], bots, sale, soldOutAt: open + 2000 });
   assert.deepEqual(f.units, { honest: 4, bots: 2 });
+  assert.deepEqual(f.cameBack, { honest: 4, bots: 0 }, "the post-opening winners held theirs after it first sold out");
   assert.equal(f.postOpening.n, 6);
   assert.equal(f.postOpening.rho, 1);
   assert.equal(f.overtaken.n, 4, "the four post-opening winners came after the pre-queuer who lost");
