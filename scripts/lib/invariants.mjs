@@ -96,7 +96,7 @@ export function checkInvariants({ stats, peak, shoppers, ledger, d1, reconcile, 
     const honestErrors = shoppers.filter((sh) => sh.bot === undefined && sh.outcome === "error").length;
     const n = Object.values(refusals).reduce((a, b) => a + b, 0);
     out.push(check("no unexpected refusals (e.g. account_required, identity_invalid, bot_suspected for honest shoppers)", honest.length + bots.length === 0,
-      `${n} refusals of honest shoppers, all of expected kinds when this passes (see REFUSALS); ${honestErrors} honest shoppers ended in an error`, [...honest, ...bots]));
+      `${n} refusals of honest shoppers (REFUSALS lists them by step and code); ${honestErrors} honest shoppers ended in an error`, [...honest, ...bots]));
   }
 
   // 3. Per-user limit: D1, the shoppers' confirmed holds, and the greedy shoppers' extra claims.
