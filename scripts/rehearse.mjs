@@ -3,8 +3,10 @@
 //
 // Starts the app locally (wrangler dev on a free port, its own temp --persist-to dir and
 // throwaway secrets, short payment timings, ALLOW_FAULTS on) or targets `--url` (with
-// `--admin-token`). Creates a sale through the admin API, sends a crowd of shoppers through the
-// real flow (session, proof of work, waiting room, pass, claim, pay / cancel / walk away),
+// `--admin-token`). Creates a sale through the admin API (an account sale unless `--identity
+// anonymous`), sends a crowd of shoppers through the real flow (session as their own shop
+// account, proof of work, waiting room, pass, claim, pay / cancel / walk away) with a bot fleet
+// beside them if asked (`--bots`),
 // optionally breaks things on purpose (--fault d1|restart|gateway), waits until nothing is
 // pending, checks the invariants against the engine, D1 and the gateway's ledger, and prints a
 // report (also written to rehearsal-<timestamp>.txt). Exit code 1 if an invariant fails.
@@ -12,24 +14,30 @@
 //   npm run rehearse                                  5000 shoppers, stock 500
 //   npm run rehearse -- --shoppers 500 --stock 50     CI size
 //   npm run rehearse -- --shoppers 500 --stock 50 --fault restart --fault d1
-//   npm run rehearse -- --url https://… --admin-token … --shoppers 200
+//   npm run rehearse -- --url https://… --admin-token … --shop-secret … --shoppers 200
+//   npm run rehearse -- --shoppers 360 --prequeue 60 --arrival-s 6 --bots 30 --bot-sessions 20 \
+//     --stock 50 --admission-rate 40 --identity anonymous      issue 10's scalpers
 //
 //   lib/rehearsal-options.mjs  options and help     lib/crowd.mjs      the sale run (context, faults, watch)
 //   lib/shopper.mjs            the behaviour model  lib/settle.mjs     come-backs, settle, evidence
 //   lib/http.mjs               the client's pool    lib/invariants.mjs, lib/report.mjs: checks and report
+//   lib/bots.mjs               the bot fleet        lib/fairness.mjs   units won, ρ, overtaken
 import { writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createClient } from "../domain/client.js";
 import { saleConfig } from "../domain/sale-config.js";
-import { crowdContext, runCrowd, watchSale } from "./lib/crowd.mjs";
+import { BOT_CONCURRENCY, BOT_UA, newFleet, prepareFleet } from "./lib/bots.mjs";
+import { crowdContext, noteRefusal, runCrowd, watchSale } from "./lib/crowd.mjs";
+import { fairness } from "./lib/fairness.mjs";
 import { createPool } from "./lib/http.mjs";
 import { checkInvariants } from "./lib/invariants.mjs";
 import { startLocal } from "./lib/local-server.mjs";
 import { PAY, readOptions } from "./lib/rehearsal-options.mjs";
 import { buildReport } from "./lib/report.mjs";
 import { comeBacks, gatherEvidence, settle } from "./lib/settle.mjs";
-import { powSolver } from "./lib/solver.mjs";
+import { shopSigner } from "./lib/shop-account.mjs";
+import { powSolver, threadSolver } from "./lib/solver.mjs";
 import { serveStripeFake } from "./lib/stripe-fake-server.mjs";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -80,6 +88,23 @@ async function main() {
   admin = createClient({ transport: adminPool.transport, headers: { "user-agent": USER_AGENT } }).admin(adminToken);
   const pool = createPool({ base, concurrency: opts.concurrency });
   const api = createClient({ transport: pool.transport, headers: { "user-agent": USER_AGENT } });
+  // Each bot its own connections: its traffic meets the crowd's at the server, not in our client's queue.
+  const botPools = [];
+  const botClient = () => {
+    const p = createPool({ base, concurrency: BOT_CONCURRENCY });
+    botPools.push(p);
+    return createClient({ transport: p.transport, headers: { "user-agent": BOT_UA } });
+  };
+  // The shop's sign-in for account sales: the throwaway server's secret, or --shop-secret.
+  const shopSecret = server?.shopIdentitySecret ?? opts.shopSecret;
+  const sign = opts.identity === "account" ? shopSigner(shopSecret) : null;
+  // Bots make their sessions before the sale exists, as a scalper would (a session lives a day).
+  const fleet = newFleet(opts);
+  const botRefusals = {};
+  if (fleet.length) {
+    say(`${opts.bots} bots make ${opts.bots * opts.botSessions} sessions`);
+    await prepareFleet(fleet, { client: botClient, sign, note: (...r) => noteRefusal(botRefusals, ...r) });
+  }
 
   // Gateway behaviour for this run (POST /admin/faults needs ALLOW_FAULTS on the target).
   const gatewayRates = {
@@ -122,6 +147,7 @@ async function main() {
     max_active: opts.maxActive,
     pow_difficulty: opts.pow,
     ...(opts.shards > 1 && { shards: opts.shards }),
+    identity: opts.identity,
   });
   const created = await admin.createSale(saleInput);
   if (created.status !== 201) throw new Error(`POST /admin/sales answered ${created.status} ${JSON.stringify(created.body)}`);
@@ -130,16 +156,21 @@ async function main() {
   say(`sale ${sale.id}: ${opts.stock} units${opts.shards > 1 ? ` over ${opts.shards} shards` : ""}, ${opts.shoppers} shoppers, opens ${saleInput.starts_at}`);
 
   // The crowd, then the come-backs, then quiet.
-  const ctx = crowdContext({ api, admin, opts, sale, t0, solve: await powSolver(a["pow-solver"]) });
+  const ctx = crowdContext({ api, admin, opts, sale, t0, solve: await powSolver(a["pow-solver"]), sign, botRefusals, botClient });
+  ctx.fleet = fleet;
+  // The bots' proofs of work (extra bits for their busy networks) on a thread of their own.
+  const botSolver = fleet.length ? threadSolver() : null;
+  ctx.botSolve = botSolver?.solve;
   if (stripe) {
     // Each shopper's own card; a `slow` payment lands after PAY_GIVE_UP_S (its webhook is late).
     ctx.paymentMethod = (sh) => `pm_visa.shopper-${sh.i}`;
     stripe.fake.slowMs = PAY.PAY_GIVE_UP_S * 1000 + 2000;
     ctx.ledger = async () => ({ status: 200, body: { charges: stripe.fake.ledger() } });
     ctx.inFlight = () => !stripe.idle();
-    // What stripe.js does on the page: 3-D Secure passed (70 %), failed (10 %) or abandoned (20 %).
-    ctx.completeAction = async (action) => {
-      const roll = Math.random();
+    // What stripe.js does on the page: 3-D Secure passed (70 %), failed (10 %) or abandoned (20 %);
+    // a bot passes it (`pass`).
+    ctx.completeAction = async (action, { pass = false } = {}) => {
+      const roll = pass ? 0.5 : Math.random();
       if (roll < 0.2) return "abandoned";
       await new Promise((r) => setTimeout(r, 300 + Math.random() * 1000));
       stripe.fake.authenticate(action.client_secret.split("_secret_")[0], roll < 0.3 ? "failed" : "succeeded");
@@ -152,8 +183,9 @@ async function main() {
   }
   const settling = { note: "", seen: new Set() };
   const watch = watchSale({ admin, ctx, pool, note: () => settling.note });
-  const { shoppers, doneAt, cpu, loadavg } = await runCrowd(ctx, { server, saleCreatedAt: timing.saleCreated });
+  const { shoppers, bots, doneAt, cpu, loadavg } = await runCrowd(ctx, { server, saleCreatedAt: timing.saleCreated });
   timing.crowdDone = doneAt;
+  await botSolver?.close();
   await comeBacks(ctx, shoppers, admin);
   timing.mopupDone = Date.now();
   const quiet = await settle(ctx, admin, settling);
@@ -162,10 +194,14 @@ async function main() {
   if (!quiet.settled) say(`warning: not settled after ${opts.settleTimeoutS} s (still: ${settling.note})`);
 
   // The evidence: every hold as its shopper sees it, the engine, D1, the ledger.
-  const { stats, ledger, d1, reconcile } = await gatherEvidence(ctx, shoppers, admin, server, quiet);
+  // Bots' identities are checked like shoppers: their holds, orders and charges are the sale's too.
+  const everyone = [...shoppers, ...bots];
+  const { stats, ledger, d1, reconcile } = await gatherEvidence(ctx, everyone, admin, server, quiet);
   const elapsedS = (Date.now() - sale.starts_at_ms) / 1000;
+  const fair = fairness({ shoppers, bots, sale, soldOutAt: watch.poll.firstSoldOutAt || null });
   const checks = checkInvariants({
-    stats, peak: watch.poll.peak, shoppers, ledger, d1, reconcile, sale, settled: quiet.settled, errors: ctx.errors, errorSamples: ctx.errorSamples,
+    stats, peak: watch.poll.peak, shoppers: everyone, ledger, d1, reconcile, sale, settled: quiet.settled, errors: ctx.errors, errorSamples: ctx.errorSamples,
+    refusals: ctx.refusals, botRefusals: ctx.botRefusals, fairness: fair,
     admittedBound: { admitted: stats.queue.admitted, rate: opts.admissionRate, elapsedS, bound: opts.admissionRate * elapsedS + Math.max(1, opts.admissionRate) },
   });
   if (stripe) {
@@ -181,7 +217,7 @@ async function main() {
   timing.ended = Date.now();
 
   const report = buildReport({
-    opts, sale, shoppers, samples: ctx.samples, ctx, stats, ledger, checks, timing, poll: watch.poll, target, faults: ctx.faults,
+    opts, sale, shoppers, bots, fairness: fair, samples: ctx.samples, ctx, stats, ledger, checks, timing, poll: watch.poll, target, faults: ctx.faults,
     gatewayRates: usedRates, clientCounts: pool.counts, cpu, loadavg, settleSeen: [...settling.seen], settled: quiet.settled,
   });
   console.log(report);
@@ -190,6 +226,7 @@ async function main() {
   writeFileSync(file, `${report}\n`);
   say(`report written to ${file}`);
   pool.close();
+  for (const p of botPools) p.close();
   adminPool.close();
   return checks.some((k) => k.pass === false) ? 1 : 0;
 }

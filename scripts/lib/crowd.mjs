@@ -4,14 +4,18 @@
 import os from "node:os";
 import { sleep } from "./http.mjs";
 import { bar, progress } from "./report.mjs";
+import { newFleet, runBot } from "./bots.mjs";
 import { newShopper, runShopper } from "./shopper.mjs";
 import { Samples } from "./stats.mjs";
 
 /**
  * What every shopper shares: the client, the sale, the samples, the counters the report and the
  * fault triggers read. `fire(what, body, detail)` breaks something through POST /admin/faults.
+ * `sign(account)` is the shop's sign-in (lib/shop-account.mjs), needed when shoppers have
+ * accounts (`opts.identity` "account"); `botClient(bot)` gives a bot its own client (lib/bots.mjs).
  */
-export function crowdContext({ api, admin, opts, sale, t0, solve }) {
+export function crowdContext({ api, botClient = () => api, admin, opts, sale, t0, solve, sign = null, botRefusals = {} }) {
+  if (opts.identity === "account" && !sign) throw new Error("account sales need the shop's signer (the shop's SHOP_IDENTITY_SECRET)");
   const faults = [];
   const fired = new Set();
   const fire = async (what, body, detail) => {
@@ -38,7 +42,14 @@ export function crowdContext({ api, admin, opts, sale, t0, solve }) {
     }
   }
   const ctx = {
-    api, opts, sale, t0, solve, faults, phase: "main", samples: new Samples(),
+    api, botClient, opts, sale, t0, solve, faults, phase: "main", samples: new Samples(),
+    signIn: sign,
+    /** Every refusal (non-2xx answer) by "step status code": honest shoppers' and bots'. */
+    refusals: {},
+    botRefusals,
+    noteRefusal(step, status, code, bot = false) {
+      noteRefusal(bot ? this.botRefusals : this.refusals, step, status, code);
+    },
     counters: { holds: 0, sold: 0, claims: 0, done: 0, firstClaimAt: 0, lastClaimAt: 0, firstSoldOutAt: 0 },
     errors: {},
     claimsPerSec: new Map(),
@@ -71,7 +82,14 @@ export function crowdContext({ api, admin, opts, sale, t0, solve }) {
       this.counters.done++;
     },
   };
+  ctx.noteBot = (step, status, code) => ctx.noteRefusal(step, status, code, true);
   return ctx;
+}
+
+/** Counts a refusal into `table` ("step status code" → n). */
+export function noteRefusal(table, step, status, code) {
+  const k = `${step} ${status} ${code ?? ""}`.trim();
+  table[k] = (table[k] ?? 0) + 1;
 }
 
 /**
@@ -123,13 +141,32 @@ export function watchSale({ admin, ctx, pool, note = () => "" }) {
   };
 }
 
-/** The crowd: arrival times uniform over the burst, numbered in arrival order; resolves when all are done. */
+/**
+ * Arrival times (ms into the burst, sorted): uniform over the burst, the sale opening
+ * `openAfterS` into it; with `prequeue` N, exactly N arrive before the opening (early enough to
+ * be in the pre-queue) and the rest uniformly after it, until `arrivalS`.
+ */
+export function arrivalTimes(opts, random = Math.random) {
+  const burst = opts.arrivalS * 1000;
+  const open = opts.openAfterS * 1000;
+  const times = opts.prequeue === null
+    ? Array.from({ length: opts.shoppers }, () => random() * burst)
+    : Array.from({ length: opts.shoppers }, (_, i) => (i < opts.prequeue ? random() * 0.7 * open : open + random() * Math.max(burst - open, 1000)));
+  return times.sort((x, y) => x - y);
+}
+
+/**
+ * The crowd: honest shoppers numbered in arrival order, and the bot fleet (lib/bots.mjs) beside
+ * them; resolves when all are done, with the shoppers and the bots' identities.
+ */
 export async function runCrowd(ctx, { server, saleCreatedAt }) {
   const { opts } = ctx;
   const cpu0 = { client: process.cpuUsage(), server: server?.cpuSeconds() ?? null };
-  const arrivals = Array.from({ length: opts.shoppers }, () => Math.random() * opts.arrivalS * 1000).sort((x, y) => x - y);
-  const shoppers = arrivals.map((t, i) => newShopper(i, t, opts));
-  await Promise.all(shoppers.map((sh) => runShopper(ctx, sh)));
+  const shoppers = arrivalTimes(opts).map((t, i) => newShopper(i, t, opts));
+  // The bots start now (the sale exists: its pre-queue is open), their sessions made ahead if the caller did.
+  const fleet = (ctx.fleet ??= newFleet(opts));
+  await Promise.all([...shoppers.map((sh) => runShopper(ctx, sh)), ...fleet.map((bot) => runBot(ctx, bot))]);
+  const bots = fleet.flatMap((bot) => bot.identities);
   const doneAt = Date.now();
   const u = process.cpuUsage(cpu0.client);
   const cpu = {
@@ -138,5 +175,5 @@ export async function runCrowd(ctx, { server, saleCreatedAt }) {
     wall: (doneAt - saleCreatedAt) / 1000,
   };
   const loadavg = `load average ${os.loadavg()[0].toFixed(1)} on ${os.cpus().length} cores`;
-  return { shoppers, doneAt, cpu, loadavg };
+  return { shoppers, bots, doneAt, cpu, loadavg };
 }

@@ -11,16 +11,18 @@ export function createPool({ base, concurrency = 200, timeoutMs = 30_000 }) {
   const agent = new mod.Agent({ keepAlive: true, maxSockets: concurrency, maxFreeSockets: concurrency });
   let inFlight = 0;
   const waiters = [];
+  const urgentWaiters = [];
   const counts = { sent: 0, network_errors: 0, by_status: {} };
 
-  // `urgent` requests (a shopper inside a payment window) go to the front of the line: the
-  // cap is there to spare the local runtime, not to make holds expire in the client's queue.
+  // `urgent` requests (a shopper inside a payment window, or racing for a unit) have a lane of
+  // their own, served first and in order: the cap is there to spare the local runtime, not to
+  // make holds expire, or the crowd lose its claims, in the client's queue.
   const acquire = (urgent) =>
     inFlight < concurrency
       ? (inFlight++, Promise.resolve())
-      : new Promise((resolve) => (urgent ? waiters.unshift(resolve) : waiters.push(resolve)));
+      : new Promise((resolve) => (urgent ? urgentWaiters : waiters).push(resolve));
   const release = () => {
-    const next = waiters.shift();
+    const next = urgentWaiters.shift() ?? waiters.shift();
     if (next) next();
     else inFlight--;
   };
@@ -75,7 +77,7 @@ export function createPool({ base, concurrency = 200, timeoutMs = 30_000 }) {
       return inFlight;
     },
     get queued() {
-      return waiters.length;
+      return waiters.length + urgentWaiters.length;
     },
     close: () => agent.destroy(),
   };

@@ -5,6 +5,39 @@
 
 const ACTIVE = new Set(["held", "pending"]);
 
+/**
+ * Refusals an honest shopper may meet in a sale that works, per step (lib/shopper.mjs's names).
+ * Anything else (account_required, identity_invalid, unauthorized, bot_suspected, pow_failed, …)
+ * means the crowd could not shop: a rehearsal that sold nothing must not pass. 429s, 5xx and
+ * dropped connections are retried and judged elsewhere (invariant 9, the errors table).
+ */
+export const EXPECTED_REFUSALS = {
+  session: [],
+  challenge: ["sale_closed"],
+  queue: ["sale_closed"],
+  poll: [],
+  info: [],
+  claim: ["sold_out", "limit_reached", "not_open", "pass_required", "sale_closed"],
+  pay: ["payment_declined", "hold_ended", "payment_in_progress"],
+  cancel: ["hold_ended"],
+  hold: [],
+  holds: [],
+};
+/** A bot also meets the limits its extra sessions run into. */
+export const EXPECTED_BOT_REFUSALS = { ...EXPECTED_REFUSALS, claim: [...EXPECTED_REFUSALS.claim], pay: [...EXPECTED_REFUSALS.pay, "card_limit_reached"] };
+
+/** The refusals (`{ "step status code": n }`) that are not expected, as evidence lines. */
+export function unexpectedRefusals(refusals, expected = EXPECTED_REFUSALS) {
+  const out = [];
+  for (const [k, n] of Object.entries(refusals)) {
+    const [step, status, code = ""] = k.split(" ");
+    const s = Number(status);
+    if (s === 0 || s === 429 || s >= 500) continue;
+    if (!(expected[step] ?? []).includes(code)) out.push(`${n}× ${k}`);
+  }
+  return out;
+}
+
 const check = (name, pass, detail, evidence = []) => ({ name, pass, detail, evidence: evidence.slice(0, 10), more: Math.max(0, evidence.length - 10) });
 
 /**
@@ -17,11 +50,13 @@ const check = (name, pass, detail, evidence = []) => ({ name, pass, detail, evid
  * @param {object|null} v.reconcile POST /admin/sales/:id/reconcile report
  * @param {object} v.sale       the sale as created
  * @param {boolean} v.settled   whether the wait for "nothing pending" ended before its timeout
+ * @param {object} [v.refusals]    honest shoppers' refusals by "step status code"; `botRefusals` the bots'
+ * @param {object} [v.fairness]    lib/fairness.mjs's figures (first come, first served after the opening)
  */
-export function checkInvariants({ stats, peak, shoppers, ledger, d1, reconcile, sale, settled, admittedBound, errors = {}, errorSamples = {} }) {
+export function checkInvariants({ stats, peak, shoppers, ledger, d1, reconcile, sale, settled, admittedBound, errors = {}, errorSamples = {}, refusals = {}, botRefusals = {}, fairness = null }) {
   const out = [];
   const st = stats.stock;
-  const holds = shoppers.flatMap((sh) => sh.holds.map((h) => ({ ...h, user: sh.user, shopper: sh.i })));
+  const holds = shoppers.flatMap((sh) => sh.holds.map((h) => ({ ...h, user: sh.user, identity: sh.identity, shopper: sh.i })));
   const endOf = (h) => h.end?.status ?? h.final;
   const confirmed = holds.filter((h) => endOf(h) === "confirmed");
 
@@ -42,25 +77,42 @@ export function checkInvariants({ stats, peak, shoppers, ledger, d1, reconcile, 
       `sold ${st.sold} / stock ${st.stock_total}; peak sold+held ${peak.soldPlusHeld}; shoppers with an order ${confirmed.length}${stats.shards ? `; ${stats.shards.length} shards, ${stats.shards.reduce((n, r) => n + r.received, 0)} units moved between them` : ""}`, ev));
   }
 
-  // 2. Under `release`, unmet demand means every unit ends up sold.
-  if (sale.release_policy === "release") {
+  // 2. Demand beyond the stock sells it out (a run that sold nothing must not pass). Demand is
+  // counted in identities (accounts, or networks in an anonymous sale), each wanting a unit.
+  {
+    const demand = new Set(shoppers.map((sh) => sh.identity ?? sh.user)).size;
     const unmet = shoppers.filter((sh) => sh.holds.length === 0 && (sh.outcome === "sold_out" || sh.outcome === "sold_out_waiting"));
-    if (unmet.length === 0) {
-      out.push(check("release: sold = stock when demand exceeds it", null, "n/a: every shopper who was told sold out later got a hold (demand did not exceed stock)"));
+    const name = "sells out when demand exceeds stock (release: sold = stock; undersell: nothing left available)";
+    const detail = `demand ${demand} identities for ${st.stock_total} units: sold ${st.sold}, available ${st.available}, held ${st.held}, withdrawn ${st.withdrawn}; ${unmet.length} shoppers went home without a hold`;
+    if (demand <= st.stock_total) {
+      out.push(check(name, null, `n/a: ${demand} identities for ${st.stock_total} units (demand does not exceed stock)`));
+    } else if (sale.release_policy === "release") {
+      out.push(check(name, st.sold === st.stock_total, detail, st.sold === st.stock_total ? [] : [`${st.stock_total - st.sold} units unsold while ${demand} identities wanted one`]));
+    } else if (sale.release_policy === "undersell") {
+      out.push(check(name, st.available === 0, detail, st.available === 0 ? [] : [`${st.available} units still available while ${demand} identities wanted one`]));
     } else {
-      out.push(check("release: sold = stock when demand exceeds it", st.sold === st.stock_total,
-        `sold ${st.sold} / ${st.stock_total}; ${unmet.length} shoppers went home without a hold (available ${st.available}, held ${st.held}, withdrawn ${st.withdrawn})`,
-        st.sold === st.stock_total ? [] : [`${st.stock_total - st.sold} units unsold while ${unmet.length} shoppers were refused`]));
+      out.push(check(name, null, `n/a under ${sale.release_policy}: ${detail}`));
     }
+  }
+
+  // 2b. Shoppers were refused only for reasons a working sale gives (by step and code).
+  {
+    const honest = unexpectedRefusals(refusals);
+    const bots = unexpectedRefusals(botRefusals, EXPECTED_BOT_REFUSALS).map((e) => `bots: ${e}`);
+    const honestErrors = shoppers.filter((sh) => sh.bot === undefined && sh.outcome === "error").length;
+    const n = Object.values(refusals).reduce((a, b) => a + b, 0);
+    out.push(check("no unexpected refusals (e.g. account_required, identity_invalid, bot_suspected for honest shoppers)", honest.length + bots.length === 0,
+      `${n} refusals of honest shoppers (REFUSALS lists them by step and code); ${honestErrors} honest shoppers ended in an error`, [...honest, ...bots]));
   }
 
   // 3. Per-user limit: D1, the shoppers' confirmed holds, and the greedy shoppers' extra claims.
   {
     const ev = [];
     const limit = sale.per_user_limit;
+    // Per identity: an account, or a network in an anonymous sale (a bot's sessions are one).
     const perUser = new Map();
-    for (const h of confirmed) perUser.set(h.user, (perUser.get(h.user) ?? 0) + 1);
-    for (const [u, n] of perUser) if (n > limit) ev.push(`shopper ${u} has ${n} confirmed holds (limit ${limit})`);
+    for (const h of confirmed) perUser.set(h.identity ?? h.user, (perUser.get(h.identity ?? h.user) ?? 0) + 1);
+    for (const [u, n] of perUser) if (n > limit) ev.push(`identity ${u} has ${n} confirmed holds (limit ${limit})`);
     if (d1) {
       const units = new Map();
       for (const o of d1.orders) units.set(o.user_id, (units.get(o.user_id) ?? 0) + o.qty);
@@ -75,7 +127,7 @@ export function checkInvariants({ stats, peak, shoppers, ledger, d1, reconcile, 
       if (sh.extraClaim?.hold && !sh.holds.some((h) => h.id === sh.extraClaim.hold)) ev.push(`shopper ${sh.user}: a claim after buying made a new hold ${sh.extraClaim.hold}`);
     }
     out.push(check("per-user limit (no shopper over the limit; repeated claims get the same hold)", ev.length === 0,
-      `limit ${limit}; ${perUser.size} buyers; ${greedy} greedy shoppers tried 3 concurrent claims (+1 after buying)${d1 ? "; D1 orders grouped by user" : ""}`, ev));
+      `limit ${limit}; ${perUser.size} buyers (identities); ${greedy} greedy shoppers tried 3 concurrent claims (+1 after buying)${d1 ? "; D1 orders grouped by user" : ""}`, ev));
   }
 
   // 4. Every confirmed hold has exactly one D1 order (and every order a confirmed hold).
@@ -177,6 +229,20 @@ export function checkInvariants({ stats, peak, shoppers, ledger, d1, reconcile, 
     out.push(check("admission within rate (admitted ≤ rate·t + burst)", admitted <= bound,
       `${admitted} admitted in ${elapsedS.toFixed(1)} s at ${rate}/s (bound ${Math.floor(bound)})`, admitted <= bound ? [] : [`${admitted} > ${Math.floor(bound)}`]));
   }
+  // 8b. First come, first served after the opening: the order honest shoppers joined in against
+  // the order they were admitted in. The line serves arrivals in 100 ms buckets (random order
+  // within one), which alone keeps ρ near 1 − 1/m² for joins spread over m buckets: judged only
+  // with enough shoppers (30) over enough buckets (1 s of joins).
+  if (fairness) {
+    const { n, rho, spanMs } = fairness.postOpening;
+    const name = "first come, first served after the opening (Spearman ρ, joining vs admission order, ≥ 0.9)";
+    if (n < 30 || spanMs < 1000 || rho === null) {
+      out.push(check(name, null, `n/a: ${n} admitted honest shoppers joined after the opening, over ${(spanMs / 1000).toFixed(1)} s (needs ≥ 30 over ≥ 1 s)`));
+    } else {
+      out.push(check(name, rho >= 0.9, `ρ = ${rho.toFixed(3)} over ${n} shoppers who joined over ${(spanMs / 1000).toFixed(1)} s (target ≥ 0.95)`, rho >= 0.9 ? [] : [`ρ = ${rho.toFixed(3)} < 0.9`]));
+    }
+  }
+
   // 9. Bad input and bad luck get a clear 4xx/503, never a 500 (a warning: the rehearsal's own
   // restart fault is one way to get there, see the sample message).
   {

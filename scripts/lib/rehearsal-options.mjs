@@ -18,6 +18,13 @@ export function help() {
   --per-user-limit N (1)  --shards N (1: the stock split over N product objects, 1-64)
   --fault d1|restart|gateway (repeatable)  --d1-down-ms MS (8000)  --late-ms MS
   --same-ip (all shoppers from one address: the per-IP limit bites)
+  --identity account|anonymous (account: each shopper signs in as their own shop account; anonymous: each
+     honest shopper from its own network, the sale's network_cap 1)  --shop-secret S (with --url, account mode:
+     the target's SHOP_IDENTITY_SECRET; default $SHOP_IDENTITY_SECRET)
+  --prequeue N (honest shoppers who arrive before the opening, the rest after it; default: the burst's share)
+  --bots N (0)  --bot-sessions M (20)  --bot-accounts A (account mode: 1, all M sessions of one account; A: bought
+     accounts): each bot is one network with M sessions and a browser User-Agent, joins before and right after
+     the opening, polls fast (paced under the per-network limit) and claims with every session
   --gateway simulated|stripe-fake (stripe-fake: GATEWAY=stripe against the fake Stripe, served locally, with 5xx,
      timeouts, 429s, 3-D Secure, late successes, and webhooks late, twice, out of order and forged)
   --three-ds R (0.1, stripe-fake: payments that need 3-D Secure)
@@ -26,13 +33,29 @@ export function help() {
   --port N  --keep (keep the temp state dir)  --out FILE`;
 }
 
+/** A bad command line: `readOptions` prints it with the help and exits 2. */
+export class UsageError extends Error {}
+
 function usage(msg) {
-  console.error(`rehearse: ${msg}\n\n${help()}`);
-  process.exit(2);
+  throw new UsageError(msg);
 }
 
 /** The command line as `{ a }` (raw values) and `{ opts }` (the run's settings); exits on --help or a bad value. */
 export function readOptions(args = process.argv.slice(2)) {
+  try {
+    const parsed = parseOptions(args);
+    if (!parsed.help) return parsed;
+    console.log(help());
+    process.exit(0);
+  } catch (e) {
+    if (!(e instanceof UsageError) && !e?.code?.startsWith?.("ERR_PARSE_ARGS")) throw e;
+    console.error(`rehearse: ${e.message}\n\n${help()}`);
+    process.exit(2);
+  }
+}
+
+/** `readOptions` without the exits: `{ help: true }`, `{ a, opts }`, or a thrown error (a UsageError, parseArgs' own). */
+export function parseOptions(args) {
   const { values: a } = parseArgs({
     args,
     options: {
@@ -65,6 +88,12 @@ export function readOptions(args = process.argv.slice(2)) {
       "comeback-s": { type: "string", default: "60" },
       "settle-timeout-s": { type: "string", default: "120" },
       "same-ip": { type: "boolean", default: false },
+      identity: { type: "string", default: "account" },
+      "shop-secret": { type: "string" },
+      prequeue: { type: "string" },
+      bots: { type: "string", default: "0" },
+      "bot-sessions": { type: "string", default: "20" },
+      "bot-accounts": { type: "string" },
       gateway: { type: "string", default: "simulated" },
       "three-ds": { type: "string", default: "0.1" },
       "pow-solver": { type: "string", default: "node" },
@@ -76,10 +105,7 @@ export function readOptions(args = process.argv.slice(2)) {
       help: { type: "boolean", short: "h", default: false },
     },
   });
-  if (a.help) {
-    console.log(help());
-    process.exit(0);
-  }
+  if (a.help) return { help: true };
 
   const num = (k) => {
     const v = Number(a[k]);
@@ -114,6 +140,12 @@ export function readOptions(args = process.argv.slice(2)) {
     comebackS: num("comeback-s"),
     settleTimeoutS: num("settle-timeout-s"),
     sameIp: a["same-ip"],
+    identity: a.identity,
+    shopSecret: a["shop-secret"] ?? process.env.SHOP_IDENTITY_SECRET ?? null,
+    prequeue: a.prequeue === undefined ? null : Math.floor(num("prequeue")),
+    bots: Math.floor(num("bots")),
+    botSessions: Math.max(1, Math.floor(num("bot-sessions"))),
+    botAccounts: a["bot-accounts"] === undefined ? 1 : Math.max(1, Math.floor(num("bot-accounts"))),
     paymentMethod: "tok_visa",
     gateway: a.gateway,
     threeDs: num("three-ds"),
@@ -129,5 +161,11 @@ export function readOptions(args = process.argv.slice(2)) {
   if (opts.gateway === "stripe-fake" && a.url) usage("--gateway stripe-fake starts its own server (not with --url)");
   if (opts.abandon + opts.cancel > 1) usage("--abandon + --cancel must be ≤ 1");
   if (a.url && !a["admin-token"]) usage("--url needs --admin-token");
+  if (!["account", "anonymous"].includes(opts.identity)) usage("--identity is account or anonymous");
+  if (opts.identity === "account" && a.url && !opts.shopSecret) usage("--identity account with --url needs --shop-secret (the target's SHOP_IDENTITY_SECRET)");
+  if (a["bot-accounts"] !== undefined && opts.identity !== "account") usage("--bot-accounts is for --identity account (an anonymous bot is its network)");
+  if (opts.botAccounts > opts.botSessions) usage(`--bot-accounts (${opts.botAccounts}) must be ≤ --bot-sessions (${opts.botSessions}): each account needs a session`);
+  if (opts.prequeue !== null && opts.prequeue > opts.shoppers) usage(`--prequeue (${opts.prequeue}) must be ≤ --shoppers (${opts.shoppers})`);
+  if ((opts.prequeue || opts.bots) && opts.openAfterS < 0.5) usage("--prequeue and --bots need --open-after-s ≥ 0.5 (time to join before the opening)");
   return { a, opts };
 }

@@ -1,7 +1,7 @@
 // The rehearsal's printed report and its live progress line.
-import { fmtMs, histogram, percentile, spearman } from "./stats.mjs";
+import { fmtMs, histogram, percentile } from "./stats.mjs";
 
-const STEPS = ["session", "challenge", "solve", "queue", "wait", "poll", "info", "claim", "pay", "hold", "cancel"];
+const STEPS = ["session", "challenge", "solve", "queue", "wait", "poll", "info", "claim", "holds", "pay", "hold", "cancel"];
 const pct = (n, d) => (d ? `${((100 * n) / d).toFixed(1)}%` : "-");
 const s1 = (ms) => (ms === null || ms === undefined ? "-" : `${(ms / 1000).toFixed(1)} s`);
 
@@ -35,7 +35,11 @@ export function buildReport(r) {
   L.push(`flashsale rehearsal — ${new Date(timing.started).toISOString()}`);
   L.push(`target   ${target}`);
   L.push(`sale     ${sale.id}: stock ${sale.stock_total}, policy ${sale.release_policy}, hold_ttl ${sale.hold_ttl_s} s, per-user limit ${sale.per_user_limit}, admission ${sale.admission_rate}/s (max_active ${sale.max_active}), pow ${sale.pow_difficulty} bits`);
-  L.push(`crowd    ${opts.shoppers} shoppers over ${opts.arrivalS} s (sale opens ${opts.openAfterS} s into the burst); ${opts.concurrency} requests in flight max; poll cap ${opts.pollCapS} s;`);
+  L.push(`crowd    ${opts.shoppers} shoppers over ${opts.arrivalS} s (sale opens ${opts.openAfterS} s into the burst${opts.prequeue === null ? "" : `; ${opts.prequeue} of them before it`}); ${opts.concurrency} requests in flight max; poll cap ${opts.pollCapS} s;`);
+  L.push(`identity ${sale.identity ?? "account"}: ${sale.identity === "anonymous" ? "each honest shopper an anonymous session from its own network (network_cap 1)" : "each honest shopper signed in as its own shop account"}`);
+  if (opts.bots) {
+    L.push(`bots     ${opts.bots} bots × ${opts.botSessions} sessions, each bot one network with a browser User-Agent${sale.identity === "anonymous" ? "" : `, ${opts.botAccounts === 1 ? "one account" : `${opts.botAccounts} accounts`} per bot`}; half its sessions in the pre-queue, half right at the opening; polls every 250 ms near admission (≤ 250 requests per 10 s per bot), claims with every session`);
+  }
   L.push(`         abandon ${opts.abandon}, cancel ${opts.cancel}, greedy ${opts.greedy}, sold-out retries ${opts.retries}; gateway ${JSON.stringify(r.gatewayRates ?? "server defaults")}`);
   L.push(`faults   ${faults.length ? faults.map((f) => `${f.what} at +${s1(f.at - opened)}${f.detail ? ` (${f.detail})` : ""}`).join("; ") : "none"}`);
   L.push(`runtime  ${s1(timing.ended - timing.started)} total: setup ${s1(timing.saleCreated - timing.started)}, crowd ${s1(timing.crowdDone - timing.saleCreated)}, comebacks ${s1(timing.mopupDone - timing.crowdDone)}, settle ${s1(timing.settled - timing.mopupDone)}, checks ${s1(timing.ended - timing.settled)}`);
@@ -44,12 +48,20 @@ export function buildReport(r) {
 
   // Outcomes
   const outcomes = {};
+  const bots = r.bots ?? [];
   for (const sh of shoppers) outcomes[sh.outcome ?? "unfinished"] = (outcomes[sh.outcome ?? "unfinished"] ?? 0) + 1;
   L.push("OUTCOMES (per shopper, final)");
   for (const [k, n] of Object.entries(outcomes).sort((a, b) => b[1] - a[1])) L.push(`  ${k.padEnd(22)} ${String(n).padStart(6)}  ${pct(n, shoppers.length)}`);
   const holds = shoppers.flatMap((sh) => sh.holds);
   const comebacks = shoppers.filter((sh) => sh.mopups > 0);
   L.push(`  holds given ${holds.length} (${holds.filter((h) => h.phase === "comeback").length} to ${comebacks.length} shoppers who came back after "sold out")`);
+  if (bots.length) {
+    const bo = {};
+    for (const b of bots) bo[b.outcome ?? "unfinished"] = (bo[b.outcome ?? "unfinished"] ?? 0) + 1;
+    const fleet = ctx.fleet ?? [];
+    L.push(`  bots' identities ${bots.length}: ${Object.entries(bo).sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ${n}`).join(", ")}; holds ${bots.reduce((n, b) => n + b.holds.length, 0)}; ` +
+      `${fleet.reduce((n, b) => n + b.requests, 0)} bot requests, ${fleet.reduce((n, b) => n + b.rateLimited, 0)} answered 429`);
+  }
   L.push("");
 
   // Throughput
@@ -74,7 +86,7 @@ export function buildReport(r) {
   for (const step of STEPS) {
     const xs = samples.get(step);
     if (!xs.length) continue;
-    const label = { wait: "wait-pass", info: "sale-info", hold: "hold-get" }[step] ?? step;
+    const label = { wait: "wait-pass", info: "sale-info", hold: "hold-get", holds: "my-holds" }[step] ?? step;
     L.push(`  ${label.padEnd(10)} ${String(xs.length).padStart(7)} ${fmtMs(percentile(xs, 50)).padStart(8)} ${fmtMs(percentile(xs, 95)).padStart(8)} ${fmtMs(percentile(xs, 99)).padStart(8)} ${fmtMs(xs.reduce((a, b) => (b > a ? b : a), 0)).padStart(8)}`);
   }
   L.push(`  (client queue for a free request slot: p50 ${fmtMs(percentile(samples.get("_slot"), 50))}, p95 ${fmtMs(percentile(samples.get("_slot"), 95))}; "solve" is client CPU; "wait-pass" spans queue → pass)`);
@@ -94,17 +106,17 @@ export function buildReport(r) {
   L.push("");
 
   // Fairness
-  L.push("FAIRNESS (Spearman ρ between arrival order and getting a hold; −1 = strict first come, first served, 0 = lottery)");
-  const gotHold = (sh) => (sh.holds.some((h) => h.phase === "main") ? 1 : 0);
-  for (const [label, group] of [
-    ["arrived after the opening", shoppers.filter((sh) => sh.prequeued === false)],
-    ["queued before the opening (shuffled)", shoppers.filter((sh) => sh.prequeued === true)],
-  ]) {
-    const won = group.filter(gotHold).length;
-    const rho = spearman(group.map((sh) => sh.i), group.map(gotHold));
-    L.push(`  ${label.padEnd(38)} n ${String(group.length).padStart(5)}, with a hold ${String(won).padStart(5)}, ρ = ${Number.isNaN(rho) ? "n/a" : rho.toFixed(3)}`);
-  }
+  L.push(...fairnessLines(r.fairness));
   L.push("");
+
+  // Refusals
+  for (const [label, table] of [["REFUSALS of honest shoppers (non-2xx answers by step, status and code)", ctx.refusals], ["REFUSALS of bots", bots.length ? ctx.botRefusals : null]]) {
+    if (!table) continue;
+    const rows = Object.entries(table).sort((a, b) => b[1] - a[1]);
+    L.push(`${label}${rows.length ? "" : ": none"}`);
+    for (const [k, n] of rows) L.push(`  ${String(n).padStart(6)}  ${k}`);
+    L.push("");
+  }
 
   // Errors
   const errs = Object.entries(ctx.errors).sort((a, b) => b[1] - a[1]);
@@ -127,4 +139,27 @@ export function buildReport(r) {
   L.push("");
   L.push(failed ? `RESULT: FAIL (${failed} invariant${failed > 1 ? "s" : ""} violated)` : "RESULT: PASS");
   return L.join("\n");
+}
+
+const f3 = (x) => (x === null ? "n/a" : x.toFixed(3));
+const p1 = (x) => (x === null ? "-" : `${(100 * x).toFixed(1)} %`);
+
+/** The FAIRNESS section (lib/fairness.mjs's figures). */
+export function fairnessLines(f) {
+  if (!f) return [];
+  const L = ["FAIRNESS"];
+  const sold = f.units.bots + f.units.honest;
+  L.push(`  units won         bots ${f.units.bots}, honest shoppers ${f.units.honest} (bots ${p1(f.shares.botUnits)} of ${sold} sold); of them held after the stock first ran out (units that came back): bots ${f.cameBack.bots}, honest ${f.cameBack.honest}`);
+  if (f.identities.bots) {
+    L.push(`  bots' share       of identities ${p1(f.shares.botIdentities)} (${f.identities.bots} of ${f.identities.bots + f.identities.honest}), of networks ${p1(f.shares.botNetworks)} (${f.networks.bots} of ${f.networks.bots + f.networks.honest}),`);
+    L.push(`                    of the identities admitted when the stock first ran out ${p1(f.shares.botContenders)} (${f.contenders.bots} of ${f.contenders.all})`);
+  }
+  L.push(`  pre-queue         ${f.prequeue.honest} honest shoppers${f.identities.bots ? ` and ${f.prequeue.bots} bot identities` : ""} (a lottery, one key per identity); ${f.prequeue.honestUnits} units to honest pre-queuers`);
+  L.push(`  after the opening Spearman ρ between joining order and admission order = ${f3(f.postOpening.rho)} over ${f.postOpening.n} admitted honest shoppers (target ≥ 0.95; 1 = strict first come, first served)`);
+  L.push(`                    (ρ from when they came, before session and proof of work: ${f3(f.postOpening.rhoArrival)})`);
+  const pd = (x) => (x ? `p50 ${fmtMs(x.p50)}, p90 ${fmtMs(x.p90)} (n ${x.n})` : "-");
+  const pa = f.passAfterAdmission;
+  L.push(`  pass picked up    after the room's admission mark: honest ${pd(pa.honest)}${f.identities.bots ? `; bots ${pd(pa.bots)}` : ""}`);
+  L.push(`  overtaken         ${f.overtaken.n} of ${f.overtaken.winners} winners (${p1(f.overtaken.share)}) arrived after an honest shopper who kept trying and lost (${f.overtaken.losers} such shoppers); ${f.overtaken.beyondBucket} by more than the line's 100 ms bucket`);
+  return L;
 }

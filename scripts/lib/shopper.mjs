@@ -1,6 +1,6 @@
 // One simulated shopper, through the real flow a browser takes, with the shopper client
 // (domain/client.js, `ctx.api`):
-//   session → challenge → proof of work (pow.js's search, lib/solver.mjs) → queue → poll until a
+//   session (as the shopper's own shop account, or anonymous from its own network) → challenge → proof of work (pow.js's search, lib/solver.mjs) → queue → poll until a
 //   pass → claim
 //   → pay, cancel or walk away (the hold expires).
 // This file is the behaviour model: what a shopper retries, how long they think, greedy ones.
@@ -9,15 +9,24 @@
 import { sleep } from "./http.mjs";
 
 const now = () => Date.now();
-/** Steps taken while a hold's clock runs: they skip the client's queue for a request slot. */
-const URGENT = new Set(["pay", "cancel", "hold"]);
+/**
+ * Steps taken while a hold's clock runs, or in the race for a unit (a claim, and a poll when
+ * admission is a moment away): they skip the client's queue for a request slot. Each real
+ * shopper has their own connection; the rehearsal's shared pool must not decide who wins.
+ */
+const URGENT = new Set(["pay", "cancel", "hold", "claim", "holds"]);
 const jitter = (ms, spread = 0.2) => ms * (1 - spread + 2 * spread * Math.random());
 
 export function newShopper(i, arriveAt, opts) {
+  const ip = opts.sameIp ? null : `10.${((i + 1) >> 16) & 255}.${((i + 1) >> 8) & 255}.${(i + 1) & 255}`;
+  const account = opts.identity === "account" ? `shopper-${i}` : null;
   return {
     i,
     arriveAt, // ms after the burst starts; shoppers are numbered in arrival order
-    ip: opts.sameIp ? null : `10.${((i + 1) >> 16) & 255}.${((i + 1) >> 8) & 255}.${(i + 1) & 255}`,
+    ip,
+    account, // the shop account this shopper signs in with (account sales)
+    // Who the sale counts (its per-user limit, its one place in line): the account, or the network.
+    identity: account ? `acct:${account}` : `net:${ip ?? "127.0.0.1"}`,
     greedy: Math.random() < opts.greedy,
     token: null,
     user: null,
@@ -25,6 +34,9 @@ export function newShopper(i, arriveAt, opts) {
     pass: null,
     passExp: 0,
     prequeued: null, // queued before the sale opened (ranked by the opening lottery)
+    joinedAt: null, // when the first place in line was asked for (the request on the wire)
+    place: null, // that place: { bucket, key }
+    admission: null, // the first admission: { at, bucket, key }
     holds: [], // { id, intent, created_at, final, order_id, source }
     greedyIds: null,
     extraClaim: null, // greedy: status of a claim after paying (must not be a new hold)
@@ -39,15 +51,17 @@ export function newShopper(i, arriveAt, opts) {
 
 /**
  * One step, `send(options)` being a client call: from the shopper's address, timed under
- * `step`; retries what a browser would retry.
+ * `step`; retries what a browser would retry. Every refusal is counted by step and code.
  */
-async function call(ctx, sh, step, send) {
-  const options = { urgent: URGENT.has(step), headers: sh.ip ? { "cf-connecting-ip": sh.ip } : {} };
+async function call(ctx, sh, step, send, { urgent = URGENT.has(step) } = {}) {
+  const options = { urgent, headers: sh.ip ? { "cf-connecting-ip": sh.ip } : {} };
+  const bot = sh.bot !== undefined; // a bot's identity (lib/bots.mjs), here for its holds' final word
   for (let attempt = 0; ; attempt++) {
     const r = await send(options);
-    if (r.status !== 0) ctx.samples.add(step, r.ms);
-    ctx.samples.add("_slot", r.waited);
+    if (r.status !== 0 && !bot) ctx.samples.add(step, r.ms);
+    if (!bot) ctx.samples.add("_slot", r.waited);
     const code = r.status === 0 ? "network" : r.body?.error;
+    if (r.status === 0 || r.status >= 300) ctx.noteRefusal(step, r.status, code, bot);
     const transient = r.status === 0 || r.status === 429 || r.status >= 500;
     if (!transient) return r;
     ctx.noteError(step, r.status, code, r.status === 0 ? r.error : r.body?.raw || r.body?.message);
@@ -60,6 +74,29 @@ async function call(ctx, sh, step, send) {
   }
 }
 
+/** Challenge → solve → queue: the answer of a new place in line (or of the one the ticket keeps), or a final outcome. */
+async function join(ctx, sh) {
+  const { api, sale } = ctx;
+  for (let tries = 0; tries < 4; tries++) {
+    const c = await call(ctx, sh, "challenge", (o) => api.challenge(sale.id, sh.token, o));
+    if (c.status === 410) return { outcome: "sale_closed" };
+    if (c.status !== 200) continue;
+    const t = performance.now();
+    const solution = await ctx.solve(c.body.nonce, c.body.bits);
+    ctx.samples.add("solve", performance.now() - t);
+    const q = await call(ctx, sh, "queue", (o) => api.queue(sale.id, sh.token, { challenge: c.body.challenge, solution, ticket: sh.ticket ?? undefined }, o));
+    if (q.status === 410) return { outcome: "sale_closed" };
+    if (q.status === 201 && !sh.place) {
+      // The fairness figures' arrival: when the request that got the first place went on the wire.
+      sh.joinedAt = Date.now() - q.ms;
+      sh.place = q.body.place;
+      sh.prequeued = q.body.place.bucket === 0;
+    }
+    if (q.status === 200 || q.status === 201) return { standing: q.body };
+  }
+  return { outcome: "error" };
+}
+
 /** Challenge → solve → queue → poll: resolves a pass, or a final outcome. */
 async function getPass(ctx, sh) {
   const { api, sale, opts } = ctx;
@@ -69,20 +106,12 @@ async function getPass(ctx, sh) {
     const g = await call(ctx, sh, "poll", (o) => api.poll(sale.id, sh.token, sh.ticket, o));
     if (g.status === 200) standing = g.body;
   }
-  for (let tries = 0; !standing; tries++) {
-    if (tries >= 4) return { outcome: "error" };
-    const c = await call(ctx, sh, "challenge", (o) => api.challenge(sale.id, sh.token, o));
-    if (c.status === 410) return { outcome: "sale_closed" };
-    if (c.status !== 200) continue;
-    const t = performance.now();
-    const solution = await ctx.solve(c.body.nonce, c.body.bits);
-    ctx.samples.add("solve", performance.now() - t);
-    const q = await call(ctx, sh, "queue", (o) => api.queue(sale.id, sh.token, { challenge: c.body.challenge, solution }, o));
-    if (q.status === 410) return { outcome: "sale_closed" };
-    if (q.status === 200 || q.status === 201) standing = q.body;
+  if (!standing) {
+    const j = await join(ctx, sh);
+    if (!j.standing) return { outcome: j.outcome };
+    standing = j.standing;
   }
   const queuedAt = now();
-  sh.prequeued ??= standing.position === null && standing.state !== "admitted";
   for (let polls = 0; ; polls++) {
     if (standing.ticket) {
       sh.ticket = standing.ticket;
@@ -92,8 +121,19 @@ async function getPass(ctx, sh) {
       sh.pass = standing.pass;
       sh.passExp = Date.parse(standing.pass_expires_at);
       sh.passAt ??= now();
+      sh.admission ??= { at: Date.parse(standing.admitted_at), bucket: standing.place.bucket, key: standing.place.key };
       ctx.samples.add("wait", now() - queuedAt);
       return { pass: sh.pass };
+    }
+    if (standing.state === "expired") {
+      // Admitted, but the time to claim ran out: queue again, at the back.
+      if ((sh.rejoins = (sh.rejoins ?? 0) + 1) > 3) return { outcome: "no_pass" };
+      sh.ticket = null;
+      sh.pass = null;
+      const j = await join(ctx, sh);
+      if (!j.standing) return { outcome: j.outcome };
+      standing = j.standing;
+      continue;
     }
     if (now() - queuedAt > opts.passTimeoutS * 1000) return { outcome: "no_pass" };
     // What a waiting-room page shows: if the sale is gone for good there is no point waiting.
@@ -102,7 +142,9 @@ async function getPass(ctx, sh) {
       if (info.status === 200 && info.body.sale.sold_out && info.body.sale.held === 0) return { outcome: "sold_out_waiting" };
     }
     await sleep(jitter(1000 * Math.min(Math.max(standing.refresh_s ?? 1, 0.25), opts.pollCapS)));
-    const g = await call(ctx, sh, "poll", (o) => api.poll(sale.id, sh.token, sh.ticket, o));
+    // Admission a moment away (or the pre-queue being drawn): this poll is part of the race.
+    const near = standing.eta_s !== null ? standing.eta_s <= 2 : now() >= sale.starts_at_ms;
+    const g = await call(ctx, sh, "poll", (o) => api.poll(sale.id, sh.token, sh.ticket, o), { urgent: near });
     if (g.status === 200) standing = g.body;
     else if (g.status === 403) {
       if ((sh.requeues = (sh.requeues ?? 0) + 1) > 3) return { outcome: "error" };
@@ -133,9 +175,18 @@ async function claimOnce(ctx, sh, n) {
 async function claimUntilDone(ctx, sh, { intent } = {}) {
   const { opts, sale } = ctx;
   let soldOutRetries = 0;
+  let lostAnswers = 0;
   for (let n = sh.claimAttempts; ; n++) {
     const r = await claimOnce(ctx, sh, n);
     if ((r.status === 201 || r.status === 200) && r.body.hold) return finishHold(ctx, sh, r.body.hold, intent);
+    if (r.status === 0 || r.status >= 500) {
+      // No answer after the retries, yet the claim may have made a hold: look, as the API offers
+      // (`your_holds`), before claiming again with a new key or giving up.
+      const lost = await lostHold(ctx, sh);
+      if (lost) return finishHold(ctx, sh, lost, intent);
+      if (lostAnswers++ < 2) continue;
+      return (sh.outcome = "error");
+    }
     const code = r.body?.error;
     if (r.status === 202 && r.body.waitlisted) {
       // waitlist policy: claiming again shows an offered hold
@@ -162,6 +213,12 @@ async function claimUntilDone(ctx, sh, { intent } = {}) {
     if (code === "sale_closed") return (sh.outcome = "sale_closed");
     return (sh.outcome = "error");
   }
+}
+
+/** A hold of this shopper's in this sale that it has not heard of (GET /api/sales/:id/holds), or null. */
+async function lostHold(ctx, sh) {
+  const r = await call(ctx, sh, "holds", (o) => ctx.api.holds(ctx.sale.id, sh.token, o));
+  return r.status === 200 ? (r.body.holds.find((h) => !sh.holds.some((x) => x.id === h.id)) ?? null) : null;
 }
 
 async function finishHold(ctx, sh, view, forcedIntent) {
@@ -236,7 +293,9 @@ export async function runShopper(ctx, sh) {
   try {
     await sleep(ctx.t0 + sh.arriveAt - now());
     sh.arrivedAt = now();
-    const s = await call(ctx, sh, "session", (o) => ctx.api.session(o));
+    // An account sale: the shop signs the shopper in (an assertion for their account).
+    const identity = sh.account ? await ctx.signIn(sh.account) : undefined;
+    const s = await call(ctx, sh, "session", (o) => ctx.api.session({ ...o, identity }));
     if (s.status !== 201) return (sh.outcome = "error");
     sh.token = s.body.token;
     sh.user = s.body.user_id;
@@ -277,13 +336,14 @@ export async function comeBack(ctx, sh) {
   }
 }
 
-/** At the end: every hold's own final word, as its shopper sees it. */
+/** At the end: every hold's own final word, as its shopper (or the bot session that made it) sees it. */
 export async function finalHoldViews(ctx, shoppers) {
   const jobs = [];
   for (const sh of shoppers) for (const h of sh.holds) jobs.push([sh, h]);
   await Promise.all(
     jobs.map(async ([sh, h]) => {
-      const r = await call(ctx, sh, "hold", (o) => ctx.api.hold(h.id, sh.token, o));
+      const api = sh.bot === undefined ? ctx.api : ctx.fleet[sh.bot].api;
+      const r = await call(ctx, sh, "hold", (o) => api.hold(h.id, h.token ?? sh.token, o));
       h.end = r.status === 200 ? r.body.hold : { status: `http_${r.status}` };
     }),
   );
