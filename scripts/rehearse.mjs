@@ -145,6 +145,7 @@ async function main() {
     release_policy: opts.policy,
     admission_rate: opts.admissionRate,
     max_active: opts.maxActive,
+    ...(opts.passTtlS && { pass_ttl_s: opts.passTtlS }),
     pow_difficulty: opts.pow,
     ...(opts.shards > 1 && { shards: opts.shards }),
     identity: opts.identity,

@@ -14,7 +14,7 @@ export function help() {
   --abandon R (0.1)  --cancel R (0.05)  --decline R (0.05)  --timeout R (0.02)  --greedy R (0.05)
   --retries N (2, claims after "sold out for now")  --concurrency N (64 requests in flight)
   --poll-cap-s S (2)  --think-ms MS (1000)  --hold-ttl-s S (5)  --pow BITS (8)
-  --admission-rate R (max(100, shoppers/10))  --max-active N  --policy release|undersell|waitlist
+  --admission-rate R (max(100, shoppers/10))  --max-active N  --pass-ttl-s S (120)  --policy release|undersell|waitlist
   --per-user-limit N (1)  --shards N (1: the stock split over N product objects, 1-64)
   --fault d1|restart|gateway (repeatable)  --d1-down-ms MS (8000)  --late-ms MS
   --same-ip (all shoppers from one address: the per-IP limit bites)
@@ -78,6 +78,7 @@ export function parseOptions(args) {
       pow: { type: "string", default: "8" },
       "admission-rate": { type: "string" },
       "max-active": { type: "string" },
+      "pass-ttl-s": { type: "string" },
       policy: { type: "string", default: "release" },
       "per-user-limit": { type: "string", default: "1" },
       shards: { type: "string", default: "1" },
@@ -131,6 +132,7 @@ export function parseOptions(args) {
     pow: Math.floor(num("pow")),
     admissionRate: a["admission-rate"] ? num("admission-rate") : Math.max(100, Math.ceil(shoppersN / 10)),
     maxActive: a["max-active"] ? Math.floor(num("max-active")) : Math.max(1000, shoppersN),
+    passTtlS: a["pass-ttl-s"] ? Math.max(1, Math.floor(num("pass-ttl-s"))) : undefined,
     policy: a.policy,
     perUserLimit: Math.max(1, Math.floor(num("per-user-limit"))),
     shards: Math.floor(num("shards")),
