@@ -33,22 +33,23 @@ export const HOLDS_DDL: Ddl[] = [
 /**
  * The per-user limit counts a hold against its `identity` (the account, or the network in an
  * anonymous sale: src/edge/identity.ts), which may differ from its owner `user_id` (the session
- * that sees and pays it). A ledger made before identities has the column added, each hold's
- * identity being its owner.
+ * that sees and pays it). The column is NULL where the identity is the owner (every account
+ * sale's hold), so a ledger made before identities needs only the column added.
  */
 export function migrateHolds(sql: SqlStorage): void {
   const cols = sql.exec<{ name: string }>("PRAGMA table_info(holds)").toArray();
-  if (!cols.some((c) => c.name === "identity")) {
-    sql.exec("ALTER TABLE holds ADD COLUMN identity TEXT");
-    sql.exec("UPDATE holds SET identity = user_id");
-  }
-  sql.exec("CREATE INDEX IF NOT EXISTS holds_identity ON holds (identity) WHERE status IN ('held', 'pending', 'confirmed')");
+  if (!cols.some((c) => c.name === "identity")) sql.exec("ALTER TABLE holds ADD COLUMN identity TEXT");
+  // Only holds whose identity is not their owner (anonymous sales) are indexed by it: an account's
+  // claim (identity = owner, stored as NULL) writes no page of this index, which the claim path
+  // would pay for on every insert.
+  sql.exec("DROP INDEX IF EXISTS holds_identity");
+  sql.exec("CREATE INDEX IF NOT EXISTS holds_other_identity ON holds (identity) WHERE identity IS NOT NULL AND status IN ('held', 'pending', 'confirmed')");
 }
 
 type HoldFields = {
   id: string;
   user_id: string;
-  identity: string;
+  identity: string | null;
   idem_key: string;
   qty: number;
   amount: number;
@@ -131,7 +132,10 @@ export class Holds implements Scheduled {
   /** Units an identity has in active or paid holds (the per-user limit counts them). */
   unitsOf(identity: string): number {
     return this.sql
-      .exec<{ n: number | null }>("SELECT SUM(qty) AS n FROM holds WHERE identity = ? AND status IN ('held', 'pending', 'confirmed')", identity)
+      .exec<{ n: number | null }>(
+        "SELECT SUM(qty) AS n FROM holds WHERE (identity = ?1 OR (identity IS NULL AND user_id = ?1)) AND status IN ('held', 'pending', 'confirmed')",
+        identity,
+      )
       .one().n ?? 0;
   }
 
@@ -146,7 +150,7 @@ export class Holds implements Scheduled {
     this.sql.exec(
       `INSERT INTO holds (id, user_id, identity, idem_key, qty, amount, status, source, created_at, expires_at)
        VALUES (?, ?, ?, ?, ?, ?, 'held', ?, ?, ?)`,
-      h.id, user, identity, key, qty, h.amount, source, now, h.expires_at,
+      h.id, user, identity === user ? null : identity, key, qty, h.amount, source, now, h.expires_at,
     );
     this.host.want(h.expires_at);
     return h;
