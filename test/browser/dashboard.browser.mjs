@@ -13,8 +13,6 @@
 // mid-rehearsal one is also copied there (e.g. for a release note).
 import assert from "node:assert/strict";
 import { copyFileSync, mkdirSync } from "node:fs";
-import { dirname, join, relative } from "node:path";
-import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import { createClient, fetchTransport } from "../../domain/client.js";
 import { saleConfig } from "../../domain/sale-config.js";
@@ -25,48 +23,16 @@ import { PAY, readOptions } from "../../scripts/lib/rehearsal-options.mjs";
 import { settle } from "../../scripts/lib/settle.mjs";
 import { shopSigner } from "../../scripts/lib/shop-account.mjs";
 import { powSolver } from "../../scripts/lib/solver.mjs";
+import { CHROMIUM, log, pause, ROOT, running, runWithin, shot, SHOTS } from "./harness.mjs";
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "../..");
-const SHOTS = join(ROOT, "test/screenshots");
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const MID_SHOT = process.env.DASHBOARD_SHOT;
 const BUDGET_MS = 240_000;
 const USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) flashsale-dashboard-test/1.0";
 /** The test's own admin calls come from their own address: the page's budget (RL_ADMIN) is its own. */
 const TEST_IP = { "cf-connecting-ip": "10.250.0.1" };
 
-const t0 = performance.now();
-const elapsed = () => `${((performance.now() - t0) / 1000).toFixed(1)} s`;
-const log = (msg) => console.log(`[${elapsed().padStart(7)}] ${msg}`);
-const pause = (ms) => new Promise((r) => setTimeout(r, ms));
 
-let server = null;
-let browser = null;
-let pool = null;
-let cleaning = null;
-let interrupted = false;
-function cleanup() {
-  cleaning ??= (async () => {
-    pool?.close();
-    await Promise.race([browser?.close().catch(() => {}), pause(5000)]);
-    await server?.stop({ removeDir: true });
-  })();
-  return cleaning;
-}
-for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"]) {
-  process.on(sig, () => {
-    interrupted = true;
-    console.error(`\n${sig}: stopping the browser and wrangler`);
-    cleanup().finally(() => process.exit(130));
-  });
-}
 
-async function shot(page, name) {
-  const path = join(SHOTS, `${name}.png`);
-  await page.screenshot({ path, fullPage: true });
-  log(`screenshot ${relative(ROOT, path)}`);
-  return path;
-}
 
 const at = (obj, path) => path.split(".").reduce((v, k) => v?.[k], obj);
 
@@ -98,7 +64,7 @@ async function run() {
   mkdirSync(SHOTS, { recursive: true });
   // Arrivals over 6 s and 15 admitted a second: a line forms, and the charts have a curve to draw.
   const { opts } = readOptions(["--shoppers", "300", "--stock", "30", "--arrival-s", "6", "--admission-rate", "15", "--settle-timeout-s", "90"]);
-  server = await startLocal({ cwd: ROOT, log, vars: { LOG_LEVEL: "warn", ...Object.fromEntries(Object.entries(PAY).map(([k, v]) => [k, String(v)])) } });
+  const server = (running.server = await startLocal({ cwd: ROOT, log, vars: { LOG_LEVEL: "warn", ...Object.fromEntries(Object.entries(PAY).map(([k, v]) => [k, String(v)])) } }));
   const { base, adminToken } = server;
   log(`wrangler dev is up on ${base}`);
   const admin = createClient({ transport: fetchTransport(base), headers: { "user-agent": USER_AGENT, ...TEST_IP } }).admin(adminToken);
@@ -117,7 +83,7 @@ async function run() {
   const id = saleInput.id;
   log(`sales ${idle} and ${id} created (${opts.stock} units, ${opts.shoppers} shoppers from ${new Date(burstAt).toISOString()})`);
 
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true });
+  const browser = (running.browser = await chromium.launch({ executablePath: CHROMIUM, headless: true }));
   const ctx = await browser.newContext({ viewport: { width: 1366, height: 900 }, locale: "en-US", timezoneId: "UTC" });
   const page = await ctx.newPage();
   const errors = [];
@@ -157,7 +123,7 @@ async function run() {
   await page.click(`tr[data-sale="${id}"] a`);
   await page.waitForFunction(() => document.body.dataset.view === "sale" && Number(document.body.dataset.renders) > 0);
 
-  pool = createPool({ base, concurrency: opts.concurrency });
+  const pool = (running.pool = createPool({ base, concurrency: opts.concurrency }));
   const api = createClient({ transport: pool.transport, headers: { "user-agent": USER_AGENT } });
   // An account sale (the default): each shopper signs in as their own account, as the shop would.
   const sign = shopSigner(server.shopIdentitySecret);
@@ -268,22 +234,4 @@ async function run() {
   assert.deepEqual(errors, [], "no script errors on the page");
 }
 
-let ok = false;
-const budget = setTimeout(() => {
-  console.error(`FAIL: over the ${BUDGET_MS / 1000} s budget`);
-  cleanup().finally(() => process.exit(1));
-}, BUDGET_MS);
-try {
-  await run();
-  ok = true;
-} catch (e) {
-  if (interrupted) await new Promise(() => {});
-  console.error(`\nFAIL after ${elapsed()}:`, e);
-  if (server) console.error(`\n--- last wrangler output ---\n${server.logTail()}`);
-  await e?.stop?.({ removeDir: true });
-} finally {
-  clearTimeout(budget);
-  await cleanup();
-}
-console.log(ok ? `PASS: the operator's dashboard during a rehearsal in ${elapsed()}` : "FAIL");
-process.exit(ok ? 0 : 1);
+await runWithin(BUDGET_MS, run, "the operator's dashboard during a rehearsal");

@@ -16,16 +16,12 @@
 // Screenshots of each step go to test/screenshots/. wrangler is stopped on exit, also on failure.
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
-import { dirname, join, relative } from "node:path";
-import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import { createClient, fetchTransport } from "../../domain/client.js";
 import { saleConfig } from "../../domain/sale-config.js";
 import { startLocal } from "../../scripts/lib/local-server.mjs";
+import { CHROMIUM, log, ROOT, running, runWithin, shot, SHOTS } from "./harness.mjs";
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "../..");
-const SHOTS = join(ROOT, "test/screenshots");
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const BUDGET_MS = 110_000; // the whole run, wrangler start-up included
 // Difficulty 16 is ~65k SHA-256 tries (about a second in headless Chromium): long enough for the
 // page to report progress (every 4096 tries), short enough for the budget.
@@ -36,40 +32,13 @@ const OPENS_IN_MS = 20_000;
 // The anonymous sale's time to claim once admitted: short, so that shopper 3 sees it run out.
 const PASS_TTL_S = 4;
 
-const t0 = performance.now();
-const elapsed = () => `${((performance.now() - t0) / 1000).toFixed(1)} s`;
-const log = (msg) => console.log(`[${elapsed().padStart(7)}] ${msg}`);
 
 // ------------------------------------------------------------------ wrangler dev, our own
 
-let server = null;
-let browser = null;
 
-const pause = (ms) => new Promise((r) => setTimeout(r, ms));
-let interrupted = false;
-let cleaning = null;
-function cleanup() {
-  cleaning ??= (async () => {
-    await Promise.race([browser?.close().catch(() => {}), pause(5000)]);
-    await server?.stop({ removeDir: true });
-  })();
-  return cleaning;
-}
-for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"]) {
-  process.on(sig, () => {
-    interrupted = true;
-    console.error(`\n${sig}: stopping the browser and wrangler`);
-    cleanup().finally(() => process.exit(130));
-  });
-}
 
 // ------------------------------------------------------------------ page helpers
 
-async function shot(page, name) {
-  const path = join(SHOTS, `${name}.png`);
-  await page.screenshot({ path, fullPage: true });
-  log(`screenshot ${relative(ROOT, path)}`);
-}
 
 const text = (page, sel) => page.locator(sel).innerText();
 
@@ -111,7 +80,7 @@ async function run() {
   mkdirSync(SHOTS, { recursive: true });
   // A throwaway state dir and secrets; headless Chromium's User-Agent says HeadlessChrome, which
   // the bot check refuses.
-  server = await startLocal({ cwd: ROOT, vars: { BOT_UA_CHECK: "off" }, log });
+  const server = (running.server = await startLocal({ cwd: ROOT, vars: { BOT_UA_CHECK: "off" }, log }));
   const { base } = server;
   log(`wrangler dev is up on ${base}`);
   const api = createClient({ transport: fetchTransport(base) });
@@ -132,7 +101,7 @@ async function run() {
   );
   assert.equal(anon.status, 201, `creating the anonymous sale: ${JSON.stringify(anon.body)}`);
 
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true });
+  const browser = (running.browser = await chromium.launch({ executablePath: CHROMIUM, headless: true }));
   const errors = [];
 
   // ---- shopper 1, on a 375 px wide phone screen
@@ -325,22 +294,4 @@ async function run() {
   assert.deepEqual(errors, [], "no script errors on the page");
 }
 
-let ok = false;
-const budget = setTimeout(() => {
-  console.error(`FAIL: over the ${BUDGET_MS / 1000} s budget`);
-  cleanup().finally(() => process.exit(1));
-}, BUDGET_MS);
-try {
-  await run();
-  ok = true;
-} catch (e) {
-  if (interrupted) await new Promise(() => {}); // the signal handler exits once cleaned up
-  console.error(`\nFAIL after ${elapsed()}:`, e);
-  if (server) console.error(`\n--- last wrangler output ---\n${server.logTail()}`);
-  await e?.stop?.({ removeDir: true }); // wrangler failed to start (its log is in the error)
-} finally {
-  clearTimeout(budget);
-  await cleanup();
-}
-console.log(ok ? `PASS: shopper page end to end in ${elapsed()}` : "FAIL");
-process.exit(ok ? 0 : 1);
+await runWithin(BUDGET_MS, run, 'shopper page end to end');
