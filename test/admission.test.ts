@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { KEY_SPACE } from "../domain/line";
 import type { Watermark } from "../domain/schemas/room";
-import { activeAt, advance, burstOf, initialAdmission, MARKS, type Admission, type Limits } from "../domain/admission";
+import { activeAt, admitLate, advance, burstOf, initialAdmission, MARKS, type Admission, type Limits } from "../domain/admission";
 import { standingOf } from "../src/edge/queue-status";
 
 /** A small seeded PRNG (mulberry32): irregular tick patterns that replay identically. */
@@ -258,5 +258,25 @@ describe("standingOf", () => {
     // Drawn: a place by key.
     const drawn = wm({ starts_at: now - 5000, upto: null, sealed: 40, waiting: [{ b: 0, n: 200 }] });
     expect(standingOf({ b: 0, k: KEY_SPACE / 2 }, undefined, drawn, now).status.position).toBe(101);
+  });
+});
+
+/** Places reported after the watermark passed them are admitted at once: the rate pays for them. */
+describe("late places", () => {
+  it("are debited from the rate and counted active, so admitted − late stays within R·t + burst and the total catches up", () => {
+    const lim: Limits = { rate: 10, max_active: 1_000_000, active_ms: 60_000 };
+    let a = advance(initialAdmission(0), 1000, 1_000_000, lim); // the first second's budget, spent
+    const spent = a.upto;
+    expect(spent).toBeLessThanOrEqual(10 * 1 + burstOf(10));
+    a = admitLate(a, 1000, 25, lim); // 25 late places at t = 1 s
+    expect(a.upto).toBe(spent + 25);
+    expect(activeAt(a, 1000, lim.active_ms)).toBeGreaterThanOrEqual(spent + 25);
+    // The next admissions wait for them: by t = 3 s the total is back within the rule's bound.
+    const at3 = advance(a, 3000, 1_000_000, lim);
+    expect(at3.upto).toBeLessThanOrEqual(10 * 3 + burstOf(10));
+    // And admitted − late never exceeds the bound at any tick.
+    for (let t = 1100; t <= 5000; t += 100) expect(advance(a, t, 1_000_000, lim).upto - 25).toBeLessThanOrEqual((10 * t) / 1000 + burstOf(10));
+    // Without late places the line would have had more of its own admissions by 3 s.
+    expect(advance(advance(initialAdmission(0), 1000, 1_000_000, lim), 3000, 1_000_000, lim).upto).toBeGreaterThan(at3.upto - 25);
   });
 });
