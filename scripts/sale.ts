@@ -114,7 +114,7 @@ program
 Release policies: release (an unpaid hold's units go back on sale), undersell (they are withdrawn),
 waitlist (sold out ⇒ a waitlist; freed units are offered to the next shopper in it).
 Shards: one product object serves about a thousand claims a second; --shards n splits the stock
-over n of them for a hotter drop (README, "Scaling: stock shards").
+over n of them for a hotter drop (docs/scaling.md).
 ${examples(
   'create drop-1 --name "Console X" --price 49900 --stock 100 --starts-in 600 --ends-in 7200',
   'create drop-2 --name "Tickets" --price 2500 --currency GBP --stock 5000 --starts 2026-12-01T10:00:00Z --ends-in 3600 --rate 200 --max-active 5000',

@@ -22,7 +22,7 @@ const HELP = `Usage: npm run shop -- [options]
   --sale <id>          the sale (default demo)
   --account <name>     the shop account to shop as (default: a new one per run on an account sale;
                        none, i.e. an anonymous session, on an anonymous sale)
-  --card <card>        the test card to pay with (default tok_ok; README "Test cards")
+  --card <card>        the test card to pay with (default tok_ok; docs/api.md, "Test cards")
   --turnstile <token>  a Turnstile token for the queue, when the Worker has Turnstile on
   --dev-vars <file>    where to read SHOP_IDENTITY_SECRET (default: the project's .dev.vars;
                        the SHOP_IDENTITY_SECRET environment variable wins)`;

@@ -133,7 +133,7 @@ export async function runScenarios(runs, { opt, built, builtCmp }) {
       if (want("claim_shards8")) {
         // The claim row's shape on a sale of 8 stock shards (its past holds spread over them):
         // each claim goes to its shopper's home shard. Locally every object shares one thread,
-        // so this row measures the overhead of sharding, not its scaling (README, "Scaling").
+        // so this row measures the overhead of sharding, not its scaling (docs/scaling.md).
         const sale = `bench-claim-shards8-c${c}-r${rep}`;
         await api.createSale(sale, { shards: 8 });
         for (let i = 0; i < 8; i++) await fill(one, i === 0 ? sale : `${sale}~${i}`, Math.ceil(opt.pastSmall / 8));
