@@ -62,6 +62,7 @@ export function readWranglerConfig(root = ROOT) {
  * its own socket (Miniflare's unsafeDirectSockets: straight into workerd's Worker) and through
  * Miniflare's entry Worker (one more Worker hop per request, as `wrangler dev` does minus its proxy).
  */
+/** @param {{ script: string, vars?: Record<string, string>, log?: (msg: string) => void, inspector?: boolean, root?: string }} o */
 export async function startRuntime({ script, vars = {}, log = () => {}, inspector = false, root = ROOT }) {
   const cfg = readWranglerConfig(root);
   const secrets = {

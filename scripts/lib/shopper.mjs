@@ -172,6 +172,7 @@ async function claimOnce(ctx, sh, n) {
 }
 
 /** Claims until a hold or a final refusal; returns "requeue" when the pass is refused. */
+/** @param {any} ctx @param {any} sh @param {{ intent?: any }} [o] */
 async function claimUntilDone(ctx, sh, { intent } = {}) {
   const { opts, sale } = ctx;
   let soldOutRetries = 0;

@@ -58,7 +58,7 @@ const error = (status, type, message, extra = {}) => Response.json({ error: { ty
  * @param {number} [o.timeoutMs]     how long `timeout` answers take (longer than the client waits)
  * @param {(ev: {id, type, payload, header, hold}) => void} [o.onEvent]  called as events are raised
  */
-export function createStripeFake({ webhookSecret, timeoutMs = 1500, onEvent = () => {} } = {}) {
+export function createStripeFake({ webhookSecret, timeoutMs = 1500, onEvent = () => {} }) {
   const intents = new Map();
   const charges = new Map();
   const idem = new Map(); // `${path} ${key}` → { status, body }
