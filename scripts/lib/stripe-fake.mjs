@@ -255,7 +255,7 @@ export function createStripeFake({ webhookSecret, timeoutMs = 1500, onEvent = ()
   /** The shopper passed (or failed) 3-D Secure for this intent, as stripe.js would report it. */
   function authenticate(id, result = "succeeded") {
     const pi = intents.get(id);
-    if (!pi || pi.status !== "requires_action") return null;
+    if (pi?.status !== "requires_action") return null;
     if (result === "failed") fail(pi, "payment_intent_authentication_failure", undefined);
     else succeed(pi);
     return pi;

@@ -135,7 +135,7 @@ describe("help", { concurrency: 3 }, () => {
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /^Usage: flashsale \[options\] \[command\]/);
       for (const c of COMMANDS) assert.match(r.stdout, new RegExp(`^  ${c}\\b`, "m"), `lists ${c}`);
-      assert.match(r.stdout, /Examples:\n  \$ npm run sale -- create drop-1 /);
+      assert.match(r.stdout, /Examples:\n {2}\$ npm run sale -- create drop-1 /);
       assert.match(r.stdout, /\/admin\//, "points at the dashboard");
       assert.equal(r.stderr, "");
     }
