@@ -1,6 +1,7 @@
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { execFileSync } from "node:child_process";
 import { generateKeyPairSync, randomBytes } from "node:crypto";
+import { availableParallelism } from "node:os";
 import { defineConfig } from "vitest/config";
 import { createStripeFake } from "./scripts/lib/stripe-fake.mjs";
 
@@ -156,6 +157,11 @@ export default defineConfig(async () => {
   });
   return {
     test: {
+      // Each worker is one workerd running one test file at a time. The files mostly wait (alarms,
+      // payment timeouts, the line's ticks, the edge cache), so running a few at once overlaps the
+      // waits: vitest's own default (cores − 1) ran them one by one on a 2-core machine.
+      // `npx vitest run --maxWorkers 1` still runs them one at a time.
+      maxWorkers: Math.max(3, availableParallelism()),
       projects: [
         project("workers", TEST_BINDINGS, ["test/**/*.test.ts"], ["test/stripe.*.test.ts"]),
         project("stripe", { ...TEST_BINDINGS, ...STRIPE_BINDINGS }, ["test/stripe.*.test.ts"]),
