@@ -3,6 +3,7 @@ import { settings } from "../domain/config";
 import { placeOf } from "../domain/ids";
 import { inventoryShard } from "../domain/objects";
 import type { ChargeOutcome, LookupOutcome, PaymentRequest, RefundOutcome, RefundRequest } from "./payments/gateway";
+import { migrate, type Version } from "./migrations";
 import { behaviourOf, fingerprintAfter } from "./payments/test-cards";
 
 /**
@@ -37,6 +38,19 @@ type ChargeRow = {
 };
 export type LedgerEntry = Pick<ChargeRow, "key" | "reference" | "status" | "charge_id" | "amount" | "calls" | "refund_id">;
 
+/** The simulator's storage, version by version (migrations.ts). */
+const SIMULATOR_SCHEMA: readonly Version[] = [
+  [
+    `CREATE TABLE IF NOT EXISTS charges (
+      key TEXT PRIMARY KEY, reference TEXT NOT NULL, amount INTEGER NOT NULL, currency TEXT NOT NULL,
+      method TEXT NOT NULL, status TEXT NOT NULL, final TEXT NOT NULL, charge_id TEXT NOT NULL UNIQUE,
+      reason TEXT, calls INTEGER NOT NULL, created_at INTEGER NOT NULL, lands_at INTEGER NOT NULL,
+      notify_at INTEGER, notify_attempts INTEGER NOT NULL DEFAULT 0, refund_key TEXT, refund_id TEXT)`,
+    `CREATE INDEX IF NOT EXISTS charges_notify ON charges (notify_at) WHERE notify_at IS NOT NULL`,
+    `CREATE TABLE IF NOT EXISTS overrides (k TEXT PRIMARY KEY, v REAL NOT NULL)`,
+  ],
+];
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class GatewaySimulator extends DurableObject<Env> {
@@ -44,13 +58,7 @@ export class GatewaySimulator extends DurableObject<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    this.sql.exec(`CREATE TABLE IF NOT EXISTS charges (
-      key TEXT PRIMARY KEY, reference TEXT NOT NULL, amount INTEGER NOT NULL, currency TEXT NOT NULL,
-      method TEXT NOT NULL, status TEXT NOT NULL, final TEXT NOT NULL, charge_id TEXT NOT NULL UNIQUE,
-      reason TEXT, calls INTEGER NOT NULL, created_at INTEGER NOT NULL, lands_at INTEGER NOT NULL,
-      notify_at INTEGER, notify_attempts INTEGER NOT NULL DEFAULT 0, refund_key TEXT, refund_id TEXT)`);
-    this.sql.exec(`CREATE INDEX IF NOT EXISTS charges_notify ON charges (notify_at) WHERE notify_at IS NOT NULL`);
-    this.sql.exec(`CREATE TABLE IF NOT EXISTS overrides (k TEXT PRIMARY KEY, v REAL NOT NULL)`);
+    migrate(ctx.storage, SIMULATOR_SCHEMA);
   }
 
   private rates() {

@@ -10,21 +10,22 @@ import { shardsIn, splitStock } from "../../domain/shards";
 import type { Columns } from "../../domain/schemas/series";
 import { gatewayFor } from "../payments";
 import type { ChargeOutcome, LookupOutcome, PaymentGateway } from "../payments/gateway";
+import { migrate } from "../migrations";
 import { Series } from "../series";
 import { Claims, type ClaimRequest } from "./claims";
-import { Holds, HOLDS_DDL, migrateHolds } from "./holds";
+import { Holds } from "./holds";
 import { earliest, iso, type Host, type Scheduled } from "./host";
-import { META_DDL } from "./meta";
-import { Outbox, OUTBOX_DDL, type Reconciliation } from "./outbox";
+import { Outbox, type Reconciliation } from "./outbox";
 import { Payments } from "./payments";
-import { ProviderEvents, PROVIDER_EVENTS_DDL, type ProviderEvent, type ProviderEventAnswer } from "./provider-events";
+import { ProviderEvents, type ProviderEvent, type ProviderEventAnswer } from "./provider-events";
 import type { OutboxRecord } from "./records";
-import { Refunds, REFUNDS_DDL } from "./refunds";
+import { Refunds } from "./refunds";
 import { Rebalance, type Give, type Granted, type TransferFault } from "./rebalance";
-import { noSale, Sale, SALE_DDL } from "./sale";
-import { SHARD_DDL, ShardLedger } from "./shard";
+import { noSale, Sale } from "./sale";
+import { INVENTORY_SCHEMA } from "./schema";
+import { ShardLedger } from "./shard";
 import { inventoryStats, type InventoryStats, type Served } from "./stats";
-import { migrateWaitlist, Waitlist, WAITLIST_DDL } from "./waitlist";
+import { Waitlist } from "./waitlist";
 
 export type { ClaimRequest, InventoryStats, TransferFault };
 export type ReconcileReport = Awaited<ReturnType<ProductInventory["reconcile"]>>;
@@ -71,12 +72,7 @@ export class ProductInventory extends DurableObject<Env> {
     super(ctx, env);
     this.s = settings(env);
     const sql = ctx.storage.sql;
-    for (const q of [...SALE_DDL, ...HOLDS_DDL, ...WAITLIST_DDL, ...REFUNDS_DDL, ...OUTBOX_DDL, ...META_DDL, ...PROVIDER_EVENTS_DDL, ...SHARD_DDL]) {
-      if (typeof q === "string") sql.exec(q);
-      else q(sql);
-    }
-    migrateHolds(sql);
-    migrateWaitlist(sql);
+    migrate(ctx.storage, INVENTORY_SCHEMA);
     void ctx.blockConcurrencyWhile(async () => {
       this.alarmAt = await ctx.storage.getAlarm();
     });
