@@ -1,18 +1,18 @@
+import { soldOut, soldOutForEveryone } from "../../domain/claim-gate";
 import { ERRORS } from "../../domain/result";
-import { SOLD_OUT_FOR_NOW } from "../../domain/schemas/hold";
 import type { SaleView } from "../../domain/schemas/sale";
 import { verifyToken } from "../lib/tokens";
 import { countEdge, type EdgeCtx } from "./reports";
 import { isolate } from "./isolate";
 import { peekSale } from "./sale-info";
 
-/** Sold out for everyone: the answer is public, so the edge may give it without the object. */
-export const soldOut = (sale: SaleView) => sale.sold_out && sale.status === "open" && sale.release_policy !== "waitlist";
-
-/** The 409 every claim on a sold-out sale gets (and where a shopper whose answer was lost finds their hold). */
+/**
+ * The 409 every claim on a sold-out sale gets: the object's own refusal of a claim with nothing
+ * left (domain/claim-gate.ts), and where a shopper whose answer was lost finds their hold.
+ */
 function soldOutBody(sale: SaleView) {
-  const comeBack = sale.held > 0 && sale.release_policy === "release";
-  return { error: "sold_out", message: comeBack ? SOLD_OUT_FOR_NOW : "sold out", available: 0, held: sale.held, your_holds: `/api/sales/${sale.id}/holds` };
+  const r = soldOut({ available: 0, held: sale.held }, 1, sale.release_policy)!;
+  return { error: r.error, message: r.message, ...r.extra, your_holds: `/api/sales/${sale.id}/holds` };
 }
 
 // Any id: only sales this isolate has cached (so validated and real) can match.
@@ -37,7 +37,7 @@ export function soldOutFastPath(request: Request, ctx: EdgeCtx): Response | unde
   if (request.method !== "POST") return undefined;
   const id = CLAIM.exec(request.url)?.[1];
   const sale = id ? peekSale(id) : undefined;
-  if (!sale || !soldOut(sale)) return undefined;
+  if (!sale || !soldOutForEveryone(sale)) return undefined;
   const answered = answeredSoldOut(ctx.env, sale, request.headers.get("x-pass"));
   if (typeof answered === "boolean") return answered ? soldOutResponse(ctx, sale) : undefined;
   return answered.then((yes) => (yes ? soldOutResponse(ctx, sale) : undefined));
@@ -50,7 +50,7 @@ export function soldOutFastPath(request: Request, ctx: EdgeCtx): Response | unde
  * the claim route.
  */
 export function answeredSoldOut(env: Env, sale: SaleView, pass: string | null | undefined): boolean | Promise<boolean> {
-  if (!soldOut(sale)) return false;
+  if (!soldOutForEveryone(sale)) return false;
   if (!pass) return true;
   return passHolder(env, sale.id, pass).then((sub) => sub === null || toldSoldOut(sale.id, sub));
 }
