@@ -51,6 +51,14 @@ const SIMULATOR_SCHEMA: readonly Version[] = [
   ],
 ];
 
+/** The simulator's event for a charge's final outcome (one per charge, like a provider's event id). */
+export const simEventId = (key: string) => `evt_sim_${key}`;
+
+/** A refused delivery (the object could not apply it now) is delivered again, like a webhook answered 5xx. */
+function unwrapped(r: { ok: boolean; message?: string }): void {
+  if (!r.ok) throw new Error(`delivery refused: ${r.message}`);
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class GatewaySimulator extends DurableObject<Env> {
@@ -172,7 +180,12 @@ export class GatewaySimulator extends DurableObject<Env> {
           if (place && outcome.status !== "unknown") {
             // The payer is not kept here: a card the shopper did not name was known before the charge.
             const named = outcome.status === "succeeded" && row.method.includes(".");
-            await inventoryShard(this.env, place.sale, place.shard).paymentEvent(row.reference, named ? { ...outcome, fingerprint: fingerprintAfter(row.method, "") } : outcome);
+            // One event per charge (its outcome is final once it is delivered): a delivery again
+            // (a retry whose answer was lost, a duplicate) carries the same id and is applied once.
+            const pushed = named ? { ...outcome, fingerprint: fingerprintAfter(row.method, "") } : outcome;
+            unwrapped(await inventoryShard(this.env, place.sale, place.shard).providerEvent({
+              id: simEventId(row.key), type: `charge.${outcome.status}`, hold: row.reference, kind: "outcome", outcome: pushed,
+            }));
           }
           this.sql.exec("UPDATE charges SET notify_at = NULL WHERE key = ?", row.key);
         } catch {

@@ -9,14 +9,14 @@ import type { SaleConfig, SaleState, SaleUpdate, SaleView, Stock } from "../../d
 import { shardsIn, splitStock } from "../../domain/shards";
 import type { Columns } from "../../domain/schemas/series";
 import { gatewayFor } from "../payments";
-import type { ChargeOutcome, LookupOutcome, PaymentGateway } from "../payments/gateway";
+import type { PaymentGateway } from "../payments/gateway";
 import { migrate } from "../migrations";
 import { Series } from "../series";
 import { Claims, type ClaimRequest } from "./claims";
 import { Holds } from "./holds";
 import { earliest, iso, type Host, type Scheduled } from "./host";
 import { Outbox, type Reconciliation } from "./outbox";
-import { Payments } from "./payments";
+import { Payments, type PayAnswer } from "./payments";
 import { ProviderEvents, type ProviderEvent, type ProviderEventAnswer } from "./provider-events";
 import type { OutboxRecord } from "./records";
 import { Refunds } from "./refunds";
@@ -124,7 +124,7 @@ export class ProductInventory extends DurableObject<Env> {
     this.providerEvents = new ProviderEvents({
       ...host, sale: this.sale, holds: this.holds, refunds: this.refunds,
       lookup: (holdId) => this.payments.lookupFor(holdId),
-      settle: (h, outcome, now) => this.payments.settleIn(h, outcome, now),
+      receive: (holdId, outcome, event) => this.payments.receive(holdId, outcome, event),
     });
     this.rebalance = new Rebalance({
       ...host, ledger, sale: this.sale, faults: this.testFaults,
@@ -229,17 +229,15 @@ export class ProductInventory extends DurableObject<Env> {
 
   // ---------------------------------------------------------------- payments (payments.ts)
 
-  /** Charges a held hold; the answer is the hold as it stands afterwards. */
-  pay(holdId: string, user: string, method: string): Promise<Result<HoldView>> {
+  /** Charges a held hold; the answer is the hold as it stands afterwards (and the per-card limit it was held to). */
+  pay(holdId: string, user: string, method: string): Promise<Result<PayAnswer>> {
     return this.payments.pay(holdId, user, method);
   }
 
-  /** Applies a payment outcome, wherever it came from (the pay call, a re-ask, a webhook). */
-  paymentEvent(holdId: string, outcome: ChargeOutcome | LookupOutcome): void {
-    this.payments.paymentEvent(holdId, outcome);
-  }
-
-  /** An event the provider pushed (a verified webhook), applied once by the rules of a direct answer. */
+  /**
+   * An event the provider pushed (a verified webhook, the simulator's delivery), applied once by
+   * the rules of a direct answer: every outcome enters payments by one door (payments.ts `receive`).
+   */
   providerEvent(e: ProviderEvent): Promise<Result<ProviderEventAnswer>> {
     return this.providerEvents.apply(e);
   }
