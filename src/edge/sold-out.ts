@@ -3,7 +3,8 @@ import { ERRORS } from "../../domain/result";
 import type { SaleView } from "../../domain/schemas/sale";
 import { verifyToken } from "../lib/tokens";
 import { countEdge, type EdgeCtx } from "./reports";
-import { isolate } from "./isolate";
+import { register } from "../lib/isolate-state";
+import { LruMap } from "../lib/lru";
 import { peekSale } from "./sale-info";
 
 /**
@@ -29,7 +30,7 @@ const JSON_TYPE = new Headers({ "content-type": "application/json", "cache-contr
  * "Same key, same hold" holds after the sell-out: a claim that carries a valid pass for this sale
  * goes on to the object, which returns the shopper's hold if they have one (a retry whose answer
  * was lost, or any retry after a crash). The crowd without a valid pass is answered here as
- * before; so is a pass holder the object already told "sold out" (isolate.soldOutTold), so that
+ * before; so is a pass holder the object already told "sold out" (`told`), so that
  * retries without a hold stay off the object too. Checking a pass is a cache hit for a pass this
  * isolate issued or saw, else one HMAC.
  */
@@ -61,12 +62,18 @@ export async function passHolder(env: Env, sale: string, pass: string): Promise<
   return p && p.sale === sale ? p.sub : null;
 }
 
+/**
+ * Shoppers with a pass whom the object told "sold out" (so they hold nothing), per sale: their
+ * retries are answered by the fast path while the sale stays sold out.
+ */
+const told = new LruMap<string, true>(50_000);
+register("sold-out", () => told.clear());
 const toldKey = (sale: string, user: string) => `${sale}\u0000${user}`;
 /** The object answered this shopper "sold out" (they have no hold): their retries need not ask again. */
 export function rememberToldSoldOut(sale: string, user: string): void {
-  isolate.soldOutTold.set(toldKey(sale, user), true);
+  told.set(toldKey(sale, user), true);
 }
-const toldSoldOut = (sale: string, user: string) => isolate.soldOutTold.get(toldKey(sale, user)) === true;
+const toldSoldOut = (sale: string, user: string) => told.get(toldKey(sale, user)) === true;
 
 /** The answer itself (also given by the claim route once it has loaded the sale), counted. */
 export function soldOutResponse(ctx: EdgeCtx, sale: SaleView): Response {
