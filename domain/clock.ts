@@ -1,6 +1,33 @@
 import type { SaleState, SaleStatus } from "./schemas/sale";
 
 /**
+ * The one clock: every time the edge and the objects act on (an expiry, a pass's end, a cache's
+ * age, a sale's opening) is read from `now()`, never from `Date.now()` directly
+ * (scripts/check-clock.mjs, `npm run check:clock`, keeps it so). In production it is the
+ * platform's clock. Tests move it forward (`shiftClock`) to reach a time without waiting for it:
+ * the test runner runs the Worker and its objects in one isolate, so one shift moves the edge,
+ * every object and the test's own reading at once.
+ */
+let shiftMs = 0;
+
+/** Milliseconds since the epoch, on the one clock. */
+export const now = (): number => Date.now() + shiftMs;
+
+/**
+ * Tests only: moves the clock `ms` ahead of the platform's (0 puts it back). Refused unless the
+ * deployment is local, like every other local convenience (domain/config.ts): a deployed Worker
+ * never calls it, and could not move its clock if it did.
+ */
+export function shiftClock(env: { DEPLOYMENT?: string }, ms: number): void {
+  if (env.DEPLOYMENT !== "local") throw new Error("the clock is moved only in local tests (DEPLOYMENT = \"local\")");
+  if (!Number.isFinite(ms) || ms < 0) throw new Error(`the clock only moves forward: ${ms}`);
+  shiftMs = ms;
+}
+
+/** How far tests have moved the clock (0 in production). */
+export const clockShift = (): number => shiftMs;
+
+/**
  * The clock's part of a sale's status, one rule for the object, the edge and the page: the
  * operator's switch (live, paused, closed) and the sale's window decide it.
  */

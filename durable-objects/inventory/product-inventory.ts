@@ -1,4 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
+import { now } from "../../domain/clock";
 import { settings, type Settings } from "../../domain/config";
 import { log } from "../../domain/log";
 import { inventoryShard } from "../../domain/objects";
@@ -63,7 +64,7 @@ export class ProductInventory extends DurableObject<Env> {
   private readonly history: Series;
   /** The parts with timed work, in the order the alarm used to ask them. */
   private readonly scheduled: Scheduled[];
-  private readonly served: Served = { claims: 0, batches: 0, infos: 0, since: Date.now() };
+  private readonly served: Served = { claims: 0, batches: 0, infos: 0, since: now() };
   private alarmAt: number | null = null;
   private wanted: number | null = null;
 
@@ -93,6 +94,7 @@ export class ProductInventory extends DurableObject<Env> {
     });
     const host: Host = {
       sql,
+      now,
       transactionSync: (fn) => ctx.storage.transactionSync(fn),
       want: (t) => this.want(t),
       armAlarm: () => this.armAlarm(),
@@ -185,7 +187,7 @@ export class ProductInventory extends DurableObject<Env> {
   info(): Result<SaleView> {
     this.served.infos++; // edge cache misses (stats show how many polls got past the cache)
     const row = this.sale.row();
-    return row ? ok(this.sale.view(row, Date.now())) : noSale();
+    return row ? ok(this.sale.view(row, now())) : noSale();
   }
 
   /**
@@ -197,7 +199,7 @@ export class ProductInventory extends DurableObject<Env> {
     const row = this.sale.row();
     const f = this.ledger.brief();
     if (!row || !f) return noSale();
-    return ok({ sale: this.sale.view(row, Date.now()), base: f.base, asking: f.asking });
+    return ok({ sale: this.sale.view(row, now()), base: f.base, asking: f.asking });
   }
 
   // ---------------------------------------------------------------- claims (claims.ts)
@@ -262,11 +264,11 @@ export class ProductInventory extends DurableObject<Env> {
   // ---------------------------------------------------------------- alarm
 
   override async alarm(): Promise<void> {
-    const now = Date.now();
+    const t = now();
     try {
-      this.holds.expireDue(now);
-      await Promise.all([this.payments.reaskDue(now), this.refunds.sendDue(now), ...(this.ledger.where ? [this.rebalance.retryDue(now)] : [])]);
-      await this.outbox.flushDue(Date.now());
+      this.holds.expireDue(t);
+      await Promise.all([this.payments.reaskDue(t), this.refunds.sendDue(t), ...(this.ledger.where ? [this.rebalance.retryDue(t)] : [])]);
+      await this.outbox.flushDue(now());
     } finally {
       this.scheduleAlarm();
     }
@@ -300,7 +302,7 @@ export class ProductInventory extends DurableObject<Env> {
   stats(): InventoryStats & { shard?: ShardFigures } {
     const s = inventoryStats({
       sale: this.sale, holds: this.holds, refunds: this.refunds, waitlist: this.waitlist, outbox: this.outbox,
-      served: this.served, alarmAt: this.alarmAt,
+      served: this.served, alarmAt: this.alarmAt, now: now(),
     });
     const shard = this.ledger.figures();
     return shard ? { ...s, shard } : s;
@@ -312,12 +314,12 @@ export class ProductInventory extends DurableObject<Env> {
     if (!row) return null;
     const { stock_total, available, held, sold, withdrawn } = row;
     const shard = this.ledger.figures();
-    return { sale: this.sale.view(row, Date.now()), stock: { stock_total, available, held, sold, withdrawn }, ...(shard && { shard }) };
+    return { sale: this.sale.view(row, now()), stock: { stock_total, available, held, sold, withdrawn }, ...(shard && { shard }) };
   }
 
   /** The per-second history after `sinceS` (epoch seconds), within the last hour. */
   series(sinceS?: number): Columns {
-    return this.history.read(Date.now(), sinceS);
+    return this.history.read(now(), sinceS);
   }
 
   /** Rehearsal faults (ALLOW_FAULTS only): a D1 outage for `d1_down_ms`, or a restart. */
