@@ -1,4 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
+import { now as clockNow } from "../domain/clock";
 import { activeAt, advance, admitLate, initialAdmission, type Admission, type Limits } from "../domain/admission";
 import { settings } from "../domain/config";
 import { randomHex } from "../domain/ids";
@@ -62,7 +63,7 @@ export class WaitingRoom extends DurableObject<Env> {
 
   /** Creates or updates the room's settings; rate and limits apply from the next tick. */
   async configure(cfg: RoomConfig): Promise<void> {
-    const now = Date.now();
+    const now = clockNow();
     const row = this.row();
     this.ctx.storage.transactionSync(() => {
       if (row) {
@@ -87,7 +88,7 @@ export class WaitingRoom extends DurableObject<Env> {
    */
   async report(arrivals: Place[], counts: Counts = {}): Promise<Watermark> {
     this.served.reports++;
-    const now = Date.now();
+    const now = clockNow();
     const row = this.row();
     if (!row) return this.unconfigured(now);
     this.ctx.storage.transactionSync(() => {
@@ -138,7 +139,7 @@ export class WaitingRoom extends DurableObject<Env> {
 
   /** The per-second history after `sinceS` (epoch seconds), within the last hour. */
   history(sinceS?: number): Columns {
-    return this.series.read(Date.now(), sinceS);
+    return this.series.read(clockNow(), sinceS);
   }
 
   /** The current watermark (advanced to now); what the edge caches for about a second. */
@@ -168,7 +169,7 @@ export class WaitingRoom extends DurableObject<Env> {
       waiting: Math.max(0, w.queued - w.admitted),
       admitted: w.admitted,
       active: w.active,
-      opened: w.configured && Date.now() >= w.starts_at,
+      opened: w.configured && clockNow() >= w.starts_at,
       admission_rate: w.rate,
       max_active: w.max_active,
       counters,
@@ -180,7 +181,7 @@ export class WaitingRoom extends DurableObject<Env> {
 
   override async alarm(): Promise<void> {
     this.current();
-    await this.schedule(Date.now());
+    await this.schedule(clockNow());
   }
 
   // ---------------------------------------------------------------- internals
@@ -215,7 +216,7 @@ export class WaitingRoom extends DurableObject<Env> {
 
   /** Advances the watermark to now and describes it. */
   private current(): Watermark {
-    const now = Date.now();
+    const now = clockNow();
     let row = this.row();
     if (!row) return this.unconfigured(now);
     row = this.ctx.storage.transactionSync(() => this.tick(row!, now));
@@ -310,7 +311,7 @@ export class WaitingRoom extends DurableObject<Env> {
   }
 
   private bump(deltas: Counts): void {
-    this.series.add(Date.now(), deltas);
+    this.series.add(clockNow(), deltas);
     for (const [name, n] of Object.entries(deltas)) {
       if (n) this.sql.exec("INSERT INTO counters (name, n) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET n = n + excluded.n", name, n);
     }

@@ -69,7 +69,7 @@ export class Payments implements Scheduled {
     if (seen.status !== "held") return this.host.holds.hold(holdId, user); // paying, paid or ended: as it stands
     const gw = this.host.gateway();
     const card = await gw.fingerprint(method, user);
-    const now = Date.now();
+    const now = this.host.now();
     const start = this.host.transactionSync((): Result<HoldRow | null> => {
       const h = this.host.holds.get(holdId);
       if (!h || h.status !== "held") return ok(null); // another pay got here first: answer as it stands
@@ -144,7 +144,7 @@ export class Payments implements Scheduled {
 
   /** Settles in one transaction; answers the hold if this outcome made the object give up on it. */
   private apply(holdId: string, outcome: ChargeOutcome | LookupOutcome): HoldRow | null {
-    const now = Date.now();
+    const now = this.host.now();
     const gaveUp = this.host.transactionSync(() => {
       const h = this.host.holds.get(holdId);
       return h ? this.settle(h, outcome, now) : null;

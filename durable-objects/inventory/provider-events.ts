@@ -53,7 +53,7 @@ export class ProviderEvents {
       // The provider could not say: nothing is written, and a 503 has the event delivered again.
       if (outcome.status === "unknown") return refuse("unavailable", `the payment could not be looked up (${outcome.reason}); deliver again`);
     }
-    const now = Date.now();
+    const now = this.host.now();
     const note = this.host.transactionSync(() => {
       const fresh = this.sql.exec(
         "INSERT INTO provider_events (id, hold_id, type, received_at) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING RETURNING id",
