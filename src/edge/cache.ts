@@ -1,4 +1,5 @@
 import { isolate, type CacheEntry } from "./isolate";
+import { now as clockNow } from "../../domain/clock";
 
 /**
  * A tiny in-isolate cache with single flight: however many requests ask at once, one load runs
@@ -8,7 +9,7 @@ import { isolate, type CacheEntry } from "./isolate";
  * their own, so they cannot push a live sale out.
  */
 export function cached<T>(key: string, ttlMs: number, load: () => Promise<T>, isLive: (v: T) => boolean = () => true): Promise<T> {
-  const now = Date.now();
+  const now = clockNow();
   // A load in flight is newer than anything stored.
   const hit = (isolate.loading.get(key) ?? isolate.live.get(key) ?? isolate.refused.get(key)) as CacheEntry<T> | undefined;
   if (hit && hit.until > now) return hit.value;
@@ -32,14 +33,14 @@ export function cached<T>(key: string, ttlMs: number, load: () => Promise<T>, is
 /** The cached value if it is loaded and fresh, without loading or waiting: for the hottest paths. */
 export function peek<T>(key: string): T | undefined {
   const hit = isolate.live.get(key) as CacheEntry<T> | undefined;
-  return hit && hit.until > Date.now() ? hit.settled?.v : undefined;
+  return hit && hit.until > clockNow() ? hit.settled?.v : undefined;
 }
 
 /** Replaces a cached value with fresher knowledge (e.g. the object just said "sold out"). */
 export function remember<T>(key: string, ttlMs: number, value: T): void {
   isolate.loading.delete(key);
   isolate.refused.delete(key);
-  isolate.live.set(key, { value: Promise.resolve(value), until: Date.now() + ttlMs, settled: { v: value } });
+  isolate.live.set(key, { value: Promise.resolve(value), until: clockNow() + ttlMs, settled: { v: value } });
 }
 
 export function forget(key: string): void {

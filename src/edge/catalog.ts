@@ -1,6 +1,7 @@
 import { settings } from "../../domain/config";
 import { catalog } from "../../domain/objects";
 import { isolate } from "./isolate";
+import { now } from "../../domain/clock";
 
 /**
  * Whether a sale exists, from this isolate's copy of the shop's catalogue (SaleCatalog, fetched
@@ -12,7 +13,7 @@ import { isolate } from "./isolate";
 export async function saleExists(env: Env, id: string): Promise<boolean> {
   const c = isolate.catalog;
   if (c.ids.has(id)) return true;
-  if (Date.now() >= c.until) await refresh(env);
+  if (now() >= c.until) await refresh(env);
   return c.ids.has(id);
 }
 
@@ -32,7 +33,7 @@ function refresh(env: Env): Promise<void> {
     .then((list) => {
       c.ids = new Set(list.map((s) => s.id));
       c.shards = new Map(list.filter((s) => s.shards > 1).map((s) => [s.id, s.shards]));
-      c.until = Date.now() + settings(env).EDGE_CACHE_MS;
+      c.until = now() + settings(env).EDGE_CACHE_MS;
     })
     .catch((e) => {
       // Keep the last copy; with none at all the caller cannot tell, and says so.

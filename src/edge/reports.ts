@@ -5,6 +5,7 @@ import { room } from "../../domain/objects";
 import type { Counter } from "../../domain/schemas/room";
 import { isolate } from "./isolate";
 import { rememberWatermark } from "./sale-info";
+import { now as clockNow } from "../../domain/clock";
 
 /**
  * What the edge hands to the waiting rooms, in batches: the places it gave out (arrivals) and its
@@ -41,7 +42,7 @@ function pendingFor(sale: string) {
 }
 
 function schedule(c: EdgeCtx): void {
-  const now = Date.now();
+  const now = clockNow();
   const every = settings(c.env).COUNTER_FLUSH_MS;
   if (now - state.lastFlush >= every) {
     c.executionCtx.waitUntil(flush(c.env));
@@ -59,7 +60,7 @@ function schedule(c: EdgeCtx): void {
 }
 
 function flush(env: Env): Promise<unknown> {
-  state.lastFlush = Date.now();
+  state.lastFlush = clockNow();
   // Only for sales that exist: a refusal counted for a junk id must not create its room.
   const batch = [...state.pending].filter(([id]) => isolate.catalog.ids.has(id));
   state.pending.clear();

@@ -19,6 +19,7 @@ import { mergeColumns, SaleSeries, SERIES_KEEP_S, SeriesQuery, sumColumns } from
 import { Restock, SaleInput, SaleUpdate, Timestamp, type SaleConfig, type SaleView } from "../../domain/schemas/sale";
 import { ok, type Result } from "../../domain/result";
 import { SaleParam } from "./sales";
+import { now as clockNow } from "../../domain/clock";
 
 /** What the rehearsal may break on purpose; refused unless ALLOW_FAULTS is on. */
 export const Faults = z.strictObject({
@@ -253,7 +254,7 @@ mount(admin, series, async (c) => {
     shardsFor(c.env, id).then(async (shards) => (shards.length === 1 ? shards[0]!.series(since) : sumColumns(await Promise.all(shards.map((s) => s.series(since)))))),
     room(c.env, id).history(since),
   ]);
-  return c.json({ step_s: 1 as const, keep_s: SERIES_KEEP_S, now: Math.floor(Date.now() / 1000), ...mergeColumns(inv, line) }, 200);
+  return c.json({ step_s: 1 as const, keep_s: SERIES_KEEP_S, now: Math.floor(clockNow() / 1000), ...mergeColumns(inv, line) }, 200);
 });
 
 mount(admin, update, async (c) => {

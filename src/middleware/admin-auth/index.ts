@@ -10,6 +10,7 @@ import { isolate } from "../../edge/isolate";
 import { ApiError } from "../../lib/api-error";
 import { clientNetwork, limitAdmin, rateLimited } from "../rate-limit";
 import { ACCESS_HEADER, accessConfig, type AccessConfig, verifyAccess } from "./access";
+import { now } from "../../../domain/clock";
 
 const LOCKOUT_MS = 60_000;
 
@@ -38,7 +39,7 @@ const checkOperator = createMiddleware<AppEnv>(async (c, next) => {
   if (!access && !usableSecret("ADMIN_TOKEN", c.env.ADMIN_TOKEN)) {
     throw new ApiError("forbidden", "admin routes are disabled until ADMIN_TOKEN is set to a safe value (the Worker's logs say why)");
   }
-  if ((isolate.adminLockouts.get(net) ?? 0) > Date.now()) throw rateLimited("RL_ADMIN_FAIL", "network");
+  if ((isolate.adminLockouts.get(net) ?? 0) > now()) throw rateLimited("RL_ADMIN_FAIL", "network");
   let authenticated = false;
   try {
     const pass = () => ((authenticated = true), next());
@@ -50,7 +51,7 @@ const checkOperator = createMiddleware<AppEnv>(async (c, next) => {
     // Wrong or missing credentials: count them; too many from this network and it is shut out.
     const { success } = await c.env.RL_ADMIN_FAIL.limit({ key: `admin-fail:${net}` });
     if (!success) {
-      isolate.adminLockouts.set(net, Date.now() + LOCKOUT_MS);
+      isolate.adminLockouts.set(net, now() + LOCKOUT_MS);
       throw rateLimited("RL_ADMIN_FAIL", "network");
     }
     throw e;
