@@ -24,6 +24,15 @@ export function shiftClock(env: { DEPLOYMENT?: string }, ms: number): void {
   shiftMs = ms;
 }
 
+/**
+ * The runtime fires a Durable Object's alarm on the platform's clock: an alarm wanted at `t` on
+ * this one is set at `onPlatform(t)`, so it fires when this clock reaches `t` even once tests
+ * have moved it (in production the two are the same).
+ */
+export const onPlatform = (t: number): number => t - shiftMs;
+/** An instant the platform gave (`getAlarm`), on this clock. */
+export const fromPlatform = (t: number): number => t + shiftMs;
+
 /** How far tests have moved the clock (0 in production). */
 export const clockShift = (): number => shiftMs;
 

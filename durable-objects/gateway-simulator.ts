@@ -1,5 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
-import { now as clockNow } from "../domain/clock";
+import { now as clockNow, onPlatform } from "../domain/clock";
 import { settings } from "../domain/config";
 import { placeOf } from "../domain/ids";
 import { inventoryShard } from "../domain/objects";
@@ -182,7 +182,7 @@ export class GatewaySimulator extends DurableObject<Env> {
 
   private async scheduleNotify() {
     const next = this.sql.exec<{ t: number | null }>("SELECT MIN(notify_at) AS t FROM charges WHERE notify_at IS NOT NULL").one().t;
-    if (next !== null) await this.ctx.storage.setAlarm(next);
+    if (next !== null) await this.ctx.storage.setAlarm(onPlatform(next));
   }
 
   /** The provider's ledger, for tests and the rehearsal's invariant checks. */

@@ -1,5 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
-import { now as clockNow } from "../domain/clock";
+import { now as clockNow, fromPlatform, onPlatform } from "../domain/clock";
 import { activeAt, advance, admitLate, initialAdmission, type Admission, type Limits } from "../domain/admission";
 import { settings } from "../domain/config";
 import { randomHex } from "../domain/ids";
@@ -306,8 +306,9 @@ export class WaitingRoom extends DurableObject<Env> {
     if (row.queued > row.admission.upto) at = Math.max(now + TICK_MS, first);
     else if (now < first) at = first;
     if (at === null) return;
-    const current = await this.ctx.storage.getAlarm();
-    if (current === null || current > at || current < now) await this.ctx.storage.setAlarm(at);
+    const set = await this.ctx.storage.getAlarm();
+    const current = set === null ? null : fromPlatform(set);
+    if (current === null || current > at || current < now) await this.ctx.storage.setAlarm(onPlatform(at));
   }
 
   private bump(deltas: Counts): void {

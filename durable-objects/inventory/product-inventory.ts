@@ -1,5 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
-import { now } from "../../domain/clock";
+import { fromPlatform, now, onPlatform } from "../../domain/clock";
 import { settings, type Settings } from "../../domain/config";
 import { log } from "../../domain/log";
 import { inventoryShard } from "../../domain/objects";
@@ -79,7 +79,8 @@ export class ProductInventory extends DurableObject<Env> {
     migrateHolds(sql);
     migrateWaitlist(sql);
     void ctx.blockConcurrencyWhile(async () => {
-      this.alarmAt = await ctx.storage.getAlarm();
+      const at = await ctx.storage.getAlarm();
+      this.alarmAt = at === null ? null : fromPlatform(at);
     });
 
     const logAt = (level: "info" | "warn", event: string, fields: Record<string, unknown>) => log(level, event, fields, this.s.LOG_LEVEL);
@@ -284,7 +285,7 @@ export class ProductInventory extends DurableObject<Env> {
     this.wanted = null;
     if (t !== null && (this.alarmAt === null || t < this.alarmAt)) {
       this.alarmAt = t;
-      void this.ctx.storage.setAlarm(t);
+      void this.ctx.storage.setAlarm(onPlatform(t));
     }
   }
 
@@ -293,7 +294,7 @@ export class ProductInventory extends DurableObject<Env> {
     this.wanted = null;
     this.alarmAt = earliest(...this.scheduled.map((p) => p.nextAlarm()));
     if (this.alarmAt === null) void this.ctx.storage.deleteAlarm();
-    else void this.ctx.storage.setAlarm(this.alarmAt);
+    else void this.ctx.storage.setAlarm(onPlatform(this.alarmAt));
   }
 
   // ---------------------------------------------------------------- operators
