@@ -9,9 +9,11 @@ import type { SaleState, SaleStatus } from "./schemas/sale";
  * every object and the test's own reading at once.
  */
 let shiftMs = 0;
+/** Tests only: the instant the clock stands still at (null: it runs). */
+let frozenAt: number | null = null;
 
 /** Milliseconds since the epoch, on the one clock. */
-export const now = (): number => Date.now() + shiftMs;
+export const now = (): number => frozenAt ?? Date.now() + shiftMs;
 
 /**
  * Tests only: moves the clock `ms` ahead of the platform's (0 puts it back). Refused unless the
@@ -21,7 +23,18 @@ export const now = (): number => Date.now() + shiftMs;
 export function shiftClock(env: { DEPLOYMENT?: string }, ms: number): void {
   if (env.DEPLOYMENT !== "local") throw new Error("the clock is moved only in local tests (DEPLOYMENT = \"local\")");
   if (!Number.isFinite(ms) || ms < 0) throw new Error(`the clock only moves forward: ${ms}`);
+  if (frozenAt !== null) frozenAt += ms - shiftMs;
   shiftMs = ms;
+}
+
+/**
+ * Tests only (local, as above): stops the clock where it is (`true`), so that "right after" is
+ * not a race with the machine's speed; `false` lets it run on from the platform's time (shifted
+ * as before, so it never goes back).
+ */
+export function freezeClock(env: { DEPLOYMENT?: string }, frozen: boolean): void {
+  if (env.DEPLOYMENT !== "local") throw new Error("the clock is moved only in local tests (DEPLOYMENT = \"local\")");
+  frozenAt = frozen ? now() : null;
 }
 
 /**

@@ -1,7 +1,7 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { SOLD_OUT_FOR_NOW } from "../domain/schemas/hold";
-import { advanceClockTo, now } from "./support/clock";
+import { advanceClockTo, now, stopClock, thawClock } from "./support/clock";
 import { counters, EDGE_CACHE_MS, expectRefused, poll, roomStats } from "./support/edge";
 import { createSale } from "./support/sales";
 import { claim, enqueue, idemKey, passFor, session } from "./support/shoppers";
@@ -17,12 +17,17 @@ const withoutPass = (sale: string, token: string, key = idemKey()) =>
  * again once the cache lapses (EDGE_CACHE_MS): stale for at most that long, never longer.
  */
 describe("sold-out fast path and edge caching", () => {
+  // Where a test stops the clock, "right after" is right after on any machine, and an edge cache
+  // lapses only when the test moves the clock past EDGE_CACHE_MS.
+  afterEach(thawClock);
+
   /** A sold-out sale, its holders, and admitted shoppers who would claim next. */
   async function soldOut(stock: number, waiting: number) {
     const sale = await createSale({ stock_total: stock });
     const holders = await Promise.all(Array.from({ length: stock }, () => session()));
     const next = await Promise.all(Array.from({ length: waiting }, () => session()));
     await Promise.all([...holders, ...next].map((s) => passFor(sale, s.token)));
+    stopClock(); // everyone is in: from here on, only the test moves the clock
     const holds = [];
     for (const h of holders) {
       const r = await claim(sale, h.token);
@@ -95,6 +100,7 @@ describe("sold-out fast path and edge caching", () => {
 
   it("GET /api/sales/:id polls are answered from the cache (the object's info() is not asked per poll)", async () => {
     const sale = await createSale();
+    stopClock();
     const infos = async () => (await stats(sale)).served.infos;
     const before = await infos();
     const t0 = now();
@@ -121,6 +127,7 @@ describe("sold-out fast path and edge caching", () => {
       expect(r.status).toBe(201);
       tickets.push({ ...s, ticket: r.body.ticket as string });
     }
+    stopClock();
     const before = (await roomStats(sale)).served;
     const t0 = now();
     const polls = await Promise.all(tickets.flatMap((t) => Array.from({ length: 5 }, () => poll(sale, t.token, t.ticket))));

@@ -1,5 +1,5 @@
 import { env } from "cloudflare:workers";
-import { clockShift, now, shiftClock } from "../../domain/clock";
+import { clockShift, freezeClock, now, shiftClock } from "../../domain/clock";
 
 /**
  * The one clock (domain/clock.ts), as tests drive it. The Worker's handler, its Durable Objects
@@ -21,3 +21,8 @@ export function advanceClock(ms: number): void {
 export function advanceClockTo(t: number): void {
   advanceClock(t - now());
 }
+
+/** Stops the clock (until `thawClock`): only `advanceClock` moves it, so no read races the machine's speed. */
+export const stopClock = () => freezeClock(env, true);
+/** Lets the clock run again, from the platform's time (never back). */
+export const thawClock = () => freezeClock(env, false);
