@@ -72,7 +72,7 @@ export class Payments implements Scheduled {
     const now = this.host.now();
     const start = this.host.transactionSync((): Result<HoldRow | null> => {
       const h = this.host.holds.get(holdId);
-      if (!h || h.status !== "held") return ok(null); // another pay got here first: answer as it stands
+      if (h?.status !== "held") return ok(null); // another pay got here first: answer as it stands
       if (h.expires_at <= now) {
         this.host.holds.end(h, "expired", now, "payment window ended");
         return ok(null);

@@ -19,7 +19,8 @@ import { now as clockNow } from "../../domain/clock";
  * passes their place, without having been counted (docs/ARCHITECTURE.md gives the bound).
  */
 /** What reporting needs of a request: a Hono context, or the Worker's own (env, ctx). */
-export type EdgeCtx = { env: Env; executionCtx: ExecutionContext };
+/** What a report needs of a request's context (Hono's own `ExecutionContext` type is narrower than the runtime's). */
+export type EdgeCtx = { env: Env; executionCtx: Pick<ExecutionContext, "waitUntil"> };
 
 const state = isolate.reports;
 

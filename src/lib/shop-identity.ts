@@ -1,4 +1,4 @@
-import { createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify, type JWTVerifyGetKey } from "jose";
+import { createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from "jose";
 import { now } from "../../domain/clock";
 import { settings } from "../../domain/config";
 import { usableSecret } from "../../domain/secrets";
@@ -55,7 +55,7 @@ export async function shopAccount(env: Env, assertion: string): Promise<string> 
   }
   const opts = { audience: s.SHOP_IDENTITY_AUDIENCE, ...(s.SHOP_IDENTITY_ISSUER ? { issuer: s.SHOP_IDENTITY_ISSUER } : {}), clockTolerance: 30, requiredClaims: ["sub", "exp"], currentDate: new Date(now()) };
   try {
-    let payload;
+    let payload: JWTPayload;
     if (alg === "HS256") {
       const secret = env.SHOP_IDENTITY_SECRET ? usableSecret("SHOP_IDENTITY_SECRET", env.SHOP_IDENTITY_SECRET) : null;
       if (!secret) throw refused("this shop does not sign identities with a shared secret");

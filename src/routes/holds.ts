@@ -101,8 +101,7 @@ mount(holds, pay, async (c) => {
       );
     case "declined":
       throw new ApiError("payment_declined", `the payment was declined (${hold.reason})`, { hold });
-    case "held": // cannot be: pay moves a held hold on
-    default:
+    default: // "held" cannot be: pay moves a held hold on
       throw new ApiError("hold_ended", `the hold is ${hold.status}${hold.reason ? ` (${hold.reason})` : ""}`, { hold });
   }
 });

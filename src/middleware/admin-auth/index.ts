@@ -42,7 +42,10 @@ const checkOperator = createMiddleware<AppEnv>(async (c, next) => {
   if ((isolate.adminLockouts.get(net) ?? 0) > now()) throw rateLimited("RL_ADMIN_FAIL", "network");
   let authenticated = false;
   try {
-    const pass = () => ((authenticated = true), next());
+    const pass = () => {
+      authenticated = true;
+      return next();
+    };
     return access ? await checkAccess(c, access, pass) : await checkToken(c, pass);
   } catch (e) {
     // The route's own error, Access's keys out of reach, or no credential at all: not a guess.
