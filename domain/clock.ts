@@ -21,7 +21,7 @@ export const now = (): number => frozenAt ?? Date.now() + shiftMs;
  * never calls it, and could not move its clock if it did.
  */
 export function shiftClock(env: { DEPLOYMENT?: string }, ms: number): void {
-  if (env.DEPLOYMENT !== "local") throw new Error("the clock is moved only in local tests (DEPLOYMENT = \"local\")");
+  if (env.DEPLOYMENT !== "local") throw new Error('the clock is moved only in local tests (DEPLOYMENT = "local")');
   if (!Number.isFinite(ms) || ms < 0) throw new Error(`the clock only moves forward: ${ms}`);
   if (frozenAt !== null) frozenAt += ms - shiftMs;
   shiftMs = ms;
@@ -33,7 +33,7 @@ export function shiftClock(env: { DEPLOYMENT?: string }, ms: number): void {
  * as before, so it never goes back).
  */
 export function freezeClock(env: { DEPLOYMENT?: string }, frozen: boolean): void {
-  if (env.DEPLOYMENT !== "local") throw new Error("the clock is moved only in local tests (DEPLOYMENT = \"local\")");
+  if (env.DEPLOYMENT !== "local") throw new Error('the clock is moved only in local tests (DEPLOYMENT = "local")');
   frozenAt = frozen ? now() : null;
 }
 

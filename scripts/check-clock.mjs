@@ -30,11 +30,13 @@ for (const top of SCANNED) {
   for (const file of files(join(ROOT, top))) {
     const rel = relative(ROOT, file);
     if (CLOCKS.has(rel)) continue;
-    readFileSync(file, "utf8").split("\n").forEach((line, i) => {
-      const code = line.replace(/(^|\s)\/\/.*$/, "");
-      if (/^\s*\*/.test(code)) return; // a doc comment's line
-      for (const { re, why } of RULES) if (re.test(code)) problems.push(`${rel}:${i + 1}: ${why}\n    ${line.trim()}`);
-    });
+    readFileSync(file, "utf8")
+      .split("\n")
+      .forEach((line, i) => {
+        const code = line.replace(/(^|\s)\/\/.*$/, "");
+        if (/^\s*\*/.test(code)) return; // a doc comment's line
+        for (const { re, why } of RULES) if (re.test(code)) problems.push(`${rel}:${i + 1}: ${why}\n    ${line.trim()}`);
+      });
   }
 }
 if (problems.length) {
