@@ -17,22 +17,23 @@ import { finish } from "./lib/report.mjs";
 import { createRuns } from "./lib/runs.mjs";
 import { bundle, cleanup } from "./lib/runtime.mjs";
 import { runScenarios } from "./lib/scenarios.mjs";
+import { now, nowDate } from "../scripts/lib/clock.mjs";
 
 const ROOT = resolve(fileURLToPath(import.meta.url), "../..");
 const opt = readOptions(ROOT);
 
-const stamp = new Date().toISOString().replace(/[:.]/g, "-").slice(0, 19);
+const stamp = nowDate().toISOString().replace(/[:.]/g, "-").slice(0, 19);
 mkdirSync(opt.out, { recursive: true });
 const runtimeLog = join(opt.out, `bench-${stamp}.runtime.log`);
 const logStream = createWriteStream(runtimeLog);
-const say = (m) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${m}\n`);
-const secs = (t0) => +((Date.now() - t0) / 1000).toFixed(1);
+const say = (m) => process.stderr.write(`[bench ${nowDate().toISOString().slice(11, 19)}] ${m}\n`);
+const secs = (t0) => +((now() - t0) / 1000).toFixed(1);
 
-const started = new Date().toISOString();
+const started = nowDate().toISOString();
 const load0 = os.loadavg();
 const runs = createRuns({ opt, stamp, say, logStream });
 say(`bundling with ${opt.bundler}...`);
-const t0 = Date.now();
+const t0 = now();
 const built = await bundle(opt.bundler, opt.root);
 runs.setup.bundle = { bundler: opt.bundler, s: secs(t0) };
 const builtCmp = opt.compare

@@ -1,6 +1,55 @@
 import type { SaleState, SaleStatus } from "./schemas/sale";
 
 /**
+ * The one clock: every time the edge and the objects act on (an expiry, a pass's end, a cache's
+ * age, a sale's opening) is read from `now()`, never from `Date.now()` directly
+ * (scripts/check-clock.mjs, `npm run check:clock`, keeps it so). In production it is the
+ * platform's clock. Tests move it forward (`shiftClock`) to reach a time without waiting for it:
+ * the test runner runs the Worker and its objects in one isolate, so one shift moves the edge,
+ * every object and the test's own reading at once.
+ */
+let shiftMs = 0;
+/** Tests only: the instant the clock stands still at (null: it runs). */
+let frozenAt: number | null = null;
+
+/** Milliseconds since the epoch, on the one clock. */
+export const now = (): number => frozenAt ?? Date.now() + shiftMs;
+
+/**
+ * Tests only: moves the clock `ms` ahead of the platform's (0 puts it back). Refused unless the
+ * deployment is local, like every other local convenience (domain/config.ts): a deployed Worker
+ * never calls it, and could not move its clock if it did.
+ */
+export function shiftClock(env: { DEPLOYMENT?: string }, ms: number): void {
+  if (env.DEPLOYMENT !== "local") throw new Error('the clock is moved only in local tests (DEPLOYMENT = "local")');
+  if (!Number.isFinite(ms) || ms < 0) throw new Error(`the clock only moves forward: ${ms}`);
+  if (frozenAt !== null) frozenAt += ms - shiftMs;
+  shiftMs = ms;
+}
+
+/**
+ * Tests only (local, as above): stops the clock where it is (`true`), so that "right after" is
+ * not a race with the machine's speed; `false` lets it run on from the platform's time (shifted
+ * as before, so it never goes back).
+ */
+export function freezeClock(env: { DEPLOYMENT?: string }, frozen: boolean): void {
+  if (env.DEPLOYMENT !== "local") throw new Error('the clock is moved only in local tests (DEPLOYMENT = "local")');
+  frozenAt = frozen ? now() : null;
+}
+
+/**
+ * The runtime fires a Durable Object's alarm on the platform's clock: an alarm wanted at `t` on
+ * this one is set at `onPlatform(t)`, so it fires when this clock reaches `t` even once tests
+ * have moved it (in production the two are the same).
+ */
+export const onPlatform = (t: number): number => t - shiftMs;
+/** An instant the platform gave (`getAlarm`), on this clock. */
+export const fromPlatform = (t: number): number => t + shiftMs;
+
+/** How far tests have moved the clock (0 in production). */
+export const clockShift = (): number => shiftMs;
+
+/**
  * The clock's part of a sale's status, one rule for the object, the edge and the page: the
  * operator's switch (live, paused, closed) and the sale's window decide it.
  */

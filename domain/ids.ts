@@ -25,7 +25,7 @@ let holdSeq = 0;
  * page (under a spike each commit otherwise rewrites a page per claim): 11 hex digits of
  * milliseconds, 3 of a per-isolate counter (unique within a millisecond's batch), 6 random.
  */
-export const newHoldId = (objectName: string, now = Date.now()) =>
+export const newHoldId = (objectName: string, now: number) =>
   `${objectName}_h${now.toString(16).padStart(11, "0").slice(-11)}${(holdSeq++ & 0xfff).toString(16).padStart(3, "0")}${randomHex(3)}`;
 export const orderIdOf = (holdId: string) => holdId.replace(/_h([0-9a-f]{20})$/, "_o$1");
 export const holdIdOf = (orderId: string) => orderId.replace(/_o([0-9a-f]{20})$/, "_h$1");

@@ -8,9 +8,10 @@ const DAY_MS = 86_400_000;
 /**
  * The demo sale (100 × Console X, open now for a week, 12-bit proof of work), with `overrides`
  * spread over it as given (an override of `undefined` removes the field; nothing is merged into
- * `product`). `now` is the clock the start and end are computed from.
+ * `product`). `now` is the instant the start and end are computed from: the caller's clock (domain/clock.ts on
+ * the Worker side, scripts/lib/clock.mjs on the Node side).
  */
-export function saleConfig(overrides = {}, { now = Date.now() } = {}) {
+export function saleConfig(overrides, { now }) {
   return {
     id: "demo",
     product: { id: "console-x", name: "Console X", price: 49_900, currency: "EUR" },

@@ -1,4 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
+import { now as clockNow } from "../domain/clock";
 import { addColumns, migrate, type Version } from "./migrations";
 
 /** What the edge needs to know of a sale before it touches the sale's objects. */
@@ -33,7 +34,7 @@ export class SaleCatalog extends DurableObject<Env> {
 
   /** Records a sale (again: idempotent; a sale's shards never change once it is listed). */
   add(id: string, shards = 1): CatalogEntry {
-    this.sql.exec("INSERT INTO sales (id, created_at, shards) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING", id, Date.now(), shards);
+    this.sql.exec("INSERT INTO sales (id, created_at, shards) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING", id, clockNow(), shards);
     return this.sql.exec<CatalogEntry>("SELECT id, created_at, shards FROM sales WHERE id = ?", id).one();
   }
 

@@ -1,4 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
+import { now as clockNow, onPlatform } from "../domain/clock";
 import { settings } from "../domain/config";
 import { placeOf } from "../domain/ids";
 import { inventoryShard } from "../domain/objects";
@@ -113,7 +114,7 @@ export class GatewaySimulator extends DurableObject<Env> {
   }
 
   private outcome(row: ChargeRow): ChargeOutcome {
-    if (row.status === "processing" && Date.now() >= row.lands_at) {
+    if (row.status === "processing" && clockNow() >= row.lands_at) {
       this.sql.exec("UPDATE charges SET status = final, reason = CASE final WHEN 'declined' THEN 'processing_error' ELSE NULL END WHERE key = ?", row.key);
       row = this.row(row.key)!;
     }
@@ -132,7 +133,7 @@ export class GatewaySimulator extends DurableObject<Env> {
     }
     const plan = this.plan(req.method, r);
     if (plan === "error") throw new Error("simulated gateway error: 502 Bad Gateway (nothing was charged)");
-    const now = Date.now();
+    const now = clockNow();
     const landsAt = plan.timeout ? now + plan.landsIn : now;
     this.sql.exec(
       `INSERT INTO charges (key, reference, amount, currency, method, status, final, charge_id, reason, calls,
@@ -169,7 +170,7 @@ export class GatewaySimulator extends DurableObject<Env> {
   /** Late outcomes and duplicate deliveries reach the product object like a webhook would. */
   override async alarm(): Promise<void> {
     const due = this.sql
-      .exec<ChargeRow>("SELECT * FROM charges WHERE notify_at <= ? ORDER BY notify_at LIMIT 100", Date.now())
+      .exec<ChargeRow>("SELECT * FROM charges WHERE notify_at <= ? ORDER BY notify_at LIMIT 100", clockNow())
       .toArray();
     await Promise.all(
       due.map(async (row) => {
@@ -192,7 +193,7 @@ export class GatewaySimulator extends DurableObject<Env> {
           const stop = row.notify_attempts >= 10;
           this.sql.exec(
             "UPDATE charges SET notify_attempts = notify_attempts + 1, notify_at = ? WHERE key = ?",
-            stop ? null : Date.now() + 1000 * 2 ** row.notify_attempts, row.key,
+            stop ? null : clockNow() + 1000 * 2 ** row.notify_attempts, row.key,
           );
         }
       }),
@@ -202,7 +203,7 @@ export class GatewaySimulator extends DurableObject<Env> {
 
   private async scheduleNotify() {
     const next = this.sql.exec<{ t: number | null }>("SELECT MIN(notify_at) AS t FROM charges WHERE notify_at IS NOT NULL").one().t;
-    if (next !== null) await this.ctx.storage.setAlarm(next);
+    if (next !== null) await this.ctx.storage.setAlarm(onPlatform(next));
   }
 
   /** The provider's ledger, for tests and the rehearsal's invariant checks. */

@@ -1,3 +1,4 @@
+import { now as clockNow } from "../domain/clock";
 import { SERIES_KEEP_S, type Columns, type SeriesField } from "../domain/schemas/series";
 
 /** What the hot paths are given: both only touch memory. */
@@ -81,7 +82,7 @@ export class Series implements SeriesSink {
   }
 
   /** Writes every finished second now (the timer does this by itself; tests and shutdowns may call it). */
-  flush(now = Date.now()): void {
+  flush(now = clockNow()): void {
     this.timer = undefined;
     const nowS = Math.floor(now / 1000);
     const done = [...this.pending.keys()].filter((t) => t < nowS).sort((a, b) => a - b);

@@ -1,4 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
+import { now as clockNow, fromPlatform, onPlatform } from "../domain/clock";
 import { activeAt, advance, admitLate, initialAdmission, type Admission, type Limits } from "../domain/admission";
 import { settings } from "../domain/config";
 import { randomHex } from "../domain/ids";
@@ -71,7 +72,7 @@ export class WaitingRoom extends DurableObject<Env> {
 
   /** Creates or updates the room's settings; rate and limits apply from the next tick. */
   async configure(cfg: RoomConfig): Promise<void> {
-    const now = Date.now();
+    const now = clockNow();
     const row = this.row();
     this.ctx.storage.transactionSync(() => {
       if (row) {
@@ -96,7 +97,7 @@ export class WaitingRoom extends DurableObject<Env> {
    */
   async report(arrivals: Place[], counts: Counts = {}): Promise<Watermark> {
     this.served.reports++;
-    const now = Date.now();
+    const now = clockNow();
     const row = this.row();
     if (!row) return this.unconfigured(now);
     this.ctx.storage.transactionSync(() => {
@@ -147,7 +148,7 @@ export class WaitingRoom extends DurableObject<Env> {
 
   /** The per-second history after `sinceS` (epoch seconds), within the last hour. */
   history(sinceS?: number): Columns {
-    return this.series.read(Date.now(), sinceS);
+    return this.series.read(clockNow(), sinceS);
   }
 
   /** The current watermark (advanced to now); what the edge caches for about a second. */
@@ -177,7 +178,7 @@ export class WaitingRoom extends DurableObject<Env> {
       waiting: Math.max(0, w.queued - w.admitted),
       admitted: w.admitted,
       active: w.active,
-      opened: w.configured && Date.now() >= w.starts_at,
+      opened: w.configured && clockNow() >= w.starts_at,
       admission_rate: w.rate,
       max_active: w.max_active,
       counters,
@@ -189,7 +190,7 @@ export class WaitingRoom extends DurableObject<Env> {
 
   override async alarm(): Promise<void> {
     this.current();
-    await this.schedule(Date.now());
+    await this.schedule(clockNow());
   }
 
   // ---------------------------------------------------------------- internals
@@ -224,7 +225,7 @@ export class WaitingRoom extends DurableObject<Env> {
 
   /** Advances the watermark to now and describes it. */
   private current(): Watermark {
-    const now = Date.now();
+    const now = clockNow();
     let row = this.row();
     if (!row) return this.unconfigured(now);
     row = this.ctx.storage.transactionSync(() => this.tick(row!, now));
@@ -314,12 +315,13 @@ export class WaitingRoom extends DurableObject<Env> {
     if (row.queued > row.admission.upto) at = Math.max(now + TICK_MS, first);
     else if (now < first) at = first;
     if (at === null) return;
-    const current = await this.ctx.storage.getAlarm();
-    if (current === null || current > at || current < now) await this.ctx.storage.setAlarm(at);
+    const set = await this.ctx.storage.getAlarm();
+    const current = set === null ? null : fromPlatform(set);
+    if (current === null || current > at || current < now) await this.ctx.storage.setAlarm(onPlatform(at));
   }
 
   private bump(deltas: Counts): void {
-    this.series.add(Date.now(), deltas);
+    this.series.add(clockNow(), deltas);
     for (const [name, n] of Object.entries(deltas)) {
       if (n) this.sql.exec("INSERT INTO counters (name, n) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET n = n + excluded.n", name, n);
     }

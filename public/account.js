@@ -7,6 +7,7 @@
 // once (so it is not bookmarked, shared or left in the history) and exchanges it at
 // POST /api/session. An anonymous sale gets an anonymous session when the shopper joins; an
 // account session serves it too.
+import { now } from "../domain/clock";
 import { api, ApiFailure } from "./api.js";
 import { $, S, clearTimers, go, notice, page, session, setText, store } from "./page.js";
 import { turnstileToken } from "./turnstile.js";
@@ -16,7 +17,7 @@ let why = "";
 
 const accountSale = () => page.sale?.identity === "account";
 /** A session with a minute to spare (tokens last a day; a step never takes a minute). */
-const usable = () => !!session.value.token && Date.parse(session.value.expires_at) > Date.now() + 60_000;
+const usable = () => !!session.value.token && Date.parse(session.value.expires_at) > now() + 60_000;
 
 /** The session's bearer token. */
 export const token = () => session.value.token;

@@ -8,7 +8,7 @@
 // account.js (session, sign-in), turnstile.js, start.js (1), line.js + puzzle.js (2), claim.js
 // (3), pay.js + stripe-pay.js (4), results.js (5). This file wires the steps together, runs the
 // clock and boots the page.
-import { onTheClock } from "../domain/clock";
+import { now as clockNow, onTheClock } from "../domain/clock";
 import { SALE_ID } from "../domain/ids";
 import { bindProgress, renderAccount, signInWith, takeAssertion } from "./account.js";
 import { api } from "./api.js";
@@ -24,7 +24,7 @@ import { tickStart } from "./start.js";
 Object.assign(go, { idle: decideIdle, join: () => startJoin(), claim: showClaim, hold: onHold });
 
 function tick() {
-  const now = Date.now();
+  const now = clockNow();
   if (page.sale?.status === "scheduled" && now >= Date.parse(page.sale.starts_at)) {
     // Opening time: flip to open as the edge does (by the clock), then confirm with the server.
     page.sale = onTheClock(page.sale, now);
@@ -64,7 +64,7 @@ async function boot() {
   if (S.orderId) return showOrder();
   if (S.holdId) return refreshHold();
   if (S.waitlisted != null) return showWaitlisted();
-  if (S.pass && S.passExp > Date.now() + 5000) return showClaim();
+  if (S.pass && S.passExp > clockNow() + 5000) return showClaim();
   if (S.ticket) return resumeLine();
   if (S.joined) return startJoin();
   decideIdle();

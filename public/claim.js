@@ -1,6 +1,6 @@
 // Step 3, admitted: the claim button while the pass lasts; a claim makes a hold to pay for (or a
 // place on the waitlist of a sold-out sale that keeps one).
-import { onTheClock } from "../domain/clock";
+import { now as clockNow, onTheClock } from "../domain/clock";
 import { token } from "./account.js";
 import { api, ApiFailure, newKey } from "./api.js";
 import { clock, money } from "./format.js";
@@ -14,7 +14,7 @@ const WAITLIST_POLL_MS = 5000;
 export function showClaim() {
   clearTimers();
   // Admitted means the sale has opened, even if this page's clock tick has not run yet.
-  page.sale = onTheClock(page.sale, Date.now());
+  page.sale = onTheClock(page.sale, clockNow());
   renderSale();
   const { product: p, hold_ttl_s: ttl } = page.sale;
   const minutes = Math.round(ttl / 60);
@@ -25,7 +25,7 @@ export function showClaim() {
   setText("claim", `Claim ${p.name} for ${money(p.price, p.currency)}`);
   $("claim").disabled = false;
   show("claim");
-  tickClaim(Date.now());
+  tickClaim(clockNow());
 }
 
 $("claim").addEventListener("click", () => claim());

@@ -1,6 +1,7 @@
 // Step 2, the waiting room: a session, a proof of work, a place in line (a signed ticket), then
 // polls at the server's pace until admitted (a pass), or the time to claim ran out (`expired`:
 // join again, at the back).
+import { now as clockNow } from "../domain/clock";
 import { ensureSession, token } from "./account.js";
 import { api, ApiFailure } from "./api.js";
 import { clock, count, roughly } from "./format.js";
@@ -77,7 +78,7 @@ function onStanding(b) {
   const bar = $("line-progress");
   if (b.position == null) {
     // Pre-queue: the place is drawn at the opening.
-    opensAt = Date.now() + (b.opens_in_s ?? 0) * 1000;
+    opensAt = clockNow() + (b.opens_in_s ?? 0) * 1000;
     setText("position", "You're in the line.");
     bar.removeAttribute("value");
   } else {
@@ -90,7 +91,7 @@ function onStanding(b) {
     bar.value = S.firstPosition - b.position;
   }
   show("room");
-  tickRoom(Date.now());
+  tickRoom(clockNow());
   timers.queue = setTimeout(pollQueue, Math.max(1, b.refresh_s ?? 2) * 1000);
 }
 
@@ -131,7 +132,7 @@ function lostTicket() {
 
 /** A valid pass for the claim, renewed with the ticket when it expired; false = back in line. */
 export async function ensurePass() {
-  if (S.pass && S.passExp > Date.now() + 5000) return true;
+  if (S.pass && S.passExp > clockNow() + 5000) return true;
   await ensureSession();
   if (!S.ticket) {
     startJoin();

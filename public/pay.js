@@ -1,6 +1,7 @@
 // Step 4, payment within the hold's window: the card (a test card, or Stripe's Payment Element),
 // 3-D Secure when the bank asks, and a payment whose outcome is not known yet asked about again
 // (never paid twice blindly).
+import { now as clockNow } from "../domain/clock";
 import { ensureSession, token } from "./account.js";
 import { api, ApiFailure } from "./api.js";
 import { clock, money } from "./format.js";
@@ -65,7 +66,7 @@ function showPay() {
   payForm(true);
   show("pay");
   void showCardField();
-  tickPay(Date.now());
+  tickPay(clockNow());
 }
 
 /** The payment method to pay with: a PaymentMethod id from Stripe's form, or the chosen test card. */

@@ -1,6 +1,6 @@
 // The product and its live availability (on screen through every step), and what a shopper who
 // has not started yet sees as the sale changes: the start, "sold out" or "ended".
-import { onTheClock } from "../domain/clock";
+import { now as clockNow, onTheClock } from "../domain/clock";
 import { api } from "./api.js";
 import { count, money, when } from "./format.js";
 import { $, S, el, page, saleId, setText, takeSaleAnswer, timers } from "./page.js";
@@ -11,7 +11,7 @@ const SALE_POLL_MS = 2000;
 
 /** Keeps a GET /api/sales/:id answer and shows it. */
 export function takeSale(body) {
-  page.sale = onTheClock(body.sale, Date.now());
+  page.sale = onTheClock(body.sale, clockNow());
   takeSaleAnswer(body);
   renderSale();
 }

@@ -1,5 +1,6 @@
 // Step 1, before joining: the countdown to the opening, and the way in: the shop's sign-in for a
 // sale that needs an account the shopper has not signed in with, else the "Join the line" button.
+import { now as clockNow } from "../domain/clock";
 import { renderAccount } from "./account.js";
 import { clock } from "./format.js";
 import { $, go, page, setText, show } from "./page.js";
@@ -18,7 +19,7 @@ export function showStart() {
   renderAccount();
   $("join").disabled = false;
   show("start");
-  tickStart(Date.now());
+  tickStart(clockNow());
 }
 
 $("join").addEventListener("click", () => go.join());

@@ -11,6 +11,7 @@ import { parseArgs } from "node:util";
 import { createClient, fetchTransport } from "../domain/client.js";
 import { saleConfig } from "../domain/sale-config.js";
 import { ensureDevVars } from "./lib/dev-vars.mjs";
+import { now } from "./lib/clock.mjs";
 import { startLocal } from "./lib/local-server.mjs";
 
 const { values: opts } = parseArgs({
@@ -45,7 +46,7 @@ server.exited.then(({ code }) => stopping || process.exit(code ?? 0));
 async function seed() {
   const { base } = server;
   const admin = createClient({ transport: fetchTransport(base) }).admin(vars.ADMIN_TOKEN);
-  const demo = saleConfig();
+  const demo = saleConfig({}, { now: now() });
   let res = await admin.createSale(demo);
   if (res.status === 409) {
     // Seeded by an earlier run: keep its state, just make sure it has not ended.

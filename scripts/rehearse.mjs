@@ -39,13 +39,14 @@ import { comeBacks, gatherEvidence, settle } from "./lib/settle.mjs";
 import { shopSigner } from "./lib/shop-account.mjs";
 import { powSolver, threadSolver } from "./lib/solver.mjs";
 import { serveStripeFake } from "./lib/stripe-fake-server.mjs";
+import { now } from "./lib/clock.mjs";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const { a, opts } = readOptions();
 /** A browser-like User-Agent: the edge's UA heuristic stays on and lets the rehearsal through. */
 const USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) flashsale-rehearsal/1.0";
 
-const timing = { started: Date.now() };
+const timing = { started: now() };
 const say = (m) => process.stderr.write(`rehearse: ${m}\n`);
 let server = null;
 let stripe = null; // --gateway stripe-fake: the fake Stripe this run serves
@@ -69,7 +70,7 @@ async function main() {
       });
       say(`fake Stripe on ${stripe.base}`);
       gatewayVars = {
-        GATEWAY: "stripe", STRIPE_API_BASE: stripe.base, STRIPE_SECRET_KEY: `sk_test_${Date.now().toString(36)}rehearsal`, STRIPE_WEBHOOK_SECRET: stripe.secret,
+        GATEWAY: "stripe", STRIPE_API_BASE: stripe.base, STRIPE_SECRET_KEY: `sk_test_${now().toString(36)}rehearsal`, STRIPE_WEBHOOK_SECRET: stripe.secret,
       };
     }
     server = await startLocal({
@@ -134,9 +135,9 @@ async function main() {
 
   // The sale. The burst starts t0; the sale opens openAfterS into it (earlier arrivals are
   // pre-queued and shuffled at the opening, later ones are first come, first served).
-  const t0 = Date.now() + 1500;
+  const t0 = now() + 1500;
   const saleInput = saleConfig({
-    id: `rh-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`,
+    id: `rh-${now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`,
     product: { id: "rehearsal-widget", name: "Rehearsal widget", price: 4990, currency: "EUR" },
     stock_total: opts.stock,
     starts_at: new Date(t0 + opts.openAfterS * 1000).toISOString(),
@@ -150,11 +151,11 @@ async function main() {
     pow_difficulty: opts.pow,
     ...(opts.shards > 1 && { shards: opts.shards }),
     identity: opts.identity,
-  });
+  }, { now: t0 });
   const created = await admin.createSale(saleInput);
   if (created.status !== 201) throw new Error(`POST /admin/sales answered ${created.status} ${JSON.stringify(created.body)}`);
   const sale = { ...saleInput, starts_at_ms: Date.parse(saleInput.starts_at) };
-  timing.saleCreated = Date.now();
+  timing.saleCreated = now();
   say(`sale ${sale.id}: ${opts.stock} units${opts.shards > 1 ? ` over ${opts.shards} shards` : ""}, ${opts.shoppers} shoppers, opens ${saleInput.starts_at}`);
 
   // The crowd, then the come-backs, then quiet.
@@ -189,17 +190,17 @@ async function main() {
   timing.crowdDone = doneAt;
   await botSolver?.close();
   await comeBacks(ctx, shoppers, admin);
-  timing.mopupDone = Date.now();
+  timing.mopupDone = now();
   const quiet = await settle(ctx, admin, settling);
   await watch.stop();
-  timing.settled = Date.now();
+  timing.settled = now();
   if (!quiet.settled) say(`warning: not settled after ${opts.settleTimeoutS} s (still: ${settling.note})`);
 
   // The evidence: every hold as its shopper sees it, the engine, D1, the ledger.
   // Bots' identities are checked like shoppers: their holds, orders and charges are the sale's too.
   const everyone = [...shoppers, ...bots];
   const { stats, ledger, d1, reconcile } = await gatherEvidence(ctx, everyone, admin, server, quiet);
-  const elapsedS = (Date.now() - sale.starts_at_ms) / 1000;
+  const elapsedS = (now() - sale.starts_at_ms) / 1000;
   const fair = fairness({ shoppers, bots, sale, soldOutAt: watch.poll.firstSoldOutAt || null });
   const checks = checkInvariants({
     stats, peak: watch.poll.peak, shoppers: everyone, ledger, d1, reconcile, sale, settled: quiet.settled, errors: ctx.errors, errorSamples: ctx.errorSamples,
@@ -216,7 +217,7 @@ async function main() {
       evidence: ev, more: 0,
     });
   }
-  timing.ended = Date.now();
+  timing.ended = now();
 
   const report = buildReport({
     opts, sale, shoppers, bots, fairness: fair, samples: ctx.samples, ctx, stats, ledger, checks, timing, poll: watch.poll, target, faults: ctx.faults,

@@ -9,6 +9,7 @@
 import { Command, CommanderError, Option } from "commander";
 import { createInterface } from "node:readline/promises";
 import { type Answer, createClient, fetchTransport } from "../domain/client.js";
+import { now as clockNow } from "../domain/clock";
 import { Restock, SaleInput, SaleUpdate } from "../domain/schemas/sale";
 import { accessHeaders, adminToken, check, defined, Failure, instant, number, readJson, UsageError } from "./lib/sale-args";
 import { type History, printList, printReconcile, printSale, printStats } from "./lib/sale-print";
@@ -124,7 +125,7 @@ ${examples(
   )
   .action(async (id: string | undefined, o: Record<string, any>, cmd: Command) => {
     let body: unknown;
-    const now = Date.now();
+    const now = clockNow();
     if (o.file) {
       body = readJson(o.file);
       check(SaleInput, body, o.file);
@@ -165,7 +166,7 @@ program
   .addOption(num("--ends-in <s>", "…or seconds from now", "--ends-in 1800"))
   .addHelpText("after", examples("update drop-1 --rate 200", "update drop-1 --max-active 5000 --ends-in 1800"))
   .action(async (id: string, o: Record<string, any>, cmd: Command) => {
-    const body = defined({ hold_ttl_s: o.holdTtl, admission_rate: o.rate, max_active: o.maxActive, pow_difficulty: o.pow, ends_at: instant(Date.now(), o.ends, o.endsIn) });
+    const body = defined({ hold_ttl_s: o.holdTtl, admission_rate: o.rate, max_active: o.maxActive, pow_difficulty: o.pow, ends_at: instant(clockNow(), o.ends, o.endsIn) });
     if (Object.keys(body).length === 0) throw new UsageError("nothing to update: give at least one of --rate, --max-active, --hold-ttl, --pow, --ends/--ends-in");
     check(SaleUpdate, body);
     const r = await ok(cmd, (a) => a.update(id, body));
@@ -229,10 +230,10 @@ program
         history[k].push(r.stock[k]);
         if (history[k].length > 60) history[k].shift();
       }
-      if (globals(cmd).json) console.log(JSON.stringify({ t: new Date().toISOString(), ...r.stock }));
+      if (globals(cmd).json) console.log(JSON.stringify({ t: new Date(clockNow()).toISOString(), ...r.stock }));
       else {
         process.stdout.write("\x1b[2J\x1b[H");
-        console.log(`flashsale · ${new Date().toLocaleTimeString()} · every ${every / 1000} s (Ctrl-C to stop)\n`);
+        console.log(`flashsale · ${new Date(clockNow()).toLocaleTimeString()} · every ${every / 1000} s (Ctrl-C to stop)\n`);
         printStats(r, history);
       }
       await new Promise((res) => setTimeout(res, every));

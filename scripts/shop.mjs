@@ -15,6 +15,7 @@ import { createClient, fetchTransport } from "../domain/client.js";
 import { solve } from "../domain/pow.js";
 import { readDevVars } from "./lib/dev-vars.mjs";
 import { shopSigner } from "./lib/shop-account.mjs";
+import { now } from "./lib/clock.mjs";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const HELP = `Usage: npm run shop -- [options]
@@ -97,9 +98,9 @@ const token = s.body.token;
 
 /** pow.js's solver, timed for the printout. */
 async function timedSolve(nonce, bits) {
-  const t0 = Date.now();
+  const t0 = now();
   const solution = await solve(nonce, bits);
-  console.log(`  solved ${bits}-bit proof of work in ${Date.now() - t0} ms`);
+  console.log(`  solved ${bits}-bit proof of work in ${now() - t0} ms`);
   return solution;
 }
 const q = await api.admit(o.sale, token, { solve: timedSolve, turnstile: o.turnstile }).catch((e) => fail(`not admitted (${e.message})`));

@@ -3,6 +3,7 @@
 // the same time, since neither waits for the other; the Node tests' report is printed after
 // vitest's so the two do not interleave. Fails if either fails. Arguments go to vitest.
 import { spawn } from "node:child_process";
+import { now } from "./lib/clock.mjs";
 
 const run = (cmd, args, opts = {}) =>
   new Promise((resolve) => {
@@ -13,11 +14,11 @@ const run = (cmd, args, opts = {}) =>
     child.on("close", (code, signal) => resolve({ code: code ?? (signal ? 1 : 0), out }));
   });
 
-const t0 = Date.now();
+const t0 = now();
 const node = run(process.execPath, ["--import", "tsx", "--test", "--test-concurrency=4", "test/node/*.test.mjs"], { capture: true });
 const vitest = await run(process.execPath, ["node_modules/vitest/vitest.mjs", "run", ...process.argv.slice(2)]);
-const tVitest = (Date.now() - t0) / 1000;
+const tVitest = (now() - t0) / 1000;
 const nodeTests = await node;
 process.stdout.write(`\n--- Node-side tests (test/node/) ---\n${nodeTests.out}`);
-console.log(`\nnpm test: vitest ${vitest.code === 0 ? "passed" : "FAILED"} (${tVitest.toFixed(0)} s), node --test ${nodeTests.code === 0 ? "passed" : "FAILED"}; ${((Date.now() - t0) / 1000).toFixed(0)} s in all`);
+console.log(`\nnpm test: vitest ${vitest.code === 0 ? "passed" : "FAILED"} (${tVitest.toFixed(0)} s), node --test ${nodeTests.code === 0 ? "passed" : "FAILED"}; ${((now() - t0) / 1000).toFixed(0)} s in all`);
 process.exit(vitest.code || nodeTests.code);

@@ -1,9 +1,11 @@
 import { env } from "cloudflare:workers";
 import { afterAll, beforeAll, describe, expect, it, vi, type MockInstance } from "vitest";
+import { clockShift, now, shiftClock } from "../domain/clock";
 import { deploymentProblem, SettingsSchema } from "../domain/config";
+import { advanceClock } from "./support/clock";
 import { createSale } from "./support/sales";
 import { idemKey } from "./support/shoppers";
-import { call } from "./support/worker";
+import { call, stats } from "./support/worker";
 
 const production = { DEPLOYMENT: "production", GATEWAY: "stripe" } as const;
 
@@ -63,5 +65,26 @@ describe("production is not local", () => {
       expect(answers[1]!.status).toBe(200);
       expect(answers.every((r) => r.status !== 503)).toBe(true);
     }
+  });
+});
+
+/** The one clock (domain/clock.ts) is moved only by local tests: a deployed Worker's cannot be. */
+describe("the clock", () => {
+  it("moves only where DEPLOYMENT is local, and only forward; everything reads the moved time", async () => {
+    for (const deployment of [{ DEPLOYMENT: "production" }, { DEPLOYMENT: "staging" }, {}]) {
+      expect(() => shiftClock(deployment, 1000), JSON.stringify(deployment)).toThrow(/only in local tests/);
+    }
+    expect(clockShift()).toBe(0);
+    expect(() => shiftClock(env, -1)).toThrow(/only moves forward/);
+    expect(() => shiftClock(env, Number.NaN)).toThrow(/only moves forward/);
+    const before = now();
+    advanceClock(3_600_000);
+    expect(now() - before).toBeGreaterThanOrEqual(3_600_000);
+    // The edge and the objects read it too: a sale that opened a second ago on the moved clock
+    // (an hour ahead of the platform's) is open for both, and the object stamps its start there.
+    const sale = await createSale();
+    expect(Date.parse((await stats(sale)).served.since)).toBeGreaterThan(Date.now() + 3_590_000);
+    expect((await stats(sale)).sale!.status).toBe("open");
+    expect((await call("GET", `/api/sales/${sale}`)).body.sale.status).toBe("open");
   });
 });

@@ -1,6 +1,7 @@
 import { abortAllDurableObjects } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { forgetEverything } from "../src/lib/isolate-state";
+import { advanceClock } from "./support/clock";
 import { counters, expectRefused } from "./support/edge";
 import { createSale } from "./support/sales";
 import { claim, idemKey, passFor, session } from "./support/shoppers";
@@ -32,7 +33,7 @@ describe("a retried claim after the sell-out gets its own hold", () => {
       expect(again.status, key).toBe(200);
       expect(again.body.hold.id).toBe(first.body.hold.id);
     }
-    await new Promise((r) => setTimeout(r, 1100)); // past the edge cache: still the same answer
+    advanceClock(1100); // past the edge cache: still the same answer
     expect((await claimWith(sale, a.token, K, passA)).body.hold.id).toBe(first.body.hold.id);
   });
 

@@ -1,10 +1,11 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { SOLD_OUT_FOR_NOW } from "../domain/schemas/hold";
+import { advanceClockTo, now, stopClock, thawClock } from "./support/clock";
 import { counters, EDGE_CACHE_MS, expectRefused, poll, roomStats } from "./support/edge";
 import { createSale } from "./support/sales";
 import { claim, enqueue, idemKey, passFor, session } from "./support/shoppers";
-import { call, sleep, stats, stub } from "./support/worker";
+import { call, stats, stub } from "./support/worker";
 
 const withoutPass = (sale: string, token: string, key = idemKey()) =>
   call("POST", `/api/sales/${sale}/claim`, { token, body: {}, headers: { "idempotency-key": key } });
@@ -16,12 +17,17 @@ const withoutPass = (sale: string, token: string, key = idemKey()) =>
  * again once the cache lapses (EDGE_CACHE_MS): stale for at most that long, never longer.
  */
 describe("sold-out fast path and edge caching", () => {
+  // Where a test stops the clock, "right after" is right after on any machine, and an edge cache
+  // lapses only when the test moves the clock past EDGE_CACHE_MS.
+  afterEach(thawClock);
+
   /** A sold-out sale, its holders, and admitted shoppers who would claim next. */
   async function soldOut(stock: number, waiting: number) {
     const sale = await createSale({ stock_total: stock });
     const holders = await Promise.all(Array.from({ length: stock }, () => session()));
     const next = await Promise.all(Array.from({ length: waiting }, () => session()));
     await Promise.all([...holders, ...next].map((s) => passFor(sale, s.token)));
+    stopClock(); // everyone is in: from here on, only the test moves the clock
     const holds = [];
     for (const h of holders) {
       const r = await claim(sale, h.token);
@@ -31,7 +37,7 @@ describe("sold-out fast path and edge caching", () => {
     // The first claim after the sell-out reaches the object, which says so: the edge remembers.
     const heard = await claim(sale, next[0]!.token);
     expectRefused(heard, 409, "sold_out");
-    const heardAt = Date.now();
+    const heardAt = now();
     return { sale, holds, next: next.slice(1), heardAt };
   }
 
@@ -58,7 +64,7 @@ describe("sold-out fast path and edge caching", () => {
     // Right after, the edge still says sold out from its cache…
     await fastPathClaims(sale, [next[5]!]);
     // …and once its entry lapses, the unit can be claimed.
-    await sleep(Math.max(0, heardAt + EDGE_CACHE_MS + 100 - Date.now()));
+    advanceClockTo(heardAt + EDGE_CACHE_MS + 100);
     const back = await claim(sale, next[5]!.token);
     expect(back.status).toBe(201);
     expect((await stats(sale)).stock).toMatchObject({ available: 0, held: 2 });
@@ -70,12 +76,12 @@ describe("sold-out fast path and edge caching", () => {
     // Make the hold due and run the object's alarm on the stub (not support/worker's runAlarm, which
     // would also clear this isolate's cache).
     await runInDurableObject(stub(sale), (_i, state) => {
-      state.storage.sql.exec("UPDATE holds SET expires_at = ? WHERE id = ?", Date.now() - 1, holds[0]!.id);
+      state.storage.sql.exec("UPDATE holds SET expires_at = ? WHERE id = ?", now() - 1, holds[0]!.id);
     });
     expect(await runDurableObjectAlarm(stub(sale))).toBe(true);
     expect((await stats(sale)).holds).toMatchObject({ expired: 1, held: 0 });
     await fastPathClaims(sale, [next[1]!]);
-    await sleep(Math.max(0, heardAt + EDGE_CACHE_MS + 100 - Date.now()));
+    advanceClockTo(heardAt + EDGE_CACHE_MS + 100);
     expect((await claim(sale, next[1]!.token)).status).toBe(201);
   });
 
@@ -94,9 +100,10 @@ describe("sold-out fast path and edge caching", () => {
 
   it("GET /api/sales/:id polls are answered from the cache (the object's info() is not asked per poll)", async () => {
     const sale = await createSale();
+    stopClock();
     const infos = async () => (await stats(sale)).served.infos;
     const before = await infos();
-    const t0 = Date.now();
+    const t0 = now();
     const res = await Promise.all(Array.from({ length: 60 }, () => call("GET", `/api/sales/${sale}`)));
     for (const r of res) {
       expect(r.status).toBe(200);
@@ -104,7 +111,7 @@ describe("sold-out fast path and edge caching", () => {
       expect(r.headers.get("cache-control")).toBe("public, max-age=1");
     }
     // One load per cache period at most (one here, unless the burst straddled a refresh).
-    expect((await infos()) - before).toBeLessThanOrEqual(1 + Math.floor((Date.now() - t0) / EDGE_CACHE_MS));
+    expect((await infos()) - before).toBeLessThanOrEqual(1 + Math.floor((now() - t0) / EDGE_CACHE_MS));
     // Unknown sales are cached too: a flood of 404s does not hammer an object.
     const ghost = `ghost-${crypto.randomUUID().slice(0, 8)}`;
     for (let i = 0; i < 20; i++) expectRefused(await call("GET", `/api/sales/${ghost}`), 404, "not_found");
@@ -120,14 +127,15 @@ describe("sold-out fast path and edge caching", () => {
       expect(r.status).toBe(201);
       tickets.push({ ...s, ticket: r.body.ticket as string });
     }
+    stopClock();
     const before = (await roomStats(sale)).served;
-    const t0 = Date.now();
+    const t0 = now();
     const polls = await Promise.all(tickets.flatMap((t) => Array.from({ length: 5 }, () => poll(sale, t.token, t.ticket))));
     for (const p of polls) expect(p.status).toBe(200);
     // Still a line: those at the back are told their place, not admitted.
     expect(polls.some((p) => p.body.state === "waiting" && p.body.position > 0)).toBe(true);
     const after = (await roomStats(sale)).served;
     expect(after.reports).toBe(before.reports);
-    expect(after.watermarks - before.watermarks).toBeLessThanOrEqual(1 + Math.floor((Date.now() - t0) / EDGE_CACHE_MS));
+    expect(after.watermarks - before.watermarks).toBeLessThanOrEqual(1 + Math.floor((now() - t0) / EDGE_CACHE_MS));
   });
 });

@@ -1,9 +1,10 @@
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { HoldView } from "../domain/schemas/hold";
+import { advanceClockTo, now } from "./support/clock";
 import { createSale, expectStockInvariant } from "./support/sales";
 import { claim, heldBy, idemKey, passFor, pay, session } from "./support/shoppers";
-import { admin, call, runAlarm, sleep, stub, until } from "./support/worker";
+import { admin, call, runAlarm, stub, untilDue } from "./support/worker";
 
 // hold_ttl_s has a schema minimum of 1 s: the shortest real payment window a test can wait out.
 const TTL = 1;
@@ -12,8 +13,8 @@ const getHold = (id: string, token: string) => call("GET", `/api/holds/${id}`, {
 const cancel = (id: string, token: string) => call("DELETE", `/api/holds/${id}`, { token });
 const statusOf = async (id: string, token: string): Promise<HoldView["status"]> => (await getHold(id, token)).body.hold.status;
 
-/** Runs alarms until the hold has left `held` (the real alarm may get there first). */
-const untilEnded = (sale: string, id: string, token: string) => until(sale, async () => (await statusOf(id, token)) !== "held");
+/** Runs the alarm, the clock moved to its time, until the hold has left `held` (the real alarm may get there first). */
+const untilEnded = (sale: string, id: string, token: string) => untilDue(sale, async () => (await statusOf(id, token)) !== "held");
 
 /** The object's whole ledger, straight from its SQLite tables (for before/after comparisons). */
 const snapshot = (sale: string) =>
@@ -238,7 +239,7 @@ describe("alarm idempotence", () => {
     const [a, b] = await Promise.all([session(), session()]);
     const ha = await heldBy(sale, a.token);
     await runInDurableObject(stub(sale), (_i, state) => {
-      state.storage.sql.exec("UPDATE holds SET expires_at = ? WHERE id = ?", Date.now() - 1, ha.id);
+      state.storage.sql.exec("UPDATE holds SET expires_at = ? WHERE id = ?", now() - 1, ha.id);
     });
 
     const pa = await pay(ha.id, a.token);
@@ -262,7 +263,7 @@ describe("alarm idempotence", () => {
     const a = await session();
     const ha = await heldBy(sale, a.token);
     // Wait out the window without running the alarm ourselves (the runtime's may still fire).
-    await sleep(Math.max(0, Date.parse(ha.expires_at) + 50 - Date.now()));
+    advanceClockTo(Date.parse(ha.expires_at) + 50);
     const [c1, , c2] = await Promise.all([cancel(ha.id, a.token), runAlarm(sale), cancel(ha.id, a.token), runAlarm(sale)]);
     expect(c1.status).toBe(200);
     expect(c2.status).toBe(200);

@@ -1,6 +1,7 @@
 import { env } from "cloudflare:workers";
 import { exportJWK, generateKeyPair, SignJWT } from "jose";
 import { describe, expect, it } from "vitest";
+import { advanceClock, now } from "./support/clock";
 import { expectRefused, roomStats } from "./support/edge";
 import { assertion, newAccount } from "./support/identity";
 import { createSale } from "./support/sales";
@@ -38,7 +39,7 @@ describe("identity assertions from the shop", () => {
     const unsigned = `${btoa(JSON.stringify({ alg: "none" }))}.${btoa(JSON.stringify({ sub: account, aud: "flashsale", exp: 9e9 }))}.`.replaceAll("=", "");
     const bad: Record<string, string> = {
       "signed with another secret": await assertion(account, { secret: "another-shop-secret-0123456789abcdefghij" }),
-      expired: await assertion(account, { expiresIn: Math.floor(Date.now() / 1000) - 120 }),
+      expired: await assertion(account, { expiresIn: Math.floor(now() / 1000) - 120 }),
       "for another audience": await assertion(account, { audience: "another-app" }),
       unsigned,
       "HS512 with the right secret": await assertion(account, { alg: "HS512" }),
@@ -71,7 +72,7 @@ describe("identity assertions from the shop", () => {
     expect((await startSession({ identity: await ks.sign(rsa, "x", { audience: "another-app" }) }, { env: ks.env })).body.error).toBe("identity_invalid");
     // The shop rotates: a new key (new kid) replaces the RSA one.
     await ks.publish([next, ec]);
-    await new Promise((r) => setTimeout(r, 5200)); // the key set is asked again at most every 5 s
+    advanceClock(5200); // the key set is asked again at most every 5 s (on the one clock)
     expect((await startSession({ identity: await ks.sign(next, "acct-next") }, { env: ks.env })).status).toBe(201);
     expect((await startSession({ identity: await ks.sign(rsa, "acct-old") }, { env: ks.env })).body.error).toBe("identity_invalid");
     // Another shop whose key set cannot be had: not the shopper's fault.

@@ -1,8 +1,9 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { advanceClockTo, now } from "./support/clock";
 import { createSale, expectStockInvariant, saleConfig } from "./support/sales";
 import { claim, heldBy, idemKey, session } from "./support/shoppers";
-import { admin, call, sleep, stats, until } from "./support/worker";
+import { admin, call, stats, until } from "./support/worker";
 
 const publicSale = async (sale: string) => (await call("GET", `/api/sales/${sale}`)).body.sale;
 
@@ -12,7 +13,7 @@ const publicSale = async (sale: string) => (await call("GET", `/api/sales/${sale
  */
 describe("sale lifecycle", () => {
   it("before starts_at a claim is refused 425 not_open; once the clock passes it, claims succeed", async () => {
-    const startsAt = Date.now() + 1000;
+    const startsAt = now() + 1000;
     const sale = await createSale({ stock_total: 3, starts_at: new Date(startsAt).toISOString() });
     const a = await session();
     const key = idemKey();
@@ -24,7 +25,7 @@ describe("sale lifecycle", () => {
     expect(s.stock).toMatchObject({ available: 3, held: 0 });
     expect(s.holds.held).toBe(0);
 
-    await sleep(Math.max(0, startsAt - Date.now() + 20));
+    advanceClockTo(startsAt + 20);
     expect((await publicSale(sale)).status).toBe("open");
     // The refused key left nothing behind: the same key now makes a hold.
     expect((await claim(sale, a.token, key)).status).toBe(201);
@@ -89,13 +90,13 @@ describe("sale lifecycle", () => {
     const [a, b] = await Promise.all([session(), session()]);
     await heldBy(sale, a.token);
     // ends_at before starts_at is refused and changes nothing.
-    const bad = await admin("PATCH", `/sales/${sale}`, { ends_at: new Date(Date.now() - 3600_000).toISOString() });
+    const bad = await admin("PATCH", `/sales/${sale}`, { ends_at: new Date(now() - 3600_000).toISOString() });
     expect(bad.status).toBe(400);
     expect((await publicSale(sale)).status).toBe("open");
 
-    const endsAt = Date.now() + 300;
+    const endsAt = now() + 300;
     expect((await admin("PATCH", `/sales/${sale}`, { ends_at: new Date(endsAt).toISOString() })).status).toBe(200);
-    await sleep(Math.max(0, endsAt - Date.now() + 20));
+    advanceClockTo(endsAt + 20);
     expect((await publicSale(sale)).status).toBe("closed");
     const refused = await claim(sale, b.token);
     expect(refused.status).toBe(410);

@@ -1,18 +1,20 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { fromPlatform } from "../domain/clock";
 import { orderIdOf } from "../domain/ids";
 import { isPoison } from "../durable-objects/inventory/d1-errors";
 import { POISON_TRIES } from "../durable-objects/inventory/outbox";
+import { advanceClockTo, now } from "./support/clock";
 import { createSale } from "./support/sales";
 import { heldBy, pay, session } from "./support/shoppers";
-import { admin, d1Orders, ledger, runAlarm, sleep, stats, stub, until } from "./support/worker";
+import { admin, d1Orders, ledger, runAlarm, stats, stub, until } from "./support/worker";
 
 /** Reads the object's own storage: the outbox's next flush time and its alarm. */
 const schedule = (sale: string) =>
   runInDurableObject(stub(sale), async (_i, state) => ({
     flushAt: (state.storage.sql.exec<{ v: number }>("SELECT v FROM meta WHERE k = 'flush_at'").toArray()[0]?.v ?? null) as number | null,
-    alarm: await state.storage.getAlarm(),
+    alarm: await state.storage.getAlarm().then((t) => (t === null ? null : fromPlatform(t))),
   }));
 
 /** A real D1 outage for `orders`: every INSERT INTO orders (and so every flush batch) fails. */
@@ -96,7 +98,7 @@ describe("outbox to D1", () => {
       await payAll(holds.slice(5));
       const mid = await schedule(sale);
       const midFailures = (await stats(sale)).outbox.failures;
-      if (Date.now() < first.flushAt!) {
+      if (now() < first.flushAt!) {
         expect(mid.flushAt).toBe(first.flushAt);
         expect(midFailures).toBe(f1);
       }
@@ -115,7 +117,7 @@ describe("outbox to D1", () => {
       expect(prev.alarm!).toBeLessThanOrEqual(prev.flushAt!); // an earlier wake-up is harmless, a later one not
       const failuresBefore = s.outbox.failures;
       while (s.outbox.failures < failuresBefore + 2) {
-        await sleep(Math.max(0, prev.flushAt! - Date.now()) + 20);
+        advanceClockTo(prev.flushAt! + 20);
         await runAlarm(sale);
         const now = await schedule(sale);
         s = await stats(sale);
@@ -156,9 +158,9 @@ describe("outbox to D1", () => {
       const sql = state.storage.sql;
       for (const o of first) {
         const { recorded_at: _, ...body } = o as typeof o & { recorded_at: string };
-        sql.exec("INSERT INTO outbox (id, kind, body, created_at) VALUES (?, 'order', ?, ?)", o.id, JSON.stringify(body), Date.now());
+        sql.exec("INSERT INTO outbox (id, kind, body, created_at) VALUES (?, 'order', ?, ?)", o.id, JSON.stringify(body), now());
       }
-      sql.exec("INSERT INTO meta (k, v) VALUES ('flush_at', ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v", Date.now());
+      sql.exec("INSERT INTO meta (k, v) VALUES ('flush_at', ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v", now());
       void state.storage.setAlarm(Date.now() + 60_000); // later than the test: only runAlarm below fires it
     });
     expect((await stats(sale)).outbox.backlog).toBe(3);

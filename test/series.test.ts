@@ -1,12 +1,13 @@
-import { runInDurableObject } from "cloudflare:test";
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
-import { catalog } from "../domain/objects";
+import { describe, expect, it, vi } from "vitest";
+import { catalog, room } from "../domain/objects";
 import { SERIES_KEEP_S } from "../domain/schemas/series";
 import { Series, seriesTable, type SeriesOptions } from "../durable-objects/series";
+import { advanceClockTo, now } from "./support/clock";
 import { createSale, saleId } from "./support/sales";
 import { claim, enqueue, heldBy, pay, session } from "./support/shoppers";
-import { call, ops, sleep, stub } from "./support/worker";
+import { call, ops, stub } from "./support/worker";
 
 /**
  * The operators' per-second history (durable-objects/series.ts): counting touches memory only,
@@ -145,7 +146,11 @@ describe("GET /admin/sales/:id/series", () => {
     const sale = await createSale({ stock_total: 5 });
     const { token } = await session();
     await heldBy(sale, token);
-    await sleep(1100); // the second ends; the object's timer writes it
+    // The second ends and the object's timer (real time: the next second's start) writes it.
+    await vi.waitFor(
+      () => runInDurableObject(stub(sale), (_i, state) => expect(state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM series WHERE v LIKE '%claim_held%'").one().n).toBe(1)),
+      { timeout: 3000, interval: 25 },
+    );
     await runInDurableObject(stub(sale), (_i, state) => state.abort("test restart")).catch(() => {});
     const r = await ops.series(sale);
     const held = (r.body.values.claim_held as (number | null)[]).reduce<number>((n, v) => n + (v ?? 0), 0);
@@ -189,14 +194,15 @@ describe("GET /admin/sales", () => {
 // Shoppers joining before the opening are counted as queued, admitted only when it opens.
 describe("the room's series", () => {
   it("counts a join before the opening as queued and its admission when the sale opens", async () => {
-    const startsAt = Date.now() + 1500;
+    const startsAt = now() + 1500;
     const sale = await createSale({ starts_at: new Date(startsAt).toISOString() });
     const { token } = await session();
     expect((await enqueue(sale, token)).status).toBe(201);
     let r = (await ops.series(sale)).body;
     expect(r.values.queued?.reduce((n: number, v: number | null) => n + (v ?? 0), 0)).toBe(1);
     expect(r.values.admitted).toBeUndefined();
-    await sleep(Math.max(0, startsAt - Date.now() + 400));
+    advanceClockTo(startsAt + 400);
+    await runDurableObjectAlarm(room(env, sale)); // the room's tick at the opening, now rather than on its timer
     r = (await ops.series(sale)).body;
     expect(r.values.admitted?.reduce((n: number, v: number | null) => n + (v ?? 0), 0)).toBe(1);
   });

@@ -4,6 +4,7 @@ import { placeOf } from "../domain/ids";
 import { ReconcileAnswer, SaleList, SaleStats } from "../domain/schemas/admin";
 import { SaleSeries } from "../domain/schemas/series";
 import { homeShard } from "../domain/shards";
+import { advanceClock } from "./support/clock";
 import { createSale } from "./support/sales";
 import { idemKey } from "./support/shoppers";
 import { alarmsUntil, crashAt, everyAlarmUntil, shard, shardStats, signedShopper, sumIdentity } from "./support/shards";
@@ -50,7 +51,7 @@ describe("stock shards: claims", () => {
     expect(whole.body.sale).toMatchObject({ stock_total: 500, available: 0, sold_out: true });
     // Public availability is the sum, within the edge's cache (an isolate told "sold out" mid-race
     // keeps the held count it loaded then for EDGE_CACHE_MS).
-    await sleep(Number(env.EDGE_CACHE_MS) + 50);
+    advanceClock(Number(env.EDGE_CACHE_MS) + 50);
     expect((await api.sale(sale)).body.sale).toMatchObject({ stock_total: 500, available: 0, held: 500 });
   });
 
@@ -69,7 +70,7 @@ describe("stock shards: claims", () => {
     // "sold out" mid-race may show the held count it loaded then until its copy ages out
     // (EDGE_CACHE_MS), so the sum is read once that has passed.
     expect((await api.sale(sale)).body.sale).toMatchObject({ available: 0, sold_out: true });
-    await sleep(Number(env.EDGE_CACHE_MS) + 50);
+    advanceClock(Number(env.EDGE_CACHE_MS) + 50);
     expect((await api.sale(sale)).body.sale).toMatchObject({ available: 0, held: 40, sold_out: true });
   });
 
@@ -97,7 +98,9 @@ describe("stock shards: claims", () => {
           else if (i % 3 === 1) await api.pay(r.body.hold.id, s.token, "tok_ok");
         }),
       );
-      await sleep(1200);
+      // The holds' window (1 s) passes; each shard's alarm expires what is left.
+      advanceClock(1200);
+      await everyAlarmUntil(sale, N, async () => (await shardStats(sale, N)).every((x) => x.stock!.held === 0));
     }
     running = false;
     await sampler;
@@ -201,12 +204,12 @@ describe("stock shards: the edge's sold-out answer", () => {
     // available, one is on its way.
     await crashAt(sale, 1, "receiver_before_apply");
     expect((await claimAs(sale, b)).status).toBe(503);
-    await sleep(300); // past the edge's cache (EDGE_CACHE_MS 250 in tests)
+    advanceClock(300); // past the edge's cache (EDGE_CACHE_MS 250 in tests)
     expect((await api.sale(sale)).body.sale).toMatchObject({ available: 0, sold_out: false });
     await alarmsUntil(sale, 1, async () => (await shardStats(sale, 2))[1]!.shard!.asking === 0);
     expect((await api.sale(sale)).body.sale).toMatchObject({ available: 1, sold_out: false });
     expect((await claimAs(sale, b)).status).toBe(201);
-    await sleep(300);
+    advanceClock(300);
     expect((await api.sale(sale)).body.sale).toMatchObject({ available: 0, held: 2, sold_out: true });
     // Now the crowd without a pass is answered at the edge, by no shard.
     const served = (await shardStats(sale, 2)).map((s) => s.served.claims);

@@ -1,18 +1,23 @@
+import { runDurableObjectAlarm } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { burstOf } from "../domain/admission";
 import { room } from "../domain/objects";
+import { advanceClock, advanceClockTo, now } from "./support/clock";
 import { roomStats } from "./support/edge";
 import { createSale } from "./support/sales";
 import { idemKey, session } from "./support/shoppers";
-import { admin, api, sleep } from "./support/worker";
+import { admin, api } from "./support/worker";
 
 type Shopper = { token: string; user: string; account: string | null };
 const joinAs = (sale: string, s: Shopper, ticket?: string) => api.join(sale, s.token, { ticket });
 const pollAs = (sale: string, s: Shopper, ticket: string) => api.poll(sale, s.token, ticket);
-const soon = (ms: number) => new Date(Date.now() + ms).toISOString();
+const soon = (ms: number) => new Date(now() + ms).toISOString();
 
-/** Polls each ticket every 50 ms until all are admitted; returns the admitted answers. */
+/**
+ * Polls each ticket, the line's clock 100 ms further on each round, until all are admitted;
+ * returns the admitted answers. (The deadline is real time: a test that hangs fails.)
+ */
 async function untilAdmitted(sale: string, who: { s: Shopper; ticket: string }[], ms = 15_000) {
   const done = new Map<number, any>();
   const end = Date.now() + ms;
@@ -27,7 +32,7 @@ async function untilAdmitted(sale: string, who: { s: Shopper; ticket: string }[]
         if (r.body.state === "admitted") done.set(i, r.body);
       }),
     );
-    await sleep(50);
+    advanceClock(100);
   }
   return who.map((_, i) => done.get(i));
 }
@@ -39,7 +44,8 @@ async function untilAdmitted(sale: string, who: { s: Shopper; ticket: string }[]
 describe("the line", () => {
   it("pre-queue: one lottery ticket per identity however many sessions and joins; drawn by key at the opening; nobody lost or twice", async () => {
     // pass_ttl_s 10: admission times are kept to a tenth of a second (a hundredth of it).
-    const sale = await createSale({ starts_at: soon(2500), admission_rate: 25, pass_ttl_s: 10 });
+    const startsAt = now() + 2500;
+    const sale = await createSale({ starts_at: new Date(startsAt).toISOString(), admission_rate: 25, pass_ttl_s: 10 });
     const accounts = Array.from({ length: 30 }, (_, i) => `pre-${Date.now().toString(36)}-${i}`);
     // Each account: two sessions, each joining twice.
     const joined = await Promise.all(
@@ -56,6 +62,7 @@ describe("the line", () => {
     expect((await roomStats(sale)).in_line).toBe(accounts.length);
     expect((await roomStats(sale)).prequeued).toBe(accounts.length);
 
+    advanceClockTo(startsAt); // the opening
     const admitted = await untilAdmitted(sale, joined, 20_000);
     // Served in key order: the admission times do not go down as the keys go up.
     const byKey = joined.map((j, i) => ({ key: j.key, at: Date.parse(admitted[i].admitted_at) })).sort((a, b) => a.key - b.key);
@@ -73,7 +80,7 @@ describe("the line", () => {
       const r = await joinAs(sale, s);
       expect(r.status).toBe(201);
       joined.push({ s, ticket: r.body.ticket as string, bucket: r.body.place.bucket as number });
-      await sleep(150);
+      advanceClock(150);
     }
     for (let i = 1; i < joined.length; i++) expect(joined[i]!.bucket).toBeGreaterThan(joined[i - 1]!.bucket);
     const admitted = await untilAdmitted(sale, joined);
@@ -85,12 +92,12 @@ describe("the line", () => {
     const sale = await createSale({ admission_rate: 0.5, starts_at: soon(-5000) });
     const [a, b] = await Promise.all([session(), session()]);
     const first = await joinAs(sale, a);
-    await sleep(150);
+    advanceClock(150);
     await joinAs(sale, b);
     const kept = await joinAs(sale, a, first.body.ticket);
     expect(kept.status).toBe(200);
     expect(kept.body.place).toEqual(first.body.place);
-    await sleep(150);
+    advanceClock(150);
     const again = await joinAs(sale, a); // lost the ticket
     expect(again.status).toBe(201);
     expect(again.body.place.key).toBe(first.body.place.key);
@@ -105,10 +112,11 @@ describe("admission on the real object", () => {
     // The rate is counted from the opening (admitted ≤ R·t + burst, t since then), so T is too.
     // Shoppers first: a sale open while they sign in would save up admissions for an empty line.
     const shoppers = await Promise.all(Array.from({ length: 120 }, () => session()));
-    const opens = Date.now();
+    const opens = now();
     const sale = await createSale({ admission_rate: R, starts_at: new Date(opens).toISOString() });
     await Promise.all(shoppers.map((s) => joinAs(sale, s)));
-    await sleep(2500);
+    advanceClock(2500);
+    await runDurableObjectAlarm(room(env, sale)); // the room's own tick, now rather than on its timer
     const w = await room(env, sale).watermark();
     const T = (w.at - opens) / 1000;
     // A place reported after the watermark passed it (a report slower than LINE_SLACK_MS, which
@@ -138,7 +146,7 @@ describe("admission on the real object", () => {
     const sale = await createSale({ admission_rate: 2 });
     const shoppers = await Promise.all(Array.from({ length: 80 }, () => session()));
     await Promise.all(shoppers.map((s) => joinAs(sale, s)));
-    await sleep(700);
+    advanceClock(700);
     const up = await admin("PATCH", `/sales/${sale}`, { admission_rate: 50 });
     expect(up.status).toBe(200);
     const w1 = await room(env, sale).watermark();
@@ -146,8 +154,8 @@ describe("admission on the real object", () => {
     // Until 25 more are in (at the old 2/s that would take over 10 s; alarms on a loaded machine
     // run late, so no fixed wait): never faster than the new rate, far faster than the old.
     let w2 = w1;
-    while (w2.admitted - w1.admitted < 25 && Date.now() - w1.at < 8000) {
-      await sleep(100);
+    while (w2.admitted - w1.admitted < 25 && now() - w1.at < 8000) {
+      advanceClock(100);
       w2 = await room(env, sale).watermark();
     }
     const dt = (w2.at - w1.at) / 1000;
@@ -173,12 +181,12 @@ describe("max_active", () => {
     const sale = await createSale({ admission_rate: 100, max_active: MAX, pass_ttl_s: 2 });
     const shoppers = await Promise.all(Array.from({ length: 6 }, () => session()));
     const who = await Promise.all(shoppers.map(async (s) => ({ s, ticket: (await joinAs(sale, s)).body.ticket as string, passes: [] as { from: number; until: number; pass: string }[], expired: false })));
-    const end = Date.now() + 25_000;
+    const end = Date.now() + 25_000; // real time: the test's own deadline
     while (Date.now() < end && who.some((w) => !w.expired)) {
       await Promise.all(
         who.map(async (w) => {
           if (w.expired) return;
-          const t = Date.now();
+          const t = now();
           const r = await pollAs(sale, w.s, w.ticket);
           expect(r.status).toBe(200);
           w.ticket = r.body.ticket;
@@ -189,7 +197,7 @@ describe("max_active", () => {
           }
         }),
       );
-      await sleep(200); // within the per-session rate limit (60 per 10 s)
+      advanceClock(200); // the line's clock; each session polls once a round (the rate limit is 60 per 10 s of real time)
     }
     // Everyone had a turn, and each turn ended: the line moved as passes ran out.
     for (const w of who) {

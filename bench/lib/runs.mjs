@@ -8,9 +8,10 @@ import { measure } from "./load.mjs";
 import { startProfile } from "./profile.mjs";
 import { startRuntime } from "./runtime.mjs";
 import { client } from "./shoppers.mjs";
+import { now } from "../../scripts/lib/clock.mjs";
 
 const PASS_TTL_S = 120; // src/lib/tokens.ts TOKEN_TTL_S.pass
-const secs = (t0) => +((Date.now() - t0) / 1000).toFixed(1);
+const secs = (t0) => +((now() - t0) / 1000).toFixed(1);
 
 export function createRuns({ opt, stamp, say, logStream }) {
   const rows = [];
@@ -26,7 +27,7 @@ export function createRuns({ opt, stamp, say, logStream }) {
     return async (sale, n) => {
       const from = used.get(sale) ?? 0;
       if (sessions.length < from + n) {
-        const t0 = Date.now();
+        const t0 = now();
         const k = from + n - sessions.length;
         sessions.push(...(await api.sessions(k, 64)));
         (setup.sessions ??= []).push({ n: k, s: secs(t0), per_s: Math.round(k / Math.max(secs(t0), 0.001)) });
@@ -38,7 +39,7 @@ export function createRuns({ opt, stamp, say, logStream }) {
 
   /** A workerd with `built` (flashsale bundled from `root`), and the client for its setup. */
   async function runtime(vars, { built, root }) {
-    const t = Date.now();
+    const t = now();
     const rt = await startRuntime({ script: built.path, vars: { ...opt.vars, ...vars }, log: (s) => logStream.write(s), inspector: !!opt.profile, root });
     live.add(rt);
     say(`runtime up in ${secs(t)} s (GROUP_COMMIT=${vars.GROUP_COMMIT ?? opt.vars.GROUP_COMMIT ?? "as wrangler.toml"})`);
@@ -82,7 +83,7 @@ export function createRuns({ opt, stamp, say, logStream }) {
   /** Pre-fills a sale's object with `n` past holds (claimed, then cancelled) via the filler Worker. */
   async function fill({ rt }, sale, n) {
     const filler = rt.target("filler", opt.via);
-    const t0 = Date.now();
+    const t0 = now();
     const chunk = 10_000;
     for (let from = 0; from < n; from += chunk) {
       const count = Math.min(chunk, n - from);
@@ -110,7 +111,7 @@ export function createRuns({ opt, stamp, say, logStream }) {
     const est = claimRate ? claimRate * 1.5 : bound.length ? Math.min(...bound) * 1.1 : Infinity;
     const asked = Math.max(4 * c, Math.min(opt.shoppers, Math.ceil(est * opt.duration)));
     const sessions = await sessionsFor(sale, asked);
-    const t0 = Date.now();
+    const t0 = now();
     // A pass lives 120 s: stop admitting in time for the first pass to outlive the measurement.
     const shoppers = await api.admit(sale, sessions, 64, t0 + (PASS_TTL_S - opt.duration - 15) * 1000);
     const n = shoppers.length;

@@ -3,8 +3,9 @@
 // each concurrency (full stack, object alone, group commit off, many past holds, a patched copy).
 import { basename } from "node:path";
 import { pMap } from "./shoppers.mjs";
+import { now as clockNow } from "../../scripts/lib/clock.mjs";
 
-const secs = (t0) => +((Date.now() - t0) / 1000).toFixed(1);
+const secs = (t0) => +((clockNow() - t0) / 1000).toFixed(1);
 
 /** Runs every scenario `opt.only` asks for; `runs` (runs.mjs) records the rows. */
 export async function runScenarios(runs, { opt, built, builtCmp }) {
@@ -56,7 +57,7 @@ export async function runScenarios(runs, { opt, built, builtCmp }) {
 
   if (want("poll_edge") || want("poll_object")) {
     await api.createSale("bench-poll");
-    const t = Date.now();
+    const t = clockNow();
     const shoppers = await api.admit("bench-poll", await sessionsFor("bench-poll", opt.pollShoppers), 64);
     const held = await pMap(shoppers, 32, async (s, k) => {
       const r = await api.claim("bench-poll", s, `bench-poll-${k}`);
@@ -82,8 +83,8 @@ export async function runScenarios(runs, { opt, built, builtCmp }) {
   // Joining the line: session, solved challenge (not spent: a replay keeps the one place) →
   // a place and a signed ticket at the edge, the arrival counted for the next batched report.
   if (want("join")) {
-    await api.createSale("bench-join", { starts_at: new Date(Date.now() + 3600_000).toISOString() });
-    const t = Date.now();
+    await api.createSale("bench-join", { starts_at: new Date(clockNow() + 3600_000).toISOString() });
+    const t = clockNow();
     const pool = await api.solved("bench-join", await sessionsFor("bench-join", opt.pollShoppers), 64);
     setup.join = { shoppers: pool.length, s: secs(t) };
     let j = 0;

@@ -5,6 +5,7 @@ import { createClient, fetchTransport } from "../../domain/client.js";
 import { solve } from "../../domain/pow.js";
 import { saleConfig } from "../../domain/sale-config.js";
 import { shopSigner } from "../../scripts/lib/shop-account.mjs";
+import { now as clockNow } from "../../scripts/lib/clock.mjs";
 
 /** A browser-like User-Agent: the bot heuristic (BOT_UA_CHECK) stays on and lets it through. */
 export const UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36 flashsale-bench";
@@ -17,7 +18,7 @@ export async function pMap(items, limit, fn, until = Infinity) {
   const out = new Array(items.length);
   let next = 0;
   const worker = async () => {
-    while (next < items.length && Date.now() < until) {
+    while (next < items.length && clockNow() < until) {
       const i = next++;
       out[i] = await fn(items[i], i);
     }
@@ -61,7 +62,7 @@ export function client({ base, headers: routeHeaders = {}, adminToken, shopSecre
   return {
     /** A sale open now, for the bench: no PoW work, admission as fast as the room allows. */
     async createSale(id, overrides = {}) {
-      const now = Date.now();
+      const now = clockNow();
       const cfg = saleConfig({
         id,
         product: { id: `p-${id}`, name: `Bench ${id}`, price: 1000, currency: "EUR" },
@@ -73,7 +74,7 @@ export function client({ base, headers: routeHeaders = {}, adminToken, shopSecre
         max_active: 10_000_000,
         pow_difficulty: 0,
         ...overrides,
-      });
+      }, { now });
       return must(await admin.createSale(cfg), `create sale ${id}`).sale;
     },
     async stats(id) {

@@ -66,7 +66,7 @@ export class Claims {
     if (!this.host.groupCommit) {
       // The baseline group commit is measured against: one transaction per claim.
       const c: Claim = { req, answer: NOT_APPLIED, tentative };
-      this.apply([c], Date.now());
+      this.apply([c], this.host.now());
       this.host.armAlarm();
       this.logClaims([c]);
       return Promise.resolve(c.answer);
@@ -84,7 +84,7 @@ export class Claims {
       while (this.queue.length > 0) {
         const batch = this.queue.splice(0, BATCH_LIMIT);
         try {
-          this.apply(batch, Date.now());
+          this.apply(batch, this.host.now());
         } catch (e) {
           this.sale.forget();
           for (const q of batch) q.reject(e);
@@ -120,7 +120,7 @@ export class Claims {
       const f = SERIES_KEY.get(k) ?? "claim_other";
       batch[f] = (batch[f] ?? 0) + 1;
     }
-    this.host.series.add(Date.now(), batch);
+    this.host.series.add(this.host.now(), batch);
     o.claims += claims.length;
     o.batches++;
     this.flushLogSoon();
@@ -129,7 +129,7 @@ export class Claims {
   /** A shard's final "sold out" after its refill found nothing (its attempts were tentative). */
   countSoldOut(): void {
     this.claimLog.outcomes.sold_out = (this.claimLog.outcomes.sold_out ?? 0) + 1;
-    this.host.series.add(Date.now(), { claim_sold_out: 1 });
+    this.host.series.add(this.host.now(), { claim_sold_out: 1 });
     this.flushLogSoon();
   }
 

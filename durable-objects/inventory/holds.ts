@@ -197,7 +197,7 @@ export class Holds implements Scheduled {
   }
 
   cancel(holdId: string, user: string): Result<HoldView> {
-    const now = Date.now();
+    const now = this.host.now();
     const r = this.host.transactionSync((): Result<null> => {
       const h = this.get(holdId);
       if (!h || h.user_id !== user) return refuse("not_found", "no such hold");

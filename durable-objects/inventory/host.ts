@@ -11,6 +11,8 @@ import type { SeriesSink } from "../series";
  */
 export interface Host {
   readonly sql: SqlStorage;
+  /** The time (domain/clock.ts): every part reads it here, so tests that move the clock move them all. */
+  now(): number;
   transactionSync<T>(fn: () => T): T;
   /** The alarm must run by `t` (recorded now, set by the next `armAlarm`). */
   want(t: number): void;

@@ -108,7 +108,7 @@ export class Outbox implements Scheduled {
       if (!first) {
         // Poisoned records still waiting for another try get one after a short while.
         const waiting = this.sql.exec<{ n: number | null }>("SELECT MAX(tries) AS n FROM outbox").one().n ?? 0;
-        const retryAt = waiting > 0 ? Date.now() + 500 * 2 ** (waiting - 1) : null;
+        const retryAt = waiting > 0 ? this.host.now() + 500 * 2 ** (waiting - 1) : null;
         this.meta.set("flush_at", retryAt);
         if (retryAt !== null) this.host.want(retryAt);
         if (poisoned > 0) this.host.log("warn", "flush_poisoned", { sale: this.host.sale.row()?.sale_id, refused: poisoned, retry_at: retryAt && iso(retryAt) });
@@ -132,7 +132,7 @@ export class Outbox implements Scheduled {
 
   /** One D1 transaction for these rows (a fault injected by a rehearsal fails it as an outage). */
   private async send(rows: Row[]): Promise<void> {
-    if (Date.now() < (this.meta.get("fault_d1_until") ?? 0)) throw new Error("injected fault: D1 unavailable");
+    if (this.host.now() < (this.meta.get("fault_d1_until") ?? 0)) throw new Error("injected fault: D1 unavailable");
     const db = this.host.db;
     const statements = rows.map((r) => {
       try {
@@ -148,7 +148,7 @@ export class Outbox implements Scheduled {
   private sent(rows: Row[], after: number): void {
     const first = rows[0]!;
     const last = rows.at(-1)!;
-    const now = Date.now();
+    const now = this.host.now();
     this.host.transactionSync(() => {
       if (rows.length === 1) this.sql.exec("DELETE FROM outbox WHERE seq = ?", first.seq);
       else this.sql.exec("DELETE FROM outbox WHERE seq > ? AND seq <= ?", after, last.seq);
@@ -184,7 +184,7 @@ export class Outbox implements Scheduled {
   private refused(r: Row, error: string): void {
     const tries = r.tries + 1;
     const sale = this.host.sale.row()?.sale_id;
-    const now = Date.now();
+    const now = this.host.now();
     this.host.transactionSync(() => {
       if (tries < POISON_TRIES) {
         this.sql.exec("UPDATE outbox SET tries = ?, last_error = ? WHERE seq = ?", tries, error, r.seq);
@@ -207,7 +207,7 @@ export class Outbox implements Scheduled {
     const backoff = Math.min(60_000, 500 * 2 ** (failures - 1));
     this.host.transactionSync(() => {
       this.meta.set("flush_failures", failures);
-      this.meta.set("flush_at", Date.now() + backoff);
+      this.meta.set("flush_at", this.host.now() + backoff);
     });
     this.host.log("warn", "flush_failed", { sale: this.host.sale.row()?.sale_id, rows, failures, retry_in_ms: backoff, error: String(e) });
   }
@@ -238,7 +238,7 @@ export class Outbox implements Scheduled {
     } catch (e) {
       return refuse("unavailable", `D1 did not answer, nothing was changed: ${String(e)}`);
     }
-    const now = Date.now();
+    const now = this.host.now();
     const report = this.host.transactionSync(() => {
       // Dead letters go back in line (after a fix, they now reach D1; if not, they go aside again).
       const resent = this.sql.exec(
@@ -272,7 +272,7 @@ export class Outbox implements Scheduled {
 
   /** Rehearsal fault: D1 "fails" for `ms` (flushes back off as on a real outage). */
   failD1For(ms: number): void {
-    this.meta.set("fault_d1_until", Date.now() + ms);
+    this.meta.set("fault_d1_until", this.host.now() + ms);
   }
 
   d1DownUntil(): number | null {

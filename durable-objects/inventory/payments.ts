@@ -73,7 +73,7 @@ export class Payments implements Scheduled {
     if (seen.status !== "held") return this.answer(holdId, user); // paying, paid or ended: as it stands
     const gw = this.host.gateway();
     const card = await gw.fingerprint(method, user);
-    const now = Date.now();
+    const now = this.host.now();
     const start = this.host.transactionSync((): Result<HoldRow | null> => {
       const h = this.host.holds.get(holdId);
       if (h?.status !== "held") return ok(null); // another pay got here first: answer as it stands
@@ -149,7 +149,7 @@ export class Payments implements Scheduled {
    * is then stopped at the provider. Answers whether the outcome was applied (false: a duplicate).
    */
   async receive(holdId: string, outcome: ChargeOutcome | LookupOutcome, event?: EventMark): Promise<boolean> {
-    const now = Date.now();
+    const now = this.host.now();
     const settled = this.host.transactionSync(() => {
       if (event && !firstDelivery(this.sql, { ...event, hold: holdId }, now)) return null;
       const h = this.host.holds.get(holdId);

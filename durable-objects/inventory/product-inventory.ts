@@ -1,4 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
+import { fromPlatform, now, onPlatform } from "../../domain/clock";
 import { settings, type Settings } from "../../domain/config";
 import { log } from "../../domain/log";
 import { inventoryShard } from "../../domain/objects";
@@ -64,7 +65,7 @@ export class ProductInventory extends DurableObject<Env> {
   private readonly history: Series;
   /** The parts with timed work, in the order the alarm used to ask them. */
   private readonly scheduled: Scheduled[];
-  private readonly served: Served = { claims: 0, batches: 0, infos: 0, since: Date.now() };
+  private readonly served: Served = { claims: 0, batches: 0, infos: 0, since: now() };
   private alarmAt: number | null = null;
   private wanted: number | null = null;
 
@@ -74,7 +75,8 @@ export class ProductInventory extends DurableObject<Env> {
     const sql = ctx.storage.sql;
     migrate(ctx.storage, INVENTORY_SCHEMA);
     void ctx.blockConcurrencyWhile(async () => {
-      this.alarmAt = await ctx.storage.getAlarm();
+      const at = await ctx.storage.getAlarm();
+      this.alarmAt = at === null ? null : fromPlatform(at);
     });
 
     const logAt = (level: "info" | "warn", event: string, fields: Record<string, unknown>) => log(level, event, fields, this.s.LOG_LEVEL);
@@ -89,6 +91,7 @@ export class ProductInventory extends DurableObject<Env> {
     });
     const host: Host = {
       sql,
+      now,
       transactionSync: (fn) => ctx.storage.transactionSync(fn),
       want: (t) => this.want(t),
       armAlarm: () => this.armAlarm(),
@@ -181,7 +184,7 @@ export class ProductInventory extends DurableObject<Env> {
   info(): Result<SaleView> {
     this.served.infos++; // edge cache misses (stats show how many polls got past the cache)
     const row = this.sale.row();
-    return row ? ok(this.sale.view(row, Date.now())) : noSale();
+    return row ? ok(this.sale.view(row, now())) : noSale();
   }
 
   /**
@@ -193,7 +196,7 @@ export class ProductInventory extends DurableObject<Env> {
     const row = this.sale.row();
     const f = this.ledger.brief();
     if (!row || !f) return noSale();
-    return ok({ sale: this.sale.view(row, Date.now()), base: f.base, asking: f.asking });
+    return ok({ sale: this.sale.view(row, now()), base: f.base, asking: f.asking });
   }
 
   // ---------------------------------------------------------------- claims (claims.ts)
@@ -256,11 +259,11 @@ export class ProductInventory extends DurableObject<Env> {
   // ---------------------------------------------------------------- alarm
 
   override async alarm(): Promise<void> {
-    const now = Date.now();
+    const t = now();
     try {
-      this.holds.expireDue(now);
-      await Promise.all([this.payments.reaskDue(now), this.refunds.sendDue(now), ...(this.ledger.where ? [this.rebalance.retryDue(now)] : [])]);
-      await this.outbox.flushDue(Date.now());
+      this.holds.expireDue(t);
+      await Promise.all([this.payments.reaskDue(t), this.refunds.sendDue(t), ...(this.ledger.where ? [this.rebalance.retryDue(t)] : [])]);
+      await this.outbox.flushDue(now());
     } finally {
       this.scheduleAlarm();
     }
@@ -276,7 +279,7 @@ export class ProductInventory extends DurableObject<Env> {
     this.wanted = null;
     if (t !== null && (this.alarmAt === null || t < this.alarmAt)) {
       this.alarmAt = t;
-      void this.ctx.storage.setAlarm(t);
+      void this.ctx.storage.setAlarm(onPlatform(t));
     }
   }
 
@@ -285,7 +288,7 @@ export class ProductInventory extends DurableObject<Env> {
     this.wanted = null;
     this.alarmAt = earliest(...this.scheduled.map((p) => p.nextAlarm()));
     if (this.alarmAt === null) void this.ctx.storage.deleteAlarm();
-    else void this.ctx.storage.setAlarm(this.alarmAt);
+    else void this.ctx.storage.setAlarm(onPlatform(this.alarmAt));
   }
 
   // ---------------------------------------------------------------- operators
@@ -294,7 +297,7 @@ export class ProductInventory extends DurableObject<Env> {
   stats(): InventoryStats & { shard?: ShardFigures } {
     const s = inventoryStats({
       sale: this.sale, holds: this.holds, refunds: this.refunds, waitlist: this.waitlist, outbox: this.outbox,
-      served: this.served, alarmAt: this.alarmAt,
+      served: this.served, alarmAt: this.alarmAt, now: now(),
     });
     const shard = this.ledger.figures();
     return shard ? { ...s, shard } : s;
@@ -306,12 +309,12 @@ export class ProductInventory extends DurableObject<Env> {
     if (!row) return null;
     const { stock_total, available, held, sold, withdrawn } = row;
     const shard = this.ledger.figures();
-    return { sale: this.sale.view(row, Date.now()), stock: { stock_total, available, held, sold, withdrawn }, ...(shard && { shard }) };
+    return { sale: this.sale.view(row, now()), stock: { stock_total, available, held, sold, withdrawn }, ...(shard && { shard }) };
   }
 
   /** The per-second history after `sinceS` (epoch seconds), within the last hour. */
   series(sinceS?: number): Columns {
-    return this.history.read(Date.now(), sinceS);
+    return this.history.read(now(), sinceS);
   }
 
   /** Rehearsal faults (ALLOW_FAULTS only): a D1 outage for `d1_down_ms`, or a restart. */

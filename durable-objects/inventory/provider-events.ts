@@ -68,7 +68,7 @@ export class ProviderEvents {
     if (!this.host.holds.get(e.hold)) return ok({ applied: false, note: "no such hold" });
     let note: string | null;
     if (e.kind === "refunded") {
-      const now = Date.now();
+      const now = this.host.now();
       note = this.host.transactionSync(() => {
         if (!firstDelivery(this.sql, e, now)) return null;
         this.host.refunds.refundedAtProvider(this.host.holds.get(e.hold)!, e.charge_id, e.refund_id, e.amount, this.host.sale.existingConfig(), now);

@@ -111,7 +111,7 @@ export class Rebalance implements Scheduled {
    */
   private async round(want: number): Promise<number> {
     const where = this.host.ledger.where;
-    if (!where || where.count < 2 || Date.now() < this.dryUntil) return 0;
+    if (!where || where.count < 2 || this.host.now() < this.dryUntil) return 0;
     const rank = (i: number) => {
       const l = this.left.get(i);
       return l === undefined ? 0.5 : l === 0 ? 0 : 1 + l;
@@ -129,13 +129,13 @@ export class Rebalance implements Scheduled {
       got += k ?? 0;
     }
     // Everyone answered "nothing": the sale is sold out for the moment.
-    this.dryUntil = got === 0 && answered === siblings.length ? Date.now() + DRY_MS : 0;
+    this.dryUntil = got === 0 && answered === siblings.length ? this.host.now() + DRY_MS : 0;
     return got;
   }
 
   /** One transfer asked of `from`: the units applied, or null if it did not answer (the alarm asks again). */
   private async ask(from: number, n: number): Promise<number | null> {
-    const now = Date.now();
+    const now = this.host.now();
     const id = `t${this.host.ledger.where!.idx}.${from}.${now.toString(36)}.${randomHex(4)}`;
     this.host.transactionSync(() => {
       this.host.ledger.intend(id, from, n, now, now + ASK_AGAIN_MS);
@@ -164,7 +164,7 @@ export class Rebalance implements Scheduled {
     this.left.set(t.from_shard, answer.value.left);
     await this.crashIf("receiver_before_apply");
     const k = answer.value.granted;
-    const now = Date.now();
+    const now = this.host.now();
     const applied = this.host.transactionSync(() => {
       if (!this.host.ledger.applied(t.id, k, now)) return false;
       if (k > 0) this.host.sale.transfer(k);
@@ -176,13 +176,13 @@ export class Rebalance implements Scheduled {
 
   /** The answer did not come: the alarm asks again, later each time. */
   private later(t: Intent, why: string): void {
-    const at = Date.now() + Math.min(MAX_BACKOFF_MS, ASK_AGAIN_MS * 2 ** (t.attempts + 1));
+    const at = this.host.now() + Math.min(MAX_BACKOFF_MS, ASK_AGAIN_MS * 2 ** (t.attempts + 1));
     this.host.transactionSync(() => {
       this.host.ledger.retryAt(t.id, at);
       this.host.want(at);
     });
     this.host.armAlarm();
-    this.host.log("warn", "transfer_unanswered", { sale: this.host.sale.cachedId(), id: t.id, from: t.from_shard, attempts: t.attempts + 1, retry_in_ms: at - Date.now(), error: why.slice(0, 200) });
+    this.host.log("warn", "transfer_unanswered", { sale: this.host.sale.cachedId(), id: t.id, from: t.from_shard, attempts: t.attempts + 1, retry_in_ms: at - this.host.now(), error: why.slice(0, 200) });
   }
 
   /** The giver's side: grants `min(n, available)` once per transfer id; asked again, the same grant. */
@@ -192,7 +192,7 @@ export class Rebalance implements Scheduled {
     if (!Number.isInteger(t.n) || t.n < 1 || !Number.isInteger(t.to) || t.to === where.idx || t.to < 0 || t.to >= where.count) {
       return refuse("invalid_request", `a transfer is 1 or more units for another shard of ${where.count}`);
     }
-    const now = Date.now();
+    const now = this.host.now();
     const answer = this.host.transactionSync((): Granted => {
       const available = this.host.sale.row()!.available;
       const seen = this.host.ledger.granted(t.id);

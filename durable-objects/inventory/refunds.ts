@@ -87,7 +87,7 @@ export class Refunds implements Scheduled {
     await Promise.all(
       due.map(async (r) => {
         const res = await this.host.gateway().refund({ key: `refund_${r.charge_id}`, charge_id: r.charge_id, amount: r.amount, currency: cfg.product.currency });
-        const t = Date.now();
+        const t = this.host.now();
         this.host.transactionSync(() => {
           if (res.status === "refunded") this.complete(r, res.refund_id, t, cfg);
           else {

@@ -133,7 +133,7 @@ export class Sale {
    * records its place `within` the same transaction.
    */
   configure(cfg: SaleConfig, shard?: { stock: number; within: () => void }): Result<{ created: boolean; sale: SaleView }> {
-    const now = Date.now();
+    const now = this.host.now();
     const existing = this.row();
     if (existing) {
       if (existing.config === JSON.stringify(cfg)) return ok({ created: false, sale: this.view(existing, now) });
@@ -175,7 +175,7 @@ export class Sale {
     return this.mutate("sale_restocked", (_row, cfg) => {
       within?.();
       this.transfer(qty);
-      if (cfg.release_policy === "waitlist") this.host.offerWaitlist(Date.now());
+      if (cfg.release_policy === "waitlist") this.host.offerWaitlist(this.host.now());
     });
   }
 
@@ -196,7 +196,7 @@ export class Sale {
 
   /** One change of the sale: a new version, its snapshot in the outbox, and the view after it. */
   private mutate(event: string, change: (row: SaleRow, cfg: SaleConfig) => Refusal | void): Result<SaleView> {
-    const now = Date.now();
+    const now = this.host.now();
     const r = this.host.transactionSync((): Result<SaleRow> => {
       const row = this.row();
       if (!row) return noSale();

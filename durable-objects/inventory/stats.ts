@@ -16,6 +16,7 @@ export interface StatsSources {
   outbox: Pick<Outbox, "stats">;
   served: Served;
   alarmAt: number | null;
+  now: number;
 }
 
 /** The operators' view of one sale's object: stock, the ledger by status, the outbox, the alarm. */
@@ -24,7 +25,7 @@ export function inventoryStats(src: StatsSources) {
   const { holds, units, expiry } = src.holds.stats();
   const refunds = src.refunds.stats();
   const waitlist = src.waitlist.stats();
-  const now = Date.now();
+  const now = src.now;
   return {
     sale: row ? src.sale.view(row, now) : null,
     stock: row ? { stock_total: row.stock_total, available: row.available, held: row.held, sold: row.sold, withdrawn: row.withdrawn } : null,

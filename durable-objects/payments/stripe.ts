@@ -1,4 +1,5 @@
 import Stripe from "stripe";
+import { now as clockNow } from "../../domain/clock";
 import type { Settings } from "../../domain/config";
 import type { ChargeOutcome, LookupOutcome, PaymentGateway, PaymentRequest } from "./gateway";
 
@@ -127,7 +128,7 @@ export function stripeGateway(env: Env, s: Pick<Settings, "STRIPE_API_BASE" | "P
     async recheck(req) {
       const now = await retrieve(req.ref);
       // Never confirmed (the confirm was lost before Stripe ran it): confirm the same intent.
-      return now.status === "not_found" ? confirm(req, `${req.key}_${Date.now().toString(36)}${(confirms++).toString(36)}`) : now;
+      return now.status === "not_found" ? confirm(req, `${req.key}_${clockNow().toString(36)}${(confirms++).toString(36)}`) : now;
     },
     lookup: async (req) => (req.ref === null ? { status: "not_found" } : retrieve(req.ref)),
     async cancel(req) {

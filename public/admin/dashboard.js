@@ -2,6 +2,7 @@
 // the last hour, actions). A static page with nothing in it: every figure comes from the admin
 // API, which checks the token (or, behind Cloudflare Access, the Access JWT) on every call.
 // Views: sign-in (when the API says 401), the list (/admin/), a sale (/admin/?sale=<id>).
+import { now as clockNow } from "../../domain/clock";
 import { CHARTS, History, mountChart } from "./charts.js";
 import { renderList } from "./list-view.js";
 import { body, el, Refused, token } from "./operator.js";
@@ -121,7 +122,7 @@ async function refreshSale(id) {
   state.history.merge(series);
   drawCharts();
   signedIn();
-  $("updated").textContent = `Live · updated ${new Date().toLocaleTimeString()}`;
+  $("updated").textContent = `Live · updated ${new Date(clockNow()).toLocaleTimeString()}`;
   document.body.dataset.renders = String(++saleRenders);
 }
 

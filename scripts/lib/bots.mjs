@@ -16,6 +16,7 @@
 // Each identity is a record shaped like a shopper (lib/shopper.mjs): the invariants check its
 // holds like anyone's, and the fairness figures count its units as the bots'.
 import { sleep } from "./http.mjs";
+import { now } from "./clock.mjs";
 
 export const BOT_UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
 /** RL_IP allows 300 requests per network per 10 s (wrangler.toml); a bot stays under it with room for delays. */
@@ -30,7 +31,6 @@ const FAR_POLL_MS = 1000;
  */
 export const BOT_CONCURRENCY = 6;
 const URGENT = new Set(["pay", "hold", "holds"]);
-const now = () => Date.now();
 const before = (x, y) => x.bucket - y.bucket || x.key - y.key;
 
 /** The fleet: bots numbered 0…N-1, each on its own network, with its identities and sessions. */

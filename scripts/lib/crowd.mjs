@@ -7,6 +7,7 @@ import { bar, progress } from "./report.mjs";
 import { newFleet, runBot } from "./bots.mjs";
 import { newShopper, runShopper } from "./shopper.mjs";
 import { Samples } from "./stats.mjs";
+import { now as clockNow } from "./clock.mjs";
 
 /**
  * What every shopper shares: the client, the sale, the samples, the counters the report and the
@@ -19,7 +20,7 @@ export function crowdContext({ api, botClient = () => api, admin, opts, sale, t0
   const faults = [];
   const fired = new Set();
   const fire = async (what, body, detail) => {
-    const at = Date.now();
+    const at = clockNow();
     const r = await admin.faults({ sale: sale.id, ...body });
     faults.push({ what, at, detail: r.status === 200 ? detail : `refused ${r.status} ${r.body?.error}` });
   };
@@ -62,7 +63,7 @@ export function crowdContext({ api, botClient = () => api, admin, opts, sale, t0
     noteClaim(r) {
       if (r.status === 0 || r.status >= 500 || r.status === 429) return;
       const c = this.counters;
-      const t = Date.now();
+      const t = clockNow();
       c.claims++;
       const sec = Math.floor(t / 1000);
       this.claimsPerSec.set(sec, (this.claimsPerSec.get(sec) ?? 0) + 1);
@@ -106,7 +107,7 @@ export function watchSale({ admin, ctx, pool, note = () => "" }) {
       if (r.status === 200) {
         const s = r.body;
         poll.last = s;
-        const t = Date.now();
+        const t = clockNow();
         if (s.stock.sold + s.stock.held > poll.peak.soldPlusHeld) poll.peak = { soldPlusHeld: s.stock.sold + s.stock.held, at: new Date(t).toISOString() };
         poll.maxBacklog = Math.max(poll.maxBacklog, s.outbox.backlog);
         poll.maxOldestMs = Math.max(poll.maxOldestMs, s.outbox.oldest_age_ms);
@@ -121,7 +122,7 @@ export function watchSale({ admin, ctx, pool, note = () => "" }) {
   const line = progress();
   const ticker = setInterval(() => {
     const s = poll.last;
-    const el = ((Date.now() - sale.starts_at_ms) / 1000).toFixed(1);
+    const el = ((clockNow() - sale.starts_at_ms) / 1000).toFixed(1);
     const waitingFor = note();
     line.show(
       `${bar(ctx.counters.done, opts.shoppers)} ${ctx.counters.done}/${opts.shoppers} done  t=${el}s  ${ctx.phase}  in-flight ${pool.inFlight}+${pool.queued}  ` +
@@ -167,7 +168,7 @@ export async function runCrowd(ctx, { server, saleCreatedAt }) {
   const fleet = (ctx.fleet ??= newFleet(opts));
   await Promise.all([...shoppers.map((sh) => runShopper(ctx, sh)), ...fleet.map((bot) => runBot(ctx, bot))]);
   const bots = fleet.flatMap((bot) => bot.identities);
-  const doneAt = Date.now();
+  const doneAt = clockNow();
   const u = process.cpuUsage(cpu0.client);
   const cpu = {
     client: (u.user + u.system) / 1e6,

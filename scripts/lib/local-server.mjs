@@ -17,6 +17,7 @@ import net from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { sleep } from "./http.mjs";
+import { now } from "./clock.mjs";
 
 const require = createRequire(import.meta.url);
 // The same binary `npx wrangler` runs, started directly so the whole tree is one process group.
@@ -138,10 +139,10 @@ export async function startLocal({ cwd, vars = {}, port, throwaway = true, keep 
   };
   const logTail = () => (logFile ? tail(logFile) : "(see above)");
 
-  const deadline = Date.now() + 120_000;
+  const deadline = now() + 120_000;
   for (;;) {
     if (exited) throw Object.assign(new Error(`wrangler dev exited (${JSON.stringify(exited)}); log:\n${logTail()}`), { stop });
-    if (Date.now() > deadline) {
+    if (now() > deadline) {
       await stop({ removeDir: false });
       throw new Error(`wrangler dev did not answer on ${base} within 120 s; log: ${logFile ?? "above"}`);
     }

@@ -1,5 +1,6 @@
 // The rehearsal's printed report and its live progress line.
 import { fmtMs, histogram, percentile } from "./stats.mjs";
+import { now } from "./clock.mjs";
 
 const STEPS = ["session", "challenge", "solve", "queue", "wait", "poll", "info", "claim", "holds", "pay", "hold", "cancel"];
 const pct = (n, d) => (d ? `${((100 * n) / d).toFixed(1)}%` : "-");
@@ -12,8 +13,8 @@ export function progress(stream = process.stderr) {
   return {
     show(line) {
       if (tty) stream.write(`\r${line.slice(0, (stream.columns ?? 120) - 1).padEnd((stream.columns ?? 120) - 1)}`);
-      else if (Date.now() - lastPlain > 5000) {
-        lastPlain = Date.now();
+      else if (now() - lastPlain > 5000) {
+        lastPlain = now();
         stream.write(`${line}\n`);
       }
     },

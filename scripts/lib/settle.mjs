@@ -2,6 +2,7 @@
 // pending, and the evidence the invariants are checked against.
 import { sleep } from "./http.mjs";
 import { comeBack, finalHoldViews } from "./shopper.mjs";
+import { now } from "./clock.mjs";
 
 /**
  * Come-backs: under `release`, units return as holds end; shoppers who were told "sold out"
@@ -11,8 +12,8 @@ export async function comeBacks(ctx, shoppers, admin) {
   const { opts, sale } = ctx;
   ctx.phase = "comeback";
   if (opts.policy !== "release") return;
-  const deadline = Date.now() + opts.comebackS * 1000;
-  while (Date.now() < deadline) {
+  const deadline = now() + opts.comebackS * 1000;
+  while (now() < deadline) {
     const r = await admin.stats(sale.id);
     if (r.status !== 200) {
       await sleep(500);
@@ -40,9 +41,9 @@ const chargesOf = (ledgerBody, saleId) => ledgerBody.charges.filter((c) => c.ref
 export async function settle(ctx, admin, state = { note: "", seen: new Set() }) {
   const { opts, sale } = ctx;
   ctx.phase = "settle";
-  const deadline = Date.now() + opts.settleTimeoutS * 1000;
+  const deadline = now() + opts.settleTimeoutS * 1000;
   let quietOnce = false, stats = null, ledger = [];
-  while (Date.now() < deadline) {
+  while (now() < deadline) {
     const [s, l] = await Promise.all([admin.stats(sale.id), ctx.ledger ? ctx.ledger() : admin.ledger()]);
     if (s.status === 200 && l.status === 200) {
       stats = s.body;

@@ -7,8 +7,8 @@
 // Everything a shopper learns is recorded on its object so the invariant checker can compare
 // the shoppers' view with the engine's, D1's and the gateway's.
 import { sleep } from "./http.mjs";
+import { now } from "./clock.mjs";
 
-const now = () => Date.now();
 /**
  * Steps taken while a hold's clock runs, or in the race for a unit (a claim, and a poll when
  * admission is a moment away): they skip the client's queue for a request slot. Each real
@@ -88,7 +88,7 @@ async function join(ctx, sh) {
     if (q.status === 410) return { outcome: "sale_closed" };
     if (q.status === 201 && !sh.place) {
       // The fairness figures' arrival: when the request that got the first place went on the wire.
-      sh.joinedAt = Date.now() - q.ms;
+      sh.joinedAt = now() - q.ms;
       sh.place = q.body.place;
       sh.prequeued = q.body.place.bucket === 0;
     }

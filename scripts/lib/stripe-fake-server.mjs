@@ -6,6 +6,7 @@ import { randomBytes } from "node:crypto";
 import http from "node:http";
 import { createStripeFake, signature } from "./stripe-fake.mjs";
 import { sleep } from "./http.mjs";
+import { now } from "./clock.mjs";
 
 /**
  * @param {object} o
@@ -106,8 +107,8 @@ export async function serveStripeFake({ timeoutMs, webhooks }) {
     setTarget: (url) => (target = url),
     /** Waits for the deliveries in flight (bounded), then closes the server. */
     async stop() {
-      const end = Date.now() + 5000;
-      while (pending.size && Date.now() < end) await sleep(100);
+      const end = now() + 5000;
+      while (pending.size && now() < end) await sleep(100);
       server.closeAllConnections?.();
       await new Promise((r) => server.close(r));
     },

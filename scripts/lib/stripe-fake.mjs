@@ -20,6 +20,7 @@
 // stripe.js does after 3-D Secure), GET /_fake/events?hold=… (signed events, for tests to
 // deliver as they like), GET /_fake/ledger, POST /_fake/rates.
 import { createHmac, randomBytes } from "node:crypto";
+import { now } from "./clock.mjs";
 
 const rid = (prefix) => `${prefix}_${randomBytes(12).toString("hex")}`;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -38,7 +39,7 @@ export function parseForm(text) {
 }
 
 /** The Stripe-Signature header for `payload` (several secrets: several v1 signatures). */
-export function signature(payload, secrets, t = Math.floor(Date.now() / 1000)) {
+export function signature(payload, secrets, t = Math.floor(now() / 1000)) {
   const sigs = [secrets].flat().map((s) => `v1=${createHmac("sha256", s).update(`${t}.${payload}`).digest("hex")}`);
   return `t=${t},${sigs.join(",")}`;
 }
@@ -85,7 +86,7 @@ export function createStripeFake({ webhookSecret, timeoutMs = 1500, onEvent = ()
   });
 
   function raise(type, object, hold) {
-    const ev = { id: rid("evt"), object: "event", type, created: Math.floor(Date.now() / 1000), livemode: false, api_version: "2026-10-28.endive", data: { object } };
+    const ev = { id: rid("evt"), object: "event", type, created: Math.floor(now() / 1000), livemode: false, api_version: "2026-10-28.endive", data: { object } };
     const payload = JSON.stringify(ev);
     const rec = { id: ev.id, type, hold, payload, header: signature(payload, webhookSecret) };
     events.push(rec);
@@ -195,7 +196,7 @@ export function createStripeFake({ webhookSecret, timeoutMs = 1500, onEvent = ()
         const pi = {
           id: rid("pi"), amount: Number(p.amount), currency: p.currency, metadata: p.metadata ?? {}, status: "requires_payment_method",
           client_secret: null, payment_method: null, latest_charge: null, last_payment_error: null, cancellation_reason: null,
-          created: Math.floor(Date.now() / 1000), confirms: 0, key, rolled: undefined,
+          created: Math.floor(now() / 1000), confirms: 0, key, rolled: undefined,
         };
         pi.client_secret = `${pi.id}_secret_${randomBytes(8).toString("hex")}`;
         intents.set(pi.id, pi);

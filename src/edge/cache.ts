@@ -1,3 +1,4 @@
+import { now as clockNow } from "../../domain/clock";
 import { register } from "../lib/isolate-state";
 import { LruMap } from "../lib/lru";
 
@@ -27,7 +28,7 @@ register("cache", () => {
  * their own, so they cannot push a live sale out.
  */
 export function cached<T>(key: string, ttlMs: number, load: () => Promise<T>, isLive: (v: T) => boolean = () => true): Promise<T> {
-  const now = Date.now();
+  const now = clockNow();
   // A load in flight is newer than anything stored.
   const hit = (loading.get(key) ?? live.get(key) ?? refused.get(key)) as CacheEntry<T> | undefined;
   if (hit && hit.until > now) return hit.value;
@@ -51,14 +52,14 @@ export function cached<T>(key: string, ttlMs: number, load: () => Promise<T>, is
 /** The cached value if it is loaded and fresh, without loading or waiting: for the hottest paths. */
 export function peek<T>(key: string): T | undefined {
   const hit = live.get(key) as CacheEntry<T> | undefined;
-  return hit && hit.until > Date.now() ? hit.settled?.v : undefined;
+  return hit && hit.until > clockNow() ? hit.settled?.v : undefined;
 }
 
 /** Replaces a cached value with fresher knowledge (e.g. the object just said "sold out"). */
 export function remember<T>(key: string, ttlMs: number, value: T): void {
   loading.delete(key);
   refused.delete(key);
-  live.set(key, { value: Promise.resolve(value), until: Date.now() + ttlMs, settled: { v: value } });
+  live.set(key, { value: Promise.resolve(value), until: clockNow() + ttlMs, settled: { v: value } });
 }
 
 export function forget(key: string): void {

@@ -1,5 +1,6 @@
 import { settings } from "../../domain/config";
 import { catalog } from "../../domain/objects";
+import { now } from "../../domain/clock";
 import { register } from "../lib/isolate-state";
 
 /**
@@ -23,7 +24,7 @@ register("catalog", () => {
 export async function saleExists(env: Env, id: string): Promise<boolean> {
   const c = copy;
   if (c.ids.has(id)) return true;
-  if (Date.now() >= c.until) await refresh(env);
+  if (now() >= c.until) await refresh(env);
   return c.ids.has(id);
 }
 
@@ -43,7 +44,7 @@ function refresh(env: Env): Promise<void> {
     .then((list) => {
       c.ids = new Set(list.map((s) => s.id));
       c.shards = new Map(list.filter((s) => s.shards > 1).map((s) => [s.id, s.shards]));
-      c.until = Date.now() + settings(env).EDGE_CACHE_MS;
+      c.until = now() + settings(env).EDGE_CACHE_MS;
     })
     .catch((e) => {
       // Keep the last copy; with none at all the caller cannot tell, and says so.

@@ -1,3 +1,4 @@
+import { now as clockNow } from "../../domain/clock";
 import { register } from "../lib/isolate-state";
 import { LruMap } from "../lib/lru";
 
@@ -15,13 +16,13 @@ register("pressure", () => networks.clear());
  * thousand sessions pays about a thousand times the work for each, while a home with a few
  * shoppers barely notices. Counted per isolate (no object is asked): a brake, not a ledger.
  */
-export function notePressure(net: string, now = Date.now()): void {
+export function notePressure(net: string, now = clockNow()): void {
   const seen = networks.get(net);
   if (!seen || now - seen.since > WINDOW_MS) networks.set(net, { n: 1, since: now });
   else seen.n++;
 }
 
-export function extraBits(net: string, now = Date.now()): number {
+export function extraBits(net: string, now = clockNow()): number {
   const seen = networks.get(net);
   if (!seen || now - seen.since > WINDOW_MS) return 0;
   return Math.min(MAX_EXTRA_BITS, Math.floor(Math.log2(1 + seen.n)));

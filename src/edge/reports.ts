@@ -5,6 +5,7 @@ import { room } from "../../domain/objects";
 import type { Counter, Counts } from "../../domain/schemas/room";
 import { listed } from "./catalog";
 import { rememberWatermark } from "./sale-info";
+import { now as clockNow } from "../../domain/clock";
 
 /**
  * What the edge hands to the waiting rooms, in batches: the places it gave out (arrivals) and its
@@ -47,7 +48,7 @@ function pendingFor(sale: string) {
 }
 
 function schedule(c: EdgeCtx): void {
-  const now = Date.now();
+  const now = clockNow();
   const every = settings(c.env).COUNTER_FLUSH_MS;
   if (now - state.lastFlush >= every) {
     c.executionCtx.waitUntil(flush(c.env));
@@ -65,7 +66,7 @@ function schedule(c: EdgeCtx): void {
 }
 
 function flush(env: Env): Promise<unknown> {
-  state.lastFlush = Date.now();
+  state.lastFlush = clockNow();
   // Only for sales that exist: a refusal counted for a junk id must not create its room.
   const batch = [...state.pending].filter(([id]) => listed(id));
   state.pending.clear();

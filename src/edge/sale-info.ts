@@ -1,4 +1,4 @@
-import { onTheClock } from "../../domain/clock";
+import { now, onTheClock } from "../../domain/clock";
 import { settings } from "../../domain/config";
 import { refuse, type Result } from "../../domain/result";
 import { inventory, room } from "../../domain/objects";
@@ -20,13 +20,13 @@ export async function saleInfo(env: Env, id: string): Promise<Result<SaleView>> 
   // A sharded sale's view is the sum of its shards' (one call to each, per isolate per EDGE_CACHE_MS).
   const load = shards === 1 ? async () => await inventory(env, id).info() : () => shardedView(env, id, shards);
   const r = await cached<Result<SaleView>>(`sale:${id}`, settings(env).EDGE_CACHE_MS, load, (r) => r.ok);
-  return r.ok ? { ok: true, value: onTheClock(r.value, Date.now()) } : r;
+  return r.ok ? { ok: true, value: onTheClock(r.value, now()) } : r;
 }
 
 /** The cached sale if this isolate has a fresh copy (no hop, no wait), else undefined. */
 export function peekSale(id: string): SaleView | undefined {
   const r = peek<Result<SaleView>>(`sale:${id}`);
-  return r?.ok ? onTheClock(r.value, Date.now()) : undefined;
+  return r?.ok ? onTheClock(r.value, now()) : undefined;
 }
 
 

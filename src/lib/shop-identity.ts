@@ -1,4 +1,5 @@
 import { createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from "jose";
+import { now } from "../../domain/clock";
 import { settings } from "../../domain/config";
 import { usableSecret } from "../../domain/secrets";
 import { ApiError } from "./api-error";
@@ -6,11 +7,33 @@ import { ApiError } from "./api-error";
 /** The account ids a shop may name: they end up in hold and order records. */
 const ACCOUNT = /^[A-Za-z0-9._:@|+-]{1,128}$/;
 
-/** The shop's key set, per URL, for the isolate's life: jose caches its keys and refetches on a new `kid` (a rotation). */
+/** How often an unknown `kid` may make the shop's key set be fetched again (a rotation). */
+const REFETCH_COOLDOWN_MS = 5_000;
+
+/**
+ * The shop's key set, per URL, for the isolate's life: jose caches its keys (10 minutes); a token
+ * naming a key it lacks (a rotation) fetches the set again, at most every 5 s. That cooldown is
+ * kept here on the one clock (domain/clock.ts), not on jose's own (set to never), so tests
+ * reach it by moving the clock.
+ */
 const keySets = new Map<string, JWTVerifyGetKey>();
 const keySet = (url: string) => {
   let ks = keySets.get(url);
-  if (!ks) keySets.set(url, (ks = createRemoteJWKSet(new URL(url), { timeoutDuration: 3000, cooldownDuration: 5_000, cacheMaxAge: 600_000 })));
+  if (!ks) {
+    const remote = createRemoteJWKSet(new URL(url), { timeoutDuration: 3000, cooldownDuration: Infinity, cacheMaxAge: 600_000 });
+    let fetchedAt = now();
+    ks = async (header, token) => {
+      try {
+        return await remote(header, token);
+      } catch (e) {
+        if (!(e instanceof errors.JWKSNoMatchingKey) || now() < fetchedAt + REFETCH_COOLDOWN_MS) throw e;
+        fetchedAt = now();
+        await remote.reload();
+        return remote(header, token);
+      }
+    };
+    keySets.set(url, ks);
+  }
   return ks;
 };
 
@@ -30,7 +53,7 @@ export async function shopAccount(env: Env, assertion: string): Promise<string> 
   } catch {
     throw refused("it is not a JWT");
   }
-  const opts = { audience: s.SHOP_IDENTITY_AUDIENCE, ...(s.SHOP_IDENTITY_ISSUER ? { issuer: s.SHOP_IDENTITY_ISSUER } : {}), clockTolerance: 30, requiredClaims: ["sub", "exp"] };
+  const opts = { audience: s.SHOP_IDENTITY_AUDIENCE, ...(s.SHOP_IDENTITY_ISSUER ? { issuer: s.SHOP_IDENTITY_ISSUER } : {}), clockTolerance: 30, requiredClaims: ["sub", "exp"], currentDate: new Date(now()) };
   try {
     let payload: JWTPayload;
     if (alg === "HS256") {

@@ -1,6 +1,7 @@
 import { sign, verify } from "hono/jwt";
 import { JwtTokenSignatureMismatched } from "hono/utils/jwt/types";
 import type { z } from "zod";
+import { now } from "../../domain/clock";
 import { Claims, TOKEN_TTL_S, type ClaimsOf, type TokenKind } from "../../domain/schemas/tokens";
 import { usableSecret } from "../../domain/secrets";
 import { LruMap } from "./lru";
@@ -70,7 +71,7 @@ export async function signToken<K extends TokenKind>(
   life: { ttlS?: number; until?: number } = {},
 ): Promise<{ token: string; expiresAt: number }> {
   const keys = await keysFor(env);
-  const iat = Math.floor(Date.now() / 1000);
+  const iat = Math.floor(now() / 1000);
   const exp = life.until !== undefined ? Math.floor(life.until / 1000) : iat + (life.ttlS ?? TOKEN_TTL_S[kind]);
   const payload = { ...claims, iat, exp, aud: `flashsale:${kind}` };
   const token = await sign(payload, keys.current, "HS256");
@@ -80,13 +81,21 @@ export async function signToken<K extends TokenKind>(
   return { token, expiresAt: exp * 1000 };
 }
 
+/** hono/jwt's time rules (exp, iat, nbf, in whole seconds), read on domain/clock's time. */
+function onTime(claims: { iat: number; exp: number }, nbf: unknown): boolean {
+  const nowS = Math.floor(now() / 1000);
+  if (nbf !== undefined && !(typeof nbf === "number" && nbf <= nowS)) return false;
+  return claims.exp > nowS && claims.iat <= nowS;
+}
+
 /** The token's claims, or null if it is malformed, forged, expired or of another kind. */
 export async function verifyToken<K extends TokenKind>(env: TokenEnv, kind: K, token: string | undefined | null) {
   if (!token || token.length > 2048) return null;
   const keys = await keysFor(env);
   const hit = verified.get(verifiedKey(keys, kind, token));
-  if (hit) return hit.exp * 1000 > Date.now() ? (hit.claims as ClaimsOf<K>) : null;
-  const opts = { alg: "HS256" as const, aud: `flashsale:${kind}` };
+  if (hit) return hit.exp * 1000 > now() ? (hit.claims as ClaimsOf<K>) : null;
+  // The times are checked on the one clock (below), not on the library's own.
+  const opts = { alg: "HS256" as const, aud: `flashsale:${kind}`, exp: false, iat: false, nbf: false };
   let payload: unknown;
   try {
     payload = await verify(token, keys.current, opts);
@@ -99,7 +108,7 @@ export async function verifyToken<K extends TokenKind>(env: TokenEnv, kind: K, t
     }
   }
   const parsed = (Claims[kind] as unknown as z.ZodType<ClaimsOf<K>>).safeParse(payload);
-  if (!parsed.success) return null;
+  if (!parsed.success || !onTime(parsed.data, (payload as { nbf?: unknown }).nbf)) return null;
   verified.set(verifiedKey(keys, kind, token), { claims: parsed.data, exp: parsed.data.exp });
   return parsed.data;
 }

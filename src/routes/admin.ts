@@ -18,6 +18,7 @@ import { Restock, SaleInput, SaleUpdate, type SaleConfig } from "../../domain/sc
 import { createSale, listSales, reconcileSale, restockSale, saleSeries, saleStats, setSaleState, updateSale } from "../services/admin-fanout";
 import { injectFaults } from "../services/faults";
 import { SaleParam } from "./sales";
+import { now as clockNow } from "../../domain/clock";
 
 /**
  * The operator's API: each route validates, calls the fan-out service (src/services/admin-fanout.ts:
@@ -167,7 +168,7 @@ mount(admin, stats, async (c) => {
 mount(admin, series, async (c) => {
   const { since } = c.req.valid("query");
   const columns = await saleSeries(c.env, c.req.valid("param").id, since);
-  return c.json({ step_s: 1 as const, keep_s: SERIES_KEEP_S, now: Math.floor(Date.now() / 1000), ...columns }, 200);
+  return c.json({ step_s: 1 as const, keep_s: SERIES_KEEP_S, now: Math.floor(clockNow() / 1000), ...columns }, 200);
 });
 
 mount(admin, update, async (c) => {

@@ -20,6 +20,7 @@ import { QueueBody, type Watermark } from "../../domain/schemas/room";
 import { standingOf } from "../edge/queue-status";
 import { clientNetwork } from "../middleware/rate-limit";
 import { SaleParam } from "./sales";
+import { now as clockNow } from "../../domain/clock";
 
 type Ticket = ClaimsOf<"ticket">;
 type C = Context<AppEnv>;
@@ -31,7 +32,7 @@ type C = Context<AppEnv>;
  * the renewed ticket carries the admission time, so no pass is ever issued after that.
  */
 async function answer(c: C, sale: string, t: Pick<Ticket, "b" | "k" | "adm">, w: Watermark) {
-  const { status, admittedAt, passUntil } = standingOf({ b: t.b, k: t.k }, t.adm, w, Date.now());
+  const { status, admittedAt, passUntil } = standingOf({ b: t.b, k: t.k }, t.adm, w, clockNow());
   const adm = admittedAt ?? undefined;
   const ticket = await signToken(c.env, "ticket", { sub: c.var.user, sale, b: t.b, k: t.k, ...(adm ? { adm } : {}) });
   const out: QueueAnswer = { ...status, ticket: ticket.token, ticket_expires_at: new Date(ticket.expiresAt).toISOString() };
@@ -145,10 +146,10 @@ mount(queue, join, async (c) => {
   }
   const w = await lineOf(c, id);
   const held = await ticketOf(c, id);
-  if (held && standingOf({ b: held.b, k: held.k }, held.adm, w, Date.now()).status.state !== "expired") {
+  if (held && standingOf({ b: held.b, k: held.k }, held.adm, w, clockNow()).status.state !== "expired") {
     return c.json(await answer(c, id, held, w), 200);
   }
-  const place = { b: bucketAt(Date.now(), w.starts_at), k: await lineKey(w.salt, identity) };
+  const place = { b: bucketAt(clockNow(), w.starts_at), k: await lineKey(w.salt, identity) };
   reportArrival(c, id, place);
   notePressure(clientNetwork(c));
   return c.json(await answer(c, id, place, w), 201);

@@ -71,14 +71,14 @@ async function run() {
 
   // A quiet sale to list, and the rehearsal's sale, opening once the page is watching.
   const idle = `quiet-${Date.now().toString(36)}`;
-  assert.equal((await admin.createSale(saleConfig({ id: idle, stock_total: 12, pow_difficulty: 0 }))).status, 201);
+  assert.equal((await admin.createSale(saleConfig({ id: idle, stock_total: 12, pow_difficulty: 0 }, { now: Date.now() }))).status, 201);
   const burstAt = Date.now() + 20_000;
   const saleInput = saleConfig({
     id: `dash-${Date.now().toString(36)}`,
     product: { id: "dashboard-widget", name: "Dashboard widget", price: 4990, currency: "EUR" },
     stock_total: opts.stock, starts_at: new Date(burstAt + opts.openAfterS * 1000).toISOString(), ends_at: new Date(burstAt + 3600_000).toISOString(),
     hold_ttl_s: opts.holdTtlS, admission_rate: opts.admissionRate, max_active: opts.maxActive, pow_difficulty: opts.pow,
-  });
+  }, { now: burstAt });
   assert.equal((await admin.createSale(saleInput)).status, 201);
   const id = saleInput.id;
   log(`sales ${idle} and ${id} created (${opts.stock} units, ${opts.shoppers} shoppers from ${new Date(burstAt).toISOString()})`);

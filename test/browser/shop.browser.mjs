@@ -90,14 +90,14 @@ async function run() {
   const product = { id: `console-${sale}`, name: "Console X (browser test)", price: 49_900, currency: "EUR" };
   const now = Date.now();
   const created = await admin.createSale(
-    saleConfig({ id: sale, product, stock_total: 1, starts_at: new Date(now + OPENS_IN_MS).toISOString(), ends_at: new Date(now + 3600_000).toISOString(), pow_difficulty: POW_BITS }),
+    saleConfig({ id: sale, product, stock_total: 1, starts_at: new Date(now + OPENS_IN_MS).toISOString(), ends_at: new Date(now + 3600_000).toISOString(), pow_difficulty: POW_BITS }, { now }),
   );
   assert.equal(created.status, 201, `creating the sale: ${JSON.stringify(created.body)}`);
   assert.equal(created.body.sale.identity, "account", "sales need a shop account by default");
   log(`sale ${sale} created: 1 unit, shop accounts only, opens in ${OPENS_IN_MS / 1000} s, pow_difficulty ${POW_BITS}`);
   const anonSale = `${sale}-anon`;
   const anon = await admin.createSale(
-    saleConfig({ id: anonSale, identity: "anonymous", product: { ...product, id: `tee-${sale}`, name: "T-shirt (browser test)", price: 2_000 }, stock_total: 5, pow_difficulty: 8, pass_ttl_s: PASS_TTL_S }),
+    saleConfig({ id: anonSale, identity: "anonymous", product: { ...product, id: `tee-${sale}`, name: "T-shirt (browser test)", price: 2_000 }, stock_total: 5, pow_difficulty: 8, pass_ttl_s: PASS_TTL_S }, { now }),
   );
   assert.equal(anon.status, 201, `creating the anonymous sale: ${JSON.stringify(anon.body)}`);
 

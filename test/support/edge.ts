@@ -31,7 +31,10 @@ export function expectRefused(res: { status: number; body: any }, status: number
   expect(res.body.message.length).toBeGreaterThan(10);
 }
 
-/** Waits so that a burst lands inside one rate-limit window (the local limiter uses fixed 10 s windows). */
+/**
+ * Waits so that a burst lands inside one rate-limit window: the platform's limiter counts in fixed
+ * 10 s windows of real time (its own clock, not the one tests move), so this wait is real.
+ */
 export async function alignToWindow(needMs = 5000) {
   const left = 10_000 - (Date.now() % 10_000);
   if (left < needMs) await sleep(left + 100);

@@ -1,25 +1,29 @@
 import { saleConfig as demoSale } from "../../domain/sale-config.js";
+import { now } from "./clock";
 import { ops, stats } from "./worker";
 
 let n = 0;
 /** A unique sale id per call, so tests in one file do not share objects. */
-export const saleId = (prefix = "s") => `${prefix}-${Date.now().toString(36)}-${(n++).toString(36)}`;
+export const saleId = (prefix = "s") => `${prefix}-${now().toString(36)}-${(n++).toString(36)}`;
 
 /** A test sale: open since a second ago for an hour, 10 units, no proof of work, everyone admitted at once. */
 export function saleConfig<O extends Record<string, unknown>>(overrides: O = {} as O) {
-  const now = Date.now();
-  return demoSale({
-    id: saleId(),
-    stock_total: 10,
-    starts_at: new Date(now - 1000).toISOString(),
-    ends_at: new Date(now + 3600_000).toISOString(),
-    hold_ttl_s: 300,
-    pow_difficulty: 0,
-    // Tests admit everyone at once unless they are about admission.
-    admission_rate: 100_000,
-    max_active: 10_000_000,
-    ...overrides,
-  });
+  const t = now();
+  return demoSale(
+    {
+      id: saleId(),
+      stock_total: 10,
+      starts_at: new Date(t - 1000).toISOString(),
+      ends_at: new Date(t + 3600_000).toISOString(),
+      hold_ttl_s: 300,
+      pow_difficulty: 0,
+      // Tests admit everyone at once unless they are about admission.
+      admission_rate: 100_000,
+      max_active: 10_000_000,
+      ...overrides,
+    },
+    { now: t },
+  );
 }
 
 /** Creates an open sale and returns its id. */

@@ -5,6 +5,7 @@ import { homeShard } from "../../domain/shards";
 import type { ProductInventory, TransferFault } from "../../durable-objects/inventory/product-inventory";
 import { forgetSale } from "../../src/edge/sale-info";
 import { signToken } from "../../src/lib/tokens";
+import { advanceClockTo } from "./clock";
 import { newAccount } from "./identity";
 import { sleep } from "./worker";
 
@@ -56,22 +57,34 @@ export const crashAt = (sale: string, i: number, fault: TransferFault) =>
     inst.testFaults.transfer = fault;
   });
 
-/** Runs a shard's alarm until `done()` holds (its retries are due a second or more after the ask). */
+/** Moves the clock to the earliest alarm of these shards (their retries are due a second or more after the ask). */
+async function toEarliestAlarm(sale: string, shards: number[]) {
+  const at = (await Promise.all(shards.map((i) => shard(sale, i).stats()))).map((s) => (s.alarm_at ? Date.parse(s.alarm_at) : Infinity));
+  const first = Math.min(...at);
+  if (first < Infinity) advanceClockTo(first);
+}
+
+/** Runs a shard's alarm, the clock moved to its time, until `done()` holds. */
 export async function alarmsUntil(sale: string, i: number, done: () => Promise<boolean>, ms = 8000) {
   const end = Date.now() + ms;
   while (!(await done())) {
     if (Date.now() > end) throw new Error("condition not reached in time");
+    await toEarliestAlarm(sale, [i]);
     await runDurableObjectAlarm(shard(sale, i));
     forgetSale(sale);
     await sleep(50);
   }
 }
 
-/** Runs every shard's alarm until `done()` holds (expiries, payment re-asks and flushes are all alarm steps). */
+/**
+ * Runs every shard's alarm, the clock moved to the earliest, until `done()` holds (expiries,
+ * payment re-asks and flushes are all alarm steps).
+ */
 export async function everyAlarmUntil(sale: string, n: number, done: () => Promise<boolean>, ms = 10_000) {
   const end = Date.now() + ms;
   while (!(await done())) {
     if (Date.now() > end) throw new Error("condition not reached in time");
+    await toEarliestAlarm(sale, Array.from({ length: n }, (_, i) => i));
     await Promise.all(Array.from({ length: n }, (_, i) => runDurableObjectAlarm(shard(sale, i))));
     forgetSale(sale);
     await sleep(50);

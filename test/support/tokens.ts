@@ -1,12 +1,13 @@
 import { env } from "cloudflare:workers";
 import { decode, sign } from "hono/jwt";
+import { now } from "./clock";
 
 /** A secret of the right length that is not the server's. */
 export const OTHER_SECRET = "not-the-server-secret-0123456789abcdef0123";
 
 export const b64url = (o: unknown) => btoa(JSON.stringify(o)).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
-/** Now, in JWT seconds. */
-export const nowS = () => Math.floor(Date.now() / 1000);
+/** Now on the one clock, in JWT seconds. */
+export const nowS = () => Math.floor(now() / 1000);
 
 type Kind = "session" | "challenge" | "ticket" | "pass";
 /** A token as the server would sign it, but with whatever claims, secret and expiry we like. */

@@ -4,6 +4,7 @@ import { createClient, type Transport } from "../../domain/client.js";
 import { gatewaySim, inventory } from "../../domain/objects";
 import { forgetSale } from "../../src/edge/sale-info";
 import worker from "../../src/index";
+import { advanceClockTo } from "./clock";
 
 export const BROWSER_UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0 Safari/537.36";
 export const randomIp = () => `10.${Math.floor(Math.random() * 256)}.${Math.floor(Math.random() * 256)}.${Math.floor(Math.random() * 256)}`;
@@ -67,6 +68,21 @@ export async function until(sale: string, done: () => Promise<boolean>, ms = 500
     if (Date.now() > end) throw new Error("condition not reached in time");
     await runAlarm(sale);
     await sleep(25);
+  }
+}
+
+/**
+ * Runs alarms until `done()` holds (or fails after `ms` of real time), moving the clock to each
+ * alarm's time first: a timed step (an expiry, a re-ask, a flush) happens now, as the runtime
+ * would run it once due, instead of being waited for.
+ */
+export async function untilDue(sale: string, done: () => Promise<boolean>, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await done())) {
+    if (Date.now() > end) throw new Error("condition not reached in time");
+    const at = (await stats(sale)).alarm_at;
+    if (at) advanceClockTo(Date.parse(at));
+    await runAlarm(sale);
   }
 }
 

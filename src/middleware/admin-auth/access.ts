@@ -1,4 +1,5 @@
 import { createRemoteJWKSet, jwtVerify, type JWTPayload } from "jose";
+import { now } from "../../../domain/clock";
 import type { Settings } from "../../../domain/config";
 
 /**
@@ -62,7 +63,7 @@ export async function verifyAccess(token: string, cfg: AccessConfig): Promise<Ac
     accessKeys.set(cfg.issuer, keys);
   }
   try {
-    const { payload } = await jwtVerify(token, keys, { issuer: cfg.issuer, audience: cfg.aud, algorithms: ["RS256"] });
+    const { payload } = await jwtVerify(token, keys, { issuer: cfg.issuer, audience: cfg.aud, algorithms: ["RS256"], currentDate: new Date(now()) });
     return { ok: true, payload };
   } catch (e) {
     const code = (e as { code?: string }).code ?? "";

@@ -11,6 +11,7 @@ import { register } from "../../lib/isolate-state";
 import { ApiError } from "../../lib/api-error";
 import { clientNetwork, limitAdmin, rateLimited } from "../rate-limit";
 import { ACCESS_HEADER, accessConfig, type AccessConfig, verifyAccess } from "./access";
+import { now } from "../../../domain/clock";
 
 const LOCKOUT_MS = 60_000;
 /** Networks shut out after too many wrong tokens, until the time given. */
@@ -42,7 +43,7 @@ const checkOperator = createMiddleware<AppEnv>(async (c, next) => {
   if (!access && !usableSecret("ADMIN_TOKEN", c.env.ADMIN_TOKEN)) {
     throw new ApiError("forbidden", "admin routes are disabled until ADMIN_TOKEN is set to a safe value (the Worker's logs say why)");
   }
-  if ((lockouts.get(net) ?? 0) > Date.now()) throw rateLimited("RL_ADMIN_FAIL", "network");
+  if ((lockouts.get(net) ?? 0) > now()) throw rateLimited("RL_ADMIN_FAIL", "network");
   let authenticated = false;
   try {
     const pass = () => {
@@ -57,7 +58,7 @@ const checkOperator = createMiddleware<AppEnv>(async (c, next) => {
     // Wrong or missing credentials: count them; too many from this network and it is shut out.
     const { success } = await c.env.RL_ADMIN_FAIL.limit({ key: `admin-fail:${net}` });
     if (!success) {
-      lockouts.set(net, Date.now() + LOCKOUT_MS);
+      lockouts.set(net, now() + LOCKOUT_MS);
       throw rateLimited("RL_ADMIN_FAIL", "network");
     }
     throw e;
