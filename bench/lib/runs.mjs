@@ -39,7 +39,7 @@ export function createRuns({ opt, stamp, say, logStream }) {
   /** A workerd with `built` (flashsale bundled from `root`), and the client for its setup. */
   async function runtime(vars, { built, root }) {
     const t = Date.now();
-    const rt = await startRuntime({ script: built.path, vars: { ...opt.vars, ...vars }, log: (s) => logStream.write(s), inspector: !!opt.profile, root });
+    const rt = await startRuntime({ script: built.path, vars: { ...opt.vars, ...vars }, log: (s) => logStream.write(s), inspector: opt.profile.length > 0, root });
     live.add(rt);
     say(`runtime up in ${secs(t)} s (GROUP_COMMIT=${vars.GROUP_COMMIT ?? opt.vars.GROUP_COMMIT ?? "as wrangler.toml"})`);
     const target = rt.target("flashsale", opt.via);
@@ -47,9 +47,9 @@ export function createRuns({ opt, stamp, say, logStream }) {
     return { rt, api, sessionsFor: sessionPool(api), target, built };
   }
 
-  /** measure(), CPU-profiled when this is the --profile scenario at its highest concurrency. */
+  /** measure(), CPU-profiled when this is a --profile scenario at its highest concurrency. */
   async function measured(on, scenario, o) {
-    if (opt.profile !== scenario || o.connections !== Math.max(...opt.connections)) return measure(o);
+    if (!opt.profile.includes(scenario) || o.connections !== Math.max(...opt.connections)) return measure(o);
     const p = await startProfile(await on.rt.inspectorUrl());
     const r = await measure(o);
     const file = join(opt.out, `bench-${stamp}.${scenario}.cpuprofile`);
