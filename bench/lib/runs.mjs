@@ -7,9 +7,8 @@ import { join } from "node:path";
 import { measure } from "./load.mjs";
 import { startProfile } from "./profile.mjs";
 import { startRuntime } from "./runtime.mjs";
-import { client } from "./shoppers.mjs";
+import { ADMIT_PARALLEL, BENCH_PASS_TTL_S, client } from "./shoppers.mjs";
 
-const PASS_TTL_S = 120; // src/lib/tokens.ts TOKEN_TTL_S.pass
 const secs = (t0) => +((Date.now() - t0) / 1000).toFixed(1);
 
 export function createRuns({ opt, stamp, say, logStream }) {
@@ -28,7 +27,7 @@ export function createRuns({ opt, stamp, say, logStream }) {
       if (sessions.length < from + n) {
         const t0 = Date.now();
         const k = from + n - sessions.length;
-        sessions.push(...(await api.sessions(k, 64)));
+        sessions.push(...(await api.sessions(k, 128)));
         (setup.sessions ??= []).push({ n: k, s: secs(t0), per_s: Math.round(k / Math.max(secs(t0), 0.001)) });
       }
       used.set(sale, from + n);
@@ -111,8 +110,9 @@ export function createRuns({ opt, stamp, say, logStream }) {
     const asked = Math.max(4 * c, Math.min(opt.shoppers, Math.ceil(est * opt.duration)));
     const sessions = await sessionsFor(sale, asked);
     const t0 = Date.now();
-    // A pass lives 120 s: stop admitting in time for the first pass to outlive the measurement.
-    const shoppers = await api.admit(sale, sessions, 64, t0 + (PASS_TTL_S - opt.duration - 15) * 1000);
+    // Passes live BENCH_PASS_TTL_S (the bench sale's pass_ttl_s): stop admitting in time for the
+    // first pass to outlive the measurement.
+    const shoppers = await api.admit(sale, sessions, ADMIT_PARALLEL, t0 + (BENCH_PASS_TTL_S - opt.duration - 15) * 1000);
     const n = shoppers.length;
     const admitS = secs(t0);
     (setup.admissions ??= []).push({ sale, n, s: admitS, per_s: Math.round(n / Math.max(admitS, 0.001)) });
