@@ -37,6 +37,8 @@ export const isolate = {
   keys: new Map<string, Promise<{ id: number; current: CryptoKey; previous?: CryptoKey }>>(),
   /** Tokens already verified, by their text, per key set (lib/tokens.ts). */
   tokens: new LruMap<string, { claims: unknown; exp: number }>(50_000),
+  /** Tokens this isolate signed, to re-serve while their claims are unchanged (lib/tokens.ts stableToken). */
+  signed: new LruMap<string, { token: string; expiresAt: number }>(50_000),
   /** User-Agent verdicts (middleware/bot-check): the same few strings arrive again and again. */
   userAgents: new LruMap<string, boolean>(10_000),
   /**
@@ -61,6 +63,7 @@ export function forgetEverything(): void {
   isolate.refused.clear();
   isolate.loading.clear();
   isolate.tokens.clear();
+  isolate.signed.clear();
   isolate.userAgents.clear();
   isolate.adminLockouts.clear();
   isolate.soldOutTold.clear();

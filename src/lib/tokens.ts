@@ -75,6 +75,34 @@ export async function signToken<K extends TokenKind>(
   return { token, expiresAt: exp * 1000 };
 }
 
+/** How far a re-served ticket's end may lag a freshly signed one's: its expiry moves in steps of this. */
+export const STABLE_STEP_S = 60;
+
+/**
+ * The same token as last time for the same claims and the same end: a status poll would otherwise
+ * sign a new ticket (and pass) on every call, only to move its expiry a few seconds (an HMAC and
+ * the JSON around it were the poll's largest cost). A token with an end (`until`, a pass) is
+ * signed once per isolate; one with a lifetime (a ticket) ends on a STABLE_STEP_S boundary, so it
+ * is re-signed at most once a step and always has more than its lifetime less a step to live. A
+ * new place or state (other claims) is a new token at once.
+ */
+export async function stableToken<K extends TokenKind>(
+  env: TokenEnv,
+  kind: K,
+  claims: Omit<ClaimsOf<K>, "iat" | "exp">,
+  life: { until?: number } = {},
+): Promise<{ token: string; expiresAt: number }> {
+  const keys = await keysFor(env);
+  const nowS = Math.floor(Date.now() / 1000);
+  const exp = life.until !== undefined ? Math.floor(life.until / 1000) : Math.floor(nowS / STABLE_STEP_S) * STABLE_STEP_S + TOKEN_TTL_S[kind];
+  const key = `${keys.id}.${kind}.${exp}.${JSON.stringify(claims)}`;
+  const hit = isolate.signed.get(key);
+  if (hit && hit.expiresAt > nowS * 1000) return hit;
+  const signed = await signToken(env, kind, claims, { until: exp * 1000 });
+  isolate.signed.set(key, signed);
+  return signed;
+}
+
 /** The token's claims, or null if it is malformed, forged, expired or of another kind. */
 export async function verifyToken<K extends TokenKind>(env: TokenEnv, kind: K, token: string | undefined | null) {
   if (!token || token.length > 2048) return null;

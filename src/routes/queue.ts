@@ -9,7 +9,7 @@ import { ApiError, unwrap } from "../lib/api-error";
 import { bucketAt, lineKey } from "../../domain/line";
 import { checkSolution, issueChallenge } from "../lib/challenge";
 import type { ClaimsOf } from "../../domain/schemas/tokens";
-import { signToken, verifyToken } from "../lib/tokens";
+import { stableToken, verifyToken } from "../lib/tokens";
 import { verifyTurnstile } from "../lib/turnstile";
 import { valid } from "../lib/validate";
 import { asShopper, body, documented, header, json, mount, refusals } from "../lib/openapi";
@@ -25,17 +25,19 @@ type C = Context<AppEnv>;
 
 /**
  * The shopper's answer for a place in line: where they stand (edge/queue-status.ts, from the
- * cached watermark: no object hop) plus a renewed ticket, and a pass once admitted. The pass is
- * valid exactly until the shopper's time to claim runs out (`pass_ttl_s` after admission), and
- * the renewed ticket carries the admission time, so no pass is ever issued after that.
+ * cached watermark: no object hop) plus a ticket, renewed when its place or state changes and
+ * once a minute, and a pass once admitted. The pass is valid exactly until the shopper's time to
+ * claim runs out (`pass_ttl_s` after admission), and the renewed ticket carries the admission
+ * time, so no pass is ever issued after that.
  */
 async function answer(c: C, sale: string, t: Pick<Ticket, "b" | "k" | "adm">, w: Watermark) {
   const { status, admittedAt, passUntil } = standingOf({ b: t.b, k: t.k }, t.adm, w, Date.now());
   const adm = admittedAt ?? undefined;
-  const ticket = await signToken(c.env, "ticket", { sub: c.var.user, sale, b: t.b, k: t.k, ...(adm ? { adm } : {}) });
+  // Re-served while the place and state are the same (lib/tokens.ts): a poll signs nothing new.
+  const ticket = await stableToken(c.env, "ticket", { sub: c.var.user, sale, b: t.b, k: t.k, ...(adm ? { adm } : {}) });
   const out: QueueAnswer = { ...status, ticket: ticket.token, ticket_expires_at: new Date(ticket.expiresAt).toISOString() };
   if (passUntil !== null) {
-    const pass = await signToken(c.env, "pass", { sub: c.var.user, sale }, { until: passUntil });
+    const pass = await stableToken(c.env, "pass", { sub: c.var.user, sale }, { until: passUntil });
     out.pass = pass.token;
     out.pass_expires_at = new Date(pass.expiresAt).toISOString();
   }
