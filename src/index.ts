@@ -6,7 +6,7 @@ import { soldOutFastPath } from "./edge/sold-out";
 import { ApiError } from "./lib/api-error";
 import { log } from "../domain/log";
 import { documented } from "./lib/openapi";
-import { apiHeaders, noStoreByDefault } from "./middleware/headers";
+import { apiHeaders } from "./middleware/headers";
 import { admin } from "./routes/admin";
 import { demo } from "./routes/demo-signin";
 import { docs } from "./routes/docs";
@@ -36,7 +36,6 @@ const [shopLimit, webhookLimit] = [limit(MAX_BODY), limit(MAX_WEBHOOK_BODY)];
 
 export const app = documented();
 app.use("*", apiHeaders);
-app.use("/api/*", noStoreByDefault);
 app.use("*", (c, next) => (c.req.path.startsWith("/api/webhooks/") ? webhookLimit(c, next) : shopLimit(c, next)));
 // Each sub-app's route specs join this app's OpenAPI registry as it is mounted.
 app
