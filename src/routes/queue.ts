@@ -34,10 +34,10 @@ async function answer(c: C, sale: string, t: Pick<Ticket, "b" | "k" | "adm">, w:
   const { status, admittedAt, passUntil } = standingOf({ b: t.b, k: t.k }, t.adm, w, Date.now());
   const adm = admittedAt ?? undefined;
   // Re-served while the place and state are the same (lib/tokens.ts): a poll signs nothing new.
-  const ticket = await stableToken(c.env, "ticket", { sub: c.var.user, sale, b: t.b, k: t.k, ...(adm ? { adm } : {}) });
+  const ticket = await stableToken(c.env, "ticket", { sub: c.get("user"), sale, b: t.b, k: t.k, ...(adm ? { adm } : {}) });
   const out: QueueAnswer = { ...status, ticket: ticket.token, ticket_expires_at: new Date(ticket.expiresAt).toISOString() };
   if (passUntil !== null) {
-    const pass = await stableToken(c.env, "pass", { sub: c.var.user, sale }, { until: passUntil });
+    const pass = await stableToken(c.env, "pass", { sub: c.get("user"), sale }, { until: passUntil });
     out.pass = pass.token;
     out.pass_expires_at = new Date(pass.expiresAt).toISOString();
   }
@@ -47,7 +47,7 @@ async function answer(c: C, sale: string, t: Pick<Ticket, "b" | "k" | "adm">, w:
 /** The shopper's own ticket for this sale (X-Ticket), or null. */
 async function ticketOf(c: C, sale: string): Promise<Ticket | null> {
   const t = await verifyToken(c.env, "ticket", c.req.header("x-ticket"));
-  return t && t.sub === c.var.user && t.sale === sale ? t : null;
+  return t && t.sub === c.get("user") && t.sale === sale ? t : null;
 }
 
 /** The sale's watermark; a sale without a configured room has no line (yet). */
@@ -115,9 +115,9 @@ mount(queue, challenge, async (c) => {
   const { id } = c.req.valid("param");
   const sale = unwrap(await saleInfo(c.env, id));
   if (sale.status === "closed") throw new ApiError("sale_closed", "the sale has ended");
-  identityIn(c.env, sale, c.var.user, c.var.session); // an account sale tells an anonymous session now
+  identityIn(c.env, sale, c.get("user"), c.get("session")); // an account sale tells an anonymous session now
   const bits = sale.pow_difficulty + extraBits(clientNetwork(c));
-  return c.json(await issueChallenge(c.env, c.var.user, id, bits), 200);
+  return c.json(await issueChallenge(c.env, c.get("user"), id, bits), 200);
 });
 
 /**
@@ -131,8 +131,8 @@ mount(queue, join, async (c) => {
   const body = c.req.valid("json");
   const sale = unwrap(await saleInfo(c.env, id));
   if (sale.status === "closed") throw new ApiError("sale_closed", "the sale has ended");
-  const identity = identityIn(c.env, sale, c.var.user, c.var.session);
-  const solved = await checkSolution(c.env, body.challenge, body.solution, c.var.user, id);
+  const identity = identityIn(c.env, sale, c.get("user"), c.get("session"));
+  const solved = await checkSolution(c.env, body.challenge, body.solution, c.get("user"), id);
   if (!solved) {
     countEdge(c, id, "rejected_pow");
     throw new ApiError("pow_failed", "the challenge is invalid, expired, not yours or not solved: get a new one (POST /api/sales/:id/challenge)");

@@ -46,7 +46,7 @@ const openOrPassed = createMiddleware<AppEnv, string, SaleInput>(async (c, next)
   // What the fast path in front of the router answers, now that this isolate knows.
   if (await answeredSoldOut(c.env, sale, c.req.header("x-pass"))) return soldOutResponse(c, sale);
   c.set("sale", sale);
-  c.set("identity", identityIn(c.env, sale, c.var.user, c.var.session)); // an account sale refuses an anonymous session here
+  c.set("identity", identityIn(c.env, sale, c.get("user"), c.get("session"))); // an account sale refuses an anonymous session here
   if (!c.req.header("x-pass")) {
     if (sale.status === "closed") throw new ApiError("sale_closed", "the sale has ended");
     if (sale.status !== "open") {
@@ -122,26 +122,26 @@ mount(sales, info, async (c) => {
 mount(sales, mine, async (c) => {
   const { id } = c.req.valid("param");
   const shards = (await shardsOf(c.env, id)) ?? 1;
-  if (shards === 1) return c.json({ holds: unwrap(await inventory(c.env, id).holdsOf(c.var.user)) }, 200);
+  if (shards === 1) return c.json({ holds: unwrap(await inventory(c.env, id).holdsOf(c.get("user"))) }, 200);
   // A sharded sale: the shopper's holds are all at their home shard. A session that cannot claim
   // here (an anonymous one in an account sale) has none.
   const sale = unwrap(await saleInfo(c.env, id));
   let identity: string;
   try {
-    identity = identityIn(c.env, sale, c.var.user, c.var.session);
+    identity = identityIn(c.env, sale, c.get("user"), c.get("session"));
   } catch {
     return c.json({ holds: [] }, 200);
   }
-  return c.json({ holds: unwrap(await homeInventory(c.env, id, shards, identity).holdsOf(c.var.user)) }, 200);
+  return c.json({ holds: unwrap(await homeInventory(c.env, id, shards, identity).holdsOf(c.get("user"))) }, 200);
 });
 
 mount(sales, claim, async (c) => {
   const { id } = c.req.valid("param");
-  const key = c.var.idempotencyKey;
+  const key = c.get("idempotencyKey");
   const { qty } = c.req.valid("json");
   // The shopper's home shard (the sale's one object unless it is sharded: domain/shards.ts).
   const shards = (await shardsOf(c.env, id)) ?? 1;
-  const answer = await homeInventory(c.env, id, shards, c.var.identity).claim({ user: c.var.user, identity: c.var.identity, qty, key });
+  const answer = await homeInventory(c.env, id, shards, c.get("identity")).claim({ user: c.get("user"), identity: c.get("identity"), qty, key });
   // Only a real sell-out (not "fewer left than you asked for"), with the object's own held
   // count: the cached view's may predate the holds, and decides "sold out" vs "for now".
   if (!answer.ok && answer.error === "sold_out" && answer.extra?.available === 0) {
@@ -149,7 +149,7 @@ mount(sales, claim, async (c) => {
     // (A shard's held count is its own: a sharded sale keeps the sum it has.)
     if (info.ok) rememberSoldOut(c.env, { ...info.value, held: shards === 1 ? Number(answer.extra.held ?? info.value.held) : info.value.held });
     // This shopper holds nothing (else the object would have answered their hold).
-    rememberToldSoldOut(id, c.var.user);
+    rememberToldSoldOut(id, c.get("user"));
   }
   const claimed = unwrap(answer);
   if (claimed.kind === "waitlisted") {
