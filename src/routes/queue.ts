@@ -6,6 +6,7 @@ import { extraBits, notePressure } from "../edge/pressure";
 import { countEdge, reportArrival } from "../edge/reports";
 import { saleInfo, watermark } from "../edge/sale-info";
 import { ApiError, unwrap } from "../lib/api-error";
+import * as fast from "../lib/fast-paths";
 import { bucketAt, lineKey } from "../../domain/line";
 import { checkSolution, issueChallenge } from "../lib/challenge";
 import type { ClaimsOf } from "../../domain/schemas/tokens";
@@ -64,7 +65,7 @@ const challenge = createRoute({
   summary: "A proof of work to solve before queueing",
   security: asShopper,
   request: { params: SaleParam },
-  middleware: [valid("param", SaleParam), shopper],
+  middleware: [valid("param", SaleParam, fast.saleParam), shopper],
   responses: {
     200: json(ChallengeAnswer, "the challenge: find a solution with `bits` leading zero bits"),
     ...refusals("invalid_request", ...SHOPPER_REFUSALS, "not_found", "account_required", "sale_closed", "unavailable"),
@@ -81,7 +82,7 @@ const join = createRoute({
     "and a key drawn from the shopper's identity. Queueing again with the ticket (`X-Ticket`) keeps the place (200).",
   security: asShopper,
   request: { params: SaleParam, body: body(QueueBody) },
-  middleware: [valid("param", SaleParam), shopper, valid("json", QueueBody)],
+  middleware: [valid("param", SaleParam, fast.saleParam), shopper, valid("json", QueueBody, fast.queueBody)],
   responses: {
     201: json(QueueAnswer, "a place in line (or in the pre-queue, drawn at the start)"),
     200: json(QueueAnswer, "the place this shopper already has"),
@@ -101,7 +102,7 @@ const poll = createRoute({
   security: asShopper,
   parameters: [header.ticket],
   request: { params: SaleParam },
-  middleware: [valid("param", SaleParam), shopper],
+  middleware: [valid("param", SaleParam, fast.saleParam), shopper],
   responses: {
     200: json(QueueAnswer, "the place in line, a renewed ticket, and a pass once admitted"),
     ...refusals("invalid_request", ...SHOPPER_REFUSALS, "forbidden", "not_found", "unavailable"),
