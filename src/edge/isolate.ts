@@ -35,8 +35,8 @@ export const isolate = {
   reports: { pending: new Map<string, { counts: Counts; arrivals: Place[] }>(), lastFlush: 0, tailScheduled: false },
   /** Imported signing keys, per TOKEN_SECRET / TOKEN_SECRET_PREVIOUS pair seen (one or two). */
   keys: new Map<string, Promise<{ id: number; current: CryptoKey; previous?: CryptoKey }>>(),
-  /** Tokens already verified, by their text, per key set (lib/tokens.ts). */
-  tokens: new LruMap<string, { claims: unknown; exp: number }>(50_000),
+  /** Tokens already verified, by their text, with the kind and key set they were verified as (lib/tokens.ts). */
+  tokens: new LruMap<string, { claims: unknown; exp: number; kind: string; keys: number }>(50_000),
   /** Tokens this isolate signed, to re-serve while their claims are unchanged (lib/tokens.ts stableToken). */
   signed: new LruMap<string, { token: string; expiresAt: number }>(50_000),
   /** User-Agent verdicts (middleware/bot-check): the same few strings arrive again and again. */

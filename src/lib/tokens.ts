@@ -17,12 +17,16 @@ import { ApiError } from "./api-error";
 type Keys = { id: number; current: CryptoKey; previous?: CryptoKey };
 
 /**
- * Tokens this isolate has signed or verified, by their exact text, per key set
- * (isolate.tokens): a shopper's session and pass are checked on every request, and an HMAC check
- * plus JSON decoding is most of an edge request's CPU. A hit is as good as the check it replaces
- * (same bytes, same keys) and is still refused once expired.
+ * Tokens this isolate has signed or verified, by their exact text, with the kind and key set
+ * they were checked as (isolate.tokens): a shopper's session and pass are checked on every
+ * request, and an HMAC check plus JSON decoding is most of an edge request's CPU. A hit is as good
+ * as the check it replaces (same bytes, same kind, same keys) and is still refused once expired.
+ * Keyed by the text itself: building a longer key on every request cost more than the lookup.
  */
-const verifiedKey = (keys: Keys, kind: TokenKind, token: string) => `${keys.id}.${kind}.${token}`;
+function remembered(keys: Keys, kind: TokenKind, token: string): { claims: unknown; exp: number } | undefined {
+  const hit = isolate.tokens.get(token);
+  return hit && hit.kind === kind && hit.keys === keys.id ? hit : undefined;
+}
 
 function importKey(secret: string): Promise<CryptoKey> {
   return crypto.subtle.importKey("raw", new TextEncoder().encode(secret), { name: "HMAC", hash: "SHA-256" }, false, [
@@ -31,7 +35,18 @@ function importKey(secret: string): Promise<CryptoKey> {
   ]);
 }
 
+/** The key set last used with each env object (the same object for an isolate's life). */
+const envKeys = new WeakMap<object, { secret: string | undefined; previous: string | undefined; keys: Promise<Keys> }>();
+
 function keysFor(env: TokenEnv): Promise<Keys> {
+  const known = envKeys.get(env);
+  if (known && known.secret === env.TOKEN_SECRET && known.previous === env.TOKEN_SECRET_PREVIOUS) return known.keys;
+  const keys = keysOf(env);
+  envKeys.set(env, { secret: env.TOKEN_SECRET, previous: env.TOKEN_SECRET_PREVIOUS, keys });
+  return keys;
+}
+
+function keysOf(env: TokenEnv): Promise<Keys> {
   const current = usableSecret("TOKEN_SECRET", env.TOKEN_SECRET);
   if (!current) {
     throw new ApiError("misconfigured", "the shop is not configured correctly (its signing key is missing or unsafe); the operator is told in the logs");
@@ -71,7 +86,7 @@ export async function signToken<K extends TokenKind>(
   const token = await sign(payload, keys.current, "HS256");
   // Remembered only if verifying it would accept it (the claims pass the kind's schema).
   const parsed = Claims[kind].safeParse(payload);
-  if (parsed.success) isolate.tokens.set(verifiedKey(keys, kind, token), { claims: parsed.data, exp });
+  if (parsed.success) isolate.tokens.set(token, { claims: parsed.data, exp, kind, keys: keys.id });
   return { token, expiresAt: exp * 1000 };
 }
 
@@ -107,7 +122,7 @@ export async function stableToken<K extends TokenKind>(
 export async function verifyToken<K extends TokenKind>(env: TokenEnv, kind: K, token: string | undefined | null) {
   if (!token || token.length > 2048) return null;
   const keys = await keysFor(env);
-  const hit = isolate.tokens.get(verifiedKey(keys, kind, token));
+  const hit = remembered(keys, kind, token);
   if (hit) return hit.exp * 1000 > Date.now() ? (hit.claims as ClaimsOf<K>) : null;
   const opts = { alg: "HS256" as const, aud: `flashsale:${kind}` };
   let payload: unknown;
@@ -123,6 +138,6 @@ export async function verifyToken<K extends TokenKind>(env: TokenEnv, kind: K, t
   }
   const parsed = (Claims[kind] as unknown as z.ZodType<ClaimsOf<K>>).safeParse(payload);
   if (!parsed.success) return null;
-  isolate.tokens.set(verifiedKey(keys, kind, token), { claims: parsed.data, exp: parsed.data.exp });
+  isolate.tokens.set(token, { claims: parsed.data, exp: parsed.data.exp, kind, keys: keys.id });
   return parsed.data;
 }
