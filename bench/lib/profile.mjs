@@ -112,7 +112,7 @@ export function summarize(profile, bundlePath) {
     sampled_ms: Math.round(sampled / 1000),
     busy_ms: Math.round(total / 1000),
     frames,
-    self_by_module: top(selfMod, 25),
+    self_by_module: top(selfMod, 60),
     self_by_function: top(selfFn, 30),
     inclusive_by_module: top(inclMod, 25),
     inclusive_by_function: top(inclFn, 40),
