@@ -37,10 +37,24 @@ export function sealedBucket(now: number, startsAt: number, reportEveryMs: numbe
   return Math.floor((complete - startsAt) / BUCKET_MS);
 }
 
+/** Imported salts: one per sale, imported once (not on every join). A handful per isolate. */
+const saltKeys = new Map<string, Promise<CryptoKey>>();
+
+function saltKey(saltHex: string): Promise<CryptoKey> {
+  let key = saltKeys.get(saltHex);
+  if (!key) {
+    const raw = new Uint8Array(saltHex.match(/../g)!.map((h) => parseInt(h, 16)));
+    key = crypto.subtle.importKey("raw", raw, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+    if (saltKeys.size >= 256) saltKeys.clear();
+    saltKeys.set(saltHex, key);
+    key.catch(() => saltKeys.delete(saltHex));
+  }
+  return key;
+}
+
 /** The line key of an identity in a sale: HMAC-SHA256(salt, identity), first 48 bits. */
 export async function lineKey(saltHex: string, identity: string): Promise<number> {
-  const raw = new Uint8Array(saltHex.match(/../g)!.map((h) => parseInt(h, 16)));
-  const key = await crypto.subtle.importKey("raw", raw, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  const key = await saltKey(saltHex);
   const mac = new Uint8Array(await crypto.subtle.sign("HMAC", key, new TextEncoder().encode(identity)));
   let n = 0;
   for (let i = 0; i < 6; i++) n = n * 256 + mac[i]!;

@@ -5,7 +5,8 @@ import { soldOutFastPath } from "./edge/sold-out";
 import { ApiError } from "./lib/api-error";
 import { log } from "../domain/log";
 import { documented } from "./lib/openapi";
-import { apiHeaders, noStoreByDefault } from "./middleware/headers";
+import { RememberingRouter } from "./lib/router";
+import { apiHeaders } from "./middleware/headers";
 import { admin } from "./routes/admin";
 import { demo } from "./routes/demo-signin";
 import { docs } from "./routes/docs";
@@ -33,9 +34,8 @@ const limit = (maxSize: number) =>
   });
 const [shopLimit, webhookLimit] = [limit(MAX_BODY), limit(MAX_WEBHOOK_BODY)];
 
-export const app = documented();
+export const app = documented({ router: new RememberingRouter() });
 app.use("*", apiHeaders);
-app.use("/api/*", noStoreByDefault);
 app.use("*", (c, next) => (c.req.path.startsWith("/api/webhooks/") ? webhookLimit(c, next) : shopLimit(c, next)));
 // Each sub-app's route specs join this app's OpenAPI registry as it is mounted.
 app

@@ -2,7 +2,10 @@ import { describe, expect, it } from "vitest";
 import { challenge, claimWith, expectRefused, poll } from "./support/edge";
 import { createSale } from "./support/sales";
 import { enqueue, passFor, session } from "./support/shoppers";
-import { forge, OTHER_SECRET, tamper, unsigned } from "./support/tokens";
+import { decode } from "hono/jwt";
+import { STABLE_STEP_S } from "../src/lib/tokens";
+import { TOKEN_TTL_S } from "../domain/schemas/tokens";
+import { forge, nowS, OTHER_SECRET, tamper, unsigned } from "./support/tokens";
 import { call, stats } from "./support/worker";
 
 /**
@@ -67,5 +70,45 @@ describe("tokens can't be forged or moved", () => {
     // The genuine pass works, for its owner.
     expect((await claimWith(sale, a.token, passA)).status).toBe(201);
     expect((await stats(sale)).served.claims).toBe(1);
+  });
+  it("a poll re-serves the ticket and pass it gave while the place and state stand, and gives a new ticket when the state changes", async () => {
+    const sale = await createSale();
+    const a = await session();
+    const q = await enqueue(sale, a.token);
+    expect(q.body.state).toBe("waiting");
+    const claimsOf = (t: string) => decode(t).payload as { sub: string; sale: string; b: number; k: number; adm?: number; exp: number };
+    // Waiting: two polls in the same minute step give the very same ticket (nothing re-signed).
+    const [w1, w2] = [await poll(sale, a.token, q.body.ticket), await poll(sale, a.token, q.body.ticket)];
+    expect(Math.abs(claimsOf(w1.body.ticket).exp - claimsOf(w2.body.ticket).exp)).toBeLessThanOrEqual(STABLE_STEP_S);
+    if (claimsOf(w1.body.ticket).exp === claimsOf(w2.body.ticket).exp) expect(w2.body.ticket).toBe(w1.body.ticket);
+    // Admitted: a new state, so a new ticket (it carries the admission time) and a pass.
+    let admitted = w2;
+    for (let i = 0; admitted.body.state !== "admitted" && i < 200; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      admitted = await poll(sale, a.token, admitted.body.ticket);
+    }
+    const t = admitted.body.ticket as string;
+    expect(claimsOf(t).adm).toBeGreaterThan(0);
+    expect(claimsOf(q.body.ticket).adm).toBeUndefined();
+    const place = (x: string) => (({ sub, sale, b, k }) => ({ sub, sale, b, k }))(claimsOf(x));
+    expect(place(t)).toEqual(place(q.body.ticket));
+    // A second later (a freshly signed token would differ in its `iat`), the same tokens again.
+    const s0 = nowS();
+    while (nowS() === s0) await new Promise((r) => setTimeout(r, 20));
+    const again = await poll(sale, a.token, t);
+    expect(again.status).toBe(200);
+    expect(again.body.state).toBe("admitted");
+    // The pass ends when the time to claim does: the same token on every poll.
+    expect(again.body.pass).toBe(admitted.body.pass);
+    expect(again.body.pass_expires_at).toBe(admitted.body.pass_expires_at);
+    if (claimsOf(again.body.ticket).exp === claimsOf(t).exp) expect(again.body.ticket).toBe(t);
+    // A re-served ticket never has less than its lifetime less one step to live.
+    for (const r of [w1, w2, again]) {
+      expect(claimsOf(r.body.ticket).exp % STABLE_STEP_S).toBe(0);
+      const left = Date.parse(r.body.ticket_expires_at) - Date.now();
+      expect(left).toBeGreaterThan((TOKEN_TTL_S.ticket - STABLE_STEP_S - 5) * 1000);
+      expect(left).toBeLessThanOrEqual(TOKEN_TTL_S.ticket * 1000);
+      expect(claimsOf(r.body.ticket).exp * 1000).toBe(Date.parse(r.body.ticket_expires_at));
+    }
   });
 });

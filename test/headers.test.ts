@@ -53,4 +53,25 @@ describe("response headers", () => {
     expect(csp).toMatch(/frame-ancestors 'none'/);
     expect(csp).not.toMatch(/default-src \*/);
   });
+
+  it("pages get the full page set; JSON answers the small API set (no page headers they have no use for)", async () => {
+    const pages = [await call("GET", "/api/docs"), await call("GET", "/demo/sign-in")];
+    for (const page of pages.filter((p) => p.status === 200)) {
+      expect(page.headers.get("content-type")).toMatch(/^text\/html/);
+      expect(page.headers.get("strict-transport-security")).toMatch(/max-age=\d+/);
+      expect(page.headers.get("referrer-policy")).toBe("no-referrer");
+      expect(page.headers.get("cross-origin-opener-policy")).toBe("same-origin");
+      expect(page.headers.get("x-frame-options")).toBe("DENY");
+      expect(page.headers.get("x-content-type-options")).toBe("nosniff");
+    }
+    expect(pages[0]!.status).toBe(200);
+    const sale = await createSale();
+    for (const a of [await call("GET", `/api/sales/${sale}`), await call("GET", "/api/nothing-here"), await call("POST", `/api/sales/${sale}/challenge`)]) {
+      expect(a.headers.get("content-type")).toMatch(/^application\/json/);
+      expect(a.headers.get("x-content-type-options")).toBe("nosniff");
+      expect(a.headers.get("x-frame-options")).toBe("DENY");
+      expect(a.headers.get("content-security-policy")).toBe("default-src 'none'; frame-ancestors 'none'");
+      expect(a.headers.get("strict-transport-security")).toBeNull();
+    }
+  });
 });

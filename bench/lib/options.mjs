@@ -20,9 +20,9 @@ export const HELP = `npm run bench -- [options]
                           ${SCENARIOS.join(", ")}
   --via <direct|entry>    how the scenarios reach the Worker (default direct = unsafeDirectSockets)
   --bundler <wrangler|esbuild>  wrangler deploy --dry-run (default) or esbuild
-  --profile <scenario>    CPU-profile the flashsale isolate during that scenario (highest c;
-                          not claim_object):
-                          writes bench-<time>.<scenario>.cpuprofile and a summary
+  --profile <list>        CPU-profile the flashsale isolate during these scenarios (comma-
+                          separated; highest c; not claim_object): writes
+                          bench-<time>.<scenario>.cpuprofile and prints its top frames
   --root <dir>            bench another checkout of the project (e.g. a patched copy; it needs
                           node_modules), default this one
   --compare <dir>         A/B a patched copy of the project (it needs node_modules): runs its
@@ -73,13 +73,13 @@ export function readOptions(root, args = process.argv.slice(2)) {
     via: a.via,
     bundler: a.bundler,
     out: a.out,
-    profile: a.profile,
+    profile: a.profile ? a.profile.split(",") : [],
     root: resolve(a.root),
     compare: a.compare ? resolve(a.compare) : null,
     vars: Object.fromEntries(a.var.map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)])),
   };
   for (const s of opt.only) if (!SCENARIOS.includes(s)) throw new Error(`unknown scenario ${s}: one of ${SCENARIOS.join(", ")}`);
-  if (opt.profile && !PROFILABLE.includes(opt.profile)) throw new Error(`--profile takes one of ${PROFILABLE.join(", ")}`);
+  for (const p of opt.profile) if (!PROFILABLE.includes(p)) throw new Error(`--profile takes some of ${PROFILABLE.join(", ")}`);
   if (!["direct", "entry"].includes(opt.via)) throw new Error("--via is direct or entry");
   return opt;
 }

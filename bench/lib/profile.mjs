@@ -51,7 +51,7 @@ function moduleMap(bundlePath) {
   readFileSync(bundlePath, "utf8")
     .split("\n")
     .forEach((l, i) => {
-      const m = /^\/\/ ((?:src|durable-objects|public|node_modules)\/\S+|\.\.\/\S+)$/.exec(l);
+      const m = /^\/\/ ((?:src|domain|durable-objects|public|node_modules)\/\S+|\.\.\/\S+)$/.exec(l);
       if (m) marks.push([i, m[1].replace(/^(\.\.\/)+/, "").replace(/^.*node_modules\/(\.pnpm\/)?/, "npm:")]);
     });
   return (line) => {
@@ -72,7 +72,12 @@ export function summarize(profile, bundlePath) {
   for (const n of profile.nodes) for (const ch of n.children ?? []) parent.set(ch, n.id);
   const dt = new Map();
   profile.samples.forEach((s, i) => dt.set(s, (dt.get(s) ?? 0) + (profile.timeDeltas[i] ?? 0)));
-  const total = [...dt.values()].reduce((a, b) => a + b, 0);
+  const sampled = [...dt.values()].reduce((a, b) => a + b, 0);
+  // Shares are of the isolate's busy time: while it idles (waiting for the next request, or for
+  // the CPU another process has) nothing of ours runs.
+  let idle = 0;
+  for (const [nodeId, us] of dt) if (byId.get(nodeId).callFrame.functionName === "(idle)") idle += us;
+  const total = Math.max(1, sampled - idle);
   const label = (f) => {
     const inBundle = f.url?.includes("index.js");
     const mod = inBundle ? where(f.lineNumber) : f.url ? "(other script)" : `(${f.functionName || "native"})`;
@@ -81,6 +86,7 @@ export function summarize(profile, bundlePath) {
   const selfMod = new Map(), selfFn = new Map(), inclMod = new Map(), inclFn = new Map();
   const add = (m, k, us) => m.set(k, (m.get(k) ?? 0) + us);
   for (const [nodeId, us] of dt) {
+    if (byId.get(nodeId).callFrame.functionName === "(idle)") continue;
     const own = label(byId.get(nodeId).callFrame);
     add(selfMod, own.mod, us);
     add(selfFn, own.fn, us);
@@ -97,9 +103,16 @@ export function summarize(profile, bundlePath) {
   }
   const top = (m, n) =>
     [...m.entries()].sort((a, b) => b[1] - a[1]).slice(0, n).map(([k, us]) => ({ what: k, ms: Math.round(us / 1000), pct: +((100 * us) / total).toFixed(1) }));
+  // Frames: each function (name, source module and line) with its inclusive and self share.
+  const frames = [...inclFn.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 40)
+    .map(([k, us]) => ({ what: k, incl_pct: +((100 * us) / total).toFixed(1), self_pct: +((100 * (selfFn.get(k) ?? 0)) / total).toFixed(1) }));
   return {
-    sampled_ms: Math.round(total / 1000),
-    self_by_module: top(selfMod, 25),
+    sampled_ms: Math.round(sampled / 1000),
+    busy_ms: Math.round(total / 1000),
+    frames,
+    self_by_module: top(selfMod, 60),
     self_by_function: top(selfFn, 30),
     inclusive_by_module: top(inclMod, 25),
     inclusive_by_function: top(inclFn, 40),

@@ -124,10 +124,14 @@ export function finish({ root, opt, stamp, started, load0, runtimeLog, rows, set
     `runtime log: ${runtimeLog} (${runtimeWarnings} warn/error lines)`,
     ...Object.entries(profiles).flatMap(([sc, p]) => [
       "",
-      `CPU profile of ${sc} at c=${p.c} (${p.sampled_ms} ms sampled; ${p.file}):`,
+      `CPU profile of ${sc} at c=${p.c} (${p.sampled_ms} ms sampled, ${p.busy_ms} ms busy: shares are of the busy time; ${p.file}):`,
       `  self, by module:      ${p.self_by_module.slice(0, 15).map((m) => `${m.what} ${m.pct}%`).join(", ")}`,
       `  inclusive, by module: ${p.inclusive_by_module.slice(0, 15).map((m) => `${m.what} ${m.pct}%`).join(", ")}`,
-      `  inclusive, by function (sync stacks only): ${p.inclusive_by_function.slice(0, 25).map((m) => `${m.what} ${m.pct}%`).join(", ")}`,
+      "  top frames (inclusive = on the synchronous stack; an await starts a new stack):",
+      "    incl %  self %  function  module:line",
+      ...(p.frames ?? []).slice(0, 25).map((f) => `    ${pad(f.incl_pct.toFixed(1), 6, true)}  ${pad(f.self_pct.toFixed(1), 6, true)}  ${f.what}`),
+      "  top self time:",
+      ...p.self_by_function.slice(0, 12).map((f) => `    ${pad(f.pct.toFixed(1), 6, true)}  ${f.what}`),
     ]),
   ].join("\n");
   const base = write(opt.out, stamp, { started, options: { ...opt, only: [...opt.only] }, env, setup, rows, ratios: rs, profiles, runtime_warnings: runtimeWarnings }, text);

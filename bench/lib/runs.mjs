@@ -7,10 +7,9 @@ import { join } from "node:path";
 import { measure } from "./load.mjs";
 import { startProfile } from "./profile.mjs";
 import { startRuntime } from "./runtime.mjs";
-import { client } from "./shoppers.mjs";
+import { ADMIT_PARALLEL, BENCH_PASS_TTL_S, client } from "./shoppers.mjs";
 import { now } from "../../scripts/lib/clock.mjs";
 
-const PASS_TTL_S = 120; // src/lib/tokens.ts TOKEN_TTL_S.pass
 const secs = (t0) => +((now() - t0) / 1000).toFixed(1);
 
 export function createRuns({ opt, stamp, say, logStream }) {
@@ -29,7 +28,7 @@ export function createRuns({ opt, stamp, say, logStream }) {
       if (sessions.length < from + n) {
         const t0 = now();
         const k = from + n - sessions.length;
-        sessions.push(...(await api.sessions(k, 64)));
+        sessions.push(...(await api.sessions(k, 128)));
         (setup.sessions ??= []).push({ n: k, s: secs(t0), per_s: Math.round(k / Math.max(secs(t0), 0.001)) });
       }
       used.set(sale, from + n);
@@ -40,7 +39,7 @@ export function createRuns({ opt, stamp, say, logStream }) {
   /** A workerd with `built` (flashsale bundled from `root`), and the client for its setup. */
   async function runtime(vars, { built, root }) {
     const t = now();
-    const rt = await startRuntime({ script: built.path, vars: { ...opt.vars, ...vars }, log: (s) => logStream.write(s), inspector: !!opt.profile, root });
+    const rt = await startRuntime({ script: built.path, vars: { ...opt.vars, ...vars }, log: (s) => logStream.write(s), inspector: opt.profile.length > 0, root });
     live.add(rt);
     say(`runtime up in ${secs(t)} s (GROUP_COMMIT=${vars.GROUP_COMMIT ?? opt.vars.GROUP_COMMIT ?? "as wrangler.toml"})`);
     const target = rt.target("flashsale", opt.via);
@@ -48,9 +47,9 @@ export function createRuns({ opt, stamp, say, logStream }) {
     return { rt, api, sessionsFor: sessionPool(api), target, built };
   }
 
-  /** measure(), CPU-profiled when this is the --profile scenario at its highest concurrency. */
+  /** measure(), CPU-profiled when this is a --profile scenario at its highest concurrency. */
   async function measured(on, scenario, o) {
-    if (opt.profile !== scenario || o.connections !== Math.max(...opt.connections)) return measure(o);
+    if (!opt.profile.includes(scenario) || o.connections !== Math.max(...opt.connections)) return measure(o);
     const p = await startProfile(await on.rt.inspectorUrl());
     const r = await measure(o);
     const file = join(opt.out, `bench-${stamp}.${scenario}.cpuprofile`);
@@ -112,8 +111,9 @@ export function createRuns({ opt, stamp, say, logStream }) {
     const asked = Math.max(4 * c, Math.min(opt.shoppers, Math.ceil(est * opt.duration)));
     const sessions = await sessionsFor(sale, asked);
     const t0 = now();
-    // A pass lives 120 s: stop admitting in time for the first pass to outlive the measurement.
-    const shoppers = await api.admit(sale, sessions, 64, t0 + (PASS_TTL_S - opt.duration - 15) * 1000);
+    // Passes live BENCH_PASS_TTL_S (the bench sale's pass_ttl_s): stop admitting in time for the
+    // first pass to outlive the measurement.
+    const shoppers = await api.admit(sale, sessions, ADMIT_PARALLEL, t0 + (BENCH_PASS_TTL_S - opt.duration - 15) * 1000);
     const n = shoppers.length;
     const admitS = secs(t0);
     (setup.admissions ??= []).push({ sale, n, s: admitS, per_s: Math.round(n / Math.max(admitS, 0.001)) });

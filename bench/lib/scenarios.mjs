@@ -2,7 +2,7 @@
 // send the same request (no-op, floor), status polls, then the claim comparisons interleaved at
 // each concurrency (full stack, object alone, group commit off, many past holds, a patched copy).
 import { basename } from "node:path";
-import { pMap } from "./shoppers.mjs";
+import { ADMIT_PARALLEL, pMap } from "./shoppers.mjs";
 import { now as clockNow } from "../../scripts/lib/clock.mjs";
 
 const secs = (t0) => +((clockNow() - t0) / 1000).toFixed(1);
@@ -28,7 +28,7 @@ export async function runScenarios(runs, { opt, built, builtCmp }) {
     // Admitted shoppers who come too late, with their passes: when an isolate's cached sale info
     // has expired, the claim goes through to the object (which says 409 and refreshes the
     // cache); without a pass that request would be a 403 pass_required.
-    const pool = await api.admit("bench-soldout", await sessionsFor("bench-soldout", Math.min(opt.pollShoppers, 1000)), 64);
+    const pool = await api.admit("bench-soldout", await sessionsFor("bench-soldout", Math.min(opt.pollShoppers, 1000)), ADMIT_PARALLEL);
     let i = 0;
     const soldOutClaim = () => {
       const s = pool[i++ % pool.length];
@@ -58,7 +58,7 @@ export async function runScenarios(runs, { opt, built, builtCmp }) {
   if (want("poll_edge") || want("poll_object")) {
     await api.createSale("bench-poll");
     const t = clockNow();
-    const shoppers = await api.admit("bench-poll", await sessionsFor("bench-poll", opt.pollShoppers), 64);
+    const shoppers = await api.admit("bench-poll", await sessionsFor("bench-poll", opt.pollShoppers), ADMIT_PARALLEL);
     const held = await pMap(shoppers, 32, async (s, k) => {
       const r = await api.claim("bench-poll", s, `bench-poll-${k}`);
       if (r.status !== 201) throw new Error(`poll setup claim: ${r.status} ${JSON.stringify(r.body)}`);

@@ -13,9 +13,10 @@ export const PayBody = z.strictObject({
   // see durable-objects/payments/test-cards.ts).
   payment_method: z.string().regex(/^[A-Za-z0-9_:.-]{1,100}$/).default("tok_visa"),
 });
+export const IDEMPOTENCY_KEY = /^[A-Za-z0-9._:-]{8,64}$/;
 export const IdempotencyKey = z
   .string({ error: "the Idempotency-Key header is required (8-64 characters: letters, digits, . _ : -)" })
-  .regex(/^[A-Za-z0-9._:-]{8,64}$/, "Idempotency-Key must be 8-64 characters: letters, digits, . _ : -");
+  .regex(IDEMPOTENCY_KEY, "Idempotency-Key must be 8-64 characters: letters, digits, . _ : -");
 
 export const HoldView = z
   .object({

@@ -19,7 +19,7 @@ import type { Validates } from "./validate";
  * So `mount` registers the spec in the document and the chain on Hono itself, and refuses, at
  * start-up, a spec whose declared params, query or body are not the ones its chain validates.
  */
-export const documented = () => new OpenAPIHono<AppEnv>();
+export const documented = (options: ConstructorParameters<typeof OpenAPIHono<AppEnv>>[0] = {}) => new OpenAPIHono<AppEnv>(options);
 
 // biome-ignore lint/suspicious/noExplicitAny: a route's middleware may be any of hono's handlers; what they validate is checked below
 type Spec = RouteConfig & { middleware?: MiddlewareHandler<any, any, any>[] };

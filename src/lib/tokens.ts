@@ -4,8 +4,8 @@ import type { z } from "zod";
 import { now } from "../../domain/clock";
 import { Claims, TOKEN_TTL_S, type ClaimsOf, type TokenKind } from "../../domain/schemas/tokens";
 import { usableSecret } from "../../domain/secrets";
-import { LruMap } from "./lru";
 import { register } from "./isolate-state";
+import { LruMap } from "./lru";
 import { ApiError } from "./api-error";
 
 /**
@@ -19,16 +19,26 @@ import { ApiError } from "./api-error";
 type Keys = { id: number; current: CryptoKey; previous?: CryptoKey };
 
 /**
- * Tokens this isolate has signed or verified, by their exact text, per key set
- * (`verified`): a shopper's session and pass are checked on every request, and an HMAC check
- * plus JSON decoding is most of an edge request's CPU. A hit is as good as the check it replaces
- * (same bytes, same keys) and is still refused once expired.
+ * Tokens this isolate has signed or verified, by their exact text, with the kind and key set
+ * they were checked as (`verified`): a shopper's session and pass are checked on every
+ * request, and an HMAC check plus JSON decoding is most of an edge request's CPU. A hit is as good
+ * as the check it replaces (same bytes, same kind, same keys) and is still refused once expired.
+ * Keyed by the text itself: building a longer key on every request cost more than the lookup.
  */
-const verified = new LruMap<string, { claims: unknown; exp: number }>(50_000);
-register("tokens", () => verified.clear());
+const verified = new LruMap<string, { claims: unknown; exp: number; kind: string; keys: number }>(50_000);
+/** Tokens this isolate signed, to re-serve while their claims are unchanged (stableToken, below). */
+const signedTokens = new LruMap<string, { token: string; expiresAt: number }>(50_000);
 /** Imported signing keys, per TOKEN_SECRET / TOKEN_SECRET_PREVIOUS pair seen (one or two): kept across resets. */
 const keySets = new Map<string, Promise<Keys>>();
-const verifiedKey = (keys: Keys, kind: TokenKind, token: string) => `${keys.id}.${kind}.${token}`;
+register("tokens", () => {
+  verified.clear();
+  signedTokens.clear();
+});
+
+function remembered(keys: Keys, kind: TokenKind, token: string): { claims: unknown; exp: number } | undefined {
+  const hit = verified.get(token);
+  return hit && hit.kind === kind && hit.keys === keys.id ? hit : undefined;
+}
 
 function importKey(secret: string): Promise<CryptoKey> {
   return crypto.subtle.importKey("raw", new TextEncoder().encode(secret), { name: "HMAC", hash: "SHA-256" }, false, [
@@ -37,7 +47,18 @@ function importKey(secret: string): Promise<CryptoKey> {
   ]);
 }
 
+/** The key set last used with each env object (the same object for an isolate's life). */
+const envKeys = new WeakMap<object, { secret: string | undefined; previous: string | undefined; keys: Promise<Keys> }>();
+
 function keysFor(env: TokenEnv): Promise<Keys> {
+  const known = envKeys.get(env);
+  if (known && known.secret === env.TOKEN_SECRET && known.previous === env.TOKEN_SECRET_PREVIOUS) return known.keys;
+  const keys = keysOf(env);
+  envKeys.set(env, { secret: env.TOKEN_SECRET, previous: env.TOKEN_SECRET_PREVIOUS, keys });
+  return keys;
+}
+
+function keysOf(env: TokenEnv): Promise<Keys> {
   const current = usableSecret("TOKEN_SECRET", env.TOKEN_SECRET);
   if (!current) {
     throw new ApiError("misconfigured", "the shop is not configured correctly (its signing key is missing or unsafe); the operator is told in the logs");
@@ -77,7 +98,7 @@ export async function signToken<K extends TokenKind>(
   const token = await sign(payload, keys.current, "HS256");
   // Remembered only if verifying it would accept it (the claims pass the kind's schema).
   const parsed = Claims[kind].safeParse(payload);
-  if (parsed.success) verified.set(verifiedKey(keys, kind, token), { claims: parsed.data, exp });
+  if (parsed.success) verified.set(token, { claims: parsed.data, exp, kind, keys: keys.id });
   return { token, expiresAt: exp * 1000 };
 }
 
@@ -88,11 +109,39 @@ function onTime(claims: { iat: number; exp: number }, nbf: unknown): boolean {
   return claims.exp > nowS && claims.iat <= nowS;
 }
 
+/** How far a re-served ticket's end may lag a freshly signed one's: its expiry moves in steps of this. */
+export const STABLE_STEP_S = 60;
+
+/**
+ * The same token as last time for the same claims and the same end: a status poll would otherwise
+ * sign a new ticket (and pass) on every call, only to move its expiry a few seconds (an HMAC and
+ * the JSON around it were the poll's largest cost). A token with an end (`until`, a pass) is
+ * signed once per isolate; one with a lifetime (a ticket) ends on a STABLE_STEP_S boundary, so it
+ * is re-signed at most once a step and always has more than its lifetime less a step to live. A
+ * new place or state (other claims) is a new token at once.
+ */
+export async function stableToken<K extends TokenKind>(
+  env: TokenEnv,
+  kind: K,
+  claims: Omit<ClaimsOf<K>, "iat" | "exp">,
+  life: { until?: number } = {},
+): Promise<{ token: string; expiresAt: number }> {
+  const keys = await keysFor(env);
+  const nowS = Math.floor(now() / 1000);
+  const exp = life.until !== undefined ? Math.floor(life.until / 1000) : Math.floor(nowS / STABLE_STEP_S) * STABLE_STEP_S + TOKEN_TTL_S[kind];
+  const key = `${keys.id}.${kind}.${exp}.${JSON.stringify(claims)}`;
+  const hit = signedTokens.get(key);
+  if (hit && hit.expiresAt > nowS * 1000) return hit;
+  const signed = await signToken(env, kind, claims, { until: exp * 1000 });
+  signedTokens.set(key, signed);
+  return signed;
+}
+
 /** The token's claims, or null if it is malformed, forged, expired or of another kind. */
 export async function verifyToken<K extends TokenKind>(env: TokenEnv, kind: K, token: string | undefined | null) {
   if (!token || token.length > 2048) return null;
   const keys = await keysFor(env);
-  const hit = verified.get(verifiedKey(keys, kind, token));
+  const hit = remembered(keys, kind, token);
   if (hit) return hit.exp * 1000 > now() ? (hit.claims as ClaimsOf<K>) : null;
   // The times are checked on the one clock (below), not on the library's own.
   const opts = { alg: "HS256" as const, aud: `flashsale:${kind}`, exp: false, iat: false, nbf: false };
@@ -109,6 +158,6 @@ export async function verifyToken<K extends TokenKind>(env: TokenEnv, kind: K, t
   }
   const parsed = (Claims[kind] as unknown as z.ZodType<ClaimsOf<K>>).safeParse(payload);
   if (!parsed.success || !onTime(parsed.data, (payload as { nbf?: unknown }).nbf)) return null;
-  verified.set(verifiedKey(keys, kind, token), { claims: parsed.data, exp: parsed.data.exp });
+  verified.set(token, { claims: parsed.data, exp: parsed.data.exp, kind, keys: keys.id });
   return parsed.data;
 }

@@ -69,13 +69,13 @@ holds.use(shopper);
 
 mount(holds, get, async (c) => {
   const { id } = c.req.valid("param");
-  return c.json({ hold: unwrap(await (await owner(c.env, id)).inv.hold(id, c.var.user)) }, 200);
+  return c.json({ hold: unwrap(await (await owner(c.env, id)).inv.hold(id, c.get("user"))) }, 200);
 });
 
 mount(holds, cancel, async (c) => {
   const { id } = c.req.valid("param");
   const { sale, inv } = await owner(c.env, id);
-  const hold = unwrap(await inv.cancel(id, c.var.user));
+  const hold = unwrap(await inv.cancel(id, c.get("user")));
   forgetSale(sale); // the unit may be back: this isolate's sold-out answer is stale
   return c.json({ hold }, 200);
 });
@@ -84,7 +84,7 @@ mount(holds, pay, async (c) => {
   const { id } = c.req.valid("param");
   const { payment_method } = c.req.valid("json");
   const { sale, inv } = await owner(c.env, id);
-  const { hold, per_user_limit } = unwrap(await inv.pay(id, c.var.user, payment_method));
+  const { hold, per_user_limit } = unwrap(await inv.pay(id, c.get("user"), payment_method));
   if (hold.status === "declined") forgetSale(sale);
   if (hold.status === "declined" && hold.reason === CARD_LIMIT_REASON) {
     throw new ApiError("card_limit_reached", "this card had already paid for this sale's per-shopper limit: the charge is refunded", { per_user_limit, hold });

@@ -29,5 +29,5 @@ mount(orders, get, async (c) => {
   const { id } = c.req.valid("param");
   const o = await ownerOf(c.env, id, "o");
   if (!o) throw new ApiError("not_found", "no such order");
-  return c.json({ order: unwrap(await o.inv.order(id, c.var.user)) }, 200);
+  return c.json({ order: unwrap(await o.inv.order(id, c.get("user"))) }, 200);
 });

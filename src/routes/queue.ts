@@ -7,10 +7,11 @@ import { countEdge, reportArrival } from "../edge/reports";
 import { saleInfo, watermark } from "../edge/sale-info";
 import { ApiError, refuseIf, unwrap } from "../lib/api-error";
 import { ended } from "../../domain/claim-gate";
+import * as fast from "../lib/fast-paths";
 import { bucketAt, lineKey } from "../../domain/line";
 import { checkSolution, issueChallenge } from "../lib/challenge";
 import type { ClaimsOf } from "../../domain/schemas/tokens";
-import { signToken, verifyToken } from "../lib/tokens";
+import { stableToken, verifyToken } from "../lib/tokens";
 import { verifyTurnstile } from "../lib/turnstile";
 import { valid } from "../lib/validate";
 import { asShopper, body, documented, header, json, mount, refusals } from "../lib/openapi";
@@ -27,17 +28,19 @@ type C = Context<AppEnv>;
 
 /**
  * The shopper's answer for a place in line: where they stand (edge/queue-status.ts, from the
- * cached watermark: no object hop) plus a renewed ticket, and a pass once admitted. The pass is
- * valid exactly until the shopper's time to claim runs out (`pass_ttl_s` after admission), and
- * the renewed ticket carries the admission time, so no pass is ever issued after that.
+ * cached watermark: no object hop) plus a ticket, renewed when its place or state changes and
+ * once a minute, and a pass once admitted. The pass is valid exactly until the shopper's time to
+ * claim runs out (`pass_ttl_s` after admission), and the renewed ticket carries the admission
+ * time, so no pass is ever issued after that.
  */
 async function answer(c: C, sale: string, t: Pick<Ticket, "b" | "k" | "adm">, w: Watermark) {
   const { status, admittedAt, passUntil } = standingOf({ b: t.b, k: t.k }, t.adm, w, clockNow());
   const adm = admittedAt ?? undefined;
-  const ticket = await signToken(c.env, "ticket", { sub: c.var.user, sale, b: t.b, k: t.k, ...(adm ? { adm } : {}) });
+  // Re-served while the place and state are the same (lib/tokens.ts): a poll signs nothing new.
+  const ticket = await stableToken(c.env, "ticket", { sub: c.get("user"), sale, b: t.b, k: t.k, ...(adm ? { adm } : {}) });
   const out: QueueAnswer = { ...status, ticket: ticket.token, ticket_expires_at: new Date(ticket.expiresAt).toISOString() };
   if (passUntil !== null) {
-    const pass = await signToken(c.env, "pass", { sub: c.var.user, sale }, { until: passUntil });
+    const pass = await stableToken(c.env, "pass", { sub: c.get("user"), sale }, { until: passUntil });
     out.pass = pass.token;
     out.pass_expires_at = new Date(pass.expiresAt).toISOString();
   }
@@ -47,7 +50,7 @@ async function answer(c: C, sale: string, t: Pick<Ticket, "b" | "k" | "adm">, w:
 /** The shopper's own ticket for this sale (X-Ticket), or null. */
 async function ticketOf(c: C, sale: string): Promise<Ticket | null> {
   const t = await verifyToken(c.env, "ticket", c.req.header("x-ticket"));
-  return t && t.sub === c.var.user && t.sale === sale ? t : null;
+  return t && t.sub === c.get("user") && t.sale === sale ? t : null;
 }
 
 /** The sale's watermark; a sale without a configured room has no line (yet). */
@@ -64,7 +67,7 @@ const challenge = createRoute({
   summary: "A proof of work to solve before queueing",
   security: asShopper,
   request: { params: SaleParam },
-  middleware: [valid("param", SaleParam), shopper],
+  middleware: [valid("param", SaleParam, fast.saleParam), shopper],
   responses: {
     200: json(ChallengeAnswer, "the challenge: find a solution with `bits` leading zero bits"),
     ...refusals("invalid_request", ...SHOPPER_REFUSALS, "not_found", "account_required", "sale_closed", "unavailable"),
@@ -81,7 +84,7 @@ const join = createRoute({
     "and a key drawn from the shopper's identity. Queueing again with the ticket (`X-Ticket`) keeps the place (200).",
   security: asShopper,
   request: { params: SaleParam, body: body(QueueBody) },
-  middleware: [valid("param", SaleParam), shopper, valid("json", QueueBody)],
+  middleware: [valid("param", SaleParam, fast.saleParam), shopper, valid("json", QueueBody, fast.queueBody)],
   responses: {
     201: json(QueueAnswer, "a place in line (or in the pre-queue, drawn at the start)"),
     200: json(QueueAnswer, "the place this shopper already has"),
@@ -101,7 +104,7 @@ const poll = createRoute({
   security: asShopper,
   parameters: [header.ticket],
   request: { params: SaleParam },
-  middleware: [valid("param", SaleParam), shopper],
+  middleware: [valid("param", SaleParam, fast.saleParam), shopper],
   responses: {
     200: json(QueueAnswer, "the place in line, a renewed ticket, and a pass once admitted"),
     ...refusals("invalid_request", ...SHOPPER_REFUSALS, "forbidden", "not_found", "unavailable"),
@@ -115,9 +118,9 @@ mount(queue, challenge, async (c) => {
   const { id } = c.req.valid("param");
   const sale = unwrap(await saleInfo(c.env, id));
   refuseIf(ended(sale.status));
-  identityIn(c.env, sale, c.var.user, c.var.session); // an account sale tells an anonymous session now
+  identityIn(c.env, sale, c.get("user"), c.get("session")); // an account sale tells an anonymous session now
   const bits = sale.pow_difficulty + extraBits(clientNetwork(c));
-  return c.json(await issueChallenge(c.env, c.var.user, id, bits), 200);
+  return c.json(await issueChallenge(c.env, c.get("user"), id, bits), 200);
 });
 
 /**
@@ -131,8 +134,8 @@ mount(queue, join, async (c) => {
   const body = c.req.valid("json");
   const sale = unwrap(await saleInfo(c.env, id));
   refuseIf(ended(sale.status));
-  const identity = identityIn(c.env, sale, c.var.user, c.var.session);
-  const solved = await checkSolution(c.env, body.challenge, body.solution, c.var.user, id);
+  const identity = identityIn(c.env, sale, c.get("user"), c.get("session"));
+  const solved = await checkSolution(c.env, body.challenge, body.solution, c.get("user"), id);
   if (!solved) {
     countEdge(c, id, "rejected_pow");
     throw new ApiError("pow_failed", "the challenge is invalid, expired, not yours or not solved: get a new one (POST /api/sales/:id/challenge)");

@@ -10,6 +10,7 @@ import { rememberSoldOut, saleInfo } from "../edge/sale-info";
 import { homeInventory } from "../edge/shards";
 import { answeredSoldOut, rememberToldSoldOut, soldOutResponse } from "../edge/sold-out";
 import { ApiError, refuseIf, unwrap } from "../lib/api-error";
+import * as fast from "../lib/fast-paths";
 import { inventory } from "../../domain/objects";
 import { asShopper, body, documented, header, json, mount, refusals } from "../lib/openapi";
 import { valid } from "../lib/validate";
@@ -29,7 +30,13 @@ type SaleInput = { out: { param: z.output<typeof SaleParam> } };
  * `c.req.header()` copies every header first, which was ~5 % of a claim's CPU.
  */
 const idempotencyKey = createMiddleware<AppEnv>(async (c, next) => {
-  const r = IdempotencyKey.safeParse(c.req.header("idempotency-key"));
+  const value = c.req.header("idempotency-key");
+  const key = fast.idempotencyKey(value);
+  if (key !== undefined) {
+    c.set("idempotencyKey", key);
+    return next();
+  }
+  const r = IdempotencyKey.safeParse(value);
   if (!r.success) {
     const message = r.error.issues[0]!.message;
     throw new ApiError("invalid_request", `invalid header: idempotency-key: ${message}`, { issues: [{ path: "idempotency-key", message }] });
@@ -47,7 +54,7 @@ const openOrPassed = createMiddleware<AppEnv, string, SaleInput>(async (c, next)
   // What the fast path in front of the router answers, now that this isolate knows.
   if (await answeredSoldOut(c.env, sale, c.req.header("x-pass"))) return soldOutResponse(c, sale);
   c.set("sale", sale);
-  c.set("identity", identityIn(c.env, sale, c.var.user, c.var.session)); // an account sale refuses an anonymous session here
+  c.set("identity", identityIn(c.env, sale, c.get("user"), c.get("session"))); // an account sale refuses an anonymous session here
   if (!c.req.header("x-pass")) refuseIf(notOpen(sale.status, sale.starts_at));
   await next();
 });
@@ -59,7 +66,7 @@ const info = createRoute({
   summary: "A sale, with availability",
   description: "Cached at the edge for about a second (`cache-control: public, max-age=1`).",
   request: { params: SaleParam },
-  middleware: [valid("param", SaleParam), limitByIp],
+  middleware: [valid("param", SaleParam, fast.saleParam), limitByIp],
   responses: { 200: json(SaleAnswer, "the sale"), ...refusals("invalid_request", "rate_limited", "not_found", "unavailable") },
 });
 
@@ -71,7 +78,7 @@ const mine = createRoute({
   description: "How a client whose claim answer was lost finds its hold.",
   security: asShopper,
   request: { params: SaleParam },
-  middleware: [valid("param", SaleParam), shopper, knownSale],
+  middleware: [valid("param", SaleParam, fast.saleParam), shopper, knownSale],
   responses: { 200: json(HoldsAnswer, "newest first"), ...refusals("invalid_request", ...SHOPPER_REFUSALS, "not_found", "unavailable") },
 });
 
@@ -85,7 +92,7 @@ const claim = createRoute({
   security: asShopper,
   parameters: [header.idempotencyKey, header.pass],
   request: { params: SaleParam, body: body(ClaimBody) },
-  middleware: [valid("param", SaleParam), shopper, idempotencyKey, valid("json", ClaimBody), openOrPassed, requirePass],
+  middleware: [valid("param", SaleParam, fast.saleParam), shopper, idempotencyKey, valid("json", ClaimBody, fast.claimBody), openOrPassed, requirePass],
   responses: {
     201: json(HoldAnswer, "a new hold: pay before `hold.expires_at`"),
     200: json(HoldAnswer, "the hold this key already got, or the shopper's active hold at their limit"),
@@ -118,26 +125,26 @@ mount(sales, info, async (c) => {
 mount(sales, mine, async (c) => {
   const { id } = c.req.valid("param");
   const shards = (await shardsOf(c.env, id)) ?? 1;
-  if (shards === 1) return c.json({ holds: unwrap(await inventory(c.env, id).holdsOf(c.var.user)) }, 200);
+  if (shards === 1) return c.json({ holds: unwrap(await inventory(c.env, id).holdsOf(c.get("user"))) }, 200);
   // A sharded sale: the shopper's holds are all at their home shard. A session that cannot claim
   // here (an anonymous one in an account sale) has none.
   const sale = unwrap(await saleInfo(c.env, id));
   let identity: string;
   try {
-    identity = identityIn(c.env, sale, c.var.user, c.var.session);
+    identity = identityIn(c.env, sale, c.get("user"), c.get("session"));
   } catch {
     return c.json({ holds: [] }, 200);
   }
-  return c.json({ holds: unwrap(await homeInventory(c.env, id, shards, identity).holdsOf(c.var.user)) }, 200);
+  return c.json({ holds: unwrap(await homeInventory(c.env, id, shards, identity).holdsOf(c.get("user"))) }, 200);
 });
 
 mount(sales, claim, async (c) => {
   const { id } = c.req.valid("param");
-  const key = c.var.idempotencyKey;
+  const key = c.get("idempotencyKey");
   const { qty } = c.req.valid("json");
   // The shopper's home shard (the sale's one object unless it is sharded: domain/shards.ts).
   const shards = (await shardsOf(c.env, id)) ?? 1;
-  const answer = await homeInventory(c.env, id, shards, c.var.identity).claim({ user: c.var.user, identity: c.var.identity, qty, key });
+  const answer = await homeInventory(c.env, id, shards, c.get("identity")).claim({ user: c.get("user"), identity: c.get("identity"), qty, key });
   // Only a real sell-out (not "fewer left than you asked for"), with the object's own held
   // count: the cached view's may predate the holds, and decides "sold out" vs "for now".
   if (!answer.ok && refusedForEveryone(answer)) {
@@ -145,7 +152,7 @@ mount(sales, claim, async (c) => {
     // (A shard's held count is its own: a sharded sale keeps the sum it has.)
     if (info.ok) rememberSoldOut(c.env, { ...info.value, held: shards === 1 ? Number(answer.extra?.held ?? info.value.held) : info.value.held });
     // This shopper holds nothing (else the object would have answered their hold).
-    rememberToldSoldOut(id, c.var.user);
+    rememberToldSoldOut(id, c.get("user"));
   }
   const claimed = unwrap(answer);
   if (claimed.kind === "waitlisted") {

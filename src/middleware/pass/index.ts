@@ -11,7 +11,7 @@ import { verifyToken } from "../../lib/tokens";
 export const requirePass = createMiddleware<AppEnv>(async (c, next) => {
   const sale = c.req.param("id");
   const pass = await verifyToken(c.env, "pass", c.req.header("x-pass"));
-  if (!pass || pass.sub !== c.var.user || pass.sale !== sale) {
+  if (!pass || pass.sub !== c.get("user") || pass.sale !== sale) {
     throw new ApiError(
       "pass_required",
       "claims need a waiting-room pass for this sale and session: queue (POST /api/sales/:id/queue), poll GET /api/sales/:id/queue until admitted, then send the pass as `X-Pass`",

@@ -35,6 +35,6 @@ const limitBy = (binding: Limiter, who: string, keyOf: (c: Context<AppEnv>) => s
 
 export const limitByIp = limitBy("RL_IP", "network", (c) => `net:${clientNetwork(c)}`);
 /** Runs after requireSession. */
-export const limitBySession = limitBy("RL_SESSION", "session", (c) => `user:${c.var.user}`);
+export const limitBySession = limitBy("RL_SESSION", "session", (c) => `user:${c.get("user")}`);
 /** Every admin request, before its token is even looked at. */
 export const limitAdmin = limitBy("RL_ADMIN", "network", (c) => `admin:${clientNetwork(c)}`);

@@ -8,7 +8,7 @@ export const bearer = (header: string | undefined) => /^Bearer\s+(\S+)$/i.exec(h
 
 /**
  * Shopper routes need a signed session (`POST /api/session`), sent as `Authorization: Bearer`.
- * The verified user id is put on `c.var.user`; everything downstream trusts only that.
+ * The verified user id is put on `c.get("user")` (not `c.var`, which copies every variable on each read); everything downstream trusts only that.
  */
 export const requireSession = createMiddleware<AppEnv>(async (c, next) => {
   const token = bearer(c.req.header("authorization"));
