@@ -3,7 +3,7 @@
 declare namespace Cloudflare {
 	interface GlobalProps {
 		mainModule: typeof import("./src/index");
-		durableNamespaces: "ProductInventory" | "GatewaySimulator" | "WaitingRoom" | "SaleCatalog";
+		durableNamespaces: "ProductInventory" | "GatewaySimulator" | "WaitingRoom" | "SaleCatalog" | "PaymentPacer";
 	}
 	interface StagingEnv {
 		DB: D1Database;
@@ -48,6 +48,7 @@ declare namespace Cloudflare {
 		GATEWAY_SIM: DurableObjectNamespace<import("./src/index").GatewaySimulator>;
 		ROOM: DurableObjectNamespace<import("./src/index").WaitingRoom>;
 		CATALOG: DurableObjectNamespace<import("./src/index").SaleCatalog>;
+		PACER: DurableObjectNamespace<import("./src/index").PaymentPacer>;
 	}
 	interface Env {
 		DB: D1Database;
@@ -92,6 +93,7 @@ declare namespace Cloudflare {
 		GATEWAY_SIM: DurableObjectNamespace<import("./src/index").GatewaySimulator>;
 		ROOM: DurableObjectNamespace<import("./src/index").WaitingRoom>;
 		CATALOG: DurableObjectNamespace<import("./src/index").SaleCatalog>;
+		PACER: DurableObjectNamespace<import("./src/index").PaymentPacer>;
 	}
 }
 interface Env extends Cloudflare.Env {}

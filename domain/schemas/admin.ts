@@ -39,6 +39,12 @@ export const InventoryStats = z.strictObject({
     last_dead_letter: z.strictObject({ id: z.string(), kind: z.string(), error: z.string(), at: Timestamp }).nullable(),
   }).describe("completed orders and refunds on their way to D1"),
   expiry: z.strictObject({ expired: Count, mean_late_ms: Count, max_late_ms: Count }),
+  payments: z
+    .strictObject({
+      queued: Count.describe("payments waiting for their turn under the provider's rate limit (their holds are kept)"),
+      rate_limited: Count.describe("the provider's 429 answers (rate limited; retried with backoff and jitter)"),
+    })
+    .describe("payment pacing (docs/payments.md)"),
   served: z.strictObject({ claims: Count, batches: Count, infos: Count, since: Timestamp }).describe("calls since the object started"),
   alarm_at: Timestamp.nullable(),
   shard: ShardFigures.optional().describe("a shard of a sharded sale: its own figures"),

@@ -4,6 +4,7 @@ import type { HoldStatus, HoldView } from "../../domain/schemas/hold";
 import type { SaleConfig } from "../../domain/schemas/sale";
 import { addColumns, countBy, iso, type Ddl, type Host, type Scheduled } from "./host";
 import { Meta } from "./meta";
+import { queueView } from "./pay-queue";
 import { noSale, type Sale } from "./sale";
 
 /**
@@ -89,6 +90,7 @@ export function holdView(h: HoldRow, cfg: SaleConfig, refund: RefundBrief | unde
     source: h.source,
     refund: refund ? { status: refund.status, amount: refund.amount } : null,
     action: h.status === "pending" && h.pay_action !== null ? { type: "authenticate", client_secret: h.pay_action } : null,
+    queue: queueView(h, Date.now()),
   };
 }
 

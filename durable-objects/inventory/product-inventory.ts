@@ -17,6 +17,8 @@ import { earliest, iso, type Host, type Scheduled } from "./host";
 import { META_DDL } from "./meta";
 import { Outbox, OUTBOX_DDL, type Reconciliation } from "./outbox";
 import { Payments } from "./payments";
+import { PayQueue, PAY_QUEUE_DDL } from "./pay-queue";
+import { pacerFor } from "../payment-pacer";
 import { ProviderEvents, PROVIDER_EVENTS_DDL, type ProviderEvent, type ProviderEventAnswer } from "./provider-events";
 import type { OutboxRecord } from "./records";
 import { Refunds, REFUNDS_DDL } from "./refunds";
@@ -52,6 +54,7 @@ export class ProductInventory extends DurableObject<Env> {
   private readonly waitlist: Waitlist;
   private readonly claims: Claims;
   private readonly payments: Payments;
+  private readonly payQueue: PayQueue;
   private readonly refunds: Refunds;
   private readonly outbox: Outbox;
   private readonly providerEvents: ProviderEvents;
@@ -71,7 +74,7 @@ export class ProductInventory extends DurableObject<Env> {
     super(ctx, env);
     this.s = settings(env);
     const sql = ctx.storage.sql;
-    for (const q of [...SALE_DDL, ...HOLDS_DDL, ...WAITLIST_DDL, ...REFUNDS_DDL, ...OUTBOX_DDL, ...META_DDL, ...PROVIDER_EVENTS_DDL, ...SHARD_DDL]) {
+    for (const q of [...SALE_DDL, ...HOLDS_DDL, ...WAITLIST_DDL, ...REFUNDS_DDL, ...OUTBOX_DDL, ...META_DDL, ...PROVIDER_EVENTS_DDL, ...SHARD_DDL, ...PAY_QUEUE_DDL]) {
       if (typeof q === "string") sql.exec(q);
       else q(sql);
     }
@@ -116,8 +119,9 @@ export class ProductInventory extends DurableObject<Env> {
       ...host, groupCommit: this.s.GROUP_COMMIT, served: this.served, sale: this.sale, holds: this.holds, waitlist: this.waitlist,
     });
     this.refunds = new Refunds({ ...host, sale: this.sale, enqueue, gateway: gatewayOnce });
+    this.payQueue = new PayQueue({ ...host, settings: this.s, pacer: () => pacerFor(env) });
     this.payments = new Payments({
-      ...host, settings: this.s, sale: this.sale, holds: this.holds, refunds: this.refunds, enqueue, gateway: gatewayOnce,
+      ...host, settings: this.s, sale: this.sale, holds: this.holds, refunds: this.refunds, enqueue, gateway: gatewayOnce, queue: this.payQueue,
       sync: () => ctx.storage.sync(),
     });
     this.outbox = new Outbox({
@@ -299,7 +303,7 @@ export class ProductInventory extends DurableObject<Env> {
   /** The object's figures; a shard's carry its own (`shard`), read in the same moment as its stock. */
   stats(): InventoryStats & { shard?: ShardFigures } {
     const s = inventoryStats({
-      sale: this.sale, holds: this.holds, refunds: this.refunds, waitlist: this.waitlist, outbox: this.outbox,
+      sale: this.sale, holds: this.holds, refunds: this.refunds, waitlist: this.waitlist, outbox: this.outbox, payQueue: this.payQueue,
       served: this.served, alarmAt: this.alarmAt,
     });
     const shard = this.ledger.figures();
