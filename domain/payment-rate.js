@@ -58,6 +58,16 @@ export function reserve(next, rates, cost, now) {
 }
 
 /**
+ * How long to wait before asking again about an unknown outcome: doubling from `retryMs` from
+ * the second attempt on, at most `maxMs`; after a 429, scaled by a jitter of 0.5-1.5 (Stripe's
+ * advice: exponential backoff with jitter), so retries spread out instead of meeting again.
+ */
+export function backoffMs(retryMs, attempts, rateLimited, maxMs, random = Math.random) {
+  const base = Math.min(maxMs, retryMs * 2 ** Math.max(0, attempts - 2));
+  return rateLimited ? base * (0.5 + random()) : base;
+}
+
+/**
  * What a sale needs from the payment provider: every unit paid within a hold window, so
  * stock ÷ hold window paid holds a second at the least (each hold one unit: the worst case), and
  * per endpoint as many requests (create and confirm are one each per payment). `clears_s` is how

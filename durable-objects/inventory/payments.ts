@@ -3,6 +3,7 @@ import { holdIdOf, orderIdOf, saleOf } from "../../domain/ids";
 import { ok, refuse, type Result } from "../../domain/result";
 import { CARD_LIMIT_REASON, type HoldView, type OrderView } from "../../domain/schemas/hold";
 import type { SaleConfig } from "../../domain/schemas/sale";
+import { backoffMs } from "../../domain/payment-rate.js";
 import type { ChargeOutcome, LookupOutcome, PaymentGateway, PaymentRequest } from "../payments/gateway";
 import type { ConfirmedHold, HoldRow, Holds } from "./holds";
 import { iso, type Host, type Scheduled } from "./host";
@@ -290,7 +291,7 @@ export class Payments implements Scheduled {
         } else {
           // A 429 backs off with jitter (Stripe's advice), so retries spread instead of meeting again.
           const limited = outcome.status === "unknown" && outcome.rate_limited === true;
-          const next = now + Math.min(MAX_BACKOFF_MS, this.s.PAY_RETRY_MS * 2 ** (attempts - 2)) * (limited ? 0.5 + Math.random() : 1);
+          const next = now + backoffMs(this.s.PAY_RETRY_MS, attempts, limited, MAX_BACKOFF_MS);
           nextAt = Math.min(next, h.pay_deadline ?? next);
           this.sql.exec("UPDATE holds SET pay_attempts = ?, pay_next_at = ?, pay_action = ? WHERE id = ?", attempts, nextAt, action, h.id);
         }
