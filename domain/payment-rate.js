@@ -90,6 +90,9 @@ export function paymentNeeds({ stock, hold_ttl_s, rates }) {
   };
 }
 
+/** The longest hold window a sale may have (schemas/sale.ts). */
+const MAX_HOLD_TTL_S = 3600;
+
 /** The operator's warning for a sale whose payments the account cannot clear in a hold window, or null. */
 export function paymentWarning({ stock, hold_ttl_s, rates, headroom }) {
   const n = paymentNeeds({ stock, hold_ttl_s, rates });
@@ -101,7 +104,9 @@ export function paymentWarning({ stock, hold_ttl_s, rates, headroom }) {
     `  i.e. ${f(n.endpoint_rps)} requests/s on each of ${ENDPOINTS.create} and …/confirm and ${f(n.account_rps)}/s for the account;`,
     `  the pacer clears ${f(n.capacity_per_s)} payments/s (account ${f(rates.account)}/s, endpoints ${f(rates.create)}/s after ${Math.round(headroom * 100)}% headroom).`,
     `  Shoppers will queue to pay (their holds are extended while they wait: ~${f(n.clears_s)} s to clear the stock). Ways out:`,
-    `  - a longer hold window: --hold-ttl ${n.hold_ttl_needed_s} clears the stock within one window;`,
+    n.hold_ttl_needed_s <= MAX_HOLD_TTL_S
+      ? `  - a longer hold window: --hold-ttl ${n.hold_ttl_needed_s} clears the stock within one window;`
+      : `  - a longer hold window: ${n.hold_ttl_needed_s} s would clear it, over the ${MAX_HOLD_TTL_S} s a window may be: with --hold-ttl ${MAX_HOLD_TTL_S}, also one of the below;`,
     `  - a higher limit from Stripe: ${f(n.paid_holds_per_s / keep)}/s per endpoint and ${f(n.account_rps / keep)}/s for the account (ask Stripe support; docs/payments.md);`,
     `  - slower admission: --rate ${Math.max(1, Math.floor(n.capacity_per_s))} admits no faster than payments clear.`,
   ].join("\n");

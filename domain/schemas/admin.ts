@@ -68,6 +68,22 @@ export const D1Counts = z.union([
   z.null(),
 ]);
 
+const BucketRates = z.strictObject({ account: z.number(), create: z.number(), confirm: z.number(), retrieve: z.number(), methods: z.number() });
+
+/** `GET /admin/payments`: the payment pacer of this Worker's Stripe account (docs/payments.md). */
+export const PaymentPacing = z
+  .strictObject({
+    paced: z.boolean().describe("payments go through the pacer (GATEWAY = stripe); the simulated gateway is not paced"),
+    account: z.string().nullable().describe("the pacer's name: STRIPE_ACCOUNT, or a hash of the secret key"),
+    headroom: z.number().describe("the fraction of Stripe's limits left for the shop's own traffic and refunds"),
+    rates: BucketRates.describe("requests per second the pacer grants per bucket (Stripe's limits less the headroom)"),
+    payments_per_s: z.number().describe("payments per second the account clears at those rates"),
+    waiting: Count.describe("payments granted a turn that has not come yet (all sales)"),
+    line_ms: Count.describe("how far ahead the last granted turn is"),
+    granted: z.strictObject({ payment: Count, retry: Count }),
+  })
+  .meta({ id: "PaymentPacing" });
+
 /** `GET /admin/sales/:id` */
 export const SaleStats = InventoryStats.extend({
   queue: RoomStats,
