@@ -1,10 +1,11 @@
 /** Types for payment-rate.js (the pacer's arithmetic, shared by the objects, the CLI and the dashboard). */
-export type Bucket = "account" | "create" | "confirm" | "retrieve" | "methods";
+export type Bucket = "account" | "calls" | "create" | "confirm" | "retrieve" | "methods";
 export type Rates = Record<Bucket, number>;
 export type Cost = Partial<Record<Bucket, number>>;
 export const STRIPE_ENDPOINT_RATE: number;
 export function stripeAccountRate(live: boolean): number;
-export const COST: { payment: Cost; retry: Cost };
+export const COST: { payment: Cost; retry: Cost; call: Cost };
+export const CALL_SHARE: number;
 export const ENDPOINTS: Record<Exclude<Bucket, "account">, string>;
 export function pacerRates(o: { account: number; endpoint: number; headroom: number }): Rates;
 export function paymentsPerSecond(rates: Rates, cost?: Cost): number;

@@ -10,17 +10,25 @@ export const STRIPE_ENDPOINT_RATE = 25;
 export const stripeAccountRate = (live) => (live ? 100 : 25);
 
 /**
- * What one payment costs at Stripe, per bucket: the PaymentMethod read (the card's fingerprint),
- * the PaymentIntent created and confirmed, and the one retrieve its webhook prompts. A retry of
- * an unknown outcome retrieves the intent and may confirm it again.
+ * What a request costs at Stripe, per bucket. A payment: the PaymentMethod read (the card's
+ * fingerprint), the PaymentIntent created and confirmed. A retry of an unknown outcome
+ * retrieves the intent and may confirm it again. Both go in the payments' lane (`account`).
+ * Every other call (the retrieve a webhook prompts, a cancel, a refund) goes in a lane of its
+ * own (`calls`, CALL_SHARE of the account's rate), so it never waits behind the queue of
+ * payments, and the two lanes together never exceed the account's rate.
  */
 export const COST = {
-  payment: { account: 4, create: 1, confirm: 1, retrieve: 1, methods: 1 },
+  payment: { account: 3, create: 1, confirm: 1, methods: 1 },
   retry: { account: 2, confirm: 1, retrieve: 1 },
+  call: { calls: 1 },
 };
+
+/** The account's rate left to calls outside a payment's turn: about one webhook retrieve per payment. */
+export const CALL_SHARE = 0.25;
 
 /** The endpoints behind the buckets (for the docs and the operator). */
 export const ENDPOINTS = {
+  calls: "GET /v1/payment_intents/:id (a webhook's), cancels and refunds",
   create: "POST /v1/payment_intents",
   confirm: "POST /v1/payment_intents/:id/confirm",
   retrieve: "GET /v1/payment_intents/:id",
@@ -33,8 +41,10 @@ export const ENDPOINTS = {
  */
 export function pacerRates({ account, endpoint, headroom }) {
   const keep = 1 - headroom;
-  const r = { account: account * keep };
+  const r = {};
   for (const k of Object.keys(ENDPOINTS)) r[k] = endpoint * keep;
+  r.account = account * keep * (1 - CALL_SHARE);
+  r.calls = account * keep * CALL_SHARE;
   return r;
 }
 
@@ -77,7 +87,7 @@ export function paymentNeeds({ stock, hold_ttl_s, rates }) {
   const needed = stock / Math.max(1, hold_ttl_s);
   const capacity = paymentsPerSecond(rates);
   const perEndpoint = needed; // create: 1, confirm: 1 per payment
-  const accountRps = needed * COST.payment.account;
+  const accountRps = needed * (COST.payment.account + 1); // and the retrieve its webhook prompts
   return {
     paid_holds_per_s: needed,
     endpoint_rps: perEndpoint,
@@ -102,7 +112,7 @@ export function paymentWarning({ stock, hold_ttl_s, rates, headroom }) {
   return [
     `payments: ${stock.toLocaleString("en")} units in a ${hold_ttl_s} s hold window need ${f(n.paid_holds_per_s)} paid holds/s,`,
     `  i.e. ${f(n.endpoint_rps)} requests/s on each of ${ENDPOINTS.create} and …/confirm and ${f(n.account_rps)}/s for the account;`,
-    `  the pacer clears ${f(n.capacity_per_s)} payments/s (account ${f(rates.account)}/s, endpoints ${f(rates.create)}/s after ${Math.round(headroom * 100)}% headroom).`,
+    `  the pacer clears ${f(n.capacity_per_s)} payments/s (account ${f(rates.account + rates.calls)}/s, endpoints ${f(rates.create)}/s after ${Math.round(headroom * 100)}% headroom).`,
     `  Shoppers will queue to pay (their holds are extended while they wait: ~${f(n.clears_s)} s to clear the stock). Ways out:`,
     n.hold_ttl_needed_s <= MAX_HOLD_TTL_S
       ? `  - a longer hold window: --hold-ttl ${n.hold_ttl_needed_s} clears the stock within one window;`

@@ -11,9 +11,10 @@ import { call, d1Orders, d1Refunds, sleep, stats, stub } from "./support/worker"
 /**
  * Payment pacing (durable-objects/payment-pacer.ts, durable-objects/inventory/pay-queue.ts)
  * against the fake Stripe, which enforces Stripe's sandbox limits (25 requests/s per endpoint
- * and for the account). The test key is a sandbox's: the pacer grants 25 × 0.8 = 20 account
- * requests/s, 4 per payment, so one payment every 200 ms; a turn more than a second away is
- * queued (202, `hold.queue`).
+ * and for the account). The test key is a sandbox's: after 20% headroom the pacer grants
+ * payments 25 × 0.8 × 0.75 = 15 account requests/s, 3 per payment, so one payment every 200 ms
+ * (the other quarter is the lane for webhook lookups, cancels and refunds); a turn more than a
+ * second away is queued (202, `hold.queue`).
  */
 const pacer = async () => env.PACER.get(env.PACER.idFromName(await pacerName(env)));
 const GAP_MS = 200;

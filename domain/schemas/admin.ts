@@ -68,7 +68,7 @@ export const D1Counts = z.union([
   z.null(),
 ]);
 
-const BucketRates = z.strictObject({ account: z.number(), create: z.number(), confirm: z.number(), retrieve: z.number(), methods: z.number() });
+const BucketRates = z.strictObject({ account: z.number(), calls: z.number(), create: z.number(), confirm: z.number(), retrieve: z.number(), methods: z.number() });
 
 /** `GET /admin/payments`: the payment pacer of this Worker's Stripe account (docs/payments.md). */
 export const PaymentPacing = z
@@ -80,7 +80,7 @@ export const PaymentPacing = z
     payments_per_s: z.number().describe("payments per second the account clears at those rates"),
     waiting: Count.describe("payments granted a turn that has not come yet (all sales)"),
     line_ms: Count.describe("how far ahead the last granted turn is"),
-    granted: z.strictObject({ payment: Count, retry: Count }),
+    granted: z.strictObject({ payment: Count, retry: Count, call: Count }),
   })
   .meta({ id: "PaymentPacing" });
 

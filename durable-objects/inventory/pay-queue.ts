@@ -1,4 +1,5 @@
 import type { Settings } from "../../domain/config";
+import type { PaymentGateway } from "../payments/gateway";
 import type { Slot, SlotKind } from "../payment-pacer";
 import type { HoldRow } from "./holds";
 import { addColumns, iso, type Ddl, type Host } from "./host";
@@ -46,8 +47,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export class PayQueue {
   readonly paced: boolean;
   private readonly meta: Meta<"pay_rate_limited">;
-  /** Slots that come due late (a busy alarm) still go one gap apart, never together. */
-  private cursor = 0;
+  /** When this object last started a paced payment (a call): starts go one gap apart at the least. */
+  private readonly lastStart = { payment: 0, call: 0 };
   private readonly running = new Map<string, Promise<unknown>>();
 
   constructor(private readonly host: PayQueueHost) {
@@ -81,15 +82,42 @@ export class PayQueue {
     return this.paced ? this.host.settings.PAY_QUEUE_INLINE_MS : 0;
   }
 
-  /** Waits for a slot; a slot already past goes one gap after the last late one. */
-  async until(at: number, gap: number): Promise<void> {
-    const now = Date.now();
-    let go = at;
-    if (at < now) {
-      go = Math.max(now, this.cursor);
-      this.cursor = go + gap;
+  /**
+   * Waits for a slot, and for one gap after this object's last start: slots that come due late
+   * (a busy alarm, timers firing late on a loaded machine) go one after the other, not together.
+   */
+  async until(at: number, gap: number, lane: keyof PayQueue["lastStart"] = "payment"): Promise<void> {
+    for (;;) {
+      const now = Date.now();
+      const go = Math.max(at, this.lastStart[lane] + gap);
+      if (go <= now) break;
+      await sleep(go - now);
     }
-    if (go > now) await sleep(go - now);
+    this.lastStart[lane] = Date.now();
+  }
+
+  /**
+   * The gateway with its calls outside a payment's turn (a webhook's lookup, a released hold's
+   * watch, a cancel, a refund) paced in the pacer's lane for calls. A pacer that cannot be
+   * reached does not stop them (they are few; a 429 is retried like any unknown answer).
+   */
+  pacedGateway(gw: PaymentGateway): PaymentGateway {
+    if (!this.paced) return gw;
+    const call = async () => {
+      const slot = await this.grant("call").catch((e: unknown) => void this.host.log("warn", "pacer_unreachable", { error: String(e) }));
+      if (slot) await this.until(slot.at, slot.gap_ms, "call");
+    };
+    const cancel = gw.cancel?.bind(gw);
+    return {
+      ...gw,
+      fingerprint: gw.fingerprint.bind(gw),
+      ...(gw.open ? { open: gw.open.bind(gw) } : {}),
+      charge: gw.charge.bind(gw),
+      recheck: gw.recheck.bind(gw),
+      lookup: async (req) => (await call(), gw.lookup(req)),
+      ...(cancel ? { cancel: async (req) => (await call(), cancel(req)) } : {}),
+      refund: async (req) => (await call(), gw.refund(req)),
+    };
   }
 
   /**

@@ -87,7 +87,9 @@ export class Payments implements Scheduled {
       this.host.log("warn", "pacer_unreachable", { hold: holdId, error: String(e) });
       return refuse("unavailable", "payments cannot be taken for a moment; nothing was charged, try again");
     }
-    if (slot && !q.near(slot.at)) {
+    // A turn too far to wait for, or one that would come after the window: queued (the window is extended).
+    const held = this.host.holds.get(holdId);
+    if (slot && (!q.near(slot.at) || (held && slot.at + this.s.PAY_TIMEOUT_MS >= held.expires_at))) {
       const gw = this.host.gateway();
       const now = Date.now();
       const queued = this.host.transactionSync(() => {

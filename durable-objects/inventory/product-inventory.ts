@@ -107,7 +107,8 @@ export class ProductInventory extends DurableObject<Env> {
     const enqueue = (rec: OutboxRecord, now: number, delay?: number) => this.outbox.enqueue(rec, now, delay);
     const offerWaitlist = (now: number) => this.waitlist.offer(now);
     let gateway: PaymentGateway | undefined;
-    const gatewayOnce = () => (gateway ??= gatewayFor(env));
+    // Calls outside a payment's turn are paced in the pacer's lane for calls (pay-queue.ts).
+    const gatewayOnce = () => (gateway ??= this.payQueue.pacedGateway(gatewayFor(env)));
 
     const ledger = (this.ledger = new ShardLedger(sql));
     this.sale = new Sale({ ...host, enqueue, offerWaitlist, catalogStock: (row) => ledger.publishedStock(row.stock_total) });
