@@ -4,7 +4,7 @@ export type Rates = Record<Bucket, number>;
 export type Cost = Partial<Record<Bucket, number>>;
 export const STRIPE_ENDPOINT_RATE: number;
 export function stripeAccountRate(live: boolean): number;
-export const COST: { payment: Cost; retry: Cost; call: Cost };
+export const COST: { payment: Cost; retry: Cost; call: Cost; recheck: Cost };
 export const CALL_SHARE: number;
 export const ENDPOINTS: Record<Exclude<Bucket, "account">, string>;
 export function pacerRates(o: { account: number; endpoint: number; headroom: number }): Rates;

@@ -21,6 +21,8 @@ export const COST = {
   payment: { account: 3, create: 1, confirm: 1, methods: 1 },
   retry: { account: 2, confirm: 1, retrieve: 1 },
   call: { calls: 1 },
+  /** A shopper back from 3-D Secure: the intent retrieved, confirmed again if it never was. */
+  recheck: { calls: 2 },
 };
 
 /** The account's rate left to calls outside a payment's turn: about one webhook retrieve per payment. */

@@ -32,7 +32,7 @@ export function ratesOf(s: Pick<Settings, "STRIPE_RATE_ACCOUNT" | "STRIPE_RATE_E
 export class PaymentPacer extends DurableObject<Env> {
   private readonly rates: Rates;
   private next: Partial<Record<Bucket, number>> = {};
-  private granted = { payment: 0, retry: 0, call: 0 };
+  private granted: Record<SlotKind, number> = { payment: 0, retry: 0, call: 0, recheck: 0 };
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -58,7 +58,7 @@ export class PaymentPacer extends DurableObject<Env> {
     }
     sql.exec("INSERT INTO granted (kind, n) VALUES (?, 1) ON CONFLICT (kind) DO UPDATE SET n = n + 1", kind);
     const gap = this.gapMs();
-    const g = kind === "call" ? 1000 / this.rates.calls : gap;
+    const g = kind === "call" || kind === "recheck" ? 1000 / this.rates.calls : gap;
     return { at: Math.ceil(r.at), position: Math.max(0, Math.ceil((r.at - now) / g)), gap_ms: g };
   }
 

@@ -6,7 +6,7 @@ import { pacerName, type PaymentPacer } from "../durable-objects/payment-pacer";
 import { createSale, expectStockInvariant } from "./support/sales";
 import { heldBy, pay, session } from "./support/shoppers";
 import { holdRow, intentsFor } from "./support/stripe";
-import { call, d1Orders, d1Refunds, sleep, stats, stub } from "./support/worker";
+import { admin, call, d1Orders, d1Refunds, sleep, stats, stub } from "./support/worker";
 
 /**
  * Payment pacing (durable-objects/payment-pacer.ts, durable-objects/inventory/pay-queue.ts)
@@ -85,6 +85,11 @@ describe("payment pacing", () => {
     // 14 payments at one every 200 ms: the line is longer than the one-second wait a request makes.
     expect(expectQueued(answers).length).toBeGreaterThanOrEqual(5);
     expect((await p.stats()).granted.payment - before).toBe(14); // every object asked the one pacer
+    // The operator sees the same pacer: its rates (a sandbox's, less 20% headroom) and its line.
+    const seen = await admin("GET", "/payments");
+    expect(seen.status).toBe(200);
+    expect(seen.body).toMatchObject({ paced: true, account: await pacerName(env), headroom: 0.2, payments_per_s: 5, rates: { account: 15, calls: 5, create: 20, confirm: 20 } });
+    expect(seen.body.granted.payment).toBeGreaterThanOrEqual(before + 14);
 
     const final = await ended(list);
     expect(final.every((h) => h.status === "confirmed")).toBe(true);

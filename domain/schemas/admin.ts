@@ -80,7 +80,7 @@ export const PaymentPacing = z
     payments_per_s: z.number().describe("payments per second the account clears at those rates"),
     waiting: Count.describe("payments granted a turn that has not come yet (all sales)"),
     line_ms: Count.describe("how far ahead the last granted turn is"),
-    granted: z.strictObject({ payment: Count, retry: Count, call: Count }),
+    granted: z.strictObject({ payment: Count, retry: Count, call: Count, recheck: Count }),
   })
   .meta({ id: "PaymentPacing" });
 

@@ -103,10 +103,7 @@ export class PayQueue {
    */
   pacedGateway(gw: PaymentGateway): PaymentGateway {
     if (!this.paced) return gw;
-    const call = async () => {
-      const slot = await this.grant("call").catch((e: unknown) => void this.host.log("warn", "pacer_unreachable", { error: String(e) }));
-      if (slot) await this.until(slot.at, slot.gap_ms, "call");
-    };
+    const call = () => this.callSlot("call");
     const cancel = gw.cancel?.bind(gw);
     return {
       ...gw,
@@ -164,6 +161,30 @@ export class PayQueue {
     const took = this.move(h, { pay_slot: null, pay_next_at: Math.max(at, Date.now()) + s.PAY_TIMEOUT_MS + s.PAY_RETRY_MS });
     if (took) await this.until(at, gap);
     return took;
+  }
+
+  /**
+   * Waits for a slot in the pacer's lane for calls (outside a payment's turn: lookups, cancels,
+   * refunds, a shopper back from 3-D Secure). A pacer that cannot be reached does not stop them.
+   */
+  async callSlot(kind: "call" | "recheck"): Promise<void> {
+    const slot = await this.grant(kind).catch((e: unknown) => void this.host.log("warn", "pacer_unreachable", { error: String(e) }));
+    if (slot) await this.until(slot.at, slot.gap_ms, "call");
+  }
+
+  /**
+   * A paced pay request is here within its hold's window: the window runs a minute past `from`
+   * (its arrival, then its turn) at the least, durably, before the request waits for anything
+   * (the expiry alarm must not take a hold whose payment waits for our own pacer or turn).
+   * False: the hold is not held, or its window had ended before the request came.
+   */
+  keep(holdId: string, from: number, now: number): boolean {
+    return this.host.transactionSync(
+      () =>
+        this.host.sql
+          .exec("UPDATE holds SET expires_at = MAX(expires_at, ?) WHERE id = ? AND status = 'held' AND expires_at > ? RETURNING id", from + TURN_GRACE_MS, holdId, now)
+          .toArray().length > 0,
+    );
   }
 
   /** Updates a pending hold's turn if no other run changed it since `h` was read. */

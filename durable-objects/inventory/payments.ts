@@ -67,6 +67,7 @@ export class Payments implements Scheduled {
     const seen = this.host.holds.get(holdId);
     if (!seen || seen.user_id !== user) return refuse("not_found", "no such hold");
     if (seen.status === "pending" && seen.pay_action !== null && seen.pay_ref !== null) {
+      if (this.host.queue.paced) await this.host.queue.callSlot("recheck"); // back from 3-D Secure: asked in the lane for calls
       await this.attempt(seen, false);
       return this.host.holds.hold(holdId, user);
     }
@@ -80,6 +81,8 @@ export class Payments implements Scheduled {
    */
   private async payHeld(holdId: string, user: string, method: string): Promise<Result<HoldView>> {
     const q = this.host.queue;
+    // Arrived within the window: it is kept while we ask the pacer (not expired behind our own line).
+    if (q.paced && !q.keep(holdId, Date.now(), Date.now())) return this.payNow(holdId, user, method); // answered as it stands
     let slot;
     try {
       slot = await q.grant("payment");
@@ -103,7 +106,10 @@ export class Payments implements Scheduled {
       if (queued) this.host.log("info", "pay_queued", { hold: holdId, user, position: slot.position, at: iso(slot.at) });
       return this.host.holds.hold(holdId, user);
     }
-    if (slot) await q.until(slot.at, slot.gap_ms);
+    if (slot) {
+      if (!q.keep(holdId, slot.at, Date.now())) return this.payNow(holdId, user, method); // ended meanwhile: answered as it stands
+      await q.until(slot.at, slot.gap_ms);
+    }
     return this.payNow(holdId, user, method);
   }
 

@@ -15,7 +15,11 @@ import { fmtMs, percentile } from "./stats.mjs";
  * @param {{reference, status, charge_id, calls, refund_id}[]} r.intents  the fake's intents (ledger)
  */
 export function pacingReport({ shoppers, d1, traffic, limit, stats, intents }) {
-  const paid = shoppers.flatMap((sh) => sh.holds).filter((h) => h.payAt);
+  // Each hold as the server has it at the end (finalHoldViews), not as its shopper last saw it.
+  const paid = shoppers
+    .flatMap((sh) => sh.holds)
+    .filter((h) => h.payAt)
+    .map((h) => ({ ...h, final: h.end?.status ?? h.final, reason: h.end?.reason ?? h.reason }));
   const busy = traffic.filter((s) => s.received > 0);
   const maxReceived = Math.max(0, ...busy.map((s) => s.received));
   const maxAdmitted = Math.max(0, ...busy.map((s) => s.received - s.limited));

@@ -303,7 +303,7 @@ mount(admin, payments, async (c) => {
   const pacer = await pacerFor(c.env);
   if (pacer) return c.json({ paced: true, account: await pacerName(c.env), headroom: s.STRIPE_RATE_HEADROOM, ...(await pacer.stats()) }, 200);
   const rates = ratesOf(s, false);
-  const idle = { waiting: 0, line_ms: 0, granted: { payment: 0, retry: 0, call: 0 } };
+  const idle = { waiting: 0, line_ms: 0, granted: { payment: 0, retry: 0, call: 0, recheck: 0 } };
   return c.json({ paced: false, account: null, headroom: s.STRIPE_RATE_HEADROOM, rates, payments_per_s: paymentsPerSecond(rates), ...idle }, 200);
 });
 
