@@ -18,6 +18,9 @@ export function ratesOf(s: Pick<Settings, "STRIPE_RATE_ACCOUNT" | "STRIPE_RATE_E
   return pacerRates({ account: s.STRIPE_RATE_ACCOUNT ?? stripeAccountRate(live), endpoint: s.STRIPE_RATE_ENDPOINT, headroom: s.STRIPE_RATE_HEADROOM });
 }
 
+/** This Worker's pacer rates: its settings, for a live key's account or a sandbox's. */
+export const ratesFor = (env: Env): Rates => ratesOf(settings(env), (env.STRIPE_SECRET_KEY ?? "").startsWith("sk_live_"));
+
 /**
  * One per Stripe account (named by `pacerName`), shared by every sale and shard that pays with
  * it: it grants each payment a slot, the time its requests may go, from token buckets, one per
@@ -36,8 +39,7 @@ export class PaymentPacer extends DurableObject<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    const s = settings(env);
-    this.rates = ratesOf(s, (env.STRIPE_SECRET_KEY ?? "").startsWith("sk_live_"));
+    this.rates = ratesFor(env);
     const sql = ctx.storage.sql;
     sql.exec("CREATE TABLE IF NOT EXISTS buckets (name TEXT PRIMARY KEY, next INTEGER NOT NULL)");
     sql.exec("CREATE TABLE IF NOT EXISTS granted (kind TEXT PRIMARY KEY, n INTEGER NOT NULL)");

@@ -33,6 +33,8 @@ export interface PayQueueHost extends Host {
   settings: Pick<Settings, "GATEWAY" | "PAY_QUEUE_INLINE_MS" | "PAY_TIMEOUT_MS" | "PAY_RETRY_MS" | "PAY_GIVE_UP_S">;
   /** The account's pacer (one for every sale and shard paying with this Stripe account). */
   pacer(): Promise<Pacer | null>;
+  /** The least time between two requests this object sends to the provider (the pacer's account rate, both lanes). */
+  requestGapMs: number;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -49,6 +51,8 @@ export class PayQueue {
   private readonly meta: Meta<"pay_rate_limited">;
   /** When this object last started a paced payment (a call): starts go one gap apart at the least. */
   private readonly lastStart = { payment: 0, call: 0 };
+  /** When this object last sent a request to the provider. */
+  private lastSent = 0;
   private readonly running = new Map<string, Promise<unknown>>();
 
   constructor(private readonly host: PayQueueHost) {
@@ -103,14 +107,18 @@ export class PayQueue {
    */
   pacedGateway(gw: PaymentGateway): PaymentGateway {
     if (!this.paced) return gw;
-    const call = () => this.callSlot("call");
+    // Every request also goes one request gap after this object's last: the parts of payments
+    // whose turns were spaced (create after the card, confirm after create) meet again after a
+    // slow step, or after timers fire late on a busy machine; this keeps them apart.
+    const call = async () => (await this.callSlot("call"), this.spaced());
+    const sent = <A extends unknown[], T>(fn: (...a: A) => Promise<T>) => async (...a: A) => (await this.spaced(), fn(...a));
+    const open = gw.open?.bind(gw);
     const cancel = gw.cancel?.bind(gw);
     return {
-      ...gw,
-      fingerprint: gw.fingerprint.bind(gw),
-      ...(gw.open ? { open: gw.open.bind(gw) } : {}),
-      charge: gw.charge.bind(gw),
-      recheck: gw.recheck.bind(gw),
+      fingerprint: sent(gw.fingerprint.bind(gw)),
+      ...(open ? { open: sent(open) } : {}),
+      charge: sent(gw.charge.bind(gw)),
+      recheck: sent(gw.recheck.bind(gw)),
       lookup: async (req) => (await call(), gw.lookup(req)),
       ...(cancel ? { cancel: async (req) => (await call(), cancel(req)) } : {}),
       refund: async (req) => (await call(), gw.refund(req)),
@@ -161,6 +169,19 @@ export class PayQueue {
     const took = this.move(h, { pay_slot: null, pay_next_at: Math.max(at, Date.now()) + s.PAY_TIMEOUT_MS + s.PAY_RETRY_MS });
     if (took) await this.until(at, gap);
     return took;
+  }
+
+  /** Waits until one request gap has passed since this object's last request to the provider. */
+  private async spaced(): Promise<void> {
+    for (;;) {
+      const now = Date.now();
+      const go = this.lastSent + this.host.requestGapMs;
+      if (go <= now) {
+        this.lastSent = now;
+        return;
+      }
+      await sleep(go - now);
+    }
   }
 
   /**

@@ -18,7 +18,7 @@ import { META_DDL } from "./meta";
 import { Outbox, OUTBOX_DDL, type Reconciliation } from "./outbox";
 import { Payments } from "./payments";
 import { PayQueue, PAY_QUEUE_DDL } from "./pay-queue";
-import { pacerFor } from "../payment-pacer";
+import { pacerFor, ratesFor } from "../payment-pacer";
 import { ProviderEvents, PROVIDER_EVENTS_DDL, type ProviderEvent, type ProviderEventAnswer } from "./provider-events";
 import type { OutboxRecord } from "./records";
 import { Refunds, REFUNDS_DDL } from "./refunds";
@@ -120,7 +120,8 @@ export class ProductInventory extends DurableObject<Env> {
       ...host, groupCommit: this.s.GROUP_COMMIT, served: this.served, sale: this.sale, holds: this.holds, waitlist: this.waitlist,
     });
     this.refunds = new Refunds({ ...host, sale: this.sale, enqueue, gateway: gatewayOnce });
-    this.payQueue = new PayQueue({ ...host, settings: this.s, pacer: () => pacerFor(env) });
+    const rates = ratesFor(env);
+    this.payQueue = new PayQueue({ ...host, settings: this.s, pacer: () => pacerFor(env), requestGapMs: 1000 / (rates.account + rates.calls) });
     this.payments = new Payments({
       ...host, settings: this.s, sale: this.sale, holds: this.holds, refunds: this.refunds, enqueue, gateway: gatewayOnce, queue: this.payQueue,
       sync: () => ctx.storage.sync(),
