@@ -179,6 +179,8 @@ export function createClient({ transport, headers: defaults = {}, onAnswer }) {
         reconcile: (saleId, options) => a("POST", `/sales/${saleId}/reconcile`, undefined, options),
         /** GET /admin/gateway/ledger: the simulated gateway's charges. */
         ledger: (options) => a("GET", "/gateway/ledger", undefined, options),
+        /** GET /admin/payments: the payment pacer's rates and line (Stripe's rate limits). */
+        payments: (options) => a("GET", "/payments", undefined, options),
         /** POST /admin/faults (needs ALLOW_FAULTS): gateway rates, D1 outages, restarts. */
         faults: (body, options) => a("POST", "/faults", body, options),
       };

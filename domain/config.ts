@@ -31,6 +31,16 @@ export const SettingsSchema = z.object({
   STRIPE_PUBLISHABLE_KEY: z.string().regex(/^(pk_(test|live)_[A-Za-z0-9]+)?$/, "a Stripe publishable key (pk_test_… or pk_live_…)").default(""),
   // (0 would switch the timestamp check off in the stripe package: at least a second.)
   STRIPE_WEBHOOK_TOLERANCE_S: num(300).pipe(z.number().min(1)),
+  // The payment pacer (durable-objects/payment-pacer.ts): one per Stripe account, named
+  // STRIPE_ACCOUNT (or a hash of the secret key). Its rates are Stripe's limits (requests/s per
+  // endpoint; for the whole account, unset: 100 with a live key, 25 with a test key) less
+  // STRIPE_RATE_HEADROOM (a fraction kept for the shop's own Stripe traffic and refunds). A pay
+  // request whose turn is within PAY_QUEUE_INLINE_MS waits for it; later ones are queued (202).
+  STRIPE_ACCOUNT: z.string().default(""),
+  STRIPE_RATE_ENDPOINT: num(25).pipe(z.number().min(1)),
+  STRIPE_RATE_ACCOUNT: z.coerce.number().finite().min(1).optional(),
+  STRIPE_RATE_HEADROOM: num(0.2).pipe(z.number().max(0.9)),
+  PAY_QUEUE_INLINE_MS: num(1000),
   PAY_TIMEOUT_MS: num(5000),
   PAY_RETRY_MS: num(2000),
   PAY_GIVE_UP_S: num(900),

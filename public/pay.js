@@ -154,12 +154,23 @@ $("cancel").addEventListener("click", async () => {
   }
 });
 
-/** 202: the gateway's answer is not known yet; the hold stays reserved while we ask again. */
+/** When a queued payment's turn comes, in words ("in about 40 s"). */
+const turnIn = (eta) => {
+  const s = Math.max(1, Math.round((Date.parse(eta) - clockNow()) / 1000));
+  return s < 90 ? `in about ${s} s` : `in about ${Math.round(s / 60)} min`;
+};
+
+/**
+ * 202: the gateway's answer is not known yet, or the payment is queued under the payment
+ * provider's rate limit (`hold.queue`); the hold stays reserved while we ask again.
+ */
 function awaitPayment() {
   payForm(false);
   setText("pay-status", hold?.action
     ? "Waiting for you to confirm the payment with your bank. Your unit stays reserved meanwhile."
-    : "Waiting for the bank's answer. Your unit stays reserved meanwhile; this page updates by itself.");
+    : hold?.queue
+      ? `Payment queued: number ${hold.queue.position} in line, your turn ${turnIn(hold.queue.eta)}. Your unit stays reserved until then; this page updates by itself.`
+      : "Waiting for the bank's answer. Your unit stays reserved meanwhile; this page updates by itself.");
   clearTimers("hold");
   timers.hold = setTimeout(refreshHold, HOLD_POLL_MS);
 }
@@ -186,7 +197,15 @@ export async function refreshHold() {
         return awaitPayment();
       }
       if (h.status === "held" && page.step === "pay") {
-        hold = h; // still ours (the page's clock may run ahead of the server's)
+        // Still ours (the page's clock may run ahead of the server's). Back from `pending`: a
+        // queued payment refused at its turn before any charge (the card's limit): another card may pay.
+        const back = hold?.status === "pending";
+        hold = h;
+        if (back) {
+          paying = false;
+          setText("pay-status", h.reason ?? "");
+          payForm(true);
+        }
         return;
       }
       return onHold(h);

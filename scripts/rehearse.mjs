@@ -40,6 +40,7 @@ import { shopSigner } from "./lib/shop-account.mjs";
 import { powSolver, threadSolver } from "./lib/solver.mjs";
 import { serveStripeFake } from "./lib/stripe-fake-server.mjs";
 import { now } from "./lib/clock.mjs";
+import { pacingReport } from "./lib/pacing-report.mjs";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const { a, opts } = readOptions();
@@ -67,10 +68,13 @@ async function main() {
       stripe = await serveStripeFake({
         timeoutMs: PAY.PAY_TIMEOUT_MS + 1000,
         webhooks: { duplicate: 0.2, forged: 0.1, late: 0.1, lateMs: 3000, jitterMs: 400 },
+        rateLimit: { account: opts.stripeRate, endpoint: opts.stripeRate },
       });
       say(`fake Stripe on ${stripe.base}`);
       gatewayVars = {
         GATEWAY: "stripe", STRIPE_API_BASE: stripe.base, STRIPE_SECRET_KEY: `sk_test_${now().toString(36)}rehearsal`, STRIPE_WEBHOOK_SECRET: stripe.secret,
+        // The pacer is told the account's limits, as an operator would (docs/payments.md).
+        STRIPE_RATE_ACCOUNT: String(opts.stripeRate), STRIPE_RATE_ENDPOINT: String(opts.stripeRate),
       };
     }
     server = await startLocal({
@@ -217,16 +221,21 @@ async function main() {
       evidence: ev, more: 0,
     });
   }
+  const pacing = stripe
+    ? pacingReport({ shoppers: everyone, d1, traffic: stripe.fake.limiter.traffic(), limit: opts.stripeRate, stats, intents: stripe.fake.ledger() })
+    : null;
+  if (pacing) checks.push(...pacing.checks);
   timing.ended = now();
 
   const report = buildReport({
     opts, sale, shoppers, bots, fairness: fair, samples: ctx.samples, ctx, stats, ledger, checks, timing, poll: watch.poll, target, faults: ctx.faults,
     gatewayRates: usedRates, clientCounts: pool.counts, cpu, loadavg, settleSeen: [...settling.seen], settled: quiet.settled,
   });
-  console.log(report);
+  const full = pacing ? `${report}\n\n${pacing.lines.join("\n")}` : report;
+  console.log(full);
   const stamp = new Date(timing.started).toISOString().replace(/[-:]/g, "").replace(/\..*/, "").replace("T", "-");
   const file = a.out ?? join(ROOT, `rehearsal-${stamp}.txt`);
-  writeFileSync(file, `${report}\n`);
+  writeFileSync(file, `${full}\n`);
   say(`report written to ${file}`);
   pool.close();
   for (const p of botPools) p.close();

@@ -10,6 +10,7 @@ import { Command, CommanderError, Option } from "commander";
 import { createInterface } from "node:readline/promises";
 import { type Answer, createClient, fetchTransport } from "../domain/client.js";
 import { now as clockNow } from "../domain/clock";
+import { paymentWarning } from "../domain/payment-rate.js";
 import { Restock, SaleInput, SaleUpdate } from "../domain/schemas/sale";
 import { accessHeaders, adminToken, check, defined, Failure, instant, number, readJson, UsageError } from "./lib/sale-args";
 import { type History, printList, printReconcile, printSale, printStats } from "./lib/sale-print";
@@ -148,9 +149,13 @@ ${examples(
       check(SaleInput, body);
     }
     const r = await ok(cmd, (a) => a.createSale(body));
-    out(cmd, r, () => {
+    // Can the Stripe account take this sale's payments within a hold window? (the pacer's rates)
+    const pacing = await admin(cmd).payments().catch(() => null);
+    const warning = pacing?.status === 200 ? paymentWarning({ stock: r.sale.stock_total, hold_ttl_s: r.sale.hold_ttl_s, rates: pacing.body.rates, headroom: pacing.body.headroom }) : null;
+    out(cmd, { ...r, ...(warning && { payment_warning: warning }) }, () => {
       console.log(r.created ? "✓ created" : "✓ already exists with this configuration");
       printSale(r.sale);
+      if (warning) console.log(`\n⚠ ${warning}`);
     });
   });
 

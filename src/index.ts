@@ -19,6 +19,7 @@ import { webhooks } from "./routes/webhooks";
 
 export { SaleCatalog } from "../durable-objects/catalog";
 export { GatewaySimulator } from "../durable-objects/gateway-simulator";
+export { PaymentPacer } from "../durable-objects/payment-pacer";
 export { ProductInventory } from "../durable-objects/inventory/product-inventory";
 export { WaitingRoom } from "../durable-objects/waiting-room";
 

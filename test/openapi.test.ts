@@ -279,6 +279,7 @@ describe("operator answers validate against the document", () => {
     documented("POST", "/admin/sales/{id}/reconcile", await admin("POST", `/sales/${id}/reconcile`), 200);
 
     documented("GET", "/admin/gateway/ledger", await admin("GET", "/gateway/ledger"), 200);
+    documented("GET", "/admin/payments", await admin("GET", "/payments"), 200);
     documented("POST", "/admin/faults", await admin("POST", "/faults", {}), 403, "forbidden");
     // `gateway: {}` clears the simulated gateway's overrides: there are none in this file.
     const faults = await call("POST", "/admin/faults", { token: env.ADMIN_TOKEN, body: { gateway: {} }, env: { ALLOW_FAULTS: "true" } });

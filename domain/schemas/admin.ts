@@ -39,6 +39,12 @@ export const InventoryStats = z.strictObject({
     last_dead_letter: z.strictObject({ id: z.string(), kind: z.string(), error: z.string(), at: Timestamp }).nullable(),
   }).describe("completed orders and refunds on their way to D1"),
   expiry: z.strictObject({ expired: Count, mean_late_ms: Count, max_late_ms: Count }),
+  payments: z
+    .strictObject({
+      queued: Count.describe("payments waiting for their turn under the provider's rate limit (their holds are kept)"),
+      rate_limited: Count.describe("the provider's 429 answers (rate limited; retried with backoff and jitter)"),
+    })
+    .describe("payment pacing (docs/payments.md)"),
   served: z.strictObject({ claims: Count, batches: Count, infos: Count, since: Timestamp }).describe("calls since the object started"),
   alarm_at: Timestamp.nullable(),
   shard: ShardFigures.optional().describe("a shard of a sharded sale: its own figures"),
@@ -61,6 +67,22 @@ export const D1Counts = z.union([
   z.strictObject({ error: z.string() }),
   z.null(),
 ]);
+
+const BucketRates = z.strictObject({ account: z.number(), calls: z.number(), create: z.number(), confirm: z.number(), retrieve: z.number(), methods: z.number() });
+
+/** `GET /admin/payments`: the payment pacer of this Worker's Stripe account (docs/payments.md). */
+export const PaymentPacing = z
+  .strictObject({
+    paced: z.boolean().describe("payments go through the pacer (GATEWAY = stripe); the simulated gateway is not paced"),
+    account: z.string().nullable().describe("the pacer's name: STRIPE_ACCOUNT, or a hash of the secret key"),
+    headroom: z.number().describe("the fraction of Stripe's limits left for the shop's own traffic and refunds"),
+    rates: BucketRates.describe("requests per second the pacer grants per bucket (Stripe's limits less the headroom)"),
+    payments_per_s: z.number().describe("payments per second the account clears at those rates"),
+    waiting: Count.describe("payments granted a turn that has not come yet (all sales)"),
+    line_ms: Count.describe("how far ahead the last granted turn is"),
+    granted: z.strictObject({ payment: Count, retry: Count, call: Count, recheck: Count }),
+  })
+  .meta({ id: "PaymentPacing" });
 
 /** `GET /admin/sales/:id` */
 export const SaleStats = InventoryStats.extend({

@@ -37,6 +37,11 @@ export const HoldView = z
       .object({ type: z.literal("authenticate"), client_secret: z.string() })
       .nullable()
       .describe("a pending payment waiting for the shopper: complete it with Stripe.js handleNextAction(client_secret), then pay again or poll"),
+    queue: z
+      .object({ position: z.number().int().positive(), eta: Timestamp })
+      .nullable()
+      .optional()
+      .describe("a payment queued under the payment provider's rate limit: its place in line and when its turn comes (the hold is kept until then)"),
   })
   .meta({ id: "HoldView", description: "units reserved for a shopper while they pay" });
 export type HoldView = z.infer<typeof HoldView>;

@@ -21,6 +21,7 @@ export const SERIES_FIELDS = {
   paid: "payments confirmed (count)",
   declined: "payments declined (count)",
   pay_unknown: "payment outcomes unknown, to be asked again (count)",
+  pay_429: "the payment provider's 429 answers, rate limited (count)",
   refunded: "refunds completed (count)",
   expired: "holds expired (count)",
   cancelled: "holds cancelled by their shopper (count)",

@@ -1,3 +1,4 @@
+import { now as clockNow } from "../../domain/clock";
 import { newHoldId, orderIdOf } from "../../domain/ids";
 import { ok, refuse, type Result } from "../../domain/result";
 import type { HoldStatus, HoldView } from "../../domain/schemas/hold";
@@ -5,6 +6,7 @@ import type { SaleConfig } from "../../domain/schemas/sale";
 import { addColumns, type Step } from "../migrations";
 import { countBy, iso, type Host, type Scheduled } from "./host";
 import { Meta } from "./meta";
+import { queueView } from "./pay-queue";
 import { noSale, type Sale } from "./sale";
 
 /**
@@ -91,6 +93,7 @@ export function holdView(h: HoldRow, cfg: SaleConfig, refund: RefundBrief | unde
     source: h.source,
     refund: refund ? { status: refund.status, amount: refund.amount } : null,
     action: h.status === "pending" && h.pay_action !== null ? { type: "authenticate", client_secret: h.pay_action } : null,
+    queue: queueView(h, clockNow()),
   };
 }
 

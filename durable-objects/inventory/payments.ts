@@ -3,9 +3,11 @@ import { holdIdOf, orderIdOf, saleOf } from "../../domain/ids";
 import { ok, refuse, type Result } from "../../domain/result";
 import { CARD_LIMIT_REASON, type HoldView, type OrderView } from "../../domain/schemas/hold";
 import type { SaleConfig } from "../../domain/schemas/sale";
+import { backoffMs } from "../../domain/payment-rate.js";
 import type { ChargeOutcome, LookupOutcome, PaymentGateway, PaymentRequest } from "../payments/gateway";
 import type { ConfirmedHold, HoldRow, Holds } from "./holds";
 import { iso, type Host, type Scheduled } from "./host";
+import type { PayQueue, Paced } from "./pay-queue";
 import { firstDelivery, type EventMark } from "./provider-events";
 import type { OrderRecord, OutboxRecord } from "./records";
 import { MAX_BACKOFF_MS, type Refunds } from "./refunds";
@@ -21,6 +23,8 @@ export interface PaymentsHost extends Host {
   refunds: Pick<Refunds, "due">;
   enqueue(rec: OutboxRecord, now: number): void;
   gateway(): PaymentGateway;
+  /** Pacing under the provider's rate limits (pay-queue.ts). */
+  queue: PayQueue;
   /** Resolves once every write so far is on disk. */
   sync(): Promise<void>;
 }
@@ -67,10 +71,57 @@ export class Payments implements Scheduled {
     const seen = this.host.holds.get(holdId);
     if (!seen || seen.user_id !== user) return refuse("not_found", "no such hold");
     if (seen.status === "pending" && seen.pay_action !== null && seen.pay_ref !== null) {
+      if (this.host.queue.paced) await this.host.queue.callSlot("recheck"); // back from 3-D Secure: asked in the lane for calls
       await this.attempt(seen, false);
       return this.answer(holdId, user);
     }
     if (seen.status !== "held") return this.answer(holdId, user); // paying, paid or ended: as it stands
+    return this.host.queue.shared(holdId, () => this.payHeld(holdId, user, method));
+  }
+
+  /**
+   * A held hold's payment takes its turn at the provider first (pay-queue.ts): a turn within
+   * PAY_QUEUE_INLINE_MS is waited for here, a later one queues the payment for the alarm.
+   */
+  private async payHeld(holdId: string, user: string, method: string): Promise<Result<PayAnswer>> {
+    const q = this.host.queue;
+    // Arrived within the window: it is kept while we ask the pacer (not expired behind our own line).
+    if (q.paced && !q.keep(holdId, this.host.now(), this.host.now())) return this.payNow(holdId, user, method); // answered as it stands
+    let slot;
+    try {
+      slot = await q.grant("payment");
+    } catch (e) {
+      this.host.log("warn", "pacer_unreachable", { hold: holdId, error: String(e) });
+      return refuse("unavailable", "payments cannot be taken for a moment; nothing was charged, try again");
+    }
+    // A turn too far to wait for, or one that would come after the window: queued (the window is extended).
+    const held = this.host.holds.get(holdId);
+    if (slot && (!q.near(slot.at) || (held && slot.at + this.s.PAY_TIMEOUT_MS >= held.expires_at))) {
+      const gw = this.host.gateway();
+      const now = this.host.now();
+      const queued = this.host.transactionSync(() => {
+        const h = this.host.holds.get(holdId);
+        if (h?.status !== "held") return false;
+        if (h.expires_at <= now) {
+          this.host.holds.end(h, "expired", now, "payment window ended");
+          return false;
+        }
+        q.enqueueIn(h, method, gw.open ? null : this.key(h), slot);
+        return true;
+      });
+      this.host.armAlarm();
+      if (queued) this.host.log("info", "pay_queued", { hold: holdId, user, position: slot.position, at: iso(slot.at) });
+      return this.answer(holdId, user);
+    }
+    if (slot) {
+      if (!q.keep(holdId, slot.at, this.host.now())) return this.payNow(holdId, user, method); // ended meanwhile: answered as it stands
+      await q.until(slot.at, slot.gap_ms);
+    }
+    return this.payNow(holdId, user, method);
+  }
+
+  /** Today's payment, at its turn: the card checked, `pending` on disk, then the charge. */
+  private async payNow(holdId: string, user: string, method: string): Promise<Result<PayAnswer>> {
     const gw = this.host.gateway();
     const card = await gw.fingerprint(method, user);
     const now = this.host.now();
@@ -138,6 +189,33 @@ export class Payments implements Scheduled {
     }
     const outcome = first ? await gw.charge({ ...req, ref }) : await gw.recheck({ ...req, ref });
     await this.receive(h.id, outcome);
+  }
+
+  /**
+   * A queued payment at its turn (the alarm, its slot used): the card is read and checked as a
+   * pay request would (over the limit: the hold is the shopper's again, nothing charged), then
+   * the first attempt.
+   */
+  private async runQueued(h: HoldRow): Promise<void> {
+    const gw = this.host.gateway();
+    const card = await gw.fingerprint(h.pay_method ?? "", h.user_id);
+    const now = this.host.now();
+    const go = this.host.transactionSync((): HoldRow | null => {
+      const cur = this.host.holds.get(h.id);
+      if (!cur || cur.status !== "pending" || cur.pay_attempts !== 0) return null;
+      const limit = this.host.sale.existingConfig().per_user_limit;
+      if (card !== null && this.cardUnits(card, cur.id) + cur.qty > limit) {
+        this.host.queue.returnIn(cur, now, `card_limit_reached: this card has already paid for this sale's limit of ${limit} per shopper; nothing was charged, and the hold is yours to pay with another card`);
+        return null;
+      }
+      this.sql.exec("UPDATE holds SET pay_attempts = 1, pay_fingerprint = ? WHERE id = ?", card, cur.id);
+      return { ...cur, pay_attempts: 1, pay_fingerprint: card };
+    });
+    this.host.armAlarm();
+    if (!go) return;
+    await this.host.sync();
+    this.host.log("info", "pay", { sale: saleOf(go.id, "h"), hold: go.id, user: go.user_id, amount: go.amount, queued: true });
+    await this.attempt(go, true);
   }
 
   /**
@@ -227,12 +305,15 @@ export class Payments implements Scheduled {
           );
           gaveUp = h;
         } else {
-          const next = now + Math.min(MAX_BACKOFF_MS, this.s.PAY_RETRY_MS * 2 ** (attempts - 2));
+          // A 429 backs off with jitter (Stripe's advice), so retries spread instead of meeting again.
+          const limited = outcome.status === "unknown" && outcome.rate_limited === true;
+          const next = now + backoffMs(this.s.PAY_RETRY_MS, attempts, limited, MAX_BACKOFF_MS);
           nextAt = Math.min(next, h.pay_deadline ?? next);
           this.sql.exec("UPDATE holds SET pay_attempts = ?, pay_next_at = ?, pay_action = ? WHERE id = ?", attempts, nextAt, action, h.id);
         }
         if (nextAt !== null) this.host.want(nextAt);
         this.host.series.add(now, { pay_unknown: 1 });
+        if (outcome.status === "unknown" && outcome.rate_limited) this.host.queue.rateLimited(now);
         if (outcome.status !== "requires_action") {
           this.host.log("warn", "pay_unknown", { sale: cfg.id, hold: h.id, attempts, reason: "reason" in outcome ? outcome.reason : "not_found" });
         }
@@ -266,12 +347,19 @@ export class Payments implements Scheduled {
 
   /** Alarm step: ask the gateway again about unknown outcomes (pending holds, watched ones). */
   async reaskDue(now: number): Promise<void> {
-    const due = this.sql.exec<HoldRow>("SELECT * FROM holds WHERE pay_next_at <= ? ORDER BY pay_next_at LIMIT 50", now).toArray();
+    // Payments whose turn is stored are picked up a little early: each waits for its own slot.
+    const due = this.sql
+      .exec<Paced>("SELECT * FROM holds WHERE pay_next_at <= ? ORDER BY pay_next_at LIMIT 50", now + this.host.queue.lookahead())
+      .toArray()
+      .filter((h) => h.pay_next_at! <= now || (h.status === "pending" && h.pay_slot != null));
     await Promise.all(
       due.map(async (h) => {
-        // A pending payment is completed or asked about; a released hold's payment is only
-        // looked up, so nothing new is ever charged for it.
-        if (h.status === "pending") return this.attempt(h, false);
+        // A pending payment is completed or asked about (at its turn); a released hold's
+        // payment is only looked up, so nothing new is ever charged for it.
+        if (h.status === "pending") {
+          if (!(await this.host.queue.turn(h))) return;
+          return h.pay_attempts === 0 ? this.runQueued(h) : this.attempt(h, false);
+        }
         await this.receive(h.id, await this.host.gateway().lookup(this.request(h)));
       }),
     );

@@ -18,6 +18,8 @@ import { Holds } from "./holds";
 import { earliest, iso, type Host, type Scheduled } from "./host";
 import { Outbox, type Reconciliation } from "./outbox";
 import { Payments, type PayAnswer } from "./payments";
+import { PayQueue } from "./pay-queue";
+import { pacerFor, ratesFor } from "../payment-pacer";
 import { ProviderEvents, type ProviderEvent, type ProviderEventAnswer } from "./provider-events";
 import type { OutboxRecord } from "./records";
 import { Refunds } from "./refunds";
@@ -54,6 +56,7 @@ export class ProductInventory extends DurableObject<Env> {
   private readonly waitlist: Waitlist;
   private readonly claims: Claims;
   private readonly payments: Payments;
+  private readonly payQueue: PayQueue;
   private readonly refunds: Refunds;
   private readonly outbox: Outbox;
   private readonly providerEvents: ProviderEvents;
@@ -103,7 +106,8 @@ export class ProductInventory extends DurableObject<Env> {
     const enqueue = (rec: OutboxRecord, now: number, delay?: number) => this.outbox.enqueue(rec, now, delay);
     const offerWaitlist = (now: number) => this.waitlist.offer(now);
     let gateway: PaymentGateway | undefined;
-    const gatewayOnce = () => (gateway ??= gatewayFor(env));
+    // Calls outside a payment's turn are paced in the pacer's lane for calls (pay-queue.ts).
+    const gatewayOnce = () => (gateway ??= this.payQueue.pacedGateway(gatewayFor(env)));
 
     const ledger = (this.ledger = new ShardLedger(sql));
     this.sale = new Sale({ ...host, enqueue, offerWaitlist, catalogStock: (row) => ledger.publishedStock(row.stock_total) });
@@ -115,8 +119,10 @@ export class ProductInventory extends DurableObject<Env> {
       ...host, groupCommit: this.s.GROUP_COMMIT, served: this.served, sale: this.sale, holds: this.holds, waitlist: this.waitlist,
     });
     this.refunds = new Refunds({ ...host, sale: this.sale, enqueue, gateway: gatewayOnce });
+    const rates = ratesFor(env);
+    this.payQueue = new PayQueue({ ...host, settings: this.s, pacer: () => pacerFor(env), requestGapMs: 1000 / (rates.account + rates.calls) });
     this.payments = new Payments({
-      ...host, settings: this.s, sale: this.sale, holds: this.holds, refunds: this.refunds, enqueue, gateway: gatewayOnce,
+      ...host, settings: this.s, sale: this.sale, holds: this.holds, refunds: this.refunds, enqueue, gateway: gatewayOnce, queue: this.payQueue,
       sync: () => ctx.storage.sync(),
     });
     this.outbox = new Outbox({
@@ -296,7 +302,7 @@ export class ProductInventory extends DurableObject<Env> {
   /** The object's figures; a shard's carry its own (`shard`), read in the same moment as its stock. */
   stats(): InventoryStats & { shard?: ShardFigures } {
     const s = inventoryStats({
-      sale: this.sale, holds: this.holds, refunds: this.refunds, waitlist: this.waitlist, outbox: this.outbox,
+      sale: this.sale, holds: this.holds, refunds: this.refunds, waitlist: this.waitlist, outbox: this.outbox, payQueue: this.payQueue,
       served: this.served, alarmAt: this.alarmAt, now: now(),
     });
     const shard = this.ledger.figures();

@@ -3,6 +3,7 @@ import { seriesTable } from "../series";
 import { HOLDS_DDL } from "./holds";
 import { META_DDL } from "./meta";
 import { OUTBOX_DDL } from "./outbox";
+import { PAY_QUEUE_DDL } from "./pay-queue";
 import { PROVIDER_EVENTS_DDL } from "./provider-events";
 import { REFUNDS_DDL } from "./refunds";
 import { SALE_DDL } from "./sale";
@@ -17,4 +18,6 @@ import { WAITLIST_DDL } from "./waitlist";
  */
 export const INVENTORY_SCHEMA: readonly Version[] = [
   [...SALE_DDL, ...HOLDS_DDL, ...WAITLIST_DDL, ...REFUNDS_DDL, ...OUTBOX_DDL, ...META_DDL, ...PROVIDER_EVENTS_DDL, ...SHARD_DDL, seriesTable("series")],
+  // 2: a payment's turn at the provider (pay-queue.ts: the pacer's slot, kept with its hold).
+  PAY_QUEUE_DDL,
 ];

@@ -1,6 +1,7 @@
 import { iso } from "./host";
 import type { Holds } from "./holds";
 import type { Outbox } from "./outbox";
+import type { PayQueue } from "./pay-queue";
 import type { Refunds } from "./refunds";
 import type { Sale } from "./sale";
 import type { Waitlist } from "./waitlist";
@@ -14,6 +15,7 @@ export interface StatsSources {
   refunds: Pick<Refunds, "stats">;
   waitlist: Pick<Waitlist, "stats">;
   outbox: Pick<Outbox, "stats">;
+  payQueue: Pick<PayQueue, "stats">;
   served: Served;
   alarmAt: number | null;
   now: number;
@@ -35,6 +37,7 @@ export function inventoryStats(src: StatsSources) {
     waitlist,
     outbox: src.outbox.stats(now),
     expiry,
+    payments: src.payQueue.stats(),
     served: { ...src.served, since: iso(src.served.since) },
     alarm_at: src.alarmAt === null ? null : iso(src.alarmAt),
   };

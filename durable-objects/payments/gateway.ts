@@ -32,10 +32,11 @@ export type ChargeOutcome =
   | { status: "declined"; reason: string }
   /** The shopper must authenticate (3-D Secure): the page completes it with `client_secret`. */
   | { status: "requires_action"; client_secret: string; next_action: string }
-  | { status: "unknown"; reason: string };
+  /** `rate_limited`: the provider refused the request for its rate (429): nothing happened, back off. */
+  | { status: "unknown"; reason: string; rate_limited?: boolean };
 /** `not_found`: no money can have moved for this payment (never charged, or never confirmed). */
 export type LookupOutcome = ChargeOutcome | { status: "not_found" };
-export type OpenOutcome = { status: "opened"; ref: string } | { status: "unknown"; reason: string };
+export type OpenOutcome = { status: "opened"; ref: string } | { status: "unknown"; reason: string; rate_limited?: boolean };
 export type RefundRequest = { key: string; charge_id: string; amount: number; currency: string };
 export type RefundOutcome = { status: "refunded"; refund_id: string } | { status: "failed"; reason: string };
 

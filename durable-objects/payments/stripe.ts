@@ -71,7 +71,9 @@ function failure(e: unknown): ChargeOutcome {
     return { status: "declined", reason: `invalid payment method (${e.code ?? "invalid"})` }; // refused before anything happened
   }
   const err = e as { type?: string; statusCode?: number; message?: string };
-  return { status: "unknown", reason: `stripe: ${err.type ?? "error"} ${err.statusCode ?? ""} ${err.message ?? String(e)}`.trim() };
+  const reason = `stripe: ${err.type ?? "error"} ${err.statusCode ?? ""} ${err.message ?? String(e)}`.trim();
+  // A 429 (the account's or an endpoint's rate): Stripe did nothing; the caller backs off with jitter.
+  return e instanceof Stripe.errors.StripeRateLimitError || err.statusCode === 429 ? { status: "unknown", reason, rate_limited: true } : { status: "unknown", reason };
 }
 
 export function stripeGateway(env: Env, s: Pick<Settings, "STRIPE_API_BASE" | "PAY_TIMEOUT_MS">): PaymentGateway {
@@ -121,7 +123,7 @@ export function stripeGateway(env: Env, s: Pick<Settings, "STRIPE_API_BASE" | "P
         return { status: "opened", ref: pi.id };
       } catch (e) {
         const f = failure(e);
-        return { status: "unknown", reason: f.status === "unknown" ? f.reason : `open: ${f.status}` };
+        return f.status === "unknown" ? f : { status: "unknown", reason: `open: ${f.status}` };
       }
     },
     charge: (req) => confirm(req, req.key),

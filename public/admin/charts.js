@@ -61,6 +61,7 @@ export const CHARTS = [
       ["paid", "paid", "#146c2e"],
       ["declined", "declined", "#b3261e"],
       ["pay_unknown", "unknown (asked again)", "#8a6d00"],
+      ["pay_429", "Stripe 429 (rate limited)", "#d14900"],
       ["refunded", "refunded", "#6b4fa0"],
       ["expired", "hold expired", "#9aa0a6"],
       ["cancelled", "hold cancelled", "#4a5058"],

@@ -116,9 +116,15 @@ function drawCharts() {
 let saleRenders = 0;
 async function refreshSale(id) {
   const since = state.history.last ? state.history.last - 5 : undefined;
-  const [stats, series] = await Promise.all([body((a) => a.stats(id)), body((a) => a.series(id, since))]);
+  const [stats, series, pacing] = await Promise.all([
+    body((a) => a.stats(id)),
+    body((a) => a.series(id, since)),
+    // The pacer's rates change only with a deploy: asked once per sale opened.
+    state.pacing ?? body((a) => a.payments()).catch(() => null),
+  ]);
   if (state.sale !== id) return;
-  renderSale(stats);
+  state.pacing = pacing;
+  renderSale(stats, pacing);
   state.history.merge(series);
   drawCharts();
   signedIn();

@@ -1,6 +1,7 @@
 // One sale: its figures (stock as a bar, the line, orders and D1, expiry, rejections) from
 // GET /admin/sales/:id, and the operator's actions on it, with a confirmation for what cannot be
 // undone (closing, adding stock).
+import { paymentNeeds, paymentWarning } from "../../domain/payment-rate.js";
 import { body, el, figure, money, n, when } from "./operator.js";
 
 /** An element of the page by id: its kind (input, button, dialog, meter) is the HTML's, so `any` here. @param {string} id @returns {any} */
@@ -25,7 +26,27 @@ const TURNED_AWAY = {
   sold_out_fast_path: "Told “sold out” at the edge",
 };
 
-export function renderSale(s) {
+/**
+ * What the sale needs from Stripe (stock ÷ hold window) against what the account's pacer clears,
+ * with the figures and the ways out when it is more (`pacing`: GET /admin/payments).
+ */
+function renderPaymentRate(s, pacing) {
+  const box = $("pay-warning");
+  if (!pacing || !s.stock) return void (box.hidden = true);
+  const args = { stock: s.stock.stock_total, hold_ttl_s: s.sale.hold_ttl_s, rates: pacing.rates, headroom: pacing.headroom };
+  const need = paymentNeeds(args);
+  const warning = paymentWarning(args);
+  box.hidden = false;
+  box.classList.toggle("over", Boolean(warning));
+  box.dataset.figure = "payment_rate";
+  box.dataset.value = need.over ? "over" : "ok";
+  box.textContent =
+    warning ??
+    `payments: ${need.paid_holds_per_s.toFixed(1)} paid holds/s needed (stock ÷ hold window), ${need.endpoint_rps.toFixed(1)} requests/s per Stripe endpoint; ` +
+      `the account's pacer clears ${need.capacity_per_s.toFixed(1)}/s${pacing.paced ? "" : " (not paced: simulated gateway)"}.`;
+}
+
+export function renderSale(s, pacing = null) {
   const { sale, stock, queue: q } = s;
   $("sale-title").textContent = `${sale.product.name}`;
   $("sale-id").textContent = sale.id;
@@ -71,7 +92,10 @@ export function renderSale(s) {
     figure("Refunded", "refunds.refunded", s.refunds.refunded),
     figure("Expired holds", "expiry.expired", s.expiry.expired),
     figure("Expiry late, max (ms)", "expiry.max_late_ms", s.expiry.max_late_ms),
+    figure("Payments queued (Stripe's rate)", "payments.queued", s.payments.queued),
+    figure("Stripe 429s", "payments.rate_limited", s.payments.rate_limited),
   );
+  renderPaymentRate(s, pacing);
   $("rejection-figs").replaceChildren(
     ...Object.entries(q.counters)
       .filter(([k]) => k !== "queued")

@@ -28,6 +28,8 @@ export function help() {
   --gateway simulated|stripe-fake (stripe-fake: GATEWAY=stripe against the fake Stripe, served locally, with 5xx,
      timeouts, 429s, 3-D Secure, late successes, and webhooks late, twice, out of order and forged)
   --three-ds R (0.1, stripe-fake: payments that need 3-D Secure)
+  --stripe-rate N (25, stripe-fake: the fake's rate limit, requests/s per endpoint and for the account, a
+     sandbox's; the Worker's pacer is set to the same: STRIPE_RATE_ACCOUNT and STRIPE_RATE_ENDPOINT)
   --pow-solver node|webcrypto (node: pow.js's search with sync hashing, ~20x cheaper; webcrypto: pow.js solve())
   --url URL --admin-token T (target a running deployment; it needs ALLOW_FAULTS for faults)
   --port N  --keep (keep the temp state dir)  --out FILE`;
@@ -97,6 +99,7 @@ export function parseOptions(args) {
       "bot-accounts": { type: "string" },
       gateway: { type: "string", default: "simulated" },
       "three-ds": { type: "string", default: "0.1" },
+      "stripe-rate": { type: "string", default: "25" },
       "pow-solver": { type: "string", default: "node" },
       url: { type: "string" },
       "admin-token": { type: "string" },
@@ -151,6 +154,7 @@ export function parseOptions(args) {
     paymentMethod: "tok_visa",
     gateway: a.gateway,
     threeDs: num("three-ds"),
+    stripeRate: Math.max(1, Math.floor(num("stripe-rate"))),
   };
   // A late success lands after the payment window has given up (PAY_GIVE_UP_S): it must be refunded.
   opts.lateMs = a["late-ms"] ? Math.floor(num("late-ms")) : opts.faults.has("gateway") ? PAY.PAY_GIVE_UP_S * 1000 + 2000 : 2000;

@@ -64,6 +64,7 @@ export function printStats(s: Record<string, any>, history?: History) {
     ["dead letters", s.outbox.dead_letters === 0 ? "none" : `${s.outbox.dead_letters} set aside (D1 refused them; fix, then \`reconcile\`) · last ${s.outbox.last_dead_letter?.id}: ${s.outbox.last_dead_letter?.error}`],
     ["D1", "error" in s.d1 ? s.d1.error : `${s.d1.orders} orders · ${s.d1.units} units · ${money(s.d1.revenue, s.sale.product.currency)} · ${s.d1.refunds} refunds`],
     ["expiry", `${s.expiry.expired} expired by alarm · late mean ${s.expiry.mean_late_ms} ms, max ${s.expiry.max_late_ms} ms`],
+    ["payments", `${s.payments.queued} queued for their turn at Stripe · ${s.payments.rate_limited} answered 429 (rate limited)`],
   ];
   if (history) {
     const max = st.stock_total;

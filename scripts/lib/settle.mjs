@@ -91,7 +91,7 @@ export async function gatherEvidence(ctx, shoppers, admin, server, { stats, ledg
   if (server) {
     const q = (sql) => sql.replaceAll("?", `'${sale.id}'`);
     const [orders, refunds, count] = server.d1(
-      q(`SELECT hold_id, COUNT(*) AS n, MIN(user_id) AS user_id, SUM(qty) AS qty, MIN(charge_id) AS charge_id FROM orders WHERE sale_id = ? GROUP BY hold_id;
+      q(`SELECT hold_id, COUNT(*) AS n, MIN(user_id) AS user_id, SUM(qty) AS qty, MIN(charge_id) AS charge_id, MIN(confirmed_at) AS confirmed_at FROM orders WHERE sale_id = ? GROUP BY hold_id;
          SELECT hold_id, charge_id FROM refunds WHERE sale_id = ?;
          SELECT COUNT(*) AS n FROM orders WHERE sale_id = ?`),
     );

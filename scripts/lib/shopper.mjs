@@ -245,8 +245,11 @@ async function finishHold(ctx, sh, view, forcedIntent) {
     return (sh.outcome = r.status === 200 ? h.final : "error");
   }
   const method = ctx.paymentMethod?.(sh) ?? opts.paymentMethod;
+  h.payAt = now(); // pay → confirmed is measured from here (scripts/lib/pacing-report.mjs)
+  h.expiresAt = Date.parse(view.expires_at);
   let r = await call(ctx, sh, "pay", (o) => ctx.api.pay(h.id, sh.token, method, o));
   let hold = r.body?.hold;
+  if (hold?.queue) h.queued = hold.queue; // queued under the payment provider's rate limit
   if (hold?.action && ctx.completeAction) {
     // 3-D Secure: the shopper authenticates (or walks away, or fails), then the page pays again.
     h.action = await ctx.completeAction(hold.action);
@@ -258,6 +261,7 @@ async function finishHold(ctx, sh, view, forcedIntent) {
   if (r.status === 202 || hold?.status === "pending") hold = await waitForPayment(ctx, sh, h.id);
   if (!hold) return (sh.outcome = "error");
   h.final = hold.status;
+  h.reason = hold.reason;
   h.order_id = hold.order_id;
   if (hold.status === "confirmed") {
     ctx.noteSold();
@@ -279,12 +283,15 @@ async function finishHold(ctx, sh, view, forcedIntent) {
 async function waitForPayment(ctx, sh, id) {
   const deadline = now() + ctx.opts.payPollS * 1000;
   let last = null;
-  for (let n = 0; now() < deadline; n++) {
+  let until = deadline;
+  for (let n = 0; now() < until; n++) {
     await sleep(jitter(Math.min(3000, 1000 * 1.5 ** n))); // 1 s, 1.5 s, 2.3 s, 3 s, …
     const r = await call(ctx, sh, "hold", (o) => ctx.api.hold(id, sh.token, o));
     if (r.status === 200) {
       last = r.body.hold;
       if (last.status !== "pending") return last;
+      // Queued under the provider's rate limit: the page keeps polling until its turn and after.
+      if (last.queue) until = Math.max(until, Date.parse(last.queue.eta) + ctx.opts.payPollS * 1000);
     }
   }
   return last;

@@ -12,9 +12,10 @@ import { now } from "./clock.mjs";
  * @param {object} o
  * @param {number} o.timeoutMs          how long `timeout` confirms take (longer than PAY_TIMEOUT_MS)
  * @param {object} o.webhooks           { duplicate, forged, late, lateMs, jitterMs }: rates and delays
+ * @param {object} [o.rateLimit]        { account, endpoint }: requests per second (stripe-fake.mjs)
  * Returns { base, fake, secrets, deliveries, setTarget(url), stop() }.
  */
-export async function serveStripeFake({ timeoutMs, webhooks }) {
+export async function serveStripeFake({ timeoutMs, webhooks, rateLimit }) {
   const secret = `whsec_${randomBytes(24).toString("hex")}`;
   const deliveries = { events: 0, sent: 0, duplicates: 0, late: 0, retried: 0, forged_sent: 0, forged_refused: 0, forged_accepted: 0, failed: 0, applied: 0 };
   let target = null;
@@ -62,6 +63,7 @@ export async function serveStripeFake({ timeoutMs, webhooks }) {
   const fake = createStripeFake({
     webhookSecret: secret,
     timeoutMs,
+    rateLimit,
     onEvent(ev) {
       if (!target) return;
       deliveries.events++;

@@ -17,7 +17,20 @@ export interface StripeFake {
   setRates(rates: FakeRates): FakeRates;
   authenticate(intent: string, result?: "succeeded" | "failed"): object | null;
 }
-export function createStripeFake(o?: { webhookSecret?: string; timeoutMs?: number; onEvent?: (ev: FakeEvent) => void }): StripeFake;
+export type FakeSecond = { t: number; received: number; limited: number; endpoints: Record<string, number> };
+export interface RateLimiter {
+  limits: { account: number; endpoint: number };
+  take(endpoint: string, now?: number): "global-rate" | "endpoint-rate" | null;
+  traffic(): FakeSecond[];
+}
+export function createStripeFake(o?: {
+  webhookSecret?: string;
+  timeoutMs?: number;
+  onEvent?: (ev: FakeEvent) => void;
+  rateLimit?: { account?: number; endpoint?: number };
+}): StripeFake & { limiter: RateLimiter };
+export function rateLimiter(limits: { account: number; endpoint: number }): RateLimiter;
+export function endpointOf(method: string, path: string): string;
 export function signature(payload: string, secrets: string | string[], t?: number): string;
 export function parseForm(text: string): Record<string, unknown>;
 export function methodOf(id: string): { behaviour: string; ms: number; late: boolean; card: string | null } | null;

@@ -16,9 +16,17 @@
 // The suffix names the card (its fingerprint): `.card-7` is known when the PaymentMethod is
 // retrieved, `.late-card-7` only with the charge; without one, every use is a card of its own.
 //
+// Rate limits, as Stripe's: at most `rateLimit.account` requests in any second for the whole
+// account (25 in a sandbox, 100 live) and `rateLimit.endpoint` per endpoint (25); a request over
+// either is answered 429 with Stripe's error body (invalid_request_error, code rate_limit) and
+// the Stripe-Rate-Limited-Reason header (global-rate or endpoint-rate), and does nothing. Stripe
+// sends no Retry-After; nor does it ask the client to retry (no Stripe-Should-Retry): the client
+// backs off with jitter. 0 switches a limit off.
+//
 // Fake-only routes: POST /_fake/intents/:id/authenticate {result: "succeeded"|"failed"} (what
 // stripe.js does after 3-D Secure), GET /_fake/events?hold=… (signed events, for tests to
-// deliver as they like), GET /_fake/ledger, POST /_fake/rates.
+// deliver as they like), GET /_fake/ledger, POST /_fake/rates, POST /_fake/limits {account,
+// endpoint}, GET /_fake/traffic (requests per second: received, and answered 429).
 import { createHmac, randomBytes } from "node:crypto";
 import { now } from "./clock.mjs";
 
@@ -53,13 +61,54 @@ export function methodOf(id) {
 
 const error = (status, type, message, extra = {}) => Response.json({ error: { type, message, ...extra } }, { status });
 
+/** The endpoint a request is counted against: its method and path, ids as `:id`. */
+export const endpointOf = (method, path) => `${method} ${path.replace(/^(\/v1\/[a-z_]+)\/[^/]+/, "$1/:id")}`;
+
+/**
+ * Stripe's limiter, as a fake needs it: a sliding one-second window per key (the account, each
+ * endpoint). `take` admits a request if every window has room, and counts it in each.
+ */
+export function rateLimiter(limits) {
+  const windows = new Map(); // key → times of the admitted requests in the last second
+  const perSecond = new Map(); // epoch second → { received, limited, endpoints: { [endpoint]: n } }
+  const room = (key, limit, now) => {
+    if (!limit) return true;
+    const w = windows.get(key) ?? [];
+    while (w.length && w[0] <= now - 1000) w.shift();
+    windows.set(key, w);
+    return w.length < limit;
+  };
+  return {
+    limits,
+    /** null if admitted, else the reason (Stripe-Rate-Limited-Reason). */
+    take(endpoint, now = now()) {
+      const sec = Math.floor(now / 1000);
+      const c = perSecond.get(sec) ?? { received: 0, limited: 0, endpoints: {} };
+      perSecond.set(sec, c);
+      c.received++;
+      c.endpoints[endpoint] = (c.endpoints[endpoint] ?? 0) + 1;
+      const reason = !room("account", limits.account, now) ? "global-rate" : !room(endpoint, limits.endpoint, now) ? "endpoint-rate" : null;
+      if (reason) {
+        c.limited++;
+        return reason;
+      }
+      for (const k of ["account", endpoint]) windows.get(k)?.push(now);
+      return null;
+    },
+    /** Requests per second as received (429s included), oldest first. */
+    traffic: () => [...perSecond.entries()].sort((a, b) => a[0] - b[0]).map(([t, c]) => ({ t, ...c })),
+  };
+}
+
 /**
  * @param {object} o
  * @param {string} o.webhookSecret   signs events
+ * @param {{account?: number, endpoint?: number}} [o.rateLimit]  requests per second (default 25 and 25, a sandbox's; 0: no limit)
  * @param {number} [o.timeoutMs]     how long `timeout` answers take (longer than the client waits)
  * @param {(ev: {id, type, payload, header, hold}) => void} [o.onEvent]  called as events are raised
  */
-export function createStripeFake({ webhookSecret, timeoutMs = 1500, onEvent = () => {} }) {
+export function createStripeFake({ webhookSecret, timeoutMs = 1500, onEvent = () => {}, rateLimit = {} }) {
+  const limiter = rateLimiter({ account: rateLimit.account ?? 25, endpoint: rateLimit.endpoint ?? 25 });
   const intents = new Map();
   const charges = new Map();
   const idem = new Map(); // `${path} ${key}` → { status, body }
@@ -191,6 +240,14 @@ export function createStripeFake({ webhookSecret, timeoutMs = 1500, onEvent = ()
       }
     };
     let m;
+    if (path.startsWith("/v1/")) {
+      const limited = limiter.take(endpointOf(request.method, path));
+      if (limited) {
+        const res = error(429, "invalid_request_error", "Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits.", { code: "rate_limit", doc_url: "https://stripe.com/docs/error-codes/rate-limit" });
+        res.headers.set("stripe-rate-limited-reason", limited);
+        return res;
+      }
+    }
     if (request.method === "POST" && path === "/v1/payment_intents") {
       return idempotent(path, key, async () => {
         const pi = {
@@ -246,6 +303,11 @@ export function createStripeFake({ webhookSecret, timeoutMs = 1500, onEvent = ()
       return Response.json(events.filter((e) => !hold || e.hold === hold));
     }
     if (request.method === "GET" && path === "/_fake/ledger") return Response.json({ charges: ledger() });
+    if (request.method === "POST" && path === "/_fake/limits") {
+      Object.assign(limiter.limits, json());
+      return Response.json(limiter.limits);
+    }
+    if (request.method === "GET" && path === "/_fake/traffic") return Response.json({ limits: limiter.limits, seconds: limiter.traffic() });
     if (request.method === "POST" && path === "/_fake/rates") {
       rates = { ...rates, ...json() };
       return Response.json(rates);
@@ -274,5 +336,5 @@ export function createStripeFake({ webhookSecret, timeoutMs = 1500, onEvent = ()
     });
   }
 
-  return Object.assign(self, { handle, ledger, events, authenticate, setRates: (r) => (rates = { ...rates, ...r }), intents });
+  return Object.assign(self, { handle, ledger, events, authenticate, setRates: (r) => (rates = { ...rates, ...r }), intents, limiter });
 }

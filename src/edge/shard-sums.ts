@@ -80,6 +80,7 @@ export function sumStats(list: InventoryStats[]): InventoryStats & { shards?: Sh
       mean_late_ms: expired ? Math.round(sum(shards, (s) => s.expiry.mean_late_ms * s.expiry.expired) / expired) : 0,
       max_late_ms: max(shards, (s) => s.expiry.max_late_ms),
     },
+    payments: { queued: sum(shards, (s) => s.payments.queued), rate_limited: sum(shards, (s) => s.payments.rate_limited) },
     served: {
       claims: sum(shards, (s) => s.served.claims),
       batches: sum(shards, (s) => s.served.batches),

@@ -11,7 +11,9 @@ import { settings } from "../../domain/config";
 import { valid } from "../lib/validate";
 import { asOperator, body, documented, json, mount, refusals } from "../lib/openapi";
 import { ADMIN_REFUSALS, requireAdmin } from "../middleware/admin-auth";
-import { Ledger, LIST_LIMIT, ReconcileAnswer, SaleChanged, SaleCreated, SaleList, SaleStats } from "../../domain/schemas/admin";
+import { pacerFor, pacerName, ratesOf } from "../../durable-objects/payment-pacer";
+import { paymentsPerSecond } from "../../domain/payment-rate.js";
+import { Ledger, LIST_LIMIT, PaymentPacing, ReconcileAnswer, SaleChanged, SaleCreated, SaleList, SaleStats } from "../../domain/schemas/admin";
 import { Faults, FaultsSet } from "../../domain/schemas/faults";
 import { SaleSeries, SERIES_KEEP_S, SeriesQuery } from "../../domain/schemas/series";
 import { Restock, SaleInput, SaleUpdate, type SaleConfig } from "../../domain/schemas/sale";
@@ -129,6 +131,14 @@ const ledger = createRoute({
   responses: { 200: json(Ledger, "every charge"), ...refusals(...ADMIN_REFUSALS, "not_found") },
 });
 
+const payments = createRoute({
+  ...op,
+  method: "get",
+  path: "/payments",
+  summary: "The payment pacer: rates per Stripe endpoint and for the account, payments per second, the line",
+  responses: { 200: json(PaymentPacing, "the pacer of this Worker's Stripe account"), ...refusals(...ADMIN_REFUSALS) },
+});
+
 const faults = createRoute({
   ...op,
   method: "post",
@@ -192,6 +202,15 @@ mount(admin, reconcile, async (c) => c.json({ report: unwrap(await reconcileSale
 mount(admin, ledger, async (c) => {
   if (settings(c.env).GATEWAY !== "simulated") throw new ApiError("not_found", "the ledger is only kept by the simulated gateway");
   return c.json({ charges: await gatewaySim(c.env).ledger() }, 200);
+});
+
+mount(admin, payments, async (c) => {
+  const s = settings(c.env);
+  const pacer = await pacerFor(c.env);
+  if (pacer) return c.json({ paced: true, account: await pacerName(c.env), headroom: s.STRIPE_RATE_HEADROOM, ...(await pacer.stats()) }, 200);
+  const rates = ratesOf(s, false);
+  const idle = { waiting: 0, line_ms: 0, granted: { payment: 0, retry: 0, call: 0, recheck: 0 } };
+  return c.json({ paced: false, account: null, headroom: s.STRIPE_RATE_HEADROOM, rates, payments_per_s: paymentsPerSecond(rates), ...idle }, 200);
 });
 
 mount(admin, faults, async (c) => {

@@ -50,7 +50,8 @@ const pay = createRoute({
   tags: ["shopper"],
   summary: "Pay for a hold",
   description:
-    "Answers by where the hold ended up: 200 confirmed, 202 outcome not known yet (poll GET /api/holds/{id}) or the shopper must " +
+    "Answers by where the hold ended up: 200 confirmed, 202 outcome not known yet (poll GET /api/holds/{id}), queued under the " +
+    "payment provider's rate limit (`hold.queue`: place in line and expected turn; the hold is kept meanwhile), or the shopper must " +
     "authenticate (`hold.action`: complete it with Stripe.js, then pay again to have it checked at once), 402 declined, 410 ended. " +
     "409 `card_limit_reached`: the card has already paid for the sale's per-shopper limit (refused before any charge, the hold " +
     "stays yours for another card; or, when the card was known only with the charge, the charge is refunded and the hold has ended).",
@@ -95,7 +96,14 @@ mount(holds, pay, async (c) => {
       return c.json({ hold, order_id: hold.order_id }, 200);
     case "pending":
       return c.json(
-        { hold, message: hold.action ? "authenticate the payment (hold.action), then pay again or poll GET /api/holds/:id" : "payment outcome not known yet; poll GET /api/holds/:id" },
+        {
+          hold,
+          message: hold.action
+            ? "authenticate the payment (hold.action), then pay again or poll GET /api/holds/:id"
+            : hold.queue
+              ? `payment queued: number ${hold.queue.position} in line, expected at ${hold.queue.eta}; the hold is kept until then; poll GET /api/holds/:id`
+              : "payment outcome not known yet; poll GET /api/holds/:id",
+        },
         202,
       );
     case "declined":

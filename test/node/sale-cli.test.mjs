@@ -12,7 +12,8 @@ import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { ReconcileAnswer, SaleChanged, SaleCreated, SaleList, SaleStats } from "../../domain/schemas/admin.ts";
+import { PaymentPacing, ReconcileAnswer, SaleChanged, SaleCreated, SaleList, SaleStats } from "../../domain/schemas/admin.ts";
+import { pacerRates } from "../../domain/payment-rate.js";
 
 const ROOT = join(import.meta.dirname, "../..");
 const BIN = join(ROOT, "bin/flashsale.mjs");
@@ -31,7 +32,7 @@ const stats = (id) => ({
   sale: view(id), stock, holds: { held: 1, pending: 1, confirmed: 1, expired: 0, cancelled: 0, declined: 0 },
   units: { held: 1, pending: 1, confirmed: 1 }, refunds: { pending: 0, refunded: 0 }, waitlist: { waiting: 0, offered: 0, skipped: 0 },
   outbox: { backlog: 0, oldest_age_ms: 0, failures: 0, batches: 1, rows: 2, max_batch: 2, last_flush_at: "2026-12-01T10:00:01.000Z", last_lag_ms: 12, dead_letters: 0, last_dead_letter: null },
-  expiry: { expired: 0, mean_late_ms: 0, max_late_ms: 0 }, served: { claims: 3, batches: 2, infos: 1, since: "2026-12-01T09:59:00.000Z" },
+  expiry: { expired: 0, mean_late_ms: 0, max_late_ms: 0 }, payments: { queued: 0, rate_limited: 0 }, served: { claims: 3, batches: 2, infos: 1, since: "2026-12-01T09:59:00.000Z" },
   alarm_at: null,
   queue: { in_line: 5, waiting: 2, admitted: 3, active: 3, opened: true, admission_rate: 50, max_active: 1000,
     counters: { queued: 5, rejected_pow: 1, rejected_turnstile: 0, rejected_rate_limit: 0, rejected_heuristics: 0, sold_out_fast_path: 0 },
@@ -63,6 +64,11 @@ function answer(req, body) {
   if (req.headers.authorization !== `Bearer ${TOKEN}` && !req.headers["cf-access-client-id"]) {
     return [401, { error: "unauthorized", message: "the admin token is wrong" }];
   }
+  if (method === "GET" && path === "/admin/payments") {
+    // A live account's pacer at Stripe's default limits, 20% headroom: 20 payments a second.
+    const rates = pacerRates({ account: 100, endpoint: 25, headroom: 0.2 });
+    return [200, PaymentPacing.parse({ paced: true, account: "key:abc", headroom: 0.2, rates, payments_per_s: 20, waiting: 0, line_ms: 0, granted: { payment: 0, retry: 0, call: 0, recheck: 0 } })];
+  }
   const m = /^\/admin\/sales(?:\/([a-z0-9-]+)(?:\/(\w+))?)?$/.exec(path);
   if (!m) return [404, { error: "not_found", message: `no route ${method} ${path}` }];
   const [, id, action] = m;
@@ -70,7 +76,7 @@ function answer(req, body) {
   if (!id && method === "GET") return [200, SaleList.parse({ sales: [{ sale: view("drop-1"), stock, created_at: "2026-11-30T09:00:00.000Z" }], total: 1 })];
   if (!id && method === "POST") {
     if (body.id === "taken") return [409, { error: "conflict", message: "sale taken already exists with another configuration" }];
-    return [201, SaleCreated.parse({ sale: view(body.id, { stock_total: body.stock_total, available: body.stock_total, held: 0 }), created: true })];
+    return [201, SaleCreated.parse({ sale: view(body.id, { stock_total: body.stock_total, available: body.stock_total, held: 0, ...(body.hold_ttl_s && { hold_ttl_s: body.hold_ttl_s }) }), created: true })];
   }
   if (method === "GET" && !action) return [200, SaleStats.parse(id === "sharded" ? shardedStats(id) : stats(id))];
   if (action === "reconcile") return [200, ReconcileAnswer.parse({ report: id === "sharded" ? { ...reconciled(2), shards: [{ shard: 0, ...reconciled(1) }, { shard: 1, ...reconciled(1) }] } : reconciled(2) })];
@@ -223,6 +229,23 @@ describe("calls to the admin API", () => {
     const startsIn = Date.parse(req.body.starts_at) - Date.now();
     assert.ok(startsIn > 590_000 && startsIn <= 600_000, `starts in ~600 s: ${req.body.starts_at}`);
     assert.equal(Date.parse(req.body.ends_at) - Date.parse(req.body.starts_at), 6_600_000);
+  });
+
+  test("create warns when the Stripe account cannot take the sale's payments within a hold window, with the figures and the ways out", async () => {
+    const big = await cli(withServer(["create", "drop-big", "--name", "Sneaker", "--price", "18000", "--stock", "100000", "--hold-ttl", "600", "--ends-in", "7200"]));
+    assert.equal(big.code, 0, big.stderr);
+    assert.match(big.stdout, /✓ created/);
+    assert.match(big.stdout, /100,000 units in a 600 s hold window need 167 paid holds\/s/);
+    assert.match(big.stdout, /167 requests\/s on each of POST \/v1\/payment_intents and …\/confirm and 667\/s for the account/);
+    assert.match(big.stdout, /the pacer clears 20\.0 payments\/s/);
+    assert.match(big.stdout, /higher limit from Stripe: 208\/s per endpoint/);
+    assert.match(big.stdout, /--rate 20 admits no faster than payments clear/);
+    const json = await cli(withServer(["create", "drop-big", "--name", "Sneaker", "--price", "18000", "--stock", "100000", "--hold-ttl", "600", "--ends-in", "7200", "--json"]));
+    assert.match(JSON.parse(json.stdout).payment_warning, /167 paid holds\/s/);
+    // 100 units in 300 s: a third of a payment a second, far below 20: no warning.
+    const small = await cli(withServer(["create", "drop-9", "--name", "Console X", "--price", "49900", "--stock", "100", "--ends-in", "7200"]));
+    assert.equal(small.code, 0, small.stderr);
+    assert.doesNotMatch(small.stdout, /paid holds\/s/);
   });
 
   test("list prints a line per sale; --json prints the API's answer as it is", async () => {
