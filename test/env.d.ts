@@ -8,3 +8,9 @@ declare namespace Cloudflare {
     TEST_ACCESS_KEY: string;
   }
 }
+declare namespace Cloudflare {
+  interface Env {
+    /** The example order consumer (examples/order-consumer/), in the events project only. */
+    ORDER_CONSUMER?: Fetcher;
+  }
+}

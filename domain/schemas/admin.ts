@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { EventStats } from "./events";
 import { HoldStatus } from "./hold";
 import { RoomStats } from "./room";
 import { Count, SaleView, Stock, Timestamp } from "./sale";
@@ -39,6 +40,7 @@ export const InventoryStats = z.strictObject({
     last_dead_letter: z.strictObject({ id: z.string(), kind: z.string(), error: z.string(), at: Timestamp }).nullable(),
   }).describe("completed orders and refunds on their way to D1"),
   expiry: z.strictObject({ expired: Count, mean_late_ms: Count, max_late_ms: Count }),
+  events: EventStats,
   served: z.strictObject({ claims: Count, batches: Count, infos: Count, since: Timestamp }).describe("calls since the object started"),
   alarm_at: Timestamp.nullable(),
   shard: ShardFigures.optional().describe("a shard of a sharded sale: its own figures"),

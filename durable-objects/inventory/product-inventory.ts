@@ -1,9 +1,11 @@
 import { DurableObject } from "cloudflare:workers";
 import { settings, type Settings } from "../../domain/config";
 import { log } from "../../domain/log";
+import { usableSecret } from "../../domain/secrets";
 import { inventoryShard } from "../../domain/objects";
 import { ok, refuse, type Result } from "../../domain/result";
 import type { ShardFigures } from "../../domain/schemas/admin";
+import type { EventStats } from "../../domain/schemas/events";
 import type { ClaimAnswer, HoldView, OrderView } from "../../domain/schemas/hold";
 import type { SaleConfig, SaleState, SaleUpdate, SaleView, Stock } from "../../domain/schemas/sale";
 import { shardsIn, splitStock } from "../../domain/shards";
@@ -12,6 +14,8 @@ import { gatewayFor } from "../payments";
 import type { ChargeOutcome, LookupOutcome, PaymentGateway } from "../payments/gateway";
 import { Series } from "../series";
 import { Claims, type ClaimRequest } from "./claims";
+import { Delivery } from "./delivery";
+import { Events, EVENTS_DDL } from "./events";
 import { Holds, HOLDS_DDL, migrateHolds } from "./holds";
 import { earliest, iso, type Host, type Scheduled } from "./host";
 import { META_DDL } from "./meta";
@@ -57,6 +61,9 @@ export class ProductInventory extends DurableObject<Env> {
   private readonly providerEvents: ProviderEvents;
   private readonly ledger: ShardLedger;
   private readonly rebalance: Rebalance;
+  /** The shop's order events and their pipes (docs/events.md). */
+  private readonly events: Events;
+  private readonly delivery: Delivery;
   /** Tests only, through runInDurableObject (an instance field: not reachable over RPC). */
   readonly testFaults: { transfer: TransferFault | null } = { transfer: null };
   /** The operators' per-second history (series.ts): every part counts into it through its host. */
@@ -71,7 +78,7 @@ export class ProductInventory extends DurableObject<Env> {
     super(ctx, env);
     this.s = settings(env);
     const sql = ctx.storage.sql;
-    for (const q of [...SALE_DDL, ...HOLDS_DDL, ...WAITLIST_DDL, ...REFUNDS_DDL, ...OUTBOX_DDL, ...META_DDL, ...PROVIDER_EVENTS_DDL, ...SHARD_DDL]) {
+    for (const q of [...SALE_DDL, ...HOLDS_DDL, ...WAITLIST_DDL, ...REFUNDS_DDL, ...OUTBOX_DDL, ...META_DDL, ...PROVIDER_EVENTS_DDL, ...SHARD_DDL, ...EVENTS_DDL]) {
       if (typeof q === "string") sql.exec(q);
       else q(sql);
     }
@@ -101,7 +108,11 @@ export class ProductInventory extends DurableObject<Env> {
     };
     // Parts that call each other in a circle (an ended hold's units go to the waitlist, which
     // makes holds) are joined through these closures, read when called.
-    const enqueue = (rec: OutboxRecord, now: number, delay?: number) => this.outbox.enqueue(rec, now, delay);
+    // A record for D1 and the shop's events it means, in the caller's transaction.
+    const enqueue = (rec: OutboxRecord, now: number, delay?: number) => {
+      this.outbox.enqueue(rec, now, delay);
+      this.events.observe(rec, now);
+    };
     const offerWaitlist = (now: number) => this.waitlist.offer(now);
     let gateway: PaymentGateway | undefined;
     const gatewayOnce = () => (gateway ??= gatewayFor(env));
@@ -136,7 +147,13 @@ export class ProductInventory extends DurableObject<Env> {
       sync: () => ctx.storage.sync(),
       abort: (reason) => ctx.abort(reason),
     });
-    this.scheduled = [this.holds, this.payments, this.refunds, this.outbox, this.rebalance];
+    const secrets = () => [usableSecret("SHOP_WEBHOOK_SECRET", env.SHOP_WEBHOOK_SECRET), env.SHOP_WEBHOOK_SECRET_PREVIOUS ? usableSecret("SHOP_WEBHOOK_SECRET_PREVIOUS", env.SHOP_WEBHOOK_SECRET_PREVIOUS) : null];
+    this.delivery = new Delivery({ ...host, settings: this.s, queue: env.ORDER_EVENTS, secrets: () => secrets().filter((x): x is string => !!x) });
+    this.events = new Events({
+      ...host, sale: this.sale, delayMs: this.s.FLUSH_DELAY_MS, sharded: () => ledger.where !== null, deliveryStats: () => this.delivery.stats(),
+      pipes: () => ({ queue: !!env.ORDER_EVENTS, webhook: !!this.s.SHOP_WEBHOOK_URL }),
+    });
+    this.scheduled = [this.holds, this.payments, this.refunds, this.outbox, this.rebalance, this.events, this.delivery];
   }
 
   // ---------------------------------------------------------------- sale configuration (sale.ts)
@@ -259,12 +276,21 @@ export class ProductInventory extends DurableObject<Env> {
     return this.outbox.reconcile();
   }
 
+  // ---------------------------------------------------------------- the shop's events (events.ts, delivery.ts)
+
+  /** Webhook events given up on (dead letters) are sent again. */
+  resendEvents(): Result<{ resent: number }> {
+    return this.sale.row() ? ok({ resent: this.events.resend(Date.now()) }) : noSale();
+  }
+
   // ---------------------------------------------------------------- alarm
 
   override async alarm(): Promise<void> {
     const now = Date.now();
     try {
       this.holds.expireDue(now);
+      this.events.endedDue(now);
+      this.delivery.kick(now); // starts the shop's requests; never waits for them
       await Promise.all([this.payments.reaskDue(now), this.refunds.sendDue(now), ...(this.ledger.where ? [this.rebalance.retryDue(now)] : [])]);
       await this.outbox.flushDue(Date.now());
     } finally {
@@ -297,13 +323,14 @@ export class ProductInventory extends DurableObject<Env> {
   // ---------------------------------------------------------------- operators
 
   /** The object's figures; a shard's carry its own (`shard`), read in the same moment as its stock. */
-  stats(): InventoryStats & { shard?: ShardFigures } {
+  stats(): InventoryStats & { events: EventStats; shard?: ShardFigures } {
     const s = inventoryStats({
       sale: this.sale, holds: this.holds, refunds: this.refunds, waitlist: this.waitlist, outbox: this.outbox,
       served: this.served, alarmAt: this.alarmAt,
     });
+    const events = this.events.stats();
     const shard = this.ledger.figures();
-    return shard ? { ...s, shard } : s;
+    return shard ? { ...s, events, shard } : { ...s, events };
   }
 
   /** The sale and its stock, or null: what a list of sales shows (cheaper than `stats`). */

@@ -1,4 +1,5 @@
 import type { InventoryStats, ReconcileReport, ShardFigures, ShardRow } from "../../domain/schemas/admin";
+import { sumEventStats } from "../../domain/schemas/events";
 import type { SaleView, Stock } from "../../domain/schemas/sale";
 
 /**
@@ -80,6 +81,7 @@ export function sumStats(list: InventoryStats[]): InventoryStats & { shards?: Sh
       mean_late_ms: expired ? Math.round(sum(shards, (s) => s.expiry.mean_late_ms * s.expiry.expired) / expired) : 0,
       max_late_ms: max(shards, (s) => s.expiry.max_late_ms),
     },
+    events: sumEventStats(shards.map((s) => s.events)),
     served: {
       claims: sum(shards, (s) => s.served.claims),
       batches: sum(shards, (s) => s.served.batches),

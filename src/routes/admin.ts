@@ -19,6 +19,7 @@ import { mergeColumns, SaleSeries, SERIES_KEEP_S, SeriesQuery, sumColumns } from
 import { Restock, SaleInput, SaleUpdate, Timestamp, type SaleConfig, type SaleView } from "../../domain/schemas/sale";
 import { ok, type Result } from "../../domain/result";
 import { SaleParam } from "./sales";
+import { adminEvents } from "./admin-events";
 
 /** What the rehearsal may break on purpose; refused unless ALLOW_FAULTS is on. */
 export const Faults = z.strictObject({
@@ -304,3 +305,6 @@ mount(admin, faults, async (c) => {
   }
   return c.json(out, 200);
 });
+
+// The shop's order events (dead letters resent): behind the same checks as the routes above.
+admin.route("/", adminEvents);
