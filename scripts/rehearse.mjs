@@ -39,6 +39,7 @@ import { comeBacks, gatherEvidence, settle } from "./lib/settle.mjs";
 import { shopSigner } from "./lib/shop-account.mjs";
 import { powSolver, threadSolver } from "./lib/solver.mjs";
 import { serveStripeFake } from "./lib/stripe-fake-server.mjs";
+import { checkShopEvents, eventsWaiting, startShop } from "./lib/shop-events-check.mjs";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const { a, opts } = readOptions();
@@ -49,6 +50,7 @@ const timing = { started: Date.now() };
 const say = (m) => process.stderr.write(`rehearse: ${m}\n`);
 let server = null;
 let stripe = null; // --gateway stripe-fake: the fake Stripe this run serves
+let shop = null; // --shop-webhook fake|never: the fake shop this run serves
 let gatewayOverridden = false;
 let admin;
 
@@ -72,12 +74,17 @@ async function main() {
         GATEWAY: "stripe", STRIPE_API_BASE: stripe.base, STRIPE_SECRET_KEY: `sk_test_${Date.now().toString(36)}rehearsal`, STRIPE_WEBHOOK_SECRET: stripe.secret,
       };
     }
+    let shopVars = {};
+    if (opts.shopWebhook !== "off") {
+      ({ shop, vars: shopVars } = await startShop(opts.shopWebhook));
+      say(`fake shop (${opts.shopWebhook}) for the order events on ${shop.url}`);
+    }
     server = await startLocal({
       cwd: ROOT,
       port: a.port ? Number(a.port) : undefined,
       keep: a.keep,
       log: say,
-      vars: { ALLOW_FAULTS: "true", LOG_LEVEL: "warn", ...Object.fromEntries(Object.entries(PAY).map(([k, v]) => [k, String(v)])), ...gatewayVars },
+      vars: { ALLOW_FAULTS: "true", LOG_LEVEL: "warn", ...Object.fromEntries(Object.entries(PAY).map(([k, v]) => [k, String(v)])), ...gatewayVars, ...shopVars },
     });
     ({ base, adminToken } = server);
     stripe?.setTarget(`${base}/api/webhooks/stripe`);
@@ -182,6 +189,7 @@ async function main() {
     const detail = stripe ? `fake Stripe rates ${JSON.stringify(usedRates)}` : `timeouts ${gatewayRates.timeout_rate}, half of them landing ${opts.lateMs} ms later`;
     ctx.faults.push({ what: "gateway", at: sale.starts_at_ms, detail });
   }
+  if (shop) ctx.waitingFor = eventsWaiting(opts.shopWebhook);
   const settling = { note: "", seen: new Set() };
   const watch = watchSale({ admin, ctx, pool, note: () => settling.note });
   const { shoppers, bots, doneAt, cpu, loadavg } = await runCrowd(ctx, { server, saleCreatedAt: timing.saleCreated });
@@ -215,6 +223,7 @@ async function main() {
       evidence: ev, more: 0,
     });
   }
+  if (shop) checks.push(checkShopEvents({ mode: opts.shopWebhook, shop, sale, d1, stats }));
   timing.ended = Date.now();
 
   const report = buildReport({
@@ -235,6 +244,7 @@ async function main() {
 async function cleanup(code) {
   if (gatewayOverridden && admin) await admin.faults({ gateway: {} }).catch(() => {}); // back to configured rates
   if (stripe) await stripe.stop().catch(() => {});
+  if (shop) await shop.stop().catch(() => {});
   if (server) {
     // Keep the state for a post-mortem when something failed.
     const keep = a.keep || code !== 0;
