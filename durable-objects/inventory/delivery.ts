@@ -1,5 +1,6 @@
 import { SIGNATURE_HEADER, signatureHeader } from "../../domain/webhook-signature.js";
 import type { Settings } from "../../domain/config";
+import { usableSecret } from "../../domain/secrets";
 import type { Host, Scheduled } from "./host";
 import { Meta } from "./meta";
 
@@ -10,6 +11,13 @@ const QUEUE_BATCH = 100;
 const QUEUE_TIMEOUT_MS = 30_000;
 /** The longest wait between two tries of one event (webhook or queue). */
 const MAX_BACKOFF_MS = 3600_000;
+
+/** The keys webhooks are signed with, the current one first: those the secret rules accept. */
+export function webhookSecrets(env: { SHOP_WEBHOOK_SECRET?: string; SHOP_WEBHOOK_SECRET_PREVIOUS?: string }): string[] {
+  const current = usableSecret("SHOP_WEBHOOK_SECRET", env.SHOP_WEBHOOK_SECRET);
+  const previous = env.SHOP_WEBHOOK_SECRET_PREVIOUS ? usableSecret("SHOP_WEBHOOK_SECRET_PREVIOUS", env.SHOP_WEBHOOK_SECRET_PREVIOUS) : null;
+  return [current, previous].filter((x): x is string => x !== null);
+}
 
 type Key = "events_queue_failures" | "events_hook_failures";
 type Due = { id: string; body: string; tries: number; since: number };

@@ -1,7 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import { settings, type Settings } from "../../domain/config";
 import { log } from "../../domain/log";
-import { usableSecret } from "../../domain/secrets";
 import { inventoryShard } from "../../domain/objects";
 import { ok, refuse, type Result } from "../../domain/result";
 import type { ShardFigures } from "../../domain/schemas/admin";
@@ -14,7 +13,7 @@ import { gatewayFor } from "../payments";
 import type { ChargeOutcome, LookupOutcome, PaymentGateway } from "../payments/gateway";
 import { Series } from "../series";
 import { Claims, type ClaimRequest } from "./claims";
-import { Delivery } from "./delivery";
+import { Delivery, webhookSecrets } from "./delivery";
 import { Events, EVENTS_DDL } from "./events";
 import { Holds, HOLDS_DDL, migrateHolds } from "./holds";
 import { earliest, iso, type Host, type Scheduled } from "./host";
@@ -107,8 +106,8 @@ export class ProductInventory extends DurableObject<Env> {
       series: this.history,
     };
     // Parts that call each other in a circle (an ended hold's units go to the waitlist, which
-    // makes holds) are joined through these closures, read when called.
-    // A record for D1 and the shop's events it means, in the caller's transaction.
+    // makes holds) are joined through these closures, read when called. A record for D1 brings
+    // the shop's events it means, in the caller's transaction.
     const enqueue = (rec: OutboxRecord, now: number, delay?: number) => {
       this.outbox.enqueue(rec, now, delay);
       this.events.observe(rec, now);
@@ -147,8 +146,7 @@ export class ProductInventory extends DurableObject<Env> {
       sync: () => ctx.storage.sync(),
       abort: (reason) => ctx.abort(reason),
     });
-    const secrets = () => [usableSecret("SHOP_WEBHOOK_SECRET", env.SHOP_WEBHOOK_SECRET), env.SHOP_WEBHOOK_SECRET_PREVIOUS ? usableSecret("SHOP_WEBHOOK_SECRET_PREVIOUS", env.SHOP_WEBHOOK_SECRET_PREVIOUS) : null];
-    this.delivery = new Delivery({ ...host, settings: this.s, queue: env.ORDER_EVENTS, secrets: () => secrets().filter((x): x is string => !!x) });
+    this.delivery = new Delivery({ ...host, settings: this.s, queue: env.ORDER_EVENTS, secrets: () => webhookSecrets(env) });
     this.events = new Events({
       ...host, sale: this.sale, delayMs: this.s.FLUSH_DELAY_MS, sharded: () => ledger.where !== null, deliveryStats: () => this.delivery.stats(),
       pipes: () => ({ queue: !!env.ORDER_EVENTS, webhook: !!this.s.SHOP_WEBHOOK_URL }),
@@ -328,9 +326,8 @@ export class ProductInventory extends DurableObject<Env> {
       sale: this.sale, holds: this.holds, refunds: this.refunds, waitlist: this.waitlist, outbox: this.outbox,
       served: this.served, alarmAt: this.alarmAt,
     });
-    const events = this.events.stats();
     const shard = this.ledger.figures();
-    return shard ? { ...s, events, shard } : { ...s, events };
+    return { ...s, events: this.events.stats(), ...(shard && { shard }) };
   }
 
   /** The sale and its stock, or null: what a list of sales shows (cheaper than `stats`). */
