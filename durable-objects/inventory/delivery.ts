@@ -1,7 +1,7 @@
 import { SIGNATURE_HEADER, signatureHeader } from "../../domain/webhook-signature.js";
 import type { Settings } from "../../domain/config";
 import { usableSecret } from "../../domain/secrets";
-import type { Host, Scheduled } from "./host";
+import { earliest, type Host, type Scheduled } from "./host";
 import { Meta } from "./meta";
 
 /** Webhook requests in flight at once, per object (a slow shop holds at most this many). */
@@ -50,13 +50,24 @@ export class Delivery implements Scheduled {
     this.meta = new Meta(host.sql);
   }
 
+  /**
+   * The next event due on a pipe that is on. A pipe at its limit of requests in flight is woken
+   * by their answers (`kick`), not by the alarm: its due events would set the alarm to "now"
+   * again and again. The alarm only stands by, past the requests' timeout.
+   */
   nextAlarm(): number | null {
-    return this.sql
-      .exec<{ t: number | null }>(
-        `SELECT MIN(t) AS t FROM (SELECT MIN(queue_next_at) AS t FROM events WHERE queue_state = 'pending'
-         UNION ALL SELECT MIN(hook_next_at) FROM events WHERE hook_state = 'pending')`,
-      )
-      .one().t;
+    const due = (pipe: "queue" | "hook") =>
+      this.sql.exec<{ t: number | null }>(`SELECT MIN(${pipe}_next_at) AS t FROM events WHERE ${pipe}_state = 'pending'`).one().t;
+    const now = Date.now();
+    const pipe = (on: boolean, full: boolean, timeoutMs: number, t: () => number | null) => {
+      if (!on) return null; // waits for the pipe to be configured again
+      const at = t();
+      return at !== null && full ? Math.max(at, now + timeoutMs) : at;
+    };
+    return earliest(
+      pipe(!!this.host.queue, this.queueInFlight, QUEUE_TIMEOUT_MS, () => due("queue")),
+      pipe(!!this.host.settings.SHOP_WEBHOOK_URL, this.hooksInFlight >= MAX_HOOKS_IN_FLIGHT, this.host.settings.SHOP_WEBHOOK_TIMEOUT_MS, () => due("hook")),
+    );
   }
 
   /** Starts sending what is due (called by the alarm, and as requests finish). Never awaits the shop. */
