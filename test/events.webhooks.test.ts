@@ -139,9 +139,10 @@ describe("delivery", () => {
     const orders = await confirmOrders(sale, 20);
     // Every order is in D1 while every webhook is still out (16 in flight, the rest waiting).
     await eventually(async () => (await d1OrderIds(sale)).length === 20);
+    // (Each try gives up after 300 ms here, and an event after 2 s: on a slow box some are dead letters already.)
     const w = (await stats(sale)).events.webhook!;
     expect(w.delivered).toBe(0);
-    expect(w.pending).toBe(20);
+    expect(w.pending + w.dead).toBe(20);
     // 200 concurrent claims are all answered (a timed figure is the rehearsal's: docs/events.md).
     const answers = await Promise.all(Array.from({ length: 200 }, async () => (await claim(sale, (await session()).token)).status));
     expect(answers.filter((s) => s === 201).length).toBe(200);
