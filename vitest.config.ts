@@ -1,6 +1,7 @@
-import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
+import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { execFileSync } from "node:child_process";
 import { generateKeyPairSync, randomBytes } from "node:crypto";
+import { availableParallelism } from "node:os";
 import { defineConfig } from "vitest/config";
 import { createShopHooksFake } from "./scripts/lib/shop-hooks-fake.mjs";
 import { createStripeFake } from "./scripts/lib/stripe-fake.mjs";
@@ -180,21 +181,47 @@ export default defineConfig(async () => {
   // them first, as `wrangler dev` does.
   execFileSync(process.execPath, ["scripts/build-pages.mjs"], { stdio: "ignore" });
   const migrations = await readD1Migrations("./migrations");
-  const project = (name: string, bindings: Record<string, string>, include: string[], exclude: string[] = [], world = {}) => ({
+  const project = (
+    name: string,
+    bindings: Record<string, string>,
+    include: string[],
+    exclude: string[],
+    run: { maxWorkers: number; groupOrder: number },
+    world = {},
+  ) => ({
     plugins: [
       cloudflareTest({
         wrangler: { configPath: "./wrangler.toml" },
         miniflare: { bindings: { ...bindings, TEST_MIGRATIONS: migrations }, outboundService: outside, ...world },
       }),
     ],
-    test: { name, include, exclude, setupFiles: ["./test/setup.ts"], testTimeout: 30_000 },
+    test: {
+      name,
+      include,
+      exclude,
+      setupFiles: ["./test/setup.ts"],
+      testTimeout: 30_000,
+      maxWorkers: run.maxWorkers,
+      sequence: { groupOrder: run.groupOrder },
+    },
   });
+  // Each worker is one workerd running one test file at a time. Most files mostly wait (alarms,
+  // payment timeouts, the line's ticks, the edge cache), so several run at once and their waits
+  // overlap: vitest's own default (cores − 1) ran them one by one on a 2-core machine. The load
+  // files (hundreds to thousands of concurrent requests, and timings measured while they run)
+  // keep the machine to themselves: they run afterwards, one at a time.
+  const parallel = { maxWorkers: Math.max(3, availableParallelism()), groupOrder: 0 };
+  const alone = { maxWorkers: 1, groupOrder: 1 };
+  const LOAD = ["test/claims.concurrency.test.ts", "test/shards.test.ts", "test/waiting-room.test.ts"];
+  const STRIPE = ["test/stripe.*.test.ts"];
+  const EVENTS = ["test/events.*.test.ts"];
   return {
     test: {
       projects: [
-        project("workers", TEST_BINDINGS, ["test/**/*.test.ts"], ["test/stripe.*.test.ts", "test/events.*.test.ts"]),
-        project("events", { ...TEST_BINDINGS, ...EVENTS_BINDINGS }, ["test/events.*.test.ts"], [], eventsWorld),
-        project("stripe", { ...TEST_BINDINGS, ...STRIPE_BINDINGS }, ["test/stripe.*.test.ts"]),
+        project("workers", TEST_BINDINGS, ["test/**/*.test.ts"], [...STRIPE, ...LOAD, ...EVENTS], parallel),
+        project("stripe", { ...TEST_BINDINGS, ...STRIPE_BINDINGS }, STRIPE, [], parallel),
+        project("events", { ...TEST_BINDINGS, ...EVENTS_BINDINGS }, EVENTS, [], parallel, eventsWorld),
+        project("load", TEST_BINDINGS, LOAD, [], alone),
       ],
     },
   };

@@ -5,7 +5,7 @@
  * What a transport is given: the headers and body the client built, plus the per-call options
  * `O` of its caller (e.g. the page's `retries`, the rehearsal's `urgent`, the tests' `env`).
  */
-export type TransportInit<O = {}> = Partial<O> & { headers: Record<string, string>; body?: string };
+export type TransportInit<O = object> = Partial<O> & { headers: Record<string, string>; body?: string };
 
 /** A fetch Response, or its parts; any other field (e.g. a timing) is passed on to the answer. */
 export type TransportAnswer =
@@ -13,20 +13,21 @@ export type TransportAnswer =
   | { status: number; headers?: Headers | Record<string, string | string[] | undefined>; text?: string; [extra: string]: unknown };
 
 /** Sends one request; throws when the server cannot be reached (as fetch does). */
-export type Transport<O = {}> = (method: string, path: string, init: TransportInit<O>) => Promise<TransportAnswer>;
+export type Transport<O = object> = (method: string, path: string, init: TransportInit<O>) => Promise<TransportAnswer>;
 
 /** An answer: the status, the headers, and the JSON body (or `{ error: "bad_response", message, raw }`). */
 export interface Answer {
   status: number;
   headers: Headers;
+  // biome-ignore lint/suspicious/noExplicitAny: the API's JSON; its shapes are the server's zod schemas
   body: any;
   [extra: string]: unknown;
 }
 
 /** Per-call options: extra headers (they win over the client's), and the transport's own options. */
-export type CallOptions<O = {}> = Partial<O> & { headers?: Record<string, string | undefined> };
+export type CallOptions<O = object> = Partial<O> & { headers?: Record<string, string | undefined> };
 
-export type RequestOptions<O = {}> = CallOptions<O> & {
+export type RequestOptions<O = object> = CallOptions<O> & {
   /** The bearer token (a session, or the admin token). */
   token?: string;
   /** Sent as a JSON body (with content-type). */
@@ -50,7 +51,7 @@ export interface AdmitOptions {
   waitForOpening?: boolean;
 }
 
-export interface AdminClient<O = {}> {
+export interface AdminClient<O = object> {
   list(options?: CallOptions<O>): Promise<Answer>;
   createSale(config: unknown, options?: CallOptions<O>): Promise<Answer>;
   stats(saleId: string, options?: CallOptions<O>): Promise<Answer>;
@@ -66,7 +67,7 @@ export interface AdminClient<O = {}> {
   faults(body: unknown, options?: CallOptions<O>): Promise<Answer>;
 }
 
-export interface Client<O = {}> {
+export interface Client<O = object> {
   request(method: string, path: string, options?: RequestOptions<O>): Promise<Answer>;
   /** With `identity` (the shop's signed assertion): a session for that account; else anonymous. */
   session(options?: CallOptions<O> & { identity?: string; turnstile?: string }): Promise<Answer>;
@@ -87,7 +88,7 @@ export interface Client<O = {}> {
   admin(adminToken?: string): AdminClient<O>;
 }
 
-export function createClient<O = {}>(o: {
+export function createClient<O = object>(o: {
   transport: Transport<O>;
   /** Sent with every request: the caller's User-Agent and the like. */
   headers?: Record<string, string>;

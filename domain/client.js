@@ -55,8 +55,12 @@ export function createClient({ transport, headers: defaults = {}, onAnswer }) {
   /**
    * One request. `json` is sent as a JSON body, `body` as it is (a raw string); `token` becomes
    * the bearer; `headers` win over everything. Other options go to the transport unchanged.
+   * @param {string} method
+   * @param {string} path
+   * @param {{ token?: string, headers?: Record<string, string | undefined>, json?: unknown, body?: string, [option: string]: any }} [o]
    */
   async function request(method, path, { token, headers, json, body, ...options } = {}) {
+    /** @type {Record<string, string>} */
     const h = { accept: "application/json", ...defaults };
     if (token) h.authorization = `Bearer ${token}`;
     if (json !== undefined) h["content-type"] = "application/json";
@@ -73,6 +77,7 @@ export function createClient({ transport, headers: defaults = {}, onAnswer }) {
     /**
      * POST /api/session: a session for the shop's account when `identity` (the shop's signed
      * assertion) is given, else an anonymous one (201 `{ token, user_id, account, expires_at }`).
+     * @param {{ identity?: string, turnstile?: string, [option: string]: any }} [o]
      */
     session: ({ identity, turnstile, ...options } = {}) =>
       request("POST", "/api/session", { ...options, ...(identity || turnstile ? { json: { identity, turnstile } } : {}) }),
@@ -110,7 +115,12 @@ export function createClient({ transport, headers: defaults = {}, onAnswer }) {
     /** GET /api/orders/:id */
     order: (orderId, token, options = {}) => request("GET", `/api/orders/${orderId}`, { ...options, token }),
 
-    /** Challenge → solve → queue: the queue's answer, whatever it is (throws if no challenge). */
+    /**
+     * Challenge → solve → queue: the queue's answer, whatever it is (throws if no challenge).
+     * @param {string} saleId @param {string} token
+     * @param {{ solve?: (nonce: string, bits: number) => Promise<string>, turnstile?: string, ticket?: string }} [o]
+     * @param {object} [options]
+     */
     async join(saleId, token, { solve = powSolve, turnstile, ticket } = {}, options = {}) {
       const ch = await api.challenge(saleId, token, options);
       if (ch.status !== 200) throw new ApiError("challenge", ch);
@@ -124,6 +134,9 @@ export function createClient({ transport, headers: defaults = {}, onAnswer }) {
      * `maxPolls` times. A shopper whose time to claim ran out (`expired`) queues again, at the
      * back, up to `maxRejoins` times. Throws an ApiError on a refusal, when the polls run out, or,
      * with `waitForOpening: false`, on a pre-queue place (drawn only when the sale opens).
+     * @param {string} saleId @param {string} token
+     * @param {{ solve?: (nonce: string, bits: number) => Promise<string>, turnstile?: string, ticket?: string, minPollMs?: number, maxPollMs?: number, maxPolls?: number, maxRejoins?: number, waitForOpening?: boolean }} [o]
+     * @param {object} [options]
      */
     async admit(saleId, token, { solve, turnstile, ticket, minPollMs = 250, maxPollMs = 5000, maxPolls = 1000, maxRejoins = 2, waitForOpening = true } = {}, options = {}) {
       let r = await api.join(saleId, token, { solve, turnstile, ticket }, options);

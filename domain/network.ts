@@ -27,7 +27,7 @@ function v6Groups(s: string): number[] | null {
     if (at < 0 || !four) return null;
     const [a, b, c, d] = four.split(".").map(Number) as [number, number, number, number];
     tail = [(a << 8) | b, (c << 8) | d];
-    s = s.endsWith("::" + s.slice(at + 1)) ? s.slice(0, at + 1) : s.slice(0, at);
+    s = s.endsWith(`::${s.slice(at + 1)}`) ? s.slice(0, at + 1) : s.slice(0, at);
   }
   const halves = s.split("::");
   if (halves.length > 2) return null;

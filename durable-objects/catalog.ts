@@ -1,7 +1,17 @@
 import { DurableObject } from "cloudflare:workers";
+import { addColumns, migrate, type Version } from "./migrations";
 
 /** What the edge needs to know of a sale before it touches the sale's objects. */
 export type CatalogEntry = { id: string; created_at: number; shards: number };
+
+/** The catalogue's storage, version by version (migrations.ts). */
+const CATALOG_SCHEMA: readonly Version[] = [
+  [
+    `CREATE TABLE IF NOT EXISTS sales (id TEXT PRIMARY KEY, created_at INTEGER NOT NULL)`,
+    // A catalogue made before shards gets the column, each sale with its one object.
+    addColumns("sales", { shards: "INTEGER NOT NULL DEFAULT 1" }),
+  ],
+];
 
 /**
  * The list of sales that exist: one object for the whole shop. The edge keeps a copy of the
@@ -18,10 +28,7 @@ export class SaleCatalog extends DurableObject<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    this.sql.exec(`CREATE TABLE IF NOT EXISTS sales (id TEXT PRIMARY KEY, created_at INTEGER NOT NULL)`);
-    // A catalogue made before shards gets the column, each sale with its one object.
-    const cols = this.sql.exec<{ name: string }>("PRAGMA table_info(sales)").toArray();
-    if (!cols.some((c) => c.name === "shards")) this.sql.exec("ALTER TABLE sales ADD COLUMN shards INTEGER NOT NULL DEFAULT 1");
+    migrate(ctx.storage, CATALOG_SCHEMA);
   }
 
   /** Records a sale (again: idempotent; a sale's shards never change once it is listed). */

@@ -3,6 +3,7 @@ import { settings } from "../domain/config";
 import { placeOf } from "../domain/ids";
 import { inventoryShard } from "../domain/objects";
 import type { ChargeOutcome, LookupOutcome, PaymentRequest, RefundOutcome, RefundRequest } from "./payments/gateway";
+import { migrate, type Version } from "./migrations";
 import { behaviourOf, fingerprintAfter } from "./payments/test-cards";
 
 /**
@@ -37,6 +38,27 @@ type ChargeRow = {
 };
 export type LedgerEntry = Pick<ChargeRow, "key" | "reference" | "status" | "charge_id" | "amount" | "calls" | "refund_id">;
 
+/** The simulator's storage, version by version (migrations.ts). */
+const SIMULATOR_SCHEMA: readonly Version[] = [
+  [
+    `CREATE TABLE IF NOT EXISTS charges (
+      key TEXT PRIMARY KEY, reference TEXT NOT NULL, amount INTEGER NOT NULL, currency TEXT NOT NULL,
+      method TEXT NOT NULL, status TEXT NOT NULL, final TEXT NOT NULL, charge_id TEXT NOT NULL UNIQUE,
+      reason TEXT, calls INTEGER NOT NULL, created_at INTEGER NOT NULL, lands_at INTEGER NOT NULL,
+      notify_at INTEGER, notify_attempts INTEGER NOT NULL DEFAULT 0, refund_key TEXT, refund_id TEXT)`,
+    `CREATE INDEX IF NOT EXISTS charges_notify ON charges (notify_at) WHERE notify_at IS NOT NULL`,
+    `CREATE TABLE IF NOT EXISTS overrides (k TEXT PRIMARY KEY, v REAL NOT NULL)`,
+  ],
+];
+
+/** The simulator's event for a charge's final outcome (one per charge, like a provider's event id). */
+export const simEventId = (key: string) => `evt_sim_${key}`;
+
+/** A refused delivery (the object could not apply it now) is delivered again, like a webhook answered 5xx. */
+function unwrapped(r: { ok: boolean; message?: string }): void {
+  if (!r.ok) throw new Error(`delivery refused: ${r.message}`);
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class GatewaySimulator extends DurableObject<Env> {
@@ -44,13 +66,7 @@ export class GatewaySimulator extends DurableObject<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    this.sql.exec(`CREATE TABLE IF NOT EXISTS charges (
-      key TEXT PRIMARY KEY, reference TEXT NOT NULL, amount INTEGER NOT NULL, currency TEXT NOT NULL,
-      method TEXT NOT NULL, status TEXT NOT NULL, final TEXT NOT NULL, charge_id TEXT NOT NULL UNIQUE,
-      reason TEXT, calls INTEGER NOT NULL, created_at INTEGER NOT NULL, lands_at INTEGER NOT NULL,
-      notify_at INTEGER, notify_attempts INTEGER NOT NULL DEFAULT 0, refund_key TEXT, refund_id TEXT)`);
-    this.sql.exec(`CREATE INDEX IF NOT EXISTS charges_notify ON charges (notify_at) WHERE notify_at IS NOT NULL`);
-    this.sql.exec(`CREATE TABLE IF NOT EXISTS overrides (k TEXT PRIMARY KEY, v REAL NOT NULL)`);
+    migrate(ctx.storage, SIMULATOR_SCHEMA);
   }
 
   private rates() {
@@ -164,7 +180,12 @@ export class GatewaySimulator extends DurableObject<Env> {
           if (place && outcome.status !== "unknown") {
             // The payer is not kept here: a card the shopper did not name was known before the charge.
             const named = outcome.status === "succeeded" && row.method.includes(".");
-            await inventoryShard(this.env, place.sale, place.shard).paymentEvent(row.reference, named ? { ...outcome, fingerprint: fingerprintAfter(row.method, "") } : outcome);
+            // One event per charge (its outcome is final once it is delivered): a delivery again
+            // (a retry whose answer was lost, a duplicate) carries the same id and is applied once.
+            const pushed = named ? { ...outcome, fingerprint: fingerprintAfter(row.method, "") } : outcome;
+            unwrapped(await inventoryShard(this.env, place.sale, place.shard).providerEvent({
+              id: simEventId(row.key), type: `charge.${outcome.status}`, hold: row.reference, kind: "outcome", outcome: pushed,
+            }));
           }
           this.sql.exec("UPDATE charges SET notify_at = NULL WHERE key = ?", row.key);
         } catch {

@@ -18,6 +18,9 @@ export type SeriesOptions = {
   keepS?: number;
 };
 
+/** The table a series is kept in: a step of its object's schema (migrations.ts). */
+export const seriesTable = (table: string) => `CREATE TABLE IF NOT EXISTS ${table} (slot INTEGER PRIMARY KEY, t INTEGER NOT NULL, v TEXT NOT NULL)`;
+
 /** Seconds still in memory at most (a writer that keeps failing drops the oldest). */
 const MAX_PENDING = 10;
 
@@ -42,7 +45,6 @@ export class Series implements SeriesSink {
     private readonly o: SeriesOptions,
   ) {
     this.keepS = o.keepS ?? SERIES_KEEP_S;
-    sql.exec(`CREATE TABLE IF NOT EXISTS ${o.table} (slot INTEGER PRIMARY KEY, t INTEGER NOT NULL, v TEXT NOT NULL)`);
   }
 
   add(now: number, counts: Partial<Record<SeriesField, number>>): void {

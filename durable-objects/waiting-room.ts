@@ -6,7 +6,8 @@ import { BUCKET_MS, comparePlaces, sealedBucket, type Place, type Waiting } from
 import { log } from "../domain/log";
 import { COUNTERS, type Counts, type RoomConfig, type RoomStats, type Watermark } from "../domain/schemas/room";
 import type { Columns } from "../domain/schemas/series";
-import { Series } from "./series";
+import { migrate, type Version } from "./migrations";
+import { Series, seriesTable } from "./series";
 
 /** How often the room advances its watermark while anyone waits (tokens are capped at 1 s). */
 const TICK_MS = 250;
@@ -30,6 +31,24 @@ const BEFORE_ALL: Place = { b: -1, k: -1 };
  * isolate has reported it (`sealedBucket`). The pre-queue (bucket 0) is served in key order: a
  * lottery with one ticket per identity, drawn by the keys.
  */
+/** The room's storage, version by version (migrations.ts): version 1 is the schema as it stood when versions began. */
+const ROOM_SCHEMA: readonly Version[] = [
+  [
+    `CREATE TABLE IF NOT EXISTS room (
+      id INTEGER PRIMARY KEY CHECK (id = 1), config TEXT NOT NULL, admission TEXT NOT NULL,
+      upto_b INTEGER, upto_k INTEGER, salt TEXT NOT NULL, queued INTEGER NOT NULL, opened INTEGER NOT NULL)`,
+    // One row per place taken; the order of service is (b, k). At most one per key is waiting.
+    `CREATE TABLE IF NOT EXISTS line (
+      seq INTEGER PRIMARY KEY AUTOINCREMENT, b INTEGER NOT NULL, k INTEGER NOT NULL, at INTEGER NOT NULL)`,
+    `CREATE INDEX IF NOT EXISTS line_order ON line (b, k)`,
+    `CREATE INDEX IF NOT EXISTS line_key ON line (k, b)`,
+    // Places taken per arrival bucket: positions, ETAs and the arrival curve, without a scan.
+    `CREATE TABLE IF NOT EXISTS buckets (b INTEGER PRIMARY KEY, n INTEGER NOT NULL)`,
+    `CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, n INTEGER NOT NULL)`,
+    seriesTable("series"),
+  ],
+];
+
 export class WaitingRoom extends DurableObject<Env> {
   private readonly sql = this.ctx.storage.sql;
   /** Calls from the edge since this instance started: one per isolate per second, not per shopper. */
@@ -39,17 +58,7 @@ export class WaitingRoom extends DurableObject<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    this.sql.exec(`CREATE TABLE IF NOT EXISTS room (
-      id INTEGER PRIMARY KEY CHECK (id = 1), config TEXT NOT NULL, admission TEXT NOT NULL,
-      upto_b INTEGER, upto_k INTEGER, salt TEXT NOT NULL, queued INTEGER NOT NULL, opened INTEGER NOT NULL)`);
-    // One row per place taken; the order of service is (b, k). At most one per key is waiting.
-    this.sql.exec(`CREATE TABLE IF NOT EXISTS line (
-      seq INTEGER PRIMARY KEY AUTOINCREMENT, b INTEGER NOT NULL, k INTEGER NOT NULL, at INTEGER NOT NULL)`);
-    this.sql.exec(`CREATE INDEX IF NOT EXISTS line_order ON line (b, k)`);
-    this.sql.exec(`CREATE INDEX IF NOT EXISTS line_key ON line (k, b)`);
-    // Places taken per arrival bucket: positions, ETAs and the arrival curve, without a scan.
-    this.sql.exec(`CREATE TABLE IF NOT EXISTS buckets (b INTEGER PRIMARY KEY, n INTEGER NOT NULL)`);
-    this.sql.exec(`CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, n INTEGER NOT NULL)`);
+    migrate(ctx.storage, ROOM_SCHEMA);
     this.series = new Series(this.sql, {
       table: "series",
       warn: (event, fields) => log("warn", event, fields, settings(env).LOG_LEVEL),

@@ -10,11 +10,17 @@ const send = fetchTransport("", { cache: "no-store" });
  * keys and polls are reads, so a repeat is safe. Per call: `retries` (default 3) and
  * `onRetry(message)` to tell the shopper.
  */
+/**
+ * @param {string} method @param {string} path
+ * @param {{ retries?: number, onRetry?: (message: string) => void, headers: Record<string, string>, body?: string }} init
+ * @returns {Promise<Response>}
+ */
 async function retrying(method, path, { retries = 3, onRetry, ...init }) {
   for (let attempt = 0; ; attempt++) {
+    /** @type {Response} */
     let res;
     try {
-      res = await send(method, path, init);
+      res = /** @type {Response} */ (await send(method, path, init));
     } catch {
       if (attempt >= retries) throw new Error("network: the server could not be reached");
       onRetry?.("Connection lost, retrying…");

@@ -4,6 +4,7 @@
 // without importing each other in a circle.
 import { saleState, sessionStore } from "./store.js";
 
+/** An element of the page by id: its kind (input, button, dialog, meter) is the HTML's, so `any` here. @param {string} id @returns {any} */
 export const $ = (id) => document.getElementById(id);
 
 export function setText(id, text) {
@@ -67,7 +68,7 @@ let focusKey = null; // the step (and result kind) whose heading last got focus
  * browser's default focus (top of the page).
  */
 export function show(name, key = name) {
-  for (const section of document.querySelectorAll("section[data-step]")) section.hidden = section.dataset.step !== name;
+  for (const section of document.querySelectorAll("section[data-step]")) if (section instanceof HTMLElement) section.hidden = section.dataset.step !== name;
   document.body.dataset.step = name;
   page.step = name;
   if (focusKey !== null && focusKey !== key) $(`h-${name}`).focus();

@@ -62,7 +62,7 @@ export function showResult(kind, extra = {}) {
   const r = RESULTS[kind](extra);
   setText("h-result", r.title);
   $("result-body").replaceChildren(...r.body);
-  const section = document.querySelector('section[data-step="result"]');
+  const section = /** @type {HTMLElement} */ (document.querySelector('section[data-step="result"]'));
   section.classList.toggle("result-ok", !!r.ok);
   section.classList.toggle("result-bad", !r.ok && kind !== "waitlisted");
   section.dataset.result = kind;

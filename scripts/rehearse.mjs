@@ -122,6 +122,7 @@ async function main() {
     late_ms: opts.lateMs,
     duplicate_rate: opts.faults.has("gateway") ? 0.05 : 0.02,
   };
+  /** @type {{ status: number, body?: any }} */
   const g = stripe ? { status: 200 } : await admin.faults({ gateway: gatewayRates });
   let usedRates = gatewayRates;
   if (stripe) {

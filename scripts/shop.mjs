@@ -50,7 +50,7 @@ if (o.help) {
 }
 
 /** Long strings (tokens) shortened, so each answer fits on a line or two. */
-const short = (k, v) => (typeof v === "string" && v.length > 60 ? `${v.slice(0, 24)}…` : v);
+const short = (_k, v) => (typeof v === "string" && v.length > 60 ? `${v.slice(0, 24)}…` : v);
 const api = createClient({
   transport: fetchTransport(o.url),
   headers: { "user-agent": "flashsale-shop-script/1.0 (Mozilla/5.0 compatible)" },

@@ -1,6 +1,5 @@
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
-import type { AppEnv } from "./app-env";
 import { refusedDeployment } from "./edge/deployment";
 import { soldOutFastPath } from "./edge/sold-out";
 import { ApiError } from "./lib/api-error";

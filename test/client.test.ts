@@ -60,7 +60,10 @@ describe("domain/client.js", () => {
     ]);
     const solved: unknown[] = [];
     const t0 = Date.now();
-    const r = await createClient({ transport }).admit("s1", "tok", { solve: async (n, b) => (solved.push([n, b]), "sol"), minPollMs: 20, maxPollMs: 40 });
+    const r = await createClient({ transport }).admit("s1", "tok", { solve: async (n, b) => {
+      solved.push([n, b]);
+      return "sol";
+    }, minPollMs: 20, maxPollMs: 40 });
     const ms = Date.now() - t0;
     expect(r.body.pass).toBe("pass!");
     expect(solved).toEqual([["n", 0]]);

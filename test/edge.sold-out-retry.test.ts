@@ -1,6 +1,6 @@
 import { abortAllDurableObjects } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { forgetEverything } from "../src/edge/isolate";
+import { forgetEverything } from "../src/lib/isolate-state";
 import { counters, expectRefused } from "./support/edge";
 import { createSale } from "./support/sales";
 import { claim, idemKey, passFor, session } from "./support/shoppers";

@@ -2,7 +2,7 @@ import { abortAllDurableObjects, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { room } from "../domain/objects";
-import { forgetEverything } from "../src/edge/isolate";
+import { forgetEverything } from "../src/lib/isolate-state";
 import { createSale, expectStockInvariant } from "./support/sales";
 import { claim, enqueue, heldBy, pay, session } from "./support/shoppers";
 import { admin, call, d1Orders, stats, stub, until } from "./support/worker";
@@ -23,7 +23,7 @@ async function snapshot(sale: string, shoppers: { token: string; hold?: string; 
 
 /**
  * In-memory state is disposable: the objects keep a cached config, the alarm time, a queue of
- * claims and per-instance counters in memory, and every isolate keeps caches (src/edge/isolate.ts).
+ * claims and per-instance counters in memory, and every isolate keeps caches (src/lib/isolate-state.ts).
  * Throwing all of it away mid-sale changes no answer, and the sale goes on.
  */
 describe("in-memory state is disposable", () => {

@@ -10,7 +10,11 @@ const fresh4 = () => `198.51.${++n % 256}.${Math.floor(Math.random() * 256)}`;
 
 const adminFrom = (ip: string, token: string) => call("GET", "/admin/sales/no-such-sale", { token, headers: { "cf-connecting-ip": ip } });
 const sessionFrom = (ip: string) => call("POST", "/api/session", { headers: { "cf-connecting-ip": ip } });
-const count = (xs: { status: number }[]) => xs.reduce<Record<number, number>>((m, r) => ((m[r.status] = (m[r.status] ?? 0) + 1), m), {});
+const count = (xs: { status: number }[]) => {
+  const m: Record<number, number> = {};
+  for (const r of xs) m[r.status] = (m[r.status] ?? 0) + 1;
+  return m;
+};
 
 /** Audit item 9: a client's network is its IPv4 address or its IPv6 /64; a missing address is no one's. */
 describe("client networks", () => {

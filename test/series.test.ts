@@ -3,7 +3,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { catalog } from "../domain/objects";
 import { SERIES_KEEP_S } from "../domain/schemas/series";
-import { Series } from "../durable-objects/series";
+import { Series, seriesTable, type SeriesOptions } from "../durable-objects/series";
 import { createSale, saleId } from "./support/sales";
 import { claim, enqueue, heldBy, pay, session } from "./support/shoppers";
 import { call, ops, sleep, stub } from "./support/worker";
@@ -18,6 +18,12 @@ import { call, ops, sleep, stub } from "./support/worker";
 function withStorage<T>(fn: (sql: SqlStorage) => T): Promise<T> {
   const s = env.CATALOG.get(env.CATALOG.idFromName(saleId("series-store")));
   return runInDurableObject(s, (_i, state) => fn(state.storage.sql));
+}
+
+/** A series over its table, made as its object's schema makes it. */
+function series(sql: SqlStorage, o: SeriesOptions): Series {
+  sql.exec(seriesTable(o.table));
+  return new Series(sql, o);
 }
 
 /** The storage, with every `exec` counted (and made to fail once `failing` is set). */
@@ -42,7 +48,7 @@ describe("Series", () => {
   it("counts in memory: 10,000 adds in one second run no SQL; the second is one row once it has ended", async () => {
     await withStorage((raw) => {
       const { sql, seen } = counted(raw);
-      const s = new Series(sql, { table: "t_mem" });
+      const s = series(sql, { table: "t_mem" });
       const created = seen.execs;
       for (let i = 0; i < 10_000; i++) s.add(T0 + (i % 1000), { claim_held: 1, claim_sold_out: i % 2 });
       s.peak(T0 + 10, { d1_lag_ms: 40 });
@@ -61,7 +67,7 @@ describe("Series", () => {
   it("adds a sample of the gauges to the second it writes, and reads after `since` only", async () => {
     await withStorage((sql) => {
       let backlog = 3;
-      const s = new Series(sql, { table: "t_sample", sample: () => ({ backlog: backlog++ }) });
+      const s = series(sql, { table: "t_sample", sample: () => ({ backlog: backlog++ }) });
       s.add(T0, { paid: 2 });
       s.flush(T0 + 1000);
       s.add(T0 + 5000, { paid: 1, declined: 1 });
@@ -74,7 +80,7 @@ describe("Series", () => {
 
   it(`is a ring: ${SERIES_KEEP_S + 400} seconds of rows leave ${SERIES_KEEP_S}, and only the last hour is read`, async () => {
     await withStorage((sql) => {
-      const s = new Series(sql, { table: "t_ring" });
+      const s = series(sql, { table: "t_ring" });
       const n = SERIES_KEEP_S + 400;
       for (let i = 0; i < n; i++) {
         s.add(T0 + i * 1000, { queued: i + 1 });
@@ -93,7 +99,7 @@ describe("Series", () => {
     await withStorage((raw) => {
       const { sql, seen } = counted(raw);
       const warned: unknown[] = [];
-      const s = new Series(sql, { table: "t_fail", warn: (event, fields) => warned.push({ event, ...fields }) });
+      const s = series(sql, { table: "t_fail", warn: (event, fields) => warned.push({ event, ...fields }) });
       seen.failing = true;
       s.add(T0, { claim_held: 3 });
       expect(() => s.flush(T0 + 1000)).not.toThrow();

@@ -9,6 +9,8 @@ import { UA } from "./shoppers.mjs";
  * @param {string} o.base       origin, e.g. http://127.0.0.1:PORT
  * @param {Record<string,string>} [o.headers]  sent on every request (routing, content-type)
  * @param {() => {method?: string, path: string, headers?: object, body?: string}} o.next
+ * @param {number} o.connections concurrent connections
+ * @param {number} o.duration    seconds
  * @param {number} [o.limit]    stop after this many requests in all (a pool of one-shot shoppers)
  */
 export async function measure({ base, headers = {}, next, connections, duration, limit }) {

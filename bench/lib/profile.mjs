@@ -74,7 +74,7 @@ export function summarize(profile, bundlePath) {
   profile.samples.forEach((s, i) => dt.set(s, (dt.get(s) ?? 0) + (profile.timeDeltas[i] ?? 0)));
   const total = [...dt.values()].reduce((a, b) => a + b, 0);
   const label = (f) => {
-    const inBundle = f.url && f.url.includes("index.js");
+    const inBundle = f.url?.includes("index.js");
     const mod = inBundle ? where(f.lineNumber) : f.url ? "(other script)" : `(${f.functionName || "native"})`;
     return { mod, fn: `${f.functionName || "(anonymous)"} ${inBundle ? `${mod}:${f.lineNumber + 1}` : f.url || ""}`.trim() };
   };

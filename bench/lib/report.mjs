@@ -126,9 +126,9 @@ export function finish({ root, opt, stamp, started, load0, runtimeLog, rows, set
     ...Object.entries(profiles).flatMap(([sc, p]) => [
       "",
       `CPU profile of ${sc} at c=${p.c} (${p.sampled_ms} ms sampled; ${p.file}):`,
-      "  self, by module:      " + p.self_by_module.slice(0, 15).map((m) => `${m.what} ${m.pct}%`).join(", "),
-      "  inclusive, by module: " + p.inclusive_by_module.slice(0, 15).map((m) => `${m.what} ${m.pct}%`).join(", "),
-      "  inclusive, by function (sync stacks only): " + p.inclusive_by_function.slice(0, 25).map((m) => `${m.what} ${m.pct}%`).join(", "),
+      `  self, by module:      ${p.self_by_module.slice(0, 15).map((m) => `${m.what} ${m.pct}%`).join(", ")}`,
+      `  inclusive, by module: ${p.inclusive_by_module.slice(0, 15).map((m) => `${m.what} ${m.pct}%`).join(", ")}`,
+      `  inclusive, by function (sync stacks only): ${p.inclusive_by_function.slice(0, 25).map((m) => `${m.what} ${m.pct}%`).join(", ")}`,
     ]),
   ].join("\n");
   const base = write(opt.out, stamp, { started, options: { ...opt, only: [...opt.only] }, env, setup, rows, ratios: rs, profiles, runtime_warnings: runtimeWarnings }, text);

@@ -6,7 +6,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { Miniflare } from "miniflare";
+import { convertV4MiniflareOptions, Miniflare } from "miniflare";
 import { unstable_readConfig, unstable_splitSqlQuery } from "wrangler";
 
 const ROOT = resolve(fileURLToPath(import.meta.url), "../../..");
@@ -62,6 +62,7 @@ export function readWranglerConfig(root = ROOT) {
  * its own socket (Miniflare's unsafeDirectSockets: straight into workerd's Worker) and through
  * Miniflare's entry Worker (one more Worker hop per request, as `wrangler dev` does minus its proxy).
  */
+/** @param {{ script: string, vars?: Record<string, string>, log?: (msg: string) => void, inspector?: boolean, root?: string }} o */
 export async function startRuntime({ script, vars = {}, log = () => {}, inspector = false, root = ROOT }) {
   const cfg = readWranglerConfig(root);
   const secrets = {
@@ -77,20 +78,19 @@ export async function startRuntime({ script, vars = {}, log = () => {}, inspecto
     cfg.durable_objects.bindings.map((b) => [b.name, { className: b.class_name, useSQLite: sqliteClasses.has(b.class_name) }]),
   );
   const ratelimits = Object.fromEntries(
-    cfg.ratelimits.map((r) => [r.name, { simple: { limit: BENCH_RATE_LIMIT, period: r.simple.period } }]),
+    cfg.ratelimits.map((r) => [r.name, { namespace_id: r.namespace_id, simple: { limit: BENCH_RATE_LIMIT, period: r.simple.period } }]),
   );
   const d1 = cfg.d1_databases[0];
   const socket = () => ({ unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }] });
-  const mf = new Miniflare({
+  // Miniflare 5 takes each Worker's options under `config`; these are written in the v4 shape
+  // (as wrangler's own tooling still does) and converted.
+  const mf = new Miniflare(convertV4MiniflareOptions({
     host: "127.0.0.1",
     port: 0,
     logRequests: false,
     ...(inspector ? { inspectorPort: 0 } : {}),
     // Worker console output (JSON log lines) goes to the run's log file, not the table.
-    handleRuntimeStdio(stdout, stderr) {
-      stdout.on("data", (d) => log(String(d)));
-      stderr.on("data", (d) => log(String(d)));
-    },
+    handleStructuredLogs: ({ message }) => log(`${message}\n`),
     workers: [
       {
         name: "flashsale",
@@ -131,7 +131,7 @@ export async function startRuntime({ script, vars = {}, log = () => {}, inspecto
         ...socket(),
       },
     ],
-  });
+  }));
   const entry = await mf.ready;
   await applyMigrations(mf, join(root, d1.migrations_dir ?? "migrations"), d1.binding);
   const direct = {};

@@ -163,11 +163,12 @@ export async function runScenarios(runs, { opt, built, builtCmp }) {
 /** An HTTP server that accepts every request and never answers (a shop that hangs). */
 async function neverAnswers() {
   const held = new Set();
-  const server = createServer((req, res) => {
+  const server = createServer((_req, res) => {
     held.add(res);
     res.on("close", () => held.delete(res));
   });
-  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  await new Promise((r) => server.listen(0, "127.0.0.1", () => r(undefined)));
   server.unref();
-  return { url: `http://127.0.0.1:${server.address().port}/hooks`, open: () => held.size };
+  const { port } = /** @type {import("node:net").AddressInfo} */ (server.address());
+  return { url: `http://127.0.0.1:${port}/hooks`, open: () => held.size };
 }

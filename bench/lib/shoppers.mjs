@@ -34,7 +34,7 @@ function reconnecting(base) {
   return async (method, path, init) => {
     for (let attempt = 1; ; attempt++) {
       try {
-        const res = await send(method, path, init);
+        const res = /** @type {Response} */ (await send(method, path, init));
         return { status: res.status, headers: res.headers, text: await res.text() };
       } catch (e) {
         if (attempt >= 3 || !(e instanceof TypeError)) throw e;

@@ -1,7 +1,8 @@
+import { notOpen, soldOut } from "../../domain/claim-gate";
 import { ok, refuse, type Refusal, type Result } from "../../domain/result";
-import { SOLD_OUT_FOR_NOW, type ClaimAnswer } from "../../domain/schemas/hold";
+import type { ClaimAnswer } from "../../domain/schemas/hold";
 import { CLAIM_OUTCOMES, type SeriesField } from "../../domain/schemas/series";
-import type { SaleConfig, SaleStatus } from "../../domain/schemas/sale";
+import type { SaleConfig } from "../../domain/schemas/sale";
 import { statusOf } from "../../domain/clock";
 import { iso, type Host } from "./host";
 import { holdView, type Holds } from "./holds";
@@ -155,9 +156,10 @@ export class Claims {
         return;
       }
       const cfg = this.sale.config(row);
-      const status = statusOf(row.state, cfg, now);
+      // Once per batch: the sale's window and switch are the same for every claim in it.
+      const closed = notOpen(statusOf(row.state, cfg, now), iso(cfg.starts_at));
       const stock = { available: row.available, held: row.held };
-      for (const c of claims) c.answer = this.applyOne(c.req, stock, cfg, status, now);
+      for (const c of claims) c.answer = this.applyOne(c.req, stock, cfg, closed, now);
       const taken = row.available - stock.available;
       if (taken > 0) this.sale.take(taken);
     });
@@ -167,7 +169,7 @@ export class Claims {
     { user, identity = user, qty, key }: ClaimRequest,
     stock: { available: number; held: number },
     cfg: SaleConfig,
-    status: SaleStatus,
+    closed: Refusal | undefined,
     now: number,
   ): Result<ClaimAnswer> {
     const mine = this.holds.mine(user, identity, key);
@@ -175,12 +177,7 @@ export class Claims {
     const same = mine.find((h) => h.idem_key === key && h.user_id === user);
     if (same) return ok({ kind: "hold", hold: this.holds.view(same, cfg), created: false });
 
-    if (status === "closed") return refuse("sale_closed", "the sale has ended");
-    if (status !== "open") {
-      return refuse("not_open", status === "paused" ? "the sale is paused" : "the sale has not started", {
-        starts_at: iso(cfg.starts_at),
-      });
-    }
+    if (closed) return closed;
 
     const used = mine.reduce((n, h) => n + h.qty, 0);
     if (used + qty > cfg.per_user_limit) {
@@ -197,12 +194,8 @@ export class Claims {
         return ok({ kind: "waitlisted", position: this.waitlist.join(user, identity, qty, now) });
       }
     }
-    if (stock.available < qty) {
-      return refuse("sold_out", stock.held > 0 && cfg.release_policy === "release" ? SOLD_OUT_FOR_NOW : "sold out", {
-        available: stock.available,
-        held: stock.held,
-      });
-    }
+    const short = soldOut(stock, qty, cfg.release_policy);
+    if (short) return short;
     stock.available -= qty;
     stock.held += qty;
     // A new hold has no refund: its view needs no look-up.

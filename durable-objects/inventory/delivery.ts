@@ -4,6 +4,19 @@ import { usableSecret } from "../../domain/secrets";
 import { earliest, type Host, type Scheduled } from "./host";
 import { Meta } from "./meta";
 
+// The order events' Queue producer is optional (wrangler.toml has it commented out), so `wrangler
+// types` does not generate it: declared here, where it is used, as possibly absent.
+declare global {
+  interface Env {
+    ORDER_EVENTS?: Queue;
+  }
+  namespace Cloudflare {
+    interface Env {
+      ORDER_EVENTS?: Queue;
+    }
+  }
+}
+
 /** Webhook requests in flight at once, per object (a slow shop holds at most this many). */
 const MAX_HOOKS_IN_FLIGHT = 16;
 /** A queue's sendBatch takes at most 100 messages. */

@@ -74,7 +74,7 @@ export class Events implements Scheduled {
   private soldOut(pipes: Pipes, now: number): void {
     if (this.host.sharded()) return;
     const row = this.host.sale.row();
-    if (!row || row.available !== 0 || row.held !== 0) return;
+    if (row?.available !== 0 || row.held !== 0) return;
     const { sale_id, stock_total, sold, withdrawn } = row;
     this.record(pipes, "sale.sold_out", `${sale_id}:${stock_total}`, { sale_id, stock_total, sold, withdrawn }, now);
   }
@@ -99,7 +99,7 @@ export class Events implements Scheduled {
   /** The sale's end time, while its sale.ended event is not recorded (the end is told by the alarm). */
   nextAlarm(): number | null {
     const end = this.pendingEnd();
-    return end && end.cfg.ends_at;
+    return end?.cfg.ends_at ?? null;
   }
 
   /** Alarm step: a sale whose end time has passed gets its sale.ended event. */

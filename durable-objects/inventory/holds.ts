@@ -2,7 +2,8 @@ import { newHoldId, orderIdOf } from "../../domain/ids";
 import { ok, refuse, type Result } from "../../domain/result";
 import type { HoldStatus, HoldView } from "../../domain/schemas/hold";
 import type { SaleConfig } from "../../domain/schemas/sale";
-import { addColumns, countBy, iso, type Ddl, type Host, type Scheduled } from "./host";
+import { addColumns, type Step } from "../migrations";
+import { countBy, iso, type Host, type Scheduled } from "./host";
 import { Meta } from "./meta";
 import { noSale, type Sale } from "./sale";
 
@@ -10,7 +11,7 @@ import { noSale, type Sale } from "./sale";
  * `holds` is the ledger: one row per hold, ever. Partial indexes keep the alarm's look-ups (next
  * expiry, next payment re-ask) independent of how many holds have ended.
  */
-export const HOLDS_DDL: Ddl[] = [
+export const HOLDS_DDL: Step[] = [
   `CREATE TABLE IF NOT EXISTS holds (
     id TEXT PRIMARY KEY, user_id TEXT NOT NULL, idem_key TEXT NOT NULL, qty INTEGER NOT NULL,
     amount INTEGER NOT NULL, status TEXT NOT NULL, source TEXT NOT NULL,
@@ -28,6 +29,7 @@ export const HOLDS_DDL: Ddl[] = [
   // per-card limit counts it), and what the shopper must still do (3-D Secure's client secret).
   addColumns("holds", { pay_ref: "TEXT", pay_fingerprint: "TEXT", pay_action: "TEXT" }),
   `CREATE INDEX IF NOT EXISTS holds_card ON holds (pay_fingerprint) WHERE pay_fingerprint IS NOT NULL`,
+  identityColumn,
 ];
 
 /**
@@ -36,7 +38,7 @@ export const HOLDS_DDL: Ddl[] = [
  * that sees and pays it). The column is NULL where the identity is the owner (every account
  * sale's hold), so a ledger made before identities needs only the column added.
  */
-export function migrateHolds(sql: SqlStorage): void {
+function identityColumn(sql: SqlStorage): void {
   const cols = sql.exec<{ name: string }>("PRAGMA table_info(holds)").toArray();
   if (!cols.some((c) => c.name === "identity")) sql.exec("ALTER TABLE holds ADD COLUMN identity TEXT");
   // Only holds whose identity is not their owner (anonymous sales) are indexed by it: an account's

@@ -40,15 +40,3 @@ export function earliest(...times: (number | null)[]): number | null {
 export function countBy(sql: SqlStorage, query: string): Record<string, number> {
   return Object.fromEntries(sql.exec<{ k: string; n: number }>(query).toArray().map((r) => [r.k, r.n]));
 }
-
-/** A table's DDL: statements, or steps that read the schema first (adding a column once). */
-export type Ddl = string | ((sql: SqlStorage) => void);
-
-/**
- * Adds the columns a table lacks: objects created before a column existed get it on their next
- * start (SQLite has no `ADD COLUMN IF NOT EXISTS`).
- */
-export const addColumns = (table: string, columns: Record<string, string>): Ddl => (sql) => {
-  const have = new Set(sql.exec<{ name: string }>(`PRAGMA table_info(${table})`).toArray().map((c) => c.name));
-  for (const [name, type] of Object.entries(columns)) if (!have.has(name)) sql.exec(`ALTER TABLE ${table} ADD COLUMN ${name} ${type}`);
-};

@@ -2,12 +2,13 @@ import type { Settings } from "../../domain/config";
 import { ok, refuse, type Result } from "../../domain/result";
 import type { SaleConfig } from "../../domain/schemas/sale";
 import { isPoison } from "./d1-errors";
-import { addColumns, iso, type Ddl, type Host, type Scheduled } from "./host";
+import { addColumns, type Step } from "../migrations";
+import { iso, type Host, type Scheduled } from "./host";
 import { Meta } from "./meta";
 import { statementFor, type OrderRecord, type OutboxRecord, type RefundRecord } from "./records";
 import { noSale, type Sale } from "./sale";
 
-export const OUTBOX_DDL: Ddl[] = [
+export const OUTBOX_DDL: Step[] = [
   // Records on their way to D1; AUTOINCREMENT so a flush can delete "everything up to seq N".
   `CREATE TABLE IF NOT EXISTS outbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, kind TEXT NOT NULL,

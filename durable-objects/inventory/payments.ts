@@ -6,6 +6,7 @@ import type { SaleConfig } from "../../domain/schemas/sale";
 import type { ChargeOutcome, LookupOutcome, PaymentGateway, PaymentRequest } from "../payments/gateway";
 import type { ConfirmedHold, HoldRow, Holds } from "./holds";
 import { iso, type Host, type Scheduled } from "./host";
+import { firstDelivery, type EventMark } from "./provider-events";
 import type { OrderRecord, OutboxRecord } from "./records";
 import { MAX_BACKOFF_MS, type Refunds } from "./refunds";
 import type { Sale } from "./sale";
@@ -23,6 +24,9 @@ export interface PaymentsHost extends Host {
   /** Resolves once every write so far is on disk. */
   sync(): Promise<void>;
 }
+
+/** The pay call's answer: the hold as it stands, and the limit a card refused over it was held to. */
+export type PayAnswer = { hold: HoldView; per_user_limit: number };
 
 /** The order D1 gets for a paid hold (the same record however often it is sent). */
 export function orderRecord(h: ConfirmedHold, cfg: SaleConfig): OrderRecord {
@@ -59,20 +63,20 @@ export class Payments implements Scheduled {
    * still pending (the outcome is unknown, or the shopper must authenticate). Paying again for a
    * hold that waits for the shopper asks the provider where it stands (they are back from 3-D Secure).
    */
-  async pay(holdId: string, user: string, method: string): Promise<Result<HoldView>> {
+  async pay(holdId: string, user: string, method: string): Promise<Result<PayAnswer>> {
     const seen = this.host.holds.get(holdId);
     if (!seen || seen.user_id !== user) return refuse("not_found", "no such hold");
     if (seen.status === "pending" && seen.pay_action !== null && seen.pay_ref !== null) {
       await this.attempt(seen, false);
-      return this.host.holds.hold(holdId, user);
+      return this.answer(holdId, user);
     }
-    if (seen.status !== "held") return this.host.holds.hold(holdId, user); // paying, paid or ended: as it stands
+    if (seen.status !== "held") return this.answer(holdId, user); // paying, paid or ended: as it stands
     const gw = this.host.gateway();
     const card = await gw.fingerprint(method, user);
     const now = Date.now();
     const start = this.host.transactionSync((): Result<HoldRow | null> => {
       const h = this.host.holds.get(holdId);
-      if (!h || h.status !== "held") return ok(null); // another pay got here first: answer as it stands
+      if (h?.status !== "held") return ok(null); // another pay got here first: answer as it stands
       if (h.expires_at <= now) {
         this.host.holds.end(h, "expired", now, "payment window ended");
         return ok(null);
@@ -104,7 +108,13 @@ export class Payments implements Scheduled {
       this.host.log("info", "pay", { sale: saleOf(h.id, "h"), hold: h.id, user, amount: h.amount });
       await this.attempt(h, true);
     }
-    return this.host.holds.hold(holdId, user);
+    return this.answer(holdId, user);
+  }
+
+  /** The hold as it stands, with what the pay route says about a card over its limit. */
+  private answer(holdId: string, user: string): Result<PayAnswer> {
+    const hold = this.host.holds.hold(holdId, user);
+    return hold.ok ? ok({ hold: hold.value, per_user_limit: this.host.sale.existingConfig().per_user_limit }) : hold;
   }
 
   /**
@@ -118,7 +128,7 @@ export class Payments implements Scheduled {
     if (ref === null) {
       if (!gw.open) throw new Error("internal: a payment without a ref at a gateway that does not open payments");
       const opened = await gw.open(req);
-      if (opened.status !== "opened") return this.settleAndStop(h.id, opened);
+      if (opened.status !== "opened") return void (await this.receive(h.id, opened));
       const stored = this.host.transactionSync(() =>
         this.sql.exec("UPDATE holds SET pay_ref = ? WHERE id = ? AND status = 'pending' AND pay_ref IS NULL RETURNING id", opened.ref, h.id).toArray().length > 0);
       if (!stored) return; // another attempt named it (and charges it), or the hold has ended: nothing was charged here
@@ -127,35 +137,30 @@ export class Payments implements Scheduled {
       first = true;
     }
     const outcome = first ? await gw.charge({ ...req, ref }) : await gw.recheck({ ...req, ref });
-    await this.settleAndStop(h.id, outcome);
+    await this.receive(h.id, outcome);
   }
 
-  /** Applies an outcome; a payment given up while it waited for the shopper is stopped at the provider. */
-  private async settleAndStop(holdId: string, outcome: ChargeOutcome | LookupOutcome): Promise<void> {
-    const gaveUp = this.apply(holdId, outcome);
-    const gw = this.host.gateway();
-    if (gaveUp?.pay_ref && gw.cancel) await gw.cancel({ ...this.request(gaveUp), ref: gaveUp.pay_ref });
-  }
-
-  /** Applies a payment outcome, wherever it came from (the pay call, a re-ask, a webhook). */
-  paymentEvent(holdId: string, outcome: ChargeOutcome | LookupOutcome): void {
-    this.apply(holdId, outcome);
-  }
-
-  /** Settles in one transaction; answers the hold if this outcome made the object give up on it. */
-  private apply(holdId: string, outcome: ChargeOutcome | LookupOutcome): HoldRow | null {
+  /**
+   * THE door for a payment outcome, whatever brought it: the answer to our own charge or question
+   * (pay, the alarm's re-ask), or an event the provider pushed (a webhook's look-up, the
+   * simulator's delivery: provider-events.ts). Settled in one transaction by the same rules; an
+   * event is applied once per id (`firstDelivery`, in that transaction), so a delivery repeated,
+   * or two racing, change nothing twice. A payment given up on while it waited for the shopper
+   * is then stopped at the provider. Answers whether the outcome was applied (false: a duplicate).
+   */
+  async receive(holdId: string, outcome: ChargeOutcome | LookupOutcome, event?: EventMark): Promise<boolean> {
     const now = Date.now();
-    const gaveUp = this.host.transactionSync(() => {
+    const settled = this.host.transactionSync(() => {
+      if (event && !firstDelivery(this.sql, { ...event, hold: holdId }, now)) return null;
       const h = this.host.holds.get(holdId);
-      return h ? this.settle(h, outcome, now) : null;
+      return { gaveUp: h ? this.settle(h, outcome, now) : null };
     });
     this.host.armAlarm();
-    return gaveUp;
-  }
-
-  /** Applies an outcome inside the caller's transaction (a webhook's), by the same rules. */
-  settleIn(h: HoldRow, outcome: LookupOutcome, now: number): void {
-    this.settle(h, outcome, now);
+    if (!settled) return false;
+    const { gaveUp } = settled;
+    const gw = this.host.gateway();
+    if (gaveUp?.pay_ref && gw.cancel) await gw.cancel({ ...this.request(gaveUp), ref: gaveUp.pay_ref });
+    return true;
   }
 
   private settle(h: HoldRow, outcome: ChargeOutcome | LookupOutcome, now: number): HoldRow | null {
@@ -267,7 +272,7 @@ export class Payments implements Scheduled {
         // A pending payment is completed or asked about; a released hold's payment is only
         // looked up, so nothing new is ever charged for it.
         if (h.status === "pending") return this.attempt(h, false);
-        this.apply(h.id, await this.host.gateway().lookup(this.request(h)));
+        await this.receive(h.id, await this.host.gateway().lookup(this.request(h)));
       }),
     );
   }

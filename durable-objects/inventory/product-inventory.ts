@@ -10,24 +10,25 @@ import type { SaleConfig, SaleState, SaleUpdate, SaleView, Stock } from "../../d
 import { shardsIn, splitStock } from "../../domain/shards";
 import type { Columns } from "../../domain/schemas/series";
 import { gatewayFor } from "../payments";
-import type { ChargeOutcome, LookupOutcome, PaymentGateway } from "../payments/gateway";
+import type { PaymentGateway } from "../payments/gateway";
+import { migrate } from "../migrations";
 import { Series } from "../series";
 import { Claims, type ClaimRequest } from "./claims";
 import { Delivery, webhookSecrets } from "./delivery";
-import { Events, EVENTS_DDL } from "./events";
-import { Holds, HOLDS_DDL, migrateHolds } from "./holds";
+import { Events } from "./events";
+import { Holds } from "./holds";
 import { earliest, iso, type Host, type Scheduled } from "./host";
-import { META_DDL } from "./meta";
-import { Outbox, OUTBOX_DDL, type Reconciliation } from "./outbox";
-import { Payments } from "./payments";
-import { ProviderEvents, PROVIDER_EVENTS_DDL, type ProviderEvent, type ProviderEventAnswer } from "./provider-events";
+import { Outbox, type Reconciliation } from "./outbox";
+import { Payments, type PayAnswer } from "./payments";
+import { ProviderEvents, type ProviderEvent, type ProviderEventAnswer } from "./provider-events";
 import type { OutboxRecord } from "./records";
-import { Refunds, REFUNDS_DDL } from "./refunds";
+import { Refunds } from "./refunds";
 import { Rebalance, type Give, type Granted, type TransferFault } from "./rebalance";
-import { noSale, Sale, SALE_DDL } from "./sale";
-import { SHARD_DDL, ShardLedger } from "./shard";
+import { noSale, Sale } from "./sale";
+import { INVENTORY_SCHEMA } from "./schema";
+import { ShardLedger } from "./shard";
 import { inventoryStats, type InventoryStats, type Served } from "./stats";
-import { migrateWaitlist, Waitlist, WAITLIST_DDL } from "./waitlist";
+import { Waitlist } from "./waitlist";
 
 export type { ClaimRequest, InventoryStats, TransferFault };
 export type ReconcileReport = Awaited<ReturnType<ProductInventory["reconcile"]>>;
@@ -77,12 +78,7 @@ export class ProductInventory extends DurableObject<Env> {
     super(ctx, env);
     this.s = settings(env);
     const sql = ctx.storage.sql;
-    for (const q of [...SALE_DDL, ...HOLDS_DDL, ...WAITLIST_DDL, ...REFUNDS_DDL, ...OUTBOX_DDL, ...META_DDL, ...PROVIDER_EVENTS_DDL, ...SHARD_DDL, ...EVENTS_DDL]) {
-      if (typeof q === "string") sql.exec(q);
-      else q(sql);
-    }
-    migrateHolds(sql);
-    migrateWaitlist(sql);
+    migrate(ctx.storage, INVENTORY_SCHEMA);
     void ctx.blockConcurrencyWhile(async () => {
       this.alarmAt = await ctx.storage.getAlarm();
     });
@@ -138,7 +134,7 @@ export class ProductInventory extends DurableObject<Env> {
     this.providerEvents = new ProviderEvents({
       ...host, sale: this.sale, holds: this.holds, refunds: this.refunds,
       lookup: (holdId) => this.payments.lookupFor(holdId),
-      settle: (h, outcome, now) => this.payments.settleIn(h, outcome, now),
+      receive: (holdId, outcome, event) => this.payments.receive(holdId, outcome, event),
     });
     this.rebalance = new Rebalance({
       ...host, ledger, sale: this.sale, faults: this.testFaults,
@@ -248,17 +244,15 @@ export class ProductInventory extends DurableObject<Env> {
 
   // ---------------------------------------------------------------- payments (payments.ts)
 
-  /** Charges a held hold; the answer is the hold as it stands afterwards. */
-  pay(holdId: string, user: string, method: string): Promise<Result<HoldView>> {
+  /** Charges a held hold; the answer is the hold as it stands afterwards (and the per-card limit it was held to). */
+  pay(holdId: string, user: string, method: string): Promise<Result<PayAnswer>> {
     return this.payments.pay(holdId, user, method);
   }
 
-  /** Applies a payment outcome, wherever it came from (the pay call, a re-ask, a webhook). */
-  paymentEvent(holdId: string, outcome: ChargeOutcome | LookupOutcome): void {
-    this.payments.paymentEvent(holdId, outcome);
-  }
-
-  /** An event the provider pushed (a verified webhook), applied once by the rules of a direct answer. */
+  /**
+   * An event the provider pushed (a verified webhook, the simulator's delivery), applied once by
+   * the rules of a direct answer: every outcome enters payments by one door (payments.ts `receive`).
+   */
   providerEvent(e: ProviderEvent): Promise<Result<ProviderEventAnswer>> {
     return this.providerEvents.apply(e);
   }

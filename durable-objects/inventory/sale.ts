@@ -6,8 +6,7 @@ import type { OutboxRecord, SaleRecord } from "./records";
 
 /**
  * One row: the sale. `available + held + sold + withdrawn = stock_total` is kept by every
- * transaction. (Each part declares its own tables; the object creates them in the order they had
- * in one list: sale, holds, waitlist, refunds, outbox, meta.)
+ * transaction. (Each part declares its own tables; schema.ts lists them as the object's versions.)
  */
 export const SALE_DDL = [
   `CREATE TABLE IF NOT EXISTS sale (

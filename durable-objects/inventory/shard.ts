@@ -1,6 +1,6 @@
 import type { ShardFigures } from "../../domain/schemas/admin";
 import { shardName } from "../../domain/shards";
-import type { Ddl } from "./host";
+import type { Step } from "../migrations";
 
 /**
  * A sharded sale's shard (docs/ARCHITECTURE.md, "Stock shards"): which shard this object is, the
@@ -19,7 +19,7 @@ import type { Ddl } from "./host";
  * shards Σ(available + held + sold + withdrawn) + Σ given − Σ received = Σ base, whatever moment
  * each shard is read at.
  */
-export const SHARD_DDL: Ddl[] = [
+export const SHARD_DDL: Step[] = [
   `CREATE TABLE IF NOT EXISTS shard (
     id INTEGER PRIMARY KEY CHECK (id = 1), idx INTEGER NOT NULL, count INTEGER NOT NULL,
     base INTEGER NOT NULL, sale_total INTEGER NOT NULL)`,

@@ -1,18 +1,20 @@
 import { statusOf } from "../../domain/clock";
+import type { Step } from "../migrations";
 import { countBy, type Host } from "./host";
 import type { Holds } from "./holds";
 import type { Sale } from "./sale";
 
 /** Shoppers waiting for units under the `waitlist` policy, in order of arrival. */
-export const WAITLIST_DDL = [
+export const WAITLIST_DDL: Step[] = [
   `CREATE TABLE IF NOT EXISTS waitlist (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, user_id TEXT NOT NULL UNIQUE, qty INTEGER NOT NULL,
     joined_at INTEGER NOT NULL, status TEXT NOT NULL, hold_id TEXT, identity TEXT)`,
   `CREATE INDEX IF NOT EXISTS waitlist_waiting ON waitlist (seq) WHERE status = 'waiting'`,
+  identityColumn,
 ];
 
 /** A waitlist made before identities gets the column (each place's identity is its owner). */
-export function migrateWaitlist(sql: SqlStorage): void {
+function identityColumn(sql: SqlStorage): void {
   if (!sql.exec<{ name: string }>("PRAGMA table_info(waitlist)").toArray().some((c) => c.name === "identity")) {
     sql.exec("ALTER TABLE waitlist ADD COLUMN identity TEXT");
     sql.exec("UPDATE waitlist SET identity = user_id");

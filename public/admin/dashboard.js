@@ -7,6 +7,7 @@ import { renderList } from "./list-view.js";
 import { body, el, Refused, token } from "./operator.js";
 import { renderSale, wireActions } from "./sale-view.js";
 
+/** An element of the page by id: its kind (input, button, dialog, meter) is the HTML's, so `any` here. @param {string} id @returns {any} */
 const $ = (id) => document.getElementById(id);
 const SALE_MS = 2000; // a sale's figures and history
 const LIST_MS = 5000;
@@ -19,12 +20,14 @@ function show(view) {
   document.body.dataset.view = view;
 }
 
+/** @type {ReturnType<typeof setTimeout> | undefined} */
+let noticeTimer;
 function notice(text, kind = "info") {
   const t = $("toast");
   t.textContent = text;
   t.dataset.kind = kind;
-  clearTimeout(notice.timer);
-  if (text && kind === "info") notice.timer = setTimeout(() => (t.textContent = ""), 8000);
+  clearTimeout(noticeTimer);
+  if (text && kind === "info") noticeTimer = setTimeout(() => (t.textContent = ""), 8000);
 }
 
 /** Who the API took us for: a token in this tab, or Cloudflare Access's session. */

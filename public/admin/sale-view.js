@@ -3,9 +3,11 @@
 // undone (closing, adding stock).
 import { body, el, figure, money, n, when } from "./operator.js";
 
+/** An element of the page by id: its kind (input, button, dialog, meter) is the HTML's, so `any` here. @param {string} id @returns {any} */
 const $ = (id) => document.getElementById(id);
 
 /** The stock bar's parts: they add up to stock_total (held = waiting to pay + paying). */
+/** @type {[string, string, (s: any) => number, string][]} */
 const STOCK = [
   ["available", "Available", (s) => s.stock.available, "stock.available"],
   ["held", "Held", (s) => s.units.held, "units.held"],
@@ -95,7 +97,10 @@ export function renderSale(s) {
   }
 }
 
-/** Asks in a modal dialog; with `typed`, the operator must type it (the sale id) to confirm. */
+/**
+ * Asks in a modal dialog; with `typed`, the operator must type it (the sale id) to confirm.
+ * @param {{ title: string, text: string, ok: string, typed?: string }} o
+ */
 function confirmed({ title, text, ok, typed }) {
   const dialog = $("confirm");
   $("confirm-title").textContent = title;

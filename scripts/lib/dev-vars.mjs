@@ -8,6 +8,7 @@ import { secretProblem } from "../../domain/secret-rules.js";
 
 const LINE = /^([A-Z_][A-Z0-9_]*)=(.*)$/;
 const parse = (text) => Object.fromEntries(text.split("\n").map((l) => LINE.exec(l)).filter(Boolean).map((m) => [m[1], m[2].trim()]));
+/** @type {Partial<Record<import("../../domain/secret-rules.js").SecretName, number>>} */
 const GENERATED = { ADMIN_TOKEN: 24, TOKEN_SECRET: 32, SHOP_IDENTITY_SECRET: 32 };
 
 /** The values in a .dev.vars file, or {} when there is none (read only: nothing is generated). */
@@ -31,7 +32,7 @@ export function ensureDevVars({ file = ".dev.vars", example = ".dev.vars.example
   const wanted = parse(readFileSync(example, "utf8"));
   for (const [key, value] of Object.entries(wanted)) if (!(key in parse(text))) set(key, value, `added from ${example}`);
   for (const [key, bytes] of Object.entries(GENERATED)) {
-    const problem = secretProblem(key, parse(text)[key]);
+    const problem = secretProblem(/** @type {import("../../domain/secret-rules.js").SecretName} */ (key), parse(text)[key]);
     if (problem) set(key, randomBytes(bytes).toString("hex"), `${problem}: generated a random one`);
   }
   const previous = parse(text).TOKEN_SECRET_PREVIOUS;

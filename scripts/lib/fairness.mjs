@@ -18,10 +18,11 @@ const before = (x, y) => x.bucket - y.bucket || x.key - y.key;
 const share = (n, d) => (d ? n / d : null);
 
 /**
- * @param {object[]} shoppers honest shoppers (lib/shopper.mjs)
- * @param {object[]} bots     the bots' identities (lib/bots.mjs)
- * @param {object} sale       the sale as created (`starts_at_ms`)
- * @param {number|null} soldOutAt when the sale was first seen sold out (ms), if it was
+ * @param {object} o
+ * @param {any[]} o.shoppers honest shoppers (lib/shopper.mjs)
+ * @param {any[]} o.bots     the bots' identities (lib/bots.mjs)
+ * @param {any} o.sale       the sale as created (`starts_at_ms`)
+ * @param {number|null} [o.soldOutAt] when the sale was first seen sold out (ms), if it was
  */
 export function fairness({ shoppers, bots, sale, soldOutAt = null }) {
   const everyone = [...shoppers, ...bots];

@@ -17,10 +17,11 @@ export function createPool({ base, concurrency = 200, timeoutMs = 30_000 }) {
   // `urgent` requests (a shopper inside a payment window, or racing for a unit) have a lane of
   // their own, served first and in order: the cap is there to spare the local runtime, not to
   // make holds expire, or the crowd lose its claims, in the client's queue.
-  const acquire = (urgent) =>
-    inFlight < concurrency
-      ? (inFlight++, Promise.resolve())
-      : new Promise((resolve) => (urgent ? urgentWaiters : waiters).push(resolve));
+  const acquire = (urgent) => {
+    if (inFlight >= concurrency) return new Promise((resolve) => (urgent ? urgentWaiters : waiters).push(resolve));
+    inFlight++;
+    return Promise.resolve();
+  };
   const release = () => {
     const next = urgentWaiters.shift() ?? waiters.shift();
     if (next) next();

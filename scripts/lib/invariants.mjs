@@ -52,6 +52,10 @@ const check = (name, pass, detail, evidence = []) => ({ name, pass, detail, evid
  * @param {boolean} v.settled   whether the wait for "nothing pending" ended before its timeout
  * @param {object} [v.refusals]    honest shoppers' refusals by "step status code"; `botRefusals` the bots'
  * @param {object} [v.fairness]    lib/fairness.mjs's figures (first come, first served after the opening)
+ * @param {any} [v.admittedBound] the line's rate check: { admitted, rate, elapsedS, bound } at the end
+ * @param {Record<string, number>} [v.errors] server and transport errors (5xx, none) by step
+ * @param {Record<string, string[]>} [v.errorSamples] a few bodies of each
+ * @param {object} [v.botRefusals] the bots' refusals by "step status code"
  */
 export function checkInvariants({ stats, peak, shoppers, ledger, d1, reconcile, sale, settled, admittedBound, errors = {}, errorSamples = {}, refusals = {}, botRefusals = {}, fairness = null }) {
   const out = [];

@@ -22,6 +22,7 @@ const require = createRequire(import.meta.url);
 // The same binary `npx wrangler` runs, started directly so the whole tree is one process group.
 const WRANGLER = join(dirname(require.resolve("wrangler/package.json")), "bin", "wrangler.js");
 // Offline and quiet: no Request.cf fetch, no telemetry, no prompts.
+/** @type {Record<string, string | undefined>} */
 const ENV = { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false", CI: "true" };
 // `d1 execute --json` prints its JSON through wrangler's logger: any WRANGLER_LOG setting would
 // add to it (debug) or remove it (error).
@@ -33,7 +34,7 @@ export function freePort() {
     srv.unref();
     srv.on("error", reject);
     srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address();
+      const { port } = /** @type {import("node:net").AddressInfo} */ (srv.address());
       srv.close(() => resolve(port));
     });
   });
@@ -47,6 +48,7 @@ function migrate({ cwd, persist, inherit }) {
 }
 
 /**
+ * @param {{ cwd: string, vars?: Record<string, string>, port?: number, throwaway?: boolean, keep?: boolean, log?: (msg: string) => void }} o
  * Starts wrangler dev and resolves once the Worker answers. `vars` are passed as `--var K:V`
  * (they override wrangler.toml and .dev.vars). `throwaway: false` is `npm start`'s way (above).
  * Returns { base, adminToken and shopIdentitySecret (throwaway only), dir, persist, logFile, d1, stop, cpuSeconds, pid, exited }.

@@ -87,7 +87,7 @@ export function buildReport(r) {
     const xs = samples.get(step);
     if (!xs.length) continue;
     const label = { wait: "wait-pass", info: "sale-info", hold: "hold-get", holds: "my-holds" }[step] ?? step;
-    L.push(`  ${label.padEnd(10)} ${String(xs.length).padStart(7)} ${fmtMs(percentile(xs, 50)).padStart(8)} ${fmtMs(percentile(xs, 95)).padStart(8)} ${fmtMs(percentile(xs, 99)).padStart(8)} ${fmtMs(xs.reduce((a, b) => (b > a ? b : a), 0)).padStart(8)}`);
+    L.push(`  ${label.padEnd(10)} ${String(xs.length).padStart(7)} ${fmtMs(percentile(xs, 50)).padStart(8)} ${fmtMs(percentile(xs, 95)).padStart(8)} ${fmtMs(percentile(xs, 99)).padStart(8)} ${fmtMs(xs.reduce((a, b) => (Math.max(b , a)), 0)).padStart(8)}`);
   }
   L.push(`  (client queue for a free request slot: p50 ${fmtMs(percentile(samples.get("_slot"), 50))}, p95 ${fmtMs(percentile(samples.get("_slot"), 95))}; "solve" is client CPU; "wait-pass" spans queue → pass)`);
   L.push("");

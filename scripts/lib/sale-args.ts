@@ -2,7 +2,7 @@
 // argument (naming the flag and an example of a right value), and where the credentials come from.
 import { InvalidArgumentError } from "commander";
 import { existsSync, readFileSync } from "node:fs";
-import { z } from "zod";
+import type { z } from "zod";
 
 /** A mistake the operator can fix: printed as one line (`✗ …`), exit code 2. */
 export class UsageError extends Error {}

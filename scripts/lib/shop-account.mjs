@@ -7,6 +7,7 @@ import { SignJWT } from "jose";
  * Returns a signer: `sign(account)` → a JWT valid for `ttl` (default ten minutes), for `audience`
  * (SHOP_IDENTITY_AUDIENCE) and, when the Worker checks one, `issuer` (SHOP_IDENTITY_ISSUER).
  */
+/** @param {string} secret @param {{ audience?: string, issuer?: string, ttl?: string }} [o] */
 export function shopSigner(secret, { audience = "flashsale", issuer, ttl = "10m" } = {}) {
   if (!secret) throw new Error("shopSigner: no SHOP_IDENTITY_SECRET (account sales need the shop's secret)");
   const key = new TextEncoder().encode(secret);

@@ -14,7 +14,7 @@ export async function serveShopHooksFake({ timeoutMs, rates = {}, port = 0 }) {
     for await (const c of req) chunks.push(c);
     const request = new Request(`http://${req.headers.host}${req.url}`, {
       method: req.method,
-      headers: Object.entries(req.headers).flatMap(([k, v]) => (v === undefined ? [] : [[k, String(v)]])),
+      headers: Object.entries(req.headers).flatMap(([k, v]) => (v === undefined ? [] : [/** @type {[string, string]} */ ([k, String(v)])])),
       body: ["GET", "HEAD"].includes(req.method) ? undefined : Buffer.concat(chunks),
     });
     try {
@@ -26,9 +26,9 @@ export async function serveShopHooksFake({ timeoutMs, rates = {}, port = 0 }) {
       if (!res.destroyed) res.writeHead(500).end(String(e));
     }
   });
-  await new Promise((r) => server.listen(port, "127.0.0.1", r));
+  await new Promise((r) => server.listen(port, "127.0.0.1", () => r(undefined)));
   return {
-    url: `http://127.0.0.1:${server.address().port}/hooks`,
+    url: `http://127.0.0.1:${/** @type {import("node:net").AddressInfo} */ (server.address()).port}/hooks`,
     secret,
     fake,
     async stop() {

@@ -54,11 +54,11 @@ export function createShopHooksFake({ secret, toleranceS = 300, timeoutMs, slowM
     counts.deliveries++;
     const signature = request.headers.get("flashsale-signature");
     const v = await verifyShopWebhook(secret, signature, body, toleranceS);
-    if (!v.ok) {
+    if (v.ok === false) {
       counts.refused++;
       return Response.json({ error: v.reason }, { status: 400 });
     }
-    const event = v.event;
+    const event = /** @type {{ id: string, data?: { sale_id?: string } }} */ (v.event);
     const sale = event.data?.sale_id;
     attempts.set(sale, (attempts.get(sale) ?? 0) + 1);
     const answer = pick(sale);

@@ -161,7 +161,7 @@ async function claimOnce(ctx, sh, n) {
   sh.claimAttempts++;
   if (sh.greedy && n === 0) {
     const rs = await Promise.all([key, key, `${key}b`].map(send));
-    rs.forEach((r) => ctx.noteClaim(r));
+    for (const r of rs) ctx.noteClaim(r);
     sh.greedyIds = rs.filter((r) => r.body?.hold).map((r) => r.body.hold.id);
     sh.greedyReplay = rs[0].body?.hold?.id && rs[1].body?.hold?.id ? rs[0].body.hold.id === rs[1].body.hold.id : null;
     return rs.find((r) => r.body?.hold) ?? rs[0];
@@ -172,6 +172,7 @@ async function claimOnce(ctx, sh, n) {
 }
 
 /** Claims until a hold or a final refusal; returns "requeue" when the pass is refused. */
+/** @param {any} ctx @param {any} sh @param {{ intent?: any }} [o] */
 async function claimUntilDone(ctx, sh, { intent } = {}) {
   const { opts, sale } = ctx;
   let soldOutRetries = 0;

@@ -27,7 +27,7 @@ export async function serveStripeFake({ timeoutMs, webhooks }) {
     for (let attempt = 0; attempt < 8; attempt++) {
       try {
         const res = await post(ev.payload, ev.header);
-        const body = await res.json().catch(() => ({}));
+        const body = /** @type {any} */ (await res.json().catch(() => ({})));
         if (res.ok) {
           deliveries.sent++;
           if (body.applied) deliveries.applied++;
@@ -83,20 +83,20 @@ export async function serveStripeFake({ timeoutMs, webhooks }) {
     for await (const c of req) chunks.push(c);
     const request = new Request(`http://${req.headers.host}${req.url}`, {
       method: req.method,
-      headers: Object.entries(req.headers).flatMap(([k, v]) => (v === undefined ? [] : [[k, String(v)]])),
+      headers: Object.entries(req.headers).flatMap(([k, v]) => (v === undefined ? [] : [/** @type {[string, string]} */ ([k, String(v)])])),
       body: ["GET", "HEAD"].includes(req.method) ? undefined : Buffer.concat(chunks),
     });
     try {
       const answer = await fake.handle(request);
-      res.writeHead(answer.status, { "content-type": "application/json", ...Object.fromEntries(answer.headers) });
+      res.writeHead(answer.status, { "content-type": "application/json", ...Object.fromEntries(/** @type {any} */ (answer.headers)) });
       res.end(Buffer.from(await answer.arrayBuffer()));
     } catch (e) {
       res.writeHead(500, { "content-type": "application/json" });
       res.end(JSON.stringify({ error: { type: "api_error", message: String(e) } }));
     }
   });
-  await new Promise((r) => server.listen(0, "127.0.0.1", r));
-  const base = `http://127.0.0.1:${server.address().port}`;
+  await new Promise((r) => server.listen(0, "127.0.0.1", () => r(undefined)));
+  const base = `http://127.0.0.1:${/** @type {import("node:net").AddressInfo} */ (server.address()).port}`;
 
   return {
     base,

@@ -1,6 +1,17 @@
 import { settings } from "../../domain/config";
 import { catalog } from "../../domain/objects";
-import { isolate } from "./isolate";
+import { register } from "../lib/isolate-state";
+
+/**
+ * This isolate's copy of the catalogue: the ids of the sales that exist, refreshed every
+ * EDGE_CACHE_MS, and the stock shards of those that have more than one.
+ */
+const copy = { ids: new Set<string>(), shards: new Map<string, number>(), until: 0, loading: undefined as Promise<void> | undefined };
+register("catalog", () => {
+  copy.ids = new Set();
+  copy.shards = new Map();
+  copy.until = 0;
+});
 
 /**
  * Whether a sale exists, from this isolate's copy of the shop's catalogue (SaleCatalog, fetched
@@ -10,7 +21,7 @@ import { isolate } from "./isolate";
  * If the catalogue cannot be reached, the last copy is used.
  */
 export async function saleExists(env: Env, id: string): Promise<boolean> {
-  const c = isolate.catalog;
+  const c = copy;
   if (c.ids.has(id)) return true;
   if (Date.now() >= c.until) await refresh(env);
   return c.ids.has(id);
@@ -22,11 +33,11 @@ export async function saleExists(env: Env, id: string): Promise<boolean> {
  */
 export async function shardsOf(env: Env, id: string): Promise<number | null> {
   if (!(await saleExists(env, id))) return null;
-  return isolate.catalog.shards.get(id) ?? 1;
+  return copy.shards.get(id) ?? 1;
 }
 
 function refresh(env: Env): Promise<void> {
-  const c = isolate.catalog;
+  const c = copy;
   c.loading ??= catalog(env)
     .list()
     .then((list) => {
@@ -42,8 +53,11 @@ function refresh(env: Env): Promise<void> {
   return c.loading;
 }
 
+/** Whether this isolate's copy lists the sale, without loading it. */
+export const listed = (id: string) => copy.ids.has(id);
+
 /** A sale this isolate just created. */
 export function rememberSale(id: string, shards = 1): void {
-  isolate.catalog.ids.add(id);
-  if (shards > 1) isolate.catalog.shards.set(id, shards);
+  copy.ids.add(id);
+  if (shards > 1) copy.shards.set(id, shards);
 }

@@ -24,5 +24,5 @@ export function refusedDeployment(env: Env): Response | null {
       : null;
     verdicts.set(env, verdict);
   }
-  return verdict && verdict.clone();
+  return verdict ? verdict.clone() : null;
 }

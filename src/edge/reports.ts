@@ -2,8 +2,8 @@ import { settings } from "../../domain/config";
 import type { Place } from "../../domain/line";
 import { log } from "../../domain/log";
 import { room } from "../../domain/objects";
-import type { Counter } from "../../domain/schemas/room";
-import { isolate } from "./isolate";
+import type { Counter, Counts } from "../../domain/schemas/room";
+import { listed } from "./catalog";
 import { rememberWatermark } from "./sale-info";
 
 /**
@@ -18,9 +18,15 @@ import { rememberWatermark } from "./sale-info";
  * passes their place, without having been counted (docs/ARCHITECTURE.md gives the bound).
  */
 /** What reporting needs of a request: a Hono context, or the Worker's own (env, ctx). */
-export type EdgeCtx = { env: Env; executionCtx: ExecutionContext };
+/** What a report needs of a request's context (Hono's own `ExecutionContext` type is narrower than the runtime's). */
+export type EdgeCtx = { env: Env; executionCtx: Pick<ExecutionContext, "waitUntil"> };
 
-const state = isolate.reports;
+/**
+ * Reports not yet handed to the waiting rooms: per sale, the counters and the places given out;
+ * emptied every COUNTER_FLUSH_MS, so bounded by what arrives in that time. Not registered for
+ * reset: they are owed to the rooms, not a cache.
+ */
+const state = { pending: new Map<string, { counts: Counts; arrivals: Place[] }>(), lastFlush: 0, tailScheduled: false };
 
 export function countEdge(c: EdgeCtx, sale: string, counter: Counter): void {
   const r = pendingFor(sale);
@@ -61,7 +67,7 @@ function schedule(c: EdgeCtx): void {
 function flush(env: Env): Promise<unknown> {
   state.lastFlush = Date.now();
   // Only for sales that exist: a refusal counted for a junk id must not create its room.
-  const batch = [...state.pending].filter(([id]) => isolate.catalog.ids.has(id));
+  const batch = [...state.pending].filter(([id]) => listed(id));
   state.pending.clear();
   return Promise.all(
     batch.map(async ([id, { counts, arrivals }]) => {

@@ -1,18 +1,19 @@
+import { soldOut, soldOutForEveryone } from "../../domain/claim-gate";
 import { ERRORS } from "../../domain/result";
-import { SOLD_OUT_FOR_NOW } from "../../domain/schemas/hold";
 import type { SaleView } from "../../domain/schemas/sale";
 import { verifyToken } from "../lib/tokens";
 import { countEdge, type EdgeCtx } from "./reports";
-import { isolate } from "./isolate";
+import { register } from "../lib/isolate-state";
+import { LruMap } from "../lib/lru";
 import { peekSale } from "./sale-info";
 
-/** Sold out for everyone: the answer is public, so the edge may give it without the object. */
-export const soldOut = (sale: SaleView) => sale.sold_out && sale.status === "open" && sale.release_policy !== "waitlist";
-
-/** The 409 every claim on a sold-out sale gets (and where a shopper whose answer was lost finds their hold). */
+/**
+ * The 409 every claim on a sold-out sale gets: the object's own refusal of a claim with nothing
+ * left (domain/claim-gate.ts), and where a shopper whose answer was lost finds their hold.
+ */
 function soldOutBody(sale: SaleView) {
-  const comeBack = sale.held > 0 && sale.release_policy === "release";
-  return { error: "sold_out", message: comeBack ? SOLD_OUT_FOR_NOW : "sold out", available: 0, held: sale.held, your_holds: `/api/sales/${sale.id}/holds` };
+  const r = soldOut({ available: 0, held: sale.held }, 1, sale.release_policy)!;
+  return { error: r.error, message: r.message, ...r.extra, your_holds: `/api/sales/${sale.id}/holds` };
 }
 
 // Any id: only sales this isolate has cached (so validated and real) can match.
@@ -29,7 +30,7 @@ const JSON_TYPE = new Headers({ "content-type": "application/json", "cache-contr
  * "Same key, same hold" holds after the sell-out: a claim that carries a valid pass for this sale
  * goes on to the object, which returns the shopper's hold if they have one (a retry whose answer
  * was lost, or any retry after a crash). The crowd without a valid pass is answered here as
- * before; so is a pass holder the object already told "sold out" (isolate.soldOutTold), so that
+ * before; so is a pass holder the object already told "sold out" (`told`), so that
  * retries without a hold stay off the object too. Checking a pass is a cache hit for a pass this
  * isolate issued or saw, else one HMAC.
  */
@@ -37,7 +38,7 @@ export function soldOutFastPath(request: Request, ctx: EdgeCtx): Response | unde
   if (request.method !== "POST") return undefined;
   const id = CLAIM.exec(request.url)?.[1];
   const sale = id ? peekSale(id) : undefined;
-  if (!sale || !soldOut(sale)) return undefined;
+  if (!sale || !soldOutForEveryone(sale)) return undefined;
   const answered = answeredSoldOut(ctx.env, sale, request.headers.get("x-pass"));
   if (typeof answered === "boolean") return answered ? soldOutResponse(ctx, sale) : undefined;
   return answered.then((yes) => (yes ? soldOutResponse(ctx, sale) : undefined));
@@ -50,7 +51,7 @@ export function soldOutFastPath(request: Request, ctx: EdgeCtx): Response | unde
  * the claim route.
  */
 export function answeredSoldOut(env: Env, sale: SaleView, pass: string | null | undefined): boolean | Promise<boolean> {
-  if (!soldOut(sale)) return false;
+  if (!soldOutForEveryone(sale)) return false;
   if (!pass) return true;
   return passHolder(env, sale.id, pass).then((sub) => sub === null || toldSoldOut(sale.id, sub));
 }
@@ -61,12 +62,18 @@ export async function passHolder(env: Env, sale: string, pass: string): Promise<
   return p && p.sale === sale ? p.sub : null;
 }
 
+/**
+ * Shoppers with a pass whom the object told "sold out" (so they hold nothing), per sale: their
+ * retries are answered by the fast path while the sale stays sold out.
+ */
+const told = new LruMap<string, true>(50_000);
+register("sold-out", () => told.clear());
 const toldKey = (sale: string, user: string) => `${sale}\u0000${user}`;
 /** The object answered this shopper "sold out" (they have no hold): their retries need not ask again. */
 export function rememberToldSoldOut(sale: string, user: string): void {
-  isolate.soldOutTold.set(toldKey(sale, user), true);
+  told.set(toldKey(sale, user), true);
 }
-const toldSoldOut = (sale: string, user: string) => isolate.soldOutTold.get(toldKey(sale, user)) === true;
+const toldSoldOut = (sale: string, user: string) => told.get(toldKey(sale, user)) === true;
 
 /** The answer itself (also given by the claim route once it has loaded the sale), counted. */
 export function soldOutResponse(ctx: EdgeCtx, sale: SaleView): Response {

@@ -1,5 +1,5 @@
 import { HTTPException } from "hono/http-exception";
-import { ERRORS, type ErrorCode, type Result } from "../../domain/result";
+import { ERRORS, type ErrorCode, type Refusal, type Result } from "../../domain/result";
 
 /** The error thrown inside routes; `onError` renders it as `{ error, message, ...extra }`. */
 export class ApiError extends HTTPException {
@@ -24,4 +24,9 @@ export class ApiError extends HTTPException {
 export function unwrap<T>(r: Result<T>): T {
   if (r.ok) return r.value;
   throw new ApiError(r.error, r.message, r.extra);
+}
+
+/** Throws a refusal, if there is one, as an ApiError (a rule of domain/ that may say no). */
+export function refuseIf(r: Refusal | undefined): void {
+  if (r) throw new ApiError(r.error, r.message, r.extra);
 }

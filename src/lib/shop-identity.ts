@@ -1,4 +1,4 @@
-import { createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify, type JWTVerifyGetKey } from "jose";
+import { createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from "jose";
 import { settings } from "../../domain/config";
 import { usableSecret } from "../../domain/secrets";
 import { ApiError } from "./api-error";
@@ -32,7 +32,7 @@ export async function shopAccount(env: Env, assertion: string): Promise<string> 
   }
   const opts = { audience: s.SHOP_IDENTITY_AUDIENCE, ...(s.SHOP_IDENTITY_ISSUER ? { issuer: s.SHOP_IDENTITY_ISSUER } : {}), clockTolerance: 30, requiredClaims: ["sub", "exp"] };
   try {
-    let payload;
+    let payload: JWTPayload;
     if (alg === "HS256") {
       const secret = env.SHOP_IDENTITY_SECRET ? usableSecret("SHOP_IDENTITY_SECRET", env.SHOP_IDENTITY_SECRET) : null;
       if (!secret) throw refused("this shop does not sign identities with a shared secret");

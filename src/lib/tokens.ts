@@ -3,7 +3,8 @@ import { JwtTokenSignatureMismatched } from "hono/utils/jwt/types";
 import type { z } from "zod";
 import { Claims, TOKEN_TTL_S, type ClaimsOf, type TokenKind } from "../../domain/schemas/tokens";
 import { usableSecret } from "../../domain/secrets";
-import { isolate } from "../edge/isolate";
+import { LruMap } from "./lru";
+import { register } from "./isolate-state";
 import { ApiError } from "./api-error";
 
 /**
@@ -18,10 +19,14 @@ type Keys = { id: number; current: CryptoKey; previous?: CryptoKey };
 
 /**
  * Tokens this isolate has signed or verified, by their exact text, per key set
- * (isolate.tokens): a shopper's session and pass are checked on every request, and an HMAC check
+ * (`verified`): a shopper's session and pass are checked on every request, and an HMAC check
  * plus JSON decoding is most of an edge request's CPU. A hit is as good as the check it replaces
  * (same bytes, same keys) and is still refused once expired.
  */
+const verified = new LruMap<string, { claims: unknown; exp: number }>(50_000);
+register("tokens", () => verified.clear());
+/** Imported signing keys, per TOKEN_SECRET / TOKEN_SECRET_PREVIOUS pair seen (one or two): kept across resets. */
+const keySets = new Map<string, Promise<Keys>>();
 const verifiedKey = (keys: Keys, kind: TokenKind, token: string) => `${keys.id}.${kind}.${token}`;
 
 function importKey(secret: string): Promise<CryptoKey> {
@@ -39,15 +44,15 @@ function keysFor(env: TokenEnv): Promise<Keys> {
   // A refused previous key is left out: tokens signed with it are not accepted.
   const previous = (env.TOKEN_SECRET_PREVIOUS && usableSecret("TOKEN_SECRET_PREVIOUS", env.TOKEN_SECRET_PREVIOUS)) || undefined;
   const id = `${current}\u0000${previous ?? ""}`;
-  let keys = isolate.keys.get(id);
+  let keys = keySets.get(id);
   if (!keys) {
-    const n = isolate.keys.size;
+    const n = keySets.size;
     keys = Promise.all([importKey(current), previous ? importKey(previous) : undefined]).then(([c, p]) => ({
       id: n,
       current: c,
       ...(p ? { previous: p } : {}),
     }));
-    isolate.keys.set(id, keys);
+    keySets.set(id, keys);
   }
   return keys;
 }
@@ -71,7 +76,7 @@ export async function signToken<K extends TokenKind>(
   const token = await sign(payload, keys.current, "HS256");
   // Remembered only if verifying it would accept it (the claims pass the kind's schema).
   const parsed = Claims[kind].safeParse(payload);
-  if (parsed.success) isolate.tokens.set(verifiedKey(keys, kind, token), { claims: parsed.data, exp });
+  if (parsed.success) verified.set(verifiedKey(keys, kind, token), { claims: parsed.data, exp });
   return { token, expiresAt: exp * 1000 };
 }
 
@@ -79,7 +84,7 @@ export async function signToken<K extends TokenKind>(
 export async function verifyToken<K extends TokenKind>(env: TokenEnv, kind: K, token: string | undefined | null) {
   if (!token || token.length > 2048) return null;
   const keys = await keysFor(env);
-  const hit = isolate.tokens.get(verifiedKey(keys, kind, token));
+  const hit = verified.get(verifiedKey(keys, kind, token));
   if (hit) return hit.exp * 1000 > Date.now() ? (hit.claims as ClaimsOf<K>) : null;
   const opts = { alg: "HS256" as const, aud: `flashsale:${kind}` };
   let payload: unknown;
@@ -95,6 +100,6 @@ export async function verifyToken<K extends TokenKind>(env: TokenEnv, kind: K, t
   }
   const parsed = (Claims[kind] as unknown as z.ZodType<ClaimsOf<K>>).safeParse(payload);
   if (!parsed.success) return null;
-  isolate.tokens.set(verifiedKey(keys, kind, token), { claims: parsed.data, exp: parsed.data.exp });
+  verified.set(verifiedKey(keys, kind, token), { claims: parsed.data, exp: parsed.data.exp });
   return parsed.data;
 }

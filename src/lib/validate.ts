@@ -1,6 +1,6 @@
 import { zValidator } from "@hono/zod-validator";
 import type { ValidationTargets } from "hono";
-import { z } from "zod";
+import type { z } from "zod";
 import { ApiError } from "./api-error";
 
 const JSON_TYPE = /^application\/([\w.-]+\+)?json$/i;

@@ -4,99 +4,32 @@ import { z } from "zod";
 import type { AppEnv } from "../app-env";
 import { ApiError, unwrap } from "../lib/api-error";
 import { forgetSale } from "../edge/sale-info";
-import { catalog, gatewaySim, inventory, room } from "../../domain/objects";
+import { gatewaySim } from "../../domain/objects";
 import { rememberSale } from "../edge/catalog";
-import { allOk, shardedView, shardsFor, shardStub } from "../edge/shards";
-import { sumOverviews, sumReconciles, sumStats } from "../edge/shard-sums";
-import { splitStock } from "../../domain/shards";
 import { knownSale } from "../middleware/known-sale";
 import { settings } from "../../domain/config";
 import { valid } from "../lib/validate";
 import { asOperator, body, documented, json, mount, refusals } from "../lib/openapi";
 import { ADMIN_REFUSALS, requireAdmin } from "../middleware/admin-auth";
 import { Ledger, LIST_LIMIT, ReconcileAnswer, SaleChanged, SaleCreated, SaleList, SaleStats } from "../../domain/schemas/admin";
-import { mergeColumns, SaleSeries, SERIES_KEEP_S, SeriesQuery, sumColumns } from "../../domain/schemas/series";
-import { Restock, SaleInput, SaleUpdate, Timestamp, type SaleConfig, type SaleView } from "../../domain/schemas/sale";
-import { ok, type Result } from "../../domain/result";
+import { Faults, FaultsSet } from "../../domain/schemas/faults";
+import { SaleSeries, SERIES_KEEP_S, SeriesQuery } from "../../domain/schemas/series";
+import { Restock, SaleInput, SaleUpdate, type SaleConfig } from "../../domain/schemas/sale";
+import { createSale, listSales, reconcileSale, restockSale, saleSeries, saleStats, setSaleState, updateSale } from "../services/admin-fanout";
+import { injectFaults } from "../services/faults";
 import { SaleParam } from "./sales";
 import { adminEvents } from "./admin-events";
 
-/** What the rehearsal may break on purpose; refused unless ALLOW_FAULTS is on. */
-export const Faults = z.strictObject({
-  sale: z.string().optional(),
-  d1_down_ms: z.number().int().min(0).max(600_000).optional(),
-  restart: z.boolean().optional(),
-  gateway: z
-    .strictObject({
-      latency_ms: z.number().min(0).max(60_000),
-      decline_rate: z.number().min(0).max(1),
-      timeout_rate: z.number().min(0).max(1),
-      late_success_rate: z.number().min(0).max(1),
-      late_ms: z.number().min(0).max(600_000),
-      duplicate_rate: z.number().min(0).max(1),
-    })
-    .partial()
-    .optional(),
-});
-
-/** The waiting room takes its schedule and admission limits from the sale's configuration. */
-function syncRoom(env: Env, cfg: SaleConfig) {
-  const { id, starts_at, ends_at, admission_rate, max_active, pass_ttl_s } = cfg;
-  return room(env, id).configure({ sale_id: id, starts_at, ends_at, admission_rate, max_active, pass_ttl_s });
-}
-
-/** D1's view of a sale, for stats: what finance will see. */
-async function d1Counts(db: D1Database, saleId: string) {
-  try {
-    const row = await db
-      .prepare(
-        `SELECT (SELECT COUNT(*) FROM orders WHERE sale_id = ?1) AS orders,
-                (SELECT COALESCE(SUM(qty), 0) FROM orders WHERE sale_id = ?1) AS units,
-                (SELECT COALESCE(SUM(amount), 0) FROM orders WHERE sale_id = ?1) AS revenue,
-                (SELECT COUNT(*) FROM refunds WHERE sale_id = ?1) AS refunds`,
-      )
-      .bind(saleId)
-      .first<{ orders: number; units: number; revenue: number; refunds: number }>();
-    return row;
-  } catch (e) {
-    return { error: `D1 did not answer: ${String(e)}` };
-  }
-}
-
 /**
- * An operator's change to a sale, applied to each of its objects (one, unless it has stock
- * shards): the first refusal, else the sale as it is now (a sharded sale's: the sum of its shards').
- * A change that reached only some shards (one failed) is repaired by sending it again: each shard
- * applies a change it already has as any other (a state it is in, a setting it has).
+ * The operator's API: each route validates, calls the fan-out service (src/services/admin-fanout.ts:
+ * every shard, the room, the catalogue, D1) and answers. Which isolate caches to drop is decided here.
  */
-async function everyShard(env: Env, id: string, change: (inv: ReturnType<typeof inventory>, shard: number, n: number) => Promise<Result<SaleView>>) {
-  const shards = await shardsFor(env, id);
-  if (shards.length === 1) return change(shards[0]!, 0, 1);
-  const rs = allOk(await Promise.all(shards.map((inv, i) => change(inv, i, shards.length))));
-  return rs.ok ? shardedView(env, id, shards.length) : rs;
-}
-
-/**
- * Creates a sale's product objects (or finds them as they were). A sharded sale's shards are
- * each given their share; whether it was created is shard 0's answer, and a repeat configures any
- * shard a failure missed.
- */
-async function configureObjects(env: Env, cfg: SaleConfig, shards: number): Promise<Result<{ created: boolean; sale: SaleView }>> {
-  if (shards === 1) return inventory(env, cfg.id).configure(cfg);
-  const made = allOk(await Promise.all(Array.from({ length: shards }, (_, i) => shardStub(env, cfg.id, i).configureShard(cfg, i))));
-  if (!made.ok) return made;
-  const sale = await shardedView(env, cfg.id, shards);
-  return sale.ok ? ok({ created: made.value[0]!.created, sale: sale.value }) : sale;
-}
 
 /** After an operator's change (not a read: the dashboard polls), this isolate re-reads the sale. */
 const forgetAfter = createMiddleware<AppEnv>(async (c, next) => {
   await next();
   if (c.req.method !== "GET") forgetSale(c.req.param("id")!);
 });
-
-/** `POST /admin/faults`: what was set. */
-const FaultsSet = z.strictObject({ gateway: Faults.shape.gateway, inventory: z.strictObject({ d1_down_until: Timestamp.nullable() }).optional() });
 
 const ActionParam = SaleParam.extend({ action: z.enum(["pause", "resume", "close"]) });
 const op = { tags: ["operator"], security: asOperator };
@@ -217,72 +150,44 @@ mount(admin, create, async (c) => {
   const { shards = 1, ...rest } = c.req.valid("json");
   // One shard is stored as a sale always was (no `shards` key): the same config, the same object.
   const cfg: SaleConfig = shards === 1 ? rest : { ...rest, shards };
-  const { created, sale } = unwrap(await configureObjects(c.env, cfg, shards));
-  // Also on a repeated create: that is how an operator repairs a room that missed its config.
-  await syncRoom(c.env, cfg);
-  // Listed last: once shoppers can reach the sale, its objects are configured.
-  await catalog(c.env).add(cfg.id, shards);
+  const { created, sale } = unwrap(await createSale(c.env, cfg, shards));
   rememberSale(cfg.id, shards);
   forgetSale(cfg.id);
   return c.json({ sale, created }, created ? 201 : 200);
 });
 
-mount(admin, list, async (c) => {
-  const all = await catalog(c.env).list();
-  const newest = all.slice(-LIST_LIMIT).reverse();
-  const overview = (e: { id: string; shards: number }) =>
-    Promise.all(Array.from({ length: e.shards }, (_, i) => shardStub(c.env, e.id, i).overview())).then(sumOverviews);
-  const rows = await Promise.all(newest.map(async (e) => ({ e, o: await overview(e) })));
-  const sales = rows.flatMap(({ e, o }) => (o ? [{ ...o, created_at: new Date(e.created_at).toISOString() }] : []));
-  return c.json({ sales, total: all.length }, 200);
-});
+mount(admin, list, async (c) => c.json(await listSales(c.env), 200));
 
 mount(admin, stats, async (c) => {
   const { id } = c.req.valid("param");
-  const stats = sumStats(await Promise.all((await shardsFor(c.env, id)).map((inv) => inv.stats())));
-  if (!stats.sale) throw new ApiError("not_found", `no sale ${id}`);
-  const [queue, d1] = await Promise.all([room(c.env, id).stats(), d1Counts(c.env.DB, id)]);
-  return c.json({ ...stats, queue, d1 }, 200);
+  const figures = await saleStats(c.env, id);
+  if (!figures) throw new ApiError("not_found", `no sale ${id}`);
+  return c.json(figures, 200);
 });
 
 mount(admin, series, async (c) => {
-  const { id } = c.req.valid("param");
   const { since } = c.req.valid("query");
-  // A sharded sale's shards are summed by second (sumColumns: counts added, stock and backlog
-  // as each shard last had them, lags the highest).
-  const [inv, line] = await Promise.all([
-    shardsFor(c.env, id).then(async (shards) => (shards.length === 1 ? shards[0]!.series(since) : sumColumns(await Promise.all(shards.map((s) => s.series(since)))))),
-    room(c.env, id).history(since),
-  ]);
-  return c.json({ step_s: 1 as const, keep_s: SERIES_KEEP_S, now: Math.floor(Date.now() / 1000), ...mergeColumns(inv, line) }, 200);
+  const columns = await saleSeries(c.env, c.req.valid("param").id, since);
+  return c.json({ step_s: 1 as const, keep_s: SERIES_KEEP_S, now: Math.floor(Date.now() / 1000), ...columns }, 200);
 });
 
 mount(admin, update, async (c) => {
   const { id } = c.req.valid("param");
-  const patch = c.req.valid("json");
-  const sale = unwrap(await everyShard(c.env, id, (inv) => inv.update(patch)));
-  await syncRoom(c.env, unwrap(await inventory(c.env, id).saleConfig()));
-  return c.json({ sale }, 200);
+  return c.json({ sale: unwrap(await updateSale(c.env, id, c.req.valid("json"))) }, 200);
 });
 
 mount(admin, switchState, async (c) => {
   const { id, action } = c.req.valid("param");
   const state = ({ pause: "paused", resume: "live", close: "closed" } as const)[action];
-  return c.json({ sale: unwrap(await everyShard(c.env, id, (inv) => inv.setState(state))) }, 200);
+  return c.json({ sale: unwrap(await setSaleState(c.env, id, state)) }, 200);
 });
 
 mount(admin, restock, async (c) => {
   const { id } = c.req.valid("param");
-  const { qty } = c.req.valid("json");
-  // A sharded sale's restock is split as its stock was.
-  const sale = unwrap(await everyShard(c.env, id, (inv, i, n) => (n === 1 ? inv.restock(qty) : inv.restockShard(qty, splitStock(qty, n)[i]!))));
-  return c.json({ sale }, 200);
+  return c.json({ sale: unwrap(await restockSale(c.env, id, c.req.valid("json").qty)) }, 200);
 });
 
-mount(admin, reconcile, async (c) => {
-  const shards = await shardsFor(c.env, c.req.valid("param").id);
-  return c.json({ report: sumReconciles(unwrap(allOk(await Promise.all(shards.map((inv) => inv.reconcile()))))) }, 200);
-});
+mount(admin, reconcile, async (c) => c.json({ report: unwrap(await reconcileSale(c.env, c.req.valid("param").id)) }, 200));
 
 mount(admin, ledger, async (c) => {
   if (settings(c.env).GATEWAY !== "simulated") throw new ApiError("not_found", "the ledger is only kept by the simulated gateway");
@@ -291,19 +196,7 @@ mount(admin, ledger, async (c) => {
 
 mount(admin, faults, async (c) => {
   if (!settings(c.env).ALLOW_FAULTS) throw new ApiError("forbidden", "faults are disabled: set ALLOW_FAULTS = \"true\" (local rehearsals only)");
-  const f = c.req.valid("json");
-  const out: z.infer<typeof FaultsSet> = {};
-  if (f.gateway) {
-    await gatewaySim(c.env).setRates(f.gateway);
-    out.gateway = f.gateway;
-  }
-  if (f.d1_down_ms !== undefined || f.restart) {
-    if (!f.sale) throw new ApiError("invalid_request", "d1_down_ms and restart need `sale`");
-    // Every shard of a sharded sale.
-    const each = await Promise.all((await shardsFor(c.env, f.sale)).map((inv) => inv.fault({ d1_down_ms: f.d1_down_ms, restart: f.restart })));
-    out.inventory = unwrap(allOk(each))[0]!;
-  }
-  return c.json(out, 200);
+  return c.json(unwrap(await injectFaults(c.env, c.req.valid("json"))), 200);
 });
 
 // The shop's order events (dead letters resent): behind the same checks as the routes above.

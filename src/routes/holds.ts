@@ -84,11 +84,10 @@ mount(holds, pay, async (c) => {
   const { id } = c.req.valid("param");
   const { payment_method } = c.req.valid("json");
   const { sale, inv } = await owner(c.env, id);
-  const hold = unwrap(await inv.pay(id, c.var.user, payment_method));
+  const { hold, per_user_limit } = unwrap(await inv.pay(id, c.var.user, payment_method));
   if (hold.status === "declined") forgetSale(sale);
   if (hold.status === "declined" && hold.reason === CARD_LIMIT_REASON) {
-    const limit = unwrap(await inv.info()).per_user_limit;
-    throw new ApiError("card_limit_reached", "this card had already paid for this sale's per-shopper limit: the charge is refunded", { per_user_limit: limit, hold });
+    throw new ApiError("card_limit_reached", "this card had already paid for this sale's per-shopper limit: the charge is refunded", { per_user_limit, hold });
   }
   // The answer is where the hold ended up.
   switch (hold.status) {
@@ -101,8 +100,7 @@ mount(holds, pay, async (c) => {
       );
     case "declined":
       throw new ApiError("payment_declined", `the payment was declined (${hold.reason})`, { hold });
-    case "held": // cannot be: pay moves a held hold on
-    default:
+    default: // "held" cannot be: pay moves a held hold on
       throw new ApiError("hold_ended", `the hold is ${hold.status}${hold.reason ? ` (${hold.reason})` : ""}`, { hold });
   }
 });

@@ -5,7 +5,8 @@ import { identityIn } from "../edge/identity";
 import { extraBits, notePressure } from "../edge/pressure";
 import { countEdge, reportArrival } from "../edge/reports";
 import { saleInfo, watermark } from "../edge/sale-info";
-import { ApiError, unwrap } from "../lib/api-error";
+import { ApiError, refuseIf, unwrap } from "../lib/api-error";
+import { ended } from "../../domain/claim-gate";
 import { bucketAt, lineKey } from "../../domain/line";
 import { checkSolution, issueChallenge } from "../lib/challenge";
 import type { ClaimsOf } from "../../domain/schemas/tokens";
@@ -112,7 +113,7 @@ export const queue = documented();
 mount(queue, challenge, async (c) => {
   const { id } = c.req.valid("param");
   const sale = unwrap(await saleInfo(c.env, id));
-  if (sale.status === "closed") throw new ApiError("sale_closed", "the sale has ended");
+  refuseIf(ended(sale.status));
   identityIn(c.env, sale, c.var.user, c.var.session); // an account sale tells an anonymous session now
   const bits = sale.pow_difficulty + extraBits(clientNetwork(c));
   return c.json(await issueChallenge(c.env, c.var.user, id, bits), 200);
@@ -128,7 +129,7 @@ mount(queue, join, async (c) => {
   const { id } = c.req.valid("param");
   const body = c.req.valid("json");
   const sale = unwrap(await saleInfo(c.env, id));
-  if (sale.status === "closed") throw new ApiError("sale_closed", "the sale has ended");
+  refuseIf(ended(sale.status));
   const identity = identityIn(c.env, sale, c.var.user, c.var.session);
   const solved = await checkSolution(c.env, body.challenge, body.solution, c.var.user, id);
   if (!solved) {

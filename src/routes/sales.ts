@@ -2,13 +2,14 @@ import { createRoute } from "@hono/zod-openapi";
 import { createMiddleware } from "hono/factory";
 import { z } from "zod";
 import type { AppEnv } from "../app-env";
+import { notOpen, refusedForEveryone } from "../../domain/claim-gate";
 import { settings } from "../../domain/config";
 import { shardsOf } from "../edge/catalog";
 import { identityIn } from "../edge/identity";
 import { rememberSoldOut, saleInfo } from "../edge/sale-info";
 import { homeInventory } from "../edge/shards";
 import { answeredSoldOut, rememberToldSoldOut, soldOutResponse } from "../edge/sold-out";
-import { ApiError, unwrap } from "../lib/api-error";
+import { ApiError, refuseIf, unwrap } from "../lib/api-error";
 import { inventory } from "../../domain/objects";
 import { asShopper, body, documented, header, json, mount, refusals } from "../lib/openapi";
 import { valid } from "../lib/validate";
@@ -47,12 +48,7 @@ const openOrPassed = createMiddleware<AppEnv, string, SaleInput>(async (c, next)
   if (await answeredSoldOut(c.env, sale, c.req.header("x-pass"))) return soldOutResponse(c, sale);
   c.set("sale", sale);
   c.set("identity", identityIn(c.env, sale, c.var.user, c.var.session)); // an account sale refuses an anonymous session here
-  if (!c.req.header("x-pass")) {
-    if (sale.status === "closed") throw new ApiError("sale_closed", "the sale has ended");
-    if (sale.status !== "open") {
-      throw new ApiError("not_open", sale.status === "paused" ? "the sale is paused" : "the sale has not started", { starts_at: sale.starts_at });
-    }
-  }
+  if (!c.req.header("x-pass")) refuseIf(notOpen(sale.status, sale.starts_at));
   await next();
 });
 
@@ -144,10 +140,10 @@ mount(sales, claim, async (c) => {
   const answer = await homeInventory(c.env, id, shards, c.var.identity).claim({ user: c.var.user, identity: c.var.identity, qty, key });
   // Only a real sell-out (not "fewer left than you asked for"), with the object's own held
   // count: the cached view's may predate the holds, and decides "sold out" vs "for now".
-  if (!answer.ok && answer.error === "sold_out" && answer.extra?.available === 0) {
+  if (!answer.ok && refusedForEveryone(answer)) {
     const info = await saleInfo(c.env, id);
     // (A shard's held count is its own: a sharded sale keeps the sum it has.)
-    if (info.ok) rememberSoldOut(c.env, { ...info.value, held: shards === 1 ? Number(answer.extra.held ?? info.value.held) : info.value.held });
+    if (info.ok) rememberSoldOut(c.env, { ...info.value, held: shards === 1 ? Number(answer.extra?.held ?? info.value.held) : info.value.held });
     // This shopper holds nothing (else the object would have answered their hold).
     rememberToldSoldOut(id, c.var.user);
   }

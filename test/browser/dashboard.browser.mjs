@@ -40,7 +40,7 @@ const at = (obj, path) => path.split(".").reduce((v, k) => v?.[k], obj);
 const figuresOn = (page, scope = "#view-sale") =>
   page.evaluate((sel) => {
     const figs = {};
-    for (const e of document.querySelectorAll(`${sel} [data-figure]`)) figs[e.dataset.figure] = e.dataset.value;
+    for (const e of /** @type {NodeListOf<HTMLElement>} */ (document.querySelectorAll(`${sel} [data-figure]`))) figs[e.dataset.figure] = e.dataset.value;
     return { renders: Number(document.body.dataset.renders ?? 0), figs };
   }, scope);
 
@@ -106,7 +106,7 @@ async function run() {
   const list = (await admin.list()).body;
   for (const sid of [idle, id]) {
     const row = list.sales.find((s) => s.sale.id === sid);
-    const shown = await page.evaluate((s) => Object.fromEntries([...document.querySelectorAll(`tr[data-sale="${s}"] [data-figure]`)].map((e) => [e.dataset.figure, e.dataset.value])), sid);
+    const shown = await page.evaluate((s) => Object.fromEntries([.../** @type {NodeListOf<HTMLElement>} */ (document.querySelectorAll(`tr[data-sale="${s}"] [data-figure]`))].map((e) => [e.dataset.figure, e.dataset.value])), sid);
     assert.deepEqual(differences(shown, row, 5), [], `list row ${sid}`);
     assert.equal(shown["stock.available"], String(row.stock.available));
   }
@@ -147,7 +147,7 @@ async function run() {
   const match = rendered.slice(-3).find((b) => differences(mid.figs, b).length === 0);
   assert.ok(match, `mid-sale, the page shows what the API answered: ${differences(mid.figs, rendered.at(-1)).join("; ")}`);
   assert.ok(Number(mid.figs["stock.sold"]) >= 5 && Number(mid.figs["queue.waiting"]) > 0, "figures from mid-sale");
-  await page.waitForFunction(() => [...document.querySelectorAll('#chart-claims [data-total="claim_held"]')].some((e) => Number(e.dataset.value) > 0));
+  await page.waitForFunction(() => [.../** @type {NodeListOf<HTMLElement>} */ (document.querySelectorAll('#chart-claims [data-total="claim_held"]'))].some((e) => Number(e.dataset.value) > 0));
   const midShot = await shot(page, "dash-03-sale-mid-rehearsal");
   if (MID_SHOT) {
     copyFileSync(midShot, MID_SHOT);

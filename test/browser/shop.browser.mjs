@@ -164,7 +164,8 @@ async function run() {
 
   // Hold the queue POST until the proof of work has been photographed, so the step stays on
   // screen however fast this machine solves it.
-  let release;
+  /** @type {(v?: unknown) => void} */
+  let release = () => {};
   const held = new Promise((r) => (release = r));
   await page.route(`**/api/sales/${sale}/queue`, async (route) => {
     if (route.request().method() === "POST") await held;
@@ -178,7 +179,7 @@ async function run() {
     return Number(bar.dataset.tries) > 0 || bar.dataset.state === "done";
   });
   await shot(page, "04-proof-of-work");
-  const pow = await page.locator("#pow-progress").evaluate((b) => ({ state: b.dataset.state, tries: Number(b.dataset.tries), value: b.value }));
+  const pow = await page.locator("#pow-progress").evaluate((/** @type {HTMLProgressElement} */ b) => ({ state: b.dataset.state, tries: Number(b.dataset.tries), value: b.value }));
   assert.ok(pow.tries > 0 && pow.value > 0, `the proof of work shows progress: ${JSON.stringify(pow)}`);
   release();
   await page.waitForFunction(() => document.getElementById("pow-progress").dataset.state === "done");

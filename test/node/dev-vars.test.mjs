@@ -14,7 +14,7 @@ const fresh = () => join(mkdtempSync(join(tmpdir(), "flashsale-devvars-")), ".de
 test("a first run writes .dev.vars with random secrets the Worker accepts, different every time", () => {
   const a = ensureDevVars({ file: fresh(), example });
   const b = ensureDevVars({ file: fresh(), example });
-  for (const name of ["ADMIN_TOKEN", "TOKEN_SECRET"]) {
+  for (const name of /** @type {const} */ (["ADMIN_TOKEN", "TOKEN_SECRET"])) {
     assert.equal(secretProblem(name, a.vars[name]), null, `${name} must pass the Worker's rule`);
     assert.notEqual(a.vars[name], b.vars[name]);
   }

@@ -9,7 +9,7 @@ import { checkInvariants, unexpectedRefusals } from "../../scripts/lib/invariant
 import { parseOptions, UsageError } from "../../scripts/lib/rehearsal-options.mjs";
 
 const opts = (...args) => parseOptions(args).opts;
-const refused = (args, pattern) => assert.throws(() => parseOptions(args), (e) => (e instanceof UsageError || e.code?.startsWith("ERR_PARSE_ARGS")) && pattern.test(e.message));
+const refused = (args, pattern) => assert.throws(() => parseOptions(args), (/** @type {any} */ e) => (e instanceof UsageError || e.code?.startsWith("ERR_PARSE_ARGS")) && pattern.test(e.message));
 
 test("defaults: an account sale, no bots, the crowd's burst split by the opening", () => {
   const o = opts("--shoppers", "500", "--stock", "50");
@@ -68,7 +68,11 @@ test("refusals: account_required and friends are unexpected; sold out, declines 
   ]);
 });
 
-/** A shopper-shaped record as lib/shopper.mjs and lib/bots.mjs leave them. */
+/**
+ * A shopper-shaped record as lib/shopper.mjs and lib/bots.mjs leave them.
+ * @param {number} i
+ * @param {{ identity?: string, bot?: number, prequeued?: boolean, joinedAt?: number | null, arriveAt?: number | null, admission?: any, outcome?: string, confirmed?: boolean }} [o]
+ */
 function rec(i, { identity = `acct:s${i}`, bot, prequeued = false, joinedAt = null, arriveAt = joinedAt, admission = null, outcome = "sold_out", confirmed = false } = {}) {
   return {
     i, identity, user: identity, ip: bot === undefined ? `10.0.0.${i}` : `172.16.0.${bot}`, ...(bot === undefined ? {} : { bot }), prequeued, joinedAt, arriveAt,

@@ -96,9 +96,10 @@ before(async () => {
     req.on("end", () => {
       const body = text ? JSON.parse(text) : undefined;
       seen.push({ method: req.method, path: req.url, headers: req.headers, body });
-      let status, out;
+      /** @type {number} */ let status;
+      /** @type {unknown} */ let out;
       try {
-        [status, out] = answer(req, body ?? {});
+        [status, out] = /** @type {[number, unknown]} */ (answer(req, body ?? {}));
       } catch (e) {
         // The fake's own answer no longer fits the Worker's schema: fail the test, do not hang it.
         [status, out] = [500, { error: "internal", message: `the fake's answer does not fit the schema: ${e.message.slice(0, 300)}` }];
@@ -106,8 +107,8 @@ before(async () => {
       res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(out));
     });
   });
-  await new Promise((r) => server.listen(0, "127.0.0.1", r));
-  url = `http://127.0.0.1:${server.address().port}`;
+  await new Promise((r) => server.listen(0, "127.0.0.1", () => r(undefined)));
+  url = `http://127.0.0.1:${/** @type {import("node:net").AddressInfo} */ (server.address()).port}`;
 });
 after(() => server.close());
 
@@ -133,12 +134,12 @@ const requestsTo = (path) => seen.filter((r) => r.path === path);
 
 describe("help", { concurrency: 3 }, () => {
   test("--help, and no command at all, print the commands and examples on stdout (exit 0)", async () => {
-    for (const [args, bin] of [[["--help"], true], [[], false]]) {
+    for (const [args, bin] of /** @type {[string[], boolean][]} */ ([[["--help"], true], [[], false]])) {
       const r = await cli(args, { bin });
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /^Usage: flashsale \[options\] \[command\]/);
       for (const c of COMMANDS) assert.match(r.stdout, new RegExp(`^  ${c}\\b`, "m"), `lists ${c}`);
-      assert.match(r.stdout, /Examples:\n  \$ npm run sale -- create drop-1 /);
+      assert.match(r.stdout, /Examples:\n {2}\$ npm run sale -- create drop-1 /);
       assert.match(r.stdout, /\/admin\//, "points at the dashboard");
       assert.equal(r.stderr, "");
     }
@@ -188,7 +189,7 @@ const BAD = [
 ];
 
 describe("bad arguments: one line each, exit code 2, no stack trace, nothing sent", { concurrency: 3 }, () => {
-  for (const [args, expected] of BAD) {
+  for (const [args, expected] of /** @type {[string[], RegExp][]} */ (BAD)) {
     test(args.join(" "), async () => {
       const before = seen.length;
       const r = await cli(withServer(args), { bin: args[0] === "frobnicate" });
@@ -251,7 +252,7 @@ describe("calls to the admin API", () => {
       // The line's arrival curve and the room's calls (issue 13: operators still see the line).
       [["stats", "drop-1"], "GET", "/admin/sales/drop-1", undefined, /line +0 before the opening · arrivals\/s \S+ \(peak 5\/s, last 1 s\) · 2 edge reports, 4 watermark reads/],
     ];
-    for (const [args, method, path, body, printed] of runs) {
+    for (const [args, method, path, body, printed] of /** @type {[string[], string, string, any, RegExp][]} */ (runs)) {
       const r = await cli(withServer(args));
       assert.equal(r.code, 0, `${args.join(" ")}: ${r.stderr}`);
       assert.match(r.stdout, printed);

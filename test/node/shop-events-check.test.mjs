@@ -40,6 +40,7 @@ test("passes when every D1 order is one distinct order.confirmed id with its dat
 
 test("fails on a missing, an extra or a wrong order.confirmed, a missing order.refunded, or events left waiting", async () => {
   const d1 = { orders: [order(1), order(2)], refunds: [{ hold_id: hold(3), charge_id: "ch_9" }] };
+  /** @type {[object[], RegExp][]} */
   const cases = [
     [[confirmed(1), refunded("ch_9")], /no order.confirmed:rh-1_o0+2 at the shop/],
     [[confirmed(1), confirmed(2), confirmed(4), refunded("ch_9")], /reached the shop, but D1 has no such order/],

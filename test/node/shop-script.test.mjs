@@ -67,12 +67,12 @@ before(async () => {
     req.on("end", async () => {
       const body = text ? JSON.parse(text) : undefined;
       seen.push({ method: req.method, path: req.url, body, auth: req.headers.authorization });
-      const [status, out] = await answer(req.method, req.url, body);
+      const [status, out] = /** @type {[number, unknown]} */ (await answer(req.method, req.url, body));
       res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(out));
     });
   });
-  await new Promise((r) => server.listen(0, "127.0.0.1", r));
-  url = `http://127.0.0.1:${server.address().port}`;
+  await new Promise((r) => server.listen(0, "127.0.0.1", () => r(undefined)));
+  url = `http://127.0.0.1:${/** @type {import("node:net").AddressInfo} */ (server.address()).port}`;
 });
 after(() => server.close());
 

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { orderIdOf } from "../../domain/ids";
-import { ShopEvent } from "../../domain/schemas/events";
+import type { ShopEvent } from "../../domain/schemas/events";
 import { heldBy, pay, session } from "./shoppers";
 import { sleep, stats, until } from "./worker";
 

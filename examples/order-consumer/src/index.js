@@ -45,7 +45,7 @@ export default {
 };
 
 /** The shop's own work for a new event: fulfilment, e-mail, the ERP. Here: nothing more. */
-async function apply(event, env) {
+async function apply(event, _env) {
   switch (event.type) {
     case "order.confirmed": // ship event.data.qty of event.data.product_id to event.data.user_id
     case "order.refunded": // cancel the shipment of event.data.order_id, if any

@@ -1,6 +1,5 @@
 import { createRemoteJWKSet, jwtVerify, type JWTPayload } from "jose";
 import type { Settings } from "../../../domain/config";
-import { isolate } from "../../edge/isolate";
 
 /**
  * Cloudflare Access in front of the admin API and the dashboard, checked at the edge as
@@ -36,6 +35,9 @@ export type AccessVerdict =
   | { ok: false; unavailable: string };
 
 /** What each of jose's refusals means to an operator (anything else is a key-fetch failure). */
+/** Access key sets, per team (one, unless the settings change); kept across resets, like the keys they fetch. */
+const accessKeys = new Map<string, ReturnType<typeof createRemoteJWKSet>>();
+
 const REFUSED: Record<string, string> = {
   ERR_JWT_EXPIRED: "the Access token has expired: sign in again",
   ERR_JWT_CLAIM_VALIDATION_FAILED: "the Access token is not for this application (issuer, audience or time)",
@@ -54,10 +56,10 @@ const REFUSED: Record<string, string> = {
  * key it does not have, which is how a rotation is picked up).
  */
 export async function verifyAccess(token: string, cfg: AccessConfig): Promise<AccessVerdict> {
-  let keys = isolate.accessKeys.get(cfg.issuer);
+  let keys = accessKeys.get(cfg.issuer);
   if (!keys) {
     keys = createRemoteJWKSet(new URL(`${cfg.issuer}/cdn-cgi/access/certs`), { timeoutDuration: 3000 });
-    isolate.accessKeys.set(cfg.issuer, keys);
+    accessKeys.set(cfg.issuer, keys);
   }
   try {
     const { payload } = await jwtVerify(token, keys, { issuer: cfg.issuer, audience: cfg.aud, algorithms: ["RS256"] });

@@ -6,12 +6,16 @@ import { settings } from "../../../domain/config";
 import { log } from "../../../domain/log";
 import { usableSecret } from "../../../domain/secrets";
 import type { AppEnv } from "../../app-env";
-import { isolate } from "../../edge/isolate";
+import { LruMap } from "../../lib/lru";
+import { register } from "../../lib/isolate-state";
 import { ApiError } from "../../lib/api-error";
 import { clientNetwork, limitAdmin, rateLimited } from "../rate-limit";
 import { ACCESS_HEADER, accessConfig, type AccessConfig, verifyAccess } from "./access";
 
 const LOCKOUT_MS = 60_000;
+/** Networks shut out after too many wrong tokens, until the time given. */
+const lockouts = new LruMap<string, number>(10_000);
+register("admin-lockouts", () => lockouts.clear());
 
 /**
  * Operator routes. Who may call them is decided one of two ways:
@@ -38,10 +42,13 @@ const checkOperator = createMiddleware<AppEnv>(async (c, next) => {
   if (!access && !usableSecret("ADMIN_TOKEN", c.env.ADMIN_TOKEN)) {
     throw new ApiError("forbidden", "admin routes are disabled until ADMIN_TOKEN is set to a safe value (the Worker's logs say why)");
   }
-  if ((isolate.adminLockouts.get(net) ?? 0) > Date.now()) throw rateLimited("RL_ADMIN_FAIL", "network");
+  if ((lockouts.get(net) ?? 0) > Date.now()) throw rateLimited("RL_ADMIN_FAIL", "network");
   let authenticated = false;
   try {
-    const pass = () => ((authenticated = true), next());
+    const pass = () => {
+      authenticated = true;
+      return next();
+    };
     return access ? await checkAccess(c, access, pass) : await checkToken(c, pass);
   } catch (e) {
     // The route's own error, Access's keys out of reach, or no credential at all: not a guess.
@@ -50,7 +57,7 @@ const checkOperator = createMiddleware<AppEnv>(async (c, next) => {
     // Wrong or missing credentials: count them; too many from this network and it is shut out.
     const { success } = await c.env.RL_ADMIN_FAIL.limit({ key: `admin-fail:${net}` });
     if (!success) {
-      isolate.adminLockouts.set(net, Date.now() + LOCKOUT_MS);
+      lockouts.set(net, Date.now() + LOCKOUT_MS);
       throw rateLimited("RL_ADMIN_FAIL", "network");
     }
     throw e;

@@ -2,7 +2,8 @@ import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../../app-env";
 import { settings } from "../../../domain/config";
 import { countEdge } from "../../edge/reports";
-import { isolate } from "../../edge/isolate";
+import { LruMap } from "../../lib/lru";
+import { register } from "../../lib/isolate-state";
 import { ApiError } from "../../lib/api-error";
 
 /**
@@ -10,14 +11,18 @@ import { ApiError } from "../../lib/api-error";
  * an HTTP library or a headless browser, is refused (403 bot_suspected) unless BOT_UA_CHECK is
  * off. Real bots lie about their UA; this only stops the lazy ones, for free.
  */
+/** User-Agent verdicts: the same few strings arrive again and again. */
+const userAgents = new LruMap<string, boolean>(10_000);
+register("user-agents", () => userAgents.clear());
+
 const AUTOMATION = /curl|wget|python-requests|python-urllib|aiohttp|httpx|go-http-client|okhttp|java\/|libwww|scrapy|headlesschrome|phantomjs|selenium|puppeteer|playwright|node-fetch|undici|axios|\bbot\b|spider|crawler/i;
 
 export function isAutomationUa(ua: string | undefined): boolean {
   if (!ua || ua.trim() === "") return true;
-  let v = isolate.userAgents.get(ua);
+  let v = userAgents.get(ua);
   if (v === undefined) {
     v = AUTOMATION.test(ua);
-    isolate.userAgents.set(ua, v);
+    userAgents.set(ua, v);
   }
   return v;
 }
