@@ -3,6 +3,7 @@ import { execFileSync } from "node:child_process";
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { availableParallelism } from "node:os";
 import { defineConfig } from "vitest/config";
+import { createShopHooksFake } from "./scripts/lib/shop-hooks-fake.mjs";
 import { createStripeFake } from "./scripts/lib/stripe-fake.mjs";
 
 /**
@@ -79,6 +80,39 @@ export const STRIPE_BINDINGS = {
   STRIPE_PUBLISHABLE_KEY: "pk_test_flashsale",
 };
 
+/**
+ * The shop's order events (test/events.*.test.ts) run in a third project: the product objects
+ * read the pipes from their bindings. Webhooks go to the fake shop at shop-hooks.test (scripts/lib/
+ * shop-hooks-fake.mjs), which accepts only the previous key, as a shop that has not moved to the
+ * new one yet; the queue is miniflare's, consumed by the example consumer (examples/order-consumer/).
+ */
+export const EVENTS_BINDINGS = {
+  SHOP_WEBHOOK_URL: "http://shop-hooks.test/hooks",
+  SHOP_WEBHOOK_SECRET: randomBytes(32).toString("hex"),
+  SHOP_WEBHOOK_SECRET_PREVIOUS: randomBytes(32).toString("hex"),
+  SHOP_WEBHOOK_TIMEOUT_MS: "300",
+  SHOP_WEBHOOK_RETRY_MS: "50",
+  SHOP_WEBHOOK_GIVE_UP_S: "2",
+  // The faults these tests make on purpose log a warning each.
+  LOG_LEVEL: "error",
+};
+const ORDER_QUEUE = "flashsale-order-events";
+const shopHooks = createShopHooksFake({ secret: EVENTS_BINDINGS.SHOP_WEBHOOK_SECRET_PREVIOUS, timeoutMs: 300, neverMs: 60_000 });
+const eventsWorld = {
+  queueProducers: { ORDER_EVENTS: { queueName: ORDER_QUEUE } },
+  serviceBindings: { ORDER_CONSUMER: "order-consumer" },
+  workers: [
+    {
+      name: "order-consumer",
+      modules: true,
+      scriptPath: "./examples/order-consumer/src/index.js",
+      compatibilityDate: "2026-04-20",
+      d1Databases: ["SHOP_DB"],
+      queueConsumers: { [ORDER_QUEUE]: { maxBatchTimeout: 0.05, maxRetries: 3, deadLetterQueue: `${ORDER_QUEUE}-dlq` } },
+    },
+  ],
+};
+
 /** The fake Stripe (scripts/lib/stripe-fake.mjs, also the rehearsal's): `timeout` answers after the client gave up. */
 const stripe = createStripeFake({ webhookSecret: STRIPE_BINDINGS.STRIPE_WEBHOOK_SECRET, timeoutMs: 600 });
 
@@ -114,6 +148,7 @@ async function outside(request: Request): Promise<Response> {
   const url = new URL(request.url);
   if (url.host === "stripe.test") return stripe.handle(request);
   if (url.host === "shop.test") return shopKeySet(request, url);
+  if (url.host === "shop-hooks.test") return shopHooks.handle(request);
   if (url.host === ACCESS_TEAM && url.pathname === "/cdn-cgi/access/certs") {
     certsFetched++;
     return Response.json({ keys: [accessKey.public] });
@@ -152,11 +187,12 @@ export default defineConfig(async () => {
     include: string[],
     exclude: string[],
     run: { maxWorkers: number; groupOrder: number },
+    world = {},
   ) => ({
     plugins: [
       cloudflareTest({
         wrangler: { configPath: "./wrangler.toml" },
-        miniflare: { bindings: { ...bindings, TEST_MIGRATIONS: migrations }, outboundService: outside },
+        miniflare: { bindings: { ...bindings, TEST_MIGRATIONS: migrations }, outboundService: outside, ...world },
       }),
     ],
     test: {
@@ -178,11 +214,13 @@ export default defineConfig(async () => {
   const alone = { maxWorkers: 1, groupOrder: 1 };
   const LOAD = ["test/claims.concurrency.test.ts", "test/shards.test.ts", "test/waiting-room.test.ts"];
   const STRIPE = ["test/stripe.*.test.ts"];
+  const EVENTS = ["test/events.*.test.ts"];
   return {
     test: {
       projects: [
-        project("workers", TEST_BINDINGS, ["test/**/*.test.ts"], [...STRIPE, ...LOAD], parallel),
+        project("workers", TEST_BINDINGS, ["test/**/*.test.ts"], [...STRIPE, ...LOAD, ...EVENTS], parallel),
         project("stripe", { ...TEST_BINDINGS, ...STRIPE_BINDINGS }, STRIPE, [], parallel),
+        project("events", { ...TEST_BINDINGS, ...EVENTS_BINDINGS }, EVENTS, [], parallel, eventsWorld),
         project("load", TEST_BINDINGS, LOAD, [], alone),
       ],
     },

@@ -62,6 +62,7 @@ export interface AdminClient<O = object> {
   close(saleId: string, options?: CallOptions<O>): Promise<Answer>;
   restock(saleId: string, qty: unknown, options?: CallOptions<O>): Promise<Answer>;
   reconcile(saleId: string, options?: CallOptions<O>): Promise<Answer>;
+  resendEvents(saleId: string, options?: CallOptions<O>): Promise<Answer>;
   ledger(options?: CallOptions<O>): Promise<Answer>;
   payments(options?: CallOptions<O>): Promise<Answer>;
   faults(body: unknown, options?: CallOptions<O>): Promise<Answer>;

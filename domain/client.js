@@ -177,6 +177,8 @@ export function createClient({ transport, headers: defaults = {}, onAnswer }) {
         close: (saleId, options) => a("POST", `/sales/${saleId}/close`, undefined, options),
         restock: (saleId, qty, options) => a("POST", `/sales/${saleId}/restock`, { qty }, options),
         reconcile: (saleId, options) => a("POST", `/sales/${saleId}/reconcile`, undefined, options),
+        /** POST /admin/sales/:id/events/resend: the shop's dead webhook events back in line. */
+        resendEvents: (saleId, options) => a("POST", `/sales/${saleId}/events/resend`, undefined, options),
         /** GET /admin/gateway/ledger: the simulated gateway's charges. */
         ledger: (options) => a("GET", "/gateway/ledger", undefined, options),
         /** GET /admin/payments: the payment pacer's rates and line (Stripe's rate limits). */

@@ -75,6 +75,14 @@ export const SettingsSchema = z.object({
   // admin request needs the valid Access JWT Cloudflare adds (src/middleware/admin-auth/access.ts).
   ACCESS_TEAM_DOMAIN: z.string().trim().default(""),
   ACCESS_AUD: z.string().trim().default(""),
+  // The shop's webhooks (docs/events.md): where order events are POSTed (empty: off), signed with
+  // the SHOP_WEBHOOK_SECRET secret. A try gives up after SHOP_WEBHOOK_TIMEOUT_MS; the next waits
+  // SHOP_WEBHOOK_RETRY_MS, doubling with jitter (at most an hour); an event not delivered after
+  // SHOP_WEBHOOK_GIVE_UP_S is a dead letter, until the operator resends it.
+  SHOP_WEBHOOK_URL: z.union([z.literal(""), z.url({ protocol: /^https?$/ })]).default(""),
+  SHOP_WEBHOOK_TIMEOUT_MS: num(10_000).pipe(z.number().min(1)),
+  SHOP_WEBHOOK_RETRY_MS: num(1000).pipe(z.number().min(1)),
+  SHOP_WEBHOOK_GIVE_UP_S: num(3 * 86_400),
 });
 export type Settings = z.infer<typeof SettingsSchema>;
 
@@ -105,7 +113,20 @@ export function deploymentProblem(s: Settings): string | null {
     s.STRIPE_API_BASE && `STRIPE_API_BASE = "${s.STRIPE_API_BASE}" (payments would go to a stand-in, not to Stripe)`,
     s.ALLOW_FAULTS && "ALLOW_FAULTS (anyone with the admin token could break the sale)",
     s.DEMO_SIGNIN && "DEMO_SIGNIN (anyone could sign in as any account)",
+    notTheShop(s.SHOP_WEBHOOK_URL) && `SHOP_WEBHOOK_URL = "${s.SHOP_WEBHOOK_URL}" (orders would go to a local stand-in, not to the shop)`,
   ].filter(Boolean);
   if (on.length === 0) return null;
   return `refusing to serve in production with ${on.join(", ")}: fix [vars] in wrangler.toml, or deploy a staging Worker with \`wrangler deploy --env staging\``;
+}
+
+/** A webhook URL that cannot be a deployed shop: plain http, or a local, private or reserved test host. */
+export function notTheShop(url: string): boolean {
+  if (!url) return false;
+  const { protocol, hostname } = new URL(url);
+  const host = hostname.replace(/^\[|\]$/g, "");
+  return (
+    protocol !== "https:" ||
+    /^(localhost|0\.0\.0\.0|::1?|127\.\d+\.\d+\.\d+|10\.\d+\.\d+\.\d+|192\.168\.\d+\.\d+|172\.(1[6-9]|2\d|3[01])\.\d+\.\d+)$/.test(host) ||
+    /\.(test|localhost|local|example|invalid|internal)$/.test(host)
+  );
 }

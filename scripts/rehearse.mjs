@@ -41,6 +41,7 @@ import { powSolver, threadSolver } from "./lib/solver.mjs";
 import { serveStripeFake } from "./lib/stripe-fake-server.mjs";
 import { now } from "./lib/clock.mjs";
 import { pacingReport } from "./lib/pacing-report.mjs";
+import { checkShopEvents, eventsWaiting, startShop } from "./lib/shop-events-check.mjs";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const { a, opts } = readOptions();
@@ -51,6 +52,7 @@ const timing = { started: now() };
 const say = (m) => process.stderr.write(`rehearse: ${m}\n`);
 let server = null;
 let stripe = null; // --gateway stripe-fake: the fake Stripe this run serves
+let shop = null; // --shop-webhook fake|never: the fake shop this run serves
 let gatewayOverridden = false;
 let admin;
 
@@ -77,12 +79,17 @@ async function main() {
         STRIPE_RATE_ACCOUNT: String(opts.stripeRate), STRIPE_RATE_ENDPOINT: String(opts.stripeRate),
       };
     }
+    let shopVars = {};
+    if (opts.shopWebhook !== "off") {
+      ({ shop, vars: shopVars } = await startShop(opts.shopWebhook));
+      say(`fake shop (${opts.shopWebhook}) for the order events on ${shop.url}`);
+    }
     server = await startLocal({
       cwd: ROOT,
       port: a.port ? Number(a.port) : undefined,
       keep: a.keep,
       log: say,
-      vars: { ALLOW_FAULTS: "true", LOG_LEVEL: "warn", ...Object.fromEntries(Object.entries(PAY).map(([k, v]) => [k, String(v)])), ...gatewayVars },
+      vars: { ALLOW_FAULTS: "true", LOG_LEVEL: "warn", ...Object.fromEntries(Object.entries(PAY).map(([k, v]) => [k, String(v)])), ...gatewayVars, ...shopVars },
     });
     ({ base, adminToken } = server);
     stripe?.setTarget(`${base}/api/webhooks/stripe`);
@@ -188,6 +195,7 @@ async function main() {
     const detail = stripe ? `fake Stripe rates ${JSON.stringify(usedRates)}` : `timeouts ${gatewayRates.timeout_rate}, half of them landing ${opts.lateMs} ms later`;
     ctx.faults.push({ what: "gateway", at: sale.starts_at_ms, detail });
   }
+  if (shop) ctx.waitingFor = eventsWaiting(opts.shopWebhook);
   const settling = { note: "", seen: new Set() };
   const watch = watchSale({ admin, ctx, pool, note: () => settling.note });
   const { shoppers, bots, doneAt, cpu, loadavg } = await runCrowd(ctx, { server, saleCreatedAt: timing.saleCreated });
@@ -225,6 +233,7 @@ async function main() {
     ? pacingReport({ shoppers: everyone, d1, traffic: stripe.fake.limiter.traffic(), limit: opts.stripeRate, stats, intents: stripe.fake.ledger() })
     : null;
   if (pacing) checks.push(...pacing.checks);
+  if (shop) checks.push(checkShopEvents({ mode: opts.shopWebhook, shop, sale, d1, stats }));
   timing.ended = now();
 
   const report = buildReport({
@@ -246,6 +255,7 @@ async function main() {
 async function cleanup(code) {
   if (gatewayOverridden && admin) await admin.faults({ gateway: {} }).catch(() => {}); // back to configured rates
   if (stripe) await stripe.stop().catch(() => {});
+  if (shop) await shop.stop().catch(() => {});
   if (server) {
     // Keep the state for a post-mortem when something failed.
     const keep = a.keep || code !== 0;

@@ -255,7 +255,19 @@ program
     out(cmd, r, () => printReconcile(r.report));
   });
 
-for (const c of program.commands) {
+// Nested: `events resend <id>` (the shop's order events, docs/events.md).
+const events = program.command("events").description("the shop's order events: webhooks and the queue (docs/events.md)");
+events
+  .command("resend")
+  .argument("<id>", "the sale")
+  .description("send the sale's dead webhook events again (those the shop's endpoint did not take within SHOP_WEBHOOK_GIVE_UP_S)")
+  .addHelpText("after", examples("events resend drop-1"))
+  .action(async (id: string, _o, cmd: Command) => {
+    const r = await ok(cmd, (a) => a.resendEvents(id));
+    out(cmd, r, () => console.log(r.resent === 0 ? "nothing to resend: no dead webhook events" : `${r.resent} event(s) back in line; \`stats ${id}\` shows them delivered`));
+  });
+
+for (const c of [...program.commands, ...events.commands]) {
   c.configureOutput({ outputError: (msg, write) => write(oneLine(msg, `usage: flashsale ${c.name()} ${c.usage()}; see --help`)) });
 }
 

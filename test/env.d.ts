@@ -6,6 +6,8 @@ interface TestBindings {
   SHOP_IDENTITY_ISSUER?: string;
   /** The private JWK the fake Cloudflare Access team signs with (vitest.config.ts). */
   TEST_ACCESS_KEY: string;
+  /** The example order consumer (examples/order-consumer/), in the events project only. */
+  ORDER_CONSUMER?: Fetcher;
 }
 declare namespace Cloudflare {
   interface Env extends TestBindings {}

@@ -3,6 +3,7 @@ import { env } from "cloudflare:workers";
 import Stripe from "stripe";
 import { beforeAll, describe, expect, it } from "vitest";
 import { solve } from "../domain/pow.js";
+import { EVENT_TYPES, ShopEvent } from "../domain/schemas/events";
 import { app } from "../src/index";
 import { createSale, saleConfig, saleId } from "./support/sales";
 import { claim, enqueue, heldBy, idemKey, passFor, pay, session } from "./support/shoppers";
@@ -277,6 +278,8 @@ describe("operator answers validate against the document", () => {
     documented("POST", "/admin/sales/{id}/restock", await admin("POST", `/sales/${id}/restock`, { qty: 2 }), 200);
     documented("POST", "/admin/sales/{id}/restock", await admin("POST", `/sales/${id}/restock`, { qty: -1 }), 400, "invalid_request");
     documented("POST", "/admin/sales/{id}/reconcile", await admin("POST", `/sales/${id}/reconcile`), 200);
+    documented("POST", "/admin/sales/{id}/events/resend", await admin("POST", `/sales/${id}/events/resend`), 200);
+    documented("POST", "/admin/sales/{id}/events/resend", await admin("POST", `/sales/${saleId("oa")}/events/resend`), 404, "not_found");
 
     documented("GET", "/admin/gateway/ledger", await admin("GET", "/gateway/ledger"), 200);
     documented("GET", "/admin/payments", await admin("GET", "/payments"), 200);
@@ -297,6 +300,28 @@ describe("payments", () => {
     documented("POST", W, await send(header, { STRIPE_WEBHOOK_SECRET: secret }), 200);
     documented("POST", W, await send(header, { STRIPE_WEBHOOK_SECRET: `${secret}x` }), 400, "bad_signature");
     documented("POST", W, await send(header, { STRIPE_WEBHOOK_SECRET: "" }), 503, "misconfigured");
+  });
+});
+
+describe("the shop's events", () => {
+  it("are the document's webhooks, one per type, and real bodies validate against them", () => {
+    const hooks = (doc as unknown as { webhooks: Record<string, { post: { requestBody: { content: { "application/json": { schema: Schema } } } } }> }).webhooks;
+    expect(Object.keys(hooks).sort()).toEqual([...EVENT_TYPES].sort());
+    const t = "2026-12-07T10:00:00.000Z";
+    const order = { order_id: "d_o1", sale_id: "d", hold_id: "d_h1", user_id: "acct:a", product_id: "p", qty: 1, amount: 100, currency: "EUR", charge_id: "ch_1", held_at: t, confirmed_at: t };
+    const refund = { refund_id: "rf_ch_1", order_id: null, sale_id: "d", hold_id: "d_h1", user_id: "acct:a", charge_id: "ch_1", refund_ref: "re_1", amount: 100, currency: "EUR", reason: "late", refunded_at: t };
+    const bodies: Record<string, unknown> = {
+      "order.confirmed": order, "order.refunded": refund,
+      "sale.sold_out": { sale_id: "d", stock_total: 3, sold: 3, withdrawn: 0 }, "sale.ended": { sale_id: "d", reason: "closed", stock_total: 3, sold: 3 },
+    };
+    for (const type of EVENT_TYPES) {
+      const event = ShopEvent.parse({ id: `${type}:x`, type, version: 1, created: t, data: bodies[type] });
+      expectValid(hooks[type]!.post.requestBody.content["application/json"].schema, event, `webhook ${type}`);
+      // And the document refuses another type's body under this one.
+      const { errors } = new Validator({ ...asJsonSchema(hooks[type]!.post.requestBody.content["application/json"].schema), $defs: defs }, "2020-12", false)
+        .validate({ ...event, type: type === "sale.ended" ? "order.confirmed" : "sale.ended" });
+      expect(errors.length).toBeGreaterThan(0);
+    }
   });
 });
 

@@ -47,6 +47,7 @@ const RATIOS = [
   ["claim_cmp", "claim", "claims/s --compare copy / this tree"],
   ["claim_past_big", "claim", "claims/s big / small past holds"],
   ["claim_shards8", "claim", "claims/s 8 shards / one object (one thread locally: the overhead)"],
+  ["claim_hooks_never", "claim", "claims/s with the shop's webhooks hanging / without (docs/events.md)"],
   ["poll_edge", "poll_object", "polls/s edge-only / via object"],
   ["join", "poll_edge", "joins/s / polls/s (both edge only)"],
   ["join", "noop", "joins/s / no-op ceiling"],

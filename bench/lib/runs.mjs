@@ -96,6 +96,15 @@ export function createRuns({ opt, stamp, say, logStream }) {
     say(`${sale}: ${n} past holds in ${s} s`);
   }
 
+  /** `n` paid orders in the sale's object (claim, then pay with the test card), through the filler. */
+  async function orders({ rt }, sale, n) {
+    const filler = rt.target("filler", opt.via);
+    const res = await fetch(`${filler.base}/orders?sale=${sale}&count=${n}`, { method: "POST", headers: filler.headers });
+    const body = await res.json();
+    if (!res.ok) throw new Error(`orders in ${sale}: ${JSON.stringify(body)}`);
+    say(`${sale}: ${body.confirmed}/${n} orders confirmed`);
+  }
+
   /**
    * Claims by one-shot shoppers: each request is a different shopper with a fresh pass, so each
    * is a real claim (201). The pool is sized from the fastest claim rate seen so far; if it runs
@@ -183,5 +192,5 @@ export function createRuns({ opt, stamp, say, logStream }) {
     }, { sale, holds_created: newHolds, commits: batches, notes });
   }
 
-  return { rows, setup, profiles, live, runtime, repeatable, fill, claimRun, objectRun };
+  return { rows, setup, profiles, live, runtime, repeatable, fill, orders, claimRun, objectRun };
 }

@@ -1,6 +1,8 @@
 // The scenarios, in the order they run: the no-op ceiling, the sold-out answer and the rows that
 // send the same request (no-op, floor), status polls, then the claim comparisons interleaved at
 // each concurrency (full stack, object alone, group commit off, many past holds, a patched copy).
+import { randomBytes } from "node:crypto";
+import { createServer } from "node:http";
 import { basename } from "node:path";
 import { ADMIT_PARALLEL, pMap } from "./shoppers.mjs";
 import { now as clockNow } from "../../scripts/lib/clock.mjs";
@@ -10,7 +12,7 @@ const secs = (t0) => +((clockNow() - t0) / 1000).toFixed(1);
 /** Runs every scenario `opt.only` asks for; `runs` (runs.mjs) records the rows. */
 export async function runScenarios(runs, { opt, built, builtCmp }) {
   const want = (s) => opt.only.has(s);
-  const { repeatable, fill, claimRun, objectRun, setup } = runs;
+  const { repeatable, fill, orders, claimRun, objectRun, setup } = runs;
 
   // ---------------------------------------------------------------- runtime 1: wrangler.toml vars
   const one = await runs.runtime({}, { built, root: opt.root });
@@ -101,6 +103,12 @@ export async function runScenarios(runs, { opt, built, builtCmp }) {
   // now (idle until its turn).
   const gcOff = want("claim_gc_off") ? await runs.runtime({ GROUP_COMMIT: "off" }, { built, root: opt.root }) : null;
   const cmp = builtCmp ? await runs.runtime({}, { built: builtCmp, root: opt.compare }) : null;
+  // The shop's webhooks to an endpoint that takes the connection and never answers: every claim
+  // of this row's sale runs beside webhook requests held open (docs/events.md).
+  const hanging = want("claim_hooks_never") ? await neverAnswers() : null;
+  const hooks = hanging
+    ? await runs.runtime({ SHOP_WEBHOOK_URL: hanging.url, SHOP_WEBHOOK_SECRET: randomBytes(32).toString("hex"), SHOP_WEBHOOK_TIMEOUT_MS: "60000" }, { built, root: opt.root })
+    : null;
   const bigSale = "bench-claim-past-big";
   if (want("claim_past_big")) {
     // One sale for every c and repeat: filling it is the slow part (timed in setup.fills).
@@ -130,6 +138,15 @@ export async function runScenarios(runs, { opt, built, builtCmp }) {
         await fill(cmp, sale, opt.pastSmall);
         await claimRun(cmp, "claim_cmp", `claim, ${basename(opt.compare)}${tag}`, sale, c);
       }
+      if (hooks) {
+        const sale = `bench-claim-hooks-c${c}-r${rep}`;
+        await hooks.api.createSale(sale);
+        await fill(hooks, sale, opt.pastSmall);
+        await orders(hooks, sale, 100); // 100 order events for the shop: 16 requests open, the rest waiting
+        await claimRun(hooks, "claim_hooks_never", `claim, the shop's webhooks never answer${tag}`, sale, c);
+        const w = (await hooks.api.stats(sale)).events?.webhook;
+        (setup.hooks ??= []).push({ sale, hanging_requests: hanging.open(), webhook: w });
+      }
       if (want("claim_past_big")) await claimRun(one, "claim_past_big", `claim, ${opt.pastBig} past holds${tag}`, bigSale, c);
       if (want("claim_shards8")) {
         // The claim row's shape on a sale of 8 stock shards (its past holds spread over them):
@@ -142,4 +159,17 @@ export async function runScenarios(runs, { opt, built, builtCmp }) {
       }
     }
   }
+}
+
+/** An HTTP server that accepts every request and never answers (a shop that hangs). */
+async function neverAnswers() {
+  const held = new Set();
+  const server = createServer((_req, res) => {
+    held.add(res);
+    res.on("close", () => held.delete(res));
+  });
+  await new Promise((r) => server.listen(0, "127.0.0.1", () => r(undefined)));
+  server.unref();
+  const { port } = /** @type {import("node:net").AddressInfo} */ (server.address());
+  return { url: `http://127.0.0.1:${port}/hooks`, open: () => held.size };
 }

@@ -11,6 +11,7 @@ export default {
     const sale = u.searchParams.get("sale");
     const inv = env.INVENTORY.get(env.INVENTORY.idFromName(sale));
     if (u.pathname === "/fill") return fill(inv, num("from", 0), num("count", 0), num("parallel", 250));
+    if (u.pathname === "/orders") return orders(inv, num("count", 0));
     if (u.pathname === "/claims") return claims(inv, sale, num("seconds", 5), num("parallel", 16));
     return new Response("not found", { status: 404 });
   },
@@ -30,6 +31,20 @@ async function fill(inv, from, count, parallel) {
     filled += users.length;
   }
   return Response.json({ filled, ms: Date.now() - t0 });
+}
+
+/** `count` paid orders (claim, then pay with tok_ok): the order events a shop is sent. */
+async function orders(inv, count) {
+  const paid = await Promise.all(
+    Array.from({ length: count }, async (_, k) => {
+      const user = `buyer${k}`;
+      const r = await inv.claim({ user, qty: 1, key: `buy-${k}` });
+      if (!r.ok || r.value.kind !== "hold") return false;
+      const p = await inv.pay(r.value.hold.id, user, "tok_ok");
+      return p.ok && p.value.status === "confirmed";
+    }),
+  );
+  return Response.json({ confirmed: paid.filter(Boolean).length });
 }
 
 async function claims(inv, sale, seconds, parallel) {

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { EventStats } from "./events";
 import { HoldStatus } from "./hold";
 import { RoomStats } from "./room";
 import { Count, SaleView, Stock, Timestamp } from "./sale";
@@ -45,6 +46,7 @@ export const InventoryStats = z.strictObject({
       rate_limited: Count.describe("the provider's 429 answers (rate limited; retried with backoff and jitter)"),
     })
     .describe("payment pacing (docs/payments.md)"),
+  events: EventStats,
   served: z.strictObject({ claims: Count, batches: Count, infos: Count, since: Timestamp }).describe("calls since the object started"),
   alarm_at: Timestamp.nullable(),
   shard: ShardFigures.optional().describe("a shard of a sharded sale: its own figures"),

@@ -5,6 +5,7 @@ import { log } from "../../domain/log";
 import { inventoryShard } from "../../domain/objects";
 import { ok, refuse, type Result } from "../../domain/result";
 import type { ShardFigures } from "../../domain/schemas/admin";
+import type { EventStats } from "../../domain/schemas/events";
 import type { ClaimAnswer, HoldView, OrderView } from "../../domain/schemas/hold";
 import type { SaleConfig, SaleState, SaleUpdate, SaleView, Stock } from "../../domain/schemas/sale";
 import { shardsIn, splitStock } from "../../domain/shards";
@@ -14,6 +15,8 @@ import type { PaymentGateway } from "../payments/gateway";
 import { migrate } from "../migrations";
 import { Series } from "../series";
 import { Claims, type ClaimRequest } from "./claims";
+import { Delivery, webhookSecrets } from "./delivery";
+import { Events } from "./events";
 import { Holds } from "./holds";
 import { earliest, iso, type Host, type Scheduled } from "./host";
 import { Outbox, type Reconciliation } from "./outbox";
@@ -62,6 +65,9 @@ export class ProductInventory extends DurableObject<Env> {
   private readonly providerEvents: ProviderEvents;
   private readonly ledger: ShardLedger;
   private readonly rebalance: Rebalance;
+  /** The shop's order events and their pipes (docs/events.md). */
+  private readonly events: Events;
+  private readonly delivery: Delivery;
   /** Tests only, through runInDurableObject (an instance field: not reachable over RPC). */
   readonly testFaults: { transfer: TransferFault | null } = { transfer: null };
   /** The operators' per-second history (series.ts): every part counts into it through its host. */
@@ -102,8 +108,12 @@ export class ProductInventory extends DurableObject<Env> {
       series: this.history,
     };
     // Parts that call each other in a circle (an ended hold's units go to the waitlist, which
-    // makes holds) are joined through these closures, read when called.
-    const enqueue = (rec: OutboxRecord, now: number, delay?: number) => this.outbox.enqueue(rec, now, delay);
+    // makes holds) are joined through these closures, read when called. A record for D1 brings
+    // the shop's events it means, in the caller's transaction.
+    const enqueue = (rec: OutboxRecord, now: number, delay?: number) => {
+      this.outbox.enqueue(rec, now, delay);
+      this.events.observe(rec, now);
+    };
     const offerWaitlist = (now: number) => this.waitlist.offer(now);
     let gateway: PaymentGateway | undefined;
     // Calls outside a payment's turn are paced in the pacer's lane for calls (pay-queue.ts).
@@ -141,7 +151,12 @@ export class ProductInventory extends DurableObject<Env> {
       sync: () => ctx.storage.sync(),
       abort: (reason) => ctx.abort(reason),
     });
-    this.scheduled = [this.holds, this.payments, this.refunds, this.outbox, this.rebalance];
+    this.delivery = new Delivery({ ...host, settings: this.s, queue: env.ORDER_EVENTS, secrets: () => webhookSecrets(env) });
+    this.events = new Events({
+      ...host, sale: this.sale, delayMs: this.s.FLUSH_DELAY_MS, sharded: () => ledger.where !== null, deliveryStats: () => this.delivery.stats(),
+      pipes: () => ({ queue: !!env.ORDER_EVENTS, webhook: !!this.s.SHOP_WEBHOOK_URL }),
+    });
+    this.scheduled = [this.holds, this.payments, this.refunds, this.outbox, this.rebalance, this.events, this.delivery];
   }
 
   // ---------------------------------------------------------------- sale configuration (sale.ts)
@@ -262,12 +277,21 @@ export class ProductInventory extends DurableObject<Env> {
     return this.outbox.reconcile();
   }
 
+  // ---------------------------------------------------------------- the shop's events (events.ts, delivery.ts)
+
+  /** Webhook events given up on (dead letters) are sent again. */
+  resendEvents(): Result<{ resent: number }> {
+    return this.sale.row() ? ok({ resent: this.events.resend(now()) }) : noSale();
+  }
+
   // ---------------------------------------------------------------- alarm
 
   override async alarm(): Promise<void> {
     const t = now();
     try {
       this.holds.expireDue(t);
+      this.events.endedDue(t);
+      this.delivery.kick(t); // starts the shop's requests; never waits for them
       await Promise.all([this.payments.reaskDue(t), this.refunds.sendDue(t), ...(this.ledger.where ? [this.rebalance.retryDue(t)] : [])]);
       await this.outbox.flushDue(now());
     } finally {
@@ -300,13 +324,13 @@ export class ProductInventory extends DurableObject<Env> {
   // ---------------------------------------------------------------- operators
 
   /** The object's figures; a shard's carry its own (`shard`), read in the same moment as its stock. */
-  stats(): InventoryStats & { shard?: ShardFigures } {
+  stats(): InventoryStats & { events: EventStats; shard?: ShardFigures } {
     const s = inventoryStats({
       sale: this.sale, holds: this.holds, refunds: this.refunds, waitlist: this.waitlist, outbox: this.outbox, payQueue: this.payQueue,
       served: this.served, alarmAt: this.alarmAt, now: now(),
     });
     const shard = this.ledger.figures();
-    return shard ? { ...s, shard } : s;
+    return { ...s, events: this.events.stats(), ...(shard && { shard }) };
   }
 
   /** The sale and its stock, or null: what a list of sales shows (cheaper than `stats`). */

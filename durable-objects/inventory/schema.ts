@@ -1,5 +1,6 @@
 import type { Version } from "../migrations";
 import { seriesTable } from "../series";
+import { EVENTS_DDL } from "./events";
 import { HOLDS_DDL } from "./holds";
 import { META_DDL } from "./meta";
 import { OUTBOX_DDL } from "./outbox";
@@ -20,4 +21,6 @@ export const INVENTORY_SCHEMA: readonly Version[] = [
   [...SALE_DDL, ...HOLDS_DDL, ...WAITLIST_DDL, ...REFUNDS_DDL, ...OUTBOX_DDL, ...META_DDL, ...PROVIDER_EVENTS_DDL, ...SHARD_DDL, seriesTable("series")],
   // 2: a payment's turn at the provider (pay-queue.ts: the pacer's slot, kept with its hold).
   PAY_QUEUE_DDL,
+  // 3: the shop's order events and their delivery state per pipe (events.ts, docs/events.md).
+  [...EVENTS_DDL],
 ];

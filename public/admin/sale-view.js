@@ -90,6 +90,14 @@ export function renderSale(s, pacing = null) {
     figure("Last D1 lag (ms)", "outbox.last_lag_ms", s.outbox.last_lag_ms),
     figure("Flush failures", "outbox.failures", s.outbox.failures),
     figure("Refunded", "refunds.refunded", s.refunds.refunded),
+    // The shop's order events (docs/events.md): dead ones wait for `npm run sale -- events resend <sale>`.
+    ...(s.events?.webhook
+      ? [
+          figure("Webhooks delivered", "events.webhook.delivered", s.events.webhook.delivered, `${n(s.events.webhook.delivered)} (${n(s.events.webhook.pending)} waiting)`),
+          figure("Dead webhook events", "events.webhook.dead", s.events.webhook.dead, s.events.webhook.dead ? `${n(s.events.webhook.dead)}: events resend` : "0"),
+        ]
+      : []),
+    ...(s.events?.queue ? [figure("Queued events sent", "events.queue.delivered", s.events.queue.delivered, `${n(s.events.queue.delivered)} (${n(s.events.queue.pending)} waiting)`)] : []),
     figure("Expired holds", "expiry.expired", s.expiry.expired),
     figure("Expiry late, max (ms)", "expiry.max_late_ms", s.expiry.max_late_ms),
     figure("Payments queued (Stripe's rate)", "payments.queued", s.payments.queued),

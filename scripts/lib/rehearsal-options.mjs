@@ -30,6 +30,8 @@ export function help() {
   --three-ds R (0.1, stripe-fake: payments that need 3-D Secure)
   --stripe-rate N (25, stripe-fake: the fake's rate limit, requests/s per endpoint and for the account, a
      sandbox's; the Worker's pacer is set to the same: STRIPE_RATE_ACCOUNT and STRIPE_RATE_ENDPOINT)
+  --shop-webhook off|fake|never (off; fake: the shop's order events as signed webhooks to a fake shop served locally,
+     answering 5xx, timeouts, slow and after a timeout; checked against D1 row by row. never: a shop that never answers)
   --pow-solver node|webcrypto (node: pow.js's search with sync hashing, ~20x cheaper; webcrypto: pow.js solve())
   --url URL --admin-token T (target a running deployment; it needs ALLOW_FAULTS for faults)
   --port N  --keep (keep the temp state dir)  --out FILE`;
@@ -100,6 +102,7 @@ export function parseOptions(args) {
       gateway: { type: "string", default: "simulated" },
       "three-ds": { type: "string", default: "0.1" },
       "stripe-rate": { type: "string", default: "25" },
+      "shop-webhook": { type: "string", default: "off" },
       "pow-solver": { type: "string", default: "node" },
       url: { type: "string" },
       "admin-token": { type: "string" },
@@ -155,6 +158,7 @@ export function parseOptions(args) {
     gateway: a.gateway,
     threeDs: num("three-ds"),
     stripeRate: Math.max(1, Math.floor(num("stripe-rate"))),
+    shopWebhook: a["shop-webhook"],
   };
   // A late success lands after the payment window has given up (PAY_GIVE_UP_S): it must be refunded.
   opts.lateMs = a["late-ms"] ? Math.floor(num("late-ms")) : opts.faults.has("gateway") ? PAY.PAY_GIVE_UP_S * 1000 + 2000 : 2000;
@@ -164,6 +168,8 @@ export function parseOptions(args) {
   if (opts.shards < 1 || opts.shards > 64) usage("--shards is 1-64");
   if (opts.shards > 1 && opts.policy === "waitlist") usage("--policy waitlist needs one shard (a waitlist's order cannot be kept across shards)");
   if (!["simulated", "stripe-fake"].includes(opts.gateway)) usage("--gateway is simulated or stripe-fake");
+  if (!["off", "fake", "never"].includes(opts.shopWebhook)) usage("--shop-webhook is off, fake or never");
+  if (opts.shopWebhook !== "off" && a.url) usage("--shop-webhook starts its own fake shop (not with --url)");
   if (opts.gateway === "stripe-fake" && a.url) usage("--gateway stripe-fake starts its own server (not with --url)");
   if (opts.abandon + opts.cancel > 1) usage("--abandon + --cancel must be ≤ 1");
   if (a.url && !a["admin-token"]) usage("--url needs --admin-token");

@@ -50,6 +50,18 @@ function lineText(q: Record<string, any>): string {
   return `${q.prequeued ?? 0} before the opening${curve} · ${q.served?.reports ?? 0} edge reports, ${q.served?.watermarks ?? 0} watermark reads${q.served?.late ? ` · ${q.served.late} reported late (admitted at once)` : ""}`;
 }
 
+/** The shop's order events: each pipe's state, and the dead letters to resend. */
+function eventsText(e: Record<string, any> | undefined): string {
+  if (!e || (!e.queue && !e.webhook)) return "off (no ORDER_EVENTS queue, no SHOP_WEBHOOK_URL)";
+  const parts = [`${e.recorded} recorded`];
+  if (e.queue) parts.push(`queue ${e.queue.delivered} sent · ${e.queue.pending} waiting · ${e.queue.failures} failures`);
+  if (e.webhook) {
+    parts.push(`webhook ${e.webhook.delivered} delivered · ${e.webhook.pending} waiting · ${e.webhook.failures} failures`);
+    if (e.webhook.dead) parts.push(`${e.webhook.dead} DEAD (last ${e.webhook.last_dead?.id}: ${e.webhook.last_dead?.error}; \`events resend\` sends them again)`);
+  }
+  return parts.join(" · ");
+}
+
 export function printStats(s: Record<string, any>, history?: History) {
   const st = s.stock;
   const rows: [string, unknown][] = [
@@ -62,6 +74,7 @@ export function printStats(s: Record<string, any>, history?: History) {
     ["rejected", Object.entries(s.queue.counters).filter(([k]) => k !== "queued").map(([k, v]) => `${k.replace("rejected_", "")} ${v}`).join(" · ")],
     ["outbox", `${s.outbox.backlog} waiting · ${s.outbox.batches} batches · max ${s.outbox.max_batch} · last lag ${s.outbox.last_lag_ms} ms · ${s.outbox.failures} failures`],
     ["dead letters", s.outbox.dead_letters === 0 ? "none" : `${s.outbox.dead_letters} set aside (D1 refused them; fix, then \`reconcile\`) · last ${s.outbox.last_dead_letter?.id}: ${s.outbox.last_dead_letter?.error}`],
+    ["shop events", eventsText(s.events)],
     ["D1", "error" in s.d1 ? s.d1.error : `${s.d1.orders} orders · ${s.d1.units} units · ${money(s.d1.revenue, s.sale.product.currency)} · ${s.d1.refunds} refunds`],
     ["expiry", `${s.expiry.expired} expired by alarm · late mean ${s.expiry.mean_late_ms} ms, max ${s.expiry.max_late_ms} ms`],
     ["payments", `${s.payments.queued} queued for their turn at Stripe · ${s.payments.rate_limited} answered 429 (rate limited)`],

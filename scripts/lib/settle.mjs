@@ -62,6 +62,7 @@ export async function settle(ctx, admin, state = { note: "", seen: new Set() }) 
         kept !== stats.holds.confirmed && `${kept - stats.holds.confirmed} charges neither order nor refund`,
         refunded !== stats.refunds.refunded && "refund records",
         ctx.inFlight?.() && "webhooks in flight",
+        ctx.waitingFor?.(stats),
       ].filter(Boolean);
       state.note = waitingFor.join(", ");
       for (const w of waitingFor) state.seen.add(w.replace(/^\d+ /, "").replace(/ \d+$/, ""));

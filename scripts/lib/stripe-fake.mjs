@@ -81,18 +81,18 @@ export function rateLimiter(limits) {
   return {
     limits,
     /** null if admitted, else the reason (Stripe-Rate-Limited-Reason). */
-    take(endpoint, now = now()) {
-      const sec = Math.floor(now / 1000);
+    take(endpoint, at = now()) {
+      const sec = Math.floor(at / 1000);
       const c = perSecond.get(sec) ?? { received: 0, limited: 0, endpoints: {} };
       perSecond.set(sec, c);
       c.received++;
       c.endpoints[endpoint] = (c.endpoints[endpoint] ?? 0) + 1;
-      const reason = !room("account", limits.account, now) ? "global-rate" : !room(endpoint, limits.endpoint, now) ? "endpoint-rate" : null;
+      const reason = !room("account", limits.account, at) ? "global-rate" : !room(endpoint, limits.endpoint, at) ? "endpoint-rate" : null;
       if (reason) {
         c.limited++;
         return reason;
       }
-      for (const k of ["account", endpoint]) windows.get(k)?.push(now);
+      for (const k of ["account", endpoint]) windows.get(k)?.push(at);
       return null;
     },
     /** Requests per second as received (429s included), oldest first. */

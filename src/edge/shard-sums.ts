@@ -1,4 +1,5 @@
 import type { InventoryStats, ReconcileReport, ShardFigures, ShardRow } from "../../domain/schemas/admin";
+import { sumEventStats } from "../../domain/schemas/events";
 import type { SaleView, Stock } from "../../domain/schemas/sale";
 
 /**
@@ -81,6 +82,7 @@ export function sumStats(list: InventoryStats[]): InventoryStats & { shards?: Sh
       max_late_ms: max(shards, (s) => s.expiry.max_late_ms),
     },
     payments: { queued: sum(shards, (s) => s.payments.queued), rate_limited: sum(shards, (s) => s.payments.rate_limited) },
+    events: sumEventStats(shards.map((s) => s.events)),
     served: {
       claims: sum(shards, (s) => s.served.claims),
       batches: sum(shards, (s) => s.served.batches),

@@ -21,6 +21,7 @@ import { createSale, listSales, reconcileSale, restockSale, saleSeries, saleStat
 import { injectFaults } from "../services/faults";
 import { SaleParam } from "./sales";
 import { now as clockNow } from "../../domain/clock";
+import { adminEvents } from "./admin-events";
 
 /**
  * The operator's API: each route validates, calls the fan-out service (src/services/admin-fanout.ts:
@@ -217,3 +218,6 @@ mount(admin, faults, async (c) => {
   if (!settings(c.env).ALLOW_FAULTS) throw new ApiError("forbidden", "faults are disabled: set ALLOW_FAULTS = \"true\" (local rehearsals only)");
   return c.json(unwrap(await injectFaults(c.env, c.req.valid("json"))), 200);
 });
+
+// The shop's order events (dead letters resent): behind the same checks as the routes above.
+admin.route("/", adminEvents);

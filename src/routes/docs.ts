@@ -5,6 +5,7 @@ import { version } from "../../package.json";
 import type { AppEnv } from "../app-env";
 import { IdempotencyKey } from "../../domain/schemas/hold";
 import { documented, json, mount } from "../lib/openapi";
+import { registerShopEvents } from "../lib/shop-events-doc";
 
 /**
  * The API's OpenAPI 3.1 document, generated from the routes' specs and the zod schemas that
@@ -58,6 +59,7 @@ export function docs(api: OpenAPIHono<AppEnv>) {
   registry.registerParameter("Pass", inHeader("X-Pass", z.string(), "the waiting room's pass (from the queue, once admitted)"));
   registry.registerParameter("Ticket", inHeader("X-Ticket", z.string(), "the ticket from the last queue answer"));
 
+  registerShopEvents(api);
   // Generated on first use (every route is registered by then), then kept for the isolate's life.
   let built: ReturnType<typeof api.getOpenAPI31Document> | undefined;
   const build = () =>
@@ -74,6 +76,7 @@ export function docs(api: OpenAPIHono<AppEnv>) {
         { name: "shopper", description: "The shopper's path, in order: session, sale, challenge, queue, claim, pay." },
         { name: "operator", description: "Creating and running sales (`Authorization: Bearer <ADMIN_TOKEN>`)." },
         { name: "payments", description: "The payment provider's calls back (signed, not a shopper's or an operator's)." },
+        { name: "shop events", description: "What flashsale sends the shop (`webhooks`): order and sale events, signed (docs/events.md)." },
         { name: "docs" },
       ],
     });

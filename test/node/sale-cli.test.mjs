@@ -14,6 +14,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { PaymentPacing, ReconcileAnswer, SaleChanged, SaleCreated, SaleList, SaleStats } from "../../domain/schemas/admin.ts";
 import { pacerRates } from "../../domain/payment-rate.js";
+import { EventsResent } from "../../domain/schemas/events.ts";
 
 const ROOT = join(import.meta.dirname, "../..");
 const BIN = join(ROOT, "bin/flashsale.mjs");
@@ -32,7 +33,9 @@ const stats = (id) => ({
   sale: view(id), stock, holds: { held: 1, pending: 1, confirmed: 1, expired: 0, cancelled: 0, declined: 0 },
   units: { held: 1, pending: 1, confirmed: 1 }, refunds: { pending: 0, refunded: 0 }, waitlist: { waiting: 0, offered: 0, skipped: 0 },
   outbox: { backlog: 0, oldest_age_ms: 0, failures: 0, batches: 1, rows: 2, max_batch: 2, last_flush_at: "2026-12-01T10:00:01.000Z", last_lag_ms: 12, dead_letters: 0, last_dead_letter: null },
-  expiry: { expired: 0, mean_late_ms: 0, max_late_ms: 0 }, payments: { queued: 0, rate_limited: 0 }, served: { claims: 3, batches: 2, infos: 1, since: "2026-12-01T09:59:00.000Z" },
+  expiry: { expired: 0, mean_late_ms: 0, max_late_ms: 0 }, payments: { queued: 0, rate_limited: 0 },
+  events: { recorded: 3, queue: null, webhook: { pending: 0, delivered: 2, dead: 1, failures: 9, last_error: "HTTP 503", last_dead: { id: "order.confirmed:drop-1_o1", error: "HTTP 503", at: "2026-12-01T10:05:00.000Z" } } },
+  served: { claims: 3, batches: 2, infos: 1, since: "2026-12-01T09:59:00.000Z" },
   alarm_at: null,
   queue: { in_line: 5, waiting: 2, admitted: 3, active: 3, opened: true, admission_rate: 50, max_active: 1000,
     counters: { queued: 5, rejected_pow: 1, rejected_turnstile: 0, rejected_rate_limit: 0, rejected_heuristics: 0, sold_out_fast_path: 0 },
@@ -69,7 +72,7 @@ function answer(req, body) {
     const rates = pacerRates({ account: 100, endpoint: 25, headroom: 0.2 });
     return [200, PaymentPacing.parse({ paced: true, account: "key:abc", headroom: 0.2, rates, payments_per_s: 20, waiting: 0, line_ms: 0, granted: { payment: 0, retry: 0, call: 0, recheck: 0 } })];
   }
-  const m = /^\/admin\/sales(?:\/([a-z0-9-]+)(?:\/(\w+))?)?$/.exec(path);
+  const m = /^\/admin\/sales(?:\/([a-z0-9-]+)(?:\/(\w+(?:\/\w+)?))?)?$/.exec(path);
   if (!m) return [404, { error: "not_found", message: `no route ${method} ${path}` }];
   const [, id, action] = m;
   if (id === "ghost") return [404, { error: "not_found", message: `no sale ${id}` }];
@@ -79,6 +82,7 @@ function answer(req, body) {
     return [201, SaleCreated.parse({ sale: view(body.id, { stock_total: body.stock_total, available: body.stock_total, held: 0, ...(body.hold_ttl_s && { hold_ttl_s: body.hold_ttl_s }) }), created: true })];
   }
   if (method === "GET" && !action) return [200, SaleStats.parse(id === "sharded" ? shardedStats(id) : stats(id))];
+  if (action === "events/resend") return [200, EventsResent.parse({ resent: 1 })];
   if (action === "reconcile") return [200, ReconcileAnswer.parse({ report: id === "sharded" ? { ...reconciled(2), shards: [{ shard: 0, ...reconciled(1) }, { shard: 1, ...reconciled(1) }] } : reconciled(2) })];
   const status = { pause: "paused", resume: "open", close: "closed" }[action];
   return [200, SaleChanged.parse({ sale: view(id, status ? { status } : {}) })];
@@ -265,6 +269,9 @@ describe("calls to the admin API", () => {
       [["restock", "drop-1", "20"], "POST", "/admin/sales/drop-1/restock", { qty: 20 }, /stock/],
       [["update", "drop-1", "--rate", "200", "--max-active", "5000"], "PATCH", "/admin/sales/drop-1", { admission_rate: 200, max_active: 5000 }, /drop-1/],
       [["stats", "drop-1"], "GET", "/admin/sales/drop-1", undefined, /queue +5 in line · 2 waiting · 3 admitted/],
+      // The shop's order events: a dead letter is shown with the command that resends it (issue 20).
+      [["stats", "drop-1"], "GET", "/admin/sales/drop-1", undefined, /shop events +3 recorded · webhook 2 delivered .* 1 DEAD \(last order\.confirmed:drop-1_o1: HTTP 503; `events resend`/],
+      [["events", "resend", "drop-1"], "POST", "/admin/sales/drop-1/events/resend", undefined, /1 event\(s\) back in line/],
       // The line's arrival curve and the room's calls (issue 13: operators still see the line).
       [["stats", "drop-1"], "GET", "/admin/sales/drop-1", undefined, /line +0 before the opening · arrivals\/s \S+ \(peak 5\/s, last 1 s\) · 2 edge reports, 4 watermark reads/],
     ];
