@@ -38,6 +38,9 @@ export const SettingsSchema = z.object({
   FLUSH_BATCH: z.coerce.number().int().min(1).max(100).default(50),
   GROUP_COMMIT: flag(true),
   ALLOW_FAULTS: flag(false),
+  // A deliberate bug, for proving the model test and the soak can fail (docs/testing.md,
+  // "Trusting a green run"); refused in production like the other local conveniences.
+  MUTATION: z.enum(["", "skip-stock-check", "confirm-twice", "drop-outbox"]).default(""),
   // A sign-in page that vouches for any name: local demos of account sales only.
   DEMO_SIGNIN: flag(false),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
@@ -95,6 +98,7 @@ export function deploymentProblem(s: Settings): string | null {
     s.STRIPE_API_BASE && `STRIPE_API_BASE = "${s.STRIPE_API_BASE}" (payments would go to a stand-in, not to Stripe)`,
     s.ALLOW_FAULTS && "ALLOW_FAULTS (anyone with the admin token could break the sale)",
     s.DEMO_SIGNIN && "DEMO_SIGNIN (anyone could sign in as any account)",
+    s.MUTATION && `MUTATION = "${s.MUTATION}" (a deliberate bug for testing the tests)`,
   ].filter(Boolean);
   if (on.length === 0) return null;
   return `refusing to serve in production with ${on.join(", ")}: fix [vars] in wrangler.toml, or deploy a staging Worker with \`wrangler deploy --env staging\``;

@@ -101,7 +101,9 @@ export class ProductInventory extends DurableObject<Env> {
     };
     // Parts that call each other in a circle (an ended hold's units go to the waitlist, which
     // makes holds) are joined through these closures, read when called.
-    const enqueue = (rec: OutboxRecord, now: number, delay?: number) => this.outbox.enqueue(rec, now, delay);
+    const enqueue = this.s.MUTATION === "drop-outbox"
+      ? (rec: OutboxRecord, now: number, delay?: number) => void (rec.kind !== "order" && this.outbox.enqueue(rec, now, delay))
+      : (rec: OutboxRecord, now: number, delay?: number) => this.outbox.enqueue(rec, now, delay);
     const offerWaitlist = (now: number) => this.waitlist.offer(now);
     let gateway: PaymentGateway | undefined;
     const gatewayOnce = () => (gateway ??= gatewayFor(env));
@@ -113,11 +115,12 @@ export class ProductInventory extends DurableObject<Env> {
     });
     this.waitlist = new Waitlist({ ...host, sale: this.sale, holds: this.holds });
     this.claims = new Claims({
-      ...host, groupCommit: this.s.GROUP_COMMIT, served: this.served, sale: this.sale, holds: this.holds, waitlist: this.waitlist,
+      ...host, groupCommit: this.s.GROUP_COMMIT, skipStockCheck: this.s.MUTATION === "skip-stock-check", served: this.served, sale: this.sale, holds: this.holds, waitlist: this.waitlist,
     });
     this.refunds = new Refunds({ ...host, sale: this.sale, enqueue, gateway: gatewayOnce });
     this.payments = new Payments({
       ...host, settings: this.s, sale: this.sale, holds: this.holds, refunds: this.refunds, enqueue, gateway: gatewayOnce,
+      confirmTwice: this.s.MUTATION === "confirm-twice",
       sync: () => ctx.storage.sync(),
     });
     this.outbox = new Outbox({

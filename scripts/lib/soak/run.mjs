@@ -1,0 +1,148 @@
+// One soak run: its own wrangler dev (fresh state dir), the drawn sale and crowd through the
+// rehearsal's own pieces, the nemesis beside them, then the rehearsal's invariants plus the
+// soak's own (no 5xx but the documented 503s).
+import { createClient } from "../../../domain/client.js";
+import { saleConfig } from "../../../domain/sale-config.js";
+import { crowdContext, runCrowd, watchSale } from "../crowd.mjs";
+import { createPool } from "../http.mjs";
+import { checkInvariants } from "../invariants.mjs";
+import { startLocal } from "../local-server.mjs";
+import { PAY, parseOptions } from "../rehearsal-options.mjs";
+import { comeBacks, gatherEvidence, settle } from "../settle.mjs";
+import { shopSigner } from "../shop-account.mjs";
+import { powSolver } from "../solver.mjs";
+import { serveStripeFake } from "../stripe-fake-server.mjs";
+import { runNemesis } from "./nemesis.mjs";
+
+const USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) flashsale-soak/1.0";
+
+/** The rehearsal's options for a plan (its parser fills in every default). */
+function optionsFor(plan) {
+  const args = [
+    "--shoppers", String(plan.shoppers), "--stock", String(plan.stock), "--shards", String(plan.shards), "--policy", plan.policy,
+    "--identity", plan.identity, "--gateway", plan.gateway, "--per-user-limit", String(plan.perUserLimit),
+    "--arrival-s", "3", "--open-after-s", "1", "--hold-ttl-s", "4", "--pow", "4", "--think-ms", "300", "--concurrency", "32",
+    "--settle-timeout-s", "90",
+  ];
+  const parsed = parseOptions(args);
+  if (!parsed.opts) throw new Error(`soak: the rehearsal refused its options ${args.join(" ")}`);
+  return parsed.opts;
+}
+
+/**
+ * Runs one plan; resolves `{ pass, checks, fired, dir, error }`. The server's state and log are
+ * removed on a pass and kept on a failure (`dir`).
+ */
+export async function runPlan(plan, { root, port, mutation, log }) {
+  const opts = optionsFor(plan);
+  let server = null;
+  let stripe = null;
+  const pools = [];
+  let result = { pass: false, checks: [], fired: [], dir: null };
+  try {
+    let gatewayVars = {};
+    if (plan.gateway === "stripe-fake") {
+      // Webhooks late, twice and out of order (jitter), and forged copies beside them.
+      stripe = await serveStripeFake({ timeoutMs: PAY.PAY_TIMEOUT_MS + 1000, webhooks: { duplicate: 0.3, forged: 0.1, late: 0.2, lateMs: 2000, jitterMs: 600 } });
+      gatewayVars = { GATEWAY: "stripe", STRIPE_API_BASE: stripe.base, STRIPE_SECRET_KEY: `sk_test_${Date.now().toString(36)}soak`, STRIPE_WEBHOOK_SECRET: stripe.secret };
+    }
+    server = await startLocal({
+      cwd: root, port, log,
+      vars: {
+        ALLOW_FAULTS: "true", LOG_LEVEL: "warn", ...(mutation && { MUTATION: mutation }),
+        ...Object.fromEntries(Object.entries(PAY).map(([k, v]) => [k, String(v)])), ...gatewayVars,
+      },
+    });
+    stripe?.setTarget(`${server.base}/api/webhooks/stripe`);
+    const adminPool = createPool({ base: server.base, concurrency: 4, timeoutMs: 60_000 });
+    const pool = createPool({ base: server.base, concurrency: opts.concurrency });
+    pools.push(adminPool, pool);
+    const admin = createClient({ transport: adminPool.transport, headers: { "user-agent": USER_AGENT } }).admin(server.adminToken);
+    const api = createClient({ transport: pool.transport, headers: { "user-agent": USER_AGENT } });
+    const sign = opts.identity === "account" ? shopSigner(server.shopIdentitySecret) : null;
+
+    const t0 = Date.now() + 1000;
+    const input = saleConfig({
+      id: `soak-${plan.seed}-${Date.now().toString(36)}`,
+      product: { id: "soak-widget", name: "Soak widget", price: 2990, currency: "EUR" },
+      stock_total: plan.stock, starts_at: new Date(t0 + opts.openAfterS * 1000).toISOString(), ends_at: new Date(t0 + 3600_000).toISOString(),
+      hold_ttl_s: opts.holdTtlS, per_user_limit: opts.perUserLimit, release_policy: opts.policy, admission_rate: opts.admissionRate,
+      max_active: opts.maxActive, pow_difficulty: opts.pow, identity: opts.identity, ...(plan.shards > 1 && { shards: plan.shards }),
+    });
+    const created = await admin.createSale(input);
+    if (created.status !== 201) throw new Error(`POST /admin/sales answered ${created.status} ${JSON.stringify(created.body)}`);
+    const sale = { ...input, starts_at_ms: Date.parse(input.starts_at) };
+    const ctx = crowdContext({ api, admin, opts, sale, t0, solve: await powSolver(), sign });
+    ctx.fleet = [];
+    if (stripe) {
+      ctx.paymentMethod = (sh) => `pm_visa.shopper-${sh.i}`;
+      stripe.fake.slowMs = PAY.PAY_GIVE_UP_S * 1000 + 2000;
+      ctx.ledger = async () => ({ status: 200, body: { charges: stripe.fake.ledger() } });
+      ctx.inFlight = () => !stripe.idle();
+      ctx.completeAction = async (action) => {
+        const roll = Math.random();
+        if (roll < 0.2) return "abandoned";
+        await new Promise((r) => setTimeout(r, 200 + Math.random() * 500));
+        stripe.fake.authenticate(action.client_secret.split("_secret_")[0], roll < 0.3 ? "failed" : "succeeded");
+        return roll < 0.3 ? "failed" : "succeeded";
+      };
+    }
+    const settling = { note: "", seen: new Set() };
+    const watch = watchSale({ admin, ctx, pool, note: () => settling.note });
+    const nemesis = runNemesis(plan, { server, admin, sale, stripe, log });
+    const { shoppers } = await runCrowd(ctx, { server, saleCreatedAt: Date.now() });
+    const fired = await nemesis;
+    await comeBacks(ctx, shoppers, admin);
+    const quiet = await settle(ctx, admin, settling);
+    await watch.stop();
+
+    const evidence = await gatherEvidence(ctx, shoppers, admin, server, quiet);
+    const checks = checkInvariants({
+      ...evidence, peak: watch.poll.peak, shoppers, sale, settled: quiet.settled, errors: ctx.errors, errorSamples: ctx.errorSamples,
+      refusals: ctx.refusals, admittedBound: { admitted: 0, rate: 1, elapsedS: 1, bound: 1 },
+    }).filter((c) => !/^admission within rate/.test(c.name)) // the pause stops the clock the bound assumes
+      .map((c) => lostAnswers(c, ctx));
+    checks.push(noServerErrors(ctx));
+    if (!quiet.settled) checks.push({ name: "settled", pass: false, detail: `still pending: ${settling.note}`, evidence: [], more: 0 });
+    if (stripe) {
+      const w = stripe.deliveries;
+      checks.push({ name: "forged webhooks refused", pass: w.forged_accepted === 0, detail: `${w.forged_refused}/${w.forged_sent} refused; ${w.duplicates} sent twice, ${w.late} late`, evidence: [], more: 0 });
+    }
+    result = { pass: checks.every((c) => c.pass !== false), checks, fired, dir: server.dir };
+  } catch (e) {
+    result = { ...result, dir: server?.dir ?? null, error: e?.stack ?? String(e) };
+  } finally {
+    for (const p of pools) p.close();
+    await stripe?.stop().catch(() => {});
+    // A failed run keeps its state dir and wrangler log for the post-mortem.
+    await server?.stop({ removeDir: result.pass }).catch(() => {});
+  }
+  return result;
+}
+
+/**
+ * A dropped connection (a kill -9) loses answers: the engine may then know of more holds than
+ * shoppers were told of, in every state a hold can end in. That is allowed; a shopper told of a
+ * hold, or of a state, that the engine does not have is not. Only those evidence lines are kept.
+ */
+function lostAnswers(c, ctx) {
+  const dropped = Object.entries(ctx.errors).filter(([k]) => k.split(" ")[1] === "0").reduce((n, [, v]) => n + v, 0);
+  if (!dropped || !/^admin stats agree/.test(c.name) || c.pass !== false) return c;
+  const real = c.evidence.filter((e) => {
+    const m = /^the engine has (\d+) holds, shoppers were given (\d+)$/.exec(e) ?? /^\w+: engine (\d+), shoppers' view (\d+)$/.exec(e);
+    return !m || Number(m[1]) < Number(m[2]);
+  });
+  return { ...c, pass: real.length === 0, evidence: real, detail: `${c.detail}; ${dropped} answers lost with dropped connections: the engine may know more than shoppers were told` };
+}
+
+/** The soak's bar: no 5xx at all but 503s (documented: "unavailable, retry"); dropped connections are a kill's. */
+function noServerErrors(ctx) {
+  const bad = Object.entries(ctx.errors).filter(([k]) => {
+    const s = Number(k.split(" ")[1]);
+    return s >= 500 && s !== 503;
+  });
+  return {
+    name: "no 5xx but the documented 503s", pass: bad.length === 0, detail: bad.length ? `${bad.length} kinds` : "none",
+    evidence: bad.map(([k, n]) => `${n}× ${k}${ctx.errorSamples[k] ? `: "${ctx.errorSamples[k]}"` : ""}`), more: 0,
+  };
+}
