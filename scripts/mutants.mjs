@@ -10,11 +10,18 @@ import { parseArgs } from "node:util";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const MUTATIONS = ["skip-stock-check", "confirm-twice", "drop-outbox"];
-const { values: a } = parseArgs({ options: { soak: { type: "string" }, only: { type: "string" }, seed: { type: "string" } } });
+const { values: a } = parseArgs({ options: { soak: { type: "string" }, only: { type: "string" }, seed: { type: "string" }, "soak-only": { type: "boolean", default: false } } });
 const say = (m) => process.stderr.write(`mutants: ${m}\n`);
 
 let survived = 0;
 for (const m of a.only ? [a.only] : MUTATIONS) {
+  if (!a["soak-only"]) survived += modelCatches(m) ? 0 : 1;
+  if (a.soak) survived += soakCatches(m) ? 0 : 1;
+}
+say(survived ? `${survived} mutation(s) survived` : "every mutation was caught");
+process.exit(survived ? 1 : 0);
+
+function modelCatches(m) {
   const t = Date.now();
   const r = spawnSync("npx", ["vitest", "run", "test/inventory.model.test.ts"], {
     cwd: ROOT, encoding: "utf8", maxBuffer: 512 * 1024 * 1024, env: { ...process.env, MUTATION: m, ...(a.seed && { FC_SEED: a.seed }) },
@@ -24,15 +31,14 @@ for (const m of a.only ? [a.only] : MUTATIONS) {
   const replay = /replay: (FC_SEED=\S+ FC_PATH=\S+)/.exec(out)?.[1];
   const caught = r.status !== 0 && counterexample !== undefined;
   say(`${m}: model test ${caught ? "caught it" : "MISSED it"} in ${((Date.now() - t) / 1000).toFixed(0)} s${caught ? `\n    shrunk to ${counterexample}\n    replay: MUTATION=${m} ${replay} npx vitest run test/inventory.model.test.ts` : ""}`);
-  if (!caught) survived++;
-  if (a.soak) {
-    const s0 = Date.now();
-    const s = spawnSync(process.execPath, ["scripts/soak.mjs", "--runs", a.soak, "--mutation", m, "--stop-on-failure", "--port", "8761"], { cwd: ROOT, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
-    const runs = (s.stderr.match(/^soak: run \d+\//gm) ?? []).length;
-    const why = (s.stderr.match(/^soak: {2}✗ .*/gm) ?? []).slice(0, 3).join("; ");
-    say(`${m}: soak ${s.status === 1 ? `caught it at run ${runs} (${why.replace(/soak: {2}/g, "")})` : `MISSED it in ${runs} runs`} in ${((Date.now() - s0) / 1000).toFixed(0)} s`);
-    if (s.status !== 1) survived++;
-  }
+  return caught;
 }
-say(survived ? `${survived} mutation(s) survived` : "every mutation was caught");
-process.exit(survived ? 1 : 0);
+
+function soakCatches(m) {
+  const s0 = Date.now();
+  const s = spawnSync(process.execPath, ["scripts/soak.mjs", "--runs", a.soak, "--mutation", m, "--stop-on-failure", "--port", "8764"], { cwd: ROOT, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
+  const runs = (s.stderr.match(/^soak: run \d+\//gm) ?? []).length;
+  const why = (s.stderr.match(/^soak: {2}✗ .*/gm) ?? []).slice(0, 3).join("; ");
+  say(`${m}: soak ${s.status === 1 ? `caught it at run ${runs} (${why.replace(/soak: {2}/g, "")})` : `MISSED it in ${runs} runs`} in ${((Date.now() - s0) / 1000).toFixed(0)} s`);
+  return s.status === 1;
+}

@@ -13,7 +13,7 @@ import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { describePlan, drawPlan, FAULTS } from "./lib/soak/plan.mjs";
-import { runPlan } from "./lib/soak/run.mjs";
+import { runPlan, startServer } from "./lib/soak/run.mjs";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const { values: a } = parseArgs({
@@ -46,13 +46,20 @@ const counts = Object.fromEntries(FAULTS.map((f) => [f, 0]));
 const shapes = { shards: 0, stripe: 0, anonymous: 0, waitlist: 0, undersell: 0 };
 const failed = [];
 const started = Date.now();
+const hosts = {};
+for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, async () => {
+  for (const h of Object.values(hosts)) await h.stop();
+  process.exit(130);
+});
 let ran = 0;
 for (let i = 0; i < runs; i++) {
   ran++;
   const plan = drawPlan(seed + i);
   const t = Date.now();
   say(`run ${i + 1}/${runs} seed ${plan.seed}: ${describePlan(plan)}`);
-  const r = await runPlan(plan, { root: ROOT, port: Number(a.port), mutation: a.mutation, log });
+  // One server per kind of gateway, started when first needed and shared by the runs (each its own sale).
+  hosts[plan.gateway] ??= await startServer(plan.gateway, { root: ROOT, port: Number(a.port) + (plan.gateway === "stripe-fake" ? 1 : 0), mutation: a.mutation, log });
+  const r = await runPlan(plan, { host: hosts[plan.gateway], log });
   for (const f of r.fired) counts[f.what]++;
   if (plan.shards > 1) shapes.shards++;
   if (plan.gateway === "stripe-fake") shapes.stripe++;
@@ -68,11 +75,15 @@ for (let i = 0; i < runs; i++) {
   say(`  FAIL in ${secs} s`);
   if (r.error) say(`  error: ${r.error.split("\n").slice(0, 6).join("\n    ")}`);
   for (const c of r.checks.filter((x) => x.pass === false)) say(`  ✗ ${c.name}: ${c.detail}${c.evidence.length ? `\n      ${c.evidence.join("\n      ")}` : ""}`);
-  if (r.dir) say(`  state and wrangler log kept in ${r.dir}`);
+  if (r.dir) say(`  state and wrangler log (kept) in ${r.dir}`);
   say(`  replay: ${replay(plan.seed)}`);
   if (a["stop-on-failure"]) break;
 }
 say(`${ran} runs, ${failed.length} failed, in ${((Date.now() - started) / 60000).toFixed(1)} min; faults fired: ${Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(", ")}; ` +
   `sales: ${shapes.shards} sharded, ${shapes.stripe} on the fake Stripe, ${shapes.anonymous} anonymous, ${shapes.undersell} undersell, ${shapes.waitlist} waitlist`);
+for (const h of Object.values(hosts)) {
+  await h.stop();
+  if (h.failed) say(`state and wrangler log kept in ${h.server.dir}`);
+}
 for (const s of failed) say(`replay: ${replay(s)}`);
 process.exit(failed.length ? 1 : 0);

@@ -30,36 +30,52 @@ function optionsFor(plan) {
 }
 
 /**
- * Runs one plan; resolves `{ pass, checks, fired, dir, error }`. The server's state and log are
- * removed on a pass and kept on a failure (`dir`).
+ * A local server for the soak's runs on one kind of gateway: wrangler dev on a fresh state dir
+ * (ALLOW_FAULTS, the rehearsal's payment timings, MUTATION if asked), and for "stripe-fake" the
+ * fake Stripe it pays through, its webhooks late, twice, out of order and forged beside them.
+ * Runs share it (each its own sale); a kill -9 restarts it on the same state.
  */
-export async function runPlan(plan, { root, port, mutation, log }) {
-  const opts = optionsFor(plan);
-  let server = null;
+export async function startServer(kind, { root, port, mutation, log }) {
   let stripe = null;
+  let gatewayVars = {};
+  if (kind === "stripe-fake") {
+    stripe = await serveStripeFake({ timeoutMs: PAY.PAY_TIMEOUT_MS + 1000, webhooks: { duplicate: 0.3, forged: 0.1, late: 0.2, lateMs: 2000, jitterMs: 600 } });
+    gatewayVars = { GATEWAY: "stripe", STRIPE_API_BASE: stripe.base, STRIPE_SECRET_KEY: `sk_test_${Date.now().toString(36)}soak`, STRIPE_WEBHOOK_SECRET: stripe.secret };
+  }
+  const server = await startLocal({
+    cwd: root, port, log,
+    vars: {
+      ALLOW_FAULTS: "true", LOG_LEVEL: "warn", ...(mutation && { MUTATION: mutation }),
+      ...Object.fromEntries(Object.entries(PAY).map(([k, v]) => [k, String(v)])), ...gatewayVars,
+    },
+  });
+  stripe?.setTarget(`${server.base}/api/webhooks/stripe`);
+  return {
+    server, stripe, failed: false,
+    /** Stops it; its state dir and log are kept if a run on it failed. */
+    async stop() {
+      await stripe?.stop().catch(() => {});
+      await server.stop({ removeDir: !this.failed }).catch(() => {});
+    },
+  };
+}
+
+/** Runs one plan on its kind of server; resolves `{ pass, checks, fired, dir, error }`. */
+export async function runPlan(plan, { host, log }) {
+  const opts = optionsFor(plan);
+  const { server, stripe } = host;
   const pools = [];
-  let result = { pass: false, checks: [], fired: [], dir: null };
+  let result = { pass: false, checks: [], fired: [], dir: server.dir };
   try {
-    let gatewayVars = {};
-    if (plan.gateway === "stripe-fake") {
-      // Webhooks late, twice and out of order (jitter), and forged copies beside them.
-      stripe = await serveStripeFake({ timeoutMs: PAY.PAY_TIMEOUT_MS + 1000, webhooks: { duplicate: 0.3, forged: 0.1, late: 0.2, lateMs: 2000, jitterMs: 600 } });
-      gatewayVars = { GATEWAY: "stripe", STRIPE_API_BASE: stripe.base, STRIPE_SECRET_KEY: `sk_test_${Date.now().toString(36)}soak`, STRIPE_WEBHOOK_SECRET: stripe.secret };
-    }
-    server = await startLocal({
-      cwd: root, port, log,
-      vars: {
-        ALLOW_FAULTS: "true", LOG_LEVEL: "warn", ...(mutation && { MUTATION: mutation }),
-        ...Object.fromEntries(Object.entries(PAY).map(([k, v]) => [k, String(v)])), ...gatewayVars,
-      },
-    });
-    stripe?.setTarget(`${server.base}/api/webhooks/stripe`);
     const adminPool = createPool({ base: server.base, concurrency: 4, timeoutMs: 60_000 });
     const pool = createPool({ base: server.base, concurrency: opts.concurrency });
     pools.push(adminPool, pool);
     const admin = createClient({ transport: adminPool.transport, headers: { "user-agent": USER_AGENT } }).admin(server.adminToken);
     const api = createClient({ transport: pool.transport, headers: { "user-agent": USER_AGENT } });
     const sign = opts.identity === "account" ? shopSigner(server.shopIdentitySecret) : null;
+    // Each run starts from the gateway's plain behaviour; the nemesis may make it worse.
+    if (stripe) stripe.fake.setRates({ decline: 0.05, timeout: 0, error: 0, error_after: 0, ratelimit: 0, three_ds: 0, slow: 0 });
+    else if ((await admin.faults({ gateway: {} })).status !== 200) throw new Error("POST /admin/faults refused: ALLOW_FAULTS is off");
 
     const t0 = Date.now() + 1000;
     const input = saleConfig({
@@ -108,15 +124,14 @@ export async function runPlan(plan, { root, port, mutation, log }) {
       const w = stripe.deliveries;
       checks.push({ name: "forged webhooks refused", pass: w.forged_accepted === 0, detail: `${w.forged_refused}/${w.forged_sent} refused; ${w.duplicates} sent twice, ${w.late} late`, evidence: [], more: 0 });
     }
-    result = { pass: checks.every((c) => c.pass !== false), checks, fired, dir: server.dir };
+    result = { ...result, pass: checks.every((c) => c.pass !== false), checks, fired };
   } catch (e) {
-    result = { ...result, dir: server?.dir ?? null, error: e?.stack ?? String(e) };
+    result = { ...result, error: e?.stack ?? String(e) };
   } finally {
     for (const p of pools) p.close();
-    await stripe?.stop().catch(() => {});
-    // A failed run keeps its state dir and wrangler log for the post-mortem.
-    await server?.stop({ removeDir: result.pass }).catch(() => {});
   }
+  // A failed run keeps the server's state dir and wrangler log for the post-mortem.
+  if (!result.pass) host.failed = true;
   return result;
 }
 
