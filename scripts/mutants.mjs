@@ -28,7 +28,7 @@ function modelCatches(m) {
   });
   const out = `${r.stdout}\n${r.stderr}`;
   const counterexample = /Counterexample: (.*)/.exec(out)?.[1]?.slice(0, 300);
-  const replay = /replay: (FC_SEED=\S+ FC_PATH=\S+)/.exec(out)?.[1];
+  const replay = /replay: (FC_SEED=\S+)/.exec(out)?.[1];
   const caught = r.status !== 0 && counterexample !== undefined;
   say(`${m}: model test ${caught ? "caught it" : "MISSED it"} in ${((Date.now() - t) / 1000).toFixed(0)} s${caught ? `\n    shrunk to ${counterexample}\n    replay: MUTATION=${m} ${replay} npx vitest run test/inventory.model.test.ts` : ""}`);
   return caught;
