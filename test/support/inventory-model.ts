@@ -144,9 +144,15 @@ class Pay implements Cmd {
     if (h.status !== "held") return void expect(unwrap(r, "pay")).toMatchObject({ id: h.id, status: h.status });
     let v = unwrap(r, "pay");
     if (this.card === "unknown") {
-      h.status = "pending";
+      // Pending, parked; or, on a machine so busy that the first answer came after PAY_GIVE_UP_S
+      // (or the alarm's re-ask did before the parking), already given up. Either is legal.
       h.late = "unknown";
-      await parkPayment(real, h.id);
+      if (v.status === "pending") {
+        await parkPayment(real, h.id);
+        v = unwrap(await real.stub().hold(h.id, userOf(h.user)), "hold");
+      }
+      if (v.status === "expired" && /unknown/.test(v.reason ?? "")) end(m, h, "expired");
+      else h.status = "pending";
     } else {
       // A busy machine can make the client give up on a known card (PAY_TIMEOUT_MS): the answer
       // is then "pending", and the alarm settles it by the same key, or gives up after

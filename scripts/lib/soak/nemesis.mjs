@@ -11,7 +11,16 @@ export async function runNemesis(plan, { server, admin, sale, stripe, log }) {
     fired.push({ what, at: Date.now() - sale.starts_at_ms, detail });
     log(`nemesis: ${what} ${detail}`);
   };
-  const ok = (r, what) => {
+  // An operator retries a 503 ("retry") or a dropped connection, as a shopper does.
+  const retried = async (call) => {
+    for (let i = 0; ; i++) {
+      const r = await call();
+      if ((r.status !== 503 && r.status !== 0) || i >= 20) return r;
+      await sleep(300);
+    }
+  };
+  const ok = async (call, what) => {
+    const r = await retried(call);
     if (r.status !== 200) throw new Error(`nemesis ${what}: ${r.status} ${JSON.stringify(r.body)}`);
   };
   for (const n of plan.nemesis) {
@@ -23,11 +32,11 @@ export async function runNemesis(plan, { server, admin, sale, stripe, log }) {
         note("kill9", "the whole dev server, restarted on the same state");
         break;
       case "restart":
-        ok(await admin.faults({ sale: sale.id, restart: true }), "restart");
+        await ok(() => admin.faults({ sale: sale.id, restart: true }), "restart");
         note("restart", "the sale's product object");
         break;
       case "d1":
-        ok(await admin.faults({ sale: sale.id, d1_down_ms: n.ms }), "d1");
+        await ok(() => admin.faults({ sale: sale.id, d1_down_ms: n.ms }), "d1");
         note("d1", `down for ${n.ms} ms`);
         break;
       case "gateway":
@@ -37,18 +46,18 @@ export async function runNemesis(plan, { server, admin, sale, stripe, log }) {
             : { decline: 0.05, timeout: 0.03, error: 0.03, error_after: 0.02, ratelimit: 0.05, three_ds: 0.05, slow: 0.02 });
           note("gateway", `fake Stripe: 5xx, 5xx after the charge, timeouts, 429s, slow charges, 3-D Secure${n.heavy ? " (heavy)" : ""}`);
         } else {
-          ok(await admin.faults({ gateway: { latency_ms: 40, decline_rate: 0.05, timeout_rate: n.heavy ? 0.25 : 0.08, late_success_rate: 0.5, late_ms: 2000, duplicate_rate: n.heavy ? 0.1 : 0.03 } }), "gateway");
+          await ok(() => admin.faults({ gateway: { latency_ms: 40, decline_rate: 0.05, timeout_rate: n.heavy ? 0.25 : 0.08, late_success_rate: 0.5, late_ms: 2000, duplicate_rate: n.heavy ? 0.1 : 0.03 } }), "gateway");
           note("gateway", `simulated: timeouts, late successes, duplicate deliveries${n.heavy ? " (heavy)" : ""}`);
         }
         break;
       case "pause":
-        ok(await admin.pause(sale.id), "pause");
+        await ok(() => admin.pause(sale.id), "pause");
         await sleep(n.ms);
-        ok(await admin.resume(sale.id), "resume");
+        await ok(() => admin.resume(sale.id), "resume");
         note("pause", `for ${n.ms} ms`);
         break;
       case "restock":
-        ok(await admin.restock(sale.id, n.qty), "restock");
+        await ok(() => admin.restock(sale.id, n.qty), "restock");
         note("restock", `+${n.qty}`);
         break;
       default:
