@@ -9,10 +9,11 @@
 //   npm run soak -- --runs 10                 a fresh seed, printed
 //   npm run soak -- --runs 1 --seed 123456    replays run 123456
 //   npm run soak -- --runs 5 --mutation drop-outbox    against a deliberate bug (must fail)
+//   npm run soak -- --regressions             the seeds that once failed (lib/soak/plan.mjs)
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { describePlan, drawPlan, FAULTS } from "./lib/soak/plan.mjs";
+import { describePlan, drawPlan, FAULTS, REGRESSIONS } from "./lib/soak/plan.mjs";
 import { runPlan, startServer } from "./lib/soak/run.mjs";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -23,15 +24,16 @@ const { values: a } = parseArgs({
     port: { type: "string", default: "8760" },
     mutation: { type: "string" },
     "stop-on-failure": { type: "boolean", default: false },
+    regressions: { type: "boolean", default: false },
     verbose: { type: "boolean", default: false },
     help: { type: "boolean", default: false },
   },
 });
 if (a.help) {
-  console.log("npm run soak -- --runs N [--seed S] [--port P] [--mutation skip-stock-check|confirm-twice|drop-outbox] [--stop-on-failure] [--verbose]");
+  console.log("npm run soak -- --runs N [--seed S] [--regressions] [--port P] [--mutation skip-stock-check|confirm-twice|drop-outbox] [--stop-on-failure] [--verbose]");
   process.exit(0);
 }
-const runs = Number(a.runs);
+const runs = a.regressions ? REGRESSIONS.length : Number(a.runs);
 const seed = a.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(a.seed);
 if (!Number.isInteger(runs) || runs < 1 || !Number.isInteger(seed) || seed < 0) {
   console.error("soak: --runs must be a positive integer and --seed a non-negative integer");
@@ -54,7 +56,8 @@ for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, async () => {
 let ran = 0;
 for (let i = 0; i < runs; i++) {
   ran++;
-  const plan = drawPlan(seed + i);
+  const plan = drawPlan(a.regressions ? REGRESSIONS[i].seed : seed + i);
+  if (a.regressions) say(`regression: ${REGRESSIONS[i].why}`);
   const t = Date.now();
   say(`run ${i + 1}/${runs} seed ${plan.seed}: ${describePlan(plan)}`);
   // One server per kind of gateway, started when first needed and shared by the runs (each its own sale).
