@@ -37,6 +37,10 @@ export const TEST_BINDINGS = {
   DEMO_SIGNIN: "",
   // wrangler.toml's [vars] are production's; tests run locally, with the simulated gateway.
   DEPLOYMENT: "local",
+  // A deliberate bug for testing the tests (`npm run mutants`; docs/testing.md), off unless set.
+  MUTATION: process.env.MUTATION ?? "",
+  // The model test's replay and size (test/inventory.model.test.ts), from the shell.
+  ...Object.fromEntries(["FC_SEED", "FC_PATH", "FC_REPLAY_PATH", "FC_RUNS", "FC_BUDGET_S"].map((k) => [k, process.env[k] ?? ""])),
   GATEWAY: "simulated",
   GATEWAY_LATENCY_MS: "5",
   GATEWAY_DECLINE_RATE: "0",

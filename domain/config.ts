@@ -48,6 +48,9 @@ export const SettingsSchema = z.object({
   FLUSH_BATCH: z.coerce.number().int().min(1).max(100).default(50),
   GROUP_COMMIT: flag(true),
   ALLOW_FAULTS: flag(false),
+  // A deliberate bug, for proving the model test and the soak can fail (docs/testing.md,
+  // "Trusting a green run"); refused in production like the other local conveniences.
+  MUTATION: z.enum(["", "skip-stock-check", "confirm-twice", "drop-outbox"]).default(""),
   // A sign-in page that vouches for any name: local demos of account sales only.
   DEMO_SIGNIN: flag(false),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
@@ -114,6 +117,7 @@ export function deploymentProblem(s: Settings): string | null {
     s.ALLOW_FAULTS && "ALLOW_FAULTS (anyone with the admin token could break the sale)",
     s.DEMO_SIGNIN && "DEMO_SIGNIN (anyone could sign in as any account)",
     notTheShop(s.SHOP_WEBHOOK_URL) && `SHOP_WEBHOOK_URL = "${s.SHOP_WEBHOOK_URL}" (orders would go to a local stand-in, not to the shop)`,
+    s.MUTATION && `MUTATION = "${s.MUTATION}" (a deliberate bug for testing the tests)`,
   ].filter(Boolean);
   if (on.length === 0) return null;
   return `refusing to serve in production with ${on.join(", ")}: fix [vars] in wrangler.toml, or deploy a staging Worker with \`wrangler deploy --env staging\``;

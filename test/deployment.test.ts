@@ -39,6 +39,7 @@ describe("production is not local", () => {
     ["the simulated gateway", { GATEWAY: "simulated" }, /GATEWAY/],
     ["fault injection", { ALLOW_FAULTS: "true" }, /ALLOW_FAULTS/],
     ["the demo sign-in", { DEMO_SIGNIN: "on" }, /DEMO_SIGNIN/],
+    ["a deliberate bug (the tests' mutation switch)", { MUTATION: "drop-outbox" }, /MUTATION/],
     ["no DEPLOYMENT and test cards", { DEPLOYMENT: undefined, GATEWAY: "simulated" }, /GATEWAY/],
     ["Stripe pointed at a stand-in", { STRIPE_API_BASE: "http://stripe.test" }, /STRIPE_API_BASE/],
   ])("refuses every request in production with %s, and says why in the log", async (_what, over, why) => {

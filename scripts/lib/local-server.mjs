@@ -107,14 +107,18 @@ export async function startLocal({ cwd, vars = {}, port, throwaway = true, keep 
   const logFile = throwaway ? join(dir, "wrangler-dev.log") : null;
   log(`starting wrangler dev on ${base}${logFile ? ` (log: ${logFile})` : ""}`);
   // Its own process group, so that stop() reaches wrangler, esbuild and workerd alike.
-  const child = spawn(process.execPath, args, { cwd: runIn, env: ENV, detached: true, stdio: ["ignore", throwaway ? "pipe" : "inherit", throwaway ? "pipe" : "inherit"] });
+  let child, exited, exit;
   const out = logFile ? createWriteStream(logFile) : null;
-  if (out) {
-    child.stdout.pipe(out);
-    child.stderr.pipe(out);
-  }
-  let exited = null;
-  const exit = new Promise((resolve) => child.on("exit", (code, signal) => resolve((exited = { code, signal }))));
+  const launch = () => {
+    child = spawn(process.execPath, args, { cwd: runIn, env: ENV, detached: true, stdio: ["ignore", throwaway ? "pipe" : "inherit", throwaway ? "pipe" : "inherit"] });
+    if (out) {
+      child.stdout.pipe(out, { end: false });
+      child.stderr.pipe(out, { end: false });
+    }
+    exited = null;
+    exit = new Promise((resolve) => child.on("exit", (code, signal) => resolve((exited = { code, signal }))));
+  };
+  launch();
   const signal = (sig) => {
     try {
       process.kill(-child.pid, sig); // the whole group: wrangler, esbuild, workerd
@@ -139,27 +143,43 @@ export async function startLocal({ cwd, vars = {}, port, throwaway = true, keep 
   };
   const logTail = () => (logFile ? tail(logFile) : "(see above)");
 
-  const deadline = now() + 120_000;
-  for (;;) {
-    if (exited) throw Object.assign(new Error(`wrangler dev exited (${JSON.stringify(exited)}); log:\n${logTail()}`), { stop });
-    if (now() > deadline) {
-      await stop({ removeDir: false });
-      throw new Error(`wrangler dev did not answer on ${base} within 120 s; log: ${logFile ?? "above"}`);
-    }
-    try {
-      const res = await fetch(`${base}/api/sales/local-server-probe`, { headers: { "user-agent": "Mozilla/5.0 probe" } });
-      const text = await res.text();
-      // An unknown sale is a 404 from the Worker; anything else means it is not wired up right.
-      if (res.status !== 404) {
+  const ready = async () => {
+    const deadline = now() + 120_000;
+    for (;;) {
+      if (exited) throw Object.assign(new Error(`wrangler dev exited (${JSON.stringify(exited)}); log:\n${logTail()}`), { stop });
+      if (now() > deadline) {
         await stop({ removeDir: false });
-        throw new Error(`wrangler dev answered ${res.status} ${text.slice(0, 200)} to a probe; log: ${logFile ?? "above"}\n${logTail()}`);
+        throw new Error(`wrangler dev did not answer on ${base} within 120 s; log: ${logFile ?? "above"}`);
       }
-      break;
-    } catch (e) {
-      if (!(e instanceof TypeError)) throw e; // fetch failed: not listening yet
-      await sleep(300);
+      try {
+        const res = await fetch(`${base}/api/sales/local-server-probe`, { headers: { "user-agent": "Mozilla/5.0 probe" } });
+        const text = await res.text();
+        // An unknown sale is a 404 from the Worker; anything else means it is not wired up right.
+        if (res.status !== 404) {
+          await stop({ removeDir: false });
+          throw new Error(`wrangler dev answered ${res.status} ${text.slice(0, 200)} to a probe; log: ${logFile ?? "above"}\n${logTail()}`);
+        }
+        break;
+      } catch (e) {
+        if (!(e instanceof TypeError)) throw e; // fetch failed: not listening yet
+        await sleep(300);
+      }
     }
-  }
+  };
+  await ready();
+
+  /**
+   * `kill -9` of the whole server (wrangler and workerd at once, no goodbye), then the same
+   * server again on the same state dir and port (the soak's nemesis: scripts/lib/soak/).
+   */
+  const crash = async () => {
+    signal("SIGKILL");
+    await exit;
+    for (let i = 0; i < 50 && groupAlive(child.pid); i++) await sleep(100);
+    out?.write(`\n----- kill -9 at ${new Date(now()).toISOString()}; restarting on the same state -----\n`);
+    launch();
+    await ready();
+  };
 
   /** Runs SQL against the local D1 of this run (`wrangler d1 execute --local --json`). */
   const d1 = (sql) => {
@@ -174,7 +194,7 @@ export async function startLocal({ cwd, vars = {}, port, throwaway = true, keep 
   /** CPU seconds used so far by wrangler dev and its workerd processes (Linux /proc; else null). */
   const cpuSeconds = () => groupCpuSeconds(child.pid);
 
-  return { base, adminToken, shopIdentitySecret, dir, persist, logFile, d1, stop, cpuSeconds, pid: child.pid, exited: exit, logTail };
+  return { base, adminToken, shopIdentitySecret, dir, persist, logFile, d1, stop, crash, cpuSeconds, pid: child.pid, exited: exit, logTail };
 }
 
 function groupAlive(pgid) {
