@@ -141,8 +141,8 @@ class Pay implements Cmd {
     const payer = this.asOther ? (h.user + 1) % USERS : h.user;
     const r = await real.stub().pay(h.id, userOf(payer), CARD[this.card]);
     if (this.asOther) return void expect(r).toMatchObject({ ok: false, error: "not_found" });
-    if (h.status !== "held") return void expect(unwrap(r, "pay")).toMatchObject({ id: h.id, status: h.status });
-    let v = unwrap(r, "pay");
+    if (h.status !== "held") return void expect(unwrap(r, "pay").hold).toMatchObject({ id: h.id, status: h.status });
+    let v = unwrap(r, "pay").hold;
     if (this.card === "unknown") {
       // Pending, parked; or, on a machine so busy that the first answer came after PAY_GIVE_UP_S
       // (or the alarm's re-ask did before the parking), already given up. Either is legal.
