@@ -223,8 +223,12 @@ class LateSuccess implements Cmd {
       if (h.status === "pending") confirm(m, h);
       else m.refunds.add(charge);
     }
-    // Delivered once, or twice (the second must change nothing).
-    for (let i = 0; i < (this.again ? 2 : 1); i++) await real.stub().paymentEvent(h.id, { status: "succeeded", charge_id: charge });
+    // Delivered once, or twice under two event ids (a webhook and a re-ask both bring it: the
+    // second must change nothing), through the one door every outcome takes.
+    for (let i = 0; i < (this.again ? 2 : 1); i++) {
+      const outcome = { status: "succeeded" as const, charge_id: charge };
+      unwrap(await real.stub().providerEvent({ id: `evt_model_${h.id}_${i}`, type: "charge.succeeded", hold: h.id, kind: "outcome", outcome }), "providerEvent");
+    }
   }
   toString = () => `late_success(unknown payment#${this.hold}${this.again ? ", delivered twice" : ""})`;
 }
