@@ -13,7 +13,10 @@ export async function startProfile(inspectorUrl, workerName = "flashsale") {
   if (!t) throw new Error(`no inspector target for ${workerName}: ${JSON.stringify(targets)}`);
   const url = t.webSocketDebuggerUrl ?? `${String(inspectorUrl).replace(/\/$/, "")}/${t.id}`;
   const ws = new WebSocket(url);
-  await new Promise((res, rej) => (ws.once("open", res), ws.once("error", rej)));
+  await new Promise((res, rej) => {
+    ws.once("open", res);
+    ws.once("error", rej);
+  });
   let id = 0;
   const pending = new Map();
   ws.on("message", (m) => {
@@ -58,8 +61,10 @@ function moduleMap(bundlePath) {
     let lo = 0, hi = marks.length - 1, found = "(bundle)";
     while (lo <= hi) {
       const mid = (lo + hi) >> 1;
-      if (marks[mid][0] <= line) (found = marks[mid][1]), (lo = mid + 1);
-      else hi = mid - 1;
+      if (marks[mid][0] <= line) {
+        found = marks[mid][1];
+        lo = mid + 1;
+      } else hi = mid - 1;
     }
     return found;
   };
@@ -71,7 +76,7 @@ export function summarize(profile, bundlePath) {
   const parent = new Map();
   for (const n of profile.nodes) for (const ch of n.children ?? []) parent.set(ch, n.id);
   const dt = new Map();
-  profile.samples.forEach((s, i) => dt.set(s, (dt.get(s) ?? 0) + (profile.timeDeltas[i] ?? 0)));
+  for (const [i, s] of profile.samples.entries()) dt.set(s, (dt.get(s) ?? 0) + (profile.timeDeltas[i] ?? 0));
   const sampled = [...dt.values()].reduce((a, b) => a + b, 0);
   // Shares are of the isolate's busy time: while it idles (waiting for the next request, or for
   // the CPU another process has) nothing of ours runs.

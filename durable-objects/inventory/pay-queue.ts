@@ -112,8 +112,20 @@ export class PayQueue {
     // Every request also goes one request gap after this object's last: the parts of payments
     // whose turns were spaced (create after the card, confirm after create) meet again after a
     // slow step, or after timers fire late on a busy machine; this keeps them apart.
-    const call = async () => (await this.callSlot("call"), this.spaced());
-    const sent = <A extends unknown[], T>(fn: (...a: A) => Promise<T>) => async (...a: A) => (await this.spaced(), fn(...a));
+    const call = async () => {
+      await this.callSlot("call");
+      await this.spaced();
+    };
+    const sent =
+      <A extends unknown[], T>(fn: (...a: A) => Promise<T>) =>
+      async (...a: A) => {
+        await this.spaced();
+        return fn(...a);
+      };
+    const after = <A extends unknown[], T>(fn: (...a: A) => Promise<T>) => async (...a: A) => {
+      await call();
+      return fn(...a);
+    };
     const open = gw.open?.bind(gw);
     const cancel = gw.cancel?.bind(gw);
     return {
@@ -121,9 +133,9 @@ export class PayQueue {
       ...(open ? { open: sent(open) } : {}),
       charge: sent(gw.charge.bind(gw)),
       recheck: sent(gw.recheck.bind(gw)),
-      lookup: async (req) => (await call(), gw.lookup(req)),
-      ...(cancel ? { cancel: async (req) => (await call(), cancel(req)) } : {}),
-      refund: async (req) => (await call(), gw.refund(req)),
+      lookup: after(gw.lookup.bind(gw)),
+      ...(cancel ? { cancel: after(cancel) } : {}),
+      refund: after(gw.refund.bind(gw)),
     };
   }
 

@@ -89,7 +89,7 @@ export class Payments implements Scheduled {
     const q = this.host.queue;
     // Arrived within the window: it is kept while we ask the pacer (not expired behind our own line).
     if (q.paced && !q.keep(holdId, this.host.now(), this.host.now())) return this.payNow(holdId, user, method); // answered as it stands
-    let slot;
+    let slot: Awaited<ReturnType<PayQueue["grant"]>>;
     try {
       slot = await q.grant("payment");
     } catch (e) {
@@ -204,7 +204,7 @@ export class Payments implements Scheduled {
     const now = this.host.now();
     const go = this.host.transactionSync((): HoldRow | null => {
       const cur = this.host.holds.get(h.id);
-      if (!cur || cur.status !== "pending" || cur.pay_attempts !== 0) return null;
+      if (cur?.status !== "pending" || cur.pay_attempts !== 0) return null;
       const limit = this.host.sale.existingConfig().per_user_limit;
       if (card !== null && this.cardUnits(card, cur.id) + cur.qty > limit) {
         this.host.queue.returnIn(cur, now, `card_limit_reached: this card has already paid for this sale's limit of ${limit} per shopper; nothing was charged, and the hold is yours to pay with another card`);
@@ -284,11 +284,13 @@ export class Payments implements Scheduled {
         if (h.status === "pending") this.host.holds.end(h, "declined", now, outcome.reason);
         return null;
       case "not_found":
-        if (h.status !== "pending") return void stopAsking(), null; // a released hold whose charge never happened
-      // a pending hold the provider has not charged: ask again (the charge is idempotent)
-      // falls through
       case "requires_action":
       case "unknown": {
+        if (outcome.status === "not_found" && h.status !== "pending") {
+          stopAsking(); // a released hold whose charge never happened
+          return null;
+        }
+        // (not_found for a pending hold: the provider has not charged it; ask again, the charge is idempotent)
         if (h.pay_next_at === null) return null; // settled already
         const attempts = h.pay_attempts + 1;
         // The shopper must authenticate: the page gets the secret with the hold (HoldView.action).

@@ -195,6 +195,7 @@ export class Sale {
   }
 
   /** One change of the sale: a new version, its snapshot in the outbox, and the view after it. */
+  // biome-ignore lint/suspicious/noConfusingVoidType: a change that refuses nothing returns nothing
   private mutate(event: string, change: (row: SaleRow, cfg: SaleConfig) => Refusal | void): Result<SaleView> {
     const now = this.host.now();
     const r = this.host.transactionSync((): Result<SaleRow> => {

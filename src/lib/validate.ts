@@ -1,6 +1,6 @@
 import type { Context, ValidationTargets } from "hono";
 import { validator } from "hono/validator";
-import { z } from "zod";
+import type { z } from "zod";
 import { ApiError } from "./api-error";
 
 const JSON_TYPE = /^application\/([\w.-]+\+)?json$/i;
