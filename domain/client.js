@@ -122,7 +122,7 @@ export function createClient({ transport, headers: defaults = {}, onAnswer }) {
      * Challenge → solve → queue → poll until admitted: the answer that carries the pass. Polls at
      * the interval the server suggests (`refresh_s`), kept within [minPollMs, maxPollMs], at most
      * `maxPolls` times. A shopper whose time to claim ran out (`expired`) queues again, at the
-     * back, up to `maxRejoins` times. Throws an ApiError on a refusal, when the polls run out, or,
+     * back, up to `maxRejoins` times. Throws an ApiError on a refusal, on `sold_out`, when the polls run out, or,
      * with `waitForOpening: false`, on a pre-queue place (drawn only when the sale opens).
      */
     async admit(saleId, token, { solve, turnstile, ticket, minPollMs = 250, maxPollMs = 5000, maxPolls = 1000, maxRejoins = 2, waitForOpening = true } = {}, options = {}) {
@@ -130,6 +130,8 @@ export function createClient({ transport, headers: defaults = {}, onAnswer }) {
       for (let polls = 0, rejoins = 0; ; polls++) {
         if (r.status !== 200 && r.status !== 201) throw new ApiError(polls ? "poll" : "queue", r);
         if (r.body.state === "admitted") return r;
+        // No unit can come back: waiting on is pointless (a restock would admit the place again).
+        if (r.body.state === "sold_out") throw new ApiError("sold out while in line", r);
         if (r.body.state === "expired") {
           if (rejoins++ >= maxRejoins) throw new ApiError("admitted, but the time to claim ran out", r);
           r = await api.join(saleId, token, { solve, turnstile }, options);

@@ -189,11 +189,14 @@ describe("admission max_active", () => {
 });
 
 const K = KEY_SPACE / 4; // a key a quarter of the way through a bucket
-const wm = (over: Partial<Watermark> = {}): Watermark => ({
+const wm = (over: Partial<Watermark> = {}): Watermark => withDraw({
   configured: true, starts_at: 0, ends_at: 10_000_000, salt: "00", upto: { b: 3, k: K }, admitted: 10, queued: 2000,
   marks: [{ t: 0, admitted: 0, upto: null }, { t: 900_000, admitted: 10, upto: { b: 3, k: K } }],
-  waiting: [{ b: 3, n: 30 }, { b: 4, n: 100 }, { b: 5, n: 400 }], sealed: 10, rate: 5, max_active: 1000, pass_ttl_s: 120, active: 10, at: 0, ...over,
-});
+  waiting: [{ b: 3, n: 30 }, { b: 4, n: 100 }, { b: 5, n: 400 }], sealed: 10, draw_at: 0, sold_out: false, keeps_units: true,
+  rate: 5, max_active: 1000, pass_ttl_s: 120, active: 10, at: 0, ...over,
+}, over);
+/** No lottery window unless the test says: the draw is at the opening. */
+const withDraw = (w: Watermark, over: Partial<Watermark>): Watermark => ({ ...w, draw_at: over.draw_at ?? w.starts_at });
 
 /**
  * What a shopper is told, from their ticket's place and the cached watermark: admitted iff the

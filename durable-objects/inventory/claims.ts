@@ -6,14 +6,15 @@ import { statusOf } from "../../domain/clock";
 import { iso, type Host } from "./host";
 import { holdView, type Holds } from "./holds";
 import { noSale, type Sale } from "./sale";
+import type { Turns } from "./turns";
 import type { Waitlist } from "./waitlist";
 
 /**
  * A claim: `user` owns the hold (the session that sees and pays it), `identity` is who the
  * per-user limit counts (src/edge/identity.ts; the owner when not given), `key` its
- * Idempotency-Key.
+ * Idempotency-Key, `turn` the end of the pass it came with (turns.ts: the turn it uses).
  */
-export type ClaimRequest = { user: string; identity?: string; qty: number; key: string };
+export type ClaimRequest = { user: string; identity?: string; qty: number; key: string; turn?: number };
 
 /**
  * A claim and its answer, set inside the transaction and sent only once that has committed.
@@ -36,6 +37,7 @@ export interface ClaimsHost extends Host {
   sale: Pick<Sale, "row" | "config" | "take" | "forget" | "cachedId">;
   holds: Pick<Holds, "mine" | "insert" | "view">;
   waitlist: Pick<Waitlist, "waiting" | "join">;
+  turns: Pick<Turns, "used" | "use">;
 }
 
 /**
@@ -164,7 +166,7 @@ export class Claims {
   }
 
   private applyOne(
-    { user, identity = user, qty, key }: ClaimRequest,
+    { user, identity = user, qty, key, turn }: ClaimRequest,
     stock: { available: number; held: number },
     cfg: SaleConfig,
     status: SaleStatus,
@@ -192,6 +194,12 @@ export class Claims {
       });
     }
 
+    // A turn carries one unit: once the identity's holds under it have ended unpaid, that unit
+    // went to the next place in line, not to another claim with the same pass.
+    if (turn !== undefined && !mine.some((h) => h.status === "held" || h.status === "pending") && this.host.turns.used(turn, identity)) {
+      return refuse("pass_required", "this pass already made a hold, which has ended: its unit went to the next shopper in line; queue again for another turn");
+    }
+
     if (cfg.release_policy === "waitlist") {
       if (this.waitlist.waiting() > 0 || stock.available < qty) {
         return ok({ kind: "waitlisted", position: this.waitlist.join(user, identity, qty, now) });
@@ -205,6 +213,7 @@ export class Claims {
     }
     stock.available -= qty;
     stock.held += qty;
+    if (turn !== undefined) this.host.turns.use(turn, identity);
     // A new hold has no refund: its view needs no look-up.
     return ok({ kind: "hold", hold: holdView(this.holds.insert(user, identity, key, qty, "claim", cfg, now), cfg, undefined), created: true });
   }

@@ -24,7 +24,9 @@ import { Rebalance, type Give, type Granted, type TransferFault } from "./rebala
 import { noSale, Sale, SALE_DDL } from "./sale";
 import { SHARD_DDL, ShardLedger } from "./shard";
 import { inventoryStats, type InventoryStats, type Served } from "./stats";
+import { Turns, TURNS_DDL } from "./turns";
 import { migrateWaitlist, Waitlist, WAITLIST_DDL } from "./waitlist";
+import type { Claimable } from "../../domain/schemas/room";
 
 export type { ClaimRequest, InventoryStats, TransferFault };
 export type ReconcileReport = Awaited<ReturnType<ProductInventory["reconcile"]>>;
@@ -57,6 +59,7 @@ export class ProductInventory extends DurableObject<Env> {
   private readonly providerEvents: ProviderEvents;
   private readonly ledger: ShardLedger;
   private readonly rebalance: Rebalance;
+  private readonly turns: Turns;
   /** Tests only, through runInDurableObject (an instance field: not reachable over RPC). */
   readonly testFaults: { transfer: TransferFault | null } = { transfer: null };
   /** The operators' per-second history (series.ts): every part counts into it through its host. */
@@ -71,7 +74,7 @@ export class ProductInventory extends DurableObject<Env> {
     super(ctx, env);
     this.s = settings(env);
     const sql = ctx.storage.sql;
-    for (const q of [...SALE_DDL, ...HOLDS_DDL, ...WAITLIST_DDL, ...REFUNDS_DDL, ...OUTBOX_DDL, ...META_DDL, ...PROVIDER_EVENTS_DDL, ...SHARD_DDL]) {
+    for (const q of [...SALE_DDL, ...HOLDS_DDL, ...WAITLIST_DDL, ...REFUNDS_DDL, ...OUTBOX_DDL, ...META_DDL, ...PROVIDER_EVENTS_DDL, ...SHARD_DDL, ...TURNS_DDL]) {
       if (typeof q === "string") sql.exec(q);
       else q(sql);
     }
@@ -112,8 +115,9 @@ export class ProductInventory extends DurableObject<Env> {
       ...host, sale: this.sale, offerWaitlist, refundOf: (holdId) => this.refunds.of(holdId), idPrefix: (sale) => ledger.name(sale),
     });
     this.waitlist = new Waitlist({ ...host, sale: this.sale, holds: this.holds });
+    this.turns = new Turns(sql);
     this.claims = new Claims({
-      ...host, groupCommit: this.s.GROUP_COMMIT, served: this.served, sale: this.sale, holds: this.holds, waitlist: this.waitlist,
+      ...host, groupCommit: this.s.GROUP_COMMIT, served: this.served, sale: this.sale, holds: this.holds, waitlist: this.waitlist, turns: this.turns,
     });
     this.refunds = new Refunds({ ...host, sale: this.sale, enqueue, gateway: gatewayOnce });
     this.payments = new Payments({
@@ -198,6 +202,17 @@ export class ProductInventory extends DurableObject<Env> {
     const f = this.ledger.brief();
     if (!row || !f) return noSale();
     return ok({ sale: this.sale.view(row, Date.now()), base: f.base, asking: f.asking });
+  }
+
+  /**
+   * What the waiting room needs to admit no more shoppers than units (turns.ts): units available
+   * and held here, transfers this shard waits for, and the turns used that have not ended. Asked
+   * by the room at most once per tick, whatever the number of claims.
+   */
+  claimable(): Result<Claimable> {
+    const row = this.sale.row();
+    if (!row) return noSale();
+    return ok({ available: row.available, held: row.held, asking: this.ledger.brief()?.asking ?? 0, used: this.turns.open(Date.now()) });
   }
 
   // ---------------------------------------------------------------- claims (claims.ts)

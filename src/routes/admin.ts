@@ -40,8 +40,8 @@ export const Faults = z.strictObject({
 
 /** The waiting room takes its schedule and admission limits from the sale's configuration. */
 function syncRoom(env: Env, cfg: SaleConfig) {
-  const { id, starts_at, ends_at, admission_rate, max_active, pass_ttl_s } = cfg;
-  return room(env, id).configure({ sale_id: id, starts_at, ends_at, admission_rate, max_active, pass_ttl_s });
+  const { id, starts_at, ends_at, admission_rate, max_active, pass_ttl_s, admit_per_unit, lottery_s, shards = 1, release_policy } = cfg;
+  return room(env, id).configure({ sale_id: id, starts_at, ends_at, admission_rate, max_active, pass_ttl_s, admit_per_unit, lottery_s, shards, release_policy });
 }
 
 /** D1's view of a sale, for stats: what finance will see. */
@@ -275,6 +275,7 @@ mount(admin, restock, async (c) => {
   const { qty } = c.req.valid("json");
   // A sharded sale's restock is split as its stock was.
   const sale = unwrap(await everyShard(c.env, id, (inv, i, n) => (n === 1 ? inv.restock(qty) : inv.restockShard(qty, splitStock(qty, n)[i]!))));
+  await syncRoom(c.env, unwrap(await inventory(c.env, id).saleConfig())); // the room reads the units again: its line moves
   return c.json({ sale }, 200);
 });
 

@@ -141,7 +141,7 @@ mount(sales, claim, async (c) => {
   const { qty } = c.req.valid("json");
   // The shopper's home shard (the sale's one object unless it is sharded: domain/shards.ts).
   const shards = (await shardsOf(c.env, id)) ?? 1;
-  const answer = await homeInventory(c.env, id, shards, c.var.identity).claim({ user: c.var.user, identity: c.var.identity, qty, key });
+  const answer = await homeInventory(c.env, id, shards, c.var.identity).claim({ user: c.var.user, identity: c.var.identity, qty, key, turn: c.var.turn });
   // Only a real sell-out (not "fewer left than you asked for"), with the object's own held
   // count: the cached view's may predate the holds, and decides "sold out" vs "for now".
   if (!answer.ok && answer.error === "sold_out" && answer.extra?.available === 0) {

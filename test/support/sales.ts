@@ -17,6 +17,8 @@ export function saleConfig<O extends Record<string, unknown>>(overrides: O = {} 
     pow_difficulty: 0,
     // Tests admit everyone at once unless they are about admission.
     admission_rate: 100_000,
+    // …and the opening is not a lottery window (test/fair-admission.test.ts is about it).
+    lottery_s: 0,
     max_active: 10_000_000,
     ...overrides,
   });
