@@ -257,6 +257,8 @@ export class WaitingRoom extends DurableObject<Env> {
    * without a fresh reading of the stock.
    */
   private unitsLeft(row: Row, now: number): number {
+    // A waitlist sale keeps its own order for units that come back (its waitlist): admission is a turn there.
+    if (row.cfg.release_policy === "waitlist") return Number.MAX_SAFE_INTEGER;
     if (!this.stock || now - this.stock.at > STOCK_FRESH_MS) return 0;
     const active = activeAt(row.admission, now, row.cfg.pass_ttl_s * 1000);
     return unitsRoom(this.perUnit(row.cfg), this.stock.available, active, this.usedAt(now));
@@ -265,7 +267,7 @@ export class WaitingRoom extends DurableObject<Env> {
   /** No unit can come back: none available, none on its way between shards, no hold open that could end unpaid. */
   private soldOut(cfg: RoomConfig): boolean {
     const s = this.stock;
-    if (!s) return false;
+    if (!s || cfg.release_policy === "waitlist") return false;
     return s.available === 0 && s.asking === 0 && (s.held === 0 || cfg.release_policy === "undersell");
   }
 
@@ -333,7 +335,7 @@ export class WaitingRoom extends DurableObject<Env> {
       sealed,
       draw_at: this.drawAt(row.cfg),
       sold_out: this.soldOut(row.cfg),
-      keeps_units: this.perUnit(row.cfg) <= 1,
+      keeps_units: this.perUnit(row.cfg) <= 1 && row.cfg.release_policy !== "waitlist",
       rate: row.cfg.admission_rate,
       max_active: row.cfg.max_active,
       pass_ttl_s: row.cfg.pass_ttl_s,

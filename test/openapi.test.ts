@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { solve } from "../domain/pow.js";
 import { app } from "../src/index";
 import { createSale, saleConfig, saleId } from "./support/sales";
-import { claim, enqueue, heldBy, idemKey, passFor, pay, session } from "./support/shoppers";
+import { admitted, claim, enqueue, heldBy, idemKey, passFor, pay, session } from "./support/shoppers";
 import { admin, api, call } from "./support/worker";
 
 /**
@@ -157,6 +157,7 @@ describe("shopper answers validate against the document", () => {
     const CL = "/api/sales/{id}/claim";
     const sale = await createSale({ id: saleId("oa"), stock_total: 1 });
     const [a, b, c] = await Promise.all([session(), session(), session()]);
+    await admitted(sale, a, b); // b is admitted, and loses the race for the one unit
     const key = idemKey();
     const first = documented("POST", CL, await claim(sale, a.token, key), 201);
     documented("POST", CL, await claim(sale, a.token, key), 200);

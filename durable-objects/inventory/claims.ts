@@ -37,7 +37,7 @@ export interface ClaimsHost extends Host {
   sale: Pick<Sale, "row" | "config" | "take" | "forget" | "cachedId">;
   holds: Pick<Holds, "mine" | "insert" | "view">;
   waitlist: Pick<Waitlist, "waiting" | "join">;
-  turns: Pick<Turns, "used" | "use">;
+  turns: Pick<Turns, "use">;
 }
 
 /**
@@ -192,12 +192,6 @@ export class Claims {
       return refuse("limit_reached", `at most ${cfg.per_user_limit} per shopper in this sale`, {
         per_user_limit: cfg.per_user_limit,
       });
-    }
-
-    // A turn carries one unit: once the identity's holds under it have ended unpaid, that unit
-    // went to the next place in line, not to another claim with the same pass.
-    if (turn !== undefined && !mine.some((h) => h.status === "held" || h.status === "pending") && this.host.turns.used(turn, identity)) {
-      return refuse("pass_required", "this pass already made a hold, which has ended: its unit went to the next shopper in line; queue again for another turn");
     }
 
     if (cfg.release_policy === "waitlist") {

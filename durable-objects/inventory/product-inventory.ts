@@ -111,11 +111,14 @@ export class ProductInventory extends DurableObject<Env> {
 
     const ledger = (this.ledger = new ShardLedger(sql));
     this.sale = new Sale({ ...host, enqueue, offerWaitlist, catalogStock: (row) => ledger.publishedStock(row.stock_total) });
+    const turns = (this.turns = new Turns(sql));
     this.holds = new Holds({
       ...host, sale: this.sale, offerWaitlist, refundOf: (holdId) => this.refunds.of(holdId), idPrefix: (sale) => ledger.name(sale),
+      endedUnpaid: (who, now) => {
+        if (!this.holds.holdsOpen(who)) turns.release(who, now);
+      },
     });
     this.waitlist = new Waitlist({ ...host, sale: this.sale, holds: this.holds });
-    this.turns = new Turns(sql);
     this.claims = new Claims({
       ...host, groupCommit: this.s.GROUP_COMMIT, served: this.served, sale: this.sale, holds: this.holds, waitlist: this.waitlist, turns: this.turns,
     });

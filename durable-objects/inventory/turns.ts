@@ -3,13 +3,14 @@ import type { Ddl } from "./host";
 /**
  * Turns used: an admitted shopper's turn (their pass, named by the instant it ends) carries one
  * unit. The first hold an identity makes under a turn uses it; the waiting room reads how many
- * turns are used (`used`, once per tick for all claims together) to know how many units are
- * still promised to shoppers who have not claimed yet. Once the identity's holds under a turn
- * have all ended unpaid, the turn is spent: its unit goes to the next place in line, not to a
- * second claim with the same pass.
+ * turns are used (`open`, once per tick for all claims together) to know how many units are
+ * still promised to shoppers who have not claimed yet. When the identity's holds have all ended
+ * unpaid (cancelled, declined, expired) while its pass lasts, the turn is unused again: the unit
+ * waits for that shopper (another card, another try) until the pass ends, then goes to the next
+ * place in line.
  *
- * One row per (turn, identity) that made a hold; the key serves both the claim's point look-up
- * and the room's range read. Rows older than an hour are dropped.
+ * One row per (turn, identity) that made a hold, keyed for the room's range read. Rows older than
+ * an hour are dropped.
  */
 export const TURNS_DDL: Ddl[] = [
   `CREATE TABLE IF NOT EXISTS turns (turn INTEGER NOT NULL, who TEXT NOT NULL, PRIMARY KEY (turn, who)) WITHOUT ROWID`,
@@ -22,14 +23,14 @@ export class Turns {
 
   constructor(private readonly sql: SqlStorage) {}
 
-  /** Whether `who` already made a hold under the turn ending at `turn`. */
-  used(turn: number, who: string): boolean {
-    return this.sql.exec("SELECT 1 FROM turns WHERE turn = ? AND who = ?", turn, who).toArray().length > 0;
-  }
-
   /** A hold was made under this turn (inside the claim's transaction). */
   use(turn: number, who: string): void {
     this.sql.exec("INSERT OR IGNORE INTO turns (turn, who) VALUES (?, ?)", turn, who);
+  }
+
+  /** `who` holds nothing any more (their holds ended unpaid): their turns that have not ended are unused again. */
+  release(who: string, now: number): void {
+    this.sql.exec("DELETE FROM turns WHERE who = ? AND turn > ?", who, now);
   }
 
   /** Turns used whose pass has not ended at `now`: `[turn, identities]`, by turn. */
