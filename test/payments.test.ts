@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import type { HoldRow } from "../durable-objects/inventory/holds";
 import { gatewaySim } from "../domain/objects";
 import { createSale, expectStockInvariant } from "./support/sales";
-import { claim, heldBy, passFor, pay, session } from "./support/shoppers";
+import { admitted, claim, heldBy, pay, session } from "./support/shoppers";
 import { call, d1Orders, d1Refunds, ledger, runAlarm, sleep, stats, stub, until } from "./support/worker";
 
 // Test bindings (vitest.config.ts): PAY_TIMEOUT_MS 250, PAY_RETRY_MS 100, PAY_GIVE_UP_S 1,
@@ -85,6 +85,7 @@ describe("payments", () => {
     const sale = await createSale({ stock_total: 1 });
     const alice = await session();
     const bob = await session();
+    await admitted(sale, alice, bob); // bob is admitted too (two per unit), and finds the unit held
     const hold = await heldBy(sale, alice.token);
     expect((await claim(sale, bob.token)).status).toBe(409); // the only unit is held
 
@@ -146,8 +147,9 @@ describe("payments", () => {
     const sale = await createSale({ stock_total: 1 });
     const alice = await session();
     const bob = await session();
+    // Both in line before the charge, whose answer lands GATEWAY_LATE_MS later (bob is admitted: two per unit).
+    await admitted(sale, alice, bob);
     const hold = await heldBy(sale, alice.token);
-    await passFor(sale, bob.token); // in line before the charge, whose answer lands GATEWAY_LATE_MS later
 
     const res = await pay(hold.id, alice.token, "tok_timeout");
     expect(res.status).toBe(202);
@@ -264,6 +266,7 @@ describe("payments", () => {
     const sale = await createSale({ stock_total: 1 });
     const alice = await session();
     const bob = await session();
+    await admitted(sale, alice, bob);
     const hold = await heldBy(sale, alice.token);
 
     // A 5xx is an unknown outcome (a real provider may have charged): pending, not declined.
@@ -308,6 +311,8 @@ describe("a mixed payment run", () => {
       Array.from({ length: 60 }, async (_, i) => ({ ...(await session()), method: methods[i % 4]! })),
     );
     shoppers.sort(() => Math.random() - 0.5);
+    // Everyone through the line first (two per unit): the run below is claims and payments.
+    await admitted(sale, ...shoppers);
 
     const stopAt = Date.now() + 4000;
     const shop = async (s: (typeof shoppers)[number]) => {

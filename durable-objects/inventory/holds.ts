@@ -100,8 +100,6 @@ export interface HoldsHost extends Host {
   refundOf(holdId: string): RefundBrief | undefined;
   /** What this object's hold ids start with: the sale id, or a shard's name (domain/shards.ts). */
   idPrefix(sale: string): string;
-  /** A hold ended unpaid: its identity's turn may be unused again (turns.ts). */
-  endedUnpaid?(identity: string, now: number): void;
 }
 
 /** The holds ledger: reading and ending holds, the shopper's hold RPCs, and expiry by the alarm. */
@@ -141,15 +139,6 @@ export class Holds implements Scheduled {
       .one().n ?? 0;
   }
 
-  /** Whether an identity has a hold open (held, or pending payment). */
-  holdsOpen(identity: string): boolean {
-    return (
-      this.sql
-        .exec("SELECT 1 FROM holds WHERE (identity = ?1 OR (identity IS NULL AND user_id = ?1)) AND status IN ('held', 'pending') LIMIT 1", identity)
-        .toArray().length > 0
-    );
-  }
-
   /** Inserts a hold (the caller moves its units from `available` to `held`) and returns its row. */
   insert(user: string, identity: string, key: string, qty: number, source: HoldRow["source"], cfg: SaleConfig, now: number): HoldRow {
     const h: HoldRow = {
@@ -181,7 +170,6 @@ export class Holds implements Scheduled {
     this.host.series.add(now, { [status]: 1 });
     const cfg = this.host.sale.existingConfig();
     this.host.sale.release(h.qty, cfg.release_policy);
-    this.host.endedUnpaid?.(h.identity ?? h.user_id, now);
     if (cfg.release_policy === "waitlist") this.host.offerWaitlist(now);
     this.host.log("info", status === "expired" ? "expire" : status === "cancelled" ? "cancel" : "decline", {
       sale: cfg.id, hold: h.id, user: h.user_id, qty: h.qty, reason,

@@ -111,12 +111,9 @@ export class ProductInventory extends DurableObject<Env> {
 
     const ledger = (this.ledger = new ShardLedger(sql));
     this.sale = new Sale({ ...host, enqueue, offerWaitlist, catalogStock: (row) => ledger.publishedStock(row.stock_total) });
-    const turns = (this.turns = new Turns(sql));
+    this.turns = new Turns(sql);
     this.holds = new Holds({
       ...host, sale: this.sale, offerWaitlist, refundOf: (holdId) => this.refunds.of(holdId), idPrefix: (sale) => ledger.name(sale),
-      endedUnpaid: (who, now) => {
-        if (!this.holds.holdsOpen(who)) turns.release(who, now);
-      },
     });
     this.waitlist = new Waitlist({ ...host, sale: this.sale, holds: this.holds });
     this.claims = new Claims({

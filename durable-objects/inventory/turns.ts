@@ -4,10 +4,10 @@ import type { Ddl } from "./host";
  * Turns used: an admitted shopper's turn (their pass, named by the instant it ends) carries one
  * unit. The first hold an identity makes under a turn uses it; the waiting room reads how many
  * turns are used (`open`, once per tick for all claims together) to know how many units are
- * still promised to shoppers who have not claimed yet. When the identity's holds have all ended
- * unpaid (cancelled, declined, expired) while its pass lasts, the turn is unused again: the unit
- * waits for that shopper (another card, another try) until the pass ends, then goes to the next
- * place in line.
+ * still promised to shoppers who have not claimed yet. A turn stays used when its hold ends
+ * unpaid: the unit is back in `available` with no turn waiting for it, so the room admits the
+ * next place in line for it. (The shopper may still claim again while their pass lasts, e.g. with
+ * another card after a decline: then they and the next place race for it.)
  *
  * One row per (turn, identity) that made a hold, keyed for the room's range read. Rows older than
  * an hour are dropped.
@@ -26,11 +26,6 @@ export class Turns {
   /** A hold was made under this turn (inside the claim's transaction). */
   use(turn: number, who: string): void {
     this.sql.exec("INSERT OR IGNORE INTO turns (turn, who) VALUES (?, ?)", turn, who);
-  }
-
-  /** `who` holds nothing any more (their holds ended unpaid): their turns that have not ended are unused again. */
-  release(who: string, now: number): void {
-    this.sql.exec("DELETE FROM turns WHERE who = ? AND turn > ?", who, now);
   }
 
   /** Turns used whose pass has not ended at `now`: `[turn, identities]`, by turn. */

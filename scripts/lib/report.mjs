@@ -168,6 +168,7 @@ function priceLines(main, cmp) {
     `  available = 0     this sale +${t(a.firstEmptyS)}; admit_per_unit ${cmp.admitPerUnit}: +${t(b.firstEmptyS)}`,
     `  its fairness      bots won ${p1(f.shares.botUnits)} of the units (${f.units.bots} of ${f.units.bots + f.units.honest}), bots' share of the draw ${p1(f.shares.botDraw)}; units to the first ${f.line.places} places ${p1(f.line.share)}`,
     `  its invariants    ${failed.length ? `FAIL: ${failed.join("; ")}` : `all ${cmp.checks.filter((k) => k.pass === true).length} passed`}`,
+    ...cmp.checks.filter((k) => k.pass === false).flatMap((k) => [`        ${k.detail}`, ...k.evidence.slice(0, 5).map((e) => `        ! ${e}`)]),
   ];
 }
 
