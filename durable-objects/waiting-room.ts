@@ -292,7 +292,8 @@ export class WaitingRoom extends DurableObject<Env> {
     this.served.stock_reads += n;
     this.reading = Promise.all(Array.from({ length: n }, (_, i) => (i === 0 ? inventory(this.env, id) : inventoryShard(this.env, id, i)).claimable()))
       .then((rs) => {
-        const sum: Stock = { available: 0, held: 0, asking: 0, used: new Map(), at: this.readAt };
+        // Fresh from when it arrived: a slow answer (a busy object) is still as new as its last shard's.
+        const sum: Stock = { available: 0, held: 0, asking: 0, used: new Map(), at: Date.now() };
         for (const r of rs) {
           if (!r.ok) throw new Error(`${r.error}: ${r.message}`);
           const c = r.value as Claimable;

@@ -110,8 +110,10 @@ describe("a turn carries a unit", () => {
     const held = await claimWith(sale, b);
     expect(held.status).toBe(201);
     expect((await poll(sale, c)).state).toBe("waiting");
-    // B's card is declined: the unit goes to C at once, while B's pass still lasts.
+    // B's card is declined: the unit goes to C at once, while B's pass still lasts, and B's pass
+    // makes no second hold (B queues again, at the back).
     expect((await api.pay(held.body.hold.id, b.token, "tok_decline")).status).toBe(402);
+    expect((await claimWith(sale, b)).body.error).toBe("pass_required");
     const cIn = await pollUntil(sale, c, (x) => x.state === "admitted", 3000);
     expect(Date.parse(cIn.admitted_at)).toBeLessThan(Date.parse(b.answer.pass_expires_at));
     expect((await claimWith(sale, c)).status).toBe(201);

@@ -37,7 +37,7 @@ export interface ClaimsHost extends Host {
   sale: Pick<Sale, "row" | "config" | "take" | "forget" | "cachedId">;
   holds: Pick<Holds, "mine" | "insert" | "view">;
   waitlist: Pick<Waitlist, "waiting" | "join">;
-  turns: Pick<Turns, "use">;
+  turns: Pick<Turns, "used" | "use">;
 }
 
 /**
@@ -204,6 +204,11 @@ export class Claims {
         available: stock.available,
         held: stock.held,
       });
+    }
+    // A turn carries one unit: once the identity's holds under it have ended (paid, or unpaid: that
+    // unit went to the next place in line), the same pass makes no other hold.
+    if (turn !== undefined && !mine.some((h) => h.status === "held" || h.status === "pending") && this.host.turns.used(turn, identity)) {
+      return refuse("pass_required", "this pass has had its turn (its hold has ended, and an unpaid unit went to the next shopper in line): queue again for another");
     }
     stock.available -= qty;
     stock.held += qty;

@@ -6,8 +6,8 @@ import type { Ddl } from "./host";
  * turns are used (`open`, once per tick for all claims together) to know how many units are
  * still promised to shoppers who have not claimed yet. A turn stays used when its hold ends
  * unpaid: the unit is back in `available` with no turn waiting for it, so the room admits the
- * next place in line for it. (The shopper may still claim again while their pass lasts, e.g. with
- * another card after a decline: then they and the next place race for it.)
+ * next place in line for it, and the same pass makes no second hold (claims.ts): a lost answer,
+ * a decline or a cancel sends the shopper to queue again, not into a race with the next place.
  *
  * One row per (turn, identity) that made a hold, keyed for the room's range read. Rows older than
  * an hour are dropped.
@@ -22,6 +22,11 @@ export class Turns {
   private prunedAt = 0;
 
   constructor(private readonly sql: SqlStorage) {}
+
+  /** Whether `who` already made a hold under the turn ending at `turn`. */
+  used(turn: number, who: string): boolean {
+    return this.sql.exec("SELECT 1 FROM turns WHERE turn = ? AND who = ?", turn, who).toArray().length > 0;
+  }
 
   /** A hold was made under this turn (inside the claim's transaction). */
   use(turn: number, who: string): void {
