@@ -29,7 +29,21 @@ export type Admission = {
   marks: Mark[];
 };
 
-export type Limits = { rate: number; max_active: number; active_ms: number };
+/**
+ * `units`: how many more the room may admit for the units left (undefined: no such cap). The room
+ * computes it from the product objects' figures (`unitsRoom`); the rate and max_active stay caps.
+ */
+export type Limits = { rate: number; max_active: number; active_ms: number; units?: number };
+
+/**
+ * How many more shoppers may be admitted for the units left: `perUnit` × the units available,
+ * less the turns handed out and not yet used (admitted within the active window, `active`, less
+ * those whose pass already made a hold, `used`). With `perUnit` 1 every admitted shopper has a
+ * unit waiting for them; negative means more turns are out than units (none may be admitted).
+ */
+export function unitsRoom(perUnit: number, available: number, active: number, used: number): number {
+  return Math.floor(perUnit * available + 1e-9) - Math.max(0, active - used);
+}
 
 /** Buckets of admission history per active window. */
 export const MARKS = 100;
@@ -56,7 +70,7 @@ export function advance(a: Admission, now: number, ranked: number, lim: Limits, 
   const dt = Math.max(0, now - a.at) / 1000;
   const tokens = Math.min(burstOf(lim.rate), a.tokens + dt * lim.rate);
   const room = Math.max(0, lim.max_active - activeAt(a, now, lim.active_ms));
-  const n = Math.max(0, Math.min(Math.floor(tokens), ranked - a.upto, room));
+  const n = Math.max(0, Math.min(Math.floor(tokens), ranked - a.upto, room, lim.units ?? Number.MAX_SAFE_INTEGER));
   return { upto: a.upto + n, tokens: tokens - n, at: now, marks: recorded(a.marks, now, n > 0 ? [a.upto + n, place] : null, lim.active_ms) };
 }
 
@@ -84,9 +98,10 @@ function recorded(all: Mark[], now: number, admitted: [upto: number, place: Plac
   if (admitted) {
     const bucket = Math.max(1, Math.floor(activeMs / MARKS));
     const end = Math.ceil((now + 1) / bucket) * bucket; // strictly after now
-    const mark: Mark = { t: end, admitted: admitted[0], upto: admitted[1] };
-    if (marks.at(-1)?.t === end) marks[marks.length - 1] = mark;
-    else marks.push(mark);
+    const last = marks.at(-1);
+    // The stretch keeps the time of its first admission: no shopper's admission time is later than it was.
+    if (last?.t === end) marks[marks.length - 1] = { t: end, admitted: admitted[0], upto: admitted[1], from: last.from ?? now };
+    else marks.push({ t: end, admitted: admitted[0], upto: admitted[1], from: now });
   }
   return anchor ? [anchor, ...marks] : marks;
 }

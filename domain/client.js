@@ -132,7 +132,7 @@ export function createClient({ transport, headers: defaults = {}, onAnswer }) {
      * Challenge → solve → queue → poll until admitted: the answer that carries the pass. Polls at
      * the interval the server suggests (`refresh_s`), kept within [minPollMs, maxPollMs], at most
      * `maxPolls` times. A shopper whose time to claim ran out (`expired`) queues again, at the
-     * back, up to `maxRejoins` times. Throws an ApiError on a refusal, when the polls run out, or,
+     * back, up to `maxRejoins` times. Throws an ApiError on a refusal, on `sold_out`, when the polls run out, or,
      * with `waitForOpening: false`, on a pre-queue place (drawn only when the sale opens).
      * @param {string} saleId @param {string} token
      * @param {{ solve?: (nonce: string, bits: number) => Promise<string>, turnstile?: string, ticket?: string, minPollMs?: number, maxPollMs?: number, maxPolls?: number, maxRejoins?: number, waitForOpening?: boolean }} [o]
@@ -143,6 +143,8 @@ export function createClient({ transport, headers: defaults = {}, onAnswer }) {
       for (let polls = 0, rejoins = 0; ; polls++) {
         if (r.status !== 200 && r.status !== 201) throw new ApiError(polls ? "poll" : "queue", r);
         if (r.body.state === "admitted") return r;
+        // No unit can come back: waiting on is pointless (a restock would admit the place again).
+        if (r.body.state === "sold_out") throw new ApiError("sold out while in line", r);
         if (r.body.state === "expired") {
           if (rejoins++ >= maxRejoins) throw new ApiError("admitted, but the time to claim ran out", r);
           r = await api.join(saleId, token, { solve, turnstile }, options);

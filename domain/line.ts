@@ -22,8 +22,13 @@ export const KEY_SPACE = 2 ** 48;
 
 export const comparePlaces = (x: Place, y: Place): number => x.b - y.b || x.k - y.k;
 
-export function bucketAt(now: number, startsAt: number): number {
-  return now < startsAt ? 0 : 1 + Math.floor((now - startsAt) / BUCKET_MS);
+/**
+ * The arrival bucket at `now`. Arrivals before `drawAt` (the opening plus the sale's `lottery_s`)
+ * join the pre-queue's draw (bucket 0); later buckets keep their time since the opening, so bucket
+ * b > 0 arrived in [opening + (b-1)·BUCKET_MS, opening + b·BUCKET_MS).
+ */
+export function bucketAt(now: number, startsAt: number, drawAt = startsAt): number {
+  return now < Math.max(startsAt, drawAt) ? 0 : 1 + Math.floor((now - startsAt) / BUCKET_MS);
 }
 
 /**
@@ -31,9 +36,10 @@ export function bucketAt(now: number, startsAt: number): number {
  * the opening, bucket b at the opening + b·BUCKET_MS. Isolates report every `reportEveryMs`
  * (COUNTER_FLUSH_MS); `slackMs` (LINE_SLACK_MS) more covers a report's trip and a clock a little off.
  */
-export function sealedBucket(now: number, startsAt: number, reportEveryMs: number, slackMs: number): number {
+export function sealedBucket(now: number, startsAt: number, reportEveryMs: number, slackMs: number, drawAt = startsAt): number {
   const complete = now - reportEveryMs - slackMs;
-  if (complete < startsAt) return -1;
+  // Bucket 0 (the pre-queue and the lottery window) ends at the draw.
+  if (complete < Math.max(startsAt, drawAt)) return -1;
   return Math.floor((complete - startsAt) / BUCKET_MS);
 }
 
@@ -61,17 +67,24 @@ export async function lineKey(saltHex: string, identity: string): Promise<number
   return n;
 }
 
-/** An admission mark: at time `t`, `admitted` shoppers in all, the last at `upto`. */
-export type Mark = { t: number; admitted: number; upto: Place | null };
+/**
+ * An admission mark: by time `t`, `admitted` shoppers in all, the last at `upto`. A mark gathers
+ * the admissions of one stretch of time, from `from` (the first of them) to before `t` (the end
+ * of the stretch): the active window counts them until `t` (never shorter than they are), and a
+ * shopper's admission time is `from` (never later than they were admitted). Marks stored before
+ * `from` existed have only `t`.
+ */
+export type Mark = { t: number; admitted: number; upto: Place | null; from?: number };
 
 /**
  * When the watermark passed `place`, from the room's marks (oldest first; the oldest may be the
- * one just before the active window, whose admissions are over): the time of the first mark at
- * or past it, or null if none is. A place passed before even the oldest mark gets that mark's time,
- * which is older than the window: over too.
+ * one just before the active window, whose admissions are over): the start of the first mark at
+ * or past it, or null if none is. Never later than the tick that admitted it, so an admission
+ * time never lies in the future of a hold it led to. A place passed before even the oldest mark
+ * gets that mark's time, which is older than the window: over too.
  */
 export function admittedAt(marks: Mark[], place: Place): number | null {
-  for (const { t, upto } of marks) if (upto && comparePlaces(upto, place) >= 0) return t;
+  for (const { t, upto, from } of marks) if (upto && comparePlaces(upto, place) >= 0) return from ?? t;
   return null;
 }
 

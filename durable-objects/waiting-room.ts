@@ -1,11 +1,12 @@
 import { DurableObject } from "cloudflare:workers";
 import { now as clockNow, fromPlatform, onPlatform } from "../domain/clock";
-import { activeAt, advance, admitLate, initialAdmission, type Admission, type Limits } from "../domain/admission";
+import { activeAt, advance, admitLate, initialAdmission, unitsRoom, type Admission, type Limits } from "../domain/admission";
 import { settings } from "../domain/config";
 import { randomHex } from "../domain/ids";
 import { BUCKET_MS, comparePlaces, sealedBucket, type Place, type Waiting } from "../domain/line";
 import { log } from "../domain/log";
-import { COUNTERS, type Counts, type RoomConfig, type RoomStats, type Watermark } from "../domain/schemas/room";
+import { inventory, inventoryShard } from "../domain/objects";
+import { COUNTERS, type Claimable, type Counts, type RoomConfig, type RoomStats, type Watermark } from "../domain/schemas/room";
 import type { Columns } from "../domain/schemas/series";
 import { migrate, type Version } from "./migrations";
 import { Series, seriesTable } from "./series";
@@ -16,6 +17,13 @@ const TICK_MS = 250;
 const WAITING_RUNS = 200;
 /** The arrival curve in the stats: the last ten minutes, per second. */
 const CURVE_S = 600;
+/** Once no unit can come back, the room reads the stock this seldom (a restock also tells it at once). */
+const SOLD_OUT_TICK_MS = 5000;
+/** Units are admitted against a reading of the product objects at most this old (else none are). */
+const STOCK_FRESH_MS = 2000;
+
+/** The sale's units as the room last read them from its product objects (summed over shards). */
+type Stock = { available: number; held: number; asking: number; used: Map<number, number>; at: number };
 
 type Row = { cfg: RoomConfig; admission: Admission; upto: Place | null; salt: string; queued: number; opened: boolean };
 const BEFORE_ALL: Place = { b: -1, k: -1 };
@@ -53,7 +61,15 @@ const ROOM_SCHEMA: readonly Version[] = [
 export class WaitingRoom extends DurableObject<Env> {
   private readonly sql = this.ctx.storage.sql;
   /** Calls from the edge since this instance started: one per isolate per second, not per shopper. */
-  private readonly served = { reports: 0, watermarks: 0, late: 0 };
+  private readonly served = { reports: 0, watermarks: 0, late: 0, stock_reads: 0 };
+  /**
+   * The claimable units, read from the product objects at most once per TICK_MS (never per
+   * claim) while anyone waits; in memory only: after a restart nobody is admitted until the
+   * first reading, a tick later.
+   */
+  private stock: Stock | null = null;
+  private reading: Promise<void> | null = null;
+  private readAt = 0;
   /** The operators' per-second history (series.ts): places taken, admissions, the edge's counters. */
   private readonly series: Series;
 
@@ -86,6 +102,9 @@ export class WaitingRoom extends DurableObject<Env> {
         );
       }
     });
+    // A change (a restock tells the room through here too) may bring units back: read them again.
+    this.readAt = 0;
+    if (row) await this.readStock();
     await this.schedule(now);
   }
 
@@ -137,6 +156,7 @@ export class WaitingRoom extends DurableObject<Env> {
       }
       this.bump({ ...counts, queued: (counts.queued ?? 0) + added });
     });
+    this.readSoon(now);
     await this.schedule(now);
     return this.current();
   }
@@ -154,6 +174,7 @@ export class WaitingRoom extends DurableObject<Env> {
   /** The current watermark (advanced to now); what the edge caches for about a second. */
   watermark(): Watermark {
     this.served.watermarks++;
+    this.readSoon(clockNow());
     return this.current();
   }
 
@@ -181,6 +202,14 @@ export class WaitingRoom extends DurableObject<Env> {
       opened: w.configured && clockNow() >= w.starts_at,
       admission_rate: w.rate,
       max_active: w.max_active,
+      admit_per_unit: this.perUnit(this.row()?.cfg),
+      claimable: {
+        available: this.stock?.available ?? 0,
+        held: this.stock?.held ?? 0,
+        outstanding: Math.max(0, w.active - this.usedAt(clockNow())),
+        sold_out: w.sold_out,
+        read_at: this.stock ? new Date(this.stock.at).toISOString() : null,
+      },
       counters,
       prequeued,
       arrivals: curve.map(({ s, n }) => ({ t: new Date(w.starts_at + s * 1000).toISOString(), n })),
@@ -189,6 +218,8 @@ export class WaitingRoom extends DurableObject<Env> {
   }
 
   override async alarm(): Promise<void> {
+    const row = this.row();
+    if (row && row.queued > row.admission.upto) await this.readStock();
     this.current();
     await this.schedule(clockNow());
   }
@@ -216,10 +247,82 @@ export class WaitingRoom extends DurableObject<Env> {
     return { rate: cfg.admission_rate, max_active: cfg.max_active, active_ms: cfg.pass_ttl_s * 1000 };
   }
 
+  private perUnit(cfg: RoomConfig | undefined): number {
+    return cfg?.admit_per_unit ?? 1;
+  }
+
+  private drawAt(cfg: RoomConfig): number {
+    return cfg.starts_at + (cfg.lottery_s ?? 0) * 1000;
+  }
+
+  /** Turns used whose pass has not ended at `now` (from the last reading). */
+  private usedAt(now: number): number {
+    let n = 0;
+    for (const [turn, k] of this.stock?.used ?? []) if (turn > now) n += k;
+    return n;
+  }
+
+  /**
+   * How many more may be admitted for the units left (domain/admission.ts `unitsRoom`): none
+   * without a fresh reading of the stock.
+   */
+  private unitsLeft(row: Row, now: number): number {
+    // A waitlist sale keeps its own order for units that come back (its waitlist): admission is a turn there.
+    if (row.cfg.release_policy === "waitlist") return Number.MAX_SAFE_INTEGER;
+    if (!this.stock || now - this.stock.at > STOCK_FRESH_MS) return 0;
+    const active = activeAt(row.admission, now, row.cfg.pass_ttl_s * 1000);
+    return unitsRoom(this.perUnit(row.cfg), this.stock.available, active, this.usedAt(now));
+  }
+
+  /** No unit can come back: none available, none on its way between shards, no hold open that could end unpaid. */
+  private soldOut(cfg: RoomConfig): boolean {
+    const s = this.stock;
+    if (!s || cfg.release_policy === "waitlist") return false;
+    return s.available === 0 && s.asking === 0 && (s.held === 0 || cfg.release_policy === "undersell");
+  }
+
+  /** Reads the stock in the background if the last reading is a tick old and someone waits. */
+  private readSoon(now: number): void {
+    const row = this.row();
+    if (!row || row.queued <= row.admission.upto || now - this.readAt < TICK_MS) return;
+    void this.readStock().then(() => this.current());
+  }
+
+  /**
+   * Reads every product object's claimable units (one call each; a reading in flight is shared),
+   * at most once per TICK_MS: O(shards × ticks), whatever the number of claims.
+   */
+  private readStock(): Promise<void> {
+    if (this.reading) return this.reading;
+    const row = this.row();
+    if (!row || clockNow() - this.readAt < TICK_MS) return Promise.resolve();
+    this.readAt = clockNow();
+    const id = row.cfg.sale_id;
+    const n = row.cfg.shards ?? 1;
+    this.served.stock_reads += n;
+    this.reading = Promise.all(Array.from({ length: n }, (_, i) => (i === 0 ? inventory(this.env, id) : inventoryShard(this.env, id, i)).claimable()))
+      .then((rs) => {
+        // Fresh from when it arrived: a slow answer (a busy object) is still as new as its last shard's.
+        const sum: Stock = { available: 0, held: 0, asking: 0, used: new Map(), at: clockNow() };
+        for (const r of rs) {
+          if (!r.ok) throw new Error(`${r.error}: ${r.message}`);
+          const c = r.value as Claimable;
+          sum.available += c.available;
+          sum.held += c.held;
+          sum.asking += c.asking;
+          for (const [turn, k] of c.used) sum.used.set(turn, (sum.used.get(turn) ?? 0) + k);
+        }
+        this.stock = sum;
+      })
+      .catch((e) => log("warn", "room_stock_unread", { sale: id, error: String(e) }, settings(this.env).LOG_LEVEL))
+      .finally(() => (this.reading = null));
+    return this.reading;
+  }
+
   private unconfigured(now: number): Watermark {
     return {
       configured: false, starts_at: 0, ends_at: 0, salt: "", upto: null, marks: [], admitted: 0, queued: 0, waiting: [], sealed: -1,
-      rate: 0, max_active: 0, pass_ttl_s: 0, active: 0, at: now,
+      draw_at: 0, sold_out: false, keeps_units: true, rate: 0, max_active: 0, pass_ttl_s: 0, active: 0, at: now,
     };
   }
 
@@ -241,6 +344,9 @@ export class WaitingRoom extends DurableObject<Env> {
       queued: row.queued,
       waiting: this.waiting(row.upto),
       sealed,
+      draw_at: this.drawAt(row.cfg),
+      sold_out: this.soldOut(row.cfg),
+      keeps_units: this.perUnit(row.cfg) <= 1 && row.cfg.release_policy !== "waitlist",
       rate: row.cfg.admission_rate,
       max_active: row.cfg.max_active,
       pass_ttl_s: row.cfg.pass_ttl_s,
@@ -250,11 +356,11 @@ export class WaitingRoom extends DurableObject<Env> {
   }
 
   /**
-   * Admits the next sealed places in line order, as many as the rate and max_active allow: the
-   * rule's budget first (no place needed), then that many places from the line.
+   * Admits the next sealed places in line order, as many as the rate, max_active and the units
+   * left allow: the rule's budget first (no place needed), then that many places from the line.
    */
   private tick(row: Row, now: number): Row {
-    const lim = this.limits(row.cfg);
+    const lim = { ...this.limits(row.cfg), units: this.unitsLeft(row, now) };
     if (!row.opened && now >= row.cfg.starts_at) {
       this.sql.exec("UPDATE room SET opened = 1 WHERE id = 1");
       log("info", "room_opened", { sale: row.cfg.sale_id, prequeue: row.queued }, settings(this.env).LOG_LEVEL);
@@ -297,7 +403,7 @@ export class WaitingRoom extends DurableObject<Env> {
 
   private sealed(row: Row, now: number): number {
     const { COUNTER_FLUSH_MS, LINE_SLACK_MS } = settings(this.env);
-    return sealedBucket(now, row.cfg.starts_at, COUNTER_FLUSH_MS, LINE_SLACK_MS);
+    return sealedBucket(now, row.cfg.starts_at, COUNTER_FLUSH_MS, LINE_SLACK_MS, this.drawAt(row.cfg));
   }
 
   private bucket(b: number, by: number): void {
@@ -308,11 +414,11 @@ export class WaitingRoom extends DurableObject<Env> {
   private async schedule(now: number): Promise<void> {
     const row = this.row();
     if (!row || now >= row.cfg.ends_at) return;
-    // Bucket 0 (the pre-queue) is sealed this long after the opening.
+    // Bucket 0 (the pre-queue and the lottery window) is sealed this long after the draw.
     const { COUNTER_FLUSH_MS, LINE_SLACK_MS } = settings(this.env);
-    const first = row.cfg.starts_at + COUNTER_FLUSH_MS + LINE_SLACK_MS;
+    const first = this.drawAt(row.cfg) + COUNTER_FLUSH_MS + LINE_SLACK_MS;
     let at: number | null = null;
-    if (row.queued > row.admission.upto) at = Math.max(now + TICK_MS, first);
+    if (row.queued > row.admission.upto) at = Math.max(now + (this.soldOut(row.cfg) ? SOLD_OUT_TICK_MS : TICK_MS), first);
     else if (now < first) at = first;
     if (at === null) return;
     const set = await this.ctx.storage.getAlarm();

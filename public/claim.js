@@ -3,7 +3,7 @@
 import { now as clockNow, onTheClock } from "../domain/clock";
 import { token } from "./account.js";
 import { api, ApiFailure, newKey } from "./api.js";
-import { clock, money } from "./format.js";
+import { clock, money, timeOfDay } from "./format.js";
 import { ensurePass } from "./line.js";
 import { $, S, clearTimers, go, notice, page, saleId, setText, show, store, timers } from "./page.js";
 import { failed, showResult } from "./results.js";
@@ -20,7 +20,8 @@ export function showClaim() {
   const minutes = Math.round(ttl / 60);
   setText(
     "claim-help",
-    `Claim it now and one ${p.name} is reserved for you for ${minutes >= 1 ? `${minutes} minute${minutes === 1 ? "" : "s"}` : `${ttl} seconds`} while you pay.`,
+    (S.unitKeptUntil ? `One ${p.name} is kept for you until ${timeOfDay(S.unitKeptUntil)}. ` : "") +
+      `Claim it and it is reserved for you for ${minutes >= 1 ? `${minutes} minute${minutes === 1 ? "" : "s"}` : `${ttl} seconds`} while you pay.`,
   );
   setText("claim", `Claim ${p.name} for ${money(p.price, p.currency)}`);
   $("claim").disabled = false;

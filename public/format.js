@@ -8,6 +8,9 @@ export function money(minor, currency) {
 
 export const count = (n) => new Intl.NumberFormat().format(n);
 
+/** A time of day to the second, "12:00:10": when a draw closes, until when a unit is kept. */
+export const timeOfDay = (ms) => new Intl.DateTimeFormat(undefined, { timeStyle: "medium" }).format(new Date(ms));
+
 export const when = (iso) => new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" }).format(new Date(iso));
 
 /** 0:07, 4:05, 3:04:05, 2 d 03:04:05. */

@@ -4,14 +4,15 @@
 import { now as clockNow } from "../domain/clock";
 import { ensureSession, token } from "./account.js";
 import { api, ApiFailure } from "./api.js";
-import { clock, count, roughly } from "./format.js";
+import { clock, count, roughly, timeOfDay } from "./format.js";
 import { $, S, clearTimers, go, notice, page, saleId, setText, show, store, timers } from "./page.js";
 import { powStarting, showPowProgress, solvePow } from "./puzzle.js";
 import { failed } from "./results.js";
 import { turnstileToken } from "./turnstile.js";
 
 let joining = false;
-let opensAt = null; // pre-queue: when places are drawn
+let opensAt = null; // pre-queue: when the sale opens
+let drawAt = null; // pre-queue: when places are drawn (everyone who joins by then has the same chance)
 
 /** Challenge → proof of work → queue. `again`: the last place was spent (`expired`). */
 export async function startJoin({ retried = false, again = false } = {}) {
@@ -56,6 +57,8 @@ function keepStanding(b) {
   if (b.state === "admitted") {
     S.pass = b.pass;
     S.passExp = Date.parse(b.pass_expires_at);
+    // The sale keeps a unit for each admitted shopper until then (claim.js says so).
+    S.unitKeptUntil = b.unit_kept_until ? Date.parse(b.unit_kept_until) : null;
   }
   store.save();
   return b.state === "admitted";
@@ -76,13 +79,20 @@ function onStanding(b) {
   $("pow").hidden = true;
   $("line").hidden = false;
   const bar = $("line-progress");
-  if (b.position == null) {
-    // Pre-queue: the place is drawn at the opening.
+  if (b.state === "sold_out") {
+    // No unit can come back; the place is kept, so a restock lets this page in (it asks again now and then).
+    opensAt = drawAt = null;
+    setText("position", "Sold out.");
+    setText("eta", "Every unit is sold or paid for, so none can come back. If more are added, you keep your place: leave this page open.");
+    bar.removeAttribute("value");
+  } else if (b.position == null) {
+    // Pre-queue: the place is drawn when the lottery window closes.
     opensAt = clockNow() + (b.opens_in_s ?? 0) * 1000;
+    drawAt = b.draw_at ? Date.parse(b.draw_at) : opensAt;
     setText("position", "You're in the line.");
     bar.removeAttribute("value");
   } else {
-    opensAt = null;
+    opensAt = drawAt = null;
     S.firstPosition = Math.max(S.firstPosition ?? 0, b.position);
     store.save();
     setText("position", `You are number ${count(b.position)} in line.`);
@@ -152,7 +162,9 @@ export async function ensurePass() {
 }
 
 export function tickRoom(now) {
-  if (page.step === "room" && opensAt !== null) {
-    setText("eta", opensAt > now ? `The sale opens in ${clock(opensAt - now)}. Places in the line are drawn at random then.` : "The sale is opening: drawing places…");
-  }
+  if (page.step !== "room" || opensAt === null) return;
+  const same = `Everyone who joins by ${timeOfDay(drawAt)} has the same chance: places are drawn at random then.`;
+  if (opensAt > now) setText("eta", `The sale opens in ${clock(opensAt - now)}. ${same}`);
+  else if (drawAt > now) setText("eta", `The sale is open. ${same}`);
+  else setText("eta", "Drawing places…");
 }

@@ -2,7 +2,7 @@
 // has not started yet sees as the sale changes: the start, "sold out" or "ended".
 import { now as clockNow, onTheClock } from "../domain/clock";
 import { api } from "./api.js";
-import { count, money, when } from "./format.js";
+import { count, money, timeOfDay, when } from "./format.js";
 import { $, S, el, page, saleId, setText, takeSaleAnswer, timers } from "./page.js";
 import { showResult } from "./results.js";
 import { showStart } from "./start.js";
@@ -45,6 +45,9 @@ export function renderSale() {
     `Limit ${sale.per_user_limit} per ${sale.identity === "account" ? "shop account" : "shopper"}`,
     `Reserved for ${minutes >= 1 ? `${minutes} min` : `${sale.hold_ttl_s} s`} while you pay`,
   ];
+  // The lottery window: arriving a second earlier than others buys nothing.
+  const drawAt = Date.parse(sale.starts_at) + (sale.lottery_s ?? 0) * 1000;
+  if (sale.lottery_s > 0 && clockNow() < drawAt) facts.push(`Everyone who joins by ${timeOfDay(drawAt)} has the same chance`);
   const list = $("facts");
   if (list.textContent !== facts.join("")) list.replaceChildren(...facts.map((f) => el("li", {}, f)));
   $("product").removeAttribute("aria-busy");

@@ -110,13 +110,6 @@ async function main() {
   // The shop's sign-in for account sales: the throwaway server's secret, or --shop-secret.
   const shopSecret = server?.shopIdentitySecret ?? opts.shopSecret;
   const sign = opts.identity === "account" ? shopSigner(shopSecret) : null;
-  // Bots make their sessions before the sale exists, as a scalper would (a session lives a day).
-  const fleet = newFleet(opts);
-  const botRefusals = {};
-  if (fleet.length) {
-    say(`${opts.bots} bots make ${opts.bots * opts.botSessions} sessions`);
-    await prepareFleet(fleet, { client: botClient, sign, note: (...r) => noteRefusal(botRefusals, ...r) });
-  }
 
   // Gateway behaviour for this run (POST /admin/faults needs ALLOW_FAULTS on the target).
   const gatewayRates = {
@@ -144,6 +137,44 @@ async function main() {
     usedRates = null;
   }
 
+  const env = { api, admin, botClient, sign, server, pool, stripe, usedRates, gatewayRates };
+  const { sale, shoppers, bots, fair, ctx, stats, ledger, checks, poll, cpu, loadavg, settling, quiet, pacing } = await runSale(env, { timing });
+  // The price of fairness: the same crowd again, against a sale that admits more shoppers per unit.
+  const compared = opts.compareAdmitPerUnit === null ? null : await runSale(env, { admitPerUnit: opts.compareAdmitPerUnit, timing: {} });
+
+  const report = buildReport({
+    opts, sale, shoppers, bots, fairness: fair, samples: ctx.samples, ctx, stats, ledger, checks, timing, poll, target, faults: ctx.faults,
+    gatewayRates: usedRates, clientCounts: pool.counts, cpu, loadavg, settleSeen: [...settling.seen], settled: quiet.settled,
+    compared: compared && { admitPerUnit: opts.compareAdmitPerUnit, sale: compared.sale, fairness: compared.fair, poll: compared.poll, checks: compared.checks, ctx: compared.ctx },
+  });
+  const full = pacing ? `${report}\n\n${pacing.lines.join("\n")}` : report;
+  console.log(full);
+  const stamp = new Date(timing.started).toISOString().replace(/[-:]/g, "").replace(/\..*/, "").replace("T", "-");
+  const file = a.out ?? join(ROOT, `rehearsal-${stamp}.txt`);
+  writeFileSync(file, `${full}\n`);
+  say(`report written to ${file}`);
+  pool.close();
+  for (const p of botPools) p.close();
+  adminPool.close();
+  return [...checks, ...(compared?.checks ?? [])].some((k) => k.pass === false) ? 1 : 0;
+}
+
+
+/**
+ * One sale, start to finish: the bots' sessions, the sale, the crowd, the come-backs, quiet, the
+ * evidence and the checks. `admitPerUnit` overrides the option (the comparison run). `env` is what
+ * main set up: the clients, the shop's signer, the server, the gateway's rates.
+ */
+async function runSale(env, { admitPerUnit = opts.admitPerUnit, timing } = {}) {
+  const { api, admin, botClient, sign, server, pool, stripe, usedRates, gatewayRates } = env;
+  timing.started ??= now();
+  // Bots make their sessions before the sale exists, as a scalper would (a session lives a day).
+  const fleet = newFleet(opts);
+  const botRefusals = {};
+  if (fleet.length) {
+    say(`${opts.bots} bots make ${opts.bots * opts.botSessions} sessions`);
+    await prepareFleet(fleet, { client: botClient, sign, note: (...r) => noteRefusal(botRefusals, ...r) });
+  }
   // The sale. The burst starts t0; the sale opens openAfterS into it (earlier arrivals are
   // pre-queued and shuffled at the opening, later ones are first come, first served).
   const t0 = now() + 1500;
@@ -159,6 +190,8 @@ async function main() {
     admission_rate: opts.admissionRate,
     max_active: opts.maxActive,
     ...(opts.passTtlS && { pass_ttl_s: opts.passTtlS }),
+    ...(admitPerUnit !== undefined && { admit_per_unit: admitPerUnit }),
+    ...(opts.lotteryS !== undefined && { lottery_s: opts.lotteryS }),
     pow_difficulty: opts.pow,
     ...(opts.shards > 1 && { shards: opts.shards }),
     identity: opts.identity,
@@ -235,21 +268,7 @@ async function main() {
   if (pacing) checks.push(...pacing.checks);
   if (shop) checks.push(checkShopEvents({ mode: opts.shopWebhook, shop, sale, d1, stats }));
   timing.ended = now();
-
-  const report = buildReport({
-    opts, sale, shoppers, bots, fairness: fair, samples: ctx.samples, ctx, stats, ledger, checks, timing, poll: watch.poll, target, faults: ctx.faults,
-    gatewayRates: usedRates, clientCounts: pool.counts, cpu, loadavg, settleSeen: [...settling.seen], settled: quiet.settled,
-  });
-  const full = pacing ? `${report}\n\n${pacing.lines.join("\n")}` : report;
-  console.log(full);
-  const stamp = new Date(timing.started).toISOString().replace(/[-:]/g, "").replace(/\..*/, "").replace("T", "-");
-  const file = a.out ?? join(ROOT, `rehearsal-${stamp}.txt`);
-  writeFileSync(file, `${full}\n`);
-  say(`report written to ${file}`);
-  pool.close();
-  for (const p of botPools) p.close();
-  adminPool.close();
-  return checks.some((k) => k.pass === false) ? 1 : 0;
+  return { sale, shoppers, bots, fair, ctx, stats, ledger, checks, poll: watch.poll, cpu, loadavg, settling, quiet, timing, pacing };
 }
 
 async function cleanup(code) {

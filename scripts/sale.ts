@@ -107,6 +107,8 @@ program
   .addOption(new Option("--policy <policy>", "what an unpaid hold's units become (default release)").choices(["release", "undersell", "waitlist"]))
   .addOption(num("--rate <n>", "shoppers admitted from the line per second (default 50)", "--rate 50"))
   .addOption(num("--max-active <n>", "admitted shoppers at once, at most (default 1000)", "--max-active 1000"))
+  .addOption(num("--admit-per-unit <f>", "shoppers admitted per unit left (default 1: each admitted shopper's unit waits for them; up to 2, a faster sell-out for a race)", "--admit-per-unit 1.5"))
+  .addOption(num("--lottery <s>", "arrivals this many seconds after the opening join the pre-queue's draw (default 10)", "--lottery 10"))
   .addOption(num("--pow <bits>", "proof-of-work difficulty, 0-28 (default 16)", "--pow 16"))
   .addOption(num("--shards <n>", "split the stock over n product objects, 1-64 (default 1; fixed once created; not with waitlist)", "--shards 8"))
   .addOption(new Option("--file <sale.json>", "the whole configuration as JSON (the API's body) instead of flags").conflicts(["name", "price", "stock"]))
@@ -143,6 +145,8 @@ ${examples(
         release_policy: o.policy,
         admission_rate: o.rate,
         max_active: o.maxActive,
+        admit_per_unit: o.admitPerUnit,
+        lottery_s: o.lottery,
         pow_difficulty: o.pow,
         shards: o.shards,
       });
@@ -165,14 +169,17 @@ program
   .description("change a running sale's settings (they apply at once)")
   .addOption(num("--rate <n>", "shoppers admitted per second", "--rate 200"))
   .addOption(num("--max-active <n>", "admitted shoppers at once, at most", "--max-active 2000"))
+  .addOption(num("--admit-per-unit <f>", "shoppers admitted per unit left (1-2)", "--admit-per-unit 1.5"))
   .addOption(num("--hold-ttl <s>", "seconds a shopper has to pay (new holds)", "--hold-ttl 300"))
   .addOption(num("--pow <bits>", "proof-of-work difficulty (new challenges)", "--pow 18"))
   .addOption(new Option("--ends <iso>", "closing time, ISO 8601 with a zone").conflicts("endsIn"))
   .addOption(num("--ends-in <s>", "…or seconds from now", "--ends-in 1800"))
   .addHelpText("after", examples("update drop-1 --rate 200", "update drop-1 --max-active 5000 --ends-in 1800"))
   .action(async (id: string, o: Record<string, any>, cmd: Command) => {
-    const body = defined({ hold_ttl_s: o.holdTtl, admission_rate: o.rate, max_active: o.maxActive, pow_difficulty: o.pow, ends_at: instant(clockNow(), o.ends, o.endsIn) });
-    if (Object.keys(body).length === 0) throw new UsageError("nothing to update: give at least one of --rate, --max-active, --hold-ttl, --pow, --ends/--ends-in");
+    const body = defined({
+      hold_ttl_s: o.holdTtl, admission_rate: o.rate, max_active: o.maxActive, admit_per_unit: o.admitPerUnit, pow_difficulty: o.pow, ends_at: instant(clockNow(), o.ends, o.endsIn),
+    });
+    if (Object.keys(body).length === 0) throw new UsageError("nothing to update: give at least one of --rate, --max-active, --admit-per-unit, --hold-ttl, --pow, --ends/--ends-in");
     check(SaleUpdate, body);
     const r = await ok(cmd, (a) => a.update(id, body));
     out(cmd, r, () => printSale(r.sale));

@@ -13,5 +13,7 @@ export type AppEnv = {
     /** The sale a claim is for, as the edge has it cached, and who the shopper is in it (edge/identity.ts). */
     sale: SaleView;
     identity: string;
+    /** The claim's turn: when its waiting-room pass ends (durable-objects/inventory/turns.ts). */
+    turn: number;
   };
 };

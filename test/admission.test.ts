@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { KEY_SPACE } from "../domain/line";
+import { admittedAt, bucketAt, KEY_SPACE, sealedBucket } from "../domain/line";
 import type { Watermark } from "../domain/schemas/room";
-import { activeAt, admitLate, advance, burstOf, initialAdmission, MARKS, type Admission, type Limits } from "../domain/admission";
+import { activeAt, admitLate, advance, burstOf, initialAdmission, MARKS, unitsRoom, type Admission, type Limits } from "../domain/admission";
 import { standingOf } from "../src/edge/queue-status";
 
 /** A small seeded PRNG (mulberry32): irregular tick patterns that replay identically. */
@@ -189,11 +189,14 @@ describe("admission max_active", () => {
 });
 
 const K = KEY_SPACE / 4; // a key a quarter of the way through a bucket
-const wm = (over: Partial<Watermark> = {}): Watermark => ({
+const wm = (over: Partial<Watermark> = {}): Watermark => withDraw({
   configured: true, starts_at: 0, ends_at: 10_000_000, salt: "00", upto: { b: 3, k: K }, admitted: 10, queued: 2000,
   marks: [{ t: 0, admitted: 0, upto: null }, { t: 900_000, admitted: 10, upto: { b: 3, k: K } }],
-  waiting: [{ b: 3, n: 30 }, { b: 4, n: 100 }, { b: 5, n: 400 }], sealed: 10, rate: 5, max_active: 1000, pass_ttl_s: 120, active: 10, at: 0, ...over,
-});
+  waiting: [{ b: 3, n: 30 }, { b: 4, n: 100 }, { b: 5, n: 400 }], sealed: 10, draw_at: 0, sold_out: false, keeps_units: true,
+  rate: 5, max_active: 1000, pass_ttl_s: 120, active: 10, at: 0, ...over,
+}, over);
+/** No lottery window unless the test says: the draw is at the opening. */
+const withDraw = (w: Watermark, over: Partial<Watermark>): Watermark => ({ ...w, draw_at: over.draw_at ?? w.starts_at });
 
 /**
  * What a shopper is told, from their ticket's place and the cached watermark: admitted iff the
@@ -278,5 +281,55 @@ describe("late places", () => {
     for (let t = 1100; t <= 5000; t += 100) expect(advance(a, t, 1_000_000, lim).upto - 25).toBeLessThanOrEqual((10 * t) / 1000 + burstOf(10));
     // Without late places the line would have had more of its own admissions by 3 s.
     expect(advance(advance(initialAdmission(0), 1000, 1_000_000, lim), 3000, 1_000_000, lim).upto).toBeGreaterThan(at3.upto - 25);
+  });
+});
+
+/** Issue 19: a turn carries a unit; the lottery window; admission times never in the future. */
+describe("units, the draw and admission times", () => {
+  it("admits no more than the units left: per unit × available, less the turns out and unused", () => {
+    expect(unitsRoom(1, 50, 0, 0)).toBe(50);
+    expect(unitsRoom(1, 50, 30, 0)).toBe(20); // 30 admitted, none claimed yet: their units are kept
+    expect(unitsRoom(1, 40, 30, 10)).toBe(20); // 10 of them claimed (available went down by as many)
+    expect(unitsRoom(1, 0, 5, 0)).toBe(-5); // more turns out than units (late places): none may be admitted
+    expect(unitsRoom(2, 50, 0, 0)).toBe(100);
+    expect(unitsRoom(1.5, 3, 0, 0)).toBe(4);
+    // The rule's cap: advance admits min(tokens, line, max_active room, units).
+    const lim: Limits = { rate: 1000, max_active: 1_000_000, active_ms: 60_000, units: 7 };
+    expect(advance({ ...initialAdmission(0), tokens: 1000 }, 10, 500, lim).upto).toBe(7);
+    expect(advance({ ...initialAdmission(0), tokens: 1000 }, 10, 500, { ...lim, units: -3 }).upto).toBe(0);
+  });
+
+  it("arrivals before the draw (opening + lottery_s) are bucket 0, later ones keep their time since the opening; bucket 0 is sealed after the draw", () => {
+    const open = 1_000_000;
+    const draw = open + 10_000;
+    expect(bucketAt(open - 5000, open, draw)).toBe(0);
+    expect(bucketAt(open + 9999, open, draw)).toBe(0);
+    expect(bucketAt(open + 10_000, open, draw)).toBe(101);
+    expect(bucketAt(open + 50, open)).toBe(1); // no window: first come, first served from the opening
+    expect(sealedBucket(draw + 1400, open, 1000, 500, draw)).toBe(-1);
+    expect(sealedBucket(draw + 1500, open, 1000, 500, draw)).toBe(100);
+  });
+
+  it("a place's admission time is never after the tick that admitted it, whatever the ticks (random runs)", () => {
+    for (let run = 0; run < 50; run++) {
+      const activeMs = 1000 + Math.floor(Math.random() * 200_000);
+      const lim: Limits = { rate: 1 + Math.random() * 200, max_active: 1_000_000, active_ms: activeMs };
+      let a = initialAdmission(0);
+      let now = 0;
+      const admittedBy: number[] = []; // rank → the time of the tick that admitted it
+      for (let tick = 0; tick < 200; tick++) {
+        now += 1 + Math.floor(Math.random() * 400);
+        const before = a.upto;
+        // Ranks stand for places: rank r is the place { b: r, k: 0 }.
+        const b = advance(a, now, before + 1000, lim);
+        a = advance(a, now, before + 1000, lim, b.upto > before ? { b: b.upto, k: 0 } : null);
+        for (let r = before + 1; r <= a.upto; r++) admittedBy[r] = now;
+        // Every place still in the window: its admission time, from the marks, is at or before its tick.
+        for (let r = Math.max(1, a.upto - 50); r <= a.upto; r++) {
+          const at = admittedAt(a.marks, { b: r, k: 0 });
+          if (at !== null && admittedBy[r]! > now - activeMs) expect(at).toBeLessThanOrEqual(admittedBy[r]!);
+        }
+      }
+    }
   });
 });

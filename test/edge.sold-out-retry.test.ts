@@ -4,7 +4,7 @@ import { forgetEverything } from "../src/lib/isolate-state";
 import { advanceClock } from "./support/clock";
 import { counters, expectRefused } from "./support/edge";
 import { createSale } from "./support/sales";
-import { claim, idemKey, passFor, session } from "./support/shoppers";
+import { admitted, claim, idemKey, passFor, session } from "./support/shoppers";
 import { forge } from "./support/tokens";
 import { call, stats } from "./support/worker";
 
@@ -40,6 +40,7 @@ describe("a retried claim after the sell-out gets its own hold", () => {
   it("after a crash of the objects and the edge's caches, the retry still gets the hold", async () => {
     const sale = await createSale({ stock_total: 1 });
     const [a, b] = await Promise.all([session(), session()]);
+    await admitted(sale, a, b);
     const K = idemKey();
     const first = await claim(sale, a.token, K);
     expect(first.status).toBe(201);
@@ -55,6 +56,7 @@ describe("a retried claim after the sell-out gets its own hold", () => {
   it("the crowd without a valid pass stays on the fast path: no pass, forged, expired, another sale's", async () => {
     const [sale, other] = await Promise.all([createSale({ stock_total: 1 }), createSale({ stock_total: 5 })]);
     const [a, b] = await Promise.all([session(), session()]);
+    await admitted(sale, a, b);
     expect((await claim(sale, a.token)).status).toBe(201);
     expect((await claim(sale, b.token)).status).toBe(409);
     const crowd = await Promise.all(Array.from({ length: 20 }, () => session()));
@@ -76,6 +78,7 @@ describe("a retried claim after the sell-out gets its own hold", () => {
   it("a pass holder the object told 'sold out' is answered on the fast path from then on", async () => {
     const sale = await createSale({ stock_total: 1 });
     const [a, b] = await Promise.all([session(), session()]);
+    await admitted(sale, a, b);
     expect((await claim(sale, a.token)).status).toBe(201);
     expect((await claim(sale, b.token)).status).toBe(409); // b's claim reached the object once
     const before = await served(sale);

@@ -4,7 +4,7 @@ import { SOLD_OUT_FOR_NOW } from "../domain/schemas/hold";
 import { advanceClockTo, now, stopClock, thawClock } from "./support/clock";
 import { counters, EDGE_CACHE_MS, expectRefused, poll, roomStats } from "./support/edge";
 import { createSale } from "./support/sales";
-import { claim, enqueue, idemKey, passFor, session } from "./support/shoppers";
+import { admitted, claim, enqueue, idemKey, passFor, session } from "./support/shoppers";
 import { call, stats, stub } from "./support/worker";
 
 const withoutPass = (sale: string, token: string, key = idemKey()) =>
@@ -21,12 +21,16 @@ describe("sold-out fast path and edge caching", () => {
   // lapses only when the test moves the clock past EDGE_CACHE_MS.
   afterEach(thawClock);
 
-  /** A sold-out sale, its holders, and admitted shoppers who would claim next. */
+  /**
+   * A sold-out sale, its holders, the shopper who heard "sold out" from the object (admitted
+   * before the sell-out: two per unit), and the crowd without a pass (`next`).
+   */
   async function soldOut(stock: number, waiting: number) {
     const sale = await createSale({ stock_total: stock });
     const holders = await Promise.all(Array.from({ length: stock }, () => session()));
     const next = await Promise.all(Array.from({ length: waiting }, () => session()));
-    await Promise.all([...holders, ...next].map((s) => passFor(sale, s.token)));
+    // A turn carries a unit: only as many are admitted as the sale allows per unit (two here).
+    await Promise.all([...holders, next[0]!].map((s) => passFor(sale, s.token)));
     stopClock(); // everyone is in: from here on, only the test moves the clock
     const holds = [];
     for (const h of holders) {
@@ -38,7 +42,7 @@ describe("sold-out fast path and edge caching", () => {
     const heard = await claim(sale, next[0]!.token);
     expectRefused(heard, 409, "sold_out");
     const heardAt = now();
-    return { sale, holds, next: next.slice(1), heardAt };
+    return { sale, holds, next: next.slice(1), heard: next[0]!, heardAt };
   }
 
   /** The crowd: claims without a pass (or with one that is not valid for this sale). */
@@ -54,7 +58,7 @@ describe("sold-out fast path and edge caching", () => {
   }
 
   it("answers N claims 409 without the object; a hold cancelled inside the object is claimable again after the TTL", async () => {
-    const { sale, holds, next, heardAt } = await soldOut(2, 7);
+    const { sale, holds, next, heard, heardAt } = await soldOut(2, 7);
     await fastPathClaims(sale, next.slice(0, 5));
 
     // Cancelled in the object directly: this isolate is not told (the API route would tell it).
@@ -63,15 +67,15 @@ describe("sold-out fast path and edge caching", () => {
     expect((await stats(sale)).stock).toMatchObject({ available: 1, held: 1 });
     // Right after, the edge still says sold out from its cache…
     await fastPathClaims(sale, [next[5]!]);
-    // …and once its entry lapses, the unit can be claimed.
+    // …and once its entry lapses, the unit can be claimed (by the admitted shopper who lost the race).
     advanceClockTo(heardAt + EDGE_CACHE_MS + 100);
-    const back = await claim(sale, next[5]!.token);
+    const back = await claim(sale, heard.token);
     expect(back.status).toBe(201);
     expect((await stats(sale)).stock).toMatchObject({ available: 0, held: 2 });
   });
 
   it("a hold expired by the object's alarm (not via the edge) is claimable again after the TTL", async () => {
-    const { sale, holds, next, heardAt } = await soldOut(1, 3);
+    const { sale, holds, next, heard, heardAt } = await soldOut(1, 3);
     await fastPathClaims(sale, [next[0]!]);
     // Make the hold due and run the object's alarm on the stub (not support/worker's runAlarm, which
     // would also clear this isolate's cache).
@@ -82,12 +86,13 @@ describe("sold-out fast path and edge caching", () => {
     expect((await stats(sale)).holds).toMatchObject({ expired: 1, held: 0 });
     await fastPathClaims(sale, [next[1]!]);
     advanceClockTo(heardAt + EDGE_CACHE_MS + 100);
-    expect((await claim(sale, next[1]!.token)).status).toBe(201);
+    expect((await claim(sale, heard.token)).status).toBe(201);
   });
 
   it("a claim for more than is left does not make the edge say sold out while units remain", async () => {
     const sale = await createSale({ stock_total: 3, per_user_limit: 2 });
     const [a, b, c] = await Promise.all([session(), session(), session()]);
+    await admitted(sale, a, b, c);
     expect((await claim(sale, a.token, idemKey(), { qty: 2 })).status).toBe(201);
     // One unit left: B's claim for two is refused by the object…
     const tooMany = await claim(sale, b.token, idemKey(), { qty: 2 });

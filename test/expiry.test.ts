@@ -3,8 +3,8 @@ import { describe, expect, it } from "vitest";
 import type { HoldView } from "../domain/schemas/hold";
 import { advanceClockTo, now } from "./support/clock";
 import { createSale, expectStockInvariant } from "./support/sales";
-import { claim, heldBy, idemKey, passFor, pay, session } from "./support/shoppers";
-import { admin, call, runAlarm, stub, untilDue } from "./support/worker";
+import { admitted, claim, heldBy, idemKey, passFor, pay, session } from "./support/shoppers";
+import { admin, call, runAlarm, sleep, stub, until, untilDue } from "./support/worker";
 
 // hold_ttl_s has a schema minimum of 1 s: the shortest real payment window a test can wait out.
 const TTL = 1;
@@ -39,6 +39,7 @@ describe("hold expiry by policy", () => {
   it("release: the expired unit can be claimed by another shopper", async () => {
     const sale = await createSale({ stock_total: 1, hold_ttl_s: TTL, release_policy: "release" });
     const [a, b] = await Promise.all([session(), session()]);
+    await admitted(sale, a, b);
     const key = idemKey();
     const first = await claim(sale, a.token, key);
     expect(first.status).toBe(201);
@@ -73,6 +74,7 @@ describe("hold expiry by policy", () => {
   it("undersell: an expired unit is withdrawn, never relisted", async () => {
     const sale = await createSale({ stock_total: 2, hold_ttl_s: TTL, release_policy: "undersell" });
     const [a, b, c] = await Promise.all([session(), session(), session()]);
+    await admitted(sale, a, b, c);
     const h = await heldBy(sale, a.token);
     await expectStockInvariant(sale, expect);
 
@@ -285,6 +287,7 @@ describe("cancel", () => {
   it("release: returns the unit once, even when cancelled twice", async () => {
     const sale = await createSale({ stock_total: 1, release_policy: "release" });
     const [a, b] = await Promise.all([session(), session()]);
+    await admitted(sale, a, b);
     const ha = await heldBy(sale, a.token);
     expect((await claim(sale, b.token)).body.error).toBe("sold_out");
 

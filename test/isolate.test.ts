@@ -7,10 +7,14 @@ import { createSale, expectStockInvariant } from "./support/sales";
 import { claim, enqueue, heldBy, pay, session } from "./support/shoppers";
 import { admin, call, d1Orders, stats, stub, until } from "./support/worker";
 
-/** What an operator and a shopper can see of a sale, without the per-instance figures. */
+/**
+ * What an operator and a shopper can see of a sale, without the per-instance figures (the
+ * objects' served counters, and the room's last reading of the stock, which a new instance takes
+ * again a tick later).
+ */
 async function snapshot(sale: string, shoppers: { token: string; hold?: string; ticket?: string }[]) {
   const { served: _served, alarm_at, ...engine } = await stats(sale);
-  const { served: _roomServed, ...line } = await room(env, sale).stats();
+  const { served: _roomServed, claimable: _reading, ...line } = await room(env, sale).stats();
   const views = await Promise.all(
     shoppers.map(async (s) => ({
       hold: s.hold ? (await call("GET", `/api/holds/${s.hold}`, { token: s.token })).body : null,

@@ -2,8 +2,8 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { advanceClockTo, now } from "./support/clock";
 import { createSale, expectStockInvariant, saleConfig } from "./support/sales";
-import { claim, heldBy, idemKey, session } from "./support/shoppers";
-import { admin, call, stats, until } from "./support/worker";
+import { admitted, claim, heldBy, idemKey, session } from "./support/shoppers";
+import { admin, call, sleep, stats, until } from "./support/worker";
 
 const publicSale = async (sale: string) => (await call("GET", `/api/sales/${sale}`)).body.sale;
 
@@ -112,6 +112,7 @@ describe("restock", () => {
   it("a sold-out sale sells again after a restock, and stats, public info and D1 agree", async () => {
     const sale = await createSale({ stock_total: 1 });
     const [a, b, c] = await Promise.all([session(), session(), session()]);
+    await admitted(sale, a, b); // b: admitted, and loses the race for the one unit
     await heldBy(sale, a.token);
     expect((await claim(sale, b.token)).body.error).toBe("sold_out");
 

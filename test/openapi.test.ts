@@ -6,7 +6,7 @@ import { solve } from "../domain/pow.js";
 import { EVENT_TYPES, ShopEvent } from "../domain/schemas/events";
 import { app } from "../src/index";
 import { createSale, saleConfig, saleId } from "./support/sales";
-import { claim, enqueue, heldBy, idemKey, passFor, pay, session } from "./support/shoppers";
+import { admitted, claim, enqueue, heldBy, idemKey, passFor, pay, session } from "./support/shoppers";
 import { admin, api, call } from "./support/worker";
 
 /**
@@ -158,6 +158,7 @@ describe("shopper answers validate against the document", () => {
     const CL = "/api/sales/{id}/claim";
     const sale = await createSale({ id: saleId("oa"), stock_total: 1 });
     const [a, b, c] = await Promise.all([session(), session(), session()]);
+    await admitted(sale, a, b); // b is admitted, and loses the race for the one unit
     const key = idemKey();
     const first = documented("POST", CL, await claim(sale, a.token, key), 201);
     documented("POST", CL, await claim(sale, a.token, key), 200);
@@ -205,20 +206,25 @@ describe("shopper answers validate against the document", () => {
     const P = "/api/holds/{id}/pay";
     const O = "/api/orders/{id}";
     const sale = await createSale({ id: saleId("oa"), stock_total: 10, per_user_limit: 5 });
+    // A turn carries a unit: a pass whose hold has ended makes no other, so each hold below is a
+    // shopper of its own (one session, `token`, for the holds that are looked at again).
     const { token } = await session();
+    const own = async () => (await session()).token;
     const hold = await heldBy(sale, token);
     documented("GET", H, await call("GET", `/api/holds/${hold.id}`, { token }), 200);
     documented("GET", H, await call("GET", `/api/holds/${sale}_h${"0".repeat(20)}`, { token }), 404, "not_found");
     documented("DELETE", H, await call("DELETE", `/api/holds/${hold.id}`, { token }), 200);
     documented("POST", P, await pay(hold.id, token), 410, "hold_ended");
 
-    const paid = documented("POST", P, await pay((await heldBy(sale, token)).id, token, "tok_ok"), 200);
-    documented("DELETE", H, await call("DELETE", `/api/holds/${paid.body.hold.id}`, { token }), 409, "conflict");
-    documented("GET", O, await call("GET", `/api/orders/${paid.body.order_id}`, { token }), 200);
+    const buyer = await own();
+    const paid = documented("POST", P, await pay((await heldBy(sale, buyer)).id, buyer, "tok_ok"), 200);
+    documented("DELETE", H, await call("DELETE", `/api/holds/${paid.body.hold.id}`, { token: buyer }), 409, "conflict");
+    documented("GET", O, await call("GET", `/api/orders/${paid.body.order_id}`, { token: buyer }), 200);
     documented("GET", O, await call("GET", `/api/orders/${sale}_o${"0".repeat(20)}`, { token }), 404, "not_found");
     documented("GET", O, await call("GET", `/api/orders/${paid.body.order_id}`), 401, "unauthorized");
 
-    documented("POST", P, await pay((await heldBy(sale, token)).id, token, "tok_decline"), 402, "payment_declined");
+    const declined = await own();
+    documented("POST", P, await pay((await heldBy(sale, declined)).id, declined, "tok_decline"), 402, "payment_declined");
     // One card, one unit (limit 1): refused before a charge, or refunded when known only with it.
     const one = await createSale({ id: saleId("oa"), stock_total: 5 });
     const [x, y, z] = await Promise.all([session(), session(), session()]);
@@ -226,8 +232,9 @@ describe("shopper answers validate against the document", () => {
     documented("POST", P, await pay((await heldBy(one, y.token)).id, y.token, "tok_ok.card-doc"), 409, "card_limit_reached");
     documented("POST", P, await pay((await heldBy(one, z.token)).id, z.token, "tok_ok.late-card-doc"), 409, "card_limit_reached");
     // Lands long after the test: the hold stays pending until the object gives up (PAY_GIVE_UP_S).
-    const pending = documented("POST", P, await pay((await heldBy(sale, token)).id, token, "tok_late_60000"), 202);
-    documented("DELETE", H, await call("DELETE", `/api/holds/${pending.body.hold.id}`, { token }), 409, "payment_in_progress");
+    const late = await own();
+    const pending = documented("POST", P, await pay((await heldBy(sale, late)).id, late, "tok_late_60000"), 202);
+    documented("DELETE", H, await call("DELETE", `/api/holds/${pending.body.hold.id}`, { token: late }), 409, "payment_in_progress");
     documented("POST", P, await call("POST", `/api/holds/${hold.id}/pay`, { token, body: { payment_method: "no spaces allowed" } }), 400, "invalid_request");
   });
 

@@ -5,7 +5,7 @@ import type { HoldRow } from "../durable-objects/inventory/holds";
 import { gatewaySim } from "../domain/objects";
 import { now } from "./support/clock";
 import { createSale, expectStockInvariant } from "./support/sales";
-import { claim, heldBy, passFor, pay, session } from "./support/shoppers";
+import { admitted, claim, heldBy, pay, session } from "./support/shoppers";
 import { call, d1Orders, d1Refunds, ledger, runAlarm, sleep, stats, stub, until } from "./support/worker";
 
 // Test bindings (vitest.config.ts): PAY_TIMEOUT_MS 250, PAY_RETRY_MS 100, PAY_GIVE_UP_S 1,
@@ -86,6 +86,7 @@ describe("payments", () => {
     const sale = await createSale({ stock_total: 1 });
     const alice = await session();
     const bob = await session();
+    await admitted(sale, alice, bob); // bob is admitted too (two per unit), and finds the unit held
     const hold = await heldBy(sale, alice.token);
     expect((await claim(sale, bob.token)).status).toBe(409); // the only unit is held
 
@@ -147,8 +148,9 @@ describe("payments", () => {
     const sale = await createSale({ stock_total: 1 });
     const alice = await session();
     const bob = await session();
+    // Both in line before the charge, whose answer lands GATEWAY_LATE_MS later (bob is admitted: two per unit).
+    await admitted(sale, alice, bob);
     const hold = await heldBy(sale, alice.token);
-    await passFor(sale, bob.token); // in line before the charge, whose answer lands GATEWAY_LATE_MS later
 
     const res = await pay(hold.id, alice.token, "tok_timeout");
     expect(res.status).toBe(202);
@@ -265,6 +267,7 @@ describe("payments", () => {
     const sale = await createSale({ stock_total: 1 });
     const alice = await session();
     const bob = await session();
+    await admitted(sale, alice, bob);
     const hold = await heldBy(sale, alice.token);
 
     // A 5xx is an unknown outcome (a real provider may have charged): pending, not declined.
@@ -309,6 +312,8 @@ describe("a mixed payment run", () => {
       Array.from({ length: 60 }, async (_, i) => ({ ...(await session()), method: methods[i % 4]! })),
     );
     shoppers.sort(() => Math.random() - 0.5);
+    // Everyone through the line first (two per unit): the run below is claims and payments.
+    await admitted(sale, ...shoppers);
 
     const stopAt = Date.now() + 4000;
     // The driver's rounds (below): a shopper told "sold out" waits for the next one, in which the

@@ -6,8 +6,8 @@ import { SERIES_KEEP_S } from "../domain/schemas/series";
 import { Series, seriesTable, type SeriesOptions } from "../durable-objects/series";
 import { advanceClockTo, now } from "./support/clock";
 import { createSale, saleId } from "./support/sales";
-import { claim, enqueue, heldBy, pay, session } from "./support/shoppers";
-import { call, ops, stub } from "./support/worker";
+import { admitted, claim, enqueue, heldBy, pay, session } from "./support/shoppers";
+import { call, ops, sleep, stub } from "./support/worker";
 
 /**
  * The operators' per-second history (durable-objects/series.ts): counting touches memory only,
@@ -117,6 +117,7 @@ describe("GET /admin/sales/:id/series", () => {
   it("counts claims by outcome, payments, joins, admissions and the edge's rejections, per second", async () => {
     const sale = await createSale({ stock_total: 2 });
     const [a, b, c] = await Promise.all([session(), session(), session()]);
+    await admitted(sale, a, b, c); // c is admitted too (two per unit), and finds the units taken
     const hold = await heldBy(sale, a.token);
     expect((await pay(hold.id, a.token, "tok_ok")).status).toBe(200);
     await heldBy(sale, b.token);

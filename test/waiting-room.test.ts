@@ -44,9 +44,10 @@ async function untilAdmitted(sale: string, who: { s: Shopper; ticket: string }[]
 describe("the line", () => {
   it("pre-queue: one lottery ticket per identity however many sessions and joins; drawn by key at the opening; nobody lost or twice", async () => {
     // pass_ttl_s 10: admission times are kept to a tenth of a second (a hundredth of it).
+    // More units than shoppers: this is about the draw, not about the units (test/fair-admission.test.ts).
     // A minute ahead (the clock is moved to it): every join is before the opening on any machine.
     const startsAt = now() + 60_000;
-    const sale = await createSale({ starts_at: new Date(startsAt).toISOString(), admission_rate: 25, pass_ttl_s: 10 });
+    const sale = await createSale({ starts_at: new Date(startsAt).toISOString(), admission_rate: 25, pass_ttl_s: 10, stock_total: 100 });
     const accounts = Array.from({ length: 30 }, (_, i) => `pre-${Date.now().toString(36)}-${i}`);
     // Each account: two sessions, each joining twice.
     const joined = await Promise.all(
@@ -114,7 +115,7 @@ describe("admission on the real object", () => {
     // Shoppers first: a sale open while they sign in would save up admissions for an empty line.
     const shoppers = await Promise.all(Array.from({ length: 120 }, () => session()));
     const opens = now();
-    const sale = await createSale({ admission_rate: R, starts_at: new Date(opens).toISOString() });
+    const sale = await createSale({ admission_rate: R, starts_at: new Date(opens).toISOString(), stock_total: 1000 });
     await Promise.all(shoppers.map((s) => joinAs(sale, s)));
     advanceClock(2500);
     await runDurableObjectAlarm(room(env, sale)); // the room's own tick, now rather than on its timer
@@ -144,7 +145,7 @@ describe("admission on the real object", () => {
   });
 
   it("applies PATCH admission_rate from the next tick; stats show the line and the arrival curve", async () => {
-    const sale = await createSale({ admission_rate: 2 });
+    const sale = await createSale({ admission_rate: 2, stock_total: 1000 });
     const shoppers = await Promise.all(Array.from({ length: 80 }, () => session()));
     await Promise.all(shoppers.map((s) => joinAs(sale, s)));
     advanceClock(700);

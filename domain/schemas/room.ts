@@ -10,7 +10,22 @@ export type RoomConfig = {
   max_active: number;
   /** How long an admitted shopper may claim (and counts against max_active). */
   pass_ttl_s: number;
+  /** Shoppers admitted per unit they can still claim (1: each admitted shopper's unit waits for them). Absent in rooms configured before it: 1. */
+  admit_per_unit?: number;
+  /** Arrivals this long after the opening still join the pre-queue's draw. Absent: 0. */
+  lottery_s?: number;
+  /** The sale's product objects (stock shards), whose claimable units the room reads. Absent: 1. */
+  shards?: number;
+  /** Under `undersell` an ended hold's unit never comes back. */
+  release_policy?: "release" | "undersell" | "waitlist";
 };
+
+/**
+ * What one product object tells the room (at most once per tick, never per claim): its units
+ * available and in open holds, transfers it waits for (a sharded sale), and the turns used:
+ * `[pass end (ms), identities whose pass made a hold]` for passes that have not ended.
+ */
+export type Claimable = { available: number; held: number; asking: number; used: [number, number][] };
 
 /** Edge counters an operator sees in stats; incremented in the isolate, flushed to the room. */
 export const COUNTERS = [
@@ -44,6 +59,12 @@ export type Watermark = {
   waiting: Waiting[];
   /** The last bucket whose arrivals are all in (-1 before the pre-queue is). */
   sealed: number;
+  /** When the draw closes: arrivals before it (the opening + lottery_s) are in the pre-queue's lottery. */
+  draw_at: number;
+  /** No unit can come back (none available, no hold open, none on its way): those still waiting are told `sold_out`. */
+  sold_out: boolean;
+  /** Each admitted shopper's unit is kept for them while their pass lasts (admit_per_unit ≤ 1). */
+  keeps_units: boolean;
   rate: number;
   max_active: number;
   pass_ttl_s: number;
@@ -65,8 +86,11 @@ export const QueueBody = z.strictObject({
  */
 export const QueueStatus = z.object({
   state: z
-    .enum(["waiting", "admitted", "expired"])
-    .describe("`expired`: admitted, but the time to claim has passed; queue again (at the back)"),
+    .enum(["waiting", "admitted", "expired", "sold_out"])
+    .describe(
+      "`expired`: admitted, but the time to claim has passed; queue again (at the back). `sold_out`: still waiting, but no unit can " +
+        "come back (none left, no hold open): the place is kept, and polling again (every `refresh_s`) admits it if units return (a restock)",
+    ),
   position: z.number().int().nonnegative().nullable().describe("null before the sale opens: the pre-queue is drawn at the start"),
   eta_s: z.number().int().nonnegative().nullable(),
   refresh_s: z.number().int().nonnegative().describe("when to poll again"),
@@ -79,6 +103,14 @@ export const QueueStatus = z.object({
     .object({ bucket: z.number().int().nonnegative(), key: z.number().int().nonnegative() })
     .describe("the shopper's place: arrival bucket (0 = before the opening) and line key; the line is served in this order"),
   admitted_at: z.iso.datetime().nullable().describe("when the watermark passed this place"),
+  unit_kept_until: z.iso
+    .datetime()
+    .nullable()
+    .describe("admitted: a unit is kept for this shopper until then (the end of the pass), when the sale admits one shopper per unit"),
+  draw_at: z.iso
+    .datetime()
+    .nullable()
+    .describe("in the pre-queue: everyone who joins by then has the same chance (places are drawn after it); null once drawn"),
 });
 export type QueueStatus = z.infer<typeof QueueStatus>;
 
@@ -94,12 +126,21 @@ export const RoomStats = z
     opened: z.boolean(),
     admission_rate: z.number().nonnegative(),
     max_active: n,
+    admit_per_unit: z.number().nonnegative(),
+    claimable: z
+      .object({ available: n, held: n, outstanding: n.describe("turns handed out and not yet used"), sold_out: z.boolean(), read_at: z.iso.datetime().nullable() })
+      .describe("what the room last read from the product objects"),
     counters: z.object(Object.fromEntries(COUNTERS.map((c) => [c, n])) as Record<Counter, typeof n>),
     prequeued: n.describe("arrivals before the opening (the lottery)"),
     /** Arrivals per second after the opening (the last ten minutes of them, at most). */
     arrivals: z.array(z.object({ t: z.iso.datetime(), n })),
     served: z
-      .object({ reports: n, watermarks: n, late: n.describe("places reported after the watermark had passed them: admitted at once, debited from the rate") })
+      .object({
+        reports: n,
+        watermarks: n,
+        late: n.describe("places reported after the watermark had passed them: admitted at once, debited from the rate"),
+        stock_reads: n.describe("calls to the product objects for their claimable units (at most one per object per tick, never one per claim)"),
+      })
       .describe("the room's calls and late places since the object started"),
   })
   .meta({ id: "RoomStats" });

@@ -38,6 +38,17 @@ const tunable = {
   admission_rate: z.number().positive().max(100_000),
   max_active: z.number().int().min(1).max(10_000_000),
   pow_difficulty: z.number().int().min(0).max(28),
+  admit_per_unit: z
+    .number()
+    .min(0.1)
+    .max(2)
+    .describe("shoppers admitted per unit they can still claim: 1 keeps each admitted shopper's unit for them (fair); up to 2 for sales that expect no-shows (a faster sell-out, and a race among the admitted)"),
+  lottery_s: z
+    .number()
+    .int()
+    .min(0)
+    .max(600)
+    .describe("arrivals in this many seconds after the opening join the pre-queue's draw (reaction time buys nothing); later ones are first come, first served"),
 };
 
 /** What an operator sends to create a sale (ARCHITECTURE.md "Sale configuration"). */
@@ -54,6 +65,8 @@ export const SaleInput = z
     admission_rate: tunable.admission_rate.default(50),
     max_active: tunable.max_active.default(1000),
     pass_ttl_s: tunable.pass_ttl_s.default(120),
+    admit_per_unit: tunable.admit_per_unit.default(1),
+    lottery_s: tunable.lottery_s.default(10),
     pow_difficulty: tunable.pow_difficulty.default(16),
     identity: Identity.default("account"),
     network_cap: z.number().int().min(1).max(1000).default(1).describe("anonymous sales: places in line and holds per client network"),
@@ -82,6 +95,7 @@ export const SaleUpdate = z
     admission_rate: tunable.admission_rate,
     max_active: tunable.max_active,
     pass_ttl_s: tunable.pass_ttl_s,
+    admit_per_unit: tunable.admit_per_unit,
     pow_difficulty: tunable.pow_difficulty,
     ends_at: Instant,
   }, {
@@ -137,6 +151,7 @@ export const SaleView = z
     pow_difficulty: z.number().int(),
     identity: Identity,
     network_cap: z.number().int(),
+    lottery_s: z.number().int().describe("everyone who joins within this many seconds after the opening has the same chance (the draw)"),
     stock_total: Count,
     available: Count,
     held: Count.describe("units in someone's payment window: under `release` some may come back"),

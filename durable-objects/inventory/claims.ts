@@ -7,14 +7,15 @@ import { statusOf } from "../../domain/clock";
 import { iso, type Host } from "./host";
 import { holdView, type Holds } from "./holds";
 import { noSale, type Sale } from "./sale";
+import type { Turns } from "./turns";
 import type { Waitlist } from "./waitlist";
 
 /**
  * A claim: `user` owns the hold (the session that sees and pays it), `identity` is who the
  * per-user limit counts (src/edge/identity.ts; the owner when not given), `key` its
- * Idempotency-Key.
+ * Idempotency-Key, `turn` the end of the pass it came with (turns.ts: the turn it uses).
  */
-export type ClaimRequest = { user: string; identity?: string; qty: number; key: string };
+export type ClaimRequest = { user: string; identity?: string; qty: number; key: string; turn?: number };
 
 /**
  * A claim and its answer, set inside the transaction and sent only once that has committed.
@@ -39,6 +40,7 @@ export interface ClaimsHost extends Host {
   sale: Pick<Sale, "row" | "config" | "take" | "forget" | "cachedId">;
   holds: Pick<Holds, "mine" | "insert" | "view">;
   waitlist: Pick<Waitlist, "waiting" | "join">;
+  turns: Pick<Turns, "used" | "use">;
 }
 
 /**
@@ -171,7 +173,7 @@ export class Claims {
   }
 
   private applyOne(
-    { user, identity = user, qty, key }: ClaimRequest,
+    { user, identity = user, qty, key, turn }: ClaimRequest,
     stock: { available: number; held: number },
     cfg: SaleConfig,
     closed: Refusal | undefined,
@@ -202,8 +204,14 @@ export class Claims {
     // skipStockCheck: a deliberate bug for testing the tests (MUTATION, docs/testing.md).
     const short = this.skipStockCheck ? null : soldOut(stock, qty, cfg.release_policy);
     if (short) return short;
+    // A turn carries one unit: once the identity's holds under it have ended (paid, or unpaid: that
+    // unit went to the next place in line), the same pass makes no other hold.
+    if (turn !== undefined && !mine.some((h) => h.status === "held" || h.status === "pending") && this.host.turns.used(turn, identity)) {
+      return refuse("pass_required", "this pass has had its turn (its hold has ended, and an unpaid unit went to the next shopper in line): queue again for another");
+    }
     stock.available -= qty;
     stock.held += qty;
+    if (turn !== undefined) this.host.turns.use(turn, identity);
     // A new hold has no refund: its view needs no look-up.
     return ok({ kind: "hold", hold: holdView(this.holds.insert(user, identity, key, qty, "claim", cfg, now), cfg, undefined), created: true });
   }

@@ -32,6 +32,8 @@ import { INVENTORY_SCHEMA } from "./schema";
 import { ShardLedger } from "./shard";
 import { inventoryStats, type InventoryStats, type Served } from "./stats";
 import { Waitlist } from "./waitlist";
+import { Turns } from "./turns";
+import type { Claimable } from "../../domain/schemas/room";
 
 export type { ClaimRequest, InventoryStats, TransferFault };
 export type ReconcileReport = Awaited<ReturnType<ProductInventory["reconcile"]>>;
@@ -68,6 +70,7 @@ export class ProductInventory extends DurableObject<Env> {
   /** The shop's order events and their pipes (docs/events.md). */
   private readonly events: Events;
   private readonly delivery: Delivery;
+  private readonly turns: Turns;
   /** Tests only, through runInDurableObject (an instance field: not reachable over RPC). */
   readonly testFaults: { transfer: TransferFault | null } = { transfer: null };
   /** The operators' per-second history (series.ts): every part counts into it through its host. */
@@ -124,12 +127,13 @@ export class ProductInventory extends DurableObject<Env> {
 
     const ledger = (this.ledger = new ShardLedger(sql));
     this.sale = new Sale({ ...host, enqueue, offerWaitlist, catalogStock: (row) => ledger.publishedStock(row.stock_total) });
+    this.turns = new Turns(sql);
     this.holds = new Holds({
       ...host, sale: this.sale, offerWaitlist, refundOf: (holdId) => this.refunds.of(holdId), idPrefix: (sale) => ledger.name(sale),
     });
     this.waitlist = new Waitlist({ ...host, sale: this.sale, holds: this.holds });
     this.claims = new Claims({
-      ...host, groupCommit: this.s.GROUP_COMMIT, skipStockCheck: this.s.MUTATION === "skip-stock-check", served: this.served, sale: this.sale, holds: this.holds, waitlist: this.waitlist,
+      ...host, groupCommit: this.s.GROUP_COMMIT, skipStockCheck: this.s.MUTATION === "skip-stock-check", served: this.served, sale: this.sale, holds: this.holds, waitlist: this.waitlist, turns: this.turns,
     });
     this.refunds = new Refunds({ ...host, sale: this.sale, enqueue, gateway: gatewayOnce });
     const rates = ratesFor(env);
@@ -222,6 +226,17 @@ export class ProductInventory extends DurableObject<Env> {
     const f = this.ledger.brief();
     if (!row || !f) return noSale();
     return ok({ sale: this.sale.view(row, now()), base: f.base, asking: f.asking });
+  }
+
+  /**
+   * What the waiting room needs to admit no more shoppers than units (turns.ts): units available
+   * and held here, transfers this shard waits for, and the turns used that have not ended. Asked
+   * by the room at most once per tick, whatever the number of claims.
+   */
+  claimable(): Result<Claimable> {
+    const row = this.sale.row();
+    if (!row) return noSale();
+    return ok({ available: row.available, held: row.held, asking: this.ledger.brief()?.asking ?? 0, used: this.turns.open(now()) });
   }
 
   // ---------------------------------------------------------------- claims (claims.ts)

@@ -97,7 +97,7 @@ export class Sale {
     return {
       id: cfg.id, product: cfg.product, status: statusOf(row.state, cfg, now), starts_at: iso(cfg.starts_at), ends_at: iso(cfg.ends_at),
       hold_ttl_s: cfg.hold_ttl_s, per_user_limit: cfg.per_user_limit, release_policy: cfg.release_policy,
-      pow_difficulty: cfg.pow_difficulty, identity: cfg.identity, network_cap: cfg.network_cap,
+      pow_difficulty: cfg.pow_difficulty, identity: cfg.identity, network_cap: cfg.network_cap, lottery_s: cfg.lottery_s,
       stock_total: row.stock_total, available: row.available, held: row.held,
       sold_out: row.available === 0,
     };

@@ -5,6 +5,7 @@ import { HOLDS_DDL } from "./holds";
 import { META_DDL } from "./meta";
 import { OUTBOX_DDL } from "./outbox";
 import { PAY_QUEUE_DDL } from "./pay-queue";
+import { TURNS_DDL } from "./turns";
 import { PROVIDER_EVENTS_DDL } from "./provider-events";
 import { REFUNDS_DDL } from "./refunds";
 import { SALE_DDL } from "./sale";
@@ -23,4 +24,6 @@ export const INVENTORY_SCHEMA: readonly Version[] = [
   PAY_QUEUE_DDL,
   // 3: the shop's order events and their delivery state per pipe (events.ts, docs/events.md).
   [...EVENTS_DDL],
+  // 4: the turns used, by the room's turn and the identity that used it (turns.ts: a turn carries one unit).
+  TURNS_DDL,
 ];

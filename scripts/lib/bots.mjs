@@ -198,6 +198,7 @@ async function runIdentity(ctx, bot, idn, sessions) {
       continue;
     }
     const lead = joined.sort((x, y) => before(x.standing.place, y.standing.place))[0];
+    if (lead.standing.state === "sold_out") return void (idn.outcome = "sold_out_waiting");
     if (lead.standing.state === "expired") await join(ctx, bot, lead);
     else if (lead.standing.state !== "admitted") await poll(ctx, bot, lead, true);
     if (lead.standing?.state === "admitted") {

@@ -4,7 +4,11 @@
 //  - for honest shoppers who arrived after the opening: Spearman's ρ between the order they joined
 //    the line (their request on the wire) and the order they were admitted in (1 = strictly first
 //    come, first served; the line's buckets of 100 ms make it a little less);
-//  - "overtaken": the share of winners who arrived after an honest shopper who kept trying and lost.
+//  - "overtaken": the share of winners who arrived after an honest shopper who kept trying and lost;
+//  - the draw (issue 19): the bots' share of the identities in the pre-queue's lottery (bucket 0:
+//    before the opening and in the lottery window after it), against their share of the units;
+//  - units follow the line: the share of units sold to the first `stock + no-shows` places, where a
+//    no-show is a place whose turn came and who did not buy (walked away, cancelled, was declined).
 import { percentile, spearman } from "./stats.mjs";
 
 /** Outcomes of an honest shopper who wanted a unit to the end and got none. */
@@ -70,6 +74,28 @@ export function fairness({ shoppers, bots, sale, soldOutAt = null }) {
     return d.length ? { n: d.length, p50: percentile(d, 50), p90: percentile(d, 90) } : null;
   };
 
+  // The draw: identities whose place is in bucket 0 (the pre-queue and the lottery window).
+  const drawn = everyone.filter((r) => r.prequeued);
+  const draw = { all: drawn.length, bots: drawn.filter((r) => r.bot !== undefined).length };
+
+  // Units follow the line: walk the places in line order (the place a turn came to, else the first
+  // one) until `stock` places that did not no-show; the units sold to those places, of all sold.
+  const placeOf = (r) => (r.admission ? { bucket: r.admission.bucket, key: r.admission.key } : r.place);
+  const ranked = everyone.filter((r) => placeOf(r)).sort((x, y) => before(placeOf(x), placeOf(y)));
+  const noShow = (r) => r.admission && unitsOf(r) === 0 && !LOST.has(r.outcome);
+  let kept = 0;
+  let places = 0;
+  let prefixUnits = 0;
+  let noShows = 0;
+  for (const r of ranked) {
+    if (kept >= sale.stock_total) break;
+    places++;
+    prefixUnits += unitsOf(r);
+    if (noShow(r)) noShows++;
+    else kept++;
+  }
+  const line = { places, noShows, units: prefixUnits, sold: units.bots + units.honest, share: share(prefixUnits, units.bots + units.honest) };
+
   const prequeue = {
     honest: shoppers.filter((r) => r.prequeued).length,
     bots: bots.filter((r) => r.prequeued).length,
@@ -86,7 +112,10 @@ export function fairness({ shoppers, bots, sale, soldOutAt = null }) {
       botIdentities: share(identities.bots, identities.bots + identities.honest),
       botNetworks: share(networks.bots, networks.bots + networks.honest),
       botContenders: share(contenders.bots, contenders.all),
+      botDraw: share(draw.bots, draw.all),
     },
+    draw,
+    line,
     postOpening: { n: post.length, spanMs, rho: Number.isNaN(rho) ? null : rho, rhoArrival: Number.isNaN(rhoArrival) ? null : rhoArrival },
     overtaken: { winners: winners.length, n: overtaken, beyondBucket: overtakenByBucket, share: share(overtaken, winners.length), losers: losers.length },
     prequeue,

@@ -15,6 +15,10 @@ export function help() {
   --retries N (2, claims after "sold out for now")  --concurrency N (64 requests in flight)
   --poll-cap-s S (2)  --think-ms MS (1000)  --hold-ttl-s S (5)  --pow BITS (8)
   --admission-rate R (max(100, shoppers/10))  --max-active N  --pass-ttl-s S (120)  --policy release|undersell|waitlist
+  --admit-per-unit F (the sale's default, 1: each admitted shopper's unit waits for them; up to 2)
+  --lottery-s S (the sale's default, 10: arrivals this long after the opening join the pre-queue's draw)
+  --compare-admit-per-unit F (after the sale, the same crowd again against a sale with admit_per_unit F, e.g. 2:
+     the price of fairness, as sell-out times measured in one run)
   --per-user-limit N (1)  --shards N (1: the stock split over N product objects, 1-64)
   --fault d1|restart|gateway (repeatable)  --d1-down-ms MS (8000)  --late-ms MS
   --same-ip (all shoppers from one address: the per-IP limit bites)
@@ -83,6 +87,9 @@ export function parseOptions(args) {
       "admission-rate": { type: "string" },
       "max-active": { type: "string" },
       "pass-ttl-s": { type: "string" },
+      "admit-per-unit": { type: "string" },
+      "lottery-s": { type: "string" },
+      "compare-admit-per-unit": { type: "string" },
       policy: { type: "string", default: "release" },
       "per-user-limit": { type: "string", default: "1" },
       shards: { type: "string", default: "1" },
@@ -139,6 +146,9 @@ export function parseOptions(args) {
     admissionRate: a["admission-rate"] ? num("admission-rate") : Math.max(100, Math.ceil(shoppersN / 10)),
     maxActive: a["max-active"] ? Math.floor(num("max-active")) : Math.max(1000, shoppersN),
     passTtlS: a["pass-ttl-s"] ? Math.max(1, Math.floor(num("pass-ttl-s"))) : undefined,
+    admitPerUnit: a["admit-per-unit"] === undefined ? undefined : num("admit-per-unit"),
+    lotteryS: a["lottery-s"] === undefined ? undefined : Math.floor(num("lottery-s")),
+    compareAdmitPerUnit: a["compare-admit-per-unit"] === undefined ? null : num("compare-admit-per-unit"),
     policy: a.policy,
     perUserLimit: Math.max(1, Math.floor(num("per-user-limit"))),
     shards: Math.floor(num("shards")),
@@ -163,6 +173,9 @@ export function parseOptions(args) {
   // A late success lands after the payment window has given up (PAY_GIVE_UP_S): it must be refunded.
   opts.lateMs = a["late-ms"] ? Math.floor(num("late-ms")) : opts.faults.has("gateway") ? PAY.PAY_GIVE_UP_S * 1000 + 2000 : 2000;
   opts.payPollS = PAY.PAY_GIVE_UP_S + opts.lateMs / 1000 + 15;
+  for (const [k, v] of [["admit-per-unit", opts.admitPerUnit], ["compare-admit-per-unit", opts.compareAdmitPerUnit]]) {
+    if (v !== undefined && v !== null && (v < 0.1 || v > 2)) usage(`--${k} is 0.1-2`);
+  }
   for (const f of opts.faults) if (!["d1", "restart", "gateway"].includes(f)) usage(`unknown --fault ${f} (d1, restart, gateway)`);
   if (!["release", "undersell", "waitlist"].includes(opts.policy)) usage("--policy is release, undersell or waitlist");
   if (opts.shards < 1 || opts.shards > 64) usage("--shards is 1-64");

@@ -35,7 +35,7 @@ export function buildReport(r) {
   const opened = sale.starts_at_ms;
   L.push(`flashsale rehearsal — ${new Date(timing.started).toISOString()}`);
   L.push(`target   ${target}`);
-  L.push(`sale     ${sale.id}: stock ${sale.stock_total}, policy ${sale.release_policy}, hold_ttl ${sale.hold_ttl_s} s, per-user limit ${sale.per_user_limit}, admission ${sale.admission_rate}/s (max_active ${sale.max_active}), pow ${sale.pow_difficulty} bits`);
+  L.push(`sale     ${sale.id}: stock ${sale.stock_total}, policy ${sale.release_policy}, hold_ttl ${sale.hold_ttl_s} s, per-user limit ${sale.per_user_limit}, admission ${sale.admission_rate}/s (max_active ${sale.max_active}, admit_per_unit ${sale.admit_per_unit ?? "default (1)"}, lottery_s ${sale.lottery_s ?? "default (10)"}), pow ${sale.pow_difficulty} bits`);
   L.push(`crowd    ${opts.shoppers} shoppers over ${opts.arrivalS} s (sale opens ${opts.openAfterS} s into the burst${opts.prequeue === null ? "" : `; ${opts.prequeue} of them before it`}); ${opts.concurrency} requests in flight max; poll cap ${opts.pollCapS} s;`);
   L.push(`identity ${sale.identity ?? "account"}: ${sale.identity === "anonymous" ? "each honest shopper an anonymous session from its own network (network_cap 1)" : "each honest shopper signed in as its own shop account"}`);
   if (opts.bots) {
@@ -110,6 +110,11 @@ export function buildReport(r) {
   L.push(...fairnessLines(r.fairness));
   L.push("");
 
+  if (r.compared) {
+    L.push(...priceLines({ sale, poll, fairness: r.fairness, ctx }, r.compared));
+    L.push("");
+  }
+
   // Refusals
   for (const [label, table] of [["REFUSALS of honest shoppers (non-2xx answers by step, status and code)", ctx.refusals], ["REFUSALS of bots", bots.length ? ctx.botRefusals : null]]) {
     if (!table) continue;
@@ -142,6 +147,32 @@ export function buildReport(r) {
   return L.join("\n");
 }
 
+/** When the sale sold out, from the opening and from the draw (the lottery window's end). */
+export function sellOut(run) {
+  const opened = run.sale.starts_at_ms;
+  const draw = opened + (run.sale.lottery_s ?? 10) * 1000;
+  const all = run.poll.allSoldAt || null;
+  return { opened, draw, allSoldS: all && (all - opened) / 1000, allSoldFromDrawS: all && (all - draw) / 1000, firstEmptyS: run.poll.firstSoldOutAt ? (run.poll.firstSoldOutAt - opened) / 1000 : null };
+}
+
+/** The PRICE OF FAIRNESS section: this sale against the same crowd with more shoppers admitted per unit. */
+function priceLines(main, cmp) {
+  const a = sellOut(main);
+  const b = sellOut(cmp);
+  const ratio = (x, y) => (x && y ? (x / y).toFixed(2) : "-");
+  const t = (x) => (x === null ? "never" : `${x.toFixed(1)} s`);
+  const f = cmp.fairness;
+  const failed = cmp.checks.filter((k) => k.pass === false).map((k) => k.name);
+  return [
+    `PRICE OF FAIRNESS (the same crowd again, in this run, against admit_per_unit ${cmp.admitPerUnit})`,
+    `  sold = stock      this sale ${t(a.allSoldS)} after the opening (${t(a.allSoldFromDrawS)} after the draw); admit_per_unit ${cmp.admitPerUnit}: ${t(b.allSoldS)} (${t(b.allSoldFromDrawS)}); ratio ${ratio(a.allSoldS, b.allSoldS)} (${ratio(a.allSoldFromDrawS, b.allSoldFromDrawS)} from the draw; target ≤ 1.5)`,
+    `  available = 0     this sale +${t(a.firstEmptyS)}; admit_per_unit ${cmp.admitPerUnit}: +${t(b.firstEmptyS)}`,
+    `  its fairness      bots won ${p1(f.shares.botUnits)} of the units (${f.units.bots} of ${f.units.bots + f.units.honest}), bots' share of the draw ${p1(f.shares.botDraw)}; units to the first ${f.line.places} places ${p1(f.line.share)}`,
+    `  its invariants    ${failed.length ? `FAIL: ${failed.join("; ")}` : `all ${cmp.checks.filter((k) => k.pass === true).length} passed`}`,
+    ...cmp.checks.filter((k) => k.pass === false).flatMap((k) => [`        ${k.detail}`, ...k.evidence.slice(0, 5).map((e) => `        ! ${e}`)]),
+  ];
+}
+
 const f3 = (x) => (x === null ? "n/a" : x.toFixed(3));
 const p1 = (x) => (x === null ? "-" : `${(100 * x).toFixed(1)} %`);
 
@@ -154,6 +185,11 @@ export function fairnessLines(f) {
   if (f.identities.bots) {
     L.push(`  bots' share       of identities ${p1(f.shares.botIdentities)} (${f.identities.bots} of ${f.identities.bots + f.identities.honest}), of networks ${p1(f.shares.botNetworks)} (${f.networks.bots} of ${f.networks.bots + f.networks.honest}),`);
     L.push(`                    of the identities admitted when the stock first ran out ${p1(f.shares.botContenders)} (${f.contenders.bots} of ${f.contenders.all})`);
+  }
+  if (f.draw) {
+    const bots = f.identities.bots ? `bots ${f.draw.bots} of ${f.draw.all} identities (${p1(f.shares.botDraw)}); bots won ${p1(f.shares.botUnits)} of the units (target ≤ their share + 5 points)` : `${f.draw.all} identities`;
+    L.push(`  the draw          ${bots}`);
+    L.push(`  units follow line ${p1(f.line.share)} of the ${f.line.sold} units sold went to the first ${f.line.places} places (stock + ${f.line.noShows} no-shows: admitted, did not buy) (target ≥ 95 %)`);
   }
   L.push(`  pre-queue         ${f.prequeue.honest} honest shoppers${f.identities.bots ? ` and ${f.prequeue.bots} bot identities` : ""} (a lottery, one key per identity); ${f.prequeue.honestUnits} units to honest pre-queuers`);
   L.push(`  after the opening Spearman ρ between joining order and admission order = ${f3(f.postOpening.rho)} over ${f.postOpening.n} admitted honest shoppers (target ≥ 0.95; 1 = strict first come, first served)`);

@@ -25,6 +25,8 @@ export const FLAGS: Record<string, { flag: string; example: string; invalid?: st
   release_policy: { flag: "--policy", example: "--policy release" },
   admission_rate: { flag: "--rate", example: "--rate 50 (shoppers admitted per second)" },
   max_active: { flag: "--max-active", example: "--max-active 1000" },
+  admit_per_unit: { flag: "--admit-per-unit", example: "--admit-per-unit 1 (0.1-2 shoppers per unit left)" },
+  lottery_s: { flag: "--lottery", example: "--lottery 10 (seconds after the opening, 0-600)" },
   pow_difficulty: { flag: "--pow", example: "--pow 16 (bits, 0-28)" },
   shards: { flag: "--shards", example: "--shards 8 (1-64 product objects)" },
   qty: { flag: "<qty>", example: "20 (1-10000000 units)" },

@@ -69,7 +69,7 @@ export function printStats(s: Record<string, any>, history?: History) {
     ["stock", `${st.available} available · ${st.held} held · ${st.sold} sold · ${st.withdrawn} withdrawn${st.in_transit ? ` · ${st.in_transit} in transit` : ""} · of ${st.stock_total}`],
     ["holds", Object.entries(s.holds).map(([k, v]) => `${k} ${v}`).join(" · ")],
     ["refunds", `${s.refunds.refunded} refunded · ${s.refunds.pending} pending`],
-    ["queue", `${s.queue.in_line} in line · ${s.queue.waiting} waiting · ${s.queue.admitted} admitted · ${s.queue.active} active (max ${s.queue.max_active}, ${s.queue.admission_rate}/s)`],
+    ["queue", `${s.queue.in_line} in line · ${s.queue.waiting} waiting · ${s.queue.admitted} admitted · ${s.queue.active} active (max ${s.queue.max_active}, ${s.queue.admission_rate}/s, ${s.queue.admit_per_unit} per unit left${s.queue.claimable?.sold_out ? ", sold out: the line is told" : ""})`],
     ["line", lineText(s.queue)],
     ["rejected", Object.entries(s.queue.counters).filter(([k]) => k !== "queued").map(([k, v]) => `${k.replace("rejected_", "")} ${v}`).join(" · ")],
     ["outbox", `${s.outbox.backlog} waiting · ${s.outbox.batches} batches · max ${s.outbox.max_batch} · last lag ${s.outbox.last_lag_ms} ms · ${s.outbox.failures} failures`],

@@ -125,6 +125,8 @@ async function getPass(ctx, sh) {
       ctx.samples.add("wait", now() - queuedAt);
       return { pass: sh.pass };
     }
+    // No unit can come back (the room says so): the page shows "sold out".
+    if (standing.state === "sold_out") return { outcome: "sold_out_waiting" };
     if (standing.state === "expired") {
       // Admitted, but the time to claim ran out: queue again, at the back.
       if ((sh.rejoins = (sh.rejoins ?? 0) + 1) > 3) return { outcome: "no_pass" };

@@ -6,6 +6,8 @@ export type { QueueStatus };
 /** Where a ticket stands, and until when its holder may claim (when admitted). */
 export type Standing = { status: QueueStatus; admittedAt: number | null; passUntil: number | null };
 
+/** A sold-out line is asked again this often: only a restock can move it. */
+const SOLD_OUT_REFRESH_S = 30;
 const clamp = (v: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, v));
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
@@ -17,19 +19,26 @@ const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOStrin
  *  - expired: admitted, but that time is over: no pass is ever issued for this ticket again, the
  *    shopper queues again at the back (that is what bounds max_active);
  *  - waiting: position and ETA from the counts ahead of the place; a pre-queue place (bucket 0)
- *    has none until the draw, which is the pre-queue being served in key order after the opening.
+ *    has none until the draw (`draw_at`: the opening plus the sale's lottery window), after which
+ *    the pre-queue is served in key order;
+ *  - sold_out: waiting, but the room says no unit can come back: told at once rather than left to
+ *    wait; the place is kept, so a restock admits it again.
  */
 export function standingOf(place: Place, adm: number | undefined, w: Watermark, now: number): Standing {
   const passMs = w.pass_ttl_s * 1000;
   const passed = w.upto !== null && comparePlaces(place, w.upto) <= 0;
   // Passed, but before any mark the room still keeps: long ago, over.
   const at = adm ?? (passed ? (admittedAt(w.marks, place) ?? 0) : null);
-  const common = { place: { bucket: place.b, key: place.k }, admitted_at: iso(at || null) };
+  const drawing = place.b === 0 && w.sealed < 0;
+  const common = { place: { bucket: place.b, key: place.k }, admitted_at: iso(at || null), unit_kept_until: null, draw_at: drawing ? iso(w.draw_at) : null };
   // Tokens expire on whole seconds: the time to claim ends at the last one before it runs out.
   const until = at === null ? null : Math.floor((at + passMs) / 1000) * 1000;
   if (until !== null && now < until) {
     return {
-      status: { state: "admitted", position: 0, eta_s: 0, refresh_s: 0, opens_in_s: null, inWaitingRoom: false, waitTimeKnown: true, waitTime: 0, refreshIntervalSeconds: 0, ...common },
+      status: {
+        state: "admitted", position: 0, eta_s: 0, refresh_s: 0, opens_in_s: null, inWaitingRoom: false, waitTimeKnown: true, waitTime: 0, refreshIntervalSeconds: 0,
+        ...common, unit_kept_until: w.keeps_units ? iso(until) : null,
+      },
       admittedAt: at,
       passUntil: until,
     };
@@ -41,14 +50,21 @@ export function standingOf(place: Place, adm: number | undefined, w: Watermark, 
       passUntil: null,
     };
   }
+  if (w.sold_out && !drawing) {
+    return {
+      status: { state: "sold_out", position: null, eta_s: null, refresh_s: SOLD_OUT_REFRESH_S, opens_in_s: null, inWaitingRoom: true, waitTimeKnown: false, waitTime: 0, refreshIntervalSeconds: SOLD_OUT_REFRESH_S, ...common },
+      admittedAt: null,
+      passUntil: null,
+    };
+  }
   let position: number | null = null;
   let eta: number | null = null;
   let refresh: number;
   let opensIn: number | null = null;
-  if (place.b === 0 && w.sealed < 0) {
-    // The pre-queue: places are drawn (served in key order) once the sale has opened.
+  if (drawing) {
+    // The pre-queue: places are drawn (served in key order) once the lottery window has closed.
     opensIn = Math.max(0, Math.ceil((w.starts_at - now) / 1000));
-    refresh = clamp(Math.ceil(opensIn / 4), 1, 30);
+    refresh = clamp(Math.ceil(Math.max(0, w.draw_at - now) / 4000), 1, 30);
   } else {
     position = aheadOf(place, w.upto, w.waiting) + 1;
     eta = w.rate > 0 ? Math.ceil(position / w.rate) : null;

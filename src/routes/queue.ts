@@ -80,7 +80,7 @@ const join = createRoute({
   tags: ["shopper"],
   summary: "Join the line with a solved challenge",
   description:
-    "Answered at the edge: the place is the arrival time (in 100 ms buckets; any time before the opening is one bucket, a lottery) " +
+    "Answered at the edge: the place is the arrival time (in 100 ms buckets; any time before the opening plus the sale's `lottery_s` is one bucket, a lottery) " +
     "and a key drawn from the shopper's identity. Queueing again with the ticket (`X-Ticket`) keeps the place (200).",
   security: asShopper,
   request: { params: SaleParam, body: body(QueueBody) },
@@ -152,7 +152,7 @@ mount(queue, join, async (c) => {
   if (held && standingOf({ b: held.b, k: held.k }, held.adm, w, clockNow()).status.state !== "expired") {
     return c.json(await answer(c, id, held, w), 200);
   }
-  const place = { b: bucketAt(clockNow(), w.starts_at), k: await lineKey(w.salt, identity) };
+  const place = { b: bucketAt(clockNow(), w.starts_at, w.draw_at), k: await lineKey(w.salt, identity) };
   reportArrival(c, id, place);
   notePressure(clientNetwork(c));
   return c.json(await answer(c, id, place, w), 201);

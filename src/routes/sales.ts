@@ -144,7 +144,7 @@ mount(sales, claim, async (c) => {
   const { qty } = c.req.valid("json");
   // The shopper's home shard (the sale's one object unless it is sharded: domain/shards.ts).
   const shards = (await shardsOf(c.env, id)) ?? 1;
-  const answer = await homeInventory(c.env, id, shards, c.get("identity")).claim({ user: c.get("user"), identity: c.get("identity"), qty, key });
+  const answer = await homeInventory(c.env, id, shards, c.get("identity")).claim({ user: c.get("user"), identity: c.get("identity"), qty, key, turn: c.get("turn") });
   // Only a real sell-out (not "fewer left than you asked for"), with the object's own held
   // count: the cached view's may predate the holds, and decides "sold out" vs "for now".
   if (!answer.ok && refusedForEveryone(answer)) {

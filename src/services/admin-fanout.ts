@@ -16,8 +16,8 @@ import { d1Counts } from "./d1-reads";
 
 /** The waiting room takes its schedule and admission limits from the sale's configuration. */
 function syncRoom(env: Env, cfg: SaleConfig) {
-  const { id, starts_at, ends_at, admission_rate, max_active, pass_ttl_s } = cfg;
-  return room(env, id).configure({ sale_id: id, starts_at, ends_at, admission_rate, max_active, pass_ttl_s });
+  const { id, starts_at, ends_at, admission_rate, max_active, pass_ttl_s, admit_per_unit, lottery_s, shards = 1, release_policy } = cfg;
+  return room(env, id).configure({ sale_id: id, starts_at, ends_at, admission_rate, max_active, pass_ttl_s, admit_per_unit, lottery_s, shards, release_policy });
 }
 
 /**
@@ -106,8 +106,12 @@ export function setSaleState(env: Env, id: string, state: SaleState): Promise<Re
 }
 
 /** Adds units: a sharded sale's restock is split as its stock was. */
-export function restockSale(env: Env, id: string, qty: number): Promise<Result<SaleView>> {
-  return everyShard(env, id, (inv, i, n) => (n === 1 ? inv.restock(qty) : inv.restockShard(qty, splitStock(qty, n)[i]!)));
+export async function restockSale(env: Env, id: string, qty: number): Promise<Result<SaleView>> {
+  const sale = await everyShard(env, id, (inv, i, n) => (n === 1 ? inv.restock(qty) : inv.restockShard(qty, splitStock(qty, n)[i]!)));
+  if (!sale.ok) return sale;
+  const cfg = await shardStub(env, id, 0).saleConfig();
+  if (cfg.ok) await syncRoom(env, cfg.value); // the room reads the units again: its line moves
+  return sale;
 }
 
 /** Every shard compares its ledger with its own rows in D1; the reports summed. */

@@ -19,6 +19,12 @@ export function saleConfig<O extends Record<string, unknown>>(overrides: O = {} 
       pow_difficulty: 0,
       // Tests admit everyone at once unless they are about admission.
       admission_rate: 100_000,
+      // …and the opening is not a lottery window (test/fair-admission.test.ts is about it).
+      lottery_s: 0,
+      // A turn carries a unit: the room admits no more shoppers than units left for them. Tests not
+      // about that admit two per unit (the most a sale may), so a second shopper can still hold a
+      // pass and race for a unit that is taken or comes back; test/fair-admission.test.ts is about the default (1).
+      admit_per_unit: 2,
       max_active: 10_000_000,
       ...overrides,
     },

@@ -41,6 +41,14 @@ export function passFor(sale: string, token: string): Promise<string> {
 }
 
 /**
+ * Passes for these shoppers before any of them claims: each is an admitted shopper, and the later
+ * ones may lose the race for a unit (sales in tests admit two per unit: support/sales.ts). A turn
+ * carries a unit, so once the units are claimed nobody else is admitted: tests whose shoppers
+ * race for a unit get their passes first.
+ */
+export const admitted = (sale: string, ...who: { token: string }[]) => Promise.all(who.map((s) => passFor(sale, s.token)));
+
+/**
  * A claim as an admitted shopper sends it (the pass is fetched first, through the queue). When
  * no pass can be had (the sale has not started, is closed or unknown) the claim goes without
  * one, so the test sees what the edge answers such a claim.

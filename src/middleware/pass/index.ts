@@ -17,5 +17,7 @@ export const requirePass = createMiddleware<AppEnv>(async (c, next) => {
       "claims need a waiting-room pass for this sale and session: queue (POST /api/sales/:id/queue), poll GET /api/sales/:id/queue until admitted, then send the pass as `X-Pass`",
     );
   }
+  // The pass ends with its turn (its holder's admission + pass_ttl_s): the turn the claim uses.
+  c.set("turn", pass.exp * 1000);
   await next();
 });
