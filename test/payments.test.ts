@@ -327,8 +327,10 @@ describe("a mixed payment run", () => {
           const p = await pay(c.body.hold.id, s.token, s.method);
           return { ...s, hold: c.body.hold.id as string, payStatus: p.status };
         }
-        expect(c.status).toBe(409);
-        expect(c.body.error).toBe("sold_out");
+        // Sold out for now, or a shopper over the session's rate (RL_SESSION: a fast machine runs
+        // many rounds in the window) is told to slow down: either way, try again next round.
+        expect([409, 429]).toContain(c.status);
+        expect(c.body.error).toBe(c.status === 409 ? "sold_out" : "rate_limited");
         if (Date.now() > stopAt) return { ...s, hold: null, payStatus: null };
         await nextRound; // sold out for now: units in unknown payments may come back
       }

@@ -153,7 +153,8 @@ describe("3-D Secure (requires_action)", () => {
     expect(res.body.hold).toMatchObject({ status: "pending", action: { type: "authenticate", client_secret: expect.stringMatching(/^pi_.*_secret_/) } });
     expect(res.body.message).toMatch(/authenticate/);
     expect((await getHold(hold.id, alice.token)).action).toEqual(res.body.hold.action); // a reloaded page finds it
-    expect((await claim(sale, (await session()).token)).status).toBe(409); // the unit stays reserved
+    // The unit stays reserved: none is available (a new shopper would not even be admitted: a turn carries a unit).
+    expect((await expectStockInvariant(sale, expect)).stock!.available).toBe(0);
 
     const intent = (await holdRow(sale, hold.id)).pay_ref!;
     await authenticate(intent);
