@@ -24,7 +24,7 @@ const COMMANDS = ["list", "create", "update", "pause", "resume", "close", "resto
 const view = (id, over = {}) => ({
   id, product: { id, name: "Console X", price: 49900, currency: "EUR" }, status: "open",
   starts_at: "2026-12-01T10:00:00.000Z", ends_at: "2026-12-01T12:00:00.000Z", hold_ttl_s: 300, per_user_limit: 1,
-  release_policy: "release", pow_difficulty: 16, identity: "account", network_cap: 1, stock_total: 100, available: 97, held: 2, sold_out: false, ...over,
+  release_policy: "release", pow_difficulty: 16, identity: "account", network_cap: 1, lottery_s: 10, stock_total: 100, available: 97, held: 2, sold_out: false, ...over,
 });
 const stock = { stock_total: 100, available: 97, held: 2, sold: 1, withdrawn: 0 };
 const stats = (id) => ({
@@ -33,9 +33,10 @@ const stats = (id) => ({
   outbox: { backlog: 0, oldest_age_ms: 0, failures: 0, batches: 1, rows: 2, max_batch: 2, last_flush_at: "2026-12-01T10:00:01.000Z", last_lag_ms: 12, dead_letters: 0, last_dead_letter: null },
   expiry: { expired: 0, mean_late_ms: 0, max_late_ms: 0 }, served: { claims: 3, batches: 2, infos: 1, since: "2026-12-01T09:59:00.000Z" },
   alarm_at: null,
-  queue: { in_line: 5, waiting: 2, admitted: 3, active: 3, opened: true, admission_rate: 50, max_active: 1000,
+  queue: { in_line: 5, waiting: 2, admitted: 3, active: 3, opened: true, admission_rate: 50, max_active: 1000, admit_per_unit: 1,
+    claimable: { available: 97, held: 2, outstanding: 1, sold_out: false, read_at: "2026-12-01T10:00:05.000Z" },
     counters: { queued: 5, rejected_pow: 1, rejected_turnstile: 0, rejected_rate_limit: 0, rejected_heuristics: 0, sold_out_fast_path: 0 },
-    prequeued: 0, arrivals: [{ t: "2026-12-01T10:00:00.000Z", n: 5 }], served: { reports: 2, watermarks: 4, late: 0 } },
+    prequeued: 0, arrivals: [{ t: "2026-12-01T10:00:00.000Z", n: 5 }], served: { reports: 2, watermarks: 4, late: 0, stock_reads: 3 } },
   d1: { orders: 1, units: 1, revenue: 49900, refunds: 0 },
 });
 
