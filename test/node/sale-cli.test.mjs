@@ -26,7 +26,7 @@ const COMMANDS = ["list", "create", "update", "pause", "resume", "close", "resto
 const view = (id, over = {}) => ({
   id, product: { id, name: "Console X", price: 49900, currency: "EUR" }, status: "open",
   starts_at: "2026-12-01T10:00:00.000Z", ends_at: "2026-12-01T12:00:00.000Z", hold_ttl_s: 300, per_user_limit: 1,
-  release_policy: "release", pow_difficulty: 16, identity: "account", network_cap: 1, stock_total: 100, available: 97, held: 2, sold_out: false, ...over,
+  release_policy: "release", pow_difficulty: 16, identity: "account", network_cap: 1, lottery_s: 10, stock_total: 100, available: 97, held: 2, sold_out: false, ...over,
 });
 const stock = { stock_total: 100, available: 97, held: 2, sold: 1, withdrawn: 0 };
 const stats = (id) => ({
@@ -37,9 +37,10 @@ const stats = (id) => ({
   events: { recorded: 3, queue: null, webhook: { pending: 0, delivered: 2, dead: 1, failures: 9, last_error: "HTTP 503", last_dead: { id: "order.confirmed:drop-1_o1", error: "HTTP 503", at: "2026-12-01T10:05:00.000Z" } } },
   served: { claims: 3, batches: 2, infos: 1, since: "2026-12-01T09:59:00.000Z" },
   alarm_at: null,
-  queue: { in_line: 5, waiting: 2, admitted: 3, active: 3, opened: true, admission_rate: 50, max_active: 1000,
+  queue: { in_line: 5, waiting: 2, admitted: 3, active: 3, opened: true, admission_rate: 50, max_active: 1000, admit_per_unit: 1,
+    claimable: { available: 97, held: 2, outstanding: 1, sold_out: false, read_at: "2026-12-01T10:00:05.000Z" },
     counters: { queued: 5, rejected_pow: 1, rejected_turnstile: 0, rejected_rate_limit: 0, rejected_heuristics: 0, sold_out_fast_path: 0 },
-    prequeued: 0, arrivals: [{ t: "2026-12-01T10:00:00.000Z", n: 5 }], served: { reports: 2, watermarks: 4, late: 0 } },
+    prequeued: 0, arrivals: [{ t: "2026-12-01T10:00:00.000Z", n: 5 }], served: { reports: 2, watermarks: 4, late: 0, stock_reads: 3 } },
   d1: { orders: 1, units: 1, revenue: 49900, refunds: 0 },
 });
 

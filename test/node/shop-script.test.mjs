@@ -21,7 +21,7 @@ const at = (s) => new Date(Date.UTC(2026, 11, 1, 10, 0, s)).toISOString();
 const sale = (id) => ({
   id, product: { id: "console-x", name: "Console X", price: 49900, currency: "EUR" }, status: "open", starts_at: at(0), ends_at: at(3600),
   hold_ttl_s: 120, per_user_limit: 1, release_policy: "release", pow_difficulty: 0, identity: id.startsWith("anon") ? "anonymous" : "account",
-  network_cap: 1, stock_total: 10, available: 10, held: 0, sold_out: false,
+  network_cap: 1, lottery_s: 10, stock_total: 10, available: 10, held: 0, sold_out: false,
 });
 const hold = (status) => ({
   id: "demo_h1", sale_id: "demo", status, qty: 1, amount: 49900, currency: "EUR", created_at: at(1), expires_at: at(121),
