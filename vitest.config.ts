@@ -120,7 +120,11 @@ const eventsWorld = {
 /** The fake Stripe (scripts/lib/stripe-fake.mjs, also the rehearsal's): `timeout` answers after the client gave up. */
 // Unlimited unless a test sets its limits (`POST /_fake/limits`: the pacing tests set the sandbox's
 // 25/s while they run, alone): the gateway tests run several files at once.
-const stripe = createStripeFake({ webhookSecret: STRIPE_BINDINGS.STRIPE_WEBHOOK_SECRET, timeoutMs: 600, rateLimit: { account: 0, endpoint: 0 } });
+const stripe = createStripeFake({
+  webhookSecret: STRIPE_BINDINGS.STRIPE_WEBHOOK_SECRET,
+  timeoutMs: 600,
+  rateLimit: { account: 0, endpoint: 0 },
+});
 
 /**
  * The outside world, faked with its faults: Turnstile's siteverify answers by the token it is

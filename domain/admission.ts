@@ -71,7 +71,12 @@ export function advance(a: Admission, now: number, ranked: number, lim: Limits, 
   const tokens = Math.min(burstOf(lim.rate), a.tokens + dt * lim.rate);
   const room = Math.max(0, lim.max_active - activeAt(a, now, lim.active_ms));
   const n = Math.max(0, Math.min(Math.floor(tokens), ranked - a.upto, room, lim.units ?? Number.MAX_SAFE_INTEGER));
-  return { upto: a.upto + n, tokens: tokens - n, at: now, marks: recorded(a.marks, now, n > 0 ? [a.upto + n, place] : null, lim.active_ms) };
+  return {
+    upto: a.upto + n,
+    tokens: tokens - n,
+    at: now,
+    marks: recorded(a.marks, now, n > 0 ? [a.upto + n, place] : null, lim.active_ms),
+  };
 }
 
 /**

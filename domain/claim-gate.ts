@@ -23,7 +23,9 @@ export function ended(status: SaleStatus): Refusal | undefined {
 /** Why a sale in this status takes no claim (ended, paused, not started), or undefined when it is open. */
 export function notOpen(status: SaleStatus, startsAt: string): Refusal | undefined {
   if (status === "open") return undefined;
-  return ended(status) ?? refuse("not_open", status === "paused" ? "the sale is paused" : "the sale has not started", { starts_at: startsAt });
+  return (
+    ended(status) ?? refuse("not_open", status === "paused" ? "the sale is paused" : "the sale has not started", { starts_at: startsAt })
+  );
 }
 
 /**

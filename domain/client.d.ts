@@ -74,7 +74,12 @@ export interface Client<O = object> {
   session(options?: CallOptions<O> & { identity?: string; turnstile?: string }): Promise<Answer>;
   sale(saleId: string, options?: CallOptions<O>): Promise<Answer>;
   challenge(saleId: string, token: string, options?: CallOptions<O>): Promise<Answer>;
-  queue(saleId: string, token: string, solved: { challenge: string; solution: string; turnstile?: string; ticket?: string }, options?: CallOptions<O>): Promise<Answer>;
+  queue(
+    saleId: string,
+    token: string,
+    solved: { challenge: string; solution: string; turnstile?: string; ticket?: string },
+    options?: CallOptions<O>,
+  ): Promise<Answer>;
   poll(saleId: string, token: string, ticket: string, options?: CallOptions<O>): Promise<Answer>;
   claim(saleId: string, token: string, claim: { pass?: string; key: string; qty?: number }, options?: CallOptions<O>): Promise<Answer>;
   hold(holdId: string, token: string, options?: CallOptions<O>): Promise<Answer>;
@@ -83,7 +88,12 @@ export interface Client<O = object> {
   pay(holdId: string, token: string, paymentMethod: string, options?: CallOptions<O>): Promise<Answer>;
   order(orderId: string, token: string, options?: CallOptions<O>): Promise<Answer>;
   /** Challenge → solve → queue: the queue's answer (throws an ApiError if no challenge is given). */
-  join(saleId: string, token: string, how?: Pick<AdmitOptions, "solve" | "turnstile" | "ticket">, options?: CallOptions<O>): Promise<Answer>;
+  join(
+    saleId: string,
+    token: string,
+    how?: Pick<AdmitOptions, "solve" | "turnstile" | "ticket">,
+    options?: CallOptions<O>,
+  ): Promise<Answer>;
   /** Challenge → solve → queue → poll until admitted: the answer with the pass (`body.pass`). */
   admit(saleId: string, token: string, how?: AdmitOptions, options?: CallOptions<O>): Promise<Answer>;
   admin(adminToken?: string): AdminClient<O>;

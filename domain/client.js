@@ -42,7 +42,12 @@ async function read(answer) {
   } catch {
     body = { error: "bad_response", message: `unexpected answer (HTTP ${answer.status})`, raw: String(text) };
   }
-  return { ...extra, status: answer.status, headers: answer.headers instanceof Headers ? answer.headers : new Headers(answer.headers ?? {}), body };
+  return {
+    ...extra,
+    status: answer.status,
+    headers: answer.headers instanceof Headers ? answer.headers : new Headers(answer.headers ?? {}),
+    body,
+  };
 }
 
 /**
@@ -65,7 +70,9 @@ export function createClient({ transport, headers: defaults = {}, onAnswer }) {
     if (token) h.authorization = `Bearer ${token}`;
     if (json !== undefined) h["content-type"] = "application/json";
     for (const [k, v] of Object.entries(headers ?? {})) if (v !== undefined) h[k] = v;
-    const answer = await read(await transport(method, path, { ...options, headers: h, body: json !== undefined ? JSON.stringify(json) : body }));
+    const answer = await read(
+      await transport(method, path, { ...options, headers: h, body: json !== undefined ? JSON.stringify(json) : body }),
+    );
     onAnswer?.(method, path, answer);
     return answer;
   }
@@ -96,7 +103,8 @@ export function createClient({ transport, headers: defaults = {}, onAnswer }) {
         json: { challenge, solution, ...(turnstile ? { turnstile } : {}) },
       }),
     /** GET /api/sales/:id/queue: the place in line for a ticket (a renewed ticket, a pass once admitted). */
-    poll: (saleId, token, ticket, options = {}) => request("GET", `/api/sales/${saleId}/queue`, { ...withHeaders(options, { "x-ticket": ticket }), token }),
+    poll: (saleId, token, ticket, options = {}) =>
+      request("GET", `/api/sales/${saleId}/queue`, { ...withHeaders(options, { "x-ticket": ticket }), token }),
     /** POST /api/sales/:id/claim: a hold; the key makes a repeat answer the same hold. */
     claim: (saleId, token, { pass, key, qty }, options = {}) =>
       request("POST", `/api/sales/${saleId}/claim`, {
@@ -111,7 +119,8 @@ export function createClient({ transport, headers: defaults = {}, onAnswer }) {
     /** DELETE /api/holds/:id */
     cancel: (holdId, token, options = {}) => request("DELETE", `/api/holds/${holdId}`, { ...options, token }),
     /** POST /api/holds/:id/pay */
-    pay: (holdId, token, paymentMethod, options = {}) => request("POST", `/api/holds/${holdId}/pay`, { ...options, token, json: { payment_method: paymentMethod } }),
+    pay: (holdId, token, paymentMethod, options = {}) =>
+      request("POST", `/api/holds/${holdId}/pay`, { ...options, token, json: { payment_method: paymentMethod } }),
     /** GET /api/orders/:id */
     order: (orderId, token, options = {}) => request("GET", `/api/orders/${orderId}`, { ...options, token }),
 
@@ -138,7 +147,12 @@ export function createClient({ transport, headers: defaults = {}, onAnswer }) {
      * @param {{ solve?: (nonce: string, bits: number) => Promise<string>, turnstile?: string, ticket?: string, minPollMs?: number, maxPollMs?: number, maxPolls?: number, maxRejoins?: number, waitForOpening?: boolean }} [o]
      * @param {object} [options]
      */
-    async admit(saleId, token, { solve, turnstile, ticket, minPollMs = 250, maxPollMs = 5000, maxPolls = 1000, maxRejoins = 2, waitForOpening = true } = {}, options = {}) {
+    async admit(
+      saleId,
+      token,
+      { solve, turnstile, ticket, minPollMs = 250, maxPollMs = 5000, maxPolls = 1000, maxRejoins = 2, waitForOpening = true } = {},
+      options = {},
+    ) {
       let r = await api.join(saleId, token, { solve, turnstile, ticket }, options);
       for (let polls = 0, rejoins = 0; ; polls++) {
         if (r.status !== 200 && r.status !== 201) throw new ApiError(polls ? "poll" : "queue", r);
@@ -171,7 +185,8 @@ export function createClient({ transport, headers: defaults = {}, onAnswer }) {
         /** GET /admin/sales/:id: stock, holds, queue, outbox, D1. */
         stats: (saleId, options) => a("GET", `/sales/${saleId}`, undefined, options),
         /** GET /admin/sales/:id/series: the per-second history (after `since`, epoch seconds). */
-        series: (saleId, since, options) => a("GET", `/sales/${saleId}/series${since === undefined ? "" : `?since=${since}`}`, undefined, options),
+        series: (saleId, since, options) =>
+          a("GET", `/sales/${saleId}/series${since === undefined ? "" : `?since=${since}`}`, undefined, options),
         /** PATCH /admin/sales/:id: live settings. */
         update: (saleId, patch, options) => a("PATCH", `/sales/${saleId}`, patch, options),
         pause: (saleId, options) => a("POST", `/sales/${saleId}/pause`, undefined, options),

@@ -28,7 +28,10 @@ export const SettingsSchema = z.object({
   // and how old a webhook's signed timestamp may be. The secret key and the webhook signing
   // secrets are secrets (STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET, STRIPE_WEBHOOK_SECRET_PREVIOUS).
   STRIPE_API_BASE: z.string().url().optional(),
-  STRIPE_PUBLISHABLE_KEY: z.string().regex(/^(pk_(test|live)_[A-Za-z0-9]+)?$/, "a Stripe publishable key (pk_test_… or pk_live_…)").default(""),
+  STRIPE_PUBLISHABLE_KEY: z
+    .string()
+    .regex(/^(pk_(test|live)_[A-Za-z0-9]+)?$/, "a Stripe publishable key (pk_test_… or pk_live_…)")
+    .default(""),
   // (0 would switch the timestamp check off in the stripe package: at least a second.)
   STRIPE_WEBHOOK_TOLERANCE_S: num(300).pipe(z.number().min(1)),
   // The payment pacer (durable-objects/payment-pacer.ts): one per Stripe account, named

@@ -43,7 +43,10 @@ function v6Groups(s: string): number[] | null {
 }
 
 export function networkOf(address: string | null | undefined): Network {
-  const s = (address ?? "").trim().replace(/^\[|\]$/g, "").replace(/%.*$/, "");
+  const s = (address ?? "")
+    .trim()
+    .replace(/^\[|\]$/g, "")
+    .replace(/%.*$/, "");
   const four = v4(s);
   if (four) return { kind: "v4", key: `v4:${four}` };
   const g = s.includes(":") ? v6Groups(s) : null;
@@ -52,5 +55,11 @@ export function networkOf(address: string | null | undefined): Network {
   if (g.slice(0, 5).every((x) => x === 0) && g[5] === 0xffff) {
     return { kind: "v4", key: `v4:${g[6]! >> 8}.${g[6]! & 255}.${g[7]! >> 8}.${g[7]! & 255}` };
   }
-  return { kind: "v6", key: `v6:${g.slice(0, 4).map((x) => x.toString(16)).join(":")}::/64` };
+  return {
+    kind: "v6",
+    key: `v6:${g
+      .slice(0, 4)
+      .map((x) => x.toString(16))
+      .join(":")}::/64`,
+  };
 }

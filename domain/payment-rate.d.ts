@@ -9,7 +9,12 @@ export const CALL_SHARE: number;
 export const ENDPOINTS: Record<Exclude<Bucket, "account">, string>;
 export function pacerRates(o: { account: number; endpoint: number; headroom: number }): Rates;
 export function paymentsPerSecond(rates: Rates, cost?: Cost): number;
-export function reserve(next: Partial<Record<Bucket, number>>, rates: Rates, cost: Cost, now: number): { at: number; next: Partial<Record<Bucket, number>> };
+export function reserve(
+  next: Partial<Record<Bucket, number>>,
+  rates: Rates,
+  cost: Cost,
+  now: number,
+): { at: number; next: Partial<Record<Bucket, number>> };
 export function backoffMs(retryMs: number, attempts: number, rateLimited: boolean, maxMs: number, random?: () => number): number;
 export type PaymentNeeds = {
   paid_holds_per_s: number;

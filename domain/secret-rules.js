@@ -2,7 +2,14 @@
 // which refuses and logs) and for `npm start` (scripts/lib/dev-vars.mjs, which replaces a refused
 // local value with a random one). Plain ESM, so Node scripts load it without a build.
 
-const MIN_LENGTH = { ADMIN_TOKEN: 24, TOKEN_SECRET: 32, TOKEN_SECRET_PREVIOUS: 32, SHOP_IDENTITY_SECRET: 32, SHOP_WEBHOOK_SECRET: 32, SHOP_WEBHOOK_SECRET_PREVIOUS: 32 };
+const MIN_LENGTH = {
+  ADMIN_TOKEN: 24,
+  TOKEN_SECRET: 32,
+  TOKEN_SECRET_PREVIOUS: 32,
+  SHOP_IDENTITY_SECRET: 32,
+  SHOP_WEBHOOK_SECRET: 32,
+  SHOP_WEBHOOK_SECRET_PREVIOUS: 32,
+};
 /** Fewer different characters than this is a pattern, not a key ("aaaa…", "0123456789…"). */
 const MIN_DISTINCT = 10;
 

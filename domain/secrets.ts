@@ -10,12 +10,18 @@ export { secretProblem, type SecretName };
  * a refused ADMIN_TOKEN closes the admin API; a refused TOKEN_SECRET_PREVIOUS is not accepted.
  */
 const FIX: Record<SecretName, string> = {
-  ADMIN_TOKEN: "set a random one: `openssl rand -hex 24 | npx wrangler secret put ADMIN_TOKEN` (locally, `npm start` replaces a refused one in .dev.vars)",
-  TOKEN_SECRET: "set a random one: `openssl rand -hex 32 | npx wrangler secret put TOKEN_SECRET` (locally, `npm start` replaces a refused one in .dev.vars)",
-  SHOP_IDENTITY_SECRET: "set the key the shop signs identity assertions with (random, 32+ characters): `npx wrangler secret put SHOP_IDENTITY_SECRET` (locally, `npm start` generates one), or use SHOP_JWKS_URL",
-  SHOP_WEBHOOK_SECRET: "set the key order events are signed with (random, 32+ characters), and give it to the shop: `openssl rand -hex 32 | npx wrangler secret put SHOP_WEBHOOK_SECRET` (docs/events.md)",
-  SHOP_WEBHOOK_SECRET_PREVIOUS: "only set it to the SHOP_WEBHOOK_SECRET you are rotating away from, while the shop moves to the new one, then delete it",
-  TOKEN_SECRET_PREVIOUS: "only ever set it to a TOKEN_SECRET you used before (random, 32+ characters), or delete it: `npx wrangler secret delete TOKEN_SECRET_PREVIOUS`",
+  ADMIN_TOKEN:
+    "set a random one: `openssl rand -hex 24 | npx wrangler secret put ADMIN_TOKEN` (locally, `npm start` replaces a refused one in .dev.vars)",
+  TOKEN_SECRET:
+    "set a random one: `openssl rand -hex 32 | npx wrangler secret put TOKEN_SECRET` (locally, `npm start` replaces a refused one in .dev.vars)",
+  SHOP_IDENTITY_SECRET:
+    "set the key the shop signs identity assertions with (random, 32+ characters): `npx wrangler secret put SHOP_IDENTITY_SECRET` (locally, `npm start` generates one), or use SHOP_JWKS_URL",
+  SHOP_WEBHOOK_SECRET:
+    "set the key order events are signed with (random, 32+ characters), and give it to the shop: `openssl rand -hex 32 | npx wrangler secret put SHOP_WEBHOOK_SECRET` (docs/events.md)",
+  SHOP_WEBHOOK_SECRET_PREVIOUS:
+    "only set it to the SHOP_WEBHOOK_SECRET you are rotating away from, while the shop moves to the new one, then delete it",
+  TOKEN_SECRET_PREVIOUS:
+    "only ever set it to a TOKEN_SECRET you used before (random, 32+ characters), or delete it: `npx wrangler secret delete TOKEN_SECRET_PREVIOUS`",
 };
 
 /** Verdicts by name and value: a secret is checked on every request that uses it. */

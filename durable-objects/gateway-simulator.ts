@@ -72,7 +72,12 @@ export class GatewaySimulator extends DurableObject<Env> {
 
   private rates() {
     const s = settings(this.env);
-    const o = Object.fromEntries(this.sql.exec<{ k: string; v: number }>("SELECT k, v FROM overrides").toArray().map((r) => [r.k, r.v]));
+    const o = Object.fromEntries(
+      this.sql
+        .exec<{ k: string; v: number }>("SELECT k, v FROM overrides")
+        .toArray()
+        .map((r) => [r.k, r.v]),
+    );
     return {
       latency: o.latency_ms ?? s.GATEWAY_LATENCY_MS,
       decline: o.decline_rate ?? s.GATEWAY_DECLINE_RATE,
@@ -115,7 +120,10 @@ export class GatewaySimulator extends DurableObject<Env> {
 
   private outcome(row: ChargeRow): ChargeOutcome {
     if (row.status === "processing" && clockNow() >= row.lands_at) {
-      this.sql.exec("UPDATE charges SET status = final, reason = CASE final WHEN 'declined' THEN 'processing_error' ELSE NULL END WHERE key = ?", row.key);
+      this.sql.exec(
+        "UPDATE charges SET status = final, reason = CASE final WHEN 'declined' THEN 'processing_error' ELSE NULL END WHERE key = ?",
+        row.key,
+      );
       row = this.row(row.key)!;
     }
     if (row.status === "succeeded") return { status: "succeeded", charge_id: row.charge_id };
@@ -138,9 +146,17 @@ export class GatewaySimulator extends DurableObject<Env> {
     this.sql.exec(
       `INSERT INTO charges (key, reference, amount, currency, method, status, final, charge_id, reason, calls,
         created_at, lands_at, notify_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)`,
-      req.key, req.reference, req.amount, req.currency, req.method,
-      plan.timeout ? "processing" : plan.status, plan.status, `ch_${crypto.randomUUID().replaceAll("-", "")}`,
-      plan.status === "declined" && !plan.timeout ? "card_declined" : null, now, landsAt,
+      req.key,
+      req.reference,
+      req.amount,
+      req.currency,
+      req.method,
+      plan.timeout ? "processing" : plan.status,
+      plan.status,
+      `ch_${crypto.randomUUID().replaceAll("-", "")}`,
+      plan.status === "declined" && !plan.timeout ? "card_declined" : null,
+      now,
+      landsAt,
       plan.timeout ? landsAt : plan.duplicate ? now + 20 : null,
     );
     await this.scheduleNotify();
@@ -169,9 +185,7 @@ export class GatewaySimulator extends DurableObject<Env> {
 
   /** Late outcomes and duplicate deliveries reach the product object like a webhook would. */
   override async alarm(): Promise<void> {
-    const due = this.sql
-      .exec<ChargeRow>("SELECT * FROM charges WHERE notify_at <= ? ORDER BY notify_at LIMIT 100", clockNow())
-      .toArray();
+    const due = this.sql.exec<ChargeRow>("SELECT * FROM charges WHERE notify_at <= ? ORDER BY notify_at LIMIT 100", clockNow()).toArray();
     await Promise.all(
       due.map(async (row) => {
         const outcome = this.outcome(row);
@@ -184,16 +198,23 @@ export class GatewaySimulator extends DurableObject<Env> {
             // One event per charge (its outcome is final once it is delivered): a delivery again
             // (a retry whose answer was lost, a duplicate) carries the same id and is applied once.
             const pushed = named ? { ...outcome, fingerprint: fingerprintAfter(row.method, "") } : outcome;
-            unwrapped(await inventoryShard(this.env, place.sale, place.shard).providerEvent({
-              id: simEventId(row.key), type: `charge.${outcome.status}`, hold: row.reference, kind: "outcome", outcome: pushed,
-            }));
+            unwrapped(
+              await inventoryShard(this.env, place.sale, place.shard).providerEvent({
+                id: simEventId(row.key),
+                type: `charge.${outcome.status}`,
+                hold: row.reference,
+                kind: "outcome",
+                outcome: pushed,
+              }),
+            );
           }
           this.sql.exec("UPDATE charges SET notify_at = NULL WHERE key = ?", row.key);
         } catch {
           const stop = row.notify_attempts >= 10;
           this.sql.exec(
             "UPDATE charges SET notify_attempts = notify_attempts + 1, notify_at = ? WHERE key = ?",
-            stop ? null : clockNow() + 1000 * 2 ** row.notify_attempts, row.key,
+            stop ? null : clockNow() + 1000 * 2 ** row.notify_attempts,
+            row.key,
           );
         }
       }),

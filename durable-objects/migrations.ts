@@ -29,7 +29,8 @@ const VERSION_TABLE = "CREATE TABLE IF NOT EXISTS schema_version (id INTEGER PRI
 
 /** The number of versions applied to this storage (0: none, or made before versions were kept). */
 export function schemaVersion(sql: SqlStorage): number {
-  const kept = sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'").one().n > 0;
+  const kept =
+    sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'").one().n > 0;
   return kept ? (sql.exec<{ version: number }>("SELECT version FROM schema_version WHERE id = 1").toArray()[0]?.version ?? 0) : 0;
 }
 
@@ -41,13 +42,23 @@ export function migrate(storage: DurableObjectStorage, versions: readonly Versio
   storage.transactionSync(() => {
     for (const version of versions.slice(at)) for (const step of version) typeof step === "string" ? sql.exec(step) : step(sql);
     sql.exec(VERSION_TABLE);
-    sql.exec("INSERT INTO schema_version (id, version) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET version = excluded.version", versions.length);
+    sql.exec(
+      "INSERT INTO schema_version (id, version) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET version = excluded.version",
+      versions.length,
+    );
   });
   return versions.length;
 }
 
 /** Adds the columns a table lacks (SQLite has no `ADD COLUMN IF NOT EXISTS`). */
-export const addColumns = (table: string, columns: Record<string, string>): Step => (sql) => {
-  const have = new Set(sql.exec<{ name: string }>(`PRAGMA table_info(${table})`).toArray().map((c) => c.name));
-  for (const [name, type] of Object.entries(columns)) if (!have.has(name)) sql.exec(`ALTER TABLE ${table} ADD COLUMN ${name} ${type}`);
-};
+export const addColumns =
+  (table: string, columns: Record<string, string>): Step =>
+  (sql) => {
+    const have = new Set(
+      sql
+        .exec<{ name: string }>(`PRAGMA table_info(${table})`)
+        .toArray()
+        .map((c) => c.name),
+    );
+    for (const [name, type] of Object.entries(columns)) if (!have.has(name)) sql.exec(`ALTER TABLE ${table} ADD COLUMN ${name} ${type}`);
+  };

@@ -16,7 +16,11 @@ export type SlotKind = keyof typeof COST;
 
 /** The pacer's rates for these settings (a test key's account is a sandbox's). */
 export function ratesOf(s: Pick<Settings, "STRIPE_RATE_ACCOUNT" | "STRIPE_RATE_ENDPOINT" | "STRIPE_RATE_HEADROOM">, live: boolean): Rates {
-  return pacerRates({ account: s.STRIPE_RATE_ACCOUNT ?? stripeAccountRate(live), endpoint: s.STRIPE_RATE_ENDPOINT, headroom: s.STRIPE_RATE_HEADROOM });
+  return pacerRates({
+    account: s.STRIPE_RATE_ACCOUNT ?? stripeAccountRate(live),
+    endpoint: s.STRIPE_RATE_ENDPOINT,
+    headroom: s.STRIPE_RATE_HEADROOM,
+  });
 }
 
 /** This Worker's pacer rates: its settings, for a live key's account or a sandbox's. */
@@ -57,7 +61,11 @@ export class PaymentPacer extends DurableObject<Env> {
     this.granted[kind]++;
     const sql = this.ctx.storage.sql;
     for (const [name, next] of Object.entries(r.next)) {
-      sql.exec("INSERT INTO buckets (name, next) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET next = excluded.next", name, Math.ceil(next));
+      sql.exec(
+        "INSERT INTO buckets (name, next) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET next = excluded.next",
+        name,
+        Math.ceil(next),
+      );
     }
     sql.exec("INSERT INTO granted (kind, n) VALUES (?, 1) ON CONFLICT (kind) DO UPDATE SET n = n + 1", kind);
     const gap = this.gapMs();
@@ -98,7 +106,11 @@ export function pacerName(env: Env): Promise<string> {
     n = s.STRIPE_ACCOUNT
       ? Promise.resolve(`acct:${s.STRIPE_ACCOUNT}`)
       : crypto.subtle.digest("SHA-256", new TextEncoder().encode(env.STRIPE_SECRET_KEY ?? "")).then(
-          (d) => `key:${[...new Uint8Array(d)].slice(0, 12).map((b) => b.toString(16).padStart(2, "0")).join("")}`,
+          (d) =>
+            `key:${[...new Uint8Array(d)]
+              .slice(0, 12)
+              .map((b) => b.toString(16).padStart(2, "0"))
+              .join("")}`,
         );
     names.set(env, n);
   }

@@ -20,7 +20,8 @@ export type SeriesOptions = {
 };
 
 /** The table a series is kept in: a step of its object's schema (migrations.ts). */
-export const seriesTable = (table: string) => `CREATE TABLE IF NOT EXISTS ${table} (slot INTEGER PRIMARY KEY, t INTEGER NOT NULL, v TEXT NOT NULL)`;
+export const seriesTable = (table: string) =>
+  `CREATE TABLE IF NOT EXISTS ${table} (slot INTEGER PRIMARY KEY, t INTEGER NOT NULL, v TEXT NOT NULL)`;
 
 /** Seconds still in memory at most (a writer that keeps failing drops the oldest). */
 const MAX_PENDING = 10;
@@ -94,7 +95,9 @@ export class Series implements SeriesSink {
           const v = t === last ? { ...this.pending.get(t), ...sampled } : this.pending.get(t);
           this.sql.exec(
             `INSERT INTO ${this.o.table} (slot, t, v) VALUES (?, ?, ?) ON CONFLICT (slot) DO UPDATE SET t = excluded.t, v = excluded.v`,
-            t % this.keepS, t, JSON.stringify(v),
+            t % this.keepS,
+            t,
+            JSON.stringify(v),
           );
         }
       } catch (e) {

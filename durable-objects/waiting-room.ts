@@ -98,7 +98,9 @@ export class WaitingRoom extends DurableObject<Env> {
       } else {
         this.sql.exec(
           "INSERT INTO room (id, config, admission, salt, queued, opened) VALUES (1, ?, ?, ?, 0, 0)",
-          JSON.stringify(cfg), JSON.stringify(initialAdmission(now)), randomHex(16),
+          JSON.stringify(cfg),
+          JSON.stringify(initialAdmission(now)),
+          randomHex(16),
         );
       }
     });
@@ -126,7 +128,9 @@ export class WaitingRoom extends DurableObject<Env> {
       for (const place of arrivals) {
         const { b, k } = place;
         // This identity's latest place, if it has one.
-        const latest = this.sql.exec<{ seq: number; b: number }>("SELECT seq, b FROM line WHERE k = ? ORDER BY b DESC LIMIT 1", k).toArray()[0];
+        const latest = this.sql
+          .exec<{ seq: number; b: number }>("SELECT seq, b FROM line WHERE k = ? ORDER BY b DESC LIMIT 1", k)
+          .toArray()[0];
         if (latest && comparePlaces({ b: latest.b, k }, upto) > 0) {
           // Still waiting: the same identity joined again without its ticket (which would have
           // kept its place), so its place is the new one, at the back; an older report (a
@@ -190,7 +194,8 @@ export class WaitingRoom extends DurableObject<Env> {
     const curve = this.sql
       .exec<{ s: number; n: number }>(
         "SELECT (b - 1) / ? AS s, SUM(n) AS n FROM buckets WHERE b > 0 GROUP BY s ORDER BY s DESC LIMIT ?",
-        perS, CURVE_S,
+        perS,
+        CURVE_S,
       )
       .toArray()
       .reverse();
@@ -228,9 +233,15 @@ export class WaitingRoom extends DurableObject<Env> {
 
   private row(): Row | null {
     const r = this.sql
-      .exec<{ config: string; admission: string; upto_b: number | null; upto_k: number | null; salt: string; queued: number; opened: number }>(
-        "SELECT * FROM room WHERE id = 1",
-      )
+      .exec<{
+        config: string;
+        admission: string;
+        upto_b: number | null;
+        upto_k: number | null;
+        salt: string;
+        queued: number;
+        opened: number;
+      }>("SELECT * FROM room WHERE id = 1")
       .toArray()[0];
     if (!r) return null;
     return {
@@ -300,7 +311,9 @@ export class WaitingRoom extends DurableObject<Env> {
     const id = row.cfg.sale_id;
     const n = row.cfg.shards ?? 1;
     this.served.stock_reads += n;
-    this.reading = Promise.all(Array.from({ length: n }, (_, i) => (i === 0 ? inventory(this.env, id) : inventoryShard(this.env, id, i)).claimable()))
+    this.reading = Promise.all(
+      Array.from({ length: n }, (_, i) => (i === 0 ? inventory(this.env, id) : inventoryShard(this.env, id, i)).claimable()),
+    )
       .then((rs) => {
         // Fresh from when it arrived: a slow answer (a busy object) is still as new as its last shard's.
         const sum: Stock = { available: 0, held: 0, asking: 0, used: new Map(), at: clockNow() };
@@ -321,8 +334,24 @@ export class WaitingRoom extends DurableObject<Env> {
 
   private unconfigured(now: number): Watermark {
     return {
-      configured: false, starts_at: 0, ends_at: 0, salt: "", upto: null, marks: [], admitted: 0, queued: 0, waiting: [], sealed: -1,
-      draw_at: 0, sold_out: false, keeps_units: true, rate: 0, max_active: 0, pass_ttl_s: 0, active: 0, at: now,
+      configured: false,
+      starts_at: 0,
+      ends_at: 0,
+      salt: "",
+      upto: null,
+      marks: [],
+      admitted: 0,
+      queued: 0,
+      waiting: [],
+      sealed: -1,
+      draw_at: 0,
+      sold_out: false,
+      keeps_units: true,
+      rate: 0,
+      max_active: 0,
+      pass_ttl_s: 0,
+      active: 0,
+      at: now,
     };
   }
 
@@ -374,7 +403,10 @@ export class WaitingRoom extends DurableObject<Env> {
         ? this.sql
             .exec<{ b: number; k: number }>(
               "SELECT b, k FROM line WHERE (b, k) > (?, ?) AND b <= ? ORDER BY b, k LIMIT ?",
-              upto.b, upto.k, sealed, budget,
+              upto.b,
+              upto.k,
+              sealed,
+              budget,
             )
             .toArray()
         : [];
@@ -382,7 +414,12 @@ export class WaitingRoom extends DurableObject<Env> {
     const a = advance(row.admission, now, row.admission.upto + next.length, lim, last);
     if (a.upto > row.admission.upto) this.series.add(now, { admitted: a.upto - row.admission.upto });
     if (a.upto === row.admission.upto && a.tokens === row.admission.tokens) return row;
-    this.sql.exec("UPDATE room SET admission = ?, upto_b = ?, upto_k = ? WHERE id = 1", JSON.stringify(a), last?.b ?? null, last?.k ?? null);
+    this.sql.exec(
+      "UPDATE room SET admission = ?, upto_b = ?, upto_k = ? WHERE id = 1",
+      JSON.stringify(a),
+      last?.b ?? null,
+      last?.k ?? null,
+    );
     return { ...row, admission: a, upto: last };
   }
 
@@ -391,7 +428,10 @@ export class WaitingRoom extends DurableObject<Env> {
     const from = Math.max(0, (upto ?? BEFORE_ALL).b);
     const out = this.sql.exec<Waiting>("SELECT b, n FROM buckets WHERE b >= ? ORDER BY b", from).toArray();
     if (upto && out[0]?.b === upto.b) {
-      out[0] = { b: upto.b, n: this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM line WHERE b = ? AND k > ?", upto.b, upto.k).one().n };
+      out[0] = {
+        b: upto.b,
+        n: this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM line WHERE b = ? AND k > ?", upto.b, upto.k).one().n,
+      };
     }
     if (out.length <= WAITING_RUNS) return out;
     // A run is counted at its first bucket: positions further back are approximate anyway.

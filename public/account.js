@@ -52,7 +52,9 @@ async function newSession(identity) {
 export async function ensureSession() {
   if (usable() && (session.value.account || !accountSale())) return bindProgress();
   if (accountSale()) {
-    const message = session.value.account ? "your sign-in has expired: sign in at the shop again" : "this sale needs a shop account: sign in at the shop first";
+    const message = session.value.account
+      ? "your sign-in has expired: sign in at the shop again"
+      : "this sale needs a shop account: sign in at the shop first";
     throw new ApiFailure({ status: 401, body: { error: "account_required", message } });
   }
   await newSession(undefined);
@@ -82,7 +84,8 @@ export async function signInWith(assertion) {
     return true;
   } catch (e) {
     setText("account-status", "");
-    const reason = e instanceof ApiFailure && e.code === "identity_invalid" ? "The shop's sign-in could not be checked" : "Signing in failed";
+    const reason =
+      e instanceof ApiFailure && e.code === "identity_invalid" ? "The shop's sign-in could not be checked" : "Signing in failed";
     signInAgain(`${reason} (${e.message}). Please sign in again.`);
     return false;
   }

@@ -89,6 +89,9 @@ export function showWaitlisted() {
 export function tickClaim(now) {
   if (page.step !== "claim" || !S.passExp) return;
   const left = S.passExp - now;
-  setText("claim-timer", left > 0 ? `Your turn lasts another ${clock(left)}.` : "Your turn has ended: claiming now puts you back in the line, at the back.");
+  setText(
+    "claim-timer",
+    left > 0 ? `Your turn lasts another ${clock(left)}.` : "Your turn has ended: claiming now puts you back in the line, at the back.",
+  );
   $("claim-timer").classList.toggle("urgent", left < 30_000);
 }

@@ -1,7 +1,9 @@
 // The page's globals that come from third-party scripts the page loads (typed loosely: the
 // page uses a handful of calls, documented where it makes them).
 interface StripeJs {
-  elements(options: Record<string, unknown>): { create(kind: string, options?: Record<string, unknown>): { mount(el: string | Element): void } };
+  elements(options: Record<string, unknown>): {
+    create(kind: string, options?: Record<string, unknown>): { mount(el: string | Element): void };
+  };
   confirmPayment(options: Record<string, unknown>): Promise<{ error?: { message?: string } }>;
   [method: string]: unknown;
 }

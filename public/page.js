@@ -68,7 +68,8 @@ let focusKey = null; // the step (and result kind) whose heading last got focus
  * browser's default focus (top of the page).
  */
 export function show(name, key = name) {
-  for (const section of document.querySelectorAll("section[data-step]")) if (section instanceof HTMLElement) section.hidden = section.dataset.step !== name;
+  for (const section of document.querySelectorAll("section[data-step]"))
+    if (section instanceof HTMLElement) section.hidden = section.dataset.step !== name;
   document.body.dataset.step = name;
   page.step = name;
   if (focusKey !== null && focusKey !== key) $(`h-${name}`).focus();

@@ -166,11 +166,14 @@ const turnIn = (eta) => {
  */
 function awaitPayment() {
   payForm(false);
-  setText("pay-status", hold?.action
-    ? "Waiting for you to confirm the payment with your bank. Your unit stays reserved meanwhile."
-    : hold?.queue
-      ? `Payment queued: number ${hold.queue.position} in line, your turn ${turnIn(hold.queue.eta)}. Your unit stays reserved until then; this page updates by itself.`
-      : "Waiting for the bank's answer. Your unit stays reserved meanwhile; this page updates by itself.");
+  setText(
+    "pay-status",
+    hold?.action
+      ? "Waiting for you to confirm the payment with your bank. Your unit stays reserved meanwhile."
+      : hold?.queue
+        ? `Payment queued: number ${hold.queue.position} in line, your turn ${turnIn(hold.queue.eta)}. Your unit stays reserved until then; this page updates by itself.`
+        : "Waiting for the bank's answer. Your unit stays reserved meanwhile; this page updates by itself.",
+  );
   clearTimers("hold");
   timers.hold = setTimeout(refreshHold, HOLD_POLL_MS);
 }

@@ -39,5 +39,9 @@ export function showPowProgress(tries, bits, done) {
   bar.dataset.state = done ? "done" : "solving";
   setText("pow-label", done ? "Check complete" : "Checking this is a real browser");
   if (done) setText("pow-detail", `Solved after ${count(tries)} tries in ${(done.ms / 1000).toFixed(1)} s. Joining the line…`);
-  else setText("pow-detail", `Solving a small puzzle so bots can't flood the line: ${count(tries)} of about ${count(expected)} tries. Keep this tab open.`);
+  else
+    setText(
+      "pow-detail",
+      `Solving a small puzzle so bots can't flood the line: ${count(tries)} of about ${count(expected)} tries. Keep this tab open.`,
+    );
 }

@@ -16,7 +16,13 @@ const RESULTS = {
   }),
   declined: ({ hold: h }) => ({
     title: "Payment declined",
-    body: [el("p", {}, `Your card was declined${h?.reason ? ` (${h.reason.replaceAll("_", " ")})` : ""}. Nothing was charged and the unit went back on sale.`)],
+    body: [
+      el(
+        "p",
+        {},
+        `Your card was declined${h?.reason ? ` (${h.reason.replaceAll("_", " ")})` : ""}. Nothing was charged and the unit went back on sale.`,
+      ),
+    ],
     again: "Try again",
   }),
   expired: () => ({
@@ -35,14 +41,24 @@ const RESULTS = {
   }),
   soldout_for_now: () => ({
     title: "Sold out for now",
-    body: [el("p", {}, "All units are in other shoppers' carts. Units that are not paid for in time come back: the availability above updates live.")],
+    body: [
+      el(
+        "p",
+        {},
+        "All units are in other shoppers' carts. Units that are not paid for in time come back: the availability above updates live.",
+      ),
+    ],
     again: "Try again",
   }),
   waitlisted: ({ position }) => ({
     title: "You're on the waitlist",
     body: [
       el("p", { role: "status", "aria-live": "polite", id: "waitlist-position" }, `Your place on the waitlist: ${count(position)}.`),
-      el("p", {}, "When a unit comes back it is offered to the next shopper on the waitlist, with a fresh window to pay. Keep this page open: it checks every few seconds."),
+      el(
+        "p",
+        {},
+        "When a unit comes back it is offered to the next shopper on the waitlist, with a fresh window to pay. Keep this page open: it checks every few seconds.",
+      ),
     ],
   }),
   limit: () => ({
@@ -50,7 +66,10 @@ const RESULTS = {
     body: [el("p", {}, `This sale allows ${page.sale?.per_user_limit ?? 1} per shopper, and you have reached it.`)],
   }),
   ended: () => ({ title: "This sale has ended", body: [el("p", {}, "Thanks for stopping by.")] }),
-  unknown: () => ({ title: "Sale not found", body: [el("p", {}, "Check the link, or ", el("a", { href: "/" }, "go to the front page"), ".")] }),
+  unknown: () => ({
+    title: "Sale not found",
+    body: [el("p", {}, "Check the link, or ", el("a", { href: "/" }, "go to the front page"), ".")],
+  }),
   error: ({ message }) => ({ title: "Something went wrong", body: [el("p", {}, message)], again: "Try again" }),
 };
 
@@ -119,7 +138,8 @@ export function failed(e, retry) {
       store.startOver();
       return showResult("error", { message: "Your session expired. Start again to get back in line.", retry: () => go.join() });
     }
-    if (e.code === "bot_suspected") return showResult("error", { message: "This browser was taken for an automated client. Try a regular browser window.", retry });
+    if (e.code === "bot_suspected")
+      return showResult("error", { message: "This browser was taken for an automated client. Try a regular browser window.", retry });
   }
   showResult("error", { message: e.message ? sentence(e.message) : "Please try again.", retry });
 }

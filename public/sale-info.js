@@ -26,7 +26,11 @@ export function renderSale() {
   setText("sale-status", { scheduled: "Opens soon", open: "On sale", paused: "Paused", closed: "Ended" }[sale.status] ?? sale.status);
   setText(
     "sale-when",
-    sale.status === "scheduled" ? `Opens ${when(sale.starts_at)}` : sale.status === "closed" ? `Ended ${when(sale.ends_at)}` : `Until ${when(sale.ends_at)}`,
+    sale.status === "scheduled"
+      ? `Opens ${when(sale.starts_at)}`
+      : sale.status === "closed"
+        ? `Ended ${when(sale.ends_at)}`
+        : `Until ${when(sale.ends_at)}`,
   );
   let text;
   if (!sale.sold_out) text = `${count(sale.available)} of ${count(sale.stock_total)} left`;
@@ -83,7 +87,10 @@ document.addEventListener("visibilitychange", () => {
 const fresh = () => !S.joined && !S.ticket && !S.holdId && !S.orderId && S.waitlisted == null;
 
 export function onSaleChange() {
-  const idleView = page.step === null || page.step === "start" || (page.step === "result" && ["soldout", "soldout_for_now", "ended"].includes(page.resultKind));
+  const idleView =
+    page.step === null ||
+    page.step === "start" ||
+    (page.step === "result" && ["soldout", "soldout_for_now", "ended"].includes(page.resultKind));
   if (fresh() && idleView) decideIdle();
 }
 

@@ -26,5 +26,6 @@ $("join").addEventListener("click", () => go.join());
 
 export function tickStart(now) {
   const sale = page.sale;
-  if (page.step === "start" && sale?.status === "scheduled") setText("start-countdown", `Opens in ${clock(Date.parse(sale.starts_at) - now)}`);
+  if (page.step === "start" && sale?.status === "scheduled")
+    setText("start-countdown", `Opens in ${clock(Date.parse(sale.starts_at) - now)}`);
 }

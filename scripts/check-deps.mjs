@@ -23,7 +23,11 @@ function* sources(dir) {
 }
 
 /** The package a bare specifier names: "@scope/name/sub" → "@scope/name", "hono/jwt" → "hono". */
-const packageOf = (spec) => spec.split("/").slice(0, spec.startsWith("@") ? 2 : 1).join("/");
+const packageOf = (spec) =>
+  spec
+    .split("/")
+    .slice(0, spec.startsWith("@") ? 2 : 1)
+    .join("/");
 const SPEC = /(?:(?<=[\s}])from\s*|\bimport\s*\(\s*|\bimport\s+|\brequire\s*\(\s*)["']([^"'\n]+)["']/g;
 
 const problems = [];

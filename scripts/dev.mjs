@@ -15,7 +15,11 @@ import { now } from "./lib/clock.mjs";
 import { startLocal } from "./lib/local-server.mjs";
 
 const { values: opts } = parseArgs({
-  options: { port: { type: "string", default: "8787" }, fresh: { type: "boolean", default: false }, "no-seed": { type: "boolean", default: false } },
+  options: {
+    port: { type: "string", default: "8787" },
+    fresh: { type: "boolean", default: false },
+    "no-seed": { type: "boolean", default: false },
+  },
 });
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 process.chdir(ROOT);

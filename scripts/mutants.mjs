@@ -11,7 +11,14 @@ import { now } from "./lib/clock.mjs";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const MUTATIONS = ["skip-stock-check", "confirm-twice", "drop-outbox"];
-const { values: a } = parseArgs({ options: { soak: { type: "string" }, only: { type: "string" }, seed: { type: "string" }, "soak-only": { type: "boolean", default: false } } });
+const { values: a } = parseArgs({
+  options: {
+    soak: { type: "string" },
+    only: { type: "string" },
+    seed: { type: "string" },
+    "soak-only": { type: "boolean", default: false },
+  },
+});
 const say = (m) => process.stderr.write(`mutants: ${m}\n`);
 
 let survived = 0;
@@ -25,21 +32,32 @@ process.exit(survived ? 1 : 0);
 function modelCatches(m) {
   const t = now();
   const r = spawnSync("npx", ["vitest", "run", "test/inventory.model.test.ts"], {
-    cwd: ROOT, encoding: "utf8", maxBuffer: 512 * 1024 * 1024, env: { ...process.env, MUTATION: m, ...(a.seed && { FC_SEED: a.seed }) },
+    cwd: ROOT,
+    encoding: "utf8",
+    maxBuffer: 512 * 1024 * 1024,
+    env: { ...process.env, MUTATION: m, ...(a.seed && { FC_SEED: a.seed }) },
   });
   const out = `${r.stdout}\n${r.stderr}`;
   const counterexample = /Counterexample: (.*)/.exec(out)?.[1]?.slice(0, 300);
   const replay = /replay: (FC_SEED=\S+)/.exec(out)?.[1];
   const caught = r.status !== 0 && counterexample !== undefined;
-  say(`${m}: model test ${caught ? "caught it" : "MISSED it"} in ${((now() - t) / 1000).toFixed(0)} s${caught ? `\n    shrunk to ${counterexample}\n    replay: MUTATION=${m} ${replay} npx vitest run test/inventory.model.test.ts` : ""}`);
+  say(
+    `${m}: model test ${caught ? "caught it" : "MISSED it"} in ${((now() - t) / 1000).toFixed(0)} s${caught ? `\n    shrunk to ${counterexample}\n    replay: MUTATION=${m} ${replay} npx vitest run test/inventory.model.test.ts` : ""}`,
+  );
   return caught;
 }
 
 function soakCatches(m) {
   const s0 = now();
-  const s = spawnSync(process.execPath, ["scripts/soak.mjs", "--runs", a.soak, "--mutation", m, "--stop-on-failure", "--port", "8764"], { cwd: ROOT, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
+  const s = spawnSync(process.execPath, ["scripts/soak.mjs", "--runs", a.soak, "--mutation", m, "--stop-on-failure", "--port", "8764"], {
+    cwd: ROOT,
+    encoding: "utf8",
+    maxBuffer: 64 * 1024 * 1024,
+  });
   const runs = (s.stderr.match(/^soak: run \d+\//gm) ?? []).length;
   const why = (s.stderr.match(/^soak: +(✗|error:) .*/gm) ?? []).slice(0, 3).join("; ");
-  say(`${m}: soak ${s.status === 1 ? `caught it at run ${runs} (${why.replace(/soak: +/g, "")})` : `MISSED it in ${runs} runs`} in ${((now() - s0) / 1000).toFixed(0)} s`);
+  say(
+    `${m}: soak ${s.status === 1 ? `caught it at run ${runs} (${why.replace(/soak: +/g, "")})` : `MISSED it in ${runs} runs`} in ${((now() - s0) / 1000).toFixed(0)} s`,
+  );
   return s.status === 1;
 }

@@ -74,9 +74,13 @@ async function main() {
       });
       say(`fake Stripe on ${stripe.base}`);
       gatewayVars = {
-        GATEWAY: "stripe", STRIPE_API_BASE: stripe.base, STRIPE_SECRET_KEY: `sk_test_${now().toString(36)}rehearsal`, STRIPE_WEBHOOK_SECRET: stripe.secret,
+        GATEWAY: "stripe",
+        STRIPE_API_BASE: stripe.base,
+        STRIPE_SECRET_KEY: `sk_test_${now().toString(36)}rehearsal`,
+        STRIPE_WEBHOOK_SECRET: stripe.secret,
         // The pacer is told the account's limits, as an operator would (docs/payments.md).
-        STRIPE_RATE_ACCOUNT: String(opts.stripeRate), STRIPE_RATE_ENDPOINT: String(opts.stripeRate),
+        STRIPE_RATE_ACCOUNT: String(opts.stripeRate),
+        STRIPE_RATE_ENDPOINT: String(opts.stripeRate),
       };
     }
     let shopVars = {};
@@ -89,11 +93,19 @@ async function main() {
       port: a.port ? Number(a.port) : undefined,
       keep: a.keep,
       log: say,
-      vars: { ALLOW_FAULTS: "true", LOG_LEVEL: "warn", ...Object.fromEntries(Object.entries(PAY).map(([k, v]) => [k, String(v)])), ...gatewayVars, ...shopVars },
+      vars: {
+        ALLOW_FAULTS: "true",
+        LOG_LEVEL: "warn",
+        ...Object.fromEntries(Object.entries(PAY).map(([k, v]) => [k, String(v)])),
+        ...gatewayVars,
+        ...shopVars,
+      },
     });
     ({ base, adminToken } = server);
     stripe?.setTarget(`${base}/api/webhooks/stripe`);
-    target = `local wrangler dev ${base} (state ${server.persist}; ${Object.entries(PAY).map(([k, v]) => `${k}=${v}`).join(", ")})`;
+    target = `local wrangler dev ${base} (state ${server.persist}; ${Object.entries(PAY)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(", ")})`;
   }
   // Two pools: the operator's calls never wait behind the crowd's.
   const adminPool = createPool({ base, concurrency: 4, timeoutMs: 60_000 });
@@ -127,25 +139,58 @@ async function main() {
     // The fake Stripe's faults, per payment (`pm_visa` rolls them): see scripts/lib/stripe-fake.mjs.
     const heavy = opts.faults.has("gateway");
     usedRates = stripe.fake.setRates({
-      decline: opts.decline, timeout: heavy ? 0.1 : opts.timeout, error: heavy ? 0.1 : 0.03, error_after: heavy ? 0.05 : 0.02,
-      ratelimit: 0.02, three_ds: opts.threeDs, slow: heavy ? 0.05 : 0.02,
+      decline: opts.decline,
+      timeout: heavy ? 0.1 : opts.timeout,
+      error: heavy ? 0.1 : 0.03,
+      error_after: heavy ? 0.05 : 0.02,
+      ratelimit: 0.02,
+      three_ds: opts.threeDs,
+      slow: heavy ? 0.05 : 0.02,
     });
   } else if (g.status === 200) gatewayOverridden = true;
-  else if (opts.faults.size) throw new Error(`POST /admin/faults answered ${g.status} ${JSON.stringify(g.body)}: faults need ALLOW_FAULTS on the target`);
+  else if (opts.faults.size)
+    throw new Error(`POST /admin/faults answered ${g.status} ${JSON.stringify(g.body)}: faults need ALLOW_FAULTS on the target`);
   else {
     say(`warning: cannot set gateway rates (${g.status} ${g.body?.error}); using the target's configured rates`);
     usedRates = null;
   }
 
   const env = { api, admin, botClient, sign, server, pool, stripe, usedRates, gatewayRates };
-  const { sale, shoppers, bots, fair, ctx, stats, ledger, checks, poll, cpu, loadavg, settling, quiet, pacing } = await runSale(env, { timing });
+  const { sale, shoppers, bots, fair, ctx, stats, ledger, checks, poll, cpu, loadavg, settling, quiet, pacing } = await runSale(env, {
+    timing,
+  });
   // The price of fairness: the same crowd again, against a sale that admits more shoppers per unit.
   const compared = opts.compareAdmitPerUnit === null ? null : await runSale(env, { admitPerUnit: opts.compareAdmitPerUnit, timing: {} });
 
   const report = buildReport({
-    opts, sale, shoppers, bots, fairness: fair, samples: ctx.samples, ctx, stats, ledger, checks, timing, poll, target, faults: ctx.faults,
-    gatewayRates: usedRates, clientCounts: pool.counts, cpu, loadavg, settleSeen: [...settling.seen], settled: quiet.settled,
-    compared: compared && { admitPerUnit: opts.compareAdmitPerUnit, sale: compared.sale, fairness: compared.fair, poll: compared.poll, checks: compared.checks, ctx: compared.ctx },
+    opts,
+    sale,
+    shoppers,
+    bots,
+    fairness: fair,
+    samples: ctx.samples,
+    ctx,
+    stats,
+    ledger,
+    checks,
+    timing,
+    poll,
+    target,
+    faults: ctx.faults,
+    gatewayRates: usedRates,
+    clientCounts: pool.counts,
+    cpu,
+    loadavg,
+    settleSeen: [...settling.seen],
+    settled: quiet.settled,
+    compared: compared && {
+      admitPerUnit: opts.compareAdmitPerUnit,
+      sale: compared.sale,
+      fairness: compared.fair,
+      poll: compared.poll,
+      checks: compared.checks,
+      ctx: compared.ctx,
+    },
   });
   const full = pacing ? `${report}\n\n${pacing.lines.join("\n")}` : report;
   console.log(full);
@@ -159,12 +204,12 @@ async function main() {
   return [...checks, ...(compared?.checks ?? [])].some((k) => k.pass === false) ? 1 : 0;
 }
 
-
 /**
  * One sale, start to finish: the bots' sessions, the sale, the crowd, the come-backs, quiet, the
  * evidence and the checks. `admitPerUnit` overrides the option (the comparison run). `env` is what
  * main set up: the clients, the shop's signer, the server, the gateway's rates.
  */
+/** @param {any} env @param {{ admitPerUnit?: number, timing?: any }} [o] */
 async function runSale(env, { admitPerUnit = opts.admitPerUnit, timing } = {}) {
   const { api, admin, botClient, sign, server, pool, stripe, usedRates, gatewayRates } = env;
   timing.started ??= now();
@@ -178,29 +223,34 @@ async function runSale(env, { admitPerUnit = opts.admitPerUnit, timing } = {}) {
   // The sale. The burst starts t0; the sale opens openAfterS into it (earlier arrivals are
   // pre-queued and shuffled at the opening, later ones are first come, first served).
   const t0 = now() + 1500;
-  const saleInput = saleConfig({
-    id: `rh-${now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`,
-    product: { id: "rehearsal-widget", name: "Rehearsal widget", price: 4990, currency: "EUR" },
-    stock_total: opts.stock,
-    starts_at: new Date(t0 + opts.openAfterS * 1000).toISOString(),
-    ends_at: new Date(t0 + 3600_000).toISOString(),
-    hold_ttl_s: opts.holdTtlS,
-    per_user_limit: opts.perUserLimit,
-    release_policy: opts.policy,
-    admission_rate: opts.admissionRate,
-    max_active: opts.maxActive,
-    ...(opts.passTtlS && { pass_ttl_s: opts.passTtlS }),
-    ...(admitPerUnit !== undefined && { admit_per_unit: admitPerUnit }),
-    ...(opts.lotteryS !== undefined && { lottery_s: opts.lotteryS }),
-    pow_difficulty: opts.pow,
-    ...(opts.shards > 1 && { shards: opts.shards }),
-    identity: opts.identity,
-  }, { now: t0 });
+  const saleInput = saleConfig(
+    {
+      id: `rh-${now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`,
+      product: { id: "rehearsal-widget", name: "Rehearsal widget", price: 4990, currency: "EUR" },
+      stock_total: opts.stock,
+      starts_at: new Date(t0 + opts.openAfterS * 1000).toISOString(),
+      ends_at: new Date(t0 + 3600_000).toISOString(),
+      hold_ttl_s: opts.holdTtlS,
+      per_user_limit: opts.perUserLimit,
+      release_policy: opts.policy,
+      admission_rate: opts.admissionRate,
+      max_active: opts.maxActive,
+      ...(opts.passTtlS && { pass_ttl_s: opts.passTtlS }),
+      ...(admitPerUnit !== undefined && { admit_per_unit: admitPerUnit }),
+      ...(opts.lotteryS !== undefined && { lottery_s: opts.lotteryS }),
+      pow_difficulty: opts.pow,
+      ...(opts.shards > 1 && { shards: opts.shards }),
+      identity: opts.identity,
+    },
+    { now: t0 },
+  );
   const created = await admin.createSale(saleInput);
   if (created.status !== 201) throw new Error(`POST /admin/sales answered ${created.status} ${JSON.stringify(created.body)}`);
   const sale = { ...saleInput, starts_at_ms: Date.parse(saleInput.starts_at) };
   timing.saleCreated = now();
-  say(`sale ${sale.id}: ${opts.stock} units${opts.shards > 1 ? ` over ${opts.shards} shards` : ""}, ${opts.shoppers} shoppers, opens ${saleInput.starts_at}`);
+  say(
+    `sale ${sale.id}: ${opts.stock} units${opts.shards > 1 ? ` over ${opts.shards} shards` : ""}, ${opts.shoppers} shoppers, opens ${saleInput.starts_at}`,
+  );
 
   // The crowd, then the come-backs, then quiet.
   const ctx = crowdContext({ api, admin, opts, sale, t0, solve: await powSolver(a["pow-solver"]), sign, botRefusals, botClient });
@@ -225,7 +275,9 @@ async function runSale(env, { admitPerUnit = opts.admitPerUnit, timing } = {}) {
     };
   }
   if (opts.faults.has("gateway")) {
-    const detail = stripe ? `fake Stripe rates ${JSON.stringify(usedRates)}` : `timeouts ${gatewayRates.timeout_rate}, half of them landing ${opts.lateMs} ms later`;
+    const detail = stripe
+      ? `fake Stripe rates ${JSON.stringify(usedRates)}`
+      : `timeouts ${gatewayRates.timeout_rate}, half of them landing ${opts.lateMs} ms later`;
     ctx.faults.push({ what: "gateway", at: sale.starts_at_ms, detail });
   }
   if (shop) ctx.waitingFor = eventsWaiting(opts.shopWebhook);
@@ -248,22 +300,49 @@ async function runSale(env, { admitPerUnit = opts.admitPerUnit, timing } = {}) {
   const elapsedS = (now() - sale.starts_at_ms) / 1000;
   const fair = fairness({ shoppers, bots, sale, soldOutAt: watch.poll.firstSoldOutAt || null });
   const checks = checkInvariants({
-    stats, peak: watch.poll.peak, shoppers: everyone, ledger, d1, reconcile, sale, settled: quiet.settled, errors: ctx.errors, errorSamples: ctx.errorSamples,
-    refusals: ctx.refusals, botRefusals: ctx.botRefusals, fairness: fair,
-    admittedBound: { admitted: stats.queue.admitted, rate: opts.admissionRate, elapsedS, bound: opts.admissionRate * elapsedS + Math.max(1, opts.admissionRate) },
+    stats,
+    peak: watch.poll.peak,
+    shoppers: everyone,
+    ledger,
+    d1,
+    reconcile,
+    sale,
+    settled: quiet.settled,
+    errors: ctx.errors,
+    errorSamples: ctx.errorSamples,
+    refusals: ctx.refusals,
+    botRefusals: ctx.botRefusals,
+    fairness: fair,
+    admittedBound: {
+      admitted: stats.queue.admitted,
+      rate: opts.admissionRate,
+      elapsedS,
+      bound: opts.admissionRate * elapsedS + Math.max(1, opts.admissionRate),
+    },
   });
   if (stripe) {
     const w = stripe.deliveries;
-    const ev = [w.forged_accepted && `${w.forged_accepted} forged webhooks were accepted`, w.failed && `${w.failed} webhooks never delivered`].filter(Boolean);
+    const ev = [
+      w.forged_accepted && `${w.forged_accepted} forged webhooks were accepted`,
+      w.failed && `${w.failed} webhooks never delivered`,
+    ].filter(Boolean);
     checks.push({
       name: "Stripe webhooks: forged ones refused (400), real ones delivered",
       pass: ev.length === 0,
       detail: `${w.events} events: ${w.sent} deliveries answered 2xx (${w.applied} applied, ${w.duplicates} sent twice, ${w.late} late, ${w.retried} retries); ${w.forged_refused}/${w.forged_sent} forged copies refused`,
-      evidence: ev, more: 0,
+      evidence: ev,
+      more: 0,
     });
   }
   const pacing = stripe
-    ? pacingReport({ shoppers: everyone, d1, traffic: stripe.fake.limiter.traffic(), limit: opts.stripeRate, stats, intents: stripe.fake.ledger() })
+    ? pacingReport({
+        shoppers: everyone,
+        d1,
+        traffic: stripe.fake.limiter.traffic(),
+        limit: opts.stripeRate,
+        stats,
+        intents: stripe.fake.ledger(),
+      })
     : null;
   if (pacing) checks.push(...pacing.checks);
   if (shop) checks.push(checkShopEvents({ mode: opts.shopWebhook, shop, sale, d1, stats }));

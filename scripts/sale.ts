@@ -19,10 +19,14 @@ const DEFAULT_URL = "http://127.0.0.1:8787";
 type Globals = { url: string; token?: string; json: boolean; accessId?: string; accessSecret?: string };
 
 const program = new Command("flashsale")
-  .description("Run a flash sale: create it, steer it while it runs, watch it, and check it against D1.\nEvery command calls the admin API of a running flashsale (`npm start` locally).")
+  .description(
+    "Run a flash sale: create it, steer it while it runs, watch it, and check it against D1.\nEvery command calls the admin API of a running flashsale (`npm start` locally).",
+  )
   .addOption(new Option("--url <url>", "the flashsale to talk to").env("FLASHSALE_URL").default(DEFAULT_URL))
   .addOption(new Option("--token <token>", "the admin token (default: ADMIN_TOKEN, else the project's .dev.vars)"))
-  .addOption(new Option("--access-id <id>", "a Cloudflare Access service token's client id (admin behind Access)").env("CF_ACCESS_CLIENT_ID"))
+  .addOption(
+    new Option("--access-id <id>", "a Cloudflare Access service token's client id (admin behind Access)").env("CF_ACCESS_CLIENT_ID"),
+  )
   .addOption(new Option("--access-secret <secret>", "…and its client secret").env("CF_ACCESS_CLIENT_SECRET"))
   .option("--json", "print the API's answers as JSON (for scripts)", false)
   .configureHelp({ showGlobalOptions: true, sortSubcommands: false })
@@ -44,7 +48,11 @@ Run \`<command> --help\` for a command's options, e.g. \`npm run sale -- create 
   );
 
 /** Every error is one line: commander's own (its "Did you mean" joined on, and the usage), and ours. */
-const oneLine = (msg: string, usage: string) => `✗ ${msg.replace(/^error: /, "").trim().replace(/\n+/g, " ")} (${usage})\n`;
+const oneLine = (msg: string, usage: string) =>
+  `✗ ${msg
+    .replace(/^error: /, "")
+    .trim()
+    .replace(/\n+/g, " ")} (${usage})\n`;
 program.configureOutput({ outputError: (msg, write) => write(oneLine(msg, "see `flashsale --help`")) });
 
 const globals = (cmd: Command) => cmd.optsWithGlobals<Globals>();
@@ -55,7 +63,9 @@ function admin(cmd: Command) {
   const access = accessHeaders(g.accessId, g.accessSecret);
   const token = adminToken(g.token);
   if (!token && !access["cf-access-client-id"]) {
-    throw new UsageError("no admin token: pass --token, set ADMIN_TOKEN, or run from the project directory after `npm start` (it writes .dev.vars)");
+    throw new UsageError(
+      "no admin token: pass --token, set ADMIN_TOKEN, or run from the project directory after `npm start` (it writes .dev.vars)",
+    );
   }
   return createClient({ transport: fetchTransport(g.url), headers: access }).admin(token);
 }
@@ -104,14 +114,30 @@ program
   .addOption(num("--ends-in <s>", "…or seconds from now (default: a day)", "--ends-in 7200"))
   .addOption(num("--hold-ttl <s>", "seconds a shopper has to pay (default 300)", "--hold-ttl 300"))
   .addOption(num("--limit <units>", "units per shopper (default 1)", "--limit 1"))
-  .addOption(new Option("--policy <policy>", "what an unpaid hold's units become (default release)").choices(["release", "undersell", "waitlist"]))
+  .addOption(
+    new Option("--policy <policy>", "what an unpaid hold's units become (default release)").choices(["release", "undersell", "waitlist"]),
+  )
   .addOption(num("--rate <n>", "shoppers admitted from the line per second (default 50)", "--rate 50"))
   .addOption(num("--max-active <n>", "admitted shoppers at once, at most (default 1000)", "--max-active 1000"))
-  .addOption(num("--admit-per-unit <f>", "shoppers admitted per unit left (default 1: each admitted shopper's unit waits for them; up to 2, a faster sell-out for a race)", "--admit-per-unit 1.5"))
+  .addOption(
+    num(
+      "--admit-per-unit <f>",
+      "shoppers admitted per unit left (default 1: each admitted shopper's unit waits for them; up to 2, a faster sell-out for a race)",
+      "--admit-per-unit 1.5",
+    ),
+  )
   .addOption(num("--lottery <s>", "arrivals this many seconds after the opening join the pre-queue's draw (default 10)", "--lottery 10"))
   .addOption(num("--pow <bits>", "proof-of-work difficulty, 0-28 (default 16)", "--pow 16"))
-  .addOption(num("--shards <n>", "split the stock over n product objects, 1-64 (default 1; fixed once created; not with waitlist)", "--shards 8"))
-  .addOption(new Option("--file <sale.json>", "the whole configuration as JSON (the API's body) instead of flags").conflicts(["name", "price", "stock"]))
+  .addOption(
+    num("--shards <n>", "split the stock over n product objects, 1-64 (default 1; fixed once created; not with waitlist)", "--shards 8"),
+  )
+  .addOption(
+    new Option("--file <sale.json>", "the whole configuration as JSON (the API's body) instead of flags").conflicts([
+      "name",
+      "price",
+      "stock",
+    ]),
+  )
   .addHelpText(
     "after",
     `
@@ -133,7 +159,8 @@ ${examples(
       body = readJson(o.file);
       check(SaleInput, body, o.file);
     } else {
-      if (!id) throw new UsageError("create needs the sale's id: `create drop-1 --name … --price … --stock …` (or `create --file sale.json`)");
+      if (!id)
+        throw new UsageError("create needs the sale's id: `create drop-1 --name … --price … --stock …` (or `create --file sale.json`)");
       body = defined({
         id,
         product: { id: o.productId ?? id, name: o.name, price: o.price, currency: o.currency },
@@ -154,8 +181,18 @@ ${examples(
     }
     const r = await ok(cmd, (a) => a.createSale(body));
     // Can the Stripe account take this sale's payments within a hold window? (the pacer's rates)
-    const pacing = await admin(cmd).payments().catch(() => null);
-    const warning = pacing?.status === 200 ? paymentWarning({ stock: r.sale.stock_total, hold_ttl_s: r.sale.hold_ttl_s, rates: pacing.body.rates, headroom: pacing.body.headroom }) : null;
+    const pacing = await admin(cmd)
+      .payments()
+      .catch(() => null);
+    const warning =
+      pacing?.status === 200
+        ? paymentWarning({
+            stock: r.sale.stock_total,
+            hold_ttl_s: r.sale.hold_ttl_s,
+            rates: pacing.body.rates,
+            headroom: pacing.body.headroom,
+          })
+        : null;
     out(cmd, { ...r, ...(warning && { payment_warning: warning }) }, () => {
       console.log(r.created ? "✓ created" : "✓ already exists with this configuration");
       printSale(r.sale);
@@ -177,9 +214,17 @@ program
   .addHelpText("after", examples("update drop-1 --rate 200", "update drop-1 --max-active 5000 --ends-in 1800"))
   .action(async (id: string, o: Record<string, any>, cmd: Command) => {
     const body = defined({
-      hold_ttl_s: o.holdTtl, admission_rate: o.rate, max_active: o.maxActive, admit_per_unit: o.admitPerUnit, pow_difficulty: o.pow, ends_at: instant(clockNow(), o.ends, o.endsIn),
+      hold_ttl_s: o.holdTtl,
+      admission_rate: o.rate,
+      max_active: o.maxActive,
+      admit_per_unit: o.admitPerUnit,
+      pow_difficulty: o.pow,
+      ends_at: instant(clockNow(), o.ends, o.endsIn),
     });
-    if (Object.keys(body).length === 0) throw new UsageError("nothing to update: give at least one of --rate, --max-active, --admit-per-unit, --hold-ttl, --pow, --ends/--ends-in");
+    if (Object.keys(body).length === 0)
+      throw new UsageError(
+        "nothing to update: give at least one of --rate, --max-active, --admit-per-unit, --hold-ttl, --pow, --ends/--ends-in",
+      );
     check(SaleUpdate, body);
     const r = await ok(cmd, (a) => a.update(id, body));
     out(cmd, r, () => printSale(r.sale));
@@ -193,18 +238,22 @@ const SWITCHES = {
 for (const [action, what] of Object.entries(SWITCHES) as [keyof typeof SWITCHES, string][]) {
   const c = program.command(action).argument("<id>", "the sale").description(what);
   if (action === "close") c.option("--yes", "do not ask (scripts)");
-  c.addHelpText("after", examples(`${action} drop-1${action === "close" ? " --yes" : ""}`)).action(async (id: string, o: { yes?: boolean }, cmd: Command) => {
-    if (action === "close" && !o.yes) await confirmClose(id);
-    const r = await ok(cmd, (a) => a[action](id));
-    out(cmd, r, () => printSale(r.sale));
-  });
+  c.addHelpText("after", examples(`${action} drop-1${action === "close" ? " --yes" : ""}`)).action(
+    async (id: string, o: { yes?: boolean }, cmd: Command) => {
+      if (action === "close" && !o.yes) await confirmClose(id);
+      const r = await ok(cmd, (a) => a[action](id));
+      out(cmd, r, () => printSale(r.sale));
+    },
+  );
 }
 
 /** Closing cannot be undone: the operator types the sale's id (no terminal to ask: --yes is needed). */
 async function confirmClose(id: string): Promise<void> {
   if (!process.stdin.isTTY) throw new UsageError(`close ends ${id} for good and there is no terminal to ask: add --yes`);
   const rl = createInterface({ input: process.stdin, output: process.stdout });
-  const typed = (await rl.question(`Close ${id} for good? Shoppers can no longer claim and it cannot be reopened. Type the sale id to confirm: `)).trim();
+  const typed = (
+    await rl.question(`Close ${id} for good? Shoppers can no longer claim and it cannot be reopened. Type the sale id to confirm: `)
+  ).trim();
   rl.close();
   if (typed !== id) throw new Failure(`not closed (you typed ${JSON.stringify(typed)}, not ${id})`);
 }
@@ -271,7 +320,13 @@ events
   .addHelpText("after", examples("events resend drop-1"))
   .action(async (id: string, _o, cmd: Command) => {
     const r = await ok(cmd, (a) => a.resendEvents(id));
-    out(cmd, r, () => console.log(r.resent === 0 ? "nothing to resend: no dead webhook events" : `${r.resent} event(s) back in line; \`stats ${id}\` shows them delivered`));
+    out(cmd, r, () =>
+      console.log(
+        r.resent === 0
+          ? "nothing to resend: no dead webhook events"
+          : `${r.resent} event(s) back in line; \`stats ${id}\` shows them delivered`,
+      ),
+    );
   });
 
 for (const c of [...program.commands, ...events.commands]) {
@@ -292,6 +347,8 @@ try {
     process.exit(e instanceof UsageError ? 2 : 1);
   }
   // A bug of ours: still one line (FLASHSALE_DEBUG=1 shows where).
-  console.error(`✗ unexpected error: ${e instanceof Error ? e.message : String(e)}${process.env.FLASHSALE_DEBUG ? `\n${(e as Error)?.stack}` : " (FLASHSALE_DEBUG=1 shows where)"}`);
+  console.error(
+    `✗ unexpected error: ${e instanceof Error ? e.message : String(e)}${process.env.FLASHSALE_DEBUG ? `\n${(e as Error)?.stack}` : " (FLASHSALE_DEBUG=1 shows where)"}`,
+  );
   process.exit(1);
 }

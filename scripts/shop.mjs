@@ -105,7 +105,8 @@ async function timedSolve(nonce, bits) {
 }
 const q = await api.admit(o.sale, token, { solve: timedSolve, turnstile: o.turnstile }).catch((e) => fail(`not admitted (${e.message})`));
 const claim = await api.claim(o.sale, token, { pass: q.body.pass, key: crypto.randomUUID() });
-if (claim.body.error === "limit_reached") fail(`no hold: ${account ? `shop account ${account}` : "this shopper"} has bought the sale's limit (another --account can buy)`);
+if (claim.body.error === "limit_reached")
+  fail(`no hold: ${account ? `shop account ${account}` : "this shopper"} has bought the sale's limit (another --account can buy)`);
 if (claim.status >= 300) fail(`no hold (${claim.body.error})`);
 if (!claim.body.hold) fail("waitlisted");
 let paid = await api.pay(claim.body.hold.id, token, o.card);

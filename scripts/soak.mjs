@@ -31,7 +31,9 @@ const { values: a } = parseArgs({
   },
 });
 if (a.help) {
-  console.log("npm run soak -- --runs N [--seed S] [--regressions] [--port P] [--mutation skip-stock-check|confirm-twice|drop-outbox] [--stop-on-failure] [--verbose]");
+  console.log(
+    "npm run soak -- --runs N [--seed S] [--regressions] [--port P] [--mutation skip-stock-check|confirm-twice|drop-outbox] [--stop-on-failure] [--verbose]",
+  );
   process.exit(0);
 }
 const runs = a.regressions ? REGRESSIONS.length : Number(a.runs);
@@ -44,16 +46,19 @@ const say = (m) => process.stderr.write(`soak: ${m}\n`);
 const log = a.verbose ? say : () => {};
 const replay = (s) => `npm run soak -- --runs 1 --seed ${s}${a.mutation ? ` --mutation ${a.mutation}` : ""}`;
 
-say(`${runs} runs from seed ${seed}${a.mutation ? `, MUTATION=${a.mutation}` : ""} (replay all: npm run soak -- --runs ${runs} --seed ${seed})`);
+say(
+  `${runs} runs from seed ${seed}${a.mutation ? `, MUTATION=${a.mutation}` : ""} (replay all: npm run soak -- --runs ${runs} --seed ${seed})`,
+);
 const counts = Object.fromEntries(FAULTS.map((f) => [f, 0]));
 const shapes = { shards: 0, stripe: 0, anonymous: 0, waitlist: 0, undersell: 0 };
 const failed = [];
 const started = now();
 const hosts = {};
-for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, async () => {
-  for (const h of Object.values(hosts)) await h.stop();
-  process.exit(130);
-});
+for (const sig of ["SIGINT", "SIGTERM"])
+  process.on(sig, async () => {
+    for (const h of Object.values(hosts)) await h.stop();
+    process.exit(130);
+  });
 let ran = 0;
 for (let i = 0; i < runs; i++) {
   ran++;
@@ -62,7 +67,12 @@ for (let i = 0; i < runs; i++) {
   const t = now();
   say(`run ${i + 1}/${runs} seed ${plan.seed}: ${describePlan(plan)}`);
   // One server per kind of gateway, started when first needed and shared by the runs (each its own sale).
-  hosts[plan.gateway] ??= await startServer(plan.gateway, { root: ROOT, port: Number(a.port) + (plan.gateway === "stripe-fake" ? 1 : 0), mutation: a.mutation, log });
+  hosts[plan.gateway] ??= await startServer(plan.gateway, {
+    root: ROOT,
+    port: Number(a.port) + (plan.gateway === "stripe-fake" ? 1 : 0),
+    mutation: a.mutation,
+    log,
+  });
   const r = await runPlan(plan, { host: hosts[plan.gateway], log });
   for (const f of r.fired) counts[f.what]++;
   if (plan.shards > 1) shapes.shards++;
@@ -78,13 +88,18 @@ for (let i = 0; i < runs; i++) {
   failed.push(plan.seed);
   say(`  FAIL in ${secs} s`);
   if (r.error) say(`  error: ${r.error.split("\n").slice(0, 6).join("\n    ")}`);
-  for (const c of r.checks.filter((x) => x.pass === false)) say(`  ✗ ${c.name}: ${c.detail}${c.evidence.length ? `\n      ${c.evidence.join("\n      ")}` : ""}`);
+  for (const c of r.checks.filter((x) => x.pass === false))
+    say(`  ✗ ${c.name}: ${c.detail}${c.evidence.length ? `\n      ${c.evidence.join("\n      ")}` : ""}`);
   if (r.dir) say(`  state and wrangler log (kept) in ${r.dir}`);
   say(`  replay: ${replay(plan.seed)}`);
   if (a["stop-on-failure"]) break;
 }
-say(`${ran} runs, ${failed.length} failed, in ${((now() - started) / 60000).toFixed(1)} min; faults fired: ${Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(", ")}; ` +
-  `sales: ${shapes.shards} sharded, ${shapes.stripe} on the fake Stripe, ${shapes.anonymous} anonymous, ${shapes.undersell} undersell, ${shapes.waitlist} waitlist`);
+say(
+  `${ran} runs, ${failed.length} failed, in ${((now() - started) / 60000).toFixed(1)} min; faults fired: ${Object.entries(counts)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(", ")}; ` +
+    `sales: ${shapes.shards} sharded, ${shapes.stripe} on the fake Stripe, ${shapes.anonymous} anonymous, ${shapes.undersell} undersell, ${shapes.waitlist} waitlist`,
+);
 for (const h of Object.values(hosts)) {
   await h.stop();
   if (h.failed) say(`state and wrangler log kept in ${h.server.dir}`);

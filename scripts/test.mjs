@@ -20,5 +20,7 @@ const vitest = await run(process.execPath, ["node_modules/vitest/vitest.mjs", "r
 const tVitest = (now() - t0) / 1000;
 const nodeTests = await node;
 process.stdout.write(`\n--- Node-side tests (test/node/) ---\n${nodeTests.out}`);
-console.log(`\nnpm test: vitest ${vitest.code === 0 ? "passed" : "FAILED"} (${tVitest.toFixed(0)} s), node --test ${nodeTests.code === 0 ? "passed" : "FAILED"}; ${((now() - t0) / 1000).toFixed(0)} s in all`);
+console.log(
+  `\nnpm test: vitest ${vitest.code === 0 ? "passed" : "FAILED"} (${tVitest.toFixed(0)} s), node --test ${nodeTests.code === 0 ? "passed" : "FAILED"}; ${((now() - t0) / 1000).toFixed(0)} s in all`,
+);
 process.exit(vitest.code || nodeTests.code);

@@ -65,7 +65,9 @@ app
     const e = err as { retryable?: boolean; overloaded?: boolean; durableObjectReset?: boolean };
     if (e.retryable || e.overloaded || e.durableObjectReset) {
       log("warn", "object_unavailable", { method: c.req.method, path: c.req.path, error: String(err), overloaded: !!e.overloaded });
-      return c.json({ error: "unavailable", message: "the sale is busy or restarting: retry with the same Idempotency-Key" }, 503, { "retry-after": "1" });
+      return c.json({ error: "unavailable", message: "the sale is busy or restarting: retry with the same Idempotency-Key" }, 503, {
+        "retry-after": "1",
+      });
     }
     const ref = crypto.randomUUID();
     log("error", "unhandled", { ref, method: c.req.method, path: c.req.path, error: String(err), stack: (err as Error).stack });

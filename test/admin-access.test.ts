@@ -73,9 +73,17 @@ describe("admin routes behind Cloudflare Access", () => {
     ["expired", () => accessToken({ exp: Math.floor(Date.now() / 1000) - 60 }), /expired/],
     ["for another application (aud)", () => accessToken({ aud: ["another-app-aud"] }), /not for this application/],
     ["from another team (iss)", () => accessToken({ iss: "https://evil.cloudflareaccess.com" }), /not for this application/],
-    ["signed by a key the team does not publish", async () => accessToken({ key: await other(), kid: "not-a-team-key" }), /not signed by this team/],
+    [
+      "signed by a key the team does not publish",
+      async () => accessToken({ key: await other(), kid: "not-a-team-key" }),
+      /not signed by this team/,
+    ],
     ["signed by another key under the team key's id", async () => accessToken({ key: await other() }), /signature/],
-    ["HS256 with a guessable secret", async () => accessToken({ key: new TextEncoder().encode("secret") as unknown as CryptoKey, alg: "HS256" }), /RS256|malformed/],
+    [
+      "HS256 with a guessable secret",
+      async () => accessToken({ key: new TextEncoder().encode("secret") as unknown as CryptoKey, alg: "HS256" }),
+      /RS256|malformed/,
+    ],
     ["not a JWT", async () => "not.a.jwt", /malformed/],
   ];
   it.each(bad)("refuses an Access token %s", async (_name, make, message) => {

@@ -1,7 +1,17 @@
 import { describe, expect, it } from "vitest";
 import { admittedAt, bucketAt, KEY_SPACE, sealedBucket } from "../domain/line";
 import type { Watermark } from "../domain/schemas/room";
-import { activeAt, admitLate, advance, burstOf, initialAdmission, MARKS, unitsRoom, type Admission, type Limits } from "../domain/admission";
+import {
+  activeAt,
+  admitLate,
+  advance,
+  burstOf,
+  initialAdmission,
+  MARKS,
+  unitsRoom,
+  type Admission,
+  type Limits,
+} from "../domain/admission";
 import { standingOf } from "../src/edge/queue-status";
 
 /** A small seeded PRNG (mulberry32): irregular tick patterns that replay identically. */
@@ -132,13 +142,20 @@ describe("admission rate (token bucket)", () => {
     expect(at(10_100).n).toBeGreaterThanOrEqual(9);
     // The first tick under 2/s admits at most its burst (tokens saved at 100/s are capped).
     expect(at(20_100).n).toBeLessThanOrEqual(burstOf(2));
-    const phases: [number, number, number][] = [[0, 10_000, 10], [10_000, 20_000, 100], [20_000, 30_000, 2]];
+    const phases: [number, number, number][] = [
+      [0, 10_000, 10],
+      [10_000, 20_000, 100],
+      [20_000, 30_000, 2],
+    ];
     for (const [from, to, rate] of phases) {
       const admitted = at(to).upto - at(from).upto;
       const secs = (to - from) / 1000;
       expect(admitted).toBeLessThanOrEqual(rate * secs + burstOf(rate));
       expect(admitted).toBeGreaterThanOrEqual(0.95 * rate * secs);
-      expectRateBound(ticks.filter((k) => k.t >= from + 100 && k.t <= to), rate);
+      expectRateBound(
+        ticks.filter((k) => k.t >= from + 100 && k.t <= to),
+        rate,
+      );
     }
   });
 });
@@ -166,7 +183,12 @@ describe("admission max_active", () => {
   it("holds with irregular ticks and a rate far above max_active", () => {
     const r = prng(42);
     const lim = open(1000, 25, 1500);
-    const { last } = run({ until: 12_000, next: () => (r() < 0.1 ? 1000 : 1 + Math.floor(r() * 120)), ranked: BIG_LINE, limits: () => lim });
+    const { last } = run({
+      until: 12_000,
+      next: () => (r() < 0.1 ? 1000 : 1 + Math.floor(r() * 120)),
+      ranked: BIG_LINE,
+      limits: () => lim,
+    });
     // run() asserted active ≤ 25 at every tick; admission kept going window after window.
     expect(last.upto).toBeGreaterThanOrEqual(25 * 6);
   });
@@ -189,12 +211,38 @@ describe("admission max_active", () => {
 });
 
 const K = KEY_SPACE / 4; // a key a quarter of the way through a bucket
-const wm = (over: Partial<Watermark> = {}): Watermark => withDraw({
-  configured: true, starts_at: 0, ends_at: 10_000_000, salt: "00", upto: { b: 3, k: K }, admitted: 10, queued: 2000,
-  marks: [{ t: 0, admitted: 0, upto: null }, { t: 900_000, admitted: 10, upto: { b: 3, k: K } }],
-  waiting: [{ b: 3, n: 30 }, { b: 4, n: 100 }, { b: 5, n: 400 }], sealed: 10, draw_at: 0, sold_out: false, keeps_units: true,
-  rate: 5, max_active: 1000, pass_ttl_s: 120, active: 10, at: 0, ...over,
-}, over);
+const wm = (over: Partial<Watermark> = {}): Watermark =>
+  withDraw(
+    {
+      configured: true,
+      starts_at: 0,
+      ends_at: 10_000_000,
+      salt: "00",
+      upto: { b: 3, k: K },
+      admitted: 10,
+      queued: 2000,
+      marks: [
+        { t: 0, admitted: 0, upto: null },
+        { t: 900_000, admitted: 10, upto: { b: 3, k: K } },
+      ],
+      waiting: [
+        { b: 3, n: 30 },
+        { b: 4, n: 100 },
+        { b: 5, n: 400 },
+      ],
+      sealed: 10,
+      draw_at: 0,
+      sold_out: false,
+      keeps_units: true,
+      rate: 5,
+      max_active: 1000,
+      pass_ttl_s: 120,
+      active: 10,
+      at: 0,
+      ...over,
+    },
+    over,
+  );
 /** No lottery window unless the test says: the draw is at the opening. */
 const withDraw = (w: Watermark, over: Partial<Watermark>): Watermark => ({ ...w, draw_at: over.draw_at ?? w.starts_at });
 
@@ -207,7 +255,12 @@ describe("standingOf", () => {
   const now = 1_000_000;
 
   it("admits exactly the places at or under the watermark, with a pass until admission + pass_ttl_s", () => {
-    for (const place of [{ b: 0, k: 5 }, { b: 2, k: KEY_SPACE - 1 }, { b: 3, k: 0 }, { b: 3, k: K }]) {
+    for (const place of [
+      { b: 0, k: 5 },
+      { b: 2, k: KEY_SPACE - 1 },
+      { b: 3, k: 0 },
+      { b: 3, k: K },
+    ]) {
       const s = standingOf(place, undefined, wm(), now);
       expect(s.status).toMatchObject({ state: "admitted", position: 0, eta_s: 0, inWaitingRoom: false, refreshIntervalSeconds: 0 });
       expect(s.admittedAt).toBe(900_000);
@@ -223,7 +276,12 @@ describe("standingOf", () => {
     expect(late.status.state).toBe("expired");
     expect(late.passUntil).toBeNull();
     // Passed before the oldest mark (the window's anchor): over too.
-    const old = wm({ marks: [{ t: 700_000, admitted: 10, upto: { b: 3, k: K } }, { t: 950_000, admitted: 12, upto: { b: 3, k: K + 5 } }] });
+    const old = wm({
+      marks: [
+        { t: 700_000, admitted: 10, upto: { b: 3, k: K } },
+        { t: 950_000, admitted: 12, upto: { b: 3, k: K + 5 } },
+      ],
+    });
     expect(standingOf({ b: 3, k: 1 }, undefined, old, now).status.state).toBe("expired");
     // Still inside its time: admitted, with the same end whenever it polls.
     const s1 = standingOf({ b: 3, k: 1 }, now - 60_000, wm(), now);
@@ -247,17 +305,33 @@ describe("standingOf", () => {
   });
 
   it("with no rate the wait is unknown, not infinite or NaN", () => {
-    expect(standingOf({ b: 4, k: 0 }, undefined, wm({ rate: 0 }), now).status).toMatchObject({ state: "waiting", position: 31, eta_s: null, waitTimeKnown: false, waitTime: 0, refresh_s: 8 });
+    expect(standingOf({ b: 4, k: 0 }, undefined, wm({ rate: 0 }), now).status).toMatchObject({
+      state: "waiting",
+      position: 31,
+      eta_s: null,
+      waitTimeKnown: false,
+      waitTime: 0,
+      refresh_s: 8,
+    });
   });
 
   it("a pre-queue place waits for the draw (the opening, plus the reports) whatever the watermark says", () => {
     const before = wm({ starts_at: now + 95_000, upto: null, sealed: -1, marks: [] });
     expect(standingOf({ b: 0, k: 5 }, undefined, before, now).status).toMatchObject({
-      state: "waiting", position: null, eta_s: null, opens_in_s: 95, refresh_s: 24, waitTimeKnown: false, inWaitingRoom: true,
+      state: "waiting",
+      position: null,
+      eta_s: null,
+      opens_in_s: 95,
+      refresh_s: 24,
+      waitTimeKnown: false,
+      inWaitingRoom: true,
     });
     expect(standingOf({ b: 0, k: 5 }, undefined, wm({ starts_at: now + 400_000, upto: null, sealed: -1 }), now).status.refresh_s).toBe(30);
     // Opened, but the pre-queue's reports are not all in: poll again soon.
-    expect(standingOf({ b: 0, k: 5 }, undefined, wm({ starts_at: now - 500, upto: null, sealed: -1 }), now).status).toMatchObject({ opens_in_s: 0, refresh_s: 1 });
+    expect(standingOf({ b: 0, k: 5 }, undefined, wm({ starts_at: now - 500, upto: null, sealed: -1 }), now).status).toMatchObject({
+      opens_in_s: 0,
+      refresh_s: 1,
+    });
     // Drawn: a place by key.
     const drawn = wm({ starts_at: now - 5000, upto: null, sealed: 40, waiting: [{ b: 0, n: 200 }] });
     expect(standingOf({ b: 0, k: KEY_SPACE / 2 }, undefined, drawn, now).status.position).toBe(101);
@@ -278,7 +352,8 @@ describe("late places", () => {
     const at3 = advance(a, 3000, 1_000_000, lim);
     expect(at3.upto).toBeLessThanOrEqual(10 * 3 + burstOf(10));
     // And admitted − late never exceeds the bound at any tick.
-    for (let t = 1100; t <= 5000; t += 100) expect(advance(a, t, 1_000_000, lim).upto - 25).toBeLessThanOrEqual((10 * t) / 1000 + burstOf(10));
+    for (let t = 1100; t <= 5000; t += 100)
+      expect(advance(a, t, 1_000_000, lim).upto - 25).toBeLessThanOrEqual((10 * t) / 1000 + burstOf(10));
     // Without late places the line would have had more of its own admissions by 3 s.
     expect(advance(advance(initialAdmission(0), 1000, 1_000_000, lim), 3000, 1_000_000, lim).upto).toBeGreaterThan(at3.upto - 25);
   });

@@ -27,7 +27,11 @@ const BAD_ADMIN: Record<string, { opts: () => Opts & { env?: Partial<Env> }; sta
   "wrong token": { opts: () => ({ token: `${env.ADMIN_TOKEN}x` }), status: 401, error: "unauthorized" },
   "token prefix only": { opts: () => ({ token: env.ADMIN_TOKEN.slice(0, -1) }), status: 401, error: "unauthorized" },
   "a shopper session": { opts: () => ({ token: u.mallory.token }), status: 401, error: "unauthorized" },
-  "Basic scheme": { opts: () => ({ headers: { authorization: `Basic ${btoa(`admin:${env.ADMIN_TOKEN}`)}` } }), status: 400, error: "invalid_request" },
+  "Basic scheme": {
+    opts: () => ({ headers: { authorization: `Basic ${btoa(`admin:${env.ADMIN_TOKEN}`)}` } }),
+    status: 400,
+    error: "invalid_request",
+  },
   "token in the query string": { opts: () => ({}), status: 401, error: "unauthorized" },
   // Right token, but the operator never configured one: admin is off, not open.
   "ADMIN_TOKEN unset": { opts: () => ({ token: env.ADMIN_TOKEN, env: { ADMIN_TOKEN: "" } }), status: 403, error: "forbidden" },
@@ -42,7 +46,12 @@ describe("admin routes refuse a missing or wrong operator token", () => {
     const path = bad === "token in the query string" ? `${r.path()}?token=${env.ADMIN_TOKEN}` : r.path();
     const body = r.body?.();
     await refusedWithoutWrite(
-      () => call(r.method, path, { ...o, ...(body === undefined ? {} : withJson(json(body))), headers: { ...(body === undefined ? {} : { "content-type": "application/json" }), ...o.headers } }),
+      () =>
+        call(r.method, path, {
+          ...o,
+          ...(body === undefined ? {} : withJson(json(body))),
+          headers: { ...(body === undefined ? {} : { "content-type": "application/json" }), ...o.headers },
+        }),
       b.status,
       b.error,
     );

@@ -13,11 +13,15 @@ beforeAll(setUpSales);
 describe("admin routes refuse bad input without writing", () => {
   const t0 = Date.now();
   const createWith = (o: Record<string, unknown>) => () => admin("POST", "/sales", saleConfig({ id: GHOST, ...o }));
-  const createRaw = (raw: string, type = "application/json") => () =>
-    call("POST", "/admin/sales", { token: env.ADMIN_TOKEN, ...withJson(raw, type) });
+  const createRaw =
+    (raw: string, type = "application/json") =>
+    () =>
+      call("POST", "/admin/sales", { token: env.ADMIN_TOKEN, ...withJson(raw, type) });
   const { id: _drop, ...noId } = saleConfig();
-  const adminRaw = (method: string, path: string, raw: string, type = "application/json") => () =>
-    call(method, `/admin${path}`, { token: env.ADMIN_TOKEN, ...withJson(raw, type) });
+  const adminRaw =
+    (method: string, path: string, raw: string, type = "application/json") =>
+    () =>
+      call(method, `/admin${path}`, { token: env.ADMIN_TOKEN, ...withJson(raw, type) });
   const MAX_DATE = 8.64e15; // the last instant a JS Date can hold
 
   const cases: Case[] = [
@@ -35,7 +39,7 @@ describe("admin routes refuse bad input without writing", () => {
     c("ends_at beyond what a Date can hold", 400, "invalid_request", createWith({ ends_at: 9e15 })),
     c("ends_at missing", 400, "invalid_request", createWith({ ends_at: undefined })),
     // stock and tunables
-    ...([-1, 0, 1.5, "10", 10_000_001, null].map((v) => c(`stock_total ${json(v)}`, 400, "invalid_request", createWith({ stock_total: v })))),
+    ...[-1, 0, 1.5, "10", 10_000_001, null].map((v) => c(`stock_total ${json(v)}`, 400, "invalid_request", createWith({ stock_total: v }))),
     c("unknown release_policy", 400, "invalid_request", createWith({ release_policy: "lottery" })),
     c("hold_ttl_s 0", 400, "invalid_request", createWith({ hold_ttl_s: 0 })),
     c("hold_ttl_s 3601", 400, "invalid_request", createWith({ hold_ttl_s: 3601 })),
@@ -47,7 +51,12 @@ describe("admin routes refuse bad input without writing", () => {
     c("unknown top-level field", 400, "invalid_request", createWith({ colour: "red" })),
     // product and id
     c("product missing", 400, "invalid_request", createWith({ product: undefined })),
-    c("product with an unknown field", 400, "invalid_request", createWith({ product: { id: "p", name: "P", price: 1, currency: "EUR", sku: 1 } })),
+    c(
+      "product with an unknown field",
+      400,
+      "invalid_request",
+      createWith({ product: { id: "p", name: "P", price: 1, currency: "EUR", sku: 1 } }),
+    ),
     c("negative price", 400, "invalid_request", createWith({ product: { id: "p", name: "P", price: -1, currency: "EUR" } })),
     c("price as a string", 400, "invalid_request", createWith({ product: { id: "p", name: "P", price: "1", currency: "EUR" } })),
     c("lowercase currency", 400, "invalid_request", createWith({ product: { id: "p", name: "P", price: 1, currency: "eur" } })),
@@ -56,7 +65,7 @@ describe("admin routes refuse bad input without writing", () => {
     c("same id as a live sale, other config", 409, "conflict", () => admin("POST", "/sales", saleConfig({ id: A, stock_total: 99 }))),
     // body shape
     c("body is an array", 400, "invalid_request", createRaw(json([saleConfig({ id: GHOST })]))),
-    c("body is malformed JSON", 400, "invalid_request", createRaw("{\"id\":")),
+    c("body is malformed JSON", 400, "invalid_request", createRaw('{"id":')),
     c("body sent as text/plain", 415, "unsupported_media_type", createRaw(json(saleConfig({ id: GHOST })), "text/plain")),
     c("body oversized", 413, "payload_too_large", createRaw(json(saleConfig({ id: GHOST, pad: "x".repeat(17 * 1024) })))),
     // GET /admin/sales/:id
@@ -72,13 +81,17 @@ describe("admin routes refuse bad input without writing", () => {
     c("PATCH ends_at before starts_at", 400, "invalid_request", () => admin("PATCH", `/sales/${A}`, { ends_at: t0 - 3600_000 })),
     c("PATCH ends_at not a date", 400, "invalid_request", () => admin("PATCH", `/sales/${A}`, { ends_at: "soon" })),
     c("PATCH ends_at beyond what a Date can hold", 400, "invalid_request", () => admin("PATCH", `/sales/${A}`, { ends_at: 9e15 })),
-    c("PATCH a valid field plus an unknown one", 400, "invalid_request", () => admin("PATCH", `/sales/${A}`, { hold_ttl_s: 60, colour: "red" })),
+    c("PATCH a valid field plus an unknown one", 400, "invalid_request", () =>
+      admin("PATCH", `/sales/${A}`, { hold_ttl_s: 60, colour: "red" }),
+    ),
     c("PATCH malformed JSON", 400, "invalid_request", adminRaw("PATCH", `/sales/${A}`, "{hold_ttl_s: 60}")),
     c("PATCH sent as text/plain", 415, "unsupported_media_type", adminRaw("PATCH", `/sales/${A}`, json({ hold_ttl_s: 60 }), "text/plain")),
     c("PATCH an unknown sale", 404, "not_found", () => admin("PATCH", `/sales/${NOSALE}`, { hold_ttl_s: 60 })),
     c("PATCH a malformed sale id", 400, "invalid_request", () => admin("PATCH", "/sales/NOPE", { hold_ttl_s: 60 })),
     // restock
-    ...([0, -5, 1.5, "5", null, 10_000_001].map((qty) => c(`restock qty ${json(qty)}`, 400, "invalid_request", () => admin("POST", `/sales/${A}/restock`, { qty })))),
+    ...[0, -5, 1.5, "5", null, 10_000_001].map((qty) =>
+      c(`restock qty ${json(qty)}`, 400, "invalid_request", () => admin("POST", `/sales/${A}/restock`, { qty })),
+    ),
     c("restock without qty", 400, "invalid_request", () => admin("POST", `/sales/${A}/restock`, {})),
     c("restock with an unknown field", 400, "invalid_request", () => admin("POST", `/sales/${A}/restock`, { qty: 1, price: 0 })),
     c("restock malformed JSON", 400, "invalid_request", adminRaw("POST", `/sales/${A}/restock`, "{qty:1}")),

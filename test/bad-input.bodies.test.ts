@@ -31,21 +31,32 @@ describe("shopper routes refuse bad bodies without writing", () => {
     c("claim body is malformed JSON", 400, "invalid_request", () => carolClaims(withJson('{"qty":'))),
     c("claim body is empty but labelled JSON", 400, "invalid_request", () => carolClaims(withJson(""))),
     c("claim body sent as text/plain", 415, "unsupported_media_type", () => carolClaims(withJson(json({ qty: 1 }), "text/plain"))),
-    c("claim body sent as a form", 415, "unsupported_media_type", () => carolClaims(withJson("qty=1", "application/x-www-form-urlencoded"))),
+    c("claim body sent as a form", 415, "unsupported_media_type", () =>
+      carolClaims(withJson("qty=1", "application/x-www-form-urlencoded")),
+    ),
     c("claim body oversized", 413, "payload_too_large", () => carolClaims(withJson(big))),
     c("claim qty above the per-user limit", 409, "limit_reached", () => carolClaims({ body: { qty: 2 } })),
     c("claim qty 100 (schema max) above the limit", 409, "limit_reached", () => carolClaims({ body: { qty: 100 } })),
     // holds
-    c("DELETE hold oversized body", 413, "payload_too_large", () => call("DELETE", `/api/holds/${holdA}`, { token: u.alice.token, ...withJson(big) })),
+    c("DELETE hold oversized body", 413, "payload_too_large", () =>
+      call("DELETE", `/api/holds/${holdA}`, { token: u.alice.token, ...withJson(big) }),
+    ),
     // pay
     ...(["", "tok ok", "tok_ok;drop", "x".repeat(101), 42, null, ["tok_ok"]] as unknown[]).map((pm) =>
       c(`pay with payment_method ${json(pm).slice(0, 20)}`, 400, "invalid_request", () => pay(holdA, u.alice.token, pm as string)),
     ),
-    c("pay with an unknown field", 400, "invalid_request", () => call("POST", `/api/holds/${holdA}/pay`, { token: u.alice.token, body: { payment_method: "tok_ok", amount: 1 } })),
-    c("pay with malformed JSON", 400, "invalid_request", () => call("POST", `/api/holds/${holdA}/pay`, { token: u.alice.token, ...withJson("{payment_method:tok_ok}") })),
+    c("pay with an unknown field", 400, "invalid_request", () =>
+      call("POST", `/api/holds/${holdA}/pay`, { token: u.alice.token, body: { payment_method: "tok_ok", amount: 1 } }),
+    ),
+    c("pay with malformed JSON", 400, "invalid_request", () =>
+      call("POST", `/api/holds/${holdA}/pay`, { token: u.alice.token, ...withJson("{payment_method:tok_ok}") }),
+    ),
     c("pay body sent as text/plain", 415, "unsupported_media_type", () =>
-      call("POST", `/api/holds/${holdA}/pay`, { token: u.alice.token, ...withJson(json({ payment_method: "tok_decline" }), "text/plain") })),
-    c("pay body oversized", 413, "payload_too_large", () => call("POST", `/api/holds/${holdA}/pay`, { token: u.alice.token, ...withJson(big) })),
+      call("POST", `/api/holds/${holdA}/pay`, { token: u.alice.token, ...withJson(json({ payment_method: "tok_decline" }), "text/plain") }),
+    ),
+    c("pay body oversized", 413, "payload_too_large", () =>
+      call("POST", `/api/holds/${holdA}/pay`, { token: u.alice.token, ...withJson(big) }),
+    ),
   ];
   it.each(cases)("$name → $status $error", async ({ go, status, error }) => {
     await refusedWithoutWrite(go, status, error);

@@ -1,5 +1,23 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { A, B, C, c, type Case, cancelledA, claimAs, D, holdA, holdB, NOSALE, orderB, refusedWithoutWrite, type Res, setUpSales, u, zeros } from "./support/bad-input";
+import {
+  A,
+  B,
+  C,
+  c,
+  type Case,
+  cancelledA,
+  claimAs,
+  D,
+  holdA,
+  holdB,
+  NOSALE,
+  orderB,
+  refusedWithoutWrite,
+  type Res,
+  setUpSales,
+  u,
+  zeros,
+} from "./support/bad-input";
 import { pay } from "./support/shoppers";
 import { call } from "./support/worker";
 
@@ -26,10 +44,34 @@ describe("shopper routes refuse bad or unknown ids without writing", () => {
     c("sale id with broken %-encoding", 400, "invalid_request", () => call("GET", "/api/sales/%E0%A4%A")),
     c("unknown sale", 404, "not_found", () => call("GET", `/api/sales/${NOSALE}`)),
     // claim: sale
-    c("claim on an unknown sale", 404, "not_found", () => claimAs(() => u.carol.token, () => NOSALE, { body: {} })),
-    c("claim on a malformed sale id", 400, "invalid_request", () => claimAs(() => u.carol.token, () => "NOPE_1", { body: {} })),
-    c("claim on a closed sale", 410, "sale_closed", () => claimAs(() => u.carol.token, () => C, { body: {} })),
-    c("claim before the start", 425, "not_open", () => claimAs(() => u.carol.token, () => D, { body: {} })),
+    c("claim on an unknown sale", 404, "not_found", () =>
+      claimAs(
+        () => u.carol.token,
+        () => NOSALE,
+        { body: {} },
+      ),
+    ),
+    c("claim on a malformed sale id", 400, "invalid_request", () =>
+      claimAs(
+        () => u.carol.token,
+        () => "NOPE_1",
+        { body: {} },
+      ),
+    ),
+    c("claim on a closed sale", 410, "sale_closed", () =>
+      claimAs(
+        () => u.carol.token,
+        () => C,
+        { body: {} },
+      ),
+    ),
+    c("claim before the start", 425, "not_open", () =>
+      claimAs(
+        () => u.carol.token,
+        () => D,
+        { body: {} },
+      ),
+    ),
     // holds: ids
     ...(["GET", "DELETE"] as const).flatMap((m) => [
       c(`${m} hold: unknown id in a real sale`, 404, "not_found", () => call(m, `/api/holds/${A}_h${zeros}`, { token: u.alice.token })),
@@ -37,7 +79,9 @@ describe("shopper routes refuse bad or unknown ids without writing", () => {
       c(`${m} hold: an order id`, 404, "not_found", () => call(m, `/api/holds/${orderB}`, { token: u.alice.token })),
       c(`${m} hold: not an id`, 404, "not_found", () => call(m, "/api/holds/xyz", { token: u.alice.token })),
       c(`${m} hold: capitalised id`, 404, "not_found", () => call(m, `/api/holds/${holdA.toUpperCase()}`, { token: u.alice.token })),
-      c(`${m} hold: id over 100 chars`, 400, "invalid_request", () => call(m, `/api/holds/${"a".repeat(60)}_h${"0".repeat(41)}`, { token: u.alice.token })),
+      c(`${m} hold: id over 100 chars`, 400, "invalid_request", () =>
+        call(m, `/api/holds/${"a".repeat(60)}_h${"0".repeat(41)}`, { token: u.alice.token }),
+      ),
       c(`${m} hold: broken %-encoding`, 404, "not_found", () => call(m, "/api/holds/%E0%A4%A", { token: u.alice.token })),
       c(`${m} hold: another shopper's`, 404, "not_found", () => call(m, `/api/holds/${holdA}`, { token: u.bob.token })),
     ]),
@@ -50,9 +94,13 @@ describe("shopper routes refuse bad or unknown ids without writing", () => {
     // orders
     c("order: unknown id in a real sale", 404, "not_found", () => call("GET", `/api/orders/${B}_o${zeros}`, { token: u.alice.token })),
     c("order: a hold id", 404, "not_found", () => call("GET", `/api/orders/${holdB}`, { token: u.alice.token })),
-    c("order: an unconfirmed hold's order id", 404, "not_found", () => call("GET", `/api/orders/${holdA.replace("_h", "_o")}`, { token: u.alice.token })),
+    c("order: an unconfirmed hold's order id", 404, "not_found", () =>
+      call("GET", `/api/orders/${holdA.replace("_h", "_o")}`, { token: u.alice.token }),
+    ),
     c("order: not an id", 404, "not_found", () => call("GET", "/api/orders/xyz", { token: u.alice.token })),
-    c("order: id over 100 chars", 400, "invalid_request", () => call("GET", `/api/orders/${"a".repeat(60)}_o${"0".repeat(41)}`, { token: u.alice.token })),
+    c("order: id over 100 chars", 400, "invalid_request", () =>
+      call("GET", `/api/orders/${"a".repeat(60)}_o${"0".repeat(41)}`, { token: u.alice.token }),
+    ),
     c("order: another shopper's", 404, "not_found", () => call("GET", `/api/orders/${orderB}`, { token: u.bob.token })),
     c("wrong method on an order", 404, "not_found", () => call("DELETE", `/api/orders/${orderB}`, { token: u.alice.token })),
   ];
@@ -62,10 +110,19 @@ describe("shopper routes refuse bad or unknown ids without writing", () => {
 
   it("another shopper's hold or order answers exactly like one that does not exist", async () => {
     const pairs: [Res, Res][] = [
-      [await call("GET", `/api/holds/${holdA}`, { token: u.bob.token }), await call("GET", `/api/holds/${A}_h${zeros}`, { token: u.bob.token })],
-      [await call("DELETE", `/api/holds/${holdA}`, { token: u.bob.token }), await call("DELETE", `/api/holds/${A}_h${zeros}`, { token: u.bob.token })],
+      [
+        await call("GET", `/api/holds/${holdA}`, { token: u.bob.token }),
+        await call("GET", `/api/holds/${A}_h${zeros}`, { token: u.bob.token }),
+      ],
+      [
+        await call("DELETE", `/api/holds/${holdA}`, { token: u.bob.token }),
+        await call("DELETE", `/api/holds/${A}_h${zeros}`, { token: u.bob.token }),
+      ],
       [await pay(holdA, u.bob.token), await pay(`${A}_h${zeros}`, u.bob.token)],
-      [await call("GET", `/api/orders/${orderB}`, { token: u.bob.token }), await call("GET", `/api/orders/${B}_o${zeros}`, { token: u.bob.token })],
+      [
+        await call("GET", `/api/orders/${orderB}`, { token: u.bob.token }),
+        await call("GET", `/api/orders/${B}_o${zeros}`, { token: u.bob.token }),
+      ],
     ];
     for (const [theirs, none] of pairs) {
       expect(theirs.status).toBe(404);

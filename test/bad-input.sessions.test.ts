@@ -16,16 +16,28 @@ const BAD_SESSIONS: Record<string, (user: string) => Promise<Opts>> = {
   "Basic scheme": async () => ({ headers: { authorization: `Basic ${btoa("alice:pw")}` } }),
   "empty bearer": async () => ({ headers: { authorization: "Bearer " } }),
   "garbage bearer": async () => ({ token: "not-a-jwt" }),
-  "forged (another secret)": async (sub) => ({ token: await sign({ sub, iat: now(), exp: now() + 3600, aud: "flashsale:session" }, OTHER_SECRET, "HS256") }),
-  expired: async (sub) => ({ token: await sign({ sub, iat: now() - 7200, exp: now() - 60, aud: "flashsale:session" }, env.TOKEN_SECRET, "HS256") }),
-  "issued in the future": async (sub) => ({ token: await sign({ sub, iat: now() + 3600, exp: now() + 7200, aud: "flashsale:session" }, env.TOKEN_SECRET, "HS256") }),
+  "forged (another secret)": async (sub) => ({
+    token: await sign({ sub, iat: now(), exp: now() + 3600, aud: "flashsale:session" }, OTHER_SECRET, "HS256"),
+  }),
+  expired: async (sub) => ({
+    token: await sign({ sub, iat: now() - 7200, exp: now() - 60, aud: "flashsale:session" }, env.TOKEN_SECRET, "HS256"),
+  }),
+  "issued in the future": async (sub) => ({
+    token: await sign({ sub, iat: now() + 3600, exp: now() + 7200, aud: "flashsale:session" }, env.TOKEN_SECRET, "HS256"),
+  }),
   "no audience": async (sub) => ({ token: await sign({ sub, iat: now(), exp: now() + 3600 }, env.TOKEN_SECRET, "HS256") }),
   "no expiry": async (sub) => ({ token: await sign({ sub, iat: now(), aud: "flashsale:session" }, env.TOKEN_SECRET, "HS256") }),
-  "HS512 with the right secret": async (sub) => ({ token: await sign({ sub, iat: now(), exp: now() + 3600, aud: "flashsale:session" }, env.TOKEN_SECRET, "HS512") }),
-  "alg none": async (sub) => ({ token: `${b64url({ alg: "none", typ: "JWT" })}.${b64url({ sub, iat: now(), exp: now() + 3600, aud: "flashsale:session" })}.` }),
+  "HS512 with the right secret": async (sub) => ({
+    token: await sign({ sub, iat: now(), exp: now() + 3600, aud: "flashsale:session" }, env.TOKEN_SECRET, "HS512"),
+  }),
+  "alg none": async (sub) => ({
+    token: `${b64url({ alg: "none", typ: "JWT" })}.${b64url({ sub, iat: now(), exp: now() + 3600, aud: "flashsale:session" })}.`,
+  }),
   "pass token as session": async (sub) => ({ token: (await signToken(env, "pass", { sub, sale: A })).token }),
   "ticket token as session": async (sub) => ({ token: (await signToken(env, "ticket", { sub, sale: A, b: 1, k: 1 })).token }),
-  "challenge token as session": async (sub) => ({ token: (await signToken(env, "challenge", { sub, sale: A, nonce: "n".repeat(16), bits: 0 })).token }),
+  "challenge token as session": async (sub) => ({
+    token: (await signToken(env, "challenge", { sub, sale: A, nonce: "n".repeat(16), bits: 0 })).token,
+  }),
   "another user's token with sub swapped": async (sub) => {
     const [h, , s] = u.mallory.token.split(".");
     return { token: `${h}.${b64url({ sub, iat: now(), exp: now() + 3600, aud: "flashsale:session" })}.${s}` };
@@ -34,14 +46,34 @@ const BAD_SESSIONS: Record<string, (user: string) => Promise<Opts>> = {
   "token over 2 KB": async () => ({ token: `${u.mallory.token}${"A".repeat(2100)}` }),
 };
 
-type Route = { name: string; method: string; path: () => string; owner: () => string; body?: unknown; headers?: () => Record<string, string> };
+type Route = {
+  name: string;
+  method: string;
+  path: () => string;
+  owner: () => string;
+  body?: unknown;
+  headers?: () => Record<string, string>;
+};
 
 /** Every shopper route that needs a session, aimed at something its owner could really act on. */
 const SESSION_ROUTES: Route[] = [
-  { name: "POST /api/sales/:id/claim", method: "POST", path: () => `/api/sales/${A}/claim`, owner: () => u.carol.user, body: {}, headers: () => ({ "idempotency-key": idemKey() }) },
+  {
+    name: "POST /api/sales/:id/claim",
+    method: "POST",
+    path: () => `/api/sales/${A}/claim`,
+    owner: () => u.carol.user,
+    body: {},
+    headers: () => ({ "idempotency-key": idemKey() }),
+  },
   { name: "GET /api/holds/:id", method: "GET", path: () => `/api/holds/${holdA}`, owner: () => u.alice.user },
   { name: "DELETE /api/holds/:id", method: "DELETE", path: () => `/api/holds/${holdA}`, owner: () => u.alice.user },
-  { name: "POST /api/holds/:id/pay", method: "POST", path: () => `/api/holds/${holdA}/pay`, owner: () => u.alice.user, body: { payment_method: "tok_ok" } },
+  {
+    name: "POST /api/holds/:id/pay",
+    method: "POST",
+    path: () => `/api/holds/${holdA}/pay`,
+    owner: () => u.alice.user,
+    body: { payment_method: "tok_ok" },
+  },
   { name: "GET /api/orders/:id", method: "GET", path: () => `/api/orders/${orderB}`, owner: () => u.alice.user },
 ];
 
@@ -91,7 +123,11 @@ describe("token kinds and keys (verifyToken)", () => {
     const old = await signToken(env, "session", { sub: "u1" });
     const rotated = { TOKEN_SECRET: OTHER_SECRET, TOKEN_SECRET_PREVIOUS: env.TOKEN_SECRET };
     expect(await verifyToken(rotated, "session", old.token)).toMatchObject({ sub: "u1" });
-    const stranger = await sign({ sub: "u1", iat: now(), exp: now() + 60, aud: "flashsale:session" }, "yet-another-secret-0123456789abcdef0123", "HS256");
+    const stranger = await sign(
+      { sub: "u1", iat: now(), exp: now() + 60, aud: "flashsale:session" },
+      "yet-another-secret-0123456789abcdef0123",
+      "HS256",
+    );
     expect(await verifyToken(rotated, "session", stranger)).toBeNull();
   });
 });

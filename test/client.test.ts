@@ -22,7 +22,12 @@ describe("domain/client.js", () => {
   it("builds one request: its defaults, the bearer, a JSON body with its type, caller headers last; transport options pass through", async () => {
     const { sent, transport } = scripted([json(201, { hold: { id: "h" } })]);
     const api = createClient({ transport, headers: { "user-agent": "ua/1", accept: "text/plain" } });
-    const r = await api.claim("s1", "tok", { pass: "p", key: "k-123456" }, { urgent: true, headers: { "user-agent": "other/2", "x-undefined": undefined } });
+    const r = await api.claim(
+      "s1",
+      "tok",
+      { pass: "p", key: "k-123456" },
+      { urgent: true, headers: { "user-agent": "other/2", "x-undefined": undefined } },
+    );
     expect(r).toMatchObject({ status: 201, body: { hold: { id: "h" } } });
     expect(sent).toHaveLength(1);
     const [{ method, path, init }] = sent as [Sent];
@@ -60,10 +65,14 @@ describe("domain/client.js", () => {
     ]);
     const solved: unknown[] = [];
     const t0 = Date.now();
-    const r = await createClient({ transport }).admit("s1", "tok", { solve: async (n, b) => {
-      solved.push([n, b]);
-      return "sol";
-    }, minPollMs: 20, maxPollMs: 40 });
+    const r = await createClient({ transport }).admit("s1", "tok", {
+      solve: async (n, b) => {
+        solved.push([n, b]);
+        return "sol";
+      },
+      minPollMs: 20,
+      maxPollMs: 40,
+    });
     const ms = Date.now() - t0;
     expect(r.body.pass).toBe("pass!");
     expect(solved).toEqual([["n", 0]]);
@@ -87,11 +96,18 @@ describe("domain/client.js", () => {
       ["out of polls", [challenge(), still(), still(), still()], { maxPolls: 2, minPollMs: 0 }, /^not admitted after 2 polls: 200/],
       ["refused", [challenge(), json(403, { error: "pow_failed", message: "no" })], {}, /^queue: 403 .*pow_failed/],
       ["no challenge", [json(410, { error: "sale_closed", message: "closed" })], {}, /^challenge: 410/],
-      ["pre-queue", [challenge(), json(201, { state: "waiting", position: null, refresh_s: 5, ticket: "t" })], { waitForOpening: false }, /pre-queue/],
+      [
+        "pre-queue",
+        [challenge(), json(201, { state: "waiting", position: null, refresh_s: 5, ticket: "t" })],
+        { waitForOpening: false },
+        /pre-queue/,
+      ],
     ];
     for (const [what, answers, how, message] of cases) {
       const { transport } = scripted(answers);
-      const err = await createClient({ transport }).admit("s1", "tok", { solve, ...how }).catch((e) => e);
+      const err = await createClient({ transport })
+        .admit("s1", "tok", { solve, ...how })
+        .catch((e) => e);
       expect(err, what).toBeInstanceOf(ApiError);
       expect(err.message, what).toMatch(message);
       expect(err.answer.status, what).toBe(answers.at(-1)!.status);

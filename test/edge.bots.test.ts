@@ -14,9 +14,18 @@ describe("bot heuristics", () => {
     const sale = await createSale();
     const s = await session();
     const pass = await passFor(sale, s.token);
-    const uas = ["curl/8.5.0", "python-requests/2.32.3", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/126.0 Safari/537.36", ""];
+    const uas = [
+      "curl/8.5.0",
+      "python-requests/2.32.3",
+      "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/126.0 Safari/537.36",
+      "",
+    ];
     for (const ua of uas) {
-      expectRefused(await call("POST", `/api/sales/${sale}/challenge`, { token: s.token, headers: { "user-agent": ua } }), 403, "bot_suspected");
+      expectRefused(
+        await call("POST", `/api/sales/${sale}/challenge`, { token: s.token, headers: { "user-agent": ua } }),
+        403,
+        "bot_suspected",
+      );
     }
     // On the claim too, before the pass is even looked at and before the object.
     expectRefused(await claimWith(sale, s.token, pass, { "user-agent": "Wget/1.21" }), 403, "bot_suspected");
@@ -43,7 +52,12 @@ describe("Turnstile", () => {
       const s = await session();
       const ch = await solved(sale, s.token, { env: TS });
       const before = (await siteverifySeen()).length;
-      const res = await submit(sale, s.token, { challenge: ch.challenge, solution: ch.solution, ...(turnstile ? { turnstile } : {}) }, { env: TS, headers: { "cf-connecting-ip": ip } });
+      const res = await submit(
+        sale,
+        s.token,
+        { challenge: ch.challenge, solution: ch.solution, ...(turnstile ? { turnstile } : {}) },
+        { env: TS, headers: { "cf-connecting-ip": ip } },
+      );
       // By idempotency key: other test files share the fake siteverify.
       const sent = (await siteverifySeen()).slice(before).filter((e) => e.idempotency_key?.startsWith(`${ch.nonce}-`));
       return { res, sent, ch, s };
@@ -52,7 +66,14 @@ describe("Turnstile", () => {
     const good = await send("pass");
     expect(good.res.status).toBe(201);
     expect(good.res.body.state).toBe("waiting"); // a place in line; the room admits it once its bucket is in
-    expect(good.sent).toEqual([expect.objectContaining({ secret: TS.TURNSTILE_SECRET, response: "pass", remoteip: ip, idempotency_key: expect.stringMatching(new RegExp(`^${good.ch.nonce}-[0-9a-f]{16}$`)) })]);
+    expect(good.sent).toEqual([
+      expect.objectContaining({
+        secret: TS.TURNSTILE_SECRET,
+        response: "pass",
+        remoteip: ip,
+        idempotency_key: expect.stringMatching(new RegExp(`^${good.ch.nonce}-[0-9a-f]{16}$`)),
+      }),
+    ]);
 
     for (const token of ["fail", "duplicate"]) {
       const r = await send(token);
@@ -76,9 +97,16 @@ describe("Turnstile", () => {
 
     // A refused check does not spend the challenge: the same one with a good token gets in,
     // and siteverify sees the same idempotency key.
-    const retry = await submit(sale, missing.s.token, { challenge: missing.ch.challenge, solution: missing.ch.solution, turnstile: "pass" }, { env: TS });
+    const retry = await submit(
+      sale,
+      missing.s.token,
+      { challenge: missing.ch.challenge, solution: missing.ch.solution, turnstile: "pass" },
+      { env: TS },
+    );
     expect(retry.status).toBe(201);
-    expect((await siteverifySeen()).filter((e) => e.idempotency_key?.startsWith(`${missing.ch.nonce}-`))).toEqual([expect.objectContaining({ response: "pass" })]);
+    expect((await siteverifySeen()).filter((e) => e.idempotency_key?.startsWith(`${missing.ch.nonce}-`))).toEqual([
+      expect.objectContaining({ response: "pass" }),
+    ]);
   });
 
   it("without a secret, no siteverify call is made", async () => {
@@ -90,6 +118,8 @@ describe("Turnstile", () => {
     // "fail" would be refused if it were checked.
     const res = await submit(sale, s.token, { challenge: ch.challenge, solution: ch.solution, turnstile: "fail" });
     expect(res.status).toBe(201);
-    expect((await siteverifySeen()).slice(before).filter((e) => e.idempotency_key?.startsWith(`${ch.nonce}-`) || e.response === "fail")).toEqual([]);
+    expect(
+      (await siteverifySeen()).slice(before).filter((e) => e.idempotency_key?.startsWith(`${ch.nonce}-`) || e.response === "fail"),
+    ).toEqual([]);
   });
 });

@@ -23,9 +23,15 @@ describe("rate limits", () => {
     expect((await challenge(bySession, (await session()).token)).status).toBe(200);
     expect((await call("GET", `/api/sales/${byIp}`)).status).toBe(200);
     // The address is limited on every route, not just the one it hammered.
-    const blocked = await call("POST", `/api/sales/${byIp}/challenge`, { token: (await session()).token, headers: { "cf-connecting-ip": ip } });
+    const blocked = await call("POST", `/api/sales/${byIp}/challenge`, {
+      token: (await session()).token,
+      headers: { "cf-connecting-ip": ip },
+    });
 
-    for (const [res, limit] of [[sessionRes, 60], [ipRes, 300]] as const) {
+    for (const [res, limit] of [
+      [sessionRes, 60],
+      [ipRes, 300],
+    ] as const) {
       expect(res.filter((r) => r.status === 200)).toHaveLength(limit);
       const limited = res.filter((r) => r.status !== 200);
       expect(limited).toHaveLength(res.length - limit);
@@ -47,7 +53,11 @@ describe("rate limits", () => {
     const s = await session();
     const batched = { COUNTER_FLUSH_MS: "300" } satisfies Partial<Env>;
     // Five refusals inside one flush period, then silence: nothing else would trigger a flush.
-    const res = await Promise.all(Array.from({ length: 5 }, () => call("POST", `/api/sales/${sale}/challenge`, { token: s.token, env: batched, headers: { "user-agent": "curl/8" } })));
+    const res = await Promise.all(
+      Array.from({ length: 5 }, () =>
+        call("POST", `/api/sales/${sale}/challenge`, { token: s.token, env: batched, headers: { "user-agent": "curl/8" } }),
+      ),
+    );
     for (const r of res) expectRefused(r, 403, "bot_suspected");
     // The tail's flush is one timer away: wait for the count, not for the timer.
     await vi.waitFor(async () => expect((await counters(sale)).rejected_heuristics).toBe(5), { timeout: 3000, interval: 25 });

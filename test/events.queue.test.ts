@@ -33,7 +33,12 @@ describe("the order events queue", () => {
     await eventually(async () => (await consumed(sale)).events.length === 13);
     const got = (await consumed(sale)).events;
     for (const e of got) expect(ShopEvent.safeParse(stripDeliveries(e)).error).toBeUndefined();
-    expect(got.filter((e) => e.type === "order.confirmed").map((e) => e.id).sort()).toEqual(d1.map((id) => `order.confirmed:${id}`).sort());
+    expect(
+      got
+        .filter((e) => e.type === "order.confirmed")
+        .map((e) => e.id)
+        .sort(),
+    ).toEqual(d1.map((id) => `order.confirmed:${id}`).sort());
     const refund = got.find((e) => e.type === "order.refunded")!;
     expect(refund.data).toMatchObject({ sale_id: sale, order_id: null, reason: expect.stringMatching(/limit/) });
     expect(got.filter((e) => e.type === "sale.ended").map((e) => e.id)).toEqual([`sale.ended:${sale}`]);

@@ -20,23 +20,37 @@ const NOW = 1_800_000_000_000;
 
 describe("the signature", () => {
   it("carries one v1 per key; the shop verifies with either, and refuses other keys, altered bodies and old timestamps", async () => {
-    const [current, previous, other] = ["cccccccc0123456789abcdefghijklmnopqrstuv", "p0123456789abcdefghijklmnopqrstuvwxyz", "o0123456789abcdefghijklmnopqrstuvwxyz"];
+    const [current, previous, other] = [
+      "cccccccc0123456789abcdefghijklmnopqrstuv",
+      "p0123456789abcdefghijklmnopqrstuvwxyz",
+      "o0123456789abcdefghijklmnopqrstuvwxyz",
+    ];
     const body = JSON.stringify({ id: "order.confirmed:x_o1", type: "order.confirmed" });
     const t = NOW / 1000;
     const header = await signatureHeader([current, previous], body, t);
     expect(header.split(",").filter((p) => p.startsWith("v1=")).length).toBe(2);
     expect((await verifyShopWebhook(current, header, body, 300, NOW)).ok).toBe(true);
     expect((await verifyShopWebhook(previous, header, body, 300, NOW)).ok).toBe(true);
-    expect(await verifyShopWebhook([other, previous], header, body, 300, NOW)).toMatchObject({ ok: true, event: { id: "order.confirmed:x_o1" } });
-    expect(await verifyShopWebhook(other, header, body, 300, NOW)).toMatchObject({ ok: false, reason: expect.stringMatching(/no signature matches/) });
+    expect(await verifyShopWebhook([other, previous], header, body, 300, NOW)).toMatchObject({
+      ok: true,
+      event: { id: "order.confirmed:x_o1" },
+    });
+    expect(await verifyShopWebhook(other, header, body, 300, NOW)).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/no signature matches/),
+    });
     expect((await verifyShopWebhook(current, header, body.replace("x_o1", "x_o2"), 300, NOW)).ok).toBe(false);
     // The tolerance: 300 s either way, not a second more.
     expect((await verifyShopWebhook(current, header, body, 300, NOW + 300_000)).ok).toBe(true);
-    expect(await verifyShopWebhook(current, header, body, 300, NOW + 301_000)).toMatchObject({ ok: false, reason: expect.stringMatching(/tolerance/) });
+    expect(await verifyShopWebhook(current, header, body, 300, NOW + 301_000)).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/tolerance/),
+    });
     expect((await verifyShopWebhook(current, header, body, 300, NOW - 301_000)).ok).toBe(false);
     // A signature replayed with a new timestamp does not verify (the timestamp is signed).
     expect((await verifyShopWebhook(current, header.replace(`t=${t}`, `t=${t + 100}`), body, 300, NOW)).ok).toBe(false);
-    for (const bad of [undefined, "", "t=abc,v1=00", `t=${t}`, "v1=00", "garbage"]) expect((await verifyShopWebhook(current, bad, body, 300, NOW)).ok).toBe(false);
+    for (const bad of [undefined, "", "t=abc,v1=00", `t=${t}`, "v1=00", "garbage"])
+      expect((await verifyShopWebhook(current, bad, body, 300, NOW)).ok).toBe(false);
   });
 
   it("signs real deliveries with the current key and the previous one during a rotation", async () => {
@@ -87,10 +101,14 @@ describe("delivery", () => {
     // Replayed, shuffled and repeated, into a fresh shop: the same events, once each.
     for (let round = 0; round < 20; round++) {
       const shop = createShopHooksFake({ secret: "shop-key-0123456789abcdefghijklmnop", timeoutMs: 300 });
-      const sends = copies.flatMap((c) => Array.from({ length: 1 + Math.floor(Math.random() * 3) }, () => c)).sort(() => Math.random() - 0.5);
+      const sends = copies
+        .flatMap((c) => Array.from({ length: 1 + Math.floor(Math.random() * 3) }, () => c))
+        .sort(() => Math.random() - 0.5);
       for (const c of sends) {
         const header = await signatureHeader(["shop-key-0123456789abcdefghijklmnop"], c.body);
-        const res = await shop.handle(new Request("http://shop/hooks", { method: "POST", body: c.body, headers: { "flashsale-signature": header } }));
+        const res = await shop.handle(
+          new Request("http://shop/hooks", { method: "POST", body: c.body, headers: { "flashsale-signature": header } }),
+        );
         expect(res.status).toBe(200);
       }
       const got = shop.of(sale);
@@ -105,7 +123,12 @@ describe("delivery", () => {
     const [order] = await confirmOrders(sale, 1);
     await eventually(async () => (await stats(sale)).events.webhook?.dead === 1, 15_000);
     const s = (await admin("GET", `/sales/${sale}`)).body;
-    expect(s.events.webhook).toMatchObject({ dead: 1, pending: 0, delivered: 0, last_dead: { id: `order.confirmed:${order}`, error: "HTTP 503" } });
+    expect(s.events.webhook).toMatchObject({
+      dead: 1,
+      pending: 0,
+      delivered: 0,
+      last_dead: { id: `order.confirmed:${order}`, error: "HTTP 503" },
+    });
     expect(s.events.webhook.failures).toBeGreaterThanOrEqual(3); // retried with backoff for SHOP_WEBHOOK_GIVE_UP_S
     expect((await received(sale)).events).toEqual([]);
     // The D1 flush never waited for the shop.
@@ -172,7 +195,14 @@ describe("sale events", () => {
 describe("production", () => {
   it("refuses a deployed Worker whose webhooks go to a local or test host", () => {
     const prod = (url: string) => deploymentProblem(SettingsSchema.parse({ GATEWAY: "stripe", SHOP_WEBHOOK_URL: url }));
-    for (const url of ["http://shop.example.com/hooks", "https://localhost/h", "https://127.0.0.1:8787/h", "https://shop-hooks.test/hooks", "https://10.0.0.5/h", "https://[::1]/h"]) {
+    for (const url of [
+      "http://shop.example.com/hooks",
+      "https://localhost/h",
+      "https://127.0.0.1:8787/h",
+      "https://shop-hooks.test/hooks",
+      "https://10.0.0.5/h",
+      "https://[::1]/h",
+    ]) {
       expect(prod(url), url).toMatch(/SHOP_WEBHOOK_URL/);
     }
     expect(prod("https://shop.example.com.eu/hooks/flashsale")).toBeNull();

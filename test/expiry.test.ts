@@ -4,7 +4,7 @@ import type { HoldView } from "../domain/schemas/hold";
 import { advanceClockTo, now } from "./support/clock";
 import { createSale, expectStockInvariant } from "./support/sales";
 import { admitted, claim, heldBy, idemKey, passFor, pay, session } from "./support/shoppers";
-import { admin, call, runAlarm, sleep, stub, until, untilDue } from "./support/worker";
+import { admin, call, runAlarm, stub, untilDue } from "./support/worker";
 
 // hold_ttl_s has a schema minimum of 1 s: the shortest real payment window a test can wait out.
 const TTL = 1;
@@ -20,7 +20,11 @@ const untilEnded = (sale: string, id: string, token: string) => untilDue(sale, a
 const snapshot = (sale: string) =>
   runInDurableObject(stub(sale), (_inst, state) => {
     const all = (q: string) => state.storage.sql.exec(q).toArray();
-    return { sale: all("SELECT * FROM sale"), holds: all("SELECT * FROM holds ORDER BY id"), waitlist: all("SELECT * FROM waitlist ORDER BY seq") };
+    return {
+      sale: all("SELECT * FROM sale"),
+      holds: all("SELECT * FROM holds ORDER BY id"),
+      waitlist: all("SELECT * FROM waitlist ORDER BY seq"),
+    };
   });
 
 /**
@@ -101,7 +105,11 @@ describe("hold expiry by policy", () => {
     await Promise.all([a, b, c, d, e].map((x) => passFor(sale, x.token)));
     const ha = await heldBy(sale, a.token);
 
-    for (const [who, pos] of [[b, 1], [c, 2], [d, 3]] as const) {
+    for (const [who, pos] of [
+      [b, 1],
+      [c, 2],
+      [d, 3],
+    ] as const) {
       const r = await claim(sale, who.token);
       expect(r.status).toBe(202);
       expect(r.body).toMatchObject({ waitlisted: true, position: pos });

@@ -29,8 +29,14 @@ describe("response headers", () => {
     // Refusals: a bad token, a claim on a sold-out sale (object and fast path), an unknown hold.
     answers.push(["401", await call("POST", `/api/sales/${sale}/challenge`, { token: "nope" })]);
     const other = await session();
-    answers.push(["409 (object)", await call("POST", `/api/sales/${sale}/claim`, { token: other.token, body: {}, headers: { "idempotency-key": idemKey() } })]);
-    answers.push(["409 (fast path)", await call("POST", `/api/sales/${sale}/claim`, { token: other.token, body: {}, headers: { "idempotency-key": idemKey() } })]);
+    answers.push([
+      "409 (object)",
+      await call("POST", `/api/sales/${sale}/claim`, { token: other.token, body: {}, headers: { "idempotency-key": idemKey() } }),
+    ]);
+    answers.push([
+      "409 (fast path)",
+      await call("POST", `/api/sales/${sale}/claim`, { token: other.token, body: {}, headers: { "idempotency-key": idemKey() } }),
+    ]);
     answers.push(["404", await call("GET", `/api/holds/${sale}_h${"0".repeat(20)}`, { token: s.token })]);
     for (const [what, a] of answers) noStore(`${what} (${a.status})`, a);
   });
@@ -66,7 +72,11 @@ describe("response headers", () => {
     }
     expect(pages[0]!.status).toBe(200);
     const sale = await createSale();
-    for (const a of [await call("GET", `/api/sales/${sale}`), await call("GET", "/api/nothing-here"), await call("POST", `/api/sales/${sale}/challenge`)]) {
+    for (const a of [
+      await call("GET", `/api/sales/${sale}`),
+      await call("GET", "/api/nothing-here"),
+      await call("POST", `/api/sales/${sale}/challenge`),
+    ]) {
       expect(a.headers.get("content-type")).toMatch(/^application\/json/);
       expect(a.headers.get("x-content-type-options")).toBe("nosniff");
       expect(a.headers.get("x-frame-options")).toBe("DENY");

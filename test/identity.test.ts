@@ -15,13 +15,21 @@ let urls = 0;
 /** A key set of the shop's own, at a URL of its own (each test starts with nothing cached). */
 async function shopKeys(algs: ("RS256" | "ES256")[]) {
   const url = `https://shop.test/jwks.json?set=${Date.now()}-${urls++}`;
-  const pairs = await Promise.all(algs.map(async (alg, i) => ({ alg, kid: `${alg}-${i}-${Date.now()}`, ...(await generateKeyPair(alg, { extractable: true })) })));
+  const pairs = await Promise.all(
+    algs.map(async (alg, i) => ({ alg, kid: `${alg}-${i}-${Date.now()}`, ...(await generateKeyPair(alg, { extractable: true })) })),
+  );
   const publish = async (which: typeof pairs, down = false) => {
     const keys = await Promise.all(which.map(async (p) => ({ ...(await exportJWK(p.publicKey)), kid: p.kid, alg: p.alg, use: "sig" })));
     await fetch("https://shop.test/jwks", { method: "POST", body: JSON.stringify({ keys, down }) });
   };
   const sign = (p: (typeof pairs)[number], sub: string, over: { audience?: string } = {}) =>
-    new SignJWT({}).setProtectedHeader({ alg: p.alg, kid: p.kid }).setSubject(sub).setAudience(over.audience ?? "flashsale").setIssuedAt().setExpirationTime("5m").sign(p.privateKey);
+    new SignJWT({})
+      .setProtectedHeader({ alg: p.alg, kid: p.kid })
+      .setSubject(sub)
+      .setAudience(over.audience ?? "flashsale")
+      .setIssuedAt()
+      .setExpirationTime("5m")
+      .sign(p.privateKey);
   return { url, pairs, publish, sign, env: { SHOP_JWKS_URL: url } };
 }
 
@@ -36,7 +44,8 @@ describe("identity assertions from the shop", () => {
 
   it("refuses forged, expired, wrong-audience, wrong-issuer, unsigned, other-algorithm and malformed assertions, and makes no session", async () => {
     const account = newAccount();
-    const unsigned = `${btoa(JSON.stringify({ alg: "none" }))}.${btoa(JSON.stringify({ sub: account, aud: "flashsale", exp: 9e9 }))}.`.replaceAll("=", "");
+    const unsigned =
+      `${btoa(JSON.stringify({ alg: "none" }))}.${btoa(JSON.stringify({ sub: account, aud: "flashsale", exp: 9e9 }))}.`.replaceAll("=", "");
     const bad: Record<string, string> = {
       "signed with another secret": await assertion(account, { secret: "another-shop-secret-0123456789abcdefghij" }),
       expired: await assertion(account, { expiresIn: Math.floor(now() / 1000) - 120 }),
@@ -55,7 +64,9 @@ describe("identity assertions from the shop", () => {
     }
     // With an issuer configured, one for another issuer (or none) is refused too.
     const issuer = { env: { SHOP_IDENTITY_ISSUER: "https://shop.test" } };
-    expect((await startSession({ identity: await assertion(account, { issuer: "https://evil.test" }) }, issuer)).body.error).toBe("identity_invalid");
+    expect((await startSession({ identity: await assertion(account, { issuer: "https://evil.test" }) }, issuer)).body.error).toBe(
+      "identity_invalid",
+    );
     expect((await startSession({ identity: await assertion(account) }, issuer)).body.error).toBe("identity_invalid");
     expect((await startSession({ identity: await assertion(account, { issuer: "https://shop.test" }) }, issuer)).status).toBe(201);
   });
@@ -69,7 +80,9 @@ describe("identity assertions from the shop", () => {
       expect(r.status, p.alg).toBe(201);
       expect(r.body.account).toBe(`acct-${p.alg}`);
     }
-    expect((await startSession({ identity: await ks.sign(rsa, "x", { audience: "another-app" }) }, { env: ks.env })).body.error).toBe("identity_invalid");
+    expect((await startSession({ identity: await ks.sign(rsa, "x", { audience: "another-app" }) }, { env: ks.env })).body.error).toBe(
+      "identity_invalid",
+    );
     // The shop rotates: a new key (new kid) replaces the RSA one.
     await ks.publish([next, ec]);
     advanceClock(5200); // the key set is asked again at most every 5 s (on the one clock)
@@ -124,7 +137,11 @@ describe("anonymous sales: Sybil costs", () => {
     const sessions = await Promise.all(Array.from({ length: 90 }, () => anonymousSession(ip)));
     // The network's request budget answers some of them 429 first; those that get through share two places.
     const tries = await Promise.all(
-      sessions.map((s) => api.join(sale, s.token, {}, { headers: { "cf-connecting-ip": ip } }).catch((e: { answer?: { status: number; body: { error?: string } } }) => e)),
+      sessions.map((s) =>
+        api
+          .join(sale, s.token, {}, { headers: { "cf-connecting-ip": ip } })
+          .catch((e: { answer?: { status: number; body: { error?: string } } }) => e),
+      ),
     );
     const limited = tries.filter((t) => !("body" in t && t.body?.place));
     for (const t of limited) {
@@ -157,7 +174,8 @@ describe("anonymous sales: Sybil costs", () => {
     const sale = await createSale({ identity: "anonymous", pow_difficulty: 4 });
     const busy = `192.0.2.${Math.floor(Math.random() * 250) + 1}`;
     const quiet = await anonymousSession("198.51.100.200");
-    const bits = async (token: string, ip: string) => (await call("POST", `/api/sales/${sale}/challenge`, { token, headers: { "cf-connecting-ip": ip } })).body.bits as number;
+    const bits = async (token: string, ip: string) =>
+      (await call("POST", `/api/sales/${sale}/challenge`, { token, headers: { "cf-connecting-ip": ip } })).body.bits as number;
     expect(await bits(quiet.token, "198.51.100.200")).toBeLessThanOrEqual(5);
     const many = await Promise.all(Array.from({ length: 40 }, () => anonymousSession(busy)));
     const b = await bits(many[0]!.token, busy);

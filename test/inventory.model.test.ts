@@ -57,27 +57,37 @@ async function sequence(p: Parameters<typeof setUp>[0], cmds: Iterable<fc.AsyncC
 }
 
 describe("the product object against its model", () => {
-  it(`keeps the model's books over ${RUNS} random sequences`, async () => {
-    const started = Date.now();
-    const base = shell.FC_SEED ? Number(shell.FC_SEED) : Math.floor(Math.random() * 2 ** 31);
-    // A replay runs only the failing lane (its seed), as many sequences as it ran.
-    const lanes = await Promise.all(
-      Array.from({ length: shell.FC_SEED ? 1 : LANES }, (_, i) =>
-        fc.check(property(i), { numRuns: Math.ceil(RUNS / LANES), seed: base + i, interruptAfterTimeLimit: BUDGET_MS, ...(shell.FC_PATH && { path: shell.FC_PATH, endOnFailure: true }) }),
-      ),
-    );
-    const failed = lanes.find((l) => l.failed);
-    if (failed) {
-      // The lane's seed replays it: the same sequences in the same order, the same failure, shrunk
-      // again. (fast-check's own path, printed above, needs the commands' replayPath as well.)
-      const rerun = `FC_SEED=${failed.seed} npx vitest run test/inventory.model.test.ts`;
-      console.error(`model test failed; replay with:\n  ${rerun}`);
-      throw new Error(`${fc.defaultReportMessage(failed)}\n\n${String(failed.errorInstance)}\n\nreplay: ${rerun}`);
-    }
-    const runs = lanes.reduce((n, l) => n + l.numRuns, 0);
-    const line = `model: ${runs} sequences in ${Date.now() - started} ms (seeds ${base}…${base + LANES - 1})`;
-    if (lanes.some((l) => l.interrupted)) console.warn(`${line}: only ${runs} of ${RUNS} within FC_BUDGET_S (${BUDGET_MS / 1000} s); the machine is busy`);
-    else console.log(line);
-    expect(runs).toBeGreaterThanOrEqual(lanes.some((l) => l.interrupted) ? RUNS / 10 : RUNS);
-  }, BUDGET_MS + 180_000);
+  it(
+    `keeps the model's books over ${RUNS} random sequences`,
+    async () => {
+      const started = Date.now();
+      const base = shell.FC_SEED ? Number(shell.FC_SEED) : Math.floor(Math.random() * 2 ** 31);
+      // A replay runs only the failing lane (its seed), as many sequences as it ran.
+      const lanes = await Promise.all(
+        Array.from({ length: shell.FC_SEED ? 1 : LANES }, (_, i) =>
+          fc.check(property(i), {
+            numRuns: Math.ceil(RUNS / LANES),
+            seed: base + i,
+            interruptAfterTimeLimit: BUDGET_MS,
+            ...(shell.FC_PATH && { path: shell.FC_PATH, endOnFailure: true }),
+          }),
+        ),
+      );
+      const failed = lanes.find((l) => l.failed);
+      if (failed) {
+        // The lane's seed replays it: the same sequences in the same order, the same failure, shrunk
+        // again. (fast-check's own path, printed above, needs the commands' replayPath as well.)
+        const rerun = `FC_SEED=${failed.seed} npx vitest run test/inventory.model.test.ts`;
+        console.error(`model test failed; replay with:\n  ${rerun}`);
+        throw new Error(`${fc.defaultReportMessage(failed)}\n\n${String(failed.errorInstance)}\n\nreplay: ${rerun}`);
+      }
+      const runs = lanes.reduce((n, l) => n + l.numRuns, 0);
+      const line = `model: ${runs} sequences in ${Date.now() - started} ms (seeds ${base}…${base + LANES - 1})`;
+      if (lanes.some((l) => l.interrupted))
+        console.warn(`${line}: only ${runs} of ${RUNS} within FC_BUDGET_S (${BUDGET_MS / 1000} s); the machine is busy`);
+      else console.log(line);
+      expect(runs).toBeGreaterThanOrEqual(lanes.some((l) => l.interrupted) ? RUNS / 10 : RUNS);
+    },
+    BUDGET_MS + 180_000,
+  );
 });

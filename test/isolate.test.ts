@@ -18,7 +18,9 @@ async function snapshot(sale: string, shoppers: { token: string; hold?: string; 
   const views = await Promise.all(
     shoppers.map(async (s) => ({
       hold: s.hold ? (await call("GET", `/api/holds/${s.hold}`, { token: s.token })).body : null,
-      place: s.ticket ? (await call("GET", `/api/sales/${sale}/queue`, { token: s.token, headers: { "x-ticket": s.ticket } })).body.position : null,
+      place: s.ticket
+        ? (await call("GET", `/api/sales/${sale}/queue`, { token: s.token, headers: { "x-ticket": s.ticket } })).body.position
+        : null,
     })),
   );
   const info = (await call("GET", `/api/sales/${sale}`)).body.sale;
@@ -32,7 +34,12 @@ async function snapshot(sale: string, shoppers: { token: string; hold?: string; 
  */
 describe("in-memory state is disposable", () => {
   it("answers the same after every object is evicted and the edge forgets its caches, and the sale goes on", async () => {
-    const sale = await createSale({ stock_total: 4, admission_rate: 1, max_active: 2, starts_at: new Date(Date.now() - 60_000).toISOString() });
+    const sale = await createSale({
+      stock_total: 4,
+      admission_rate: 1,
+      max_active: 2,
+      starts_at: new Date(Date.now() - 60_000).toISOString(),
+    });
     const [a, b, c] = await Promise.all([session(), session(), session()]);
     // a: paid; b: holding; c: in line, not admitted yet (rate 1/s, two places taken).
     const ha = await heldBy(sale, a.token);
@@ -40,7 +47,11 @@ describe("in-memory state is disposable", () => {
     const hb = await heldBy(sale, b.token);
     const queued = await enqueue(sale, c.token);
     expect(queued.body.state).toBe("waiting");
-    const shoppers = [{ token: a.token, hold: ha.id }, { token: b.token, hold: hb.id }, { token: c.token, ticket: queued.body.ticket as string }];
+    const shoppers = [
+      { token: a.token, hold: ha.id },
+      { token: b.token, hold: hb.id },
+      { token: c.token, ticket: queued.body.ticket as string },
+    ];
     await until(sale, async () => (await d1Orders(sale)).length === 1);
 
     forgetEverything(); // the sale info cached before b's claim is a second old: read the truth

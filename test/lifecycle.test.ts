@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { advanceClockTo, now } from "./support/clock";
 import { createSale, expectStockInvariant, saleConfig } from "./support/sales";
 import { admitted, claim, heldBy, idemKey, session } from "./support/shoppers";
-import { admin, call, sleep, stats, until } from "./support/worker";
+import { admin, call, stats, until } from "./support/worker";
 
 const publicSale = async (sale: string) => (await call("GET", `/api/sales/${sale}`)).body.sale;
 
@@ -133,7 +133,8 @@ describe("restock", () => {
     expect(s.stock).toMatchObject({ stock_total: 3, available: 0, held: 3 });
 
     // The catalog row in D1 follows (via the outbox).
-    const d1Stock = async () => (await env.DB.prepare("SELECT stock_total FROM sales WHERE id = ?").bind(sale).first<{ stock_total: number }>())?.stock_total;
+    const d1Stock = async () =>
+      (await env.DB.prepare("SELECT stock_total FROM sales WHERE id = ?").bind(sale).first<{ stock_total: number }>())?.stock_total;
     await until(sale, async () => (await d1Stock()) === 3);
   });
 
@@ -173,8 +174,12 @@ describe("admin create", () => {
 
     // Same config, with defaults spelled out and instants as epoch ms: still the same sale.
     const same = await admin("POST", "/sales", {
-      ...cfg, starts_at: Date.parse(cfg.starts_at), ends_at: Date.parse(cfg.ends_at),
-      per_user_limit: 1, release_policy: "release", pow_difficulty: 0,
+      ...cfg,
+      starts_at: Date.parse(cfg.starts_at),
+      ends_at: Date.parse(cfg.ends_at),
+      per_user_limit: 1,
+      release_policy: "release",
+      pow_difficulty: 0,
     });
     expect(same.status).toBe(200);
     expect(same.body).toMatchObject({ created: false, sale: { id: cfg.id, stock_total: 6, available: 5, held: 1 } });

@@ -25,8 +25,16 @@ async function restart(stub: DurableObjectStub) {
   await runInDurableObject(stub, (_i, state) => state.abort("opened again by the new code")).catch(() => {});
 }
 
-const columns = (sql: SqlStorage, table: string) => sql.exec<{ name: string }>(`PRAGMA table_info(${table})`).toArray().map((c) => c.name);
-const tables = (sql: SqlStorage) => sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'").toArray().map((t) => t.name);
+const columns = (sql: SqlStorage, table: string) =>
+  sql
+    .exec<{ name: string }>(`PRAGMA table_info(${table})`)
+    .toArray()
+    .map((c) => c.name);
+const tables = (sql: SqlStorage) =>
+  sql
+    .exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'")
+    .toArray()
+    .map((t) => t.name);
 
 describe("migrate", () => {
   it("applies each version once, in order, and keeps the count in the storage", async () => {
@@ -57,7 +65,11 @@ describe("migrate", () => {
     await withStorage((storage) => {
       const at = schemaVersion(storage.sql);
       const pad = Array.from({ length: at }, () => [] as Version);
-      const failing: Version[] = [...pad, ["CREATE TABLE b (x INTEGER)"], ["ALTER TABLE b ADD COLUMN y TEXT", "INSERT INTO nowhere VALUES (1)"]];
+      const failing: Version[] = [
+        ...pad,
+        ["CREATE TABLE b (x INTEGER)"],
+        ["ALTER TABLE b ADD COLUMN y TEXT", "INSERT INTO nowhere VALUES (1)"],
+      ];
       expect(() => migrate(storage, failing)).toThrow();
       expect(tables(storage.sql)).not.toContain("b");
       expect(schemaVersion(storage.sql)).toBe(at);
@@ -122,7 +134,10 @@ describe("objects made before versions were kept (version 0: no schema_version t
       expect(columns(sql, "holds")).toEqual(expect.arrayContaining(["identity", "pay_ref", "pay_fingerprint", "pay_action"]));
       expect(columns(sql, "outbox")).toEqual(expect.arrayContaining(["tries", "last_error"]));
       expect(tables(sql)).toContain("provider_events");
-      const indexes = sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'index'").toArray().map((i) => i.name);
+      const indexes = sql
+        .exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'index'")
+        .toArray()
+        .map((i) => i.name);
       expect(indexes).toEqual(expect.arrayContaining(["holds_other_identity", "holds_card"]));
       expect(indexes).not.toContain("holds_active");
       // A place made before identities counts its owner.

@@ -37,7 +37,10 @@ beforeAll(async () => {
 
 function expectValid(schema: Schema, body: unknown, what: string) {
   const { errors } = new Validator({ ...asJsonSchema(schema), $defs: defs }, "2020-12", false).validate(body);
-  expect(errors.map((e) => `${e.instanceLocation} ${e.keywordLocation}: ${e.error}`), `${what}: ${JSON.stringify(body)}`).toEqual([]);
+  expect(
+    errors.map((e) => `${e.instanceLocation} ${e.keywordLocation}: ${e.error}`),
+    `${what}: ${JSON.stringify(body)}`,
+  ).toEqual([]);
 }
 
 /** Asserts the answer is the expected one and that the document describes it: its status for this route, and its body. */
@@ -54,7 +57,10 @@ function documented(method: string, path: string, res: Res, status: number, erro
 }
 
 const big = "x".repeat(17 * 1024);
-const inAnHour = () => ({ starts_at: new Date(Date.now() + 3600_000).toISOString(), ends_at: new Date(Date.now() + 7200_000).toISOString() });
+const inAnHour = () => ({
+  starts_at: new Date(Date.now() + 3600_000).toISOString(),
+  ends_at: new Date(Date.now() + 7200_000).toISOString(),
+});
 const raw = (body: string, type = "application/json") => ({ raw: body, headers: { "content-type": type } });
 
 describe("the document", () => {
@@ -105,7 +111,13 @@ describe("shopper answers validate against the document", () => {
     documented("POST", C, await call("POST", `/api/sales/${sale}/challenge`, { token }), 200);
     documented("POST", C, await call("POST", `/api/sales/${saleId("oa")}/challenge`, { token }), 404, "not_found");
     documented("POST", C, await call("POST", `/api/sales/${sale}/challenge`), 401, "unauthorized");
-    documented("POST", C, await call("POST", `/api/sales/${sale}/challenge`, { token, headers: { "user-agent": "curl/8.5.0" } }), 403, "bot_suspected");
+    documented(
+      "POST",
+      C,
+      await call("POST", `/api/sales/${sale}/challenge`, { token, headers: { "user-agent": "curl/8.5.0" } }),
+      403,
+      "bot_suspected",
+    );
     const closed = await createSale({ id: saleId("oa") });
     await admin("POST", `/sales/${closed}/close`);
     documented("POST", C, await call("POST", `/api/sales/${closed}/challenge`, { token }), 410, "sale_closed");
@@ -126,10 +138,31 @@ describe("shopper answers validate against the document", () => {
     documented("GET", Q, await call("GET", `/api/sales/${sale}/queue`, { token }), 403, "forbidden");
 
     const ch = await call("POST", `/api/sales/${sale}/challenge`, { token });
-    documented("POST", Q, await call("POST", `/api/sales/${sale}/queue`, { token, body: { challenge: `${ch.body.challenge}x`, solution: "0" } }), 403, "pow_failed");
-    documented("POST", Q, await call("POST", `/api/sales/${sale}/queue`, { token, body: { challenge: ch.body.challenge } }), 400, "invalid_request");
+    documented(
+      "POST",
+      Q,
+      await call("POST", `/api/sales/${sale}/queue`, { token, body: { challenge: `${ch.body.challenge}x`, solution: "0" } }),
+      403,
+      "pow_failed",
+    );
+    documented(
+      "POST",
+      Q,
+      await call("POST", `/api/sales/${sale}/queue`, { token, body: { challenge: ch.body.challenge } }),
+      400,
+      "invalid_request",
+    );
     const solution = await solve(ch.body.nonce, ch.body.bits);
-    documented("POST", Q, await call("POST", `/api/sales/${sale}/queue`, { token, ...raw(JSON.stringify({ challenge: ch.body.challenge, solution }), "text/plain") }), 415, "unsupported_media_type");
+    documented(
+      "POST",
+      Q,
+      await call("POST", `/api/sales/${sale}/queue`, {
+        token,
+        ...raw(JSON.stringify({ challenge: ch.body.challenge, solution }), "text/plain"),
+      }),
+      415,
+      "unsupported_media_type",
+    );
 
     // Before the opening: a pre-queue place (no position yet) and a poll that says when it opens.
     const later = await createSale({ id: saleId("oa"), ...inAnHour() });
@@ -145,13 +178,25 @@ describe("shopper answers validate against the document", () => {
     expect(form.headers.get("content-type")).toMatch(/^text\/html/);
     expect(doc.paths["/demo/sign-in"]!.get!.responses["200"]!.content["text/html"]).toBeDefined();
     answered.add("GET /demo/sign-in 200");
-    const back = await call("POST", "/demo/sign-in", { ...on, ...raw("name=alice&return_to=%2Fsale%3Fid%3Ddemo", "application/x-www-form-urlencoded") });
+    const back = await call("POST", "/demo/sign-in", {
+      ...on,
+      ...raw("name=alice&return_to=%2Fsale%3Fid%3Ddemo", "application/x-www-form-urlencoded"),
+    });
     expect(back.status).toBe(303);
     expect(back.headers.get("location")).toMatch(/^\/sale\?id=demo#identity=ey/);
     expect(doc.paths["/demo/sign-in"]!.post!.responses["303"]).toBeDefined();
     answered.add("POST /demo/sign-in 303");
     documented("GET", "/demo/sign-in", await call("GET", "/demo/sign-in"), 404, "not_found");
-    documented("POST", "/demo/sign-in", await call("POST", "/demo/sign-in", { ...on, ...raw("name=a%20b&return_to=https://evil.test/", "application/x-www-form-urlencoded") }), 400, "invalid_request");
+    documented(
+      "POST",
+      "/demo/sign-in",
+      await call("POST", "/demo/sign-in", {
+        ...on,
+        ...raw("name=a%20b&return_to=https://evil.test/", "application/x-www-form-urlencoded"),
+      }),
+      400,
+      "invalid_request",
+    );
   });
 
   it("claim: 201, 200 replay, 202 waitlisted, 409 sold_out and limit_reached, 403, 410, 425, and bad input", async () => {
@@ -235,7 +280,13 @@ describe("shopper answers validate against the document", () => {
     const late = await own();
     const pending = documented("POST", P, await pay((await heldBy(sale, late)).id, late, "tok_late_60000"), 202);
     documented("DELETE", H, await call("DELETE", `/api/holds/${pending.body.hold.id}`, { token: late }), 409, "payment_in_progress");
-    documented("POST", P, await call("POST", `/api/holds/${hold.id}/pay`, { token, body: { payment_method: "no spaces allowed" } }), 400, "invalid_request");
+    documented(
+      "POST",
+      P,
+      await call("POST", `/api/holds/${hold.id}/pay`, { token, body: { payment_method: "no spaces allowed" } }),
+      400,
+      "invalid_request",
+    );
   });
 
   it("429: a session over its limit", async () => {
@@ -257,9 +308,21 @@ describe("operator answers validate against the document", () => {
     documented("POST", A, await admin("POST", "/sales", cfg), 200);
     documented("POST", A, await admin("POST", "/sales", { ...cfg, stock_total: 11 }), 409, "conflict");
     documented("POST", A, await admin("POST", "/sales", { ...cfg, stock_total: 0 }), 400, "invalid_request");
-    documented("POST", A, await call("POST", "/admin/sales", { token: env.ADMIN_TOKEN, ...raw(JSON.stringify(cfg), "text/plain") }), 415, "unsupported_media_type");
+    documented(
+      "POST",
+      A,
+      await call("POST", "/admin/sales", { token: env.ADMIN_TOKEN, ...raw(JSON.stringify(cfg), "text/plain") }),
+      415,
+      "unsupported_media_type",
+    );
     documented("POST", A, await call("POST", "/admin/sales", { body: cfg }), 401, "unauthorized");
-    documented("POST", A, await call("POST", "/admin/sales", { body: cfg, headers: { authorization: "Basic abc" } }), 400, "invalid_request");
+    documented(
+      "POST",
+      A,
+      await call("POST", "/admin/sales", { body: cfg, headers: { authorization: "Basic abc" } }),
+      400,
+      "invalid_request",
+    );
 
     const id = cfg.id as string;
     const one = "/admin/sales/{id}";
@@ -301,9 +364,20 @@ describe("payments", () => {
   it("Stripe's webhook: 200 verified (not applied), 400 bad_signature, 503 misconfigured", async () => {
     const W = "/api/webhooks/stripe";
     const secret = `whsec_${"ab12".repeat(8)}`;
-    const payload = JSON.stringify({ id: "evt_doc", object: "event", type: "customer.created", created: 1, data: { object: { id: "cus_doc" } } });
-    const header = await Stripe.webhooks.generateTestHeaderStringAsync({ payload, secret, cryptoProvider: Stripe.createSubtleCryptoProvider() });
-    const send = (h: string, e: Partial<Env>) => call("POST", W, { ...raw(payload), headers: { "content-type": "application/json", "stripe-signature": h }, env: e });
+    const payload = JSON.stringify({
+      id: "evt_doc",
+      object: "event",
+      type: "customer.created",
+      created: 1,
+      data: { object: { id: "cus_doc" } },
+    });
+    const header = await Stripe.webhooks.generateTestHeaderStringAsync({
+      payload,
+      secret,
+      cryptoProvider: Stripe.createSubtleCryptoProvider(),
+    });
+    const send = (h: string, e: Partial<Env>) =>
+      call("POST", W, { ...raw(payload), headers: { "content-type": "application/json", "stripe-signature": h }, env: e });
     documented("POST", W, await send(header, { STRIPE_WEBHOOK_SECRET: secret }), 200);
     documented("POST", W, await send(header, { STRIPE_WEBHOOK_SECRET: `${secret}x` }), 400, "bad_signature");
     documented("POST", W, await send(header, { STRIPE_WEBHOOK_SECRET: "" }), 503, "misconfigured");
@@ -312,21 +386,52 @@ describe("payments", () => {
 
 describe("the shop's events", () => {
   it("are the document's webhooks, one per type, and real bodies validate against them", () => {
-    const hooks = (doc as unknown as { webhooks: Record<string, { post: { requestBody: { content: { "application/json": { schema: Schema } } } } }> }).webhooks;
+    const hooks = (
+      doc as unknown as { webhooks: Record<string, { post: { requestBody: { content: { "application/json": { schema: Schema } } } } }> }
+    ).webhooks;
     expect(Object.keys(hooks).sort()).toEqual([...EVENT_TYPES].sort());
     const t = "2026-12-07T10:00:00.000Z";
-    const order = { order_id: "d_o1", sale_id: "d", hold_id: "d_h1", user_id: "acct:a", product_id: "p", qty: 1, amount: 100, currency: "EUR", charge_id: "ch_1", held_at: t, confirmed_at: t };
-    const refund = { refund_id: "rf_ch_1", order_id: null, sale_id: "d", hold_id: "d_h1", user_id: "acct:a", charge_id: "ch_1", refund_ref: "re_1", amount: 100, currency: "EUR", reason: "late", refunded_at: t };
+    const order = {
+      order_id: "d_o1",
+      sale_id: "d",
+      hold_id: "d_h1",
+      user_id: "acct:a",
+      product_id: "p",
+      qty: 1,
+      amount: 100,
+      currency: "EUR",
+      charge_id: "ch_1",
+      held_at: t,
+      confirmed_at: t,
+    };
+    const refund = {
+      refund_id: "rf_ch_1",
+      order_id: null,
+      sale_id: "d",
+      hold_id: "d_h1",
+      user_id: "acct:a",
+      charge_id: "ch_1",
+      refund_ref: "re_1",
+      amount: 100,
+      currency: "EUR",
+      reason: "late",
+      refunded_at: t,
+    };
     const bodies: Record<string, unknown> = {
-      "order.confirmed": order, "order.refunded": refund,
-      "sale.sold_out": { sale_id: "d", stock_total: 3, sold: 3, withdrawn: 0 }, "sale.ended": { sale_id: "d", reason: "closed", stock_total: 3, sold: 3 },
+      "order.confirmed": order,
+      "order.refunded": refund,
+      "sale.sold_out": { sale_id: "d", stock_total: 3, sold: 3, withdrawn: 0 },
+      "sale.ended": { sale_id: "d", reason: "closed", stock_total: 3, sold: 3 },
     };
     for (const type of EVENT_TYPES) {
       const event = ShopEvent.parse({ id: `${type}:x`, type, version: 1, created: t, data: bodies[type] });
       expectValid(hooks[type]!.post.requestBody.content["application/json"].schema, event, `webhook ${type}`);
       // And the document refuses another type's body under this one.
-      const { errors } = new Validator({ ...asJsonSchema(hooks[type]!.post.requestBody.content["application/json"].schema), $defs: defs }, "2020-12", false)
-        .validate({ ...event, type: type === "sale.ended" ? "order.confirmed" : "sale.ended" });
+      const { errors } = new Validator(
+        { ...asJsonSchema(hooks[type]!.post.requestBody.content["application/json"].schema), $defs: defs },
+        "2020-12",
+        false,
+      ).validate({ ...event, type: type === "sale.ended" ? "order.confirmed" : "sale.ended" });
       expect(errors.length).toBeGreaterThan(0);
     }
   });

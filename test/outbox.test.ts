@@ -177,7 +177,11 @@ describe("outbox to D1", () => {
     expect(rec.body.report.re_enqueued).toBe(1);
     expect(rec.body.report.backlog_after).toBe(0);
     expectExactlyOnce(await d1CountByHold(sale), holds);
-    expect((await d1Orders(sale)).find((o) => o.id === lost.id)).toMatchObject({ hold_id: lost.hold_id, charge_id: lost.charge_id, amount: lost.amount });
+    expect((await d1Orders(sale)).find((o) => o.id === lost.id)).toMatchObject({
+      hold_id: lost.hold_id,
+      charge_id: lost.charge_id,
+      amount: lost.amount,
+    });
 
     // Reconciling a consistent sale changes nothing.
     const again = await admin("POST", `/sales/${sale}/reconcile`);
@@ -228,12 +232,32 @@ describe("poisoned records", () => {
     const sale = await createSale({ stock_total: 1 });
     await saleFlushed(sale);
     const order = (over: Record<string, unknown>) => {
-      const row = { id: `o-${Math.random()}`, sale_id: sale, hold_id: `h-${Math.random()}`, user_id: "u", product_id: "p", qty: 1, amount: 1, currency: "EUR", charge_id: "c", held_at: "t", confirmed_at: "t", ...over };
-      return env.DB.prepare(`INSERT INTO orders (${Object.keys(row).join(", ")}) VALUES (${Object.keys(row).map(() => "?").join(", ")})`).bind(...Object.values(row));
+      const row = {
+        id: `o-${Math.random()}`,
+        sale_id: sale,
+        hold_id: `h-${Math.random()}`,
+        user_id: "u",
+        product_id: "p",
+        qty: 1,
+        amount: 1,
+        currency: "EUR",
+        charge_id: "c",
+        held_at: "t",
+        confirmed_at: "t",
+        ...over,
+      };
+      return env.DB.prepare(
+        `INSERT INTO orders (${Object.keys(row).join(", ")}) VALUES (${Object.keys(row)
+          .map(() => "?")
+          .join(", ")})`,
+      ).bind(...Object.values(row));
     };
     const poison = {
-      "UNIQUE": await d1Error(async () => { await order({ hold_id: "dup" }).run(); await order({ hold_id: "dup" }).run(); }),
-      "CHECK": await d1Error(() => order({ qty: 0 }).run()),
+      UNIQUE: await d1Error(async () => {
+        await order({ hold_id: "dup" }).run();
+        await order({ hold_id: "dup" }).run();
+      }),
+      CHECK: await d1Error(() => order({ qty: 0 }).run()),
       "NOT NULL": await d1Error(() => order({ user_id: null }).run()),
       "FOREIGN KEY": await d1Error(() => order({ sale_id: "no-such-sale" }).run()),
       "an unbindable type": await d1Error(() => order({ amount: { cents: 1 } }).run()),
@@ -249,8 +273,10 @@ describe("poisoned records", () => {
       "a timeout": new Error("D1_ERROR: D1 storage operation exceeded timeout which caused object to be reset."),
       "an internal error": new Error("D1_ERROR: internal error"),
     };
-    for (const [what, e] of Object.entries(poison)) expect({ what, real: e !== null, poison: isPoison(e) }).toEqual({ what, real: true, poison: true });
-    for (const [what, e] of Object.entries(outage)) expect({ what, real: e !== null, poison: isPoison(e) }).toEqual({ what, real: true, poison: false });
+    for (const [what, e] of Object.entries(poison))
+      expect({ what, real: e !== null, poison: isPoison(e) }).toEqual({ what, real: true, poison: true });
+    for (const [what, e] of Object.entries(outage))
+      expect({ what, real: e !== null, poison: isPoison(e) }).toEqual({ what, real: true, poison: false });
   });
 
   it("sets a poisoned order aside after POISON_TRIES, sends the orders behind it, shows it, and reconcile resends it after the fix", async () => {
@@ -263,7 +289,9 @@ describe("poisoned records", () => {
     await env.DB.prepare(
       `INSERT INTO orders (id, sale_id, hold_id, user_id, product_id, qty, amount, currency, charge_id, held_at, confirmed_at)
        VALUES ('imported-by-mistake', ?, ?, 'someone', 'p', 1, 1, 'EUR', 'ch_x', 't', 't')`,
-    ).bind(sale, poisoned.id).run();
+    )
+      .bind(sale, poisoned.id)
+      .run();
     expect((await pay(poisoned.id, alice.token, "tok_ok")).status).toBe(200);
     const behind = await confirmed(sale, 3);
 
@@ -273,8 +301,14 @@ describe("poisoned records", () => {
     const s = await stats(sale);
     expect(s.outbox.backlog).toBe(0);
     expect(s.outbox.failures).toBe(0); // not an outage
-    expect(s.outbox.last_dead_letter).toMatchObject({ id: orderIdOf(poisoned.id), kind: "order", error: expect.stringMatching(/UNIQUE constraint failed: orders.hold_id/) });
-    const dead = await runInDurableObject(stub(sale), (_i, state) => state.storage.sql.exec<{ tries: number }>("SELECT tries FROM outbox_dead").toArray());
+    expect(s.outbox.last_dead_letter).toMatchObject({
+      id: orderIdOf(poisoned.id),
+      kind: "order",
+      error: expect.stringMatching(/UNIQUE constraint failed: orders.hold_id/),
+    });
+    const dead = await runInDurableObject(stub(sale), (_i, state) =>
+      state.storage.sql.exec<{ tries: number }>("SELECT tries FROM outbox_dead").toArray(),
+    );
     expect(dead).toEqual([{ tries: POISON_TRIES }]);
     const sold = await admin("GET", `/sales/${sale}`);
     expect(sold.body.outbox.dead_letters).toBe(1); // the operator's view (the admin schema)

@@ -19,8 +19,12 @@ const eventsOf = (sale: string) =>
 
 /** Has the simulator delivered every outcome it owes for this hold? */
 const delivered = (holdId: string) =>
-  runInDurableObject(gatewaySim(env), (_i, state) =>
-    state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM charges WHERE reference = ? AND notify_at IS NOT NULL", holdId).one().n === 0);
+  runInDurableObject(
+    gatewaySim(env),
+    (_i, state) =>
+      state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM charges WHERE reference = ? AND notify_at IS NOT NULL", holdId).one()
+        .n === 0,
+  );
 
 describe("the simulator's outcomes go through the webhooks' door", () => {
   it("an outcome delivered twice is applied once: the second delivery is a duplicate, even one that says otherwise", async () => {
@@ -46,7 +50,11 @@ describe("the simulator's outcomes go through the webhooks' door", () => {
 
     // The same event again, carrying another charge: applied, it would refund a "second charge".
     const again = await stub(sale).providerEvent({
-      id, type: "charge.succeeded", hold: hold.id, kind: "outcome", outcome: { status: "succeeded", charge_id: "ch_replayed" },
+      id,
+      type: "charge.succeeded",
+      hold: hold.id,
+      kind: "outcome",
+      outcome: { status: "succeeded", charge_id: "ch_replayed" },
     });
     expect(again).toEqual({ ok: true, value: { applied: false, note: "duplicate: this event was applied before" } });
 

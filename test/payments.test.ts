@@ -21,17 +21,25 @@ const chargesFor = async (holdId: string) => (await ledger()).filter((e) => e.re
 
 /** Has the simulator delivered (or given up delivering) every webhook it owes for this hold? */
 const webhooksDone = (holdId: string) =>
-  runInDurableObject(gatewaySim(env), (_i, state) =>
-    state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM charges WHERE reference = ? AND notify_at IS NOT NULL", holdId).one().n === 0);
+  runInDurableObject(
+    gatewaySim(env),
+    (_i, state) =>
+      state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM charges WHERE reference = ? AND notify_at IS NOT NULL", holdId).one()
+        .n === 0,
+  );
 
 const getHold = async (holdId: string, token: string) => (await call("GET", `/api/holds/${holdId}`, { token })).body.hold;
 
 /** Runs alarms until nothing is pending (payments, refunds) and the outbox has reached D1. */
 const settled = (sale: string, ms?: number) =>
-  until(sale, async () => {
-    const s = await stats(sale);
-    return s.holds.pending === 0 && s.refunds.pending === 0 && s.outbox.backlog === 0;
-  }, ms);
+  until(
+    sale,
+    async () => {
+      const s = await stats(sale);
+      return s.holds.pending === 0 && s.refunds.pending === 0 && s.outbox.backlog === 0;
+    },
+    ms,
+  );
 
 /** Invariant 5: D1 holds exactly one order per confirmed hold, with the hold's charge and amount. */
 async function expectOneOrderPerConfirmedHold(sale: string) {
@@ -308,9 +316,7 @@ describe("a mixed payment run", () => {
   it("60 shoppers, 30 units, mixed tokens: no oversell, one order per confirmed hold, every charge accounted", async () => {
     const sale = await createSale({ stock_total: 30 });
     const methods = ["tok_ok", "tok_decline", "tok_late_400", "tok_timeout"];
-    const shoppers = await Promise.all(
-      Array.from({ length: 60 }, async (_, i) => ({ ...(await session()), method: methods[i % 4]! })),
-    );
+    const shoppers = await Promise.all(Array.from({ length: 60 }, async (_, i) => ({ ...(await session()), method: methods[i % 4]! })));
     shoppers.sort(() => Math.random() - 0.5);
     // Everyone through the line first (two per unit): the run below is claims and payments.
     await admitted(sale, ...shoppers);

@@ -161,7 +161,9 @@ describe("object restarts", () => {
 
     // Shoppers whose answer was lost retry with the same key: they get the hold that was stored
     // (200) or a new one (201), never a second hold, and the stock still adds up.
-    const retried = await Promise.all(answers.map((a, i) => (a.status === 503 ? claim(sale, shots[i]!.token, shots[i]!.key) : Promise.resolve(a))));
+    const retried = await Promise.all(
+      answers.map((a, i) => (a.status === 503 ? claim(sale, shots[i]!.token, shots[i]!.key) : Promise.resolve(a))),
+    );
     const ids = retried.filter((r) => r.status === 200 || r.status === 201).map((r) => r.body.hold.id as string);
     expect(new Set(ids).size).toBe(ids.length);
     st = await expectStockInvariant(sale, expect);

@@ -12,7 +12,17 @@ const ROUTES: [string, string][] = [
   ["POST", "/admin/sales/:id/restock"],
   ["ALL", "*"],
 ];
-const PATHS = ["/api/sales/a", "/api/sales/b/queue", "/api/sales/a/claim", "/api/holds/x_h1", "/api/holds/x_h2", "/admin/sales/a/pause", "/admin/sales/a/restock", "/admin/sales/a/other", "/nothing"];
+const PATHS = [
+  "/api/sales/a",
+  "/api/sales/b/queue",
+  "/api/sales/a/claim",
+  "/api/holds/x_h1",
+  "/api/holds/x_h2",
+  "/admin/sales/a/pause",
+  "/admin/sales/a/restock",
+  "/admin/sales/a/other",
+  "/nothing",
+];
 
 describe("the app's router", () => {
   it("answers as Hono's TrieRouter does, the first time and every time after, and forgets when a route is added", () => {
@@ -23,7 +33,8 @@ describe("the app's router", () => {
       kept.add(m, p, `${m} ${p}`);
     }
     for (let round = 0; round < 3; round++) {
-      for (const method of ["GET", "POST"]) for (const path of PATHS) expect(kept.match(method, path), `${method} ${path}`).toStrictEqual(fresh.match(method, path));
+      for (const method of ["GET", "POST"])
+        for (const path of PATHS) expect(kept.match(method, path), `${method} ${path}`).toStrictEqual(fresh.match(method, path));
     }
     expect(kept.match("GET", "/api/holds/x_h1")[0].map(([, params]) => params)).toContainEqual({ id: "x_h1" });
     // A route added later is seen at once, also on a path answered before it was added.

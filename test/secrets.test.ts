@@ -85,7 +85,9 @@ describe("secrets that anyone can know are refused", () => {
     }
     // A real previous key (random, rotated out) is accepted, as rotation needs.
     const old = random(32);
-    expect((await call("POST", `/api/sales/${sale}/challenge`, { token: await forged(old), env: { TOKEN_SECRET_PREVIOUS: old } })).status).toBe(200);
+    expect(
+      (await call("POST", `/api/sales/${sale}/challenge`, { token: await forged(old), env: { TOKEN_SECRET_PREVIOUS: old } })).status,
+    ).toBe(200);
   });
 
   it("ADMIN_TOKEN: a published, short or patterned token closes the admin API, even to a caller who sends it", async () => {

@@ -7,7 +7,7 @@ import { Series, seriesTable, type SeriesOptions } from "../durable-objects/seri
 import { advanceClockTo, now } from "./support/clock";
 import { createSale, saleId } from "./support/sales";
 import { admitted, claim, enqueue, heldBy, pay, session } from "./support/shoppers";
-import { call, ops, sleep, stub } from "./support/worker";
+import { call, ops, stub } from "./support/worker";
 
 /**
  * The operators' per-second history (durable-objects/series.ts): counting touches memory only,
@@ -125,7 +125,9 @@ describe("GET /admin/sales/:id/series", () => {
     // A bad proof of work is refused at the edge and counted in the room.
     const { token } = await session();
     const ch = await call("POST", `/api/sales/${sale}/challenge`, { token });
-    expect((await call("POST", `/api/sales/${sale}/queue`, { token, body: { challenge: `${ch.body.challenge}x`, solution: "0" } })).status).toBe(403);
+    expect(
+      (await call("POST", `/api/sales/${sale}/queue`, { token, body: { challenge: `${ch.body.challenge}x`, solution: "0" } })).status,
+    ).toBe(403);
 
     const r = await ops.series(sale);
     expect(r.status).toBe(200);
@@ -149,7 +151,10 @@ describe("GET /admin/sales/:id/series", () => {
     await heldBy(sale, token);
     // The second ends and the object's timer (real time: the next second's start) writes it.
     await vi.waitFor(
-      () => runInDurableObject(stub(sale), (_i, state) => expect(state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM series WHERE v LIKE '%claim_held%'").one().n).toBe(1)),
+      () =>
+        runInDurableObject(stub(sale), (_i, state) =>
+          expect(state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM series WHERE v LIKE '%claim_held%'").one().n).toBe(1),
+        ),
       { timeout: 3000, interval: 25 },
     );
     await runInDurableObject(stub(sale), (_i, state) => state.abort("test restart")).catch(() => {});
@@ -162,7 +167,9 @@ describe("GET /admin/sales/:id/series", () => {
 
   it("refuses a bad `since` and an unknown sale", async () => {
     const sale = await createSale();
-    expect((await call("GET", `/admin/sales/${sale}/series?since=yesterday`, { token: env.ADMIN_TOKEN })).body.error).toBe("invalid_request");
+    expect((await call("GET", `/admin/sales/${sale}/series?since=yesterday`, { token: env.ADMIN_TOKEN })).body.error).toBe(
+      "invalid_request",
+    );
     expect((await call("GET", `/admin/sales/${sale}/series?from=1`, { token: env.ADMIN_TOKEN })).status).toBe(400);
     expect((await ops.series(saleId("nope"))).status).toBe(404);
     expect((await catalog(env).list()).some((s) => s.id.startsWith("nope"))).toBe(false);

@@ -22,7 +22,9 @@ const claimAs = (sale: string, s: Shopper, key = idemKey()) => api.claim(sale, s
  * objects, each shopper served by their home shard, dry shards refilled by crash-safe transfers.
  */
 describe("stock shards: claims", () => {
-  it("N = 8: 2,000 concurrent claims on 500 units hold exactly 500, at most one per shopper, each at its home shard", { timeout: 120_000 }, async () => {
+  it("N = 8: 2,000 concurrent claims on 500 units hold exactly 500, at most one per shopper, each at its home shard", {
+    timeout: 120_000,
+  }, async () => {
     const sale = await createSale({ stock_total: 500, shards: 8 });
     const shoppers = await Promise.all(Array.from({ length: 2000 }, () => signedShopper(sale)));
     const t0 = Date.now();
@@ -74,7 +76,9 @@ describe("stock shards: claims", () => {
     expect((await api.sale(sale)).body.sale).toMatchObject({ available: 0, held: 40, sold_out: true });
   });
 
-  it("keeps the sum identity at every sample while claims, cancels, payments, expiries and transfers run", { timeout: 60_000 }, async () => {
+  it("keeps the sum identity at every sample while claims, cancels, payments, expiries and transfers run", {
+    timeout: 60_000,
+  }, async () => {
     const N = 4;
     const sale = await createSale({ stock_total: 40, shards: N, hold_ttl_s: 1 });
     const shoppers = await Promise.all(Array.from({ length: 240 }, () => signedShopper(sale)));
@@ -221,21 +225,28 @@ describe("stock shards: the edge's sold-out answer", () => {
 });
 
 describe("stock shards: the sale's routes", () => {
-  it("expiry, cancel and pay work on every shard; every shard's orders reach D1; stats, reconcile, restock and pause see the whole sale", { timeout: 60_000 }, async () => {
+  it("expiry, cancel and pay work on every shard; every shard's orders reach D1; stats, reconcile, restock and pause see the whole sale", {
+    timeout: 60_000,
+  }, async () => {
     const N = 4;
     const sale = await createSale({ stock_total: 12, shards: N, hold_ttl_s: 2 });
     const people = await Promise.all(Array.from({ length: 3 * N }, (_, i) => signedShopper(sale, { home: { shard: i % N, of: N } })));
-    const holds = await Promise.all(people.map(async (s, i) => {
-      const r = await claimAs(sale, s);
-      expect(r.status).toBe(201);
-      expect(placeOf(r.body.hold.id, "h")).toEqual({ sale, shard: i % N });
-      return { s, id: r.body.hold.id as string, fate: (["pay", "cancel", "expire"] as const)[Math.floor(i / N)]! };
-    }));
+    const holds = await Promise.all(
+      people.map(async (s, i) => {
+        const r = await claimAs(sale, s);
+        expect(r.status).toBe(201);
+        expect(placeOf(r.body.hold.id, "h")).toEqual({ sale, shard: i % N });
+        return { s, id: r.body.hold.id as string, fate: (["pay", "cancel", "expire"] as const)[Math.floor(i / N)]! };
+      }),
+    );
     for (const h of holds.filter((h) => h.fate === "pay")) expect([200, 202]).toContain((await api.pay(h.id, h.s.token, "tok_ok")).status);
-    for (const h of holds.filter((h) => h.fate === "cancel")) expect((await api.cancel(h.id, h.s.token)).body.hold.status).toBe("cancelled");
+    for (const h of holds.filter((h) => h.fate === "cancel"))
+      expect((await api.cancel(h.id, h.s.token)).body.hold.status).toBe("cancelled");
     const statusOf = async (h: (typeof holds)[number]) => (await api.hold(h.id, h.s.token)).body.hold.status;
     const want = { pay: "confirmed", cancel: "cancelled", expire: "expired" };
-    await everyAlarmUntil(sale, N, async () => (await Promise.all(holds.map(async (h) => (await statusOf(h)) === want[h.fate]))).every(Boolean));
+    await everyAlarmUntil(sale, N, async () =>
+      (await Promise.all(holds.map(async (h) => (await statusOf(h)) === want[h.fate]))).every(Boolean),
+    );
     await everyAlarmUntil(sale, N, async () => (await d1Orders(sale)).length === N);
 
     // One order per shard in D1, each under its shard's name; readable by its shopper.
@@ -251,11 +262,21 @@ describe("stock shards: the sale's routes", () => {
     expect(stats.body.stock).toEqual({ stock_total: 12, available: 8, held: 0, sold: 4, withdrawn: 0, in_transit: 0 });
     expect(stats.body.holds).toMatchObject({ confirmed: 4, cancelled: 4, expired: 4 });
     expect(stats.body.d1).toMatchObject({ orders: 4, units: 4 });
-    expect(stats.body.shards.map((r: { stock: { available: number; sold: number } }) => [r.stock.available, r.stock.sold])).toEqual([[2, 1], [2, 1], [2, 1], [2, 1]]);
+    expect(stats.body.shards.map((r: { stock: { available: number; sold: number } }) => [r.stock.available, r.stock.sold])).toEqual([
+      [2, 1],
+      [2, 1],
+      [2, 1],
+      [2, 1],
+    ]);
     const rec = await admin("POST", `/sales/${sale}/reconcile`);
     ReconcileAnswer.parse(rec.body);
     expect(rec.body.report.orders).toMatchObject({ ledger: 4, d1: 4, missing: [], unexpected: [] });
-    expect(rec.body.report.shards.map((r: { orders: { ledger: number; d1: number } }) => [r.orders.ledger, r.orders.d1])).toEqual([[1, 1], [1, 1], [1, 1], [1, 1]]);
+    expect(rec.body.report.shards.map((r: { orders: { ledger: number; d1: number } }) => [r.orders.ledger, r.orders.d1])).toEqual([
+      [1, 1],
+      [1, 1],
+      [1, 1],
+      [1, 1],
+    ]);
 
     // The list and the series show the sale as one.
     const listed = SaleList.parse((await admin("GET", "/sales")).body).sales.find((x) => x.sale.id === sale)!;
@@ -280,7 +301,9 @@ describe("stock shards: the sale's routes", () => {
     expect((await claimAs(sale, late)).status).toBe(201);
   });
 
-  it("a payment outcome the gateway pushes late reaches the hold's own shard (a late success is refunded there)", { timeout: 30_000 }, async () => {
+  it("a payment outcome the gateway pushes late reaches the hold's own shard (a late success is refunded there)", {
+    timeout: 30_000,
+  }, async () => {
     const sale = await createSale({ stock_total: 2, shards: 2 });
     const s = await signedShopper(sale, { home: { shard: 1, of: 2 } });
     const hold = (await claimAs(sale, s)).body.hold;
@@ -294,7 +317,13 @@ describe("stock shards: the sale's routes", () => {
   });
 
   it("refuses bad shard counts, a sharded waitlist and a change of shards with a clear 400", async () => {
-    const base = { id: `bad-${Date.now().toString(36)}`, product: { id: "p", name: "P", price: 100, currency: "EUR" }, stock_total: 10, starts_at: new Date().toISOString(), ends_at: new Date(Date.now() + 3600_000).toISOString() };
+    const base = {
+      id: `bad-${Date.now().toString(36)}`,
+      product: { id: "p", name: "P", price: 100, currency: "EUR" },
+      stock_total: 10,
+      starts_at: new Date().toISOString(),
+      ends_at: new Date(Date.now() + 3600_000).toISOString(),
+    };
     for (const shards of [0, 65, "x", 2.5]) {
       const r = await admin("POST", "/sales", { ...base, shards });
       expect(r.status, String(shards)).toBe(400);
@@ -320,13 +349,20 @@ describe("stock shards: the sale's routes", () => {
     const sale = await createSale({ stock_total: 4, shards: 2 });
     const plain = await createSale({ stock_total: 4 });
     const s = await signedShopper(sale);
-    for (const id of [`${sale}~2_h${"0".repeat(20)}`, `${sale}~9_h${"0".repeat(20)}`, `${plain}~1_h${"0".repeat(20)}`, `${sale}~0_h${"0".repeat(20)}`, `${sale}~1_h${"0".repeat(20)}`]) {
+    for (const id of [
+      `${sale}~2_h${"0".repeat(20)}`,
+      `${sale}~9_h${"0".repeat(20)}`,
+      `${plain}~1_h${"0".repeat(20)}`,
+      `${sale}~0_h${"0".repeat(20)}`,
+      `${sale}~1_h${"0".repeat(20)}`,
+    ]) {
       const r = await api.hold(id, s.token);
       expect(r.status, id).toBe(404);
       expect((await api.order(id.replace("_h", "_o"), s.token)).status).toBe(404);
     }
     const ids = new Set((await listDurableObjectIds(env.INVENTORY)).map((i) => i.toString()));
-    for (const name of [`${sale}~2`, `${sale}~9`, `${plain}~1`, `${sale}~0`]) expect(ids.has(env.INVENTORY.idFromName(name).toString()), name).toBe(false);
+    for (const name of [`${sale}~2`, `${sale}~9`, `${plain}~1`, `${sale}~0`])
+      expect(ids.has(env.INVENTORY.idFromName(name).toString()), name).toBe(false);
     expect(ids.has(shard(sale, 1).id.toString())).toBe(true);
   });
 });

@@ -38,7 +38,13 @@ async function ended(list: { token: string; hold: HoldView }[], ms = 20_000): Pr
   for (;;) {
     const now = await Promise.all(list.map((x) => getHold(x.hold.id, x.token)));
     if (now.every((h) => h.status !== "held" && h.status !== "pending")) return now;
-    if (Date.now() > end) throw new Error(`not ended: ${now.filter((h) => h.status === "held" || h.status === "pending").map((h) => `${h.id} ${h.status}`).join(", ")}`);
+    if (Date.now() > end)
+      throw new Error(
+        `not ended: ${now
+          .filter((h) => h.status === "held" || h.status === "pending")
+          .map((h) => `${h.id} ${h.status}`)
+          .join(", ")}`,
+      );
     await sleep(100);
   }
 }
@@ -99,12 +105,21 @@ describe("payment pacing", () => {
     // The operator sees the same pacer: its rates (a sandbox's, less 20% headroom) and its line.
     const seen = await admin("GET", "/payments");
     expect(seen.status).toBe(200);
-    expect(seen.body).toMatchObject({ paced: true, account: await pacerName(env), headroom: 0.2, payments_per_s: 5, rates: { account: 15, calls: 5, create: 20, confirm: 20 } });
+    expect(seen.body).toMatchObject({
+      paced: true,
+      account: await pacerName(env),
+      headroom: 0.2,
+      payments_per_s: 5,
+      rates: { account: 15, calls: 5, create: 20, confirm: 20 },
+    });
     expect(seen.body.granted.payment).toBeGreaterThanOrEqual(before + 14);
 
     const final = await ended(list);
     expect(final.every((h) => h.status === "confirmed")).toBe(true);
-    await expectPaidOnce(sales, list.map((x) => x.hold.id));
+    await expectPaidOnce(
+      sales,
+      list.map((x) => x.hold.id),
+    );
   });
 
   it("extends the window of a hold whose payment is queued: none expires waiting for its turn", async () => {
@@ -130,7 +145,10 @@ describe("payment pacing", () => {
     const s = await expectStockInvariant(sale, expect);
     expect(s.holds.expired ?? 0).toBe(0);
     expect(s.payments.queued).toBe(0);
-    await expectPaidOnce([sale], list.map((x) => x.hold.id));
+    await expectPaidOnce(
+      [sale],
+      list.map((x) => x.hold.id),
+    );
   });
 
   it("a 429 backs off with jitter and tries the same intent again: counted, paid once", async () => {
@@ -146,7 +164,11 @@ describe("payment pacing", () => {
     // timeout is an unknown outcome like any other, not known as a 429).
     expect(s.payments.rate_limited).toBeGreaterThanOrEqual(1);
     expect(s.payments.rate_limited).toBeLessThanOrEqual(6);
-    await expectPaidOnce([sale], list.map((x) => x.hold.id), 2); // the 429'd confirm, then the one that charged
+    await expectPaidOnce(
+      [sale],
+      list.map((x) => x.hold.id),
+      2,
+    ); // the 429'd confirm, then the one that charged
   });
 
   it("restarts of the product object and of the pacer with payments queued lose none and pay none twice", async () => {
@@ -171,6 +193,9 @@ describe("payment pacing", () => {
 
     const final = await ended(list);
     expect(final.every((h) => h.status === "confirmed")).toBe(true);
-    await expectPaidOnce([sale], list.map((x) => x.hold.id));
+    await expectPaidOnce(
+      [sale],
+      list.map((x) => x.hold.id),
+    );
   });
 });

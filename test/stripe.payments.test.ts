@@ -15,10 +15,14 @@ import { call, d1Orders, d1Refunds, stats, stub, until } from "./support/worker"
  */
 const getHold = async (id: string, token: string) => (await call("GET", `/api/holds/${id}`, { token })).body.hold;
 const settled = (sale: string, ms?: number) =>
-  until(sale, async () => {
-    const s = await stats(sale);
-    return s.holds.pending === 0 && s.refunds.pending === 0 && s.outbox.backlog === 0;
-  }, ms);
+  until(
+    sale,
+    async () => {
+      const s = await stats(sale);
+      return s.holds.pending === 0 && s.refunds.pending === 0 && s.outbox.backlog === 0;
+    },
+    ms,
+  );
 
 /** One intent per hold; each succeeded one is an order or a refund (not both), each order's charge an intent. */
 async function expectInvariants(sale: string, holds: string[]) {
@@ -150,7 +154,10 @@ describe("3-D Secure (requires_action)", () => {
     const hold = await heldBy(sale, alice.token);
     const res = await pay(hold.id, alice.token, "pm_3ds");
     expect(res.status).toBe(202);
-    expect(res.body.hold).toMatchObject({ status: "pending", action: { type: "authenticate", client_secret: expect.stringMatching(/^pi_.*_secret_/) } });
+    expect(res.body.hold).toMatchObject({
+      status: "pending",
+      action: { type: "authenticate", client_secret: expect.stringMatching(/^pi_.*_secret_/) },
+    });
     expect(res.body.message).toMatch(/authenticate/);
     expect((await getHold(hold.id, alice.token)).action).toEqual(res.body.hold.action); // a reloaded page finds it
     // The unit stays reserved: none is available (a new shopper would not even be admitted: a turn carries a unit).

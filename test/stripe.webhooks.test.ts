@@ -83,7 +83,9 @@ describe("Stripe webhooks", () => {
     expect((await pay(hold.id, alice.token, "pm_slow_1500")).status).toBe(202);
     await until(sale, async () => (await getHold(hold.id, alice.token)).status !== "pending");
     expect((await getHold(hold.id, alice.token)).status).toBe("expired");
-    const ev = await until(sale, async () => (await events(hold.id, "payment_intent.succeeded")).length > 0).then(() => one(events(hold.id, "payment_intent.succeeded")));
+    const ev = await until(sale, async () => (await events(hold.id, "payment_intent.succeeded")).length > 0).then(() =>
+      one(events(hold.id, "payment_intent.succeeded")),
+    );
 
     expect((await deliver(ev)).body).toMatchObject({ applied: true });
     await settled(sale);
@@ -111,7 +113,9 @@ describe("Stripe webhooks", () => {
     expect((await stripeApi("/v1/refunds", { payment_intent: intent })).status).toBe(200);
     expect((await deliver(await one(events(hold.id, "charge.refunded")))).body).toMatchObject({ applied: true, note: "refund recorded" });
     await settled(sale);
-    expect(await d1Refunds(sale)).toEqual([expect.objectContaining({ hold_id: hold.id, charge_id: intent, reason: "refunded at the provider" })]);
+    expect(await d1Refunds(sale)).toEqual([
+      expect.objectContaining({ hold_id: hold.id, charge_id: intent, reason: "refunded at the provider" }),
+    ]);
     expect(await d1Orders(sale)).toHaveLength(1); // the order stays: the unit was sold
   });
 
@@ -158,13 +162,24 @@ describe("Stripe webhooks", () => {
     const ghost = "never-created-sale";
     const before = (await listDurableObjectIds(env.INVENTORY)).length;
     const payload = JSON.stringify({
-      id: "evt_ghost", object: "event", type: "payment_intent.succeeded", created: Math.floor(Date.now() / 1000),
-      data: { object: { id: "pi_ghost", object: "payment_intent", status: "succeeded", metadata: { hold_id: `${ghost}_h${"0".repeat(20)}` } } },
+      id: "evt_ghost",
+      object: "event",
+      type: "payment_intent.succeeded",
+      created: Math.floor(Date.now() / 1000),
+      data: {
+        object: { id: "pi_ghost", object: "payment_intent", status: "succeeded", metadata: { hold_id: `${ghost}_h${"0".repeat(20)}` } },
+      },
     });
     const res = await deliver({ payload, header: await sign(payload, env.STRIPE_WEBHOOK_SECRET) });
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ received: true, applied: false, note: "not applied: no such sale" });
-    const other = JSON.stringify({ id: "evt_other", object: "event", type: "customer.created", created: 1, data: { object: { id: "cus_1" } } });
+    const other = JSON.stringify({
+      id: "evt_other",
+      object: "event",
+      type: "customer.created",
+      created: 1,
+      data: { object: { id: "cus_1" } },
+    });
     const res2 = await deliver({ payload: other, header: await sign(other, env.STRIPE_WEBHOOK_SECRET) });
     expect(res2.body).toMatchObject({ applied: false, note: expect.stringMatching(/not about a hold/) });
     expect((await listDurableObjectIds(env.INVENTORY)).length).toBe(before);

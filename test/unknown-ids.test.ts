@@ -55,7 +55,12 @@ describe("unknown sale ids", () => {
     expect((await claim(sale, a.token)).status).toBe(201);
     // The edge now caches "sold out" (for a minute here, so that a slow machine cannot let it lapse).
     const long = { EDGE_CACHE_MS: "60000" };
-    const told = await call("POST", `/api/sales/${sale}/claim`, { token: b.token, body: {}, env: long, headers: { "idempotency-key": idemKey(), "x-pass": await passFor(sale, b.token) } });
+    const told = await call("POST", `/api/sales/${sale}/claim`, {
+      token: b.token,
+      body: {},
+      env: long,
+      headers: { "idempotency-key": idemKey(), "x-pass": await passFor(sale, b.token) },
+    });
     expect(told.status).toBe(409);
     expect(peekSale(sale)?.sold_out).toBe(true);
     // 2,500 distinct junk ids: more than either cache holds.

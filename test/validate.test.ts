@@ -18,15 +18,21 @@ function rng(seed: number) {
 
 const CHARS = "abz09-_.:~ A/%é\u0000";
 function values(r: () => number, depth = 0): unknown {
-  const pick = <T,>(xs: T[]) => xs[Math.floor(r() * xs.length)]!;
+  const pick = <T>(xs: T[]) => xs[Math.floor(r() * xs.length)]!;
   const str = (max: number) => Array.from({ length: Math.floor(r() * max) }, () => pick([...CHARS])).join("");
   switch (Math.floor(r() * (depth > 1 ? 6 : 8))) {
-    case 0: return pick([0, 1, 2, 50, 100, 101, -1, 1.5, NaN, Infinity, 2 ** 53]);
-    case 1: return str(pick([3, 10, 70, 5000]));
-    case 2: return pick([null, undefined, true, false]);
-    case 3: return "x".repeat(pick([0, 1, 7, 8, 63, 64, 65, 2048, 2049, 4097]));
-    case 4: return pick(["sale-1", "a", "-a", "A", "a".repeat(63), "a".repeat(64), "key-12345", "k:1.2_3-4", "bad key!"]);
-    case 5: return [];
+    case 0:
+      return pick([0, 1, 2, 50, 100, 101, -1, 1.5, NaN, Infinity, 2 ** 53]);
+    case 1:
+      return str(pick([3, 10, 70, 5000]));
+    case 2:
+      return pick([null, undefined, true, false]);
+    case 3:
+      return "x".repeat(pick([0, 1, 7, 8, 63, 64, 65, 2048, 2049, 4097]));
+    case 4:
+      return pick(["sale-1", "a", "-a", "A", "a".repeat(63), "a".repeat(64), "key-12345", "k:1.2_3-4", "bad key!"]);
+    case 5:
+      return [];
     default: {
       const o: Record<string, unknown> = {};
       const keys = ["id", "qty", "challenge", "solution", "turnstile", "other"];
@@ -54,13 +60,33 @@ function holdsTo<T extends z.ZodType>(schema: T, f: FastPath<z.output<T>>, seeds
 
 describe("validators' fast paths give exactly what their schema gives", () => {
   it("the sale id param", () => {
-    const seeds = [{ id: "sale-1" }, { id: "a" }, { id: "a".repeat(63) }, { id: "sale-1", action: "pause" }, { id: "-x" }, { id: "Sale" }, { id: "a".repeat(64) }, {}];
+    const seeds = [
+      { id: "sale-1" },
+      { id: "a" },
+      { id: "a".repeat(63) },
+      { id: "sale-1", action: "pause" },
+      { id: "-x" },
+      { id: "Sale" },
+      { id: "a".repeat(64) },
+      {},
+    ];
     expect(holdsTo(SaleParam, fast.saleParam, seeds)).toBeGreaterThan(3);
     expect(fast.saleParam({ id: "sale-1" })).toStrictEqual({ id: "sale-1" });
   });
 
   it("a claim's body", () => {
-    const seeds = [{}, { qty: 1 }, { qty: 100 }, { qty: 0 }, { qty: 101 }, { qty: 1.5 }, { qty: "1" }, { qty: 1, x: 1 }, { qty: null }, { qty: undefined }];
+    const seeds = [
+      {},
+      { qty: 1 },
+      { qty: 100 },
+      { qty: 0 },
+      { qty: 101 },
+      { qty: 1.5 },
+      { qty: "1" },
+      { qty: 1, x: 1 },
+      { qty: null },
+      { qty: undefined },
+    ];
     expect(holdsTo(ClaimBody, fast.claimBody, seeds)).toBeGreaterThan(3);
     expect(fast.claimBody({})).toStrictEqual({ qty: 1 });
   });

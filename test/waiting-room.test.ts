@@ -182,7 +182,14 @@ describe("max_active", () => {
     // Two seconds to claim: a loaded machine's round of polls must not outlast a whole turn.
     const sale = await createSale({ admission_rate: 100, max_active: MAX, pass_ttl_s: 2 });
     const shoppers = await Promise.all(Array.from({ length: 6 }, () => session()));
-    const who = await Promise.all(shoppers.map(async (s) => ({ s, ticket: (await joinAs(sale, s)).body.ticket as string, passes: [] as { from: number; until: number; pass: string }[], expired: false })));
+    const who = await Promise.all(
+      shoppers.map(async (s) => ({
+        s,
+        ticket: (await joinAs(sale, s)).body.ticket as string,
+        passes: [] as { from: number; until: number; pass: string }[],
+        expired: false,
+      })),
+    );
     const end = Date.now() + 25_000; // real time: the test's own deadline
     while (Date.now() < end && who.some((w) => !w.expired)) {
       await Promise.all(
@@ -238,7 +245,9 @@ describe("room calls", () => {
     for (const a of answers) expect(a.status).toBe(201);
     const after = (await roomStats(sale)).served;
     const calls = after.reports - before.reports + (after.watermarks - before.watermarks);
-    console.log(`5,000 joins in ${seconds.toFixed(1)} s: ${after.reports - before.reports} reports, ${after.watermarks - before.watermarks} watermark reads`);
+    console.log(
+      `5,000 joins in ${seconds.toFixed(1)} s: ${after.reports - before.reports} reports, ${after.watermarks - before.watermarks} watermark reads`,
+    );
     // One isolate here: a report and a watermark read per second, plus the tail and the first read.
     expect(calls).toBeLessThanOrEqual(2 * Math.ceil(seconds) + 4);
     expect((await roomStats(sale)).in_line).toBe(5000);

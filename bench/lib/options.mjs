@@ -2,7 +2,24 @@
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 
-export const SCENARIOS = ["noop", "noop_entry", "noop_claim", "floor_body", "floor_object", "sold_out", "sold_out_pass", "poll_edge", "poll_object", "join", "claim", "claim_object", "claim_past_big", "claim_gc_off", "claim_shards8", "claim_hooks_never"];
+export const SCENARIOS = [
+  "noop",
+  "noop_entry",
+  "noop_claim",
+  "floor_body",
+  "floor_object",
+  "sold_out",
+  "sold_out_pass",
+  "poll_edge",
+  "poll_object",
+  "join",
+  "claim",
+  "claim_object",
+  "claim_past_big",
+  "claim_gc_off",
+  "claim_shards8",
+  "claim_hooks_never",
+];
 // claim_object runs inside workerd (no autocannon): profile "claim" for the object's share.
 const PROFILABLE = SCENARIOS.filter((x) => x !== "claim_object").concat("claim_cmp");
 

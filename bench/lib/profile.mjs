@@ -58,7 +58,9 @@ function moduleMap(bundlePath) {
       if (m) marks.push([i, m[1].replace(/^(\.\.\/)+/, "").replace(/^.*node_modules\/(\.pnpm\/)?/, "npm:")]);
     });
   return (line) => {
-    let lo = 0, hi = marks.length - 1, found = "(bundle)";
+    let lo = 0,
+      hi = marks.length - 1,
+      found = "(bundle)";
     while (lo <= hi) {
       const mid = (lo + hi) >> 1;
       if (marks[mid][0] <= line) {
@@ -88,7 +90,10 @@ export function summarize(profile, bundlePath) {
     const mod = inBundle ? where(f.lineNumber) : f.url ? "(other script)" : `(${f.functionName || "native"})`;
     return { mod, fn: `${f.functionName || "(anonymous)"} ${inBundle ? `${mod}:${f.lineNumber + 1}` : f.url || ""}`.trim() };
   };
-  const selfMod = new Map(), selfFn = new Map(), inclMod = new Map(), inclFn = new Map();
+  const selfMod = new Map(),
+    selfFn = new Map(),
+    inclMod = new Map(),
+    inclFn = new Map();
   const add = (m, k, us) => m.set(k, (m.get(k) ?? 0) + us);
   for (const [nodeId, us] of dt) {
     if (byId.get(nodeId).callFrame.functionName === "(idle)") continue;
@@ -96,7 +101,8 @@ export function summarize(profile, bundlePath) {
     add(selfMod, own.mod, us);
     add(selfFn, own.fn, us);
     // Inclusive: every function and module on this sample's (synchronous) stack, once each.
-    const mods = new Set(), fns = new Set();
+    const mods = new Set(),
+      fns = new Set();
     for (let id = nodeId; id !== undefined; id = parent.get(id)) {
       const l = label(byId.get(id).callFrame);
       if (l.fn.startsWith("(root)")) continue;
@@ -107,12 +113,19 @@ export function summarize(profile, bundlePath) {
     for (const f of fns) add(inclFn, f, us);
   }
   const top = (m, n) =>
-    [...m.entries()].sort((a, b) => b[1] - a[1]).slice(0, n).map(([k, us]) => ({ what: k, ms: Math.round(us / 1000), pct: +((100 * us) / total).toFixed(1) }));
+    [...m.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, n)
+      .map(([k, us]) => ({ what: k, ms: Math.round(us / 1000), pct: +((100 * us) / total).toFixed(1) }));
   // Frames: each function (name, source module and line) with its inclusive and self share.
   const frames = [...inclFn.entries()]
     .sort((a, b) => b[1] - a[1])
     .slice(0, 40)
-    .map(([k, us]) => ({ what: k, incl_pct: +((100 * us) / total).toFixed(1), self_pct: +((100 * (selfFn.get(k) ?? 0)) / total).toFixed(1) }));
+    .map(([k, us]) => ({
+      what: k,
+      incl_pct: +((100 * us) / total).toFixed(1),
+      self_pct: +((100 * (selfFn.get(k) ?? 0)) / total).toFixed(1),
+    }));
   return {
     sampled_ms: Math.round(sampled / 1000),
     busy_ms: Math.round(total / 1000),

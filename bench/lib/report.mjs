@@ -12,12 +12,18 @@ const ratio = (a, b) => (a && b ? +(a / b).toFixed(3) : null);
 export function table(rows, ceiling) {
   const head = ["scenario", "c", "req/s", "p50 ms", "p99 ms", "non-2xx", "conns served (min-max)", "x noop", "load1", "notes"];
   const w = [30, 4, 7, 6, 6, 15, 24, 6, 5, 0];
-  const lines = [head.map((h, i) => pad(h, w[i], i > 0 && i < 6)).join("  ").trimEnd()];
+  const lines = [
+    head
+      .map((h, i) => pad(h, w[i], i > 0 && i < 6))
+      .join("  ")
+      .trimEnd(),
+  ];
   lines.push("-".repeat(130));
   for (const r of rows) {
     const base = ceiling(r.c);
     const non2xx = r.expect_non2xx ? `${r.non2xx} (expected)` : String(r.non2xx);
-    const served = r.conns_served === null ? `(${r.connections} RPC loops)` : `${r.conns_served}/${r.connections} (${r.conn_min}-${r.conn_max})`;
+    const served =
+      r.conns_served === null ? `(${r.connections} RPC loops)` : `${r.conns_served}/${r.connections} (${r.conn_min}-${r.conn_max})`;
     const notes = [...(r.notes ?? [])];
     if (r.conn_starved) notes.push(`${r.conn_starved} conn starved`);
     if (r.errors) notes.push(`${r.errors} errors (${r.timeouts} timeouts)`);
@@ -33,7 +39,9 @@ export function table(rows, ceiling) {
         pad(base ? (r.rps / base).toFixed(3) : "-", w[7], true),
         pad(r.load1 ?? "", w[8], true),
         notes.join("; "),
-      ].join("  ").trimEnd(),
+      ]
+        .join("  ")
+        .trimEnd(),
     );
   }
   return lines.join("\n");
@@ -70,7 +78,8 @@ export function ratios(rows) {
   const out = [];
   for (const c of cs) {
     for (const [a, b, what] of RATIOS) {
-      const x = find(a, c), y = find(b, c);
+      const x = find(a, c),
+        y = find(b, c);
       if (x && y) out.push({ what, c, a: x.rps, b: y.rps, ratio: ratio(x.rps, y.rps), p99_a: x.p99_ms, p99_b: y.p99_ms });
     }
   }
@@ -78,7 +87,12 @@ export function ratios(rows) {
 }
 
 export function ratioText(rs) {
-  return rs.map((r) => `${pad(r.what, 40)} c=${pad(r.c, 3, true)}  ${pad(r.a, 6, true)} / ${pad(r.b, 6, true)} = ${r.ratio}   (p99 ${r.p99_a} vs ${r.p99_b} ms)`).join("\n");
+  return rs
+    .map(
+      (r) =>
+        `${pad(r.what, 40)} c=${pad(r.c, 3, true)}  ${pad(r.a, 6, true)} / ${pad(r.b, 6, true)} = ${r.ratio}   (p99 ${r.p99_a} vs ${r.p99_b} ms)`,
+    )
+    .join("\n");
 }
 
 export function write(dir, stamp, json, text) {
@@ -99,7 +113,9 @@ export function finish({ root, opt, stamp, started, load0, runtimeLog, rows, set
   const rs = ratios(rows);
   let runtimeWarnings = 0;
   try {
-    runtimeWarnings = readFileSync(runtimeLog, "utf8").split("\n").filter((l) => /"level":"(warn|error)"|Uncaught|error:/.test(l)).length;
+    runtimeWarnings = readFileSync(runtimeLog, "utf8")
+      .split("\n")
+      .filter((l) => /"level":"(warn|error)"|Uncaught|error:/.test(l)).length;
   } catch {}
   const version = (pkg) => JSON.parse(readFileSync(join(root, `node_modules/${pkg}/package.json`), "utf8")).version;
   const workerd = version("workerd");
@@ -126,16 +142,29 @@ export function finish({ root, opt, stamp, started, load0, runtimeLog, rows, set
     ...Object.entries(profiles).flatMap(([sc, p]) => [
       "",
       `CPU profile of ${sc} at c=${p.c} (${p.sampled_ms} ms sampled, ${p.busy_ms} ms busy: shares are of the busy time; ${p.file}):`,
-      `  self, by module:      ${p.self_by_module.slice(0, 15).map((m) => `${m.what} ${m.pct}%`).join(", ")}`,
-      `  inclusive, by module: ${p.inclusive_by_module.slice(0, 15).map((m) => `${m.what} ${m.pct}%`).join(", ")}`,
+      `  self, by module:      ${p.self_by_module
+        .slice(0, 15)
+        .map((m) => `${m.what} ${m.pct}%`)
+        .join(", ")}`,
+      `  inclusive, by module: ${p.inclusive_by_module
+        .slice(0, 15)
+        .map((m) => `${m.what} ${m.pct}%`)
+        .join(", ")}`,
       "  top frames (inclusive = on the synchronous stack; an await starts a new stack):",
       "    incl %  self %  function  module:line",
-      ...(p.frames ?? []).slice(0, 25).map((f) => `    ${pad(f.incl_pct.toFixed(1), 6, true)}  ${pad(f.self_pct.toFixed(1), 6, true)}  ${f.what}`),
+      ...(p.frames ?? [])
+        .slice(0, 25)
+        .map((f) => `    ${pad(f.incl_pct.toFixed(1), 6, true)}  ${pad(f.self_pct.toFixed(1), 6, true)}  ${f.what}`),
       "  top self time:",
       ...p.self_by_function.slice(0, 12).map((f) => `    ${pad(f.pct.toFixed(1), 6, true)}  ${f.what}`),
     ]),
   ].join("\n");
-  const base = write(opt.out, stamp, { started, options: { ...opt, only: [...opt.only] }, env, setup, rows, ratios: rs, profiles, runtime_warnings: runtimeWarnings }, text);
+  const base = write(
+    opt.out,
+    stamp,
+    { started, options: { ...opt, only: [...opt.only] }, env, setup, rows, ratios: rs, profiles, runtime_warnings: runtimeWarnings },
+    text,
+  );
   console.log(text);
   console.log(`\nwritten: ${base}.json, ${base}.txt`);
 }

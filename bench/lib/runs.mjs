@@ -39,7 +39,13 @@ export function createRuns({ opt, stamp, say, logStream }) {
   /** A workerd with `built` (flashsale bundled from `root`), and the client for its setup. */
   async function runtime(vars, { built, root }) {
     const t = now();
-    const rt = await startRuntime({ script: built.path, vars: { ...opt.vars, ...vars }, log: (s) => logStream.write(s), inspector: opt.profile.length > 0, root });
+    const rt = await startRuntime({
+      script: built.path,
+      vars: { ...opt.vars, ...vars },
+      log: (s) => logStream.write(s),
+      inspector: opt.profile.length > 0,
+      root,
+    });
     live.add(rt);
     say(`runtime up in ${secs(t)} s (GROUP_COMMIT=${vars.GROUP_COMMIT ?? opt.vars.GROUP_COMMIT ?? "as wrangler.toml"})`);
     const target = rt.target("flashsale", opt.via);
@@ -62,15 +68,24 @@ export function createRuns({ opt, stamp, say, logStream }) {
   function record(scenario, label, r, extra = {}) {
     const row = { scenario, label, c: r.connections, ...r, ...extra, load1: +os.loadavg()[0].toFixed(1) };
     rows.push(row);
-    say(`${label} c=${row.c}: ${row.rps} req/s p50 ${row.p50_ms} ms p99 ${row.p99_ms} ms non-2xx ${row.non2xx} ${JSON.stringify(row.codes)}`);
+    say(
+      `${label} c=${row.c}: ${row.rps} req/s p50 ${row.p50_ms} ms p99 ${row.p99_ms} ms non-2xx ${row.non2xx} ${JSON.stringify(row.codes)}`,
+    );
     return row;
   }
 
   /** A repeatable scenario (the same requests may be sent again): warm up, then measure. */
   async function repeatable(on, scenario, label, target, next, extraHeaders = {}, expect = {}) {
     for (const c of opt.connections) {
-      if (opt.warmup > 0) await measure({ base: target.base, headers: { ...target.headers, ...extraHeaders }, next, connections: c, duration: opt.warmup });
-      const r = await measured(on, scenario, { base: target.base, headers: { ...target.headers, ...extraHeaders }, next, connections: c, duration: opt.duration });
+      if (opt.warmup > 0)
+        await measure({ base: target.base, headers: { ...target.headers, ...extraHeaders }, next, connections: c, duration: opt.warmup });
+      const r = await measured(on, scenario, {
+        base: target.base,
+        headers: { ...target.headers, ...extraHeaders },
+        next,
+        connections: c,
+        duration: opt.duration,
+      });
       const unexpected = Object.entries(r.codes).filter(([code]) => !(expect.codes ?? ["200"]).includes(code));
       record(scenario, label, r, {
         expect_non2xx: !!expect.non2xx,
@@ -86,7 +101,10 @@ export function createRuns({ opt, stamp, say, logStream }) {
     const chunk = 10_000;
     for (let from = 0; from < n; from += chunk) {
       const count = Math.min(chunk, n - from);
-      const res = await fetch(`${filler.base}/fill?sale=${sale}&from=${from}&count=${count}&parallel=250`, { method: "POST", headers: filler.headers });
+      const res = await fetch(`${filler.base}/fill?sale=${sale}&from=${from}&count=${count}&parallel=250`, {
+        method: "POST",
+        headers: filler.headers,
+      });
       const body = await res.json();
       if (!res.ok) throw new Error(`filling ${sale}: ${JSON.stringify(body)}`);
       if (n > chunk) say(`  ${sale}: ${from + count}/${n} past holds (${secs(t0)} s)`);
@@ -157,12 +175,20 @@ export function createRuns({ opt, stamp, say, logStream }) {
     if (st.available + st.held + st.sold + st.withdrawn + (st.in_transit ?? 0) !== st.stock_total) notes.push("STOCK INVARIANT BROKEN");
     const other = Object.entries(r.codes).filter(([code]) => code !== "201");
     if (other.length) notes.push(`not 201: ${other.map(([k, v]) => `${v}x${k}`).join(",")}`);
-    if (r.requests >= n && r.duration_s < opt.duration * 0.9) notes.push(`pool of ${n}${n < asked ? " (cut by pass lifetime)" : ""} ran out at ${r.duration_s} s`);
+    if (r.requests >= n && r.duration_s < opt.duration * 0.9)
+      notes.push(`pool of ${n}${n < asked ? " (cut by pass lifetime)" : ""} ran out at ${r.duration_s} s`);
     const sameObject = after.served.since === before.served.since;
     const batches = sameObject ? after.served.batches - before.served.batches : null;
     if (batches) notes.push(`${(created / batches).toFixed(1)} claims/commit`);
     claimRate = Math.max(claimRate, r.rps);
-    return record(scenario, label, r, { sale, holds_created: newHolds, commits: batches, pool: n, notes, past_holds: after.holds.cancelled });
+    return record(scenario, label, r, {
+      sale,
+      holds_created: newHolds,
+      commits: batches,
+      pool: n,
+      notes,
+      past_holds: after.holds.cancelled,
+    });
   }
 
   /**
@@ -175,7 +201,10 @@ export function createRuns({ opt, stamp, say, logStream }) {
     await fill(on, sale, opt.pastSmall);
     const before = await api.stats(sale);
     const filler = rt.target("filler", opt.via);
-    const res = await fetch(`${filler.base}/claims?sale=${sale}&seconds=${opt.duration}&parallel=${c}`, { method: "POST", headers: filler.headers });
+    const res = await fetch(`${filler.base}/claims?sale=${sale}&seconds=${opt.duration}&parallel=${c}`, {
+      method: "POST",
+      headers: filler.headers,
+    });
     const o = await res.json();
     if (!res.ok) throw new Error(`object-only claims: ${JSON.stringify(o)}`);
     const after = await api.stats(sale);
@@ -185,11 +214,28 @@ export function createRuns({ opt, stamp, say, logStream }) {
     if (newHolds !== created) notes.push(`MISMATCH: ${created} created, ${newHolds} new holds`);
     const batches = after.served.since === before.served.since ? after.served.batches - before.served.batches : null;
     if (batches) notes.push(`${(created / batches).toFixed(1)} claims/commit`);
-    record(gcOff ? "claim_object_gc_off" : "claim_object", `claim, object only${gcOff ? ", GC off" : ""}${tag}`, {
-      connections: c, duration_s: +(o.ms / 1000).toFixed(2), requests: o.claims, rps: Math.round(o.claims / (o.ms / 1000)),
-      p50_ms: o.p50_ms, p99_ms: o.p99_ms, max_ms: o.max_ms, non2xx: o.claims - created, errors: 0, timeouts: 0, codes: o.codes,
-      conns_served: null, conn_min: null, conn_max: null, conn_starved: 0,
-    }, { sale, holds_created: newHolds, commits: batches, notes });
+    record(
+      gcOff ? "claim_object_gc_off" : "claim_object",
+      `claim, object only${gcOff ? ", GC off" : ""}${tag}`,
+      {
+        connections: c,
+        duration_s: +(o.ms / 1000).toFixed(2),
+        requests: o.claims,
+        rps: Math.round(o.claims / (o.ms / 1000)),
+        p50_ms: o.p50_ms,
+        p99_ms: o.p99_ms,
+        max_ms: o.max_ms,
+        non2xx: o.claims - created,
+        errors: 0,
+        timeouts: 0,
+        codes: o.codes,
+        conns_served: null,
+        conn_min: null,
+        conn_max: null,
+        conn_starved: 0,
+      },
+      { sale, holds_created: newHolds, commits: batches, notes },
+    );
   }
 
   return { rows, setup, profiles, live, runtime, repeatable, fill, orders, claimRun, objectRun };

@@ -84,54 +84,56 @@ export async function startRuntime({ script, vars = {}, log = () => {}, inspecto
   const socket = () => ({ unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }] });
   // Miniflare 5 takes each Worker's options under `config`; these are written in the v4 shape
   // (as wrangler's own tooling still does) and converted.
-  const mf = new Miniflare(convertV4MiniflareOptions({
-    host: "127.0.0.1",
-    port: 0,
-    logRequests: false,
-    ...(inspector ? { inspectorPort: 0 } : {}),
-    // Worker console output (JSON log lines) goes to the run's log file, not the table.
-    handleStructuredLogs: ({ message }) => log(`${message}\n`),
-    workers: [
-      {
-        name: "flashsale",
-        modules: [{ type: "ESModule", path: script }],
-        modulesRoot: dirname(script),
-        compatibilityDate: cfg.compatibility_date,
-        compatibilityFlags: cfg.compatibility_flags,
-        // wrangler.toml's [vars] are production's: the bench runs locally, with test cards.
-        bindings: { ...cfg.vars, DEPLOYMENT: "local", GATEWAY: "simulated", ...secrets, ...vars },
-        durableObjects,
-        d1Databases: { [d1.binding]: d1.database_id },
-        ratelimits,
-        ...socket(),
-      },
-      {
-        name: "noop",
-        modules: [{ type: "ESModule", path: join(BENCH, "workers/noop.mjs") }],
-        modulesRoot: join(BENCH, "workers"),
-        compatibilityDate: cfg.compatibility_date,
-        ...socket(),
-      },
-      {
-        // Bench-only: the floor under a claim (read a body; the same plus one object call).
-        name: "floor",
-        modules: [{ type: "ESModule", path: join(BENCH, "workers/floor.mjs") }],
-        modulesRoot: join(BENCH, "workers"),
-        compatibilityDate: cfg.compatibility_date,
-        durableObjects: { ECHO: { className: "Echo", useSQLite: true } },
-        ...socket(),
-      },
-      {
-        // Bench-only: reaches flashsale's product objects over RPC to pre-fill past holds.
-        name: "filler",
-        modules: [{ type: "ESModule", path: join(BENCH, "workers/filler.mjs") }],
-        modulesRoot: join(BENCH, "workers"),
-        compatibilityDate: cfg.compatibility_date,
-        durableObjects: { INVENTORY: { ...durableObjects.INVENTORY, scriptName: "flashsale" } },
-        ...socket(),
-      },
-    ],
-  }));
+  const mf = new Miniflare(
+    convertV4MiniflareOptions({
+      host: "127.0.0.1",
+      port: 0,
+      logRequests: false,
+      ...(inspector ? { inspectorPort: 0 } : {}),
+      // Worker console output (JSON log lines) goes to the run's log file, not the table.
+      handleStructuredLogs: ({ message }) => log(`${message}\n`),
+      workers: [
+        {
+          name: "flashsale",
+          modules: [{ type: "ESModule", path: script }],
+          modulesRoot: dirname(script),
+          compatibilityDate: cfg.compatibility_date,
+          compatibilityFlags: cfg.compatibility_flags,
+          // wrangler.toml's [vars] are production's: the bench runs locally, with test cards.
+          bindings: { ...cfg.vars, DEPLOYMENT: "local", GATEWAY: "simulated", ...secrets, ...vars },
+          durableObjects,
+          d1Databases: { [d1.binding]: d1.database_id },
+          ratelimits,
+          ...socket(),
+        },
+        {
+          name: "noop",
+          modules: [{ type: "ESModule", path: join(BENCH, "workers/noop.mjs") }],
+          modulesRoot: join(BENCH, "workers"),
+          compatibilityDate: cfg.compatibility_date,
+          ...socket(),
+        },
+        {
+          // Bench-only: the floor under a claim (read a body; the same plus one object call).
+          name: "floor",
+          modules: [{ type: "ESModule", path: join(BENCH, "workers/floor.mjs") }],
+          modulesRoot: join(BENCH, "workers"),
+          compatibilityDate: cfg.compatibility_date,
+          durableObjects: { ECHO: { className: "Echo", useSQLite: true } },
+          ...socket(),
+        },
+        {
+          // Bench-only: reaches flashsale's product objects over RPC to pre-fill past holds.
+          name: "filler",
+          modules: [{ type: "ESModule", path: join(BENCH, "workers/filler.mjs") }],
+          modulesRoot: join(BENCH, "workers"),
+          compatibilityDate: cfg.compatibility_date,
+          durableObjects: { INVENTORY: { ...durableObjects.INVENTORY, scriptName: "flashsale" } },
+          ...socket(),
+        },
+      ],
+    }),
+  );
   const entry = await mf.ready;
   await applyMigrations(mf, join(root, d1.migrations_dir ?? "migrations"), d1.binding);
   const direct = {};
@@ -144,7 +146,9 @@ export async function startRuntime({ script, vars = {}, log = () => {}, inspecto
      * that routes there (Miniflare's MF-Route-Override).
      */
     target: (worker, via = "direct") =>
-      via === "direct" ? { base: direct[worker], headers: {} } : { base: String(entry).replace(/\/$/, ""), headers: { "MF-Route-Override": worker } },
+      via === "direct"
+        ? { base: direct[worker], headers: {} }
+        : { base: String(entry).replace(/\/$/, ""), headers: { "MF-Route-Override": worker } },
     inspectorUrl: () => mf.getInspectorURL(),
     dispose: () => mf.dispose(),
   };
@@ -153,7 +157,9 @@ export async function startRuntime({ script, vars = {}, log = () => {}, inspecto
 /** migrations/*.sql in order, as `wrangler d1 migrations apply --local` would. */
 async function applyMigrations(mf, dir, binding) {
   const db = await mf.getD1Database(binding);
-  for (const f of readdirSync(dir).filter((f) => f.endsWith(".sql")).sort()) {
+  for (const f of readdirSync(dir)
+    .filter((f) => f.endsWith(".sql"))
+    .sort()) {
     const stmts = unstable_splitSqlQuery(readFileSync(join(dir, f), "utf8")).filter((s) => s.trim());
     await db.batch(stmts.map((s) => db.prepare(s)));
   }

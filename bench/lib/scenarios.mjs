@@ -34,27 +34,39 @@ export async function runScenarios(runs, { opt, built, builtCmp }) {
     let i = 0;
     const soldOutClaim = () => {
       const s = pool[i++ % pool.length];
-      return { method: "POST", path: "/api/sales/bench-soldout/claim", headers: { authorization: `Bearer ${s.token}`, "x-pass": s.pass, "idempotency-key": `soldout-${i}` }, body: "{}" };
+      return {
+        method: "POST",
+        path: "/api/sales/bench-soldout/claim",
+        headers: { authorization: `Bearer ${s.token}`, "x-pass": s.pass, "idempotency-key": `soldout-${i}` },
+        body: "{}",
+      };
     };
     const json = { "content-type": "application/json" };
     // The ceiling for this request's shape: the runtime reading the same headers and body.
-    if (want("noop_claim")) await repeatable(one, "noop_claim", "no-op, same request as claim", rt.target("noop", "direct"), soldOutClaim, json);
+    if (want("noop_claim"))
+      await repeatable(one, "noop_claim", "no-op, same request as claim", rt.target("noop", "direct"), soldOutClaim, json);
     // The floor under a claim: the same request, its body read; then plus one object call.
     const floor = rt.target("floor", "direct");
     const at = (path) => () => ({ ...soldOutClaim(), path });
     if (want("floor_body")) await repeatable(one, "floor_body", "floor: read body, answer", floor, at("/body"), json, { codes: ["201"] });
-    if (want("floor_object")) await repeatable(one, "floor_object", "floor: + one object call", floor, at("/object"), json, { codes: ["201"] });
+    if (want("floor_object"))
+      await repeatable(one, "floor_object", "floor: + one object call", floor, at("/object"), json, { codes: ["201"] });
     // The crowd: claims without a pass, answered by the fast path before routing.
     const crowdClaim = () => {
       const r = soldOutClaim();
       const { "x-pass": _, ...headers } = r.headers;
       return { ...r, headers };
     };
-    if (want("sold_out")) await repeatable(one, "sold_out", "sold-out claim, no pass (409)", target, crowdClaim, json, { codes: ["409"], non2xx: true });
+    if (want("sold_out"))
+      await repeatable(one, "sold_out", "sold-out claim, no pass (409)", target, crowdClaim, json, { codes: ["409"], non2xx: true });
     // Pass holders: the first claim of each reaches the object (it may be a retry of a claim that
     // got a hold: "same key, same hold"); the object's "sold out" is remembered, so their
     // retries, measured here after the warm-up, are answered by the fast path again.
-    if (want("sold_out_pass")) await repeatable(one, "sold_out_pass", "sold-out claim, pass holders' retries (409)", target, soldOutClaim, json, { codes: ["409"], non2xx: true });
+    if (want("sold_out_pass"))
+      await repeatable(one, "sold_out_pass", "sold-out claim, pass holders' retries (409)", target, soldOutClaim, json, {
+        codes: ["409"],
+        non2xx: true,
+      });
   }
 
   if (want("poll_edge") || want("poll_object")) {
@@ -90,10 +102,23 @@ export async function runScenarios(runs, { opt, built, builtCmp }) {
     const pool = await api.solved("bench-join", await sessionsFor("bench-join", opt.pollShoppers), 64);
     setup.join = { shoppers: pool.length, s: secs(t) };
     let j = 0;
-    await repeatable(one, "join", "join the line (queue)", target, () => {
-      const s = pool[j++ % pool.length];
-      return { method: "POST", path: "/api/sales/bench-join/queue", headers: { authorization: `Bearer ${s.token}` }, body: JSON.stringify({ challenge: s.challenge, solution: s.solution }) };
-    }, { "content-type": "application/json" }, { codes: ["200", "201"] });
+    await repeatable(
+      one,
+      "join",
+      "join the line (queue)",
+      target,
+      () => {
+        const s = pool[j++ % pool.length];
+        return {
+          method: "POST",
+          path: "/api/sales/bench-join/queue",
+          headers: { authorization: `Bearer ${s.token}` },
+          body: JSON.stringify({ challenge: s.challenge, solution: s.solution }),
+        };
+      },
+      { "content-type": "application/json" },
+      { codes: ["200", "201"] },
+    );
   }
 
   // ---------------------------------------------------------------- claims, interleaved
@@ -107,7 +132,10 @@ export async function runScenarios(runs, { opt, built, builtCmp }) {
   // of this row's sale runs beside webhook requests held open (docs/events.md).
   const hanging = want("claim_hooks_never") ? await neverAnswers() : null;
   const hooks = hanging
-    ? await runs.runtime({ SHOP_WEBHOOK_URL: hanging.url, SHOP_WEBHOOK_SECRET: randomBytes(32).toString("hex"), SHOP_WEBHOOK_TIMEOUT_MS: "60000" }, { built, root: opt.root })
+    ? await runs.runtime(
+        { SHOP_WEBHOOK_URL: hanging.url, SHOP_WEBHOOK_SECRET: randomBytes(32).toString("hex"), SHOP_WEBHOOK_TIMEOUT_MS: "60000" },
+        { built, root: opt.root },
+      )
     : null;
   const bigSale = "bench-claim-past-big";
   if (want("claim_past_big")) {

@@ -72,19 +72,22 @@ export function client({ base, headers: routeHeaders = {}, adminToken, shopSecre
     /** A sale open now, for the bench: no PoW work, admission as fast as the room allows. */
     async createSale(id, overrides = {}) {
       const now = clockNow();
-      const cfg = saleConfig({
-        id,
-        product: { id: `p-${id}`, name: `Bench ${id}`, price: 1000, currency: "EUR" },
-        stock_total: 10_000_000,
-        starts_at: new Date(now - 1000).toISOString(),
-        ends_at: new Date(now + 6 * 3600_000).toISOString(),
-        hold_ttl_s: 3600, // nothing expires during the bench: the alarm stays quiet
-        admission_rate: 100_000,
-        max_active: 10_000_000,
-        pass_ttl_s: BENCH_PASS_TTL_S,
-        pow_difficulty: 0,
-        ...overrides,
-      }, { now });
+      const cfg = saleConfig(
+        {
+          id,
+          product: { id: `p-${id}`, name: `Bench ${id}`, price: 1000, currency: "EUR" },
+          stock_total: 10_000_000,
+          starts_at: new Date(now - 1000).toISOString(),
+          ends_at: new Date(now + 6 * 3600_000).toISOString(),
+          hold_ttl_s: 3600, // nothing expires during the bench: the alarm stays quiet
+          admission_rate: 100_000,
+          max_active: 10_000_000,
+          pass_ttl_s: BENCH_PASS_TTL_S,
+          pow_difficulty: 0,
+          ...overrides,
+        },
+        { now },
+      );
       return must(await admin.createSale(cfg), `create sale ${id}`).sale;
     },
     async stats(id) {
@@ -122,21 +125,29 @@ export function client({ base, headers: routeHeaders = {}, adminToken, shopSecre
           }
         }
       };
-      const joined = await pMap(sessions, parallel, (s) => retried(async () => {
-        const r = await api.join(sale, s.token, {}, { headers: { "cf-connecting-ip": s.ip } });
-        if (r.status !== 200 && r.status !== 201) throw new Error(`queue: ${r.status} ${JSON.stringify(r.body).slice(0, 300)}`);
-        return { ...s, answer: r };
-      }), until);
-      return pMap(joined, parallel, ({ answer, ...s }) => retried(async () => {
-        let r = answer;
-        for (let polls = 0; r.body.state !== "admitted"; polls++) {
-          if (r.body.state === "expired" || polls >= 600) throw new Error(`not admitted: ${JSON.stringify(r.body).slice(0, 300)}`);
-          if (polls > 0) await sleep(100);
-          r = await api.poll(sale, s.token, r.body.ticket, { headers: { "cf-connecting-ip": s.ip } });
-          if (r.status !== 200) throw new Error(`poll: ${r.status} ${JSON.stringify(r.body).slice(0, 300)}`);
-        }
-        return { ...s, ticket: r.body.ticket, pass: r.body.pass };
-      }));
+      const joined = await pMap(
+        sessions,
+        parallel,
+        (s) =>
+          retried(async () => {
+            const r = await api.join(sale, s.token, {}, { headers: { "cf-connecting-ip": s.ip } });
+            if (r.status !== 200 && r.status !== 201) throw new Error(`queue: ${r.status} ${JSON.stringify(r.body).slice(0, 300)}`);
+            return { ...s, answer: r };
+          }),
+        until,
+      );
+      return pMap(joined, parallel, ({ answer, ...s }) =>
+        retried(async () => {
+          let r = answer;
+          for (let polls = 0; r.body.state !== "admitted"; polls++) {
+            if (r.body.state === "expired" || polls >= 600) throw new Error(`not admitted: ${JSON.stringify(r.body).slice(0, 300)}`);
+            if (polls > 0) await sleep(100);
+            r = await api.poll(sale, s.token, r.body.ticket, { headers: { "cf-connecting-ip": s.ip } });
+            if (r.status !== 200) throw new Error(`poll: ${r.status} ${JSON.stringify(r.body).slice(0, 300)}`);
+          }
+          return { ...s, ticket: r.body.ticket, pass: r.body.pass };
+        }),
+      );
     },
     /** Each session with a solved challenge for `sale`: what a shopper sends to join the line. */
     async solved(sale, sessions, parallel = 32) {

@@ -6,7 +6,8 @@ import { Count, SaleView, Stock, Timestamp } from "./sale";
 
 /** What the operator API answers (`/admin/...`), besides the sale views. */
 
-const counts = <K extends string>(keys: readonly K[]) => z.strictObject(Object.fromEntries(keys.map((k) => [k, Count])) as Record<K, typeof Count>);
+const counts = <K extends string>(keys: readonly K[]) =>
+  z.strictObject(Object.fromEntries(keys.map((k) => [k, Count])) as Record<K, typeof Count>);
 
 /** A shard's own figures (sharded sales; durable-objects/inventory/shard.ts). */
 export const ShardFigures = z.strictObject({
@@ -27,18 +28,20 @@ export const InventoryStats = z.strictObject({
   units: counts(["held", "pending", "confirmed"]).describe("units by hold status"),
   refunds: counts(["pending", "refunded"]),
   waitlist: counts(["waiting", "offered", "skipped"]),
-  outbox: z.strictObject({
-    backlog: Count,
-    oldest_age_ms: Count,
-    failures: Count,
-    batches: Count,
-    rows: Count,
-    max_batch: Count,
-    last_flush_at: Timestamp.nullable(),
-    last_lag_ms: Count,
-    dead_letters: Count.describe("records D1 refused for what they are, set aside (reconcile resends them after a fix)"),
-    last_dead_letter: z.strictObject({ id: z.string(), kind: z.string(), error: z.string(), at: Timestamp }).nullable(),
-  }).describe("completed orders and refunds on their way to D1"),
+  outbox: z
+    .strictObject({
+      backlog: Count,
+      oldest_age_ms: Count,
+      failures: Count,
+      batches: Count,
+      rows: Count,
+      max_batch: Count,
+      last_flush_at: Timestamp.nullable(),
+      last_lag_ms: Count,
+      dead_letters: Count.describe("records D1 refused for what they are, set aside (reconcile resends them after a fix)"),
+      last_dead_letter: z.strictObject({ id: z.string(), kind: z.string(), error: z.string(), at: Timestamp }).nullable(),
+    })
+    .describe("completed orders and refunds on their way to D1"),
   expiry: z.strictObject({ expired: Count, mean_late_ms: Count, max_late_ms: Count }),
   payments: z
     .strictObject({
@@ -70,7 +73,14 @@ export const D1Counts = z.union([
   z.null(),
 ]);
 
-const BucketRates = z.strictObject({ account: z.number(), calls: z.number(), create: z.number(), confirm: z.number(), retrieve: z.number(), methods: z.number() });
+const BucketRates = z.strictObject({
+  account: z.number(),
+  calls: z.number(),
+  create: z.number(),
+  confirm: z.number(),
+  retrieve: z.number(),
+  methods: z.number(),
+});
 
 /** `GET /admin/payments`: the payment pacer of this Worker's Stripe account (docs/payments.md). */
 export const PaymentPacing = z

@@ -20,7 +20,12 @@ export const SessionAnswer = z
 
 /** Body of `POST /api/session` (all optional: an empty body is an anonymous session). */
 export const SessionBody = z.strictObject({
-  identity: z.string().min(1).max(4096).optional().describe("the shop's signed identity assertion (a JWT): the session is for that account"),
+  identity: z
+    .string()
+    .min(1)
+    .max(4096)
+    .optional()
+    .describe("the shop's signed identity assertion (a JWT): the session is for that account"),
   turnstile: z.string().min(1).max(4096).optional().describe("a Turnstile token, when the shop has Turnstile on"),
 });
 
@@ -29,8 +34,14 @@ export const SaleAnswer = z
   .strictObject({
     sale: SaleView,
     turnstile_site_key: z.string().optional().describe("present when the sale needs a Turnstile token in POST /session and POST /queue"),
-    signin_url: z.string().optional().describe("account sales: where the shop signs shoppers in (they come back with `#identity=<assertion>`)"),
-    stripe_publishable_key: z.string().optional().describe("present when payments go to Stripe: the page collects the card with Stripe's Payment Element"),
+    signin_url: z
+      .string()
+      .optional()
+      .describe("account sales: where the shop signs shoppers in (they come back with `#identity=<assertion>`)"),
+    stripe_publishable_key: z
+      .string()
+      .optional()
+      .describe("present when payments go to Stripe: the page collects the card with Stripe's Payment Element"),
   })
   .meta({ id: "SaleAnswer" });
 

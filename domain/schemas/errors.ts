@@ -9,7 +9,10 @@ import { Count, Timestamp } from "./sale";
  */
 export const ErrorCode = z.enum(Object.keys(ERRORS) as [Code, ...Code[]]);
 
-export const Issue = z.strictObject({ path: z.string().describe("dotted path of the bad field; empty for the whole body"), message: z.string() });
+export const Issue = z.strictObject({
+  path: z.string().describe("dotted path of the bad field; empty for the whole body"),
+  message: z.string(),
+});
 
 const EXTRAS: Partial<Record<Code, z.ZodRawShape>> = {
   invalid_request: { issues: z.array(Issue).optional().describe("one per bad field (absent for malformed JSON or headers)") },
@@ -25,7 +28,9 @@ const EXTRAS: Partial<Record<Code, z.ZodRawShape>> = {
   network_cap: { retry_after_s: z.number().int().positive(), network_cap: z.number().int().positive() },
   card_limit_reached: {
     per_user_limit: z.number().int().positive(),
-    hold: HoldView.optional().describe("absent: refused before any charge, the hold is still yours to pay with another card; present: the card was known only with the charge, which is refunded, and the hold has ended"),
+    hold: HoldView.optional().describe(
+      "absent: refused before any charge, the hold is still yours to pay with another card; present: the card was known only with the charge, which is refunded, and the hold has ended",
+    ),
   },
   payment_declined: { hold: HoldView },
   hold_ended: { hold: HoldView },

@@ -40,7 +40,10 @@ export const OrderConfirmedData = z.strictObject({
 
 export const OrderRefundedData = z.strictObject({
   refund_id: z.string(),
-  order_id: z.string().nullable().describe("the order whose hold was charged, or null when the hold never became an order (a charge that landed after it ended)"),
+  order_id: z
+    .string()
+    .nullable()
+    .describe("the order whose hold was charged, or null when the hold never became an order (a charge that landed after it ended)"),
   sale_id: z.string(),
   hold_id: z.string(),
   user_id: z.string(),
@@ -76,7 +79,8 @@ export const OrderRefunded = envelope("order.refunded", OrderRefundedData).meta(
 });
 export const SaleSoldOut = envelope("sale.sold_out", SaleSoldOutData).meta({
   id: "SaleSoldOutEvent",
-  description: "Every unit is sold (or withdrawn): nothing can come back. Id `sale.sold_out:<sale_id>:<stock_total>` (a restock can sell out again).",
+  description:
+    "Every unit is sold (or withdrawn): nothing can come back. Id `sale.sold_out:<sale_id>:<stock_total>` (a restock can sell out again).",
 });
 export const SaleEnded = envelope("sale.ended", SaleEndedData).meta({
   id: "SaleEndedEvent",
@@ -85,7 +89,12 @@ export const SaleEnded = envelope("sale.ended", SaleEndedData).meta({
 
 export const ShopEvent = z.discriminatedUnion("type", [OrderConfirmed, OrderRefunded, SaleSoldOut, SaleEnded]);
 export type ShopEvent = z.infer<typeof ShopEvent>;
-export const EVENT_SCHEMAS = { "order.confirmed": OrderConfirmed, "order.refunded": OrderRefunded, "sale.sold_out": SaleSoldOut, "sale.ended": SaleEnded } as const;
+export const EVENT_SCHEMAS = {
+  "order.confirmed": OrderConfirmed,
+  "order.refunded": OrderRefunded,
+  "sale.sold_out": SaleSoldOut,
+  "sale.ended": SaleEnded,
+} as const;
 
 /** A pipe's figures (`GET /admin/sales/:id`, `events`). */
 const PipeStats = z.strictObject({
@@ -110,23 +119,36 @@ export const EventStats = z
 export type EventStats = z.infer<typeof EventStats>;
 
 /** `POST /admin/sales/:id/events/resend`: dead letters put back in line. */
-export const EventsResent = z.strictObject({ resent: Count.describe("dead webhook events sent again (a fresh retry window each)") }).meta({ id: "EventsResent" });
+export const EventsResent = z
+  .strictObject({ resent: Count.describe("dead webhook events sent again (a fresh retry window each)") })
+  .meta({ id: "EventsResent" });
 
 /** A sharded sale's events: each shard's pipes summed (the last error and dead letter: any shard's latest). */
 export function sumEventStats(list: EventStats[]): EventStats {
   const sum = <T>(xs: T[], f: (x: T) => number) => xs.reduce((n, x) => n + f(x), 0);
   const queues = list.flatMap((e) => (e.queue ? [e.queue] : []));
   const hooks = list.flatMap((e) => (e.webhook ? [e.webhook] : []));
-  const lastDead = hooks.map((h) => h.last_dead).reduce<NonNullable<(typeof hooks)[number]["last_dead"]> | null>((a, d) => (d && (!a || d.at > a.at) ? d : a), null);
+  const lastDead = hooks
+    .map((h) => h.last_dead)
+    .reduce<NonNullable<(typeof hooks)[number]["last_dead"]> | null>((a, d) => (d && (!a || d.at > a.at) ? d : a), null);
   return {
     recorded: sum(list, (e) => e.recorded),
     queue: queues.length
-      ? { pending: sum(queues, (q) => q.pending), delivered: sum(queues, (q) => q.delivered), failures: sum(queues, (q) => q.failures), last_error: queues.find((q) => q.last_error)?.last_error ?? null }
+      ? {
+          pending: sum(queues, (q) => q.pending),
+          delivered: sum(queues, (q) => q.delivered),
+          failures: sum(queues, (q) => q.failures),
+          last_error: queues.find((q) => q.last_error)?.last_error ?? null,
+        }
       : null,
     webhook: hooks.length
       ? {
-          pending: sum(hooks, (h) => h.pending), delivered: sum(hooks, (h) => h.delivered), dead: sum(hooks, (h) => h.dead),
-          failures: sum(hooks, (h) => h.failures), last_error: hooks.find((h) => h.last_error)?.last_error ?? null, last_dead: lastDead,
+          pending: sum(hooks, (h) => h.pending),
+          delivered: sum(hooks, (h) => h.delivered),
+          dead: sum(hooks, (h) => h.dead),
+          failures: sum(hooks, (h) => h.failures),
+          last_error: hooks.find((h) => h.last_error)?.last_error ?? null,
+          last_dead: lastDead,
         }
       : null,
   };

@@ -21,5 +21,8 @@ export const Faults = z.strictObject({
 export type Faults = z.infer<typeof Faults>;
 
 /** `POST /admin/faults`: what was set. */
-export const FaultsSet = z.strictObject({ gateway: Faults.shape.gateway, inventory: z.strictObject({ d1_down_until: Timestamp.nullable() }).optional() });
+export const FaultsSet = z.strictObject({
+  gateway: Faults.shape.gateway,
+  inventory: z.strictObject({ d1_down_until: Timestamp.nullable() }).optional(),
+});
 export type FaultsSet = z.infer<typeof FaultsSet>;

@@ -11,7 +11,10 @@ export const PayBody = z.strictObject({
   // A payment method from the payment page (Stripe: a PaymentMethod id, pm_…); the simulated
   // gateway knows test tokens (tok_ok, tok_decline, …; a suffix names the card: tok_ok.card-7,
   // see durable-objects/payments/test-cards.ts).
-  payment_method: z.string().regex(/^[A-Za-z0-9_:.-]{1,100}$/).default("tok_visa"),
+  payment_method: z
+    .string()
+    .regex(/^[A-Za-z0-9_:.-]{1,100}$/)
+    .default("tok_visa"),
 });
 export const IDEMPOTENCY_KEY = /^[A-Za-z0-9._:-]{8,64}$/;
 export const IdempotencyKey = z
@@ -36,12 +39,16 @@ export const HoldView = z
     action: z
       .object({ type: z.literal("authenticate"), client_secret: z.string() })
       .nullable()
-      .describe("a pending payment waiting for the shopper: complete it with Stripe.js handleNextAction(client_secret), then pay again or poll"),
+      .describe(
+        "a pending payment waiting for the shopper: complete it with Stripe.js handleNextAction(client_secret), then pay again or poll",
+      ),
     queue: z
       .object({ position: z.number().int().positive(), eta: Timestamp })
       .nullable()
       .optional()
-      .describe("a payment queued under the payment provider's rate limit: its place in line and when its turn comes (the hold is kept until then)"),
+      .describe(
+        "a payment queued under the payment provider's rate limit: its place in line and when its turn comes (the hold is kept until then)",
+      ),
   })
   .meta({ id: "HoldView", description: "units reserved for a shopper while they pay" });
 export type HoldView = z.infer<typeof HoldView>;

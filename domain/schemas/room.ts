@@ -128,7 +128,13 @@ export const RoomStats = z
     max_active: n,
     admit_per_unit: z.number().nonnegative(),
     claimable: z
-      .object({ available: n, held: n, outstanding: n.describe("turns handed out and not yet used"), sold_out: z.boolean(), read_at: z.iso.datetime().nullable() })
+      .object({
+        available: n,
+        held: n,
+        outstanding: n.describe("turns handed out and not yet used"),
+        sold_out: z.boolean(),
+        read_at: z.iso.datetime().nullable(),
+      })
       .describe("what the room last read from the product objects"),
     counters: z.object(Object.fromEntries(COUNTERS.map((c) => [c, n])) as Record<Counter, typeof n>),
     prequeued: n.describe("arrivals before the opening (the lottery)"),
@@ -139,7 +145,9 @@ export const RoomStats = z
         reports: n,
         watermarks: n,
         late: n.describe("places reported after the watermark had passed them: admitted at once, debited from the rate"),
-        stock_reads: n.describe("calls to the product objects for their claimable units (at most one per object per tick, never one per claim)"),
+        stock_reads: n.describe(
+          "calls to the product objects for their claimable units (at most one per object per tick, never one per claim)",
+        ),
       })
       .describe("the room's calls and late places since the object started"),
   })

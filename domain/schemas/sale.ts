@@ -42,13 +42,17 @@ const tunable = {
     .number()
     .min(0.1)
     .max(2)
-    .describe("shoppers admitted per unit they can still claim: 1 keeps each admitted shopper's unit for them (fair); up to 2 for sales that expect no-shows (a faster sell-out, and a race among the admitted)"),
+    .describe(
+      "shoppers admitted per unit they can still claim: 1 keeps each admitted shopper's unit for them (fair); up to 2 for sales that expect no-shows (a faster sell-out, and a race among the admitted)",
+    ),
   lottery_s: z
     .number()
     .int()
     .min(0)
     .max(600)
-    .describe("arrivals in this many seconds after the opening join the pre-queue's draw (reaction time buys nothing); later ones are first come, first served"),
+    .describe(
+      "arrivals in this many seconds after the opening join the pre-queue's draw (reaction time buys nothing); later ones are first come, first served",
+    ),
 };
 
 /** What an operator sends to create a sale (ARCHITECTURE.md "Sale configuration"). */
@@ -86,22 +90,26 @@ export const SaleInput = z
   });
 export type SaleConfig = z.output<typeof SaleInput>;
 
-const SHARDS_FIXED = "shards cannot be changed: the number of shards is fixed when the sale is created (its stock and its shoppers are split by it); create another sale to change it";
+const SHARDS_FIXED =
+  "shards cannot be changed: the number of shards is fixed when the sale is created (its stock and its shoppers are split by it); create another sale to change it";
 
 /** Settings an operator may change while the sale runs. */
 export const SaleUpdate = z
-  .strictObject({
-    hold_ttl_s: tunable.hold_ttl_s,
-    admission_rate: tunable.admission_rate,
-    max_active: tunable.max_active,
-    pass_ttl_s: tunable.pass_ttl_s,
-    admit_per_unit: tunable.admit_per_unit,
-    pow_difficulty: tunable.pow_difficulty,
-    ends_at: Instant,
-  }, {
-    // The refusal of `shards` says why, rather than "unrecognized key".
-    error: (iss) => (iss.code === "unrecognized_keys" && iss.keys.includes("shards") ? SHARDS_FIXED : undefined),
-  })
+  .strictObject(
+    {
+      hold_ttl_s: tunable.hold_ttl_s,
+      admission_rate: tunable.admission_rate,
+      max_active: tunable.max_active,
+      pass_ttl_s: tunable.pass_ttl_s,
+      admit_per_unit: tunable.admit_per_unit,
+      pow_difficulty: tunable.pow_difficulty,
+      ends_at: Instant,
+    },
+    {
+      // The refusal of `shards` says why, rather than "unrecognized key".
+      error: (iss) => (iss.code === "unrecognized_keys" && iss.keys.includes("shards") ? SHARDS_FIXED : undefined),
+    },
+  )
   .partial()
   .refine((u) => Object.keys(u).length > 0, { message: "nothing to update" });
 export type SaleUpdate = z.output<typeof SaleUpdate>;

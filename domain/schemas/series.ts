@@ -52,9 +52,13 @@ export const SaleSeries = z
     step_s: z.literal(1).describe("one row per second"),
     keep_s: Count.describe("how far back the objects keep rows"),
     now: z.number().int().describe("the server's time, epoch seconds"),
-    t: z.array(z.number().int()).describe("the seconds that have a row, epoch seconds, ascending (a second with nothing to record has none)"),
+    t: z
+      .array(z.number().int())
+      .describe("the seconds that have a row, epoch seconds, ascending (a second with nothing to record has none)"),
     values: z
-      .strictObject(Object.fromEntries(Object.entries(SERIES_FIELDS).map(([k, d]) => [k, column(d)])) as Record<SeriesField, ReturnType<typeof column>>)
+      .strictObject(
+        Object.fromEntries(Object.entries(SERIES_FIELDS).map(([k, d]) => [k, column(d)])) as Record<SeriesField, ReturnType<typeof column>>,
+      )
       .describe("one array per field recorded in the range, aligned with `t`"),
   })
   .meta({ id: "SaleSeries" });

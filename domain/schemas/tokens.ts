@@ -16,7 +16,11 @@ export const Claims = {
   session: Base.extend({ acct: z.string().min(1).max(128).optional(), net: z.string().min(1).max(32).optional() }),
   challenge: SaleBound.extend({ nonce: z.string().min(16).max(64), bits: z.number().int().min(0).max(32) }),
   // The place in line (domain/line.ts: arrival bucket, key) and, once admitted, when (ms).
-  ticket: SaleBound.extend({ b: z.number().int().nonnegative(), k: z.number().int().nonnegative(), adm: z.number().int().positive().optional() }),
+  ticket: SaleBound.extend({
+    b: z.number().int().nonnegative(),
+    k: z.number().int().nonnegative(),
+    adm: z.number().int().positive().optional(),
+  }),
   pass: SaleBound,
 } satisfies Record<TokenKind, z.ZodType>;
 export type ClaimsOf<K extends TokenKind> = z.infer<(typeof Claims)[K]>;

@@ -57,7 +57,11 @@ export class Claims {
   private readonly skipStockCheck: boolean;
   private queue: Queued[] = [];
   private draining = false;
-  private claimLog: { claims: number; batches: number; outcomes: Record<string, number>; timer?: ReturnType<typeof setTimeout> } = { claims: 0, batches: 0, outcomes: {} };
+  private claimLog: { claims: number; batches: number; outcomes: Record<string, number>; timer?: ReturnType<typeof setTimeout> } = {
+    claims: 0,
+    batches: 0,
+    outcomes: {},
+  };
 
   constructor(private readonly host: ClaimsHost) {
     this.served = host.served;
@@ -207,12 +211,19 @@ export class Claims {
     // A turn carries one unit: once the identity's holds under it have ended (paid, or unpaid: that
     // unit went to the next place in line), the same pass makes no other hold.
     if (turn !== undefined && !mine.some((h) => h.status === "held" || h.status === "pending") && this.host.turns.used(turn, identity)) {
-      return refuse("pass_required", "this pass has had its turn (its hold has ended, and an unpaid unit went to the next shopper in line): queue again for another");
+      return refuse(
+        "pass_required",
+        "this pass has had its turn (its hold has ended, and an unpaid unit went to the next shopper in line): queue again for another",
+      );
     }
     stock.available -= qty;
     stock.held += qty;
     if (turn !== undefined) this.host.turns.use(turn, identity);
     // A new hold has no refund: its view needs no look-up.
-    return ok({ kind: "hold", hold: holdView(this.holds.insert(user, identity, key, qty, "claim", cfg, now), cfg, undefined), created: true });
+    return ok({
+      kind: "hold",
+      hold: holdView(this.holds.insert(user, identity, key, qty, "claim", cfg, now), cfg, undefined),
+      created: true,
+    });
   }
 }

@@ -79,7 +79,12 @@ export class Delivery implements Scheduled {
     };
     return earliest(
       pipe(!!this.host.queue, this.queueInFlight, QUEUE_TIMEOUT_MS, () => due("queue")),
-      pipe(!!this.host.settings.SHOP_WEBHOOK_URL, this.hooksInFlight >= MAX_HOOKS_IN_FLIGHT, this.host.settings.SHOP_WEBHOOK_TIMEOUT_MS, () => due("hook")),
+      pipe(
+        !!this.host.settings.SHOP_WEBHOOK_URL,
+        this.hooksInFlight >= MAX_HOOKS_IN_FLIGHT,
+        this.host.settings.SHOP_WEBHOOK_TIMEOUT_MS,
+        () => due("hook"),
+      ),
     );
   }
 
@@ -117,7 +122,8 @@ export class Delivery implements Scheduled {
         .exec<Due>(
           `SELECT id, body, ${pipe}_tries AS tries, COALESCE(hook_since, created_at) AS since FROM events
            WHERE ${pipe}_state = 'pending' AND ${pipe}_next_at <= ? ORDER BY ${pipe}_next_at LIMIT ?`,
-          now, limit,
+          now,
+          limit,
         )
         .toArray();
       if (rows.length === 0) return rows;
@@ -133,7 +139,9 @@ export class Delivery implements Scheduled {
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       const sent = queue.sendBatch(rows.map((r) => ({ body: JSON.parse(r.body) as unknown, contentType: "json" as const })));
-      const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${QUEUE_TIMEOUT_MS} ms`)), QUEUE_TIMEOUT_MS)));
+      const late = new Promise<never>(
+        (_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${QUEUE_TIMEOUT_MS} ms`)), QUEUE_TIMEOUT_MS)),
+      );
       await Promise.race([sent, late]);
     } catch (e) {
       error = String(e);
@@ -143,7 +151,8 @@ export class Delivery implements Scheduled {
     const now = this.host.now();
     this.host.transactionSync(() => {
       for (const r of rows) {
-        if (error === null) this.sql.exec("UPDATE events SET queue_state = 'delivered', queue_next_at = NULL WHERE id = ? AND queue_state = 'pending'", r.id);
+        if (error === null)
+          this.sql.exec("UPDATE events SET queue_state = 'delivered', queue_next_at = NULL WHERE id = ? AND queue_state = 'pending'", r.id);
         else this.retry("queue", r, now);
       }
       if (error !== null) this.meta.bump("events_queue_failures", 1);
@@ -179,20 +188,27 @@ export class Delivery implements Scheduled {
         if (res.status < 200 || res.status > 299) error = `HTTP ${res.status}`;
       } catch (e) {
         const name = (e as Error)?.name;
-        error = name === "TimeoutError" || name === "AbortError" ? `no answer within ${s.SHOP_WEBHOOK_TIMEOUT_MS} ms` : String(e).slice(0, 300);
+        error =
+          name === "TimeoutError" || name === "AbortError" ? `no answer within ${s.SHOP_WEBHOOK_TIMEOUT_MS} ms` : String(e).slice(0, 300);
       }
     }
     const now = this.host.now();
     const dead = this.host.transactionSync(() => {
       if (error === null) {
-        this.sql.exec("UPDATE events SET hook_state = 'delivered', hook_next_at = NULL, hook_done_at = ?, hook_error = NULL WHERE id = ? AND hook_state = 'pending'", now, r.id);
+        this.sql.exec(
+          "UPDATE events SET hook_state = 'delivered', hook_next_at = NULL, hook_done_at = ?, hook_error = NULL WHERE id = ? AND hook_state = 'pending'",
+          now,
+          r.id,
+        );
         return false;
       }
       this.meta.bump("events_hook_failures", 1);
       if (now - r.since >= s.SHOP_WEBHOOK_GIVE_UP_S * 1000) {
         this.sql.exec(
           "UPDATE events SET hook_state = 'dead', hook_next_at = NULL, hook_tries = hook_tries + 1, hook_done_at = ?, hook_error = ? WHERE id = ? AND hook_state = 'pending'",
-          now, error, r.id,
+          now,
+          error,
+          r.id,
         );
         return true;
       }
@@ -200,7 +216,13 @@ export class Delivery implements Scheduled {
       return false;
     });
     if (error !== null) this.lastError.webhook = error;
-    if (dead) this.host.log("error", "events_dead_letter", { event: r.id, tries: r.tries + 1, error, fix: "fix the shop's endpoint, then `npm run sale -- events resend <sale>`" });
+    if (dead)
+      this.host.log("error", "events_dead_letter", {
+        event: r.id,
+        tries: r.tries + 1,
+        error,
+        fix: "fix the shop's endpoint, then `npm run sale -- events resend <sale>`",
+      });
     else if (error !== null) this.host.log("warn", "events_webhook_failed", { event: r.id, tries: r.tries + 1, error });
   }
 
@@ -209,9 +231,18 @@ export class Delivery implements Scheduled {
     const step = Math.min(MAX_BACKOFF_MS, this.host.settings.SHOP_WEBHOOK_RETRY_MS * 2 ** r.tries);
     const next = now + Math.round(step / 2 + (Math.random() * step) / 2);
     if (pipe === "hook") {
-      this.sql.exec("UPDATE events SET hook_next_at = ?, hook_tries = hook_tries + 1, hook_error = ? WHERE id = ? AND hook_state = 'pending'", next, error ?? null, r.id);
+      this.sql.exec(
+        "UPDATE events SET hook_next_at = ?, hook_tries = hook_tries + 1, hook_error = ? WHERE id = ? AND hook_state = 'pending'",
+        next,
+        error ?? null,
+        r.id,
+      );
     } else {
-      this.sql.exec("UPDATE events SET queue_next_at = ?, queue_tries = queue_tries + 1 WHERE id = ? AND queue_state = 'pending'", next, r.id);
+      this.sql.exec(
+        "UPDATE events SET queue_next_at = ?, queue_tries = queue_tries + 1 WHERE id = ? AND queue_state = 'pending'",
+        next,
+        r.id,
+      );
     }
     this.host.want(next);
   }

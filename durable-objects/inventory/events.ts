@@ -61,7 +61,13 @@ export class Events implements Scheduled {
         const r = rec.body;
         const hold = this.sql.exec<{ status: string }>("SELECT status FROM holds WHERE id = ?", r.hold_id).toArray()[0];
         const { id: refund_id, ...rest } = r;
-        this.record(pipes, "order.refunded", refund_id, { refund_id, order_id: hold?.status === "confirmed" ? orderIdOf(r.hold_id) : null, ...rest }, now);
+        this.record(
+          pipes,
+          "order.refunded",
+          refund_id,
+          { refund_id, order_id: hold?.status === "confirmed" ? orderIdOf(r.hold_id) : null, ...rest },
+          now,
+        );
         return;
       }
       case "sale":
@@ -91,7 +97,15 @@ export class Events implements Scheduled {
     this.sql.exec(
       `INSERT INTO events (id, type, body, created_at, queue_state, queue_next_at, hook_state, hook_next_at, hook_since)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
-      id, type, body, now, pipes.queue ? "pending" : null, pipes.queue ? at : null, pipes.webhook ? "pending" : null, pipes.webhook ? at : null, now,
+      id,
+      type,
+      body,
+      now,
+      pipes.queue ? "pending" : null,
+      pipes.queue ? at : null,
+      pipes.webhook ? "pending" : null,
+      pipes.webhook ? at : null,
+      now,
     );
     this.host.want(at);
   }
@@ -121,10 +135,13 @@ export class Events implements Scheduled {
   /** Dead webhook events back in line, each with a fresh retry window. */
   resend(now: number): number {
     const n = this.host.transactionSync(() => {
-      const ids = this.sql.exec(
-        "UPDATE events SET hook_state = 'pending', hook_next_at = ?, hook_tries = 0, hook_since = ?, hook_error = NULL WHERE hook_state = 'dead' RETURNING id",
-        now, now,
-      ).toArray();
+      const ids = this.sql
+        .exec(
+          "UPDATE events SET hook_state = 'pending', hook_next_at = ?, hook_tries = 0, hook_since = ?, hook_error = NULL WHERE hook_state = 'dead' RETURNING id",
+          now,
+          now,
+        )
+        .toArray();
       if (ids.length) this.host.want(now);
       return ids.length;
     });
@@ -137,20 +154,29 @@ export class Events implements Scheduled {
     const pipes = this.host.pipes();
     const recorded = this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM events").one().n;
     const d = this.host.deliveryStats();
-    const queue = countBy(this.sql, "SELECT queue_state AS k, COUNT(*) AS n FROM events WHERE queue_state IS NOT NULL GROUP BY queue_state");
+    const queue = countBy(
+      this.sql,
+      "SELECT queue_state AS k, COUNT(*) AS n FROM events WHERE queue_state IS NOT NULL GROUP BY queue_state",
+    );
     const hook = countBy(this.sql, "SELECT hook_state AS k, COUNT(*) AS n FROM events WHERE hook_state IS NOT NULL GROUP BY hook_state");
     const lastDead = this.sql
-      .exec<{ id: string; hook_error: string | null; hook_done_at: number }>("SELECT id, hook_error, hook_done_at FROM events WHERE hook_state = 'dead' ORDER BY hook_done_at DESC LIMIT 1")
+      .exec<{ id: string; hook_error: string | null; hook_done_at: number }>(
+        "SELECT id, hook_error, hook_done_at FROM events WHERE hook_state = 'dead' ORDER BY hook_done_at DESC LIMIT 1",
+      )
       .toArray()[0];
     return {
       recorded,
       queue: pipes.queue || queue.pending ? { pending: queue.pending ?? 0, delivered: queue.delivered ?? 0, ...d.queue } : null,
-      webhook: pipes.webhook || hook.pending || hook.dead
-        ? {
-            pending: hook.pending ?? 0, delivered: hook.delivered ?? 0, dead: hook.dead ?? 0, ...d.webhook,
-            last_dead: lastDead ? { id: lastDead.id, error: lastDead.hook_error ?? "", at: iso(lastDead.hook_done_at) } : null,
-          }
-        : null,
+      webhook:
+        pipes.webhook || hook.pending || hook.dead
+          ? {
+              pending: hook.pending ?? 0,
+              delivered: hook.delivered ?? 0,
+              dead: hook.dead ?? 0,
+              ...d.webhook,
+              last_dead: lastDead ? { id: lastDead.id, error: lastDead.hook_error ?? "", at: iso(lastDead.hook_done_at) } : null,
+            }
+          : null,
     };
   }
 }

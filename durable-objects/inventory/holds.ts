@@ -47,7 +47,9 @@ function identityColumn(sql: SqlStorage): void {
   // claim (identity = owner, stored as NULL) writes no page of this index, which the claim path
   // would pay for on every insert.
   sql.exec("DROP INDEX IF EXISTS holds_identity");
-  sql.exec("CREATE INDEX IF NOT EXISTS holds_other_identity ON holds (identity) WHERE identity IS NOT NULL AND status IN ('held', 'pending', 'confirmed')");
+  sql.exec(
+    "CREATE INDEX IF NOT EXISTS holds_other_identity ON holds (identity) WHERE identity IS NOT NULL AND status IN ('held', 'pending', 'confirmed')",
+  );
 }
 
 type HoldFields = {
@@ -136,26 +138,53 @@ export class Holds implements Scheduled {
 
   /** Units an identity has in active or paid holds (the per-user limit counts them). */
   unitsOf(identity: string): number {
-    return this.sql
-      .exec<{ n: number | null }>(
-        "SELECT SUM(qty) AS n FROM holds WHERE (identity = ?1 OR (identity IS NULL AND user_id = ?1)) AND status IN ('held', 'pending', 'confirmed')",
-        identity,
-      )
-      .one().n ?? 0;
+    return (
+      this.sql
+        .exec<{ n: number | null }>(
+          "SELECT SUM(qty) AS n FROM holds WHERE (identity = ?1 OR (identity IS NULL AND user_id = ?1)) AND status IN ('held', 'pending', 'confirmed')",
+          identity,
+        )
+        .one().n ?? 0
+    );
   }
 
   /** Inserts a hold (the caller moves its units from `available` to `held`) and returns its row. */
   insert(user: string, identity: string, key: string, qty: number, source: HoldRow["source"], cfg: SaleConfig, now: number): HoldRow {
     const h: HoldRow = {
-      id: newHoldId(this.host.idPrefix(cfg.id), now), user_id: user, identity, idem_key: key, qty, amount: qty * cfg.product.price, status: "held", source,
-      created_at: now, expires_at: now + cfg.hold_ttl_s * 1000, ended_at: null, reason: null, pay_method: null,
-      pay_attempts: 0, pay_next_at: null, pay_deadline: null, pay_ref: null, pay_fingerprint: null, pay_action: null,
-      charge_id: null, confirmed_at: null,
+      id: newHoldId(this.host.idPrefix(cfg.id), now),
+      user_id: user,
+      identity,
+      idem_key: key,
+      qty,
+      amount: qty * cfg.product.price,
+      status: "held",
+      source,
+      created_at: now,
+      expires_at: now + cfg.hold_ttl_s * 1000,
+      ended_at: null,
+      reason: null,
+      pay_method: null,
+      pay_attempts: 0,
+      pay_next_at: null,
+      pay_deadline: null,
+      pay_ref: null,
+      pay_fingerprint: null,
+      pay_action: null,
+      charge_id: null,
+      confirmed_at: null,
     };
     this.sql.exec(
       `INSERT INTO holds (id, user_id, identity, idem_key, qty, amount, status, source, created_at, expires_at)
        VALUES (?, ?, ?, ?, ?, ?, 'held', ?, ?, ?)`,
-      h.id, user, identity === user ? null : identity, key, qty, h.amount, source, now, h.expires_at,
+      h.id,
+      user,
+      identity === user ? null : identity,
+      key,
+      qty,
+      h.amount,
+      source,
+      now,
+      h.expires_at,
     );
     this.host.want(h.expires_at);
     return h;
@@ -167,17 +196,26 @@ export class Holds implements Scheduled {
 
   /** Ends an active hold and returns its stock per the sale's policy. False if already ended. */
   end(h: HoldRow, status: "expired" | "cancelled" | "declined", now: number, reason: string): boolean {
-    const changed = this.sql.exec(
-      "UPDATE holds SET status = ?, ended_at = ?, reason = ? WHERE id = ? AND status IN ('held', 'pending') RETURNING id",
-      status, now, reason, h.id,
-    ).toArray().length;
+    const changed = this.sql
+      .exec(
+        "UPDATE holds SET status = ?, ended_at = ?, reason = ? WHERE id = ? AND status IN ('held', 'pending') RETURNING id",
+        status,
+        now,
+        reason,
+        h.id,
+      )
+      .toArray().length;
     if (changed === 0) return false;
     this.host.series.add(now, { [status]: 1 });
     const cfg = this.host.sale.existingConfig();
     this.host.sale.release(h.qty, cfg.release_policy);
     if (cfg.release_policy === "waitlist") this.host.offerWaitlist(now);
     this.host.log("info", status === "expired" ? "expire" : status === "cancelled" ? "cancel" : "decline", {
-      sale: cfg.id, hold: h.id, user: h.user_id, qty: h.qty, reason,
+      sale: cfg.id,
+      hold: h.id,
+      user: h.user_id,
+      qty: h.qty,
+      reason,
     });
     return true;
   }
@@ -204,7 +242,8 @@ export class Holds implements Scheduled {
     const r = this.host.transactionSync((): Result<null> => {
       const h = this.get(holdId);
       if (!h || h.user_id !== user) return refuse("not_found", "no such hold");
-      if (h.status === "pending") return refuse("payment_in_progress", "a payment for this hold is in progress; it cannot be cancelled now");
+      if (h.status === "pending")
+        return refuse("payment_in_progress", "a payment for this hold is in progress; it cannot be cancelled now");
       if (h.status === "confirmed") return refuse("conflict", "this hold is paid; it is an order now");
       if (h.status === "held") this.end(h, "cancelled", now, "cancelled by the shopper");
       return ok(null);
@@ -249,7 +288,11 @@ export class Holds implements Scheduled {
     return {
       holds: Object.fromEntries(["held", "pending", "confirmed", "expired", "cancelled", "declined"].map((s) => [s, holds[s] ?? 0])),
       units: { held: units.held ?? 0, pending: units.pending ?? 0, confirmed: units.confirmed ?? 0 },
-      expiry: { expired: m("expired_n"), mean_late_ms: m("expired_n") ? Math.round(m("expired_late_sum") / m("expired_n")) : 0, max_late_ms: m("expired_late_max") },
+      expiry: {
+        expired: m("expired_n"),
+        mean_late_ms: m("expired_n") ? Math.round(m("expired_late_sum") / m("expired_n")) : 0,
+        max_late_ms: m("expired_late_max"),
+      },
     };
   }
 }

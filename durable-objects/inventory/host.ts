@@ -40,5 +40,10 @@ export function earliest(...times: (number | null)[]): number | null {
 
 /** `SELECT <k>, <n> ... GROUP BY` as a record (for stats). */
 export function countBy(sql: SqlStorage, query: string): Record<string, number> {
-  return Object.fromEntries(sql.exec<{ k: string; n: number }>(query).toArray().map((r) => [r.k, r.n]));
+  return Object.fromEntries(
+    sql
+      .exec<{ k: string; n: number }>(query)
+      .toArray()
+      .map((r) => [r.k, r.n]),
+  );
 }

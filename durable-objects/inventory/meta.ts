@@ -2,9 +2,7 @@
  * Counters and timers that are not worth a table each (flush backoff, lateness, faults). One
  * table shared by the parts; each part names its own keys (`K`), so no two parts touch one key.
  */
-export const META_DDL = [
-  `CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v NUMERIC)`,
-];
+export const META_DDL = [`CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v NUMERIC)`];
 
 export class Meta<K extends string> {
   constructor(private readonly sql: SqlStorage) {}

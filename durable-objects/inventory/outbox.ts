@@ -26,11 +26,25 @@ export const POISON_TRIES = 3;
 
 type Row = { seq: number; id: string; kind: OutboxRecord["kind"]; body: string; created_at: number; tries: number };
 
-type Key = "flush_at" | "flush_failures" | "flush_batches" | "flush_rows" | "flush_last_at" | "flush_last_lag_ms" | "flush_max_batch" | "fault_d1_until";
+type Key =
+  | "flush_at"
+  | "flush_failures"
+  | "flush_batches"
+  | "flush_rows"
+  | "flush_last_at"
+  | "flush_last_lag_ms"
+  | "flush_max_batch"
+  | "fault_d1_until";
 
 /** How one kind of record compares between the ledger and D1. */
 type Comparison = { ledger: number; d1: number; in_outbox: number; missing: string[]; unexpected: string[] };
-export type Reconciliation = { orders: Comparison; refunds: Comparison; re_enqueued: number; dead_letters_resent: number; backlog_after: number };
+export type Reconciliation = {
+  orders: Comparison;
+  refunds: Comparison;
+  re_enqueued: number;
+  dead_letters_resent: number;
+  backlog_after: number;
+};
 
 export interface OutboxHost extends Host {
   db: D1Database;
@@ -64,7 +78,10 @@ export class Outbox implements Scheduled {
     const id = rec.kind === "sale" ? `sale:${rec.body.version}` : rec.body.id;
     this.sql.exec(
       "INSERT INTO outbox (id, kind, body, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-      id, rec.kind, JSON.stringify(rec.body), now,
+      id,
+      rec.kind,
+      JSON.stringify(rec.body),
+      now,
     );
     const current = this.meta.get("flush_at");
     // While D1 is failing, a new record waits for the backed-off retry: forcing one per record
@@ -102,7 +119,11 @@ export class Outbox implements Scheduled {
     let poisoned = 0;
     for (;;) {
       const rows = this.sql
-        .exec<Row>("SELECT seq, id, kind, body, created_at, tries FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?", after, this.host.settings.FLUSH_BATCH)
+        .exec<Row>(
+          "SELECT seq, id, kind, body, created_at, tries FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
+          after,
+          this.host.settings.FLUSH_BATCH,
+        )
         .toArray();
       const first = rows[0];
       if (!first) {
@@ -111,7 +132,12 @@ export class Outbox implements Scheduled {
         const retryAt = waiting > 0 ? this.host.now() + 500 * 2 ** (waiting - 1) : null;
         this.meta.set("flush_at", retryAt);
         if (retryAt !== null) this.host.want(retryAt);
-        if (poisoned > 0) this.host.log("warn", "flush_poisoned", { sale: this.host.sale.row()?.sale_id, refused: poisoned, retry_at: retryAt && iso(retryAt) });
+        if (poisoned > 0)
+          this.host.log("warn", "flush_poisoned", {
+            sale: this.host.sale.row()?.sale_id,
+            refused: poisoned,
+            retry_at: retryAt && iso(retryAt),
+          });
         return;
       }
       const last = rows.at(-1) ?? first;
@@ -192,12 +218,22 @@ export class Outbox implements Scheduled {
       }
       this.sql.exec(
         "INSERT INTO outbox_dead (id, kind, body, created_at, tries, error, dead_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-        r.id, r.kind, r.body, r.created_at, tries, error, now,
+        r.id,
+        r.kind,
+        r.body,
+        r.created_at,
+        tries,
+        error,
+        now,
       );
       this.sql.exec("DELETE FROM outbox WHERE seq = ?", r.seq);
     });
     this.host.log(tries < POISON_TRIES ? "warn" : "error", tries < POISON_TRIES ? "flush_refused" : "outbox_dead_letter", {
-      sale, record: r.id, kind: r.kind, tries, error: error.slice(0, 300),
+      sale,
+      record: r.id,
+      kind: r.kind,
+      tries,
+      error: error.slice(0, 300),
       ...(tries < POISON_TRIES ? {} : { fix: "fix the cause (D1's data or schema), then `npm run sale -- reconcile <sale>` resends it" }),
     });
   }
@@ -226,10 +262,15 @@ export class Outbox implements Scheduled {
       const scope = this.host.scope();
       const [o, r] = await db.batch<{ id: string }>(
         scope === null
-          ? [db.prepare("SELECT id FROM orders WHERE sale_id = ?").bind(cfg.id), db.prepare("SELECT id FROM refunds WHERE sale_id = ?").bind(cfg.id)]
+          ? [
+              db.prepare("SELECT id FROM orders WHERE sale_id = ?").bind(cfg.id),
+              db.prepare("SELECT id FROM refunds WHERE sale_id = ?").bind(cfg.id),
+            ]
           : [
               db.prepare("SELECT id FROM orders WHERE sale_id = ? AND substr(id, 1, ?) = ?").bind(cfg.id, scope.length + 2, `${scope}_o`),
-              db.prepare("SELECT id FROM refunds WHERE sale_id = ? AND substr(hold_id, 1, ?) = ?").bind(cfg.id, scope.length + 2, `${scope}_h`),
+              db
+                .prepare("SELECT id FROM refunds WHERE sale_id = ? AND substr(hold_id, 1, ?) = ?")
+                .bind(cfg.id, scope.length + 2, `${scope}_h`),
             ],
       );
       if (!o || !r) throw new Error("D1 answered fewer results than it was asked for");
@@ -241,12 +282,19 @@ export class Outbox implements Scheduled {
     const now = this.host.now();
     const report = this.host.transactionSync(() => {
       // Dead letters go back in line (after a fix, they now reach D1; if not, they go aside again).
-      const resent = this.sql.exec(
-        `INSERT INTO outbox (id, kind, body, created_at) SELECT id, kind, body, created_at FROM outbox_dead WHERE true
+      const resent = this.sql
+        .exec(
+          `INSERT INTO outbox (id, kind, body, created_at) SELECT id, kind, body, created_at FROM outbox_dead WHERE true
          ON CONFLICT (id) DO NOTHING RETURNING id`,
-      ).toArray().length;
+        )
+        .toArray().length;
       this.sql.exec("DELETE FROM outbox_dead");
-      const outbox = new Set(this.sql.exec<{ id: string }>("SELECT id FROM outbox").toArray().map((x) => x.id));
+      const outbox = new Set(
+        this.sql
+          .exec<{ id: string }>("SELECT id FROM outbox")
+          .toArray()
+          .map((x) => x.id),
+      );
       const ledger = this.host.ledger(cfg);
       const orders = compare(ledger.orders, d1Orders, outbox);
       const refunds = compare(ledger.refunds, d1Refunds, outbox);
@@ -265,7 +313,10 @@ export class Outbox implements Scheduled {
       backlog_after: this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM outbox").one().n,
     };
     this.host.log(out.re_enqueued || out.orders.unexpected.length ? "warn" : "info", "reconcile", {
-      sale: cfg.id, re_enqueued: out.re_enqueued, dead_letters_resent: out.dead_letters_resent, unexpected: out.orders.unexpected.length + out.refunds.unexpected.length,
+      sale: cfg.id,
+      re_enqueued: out.re_enqueued,
+      dead_letters_resent: out.dead_letters_resent,
+      unexpected: out.orders.unexpected.length + out.refunds.unexpected.length,
     });
     return ok(out);
   }
@@ -290,7 +341,9 @@ export class Outbox implements Scheduled {
     const lastAt = this.meta.get("flush_last_at");
     const dead = this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM outbox_dead").one().n;
     const lastDead = this.sql
-      .exec<{ id: string; kind: string; error: string; dead_at: number }>("SELECT id, kind, error, dead_at FROM outbox_dead ORDER BY dead_at DESC LIMIT 1")
+      .exec<{ id: string; kind: string; error: string; dead_at: number }>(
+        "SELECT id, kind, error, dead_at FROM outbox_dead ORDER BY dead_at DESC LIMIT 1",
+      )
       .toArray()[0];
     return {
       backlog: outbox.n,

@@ -122,10 +122,12 @@ export class PayQueue {
         await this.spaced();
         return fn(...a);
       };
-    const after = <A extends unknown[], T>(fn: (...a: A) => Promise<T>) => async (...a: A) => {
-      await call();
-      return fn(...a);
-    };
+    const after =
+      <A extends unknown[], T>(fn: (...a: A) => Promise<T>) =>
+      async (...a: A) => {
+        await call();
+        return fn(...a);
+      };
     const open = gw.open?.bind(gw);
     const cancel = gw.cancel?.bind(gw);
     return {
@@ -149,7 +151,14 @@ export class PayQueue {
     this.host.sql.exec(
       `UPDATE holds SET status = 'pending', pay_method = ?, pay_attempts = 0, pay_next_at = ?, pay_deadline = ?, pay_ref = ?,
        pay_fingerprint = NULL, pay_slot = ?, pay_gap = ?, expires_at = MAX(expires_at, ?) WHERE id = ?`,
-      method, slot.at, slot.at + s.PAY_GIVE_UP_S * 1000, ref, slot.at, Math.ceil(slot.gap_ms), slot.at + TURN_GRACE_MS, h.id,
+      method,
+      slot.at,
+      slot.at + s.PAY_GIVE_UP_S * 1000,
+      ref,
+      slot.at,
+      Math.ceil(slot.gap_ms),
+      slot.at + TURN_GRACE_MS,
+      h.id,
     );
     this.host.want(slot.at);
   }
@@ -217,7 +226,12 @@ export class PayQueue {
     return this.host.transactionSync(
       () =>
         this.host.sql
-          .exec("UPDATE holds SET expires_at = MAX(expires_at, ?) WHERE id = ? AND status = 'held' AND expires_at > ? RETURNING id", from + TURN_GRACE_MS, holdId, now)
+          .exec(
+            "UPDATE holds SET expires_at = MAX(expires_at, ?) WHERE id = ? AND status = 'held' AND expires_at > ? RETURNING id",
+            from + TURN_GRACE_MS,
+            holdId,
+            now,
+          )
           .toArray().length > 0,
     );
   }
@@ -227,12 +241,20 @@ export class PayQueue {
     const s = this.host.settings;
     const done = this.host.transactionSync(() => {
       const ext = to.extend ?? 0;
-      const changed = this.host.sql.exec(
-        `UPDATE holds SET pay_slot = ?, pay_gap = COALESCE(?, pay_gap), pay_next_at = ?, expires_at = MAX(expires_at, ?),
+      const changed =
+        this.host.sql
+          .exec(
+            `UPDATE holds SET pay_slot = ?, pay_gap = COALESCE(?, pay_gap), pay_next_at = ?, expires_at = MAX(expires_at, ?),
          pay_deadline = MAX(pay_deadline, ?) WHERE id = ? AND status = 'pending' AND pay_next_at = ? RETURNING id`,
-        to.pay_slot === undefined ? (h.pay_slot ?? null) : to.pay_slot, to.pay_gap ?? null, to.pay_next_at,
-        ext ? ext + TURN_GRACE_MS : 0, ext ? ext + s.PAY_TIMEOUT_MS + s.PAY_RETRY_MS : 0, h.id, h.pay_next_at,
-      ).toArray().length > 0;
+            to.pay_slot === undefined ? (h.pay_slot ?? null) : to.pay_slot,
+            to.pay_gap ?? null,
+            to.pay_next_at,
+            ext ? ext + TURN_GRACE_MS : 0,
+            ext ? ext + s.PAY_TIMEOUT_MS + s.PAY_RETRY_MS : 0,
+            h.id,
+            h.pay_next_at,
+          )
+          .toArray().length > 0;
       if (changed) this.host.want(to.pay_next_at);
       return changed;
     });
@@ -250,7 +272,9 @@ export class PayQueue {
     this.host.sql.exec(
       `UPDATE holds SET status = 'held', pay_method = NULL, pay_attempts = 0, pay_next_at = NULL, pay_deadline = NULL, pay_ref = NULL,
        pay_fingerprint = NULL, pay_slot = NULL, reason = ?, expires_at = ? WHERE id = ?`,
-      reason, until, h.id,
+      reason,
+      until,
+      h.id,
     );
     this.host.want(until);
   }

@@ -37,8 +37,17 @@ export type PayAnswer = { hold: HoldView; per_user_limit: number };
 /** The order D1 gets for a paid hold (the same record however often it is sent). */
 export function orderRecord(h: ConfirmedHold, cfg: SaleConfig): OrderRecord {
   return {
-    id: orderIdOf(h.id), sale_id: cfg.id, hold_id: h.id, user_id: h.user_id, product_id: cfg.product.id, qty: h.qty,
-    amount: h.amount, currency: cfg.product.currency, charge_id: h.charge_id, held_at: iso(h.created_at), confirmed_at: iso(h.confirmed_at),
+    id: orderIdOf(h.id),
+    sale_id: cfg.id,
+    hold_id: h.id,
+    user_id: h.user_id,
+    product_id: cfg.product.id,
+    qty: h.qty,
+    amount: h.amount,
+    currency: cfg.product.currency,
+    charge_id: h.charge_id,
+    held_at: iso(h.created_at),
+    confirmed_at: iso(h.confirmed_at),
   };
 }
 
@@ -136,19 +145,34 @@ export class Payments implements Scheduled {
       }
       const limit = this.host.sale.existingConfig().per_user_limit;
       if (card !== null && this.cardUnits(card, h.id) + h.qty > limit) {
-        return refuse("card_limit_reached", `this card has already paid for this sale's limit of ${limit} per shopper; nothing was charged, and the hold is still yours to pay with another card`, { per_user_limit: limit });
+        return refuse(
+          "card_limit_reached",
+          `this card has already paid for this sale's limit of ${limit} per shopper; nothing was charged, and the hold is still yours to pay with another card`,
+          { per_user_limit: limit },
+        );
       }
       const s = this.s;
       const paying: HoldRow = {
-        ...h, status: "pending", pay_method: method, pay_attempts: 1, pay_fingerprint: card,
+        ...h,
+        status: "pending",
+        pay_method: method,
+        pay_attempts: 1,
+        pay_fingerprint: card,
         // A provider that does not name payments knows this one by its key.
-        pay_ref: gw.open ? null : this.key(h), pay_action: null,
-        pay_next_at: now + s.PAY_TIMEOUT_MS + s.PAY_RETRY_MS, pay_deadline: now + s.PAY_GIVE_UP_S * 1000,
+        pay_ref: gw.open ? null : this.key(h),
+        pay_action: null,
+        pay_next_at: now + s.PAY_TIMEOUT_MS + s.PAY_RETRY_MS,
+        pay_deadline: now + s.PAY_GIVE_UP_S * 1000,
       };
       this.sql.exec(
         `UPDATE holds SET status = 'pending', pay_method = ?, pay_attempts = 1, pay_next_at = ?, pay_deadline = ?, pay_ref = ?,
          pay_fingerprint = ? WHERE id = ?`,
-        method, paying.pay_next_at, paying.pay_deadline, paying.pay_ref, card, holdId,
+        method,
+        paying.pay_next_at,
+        paying.pay_deadline,
+        paying.pay_ref,
+        card,
+        holdId,
       );
       this.host.want(paying.pay_next_at!);
       return ok(paying);
@@ -182,8 +206,12 @@ export class Payments implements Scheduled {
       if (!gw.open) throw new Error("internal: a payment without a ref at a gateway that does not open payments");
       const opened = await gw.open(req);
       if (opened.status !== "opened") return void (await this.receive(h.id, opened));
-      const stored = this.host.transactionSync(() =>
-        this.sql.exec("UPDATE holds SET pay_ref = ? WHERE id = ? AND status = 'pending' AND pay_ref IS NULL RETURNING id", opened.ref, h.id).toArray().length > 0);
+      const stored = this.host.transactionSync(
+        () =>
+          this.sql
+            .exec("UPDATE holds SET pay_ref = ? WHERE id = ? AND status = 'pending' AND pay_ref IS NULL RETURNING id", opened.ref, h.id)
+            .toArray().length > 0,
+      );
       if (!stored) return; // another attempt named it (and charges it), or the hold has ended: nothing was charged here
       await this.host.sync();
       ref = opened.ref;
@@ -207,7 +235,11 @@ export class Payments implements Scheduled {
       if (cur?.status !== "pending" || cur.pay_attempts !== 0) return null;
       const limit = this.host.sale.existingConfig().per_user_limit;
       if (card !== null && this.cardUnits(card, cur.id) + cur.qty > limit) {
-        this.host.queue.returnIn(cur, now, `card_limit_reached: this card has already paid for this sale's limit of ${limit} per shopper; nothing was charged, and the hold is yours to pay with another card`);
+        this.host.queue.returnIn(
+          cur,
+          now,
+          `card_limit_reached: this card has already paid for this sale's limit of ${limit} per shopper; nothing was charged, and the hold is yours to pay with another card`,
+        );
         return null;
       }
       this.sql.exec("UPDATE holds SET pay_attempts = 1, pay_fingerprint = ? WHERE id = ?", card, cur.id);
@@ -266,10 +298,20 @@ export class Payments implements Scheduled {
           }
           this.sql.exec(
             "UPDATE holds SET status = 'confirmed', ended_at = ?, confirmed_at = ?, charge_id = ? WHERE id = ?",
-            now, now, outcome.charge_id, h.id,
+            now,
+            now,
+            outcome.charge_id,
+            h.id,
           );
           this.host.sale.sell(h.qty);
-          const paid: ConfirmedHold = { ...h, status: "confirmed", ended_at: now, confirmed_at: now, charge_id: outcome.charge_id, pay_next_at: null };
+          const paid: ConfirmedHold = {
+            ...h,
+            status: "confirmed",
+            ended_at: now,
+            confirmed_at: now,
+            charge_id: outcome.charge_id,
+            pay_next_at: null,
+          };
           this.host.enqueue({ kind: "order", body: orderRecord(paid, cfg) }, now);
           this.host.series.add(now, { paid: 1 });
           this.host.log("info", "confirm", { sale: cfg.id, hold: h.id, user: h.user_id, charge: outcome.charge_id });
@@ -304,12 +346,18 @@ export class Payments implements Scheduled {
           this.sql.exec("UPDATE holds SET pay_attempts = ?, pay_next_at = ? WHERE id = ?", attempts, nextAt, h.id);
         } else if (now >= (h.pay_deadline ?? 0)) {
           // Asked again and again without an answer: free the stock, keep watching for money.
-          const why = outcome.status === "requires_action" ? "the shopper did not complete the payment in time" : `payment outcome unknown after ${attempts - 1} attempts`;
+          const why =
+            outcome.status === "requires_action"
+              ? "the shopper did not complete the payment in time"
+              : `payment outcome unknown after ${attempts - 1} attempts`;
           this.host.holds.end(h, "expired", now, why);
           nextAt = now + WATCH_MS;
           this.sql.exec(
             "UPDATE holds SET pay_attempts = ?, pay_next_at = ?, pay_deadline = ?, pay_action = NULL WHERE id = ?",
-            attempts, nextAt, now + WATCH_FOR_MS, h.id,
+            attempts,
+            nextAt,
+            now + WATCH_FOR_MS,
+            h.id,
           );
           gaveUp = h;
         } else {
@@ -323,7 +371,12 @@ export class Payments implements Scheduled {
         this.host.series.add(now, { pay_unknown: 1 });
         if (outcome.status === "unknown" && outcome.rate_limited) this.host.queue.rateLimited(now);
         if (outcome.status !== "requires_action") {
-          this.host.log("warn", "pay_unknown", { sale: cfg.id, hold: h.id, attempts, reason: "reason" in outcome ? outcome.reason : "not_found" });
+          this.host.log("warn", "pay_unknown", {
+            sale: cfg.id,
+            hold: h.id,
+            attempts,
+            reason: "reason" in outcome ? outcome.reason : "not_found",
+          });
         }
         return gaveUp;
       }
@@ -332,9 +385,15 @@ export class Payments implements Scheduled {
 
   /** Units a card pays for in this sale (pending or paid), besides hold `except`. */
   private cardUnits(card: string, except: string): number {
-    return this.sql
-      .exec<{ n: number | null }>("SELECT SUM(qty) AS n FROM holds WHERE pay_fingerprint = ? AND status IN ('pending', 'confirmed') AND id != ?", card, except)
-      .one().n ?? 0;
+    return (
+      this.sql
+        .exec<{ n: number | null }>(
+          "SELECT SUM(qty) AS n FROM holds WHERE pay_fingerprint = ? AND status IN ('pending', 'confirmed') AND id != ?",
+          card,
+          except,
+        )
+        .one().n ?? 0
+    );
   }
 
   private key(h: HoldRow): string {
@@ -344,8 +403,14 @@ export class Payments implements Scheduled {
   private request(h: HoldRow): PaymentRequest {
     const cfg = this.host.sale.existingConfig();
     return {
-      key: this.key(h), ref: h.pay_ref, amount: h.amount, currency: cfg.product.currency, method: h.pay_method ?? "tok_visa",
-      reference: h.id, sale: cfg.id, payer: h.user_id,
+      key: this.key(h),
+      ref: h.pay_ref,
+      amount: h.amount,
+      currency: cfg.product.currency,
+      method: h.pay_method ?? "tok_visa",
+      reference: h.id,
+      sale: cfg.id,
+      payer: h.user_id,
     };
   }
 
@@ -384,11 +449,23 @@ export class Payments implements Scheduled {
     const h = this.host.holds.get(holdIdOf(orderId));
     if (!h || h.user_id !== user || h.status !== "confirmed") return refuse("not_found", "no such order");
     const o = orderRecord(h, this.host.sale.existingConfig());
-    return ok({ id: o.id, sale_id: o.sale_id, hold_id: o.hold_id, qty: o.qty, amount: o.amount, currency: o.currency, charge_id: o.charge_id, confirmed_at: o.confirmed_at });
+    return ok({
+      id: o.id,
+      sale_id: o.sale_id,
+      hold_id: o.hold_id,
+      qty: o.qty,
+      amount: o.amount,
+      currency: o.currency,
+      charge_id: o.charge_id,
+      confirmed_at: o.confirmed_at,
+    });
   }
 
   /** Every paid hold as the order D1 should have (reconcile). */
   orders(cfg: SaleConfig): OrderRecord[] {
-    return this.sql.exec<ConfirmedHold>("SELECT * FROM holds WHERE status = 'confirmed'").toArray().map((h) => orderRecord(h, cfg));
+    return this.sql
+      .exec<ConfirmedHold>("SELECT * FROM holds WHERE status = 'confirmed'")
+      .toArray()
+      .map((h) => orderRecord(h, cfg));
   }
 }

@@ -129,39 +129,75 @@ export class ProductInventory extends DurableObject<Env> {
     this.sale = new Sale({ ...host, enqueue, offerWaitlist, catalogStock: (row) => ledger.publishedStock(row.stock_total) });
     this.turns = new Turns(sql);
     this.holds = new Holds({
-      ...host, sale: this.sale, offerWaitlist, refundOf: (holdId) => this.refunds.of(holdId), idPrefix: (sale) => ledger.name(sale),
+      ...host,
+      sale: this.sale,
+      offerWaitlist,
+      refundOf: (holdId) => this.refunds.of(holdId),
+      idPrefix: (sale) => ledger.name(sale),
     });
     this.waitlist = new Waitlist({ ...host, sale: this.sale, holds: this.holds });
     this.claims = new Claims({
-      ...host, groupCommit: this.s.GROUP_COMMIT, skipStockCheck: this.s.MUTATION === "skip-stock-check", served: this.served, sale: this.sale, holds: this.holds, waitlist: this.waitlist, turns: this.turns,
+      ...host,
+      groupCommit: this.s.GROUP_COMMIT,
+      skipStockCheck: this.s.MUTATION === "skip-stock-check",
+      served: this.served,
+      sale: this.sale,
+      holds: this.holds,
+      waitlist: this.waitlist,
+      turns: this.turns,
     });
     this.refunds = new Refunds({ ...host, sale: this.sale, enqueue, gateway: gatewayOnce });
     const rates = ratesFor(env);
-    this.payQueue = new PayQueue({ ...host, settings: this.s, pacer: () => pacerFor(env), requestGapMs: 1000 / (rates.account + rates.calls) });
+    this.payQueue = new PayQueue({
+      ...host,
+      settings: this.s,
+      pacer: () => pacerFor(env),
+      requestGapMs: 1000 / (rates.account + rates.calls),
+    });
     this.payments = new Payments({
-      ...host, settings: this.s, sale: this.sale, holds: this.holds, refunds: this.refunds, enqueue, gateway: gatewayOnce, queue: this.payQueue,
+      ...host,
+      settings: this.s,
+      sale: this.sale,
+      holds: this.holds,
+      refunds: this.refunds,
+      enqueue,
+      gateway: gatewayOnce,
+      queue: this.payQueue,
       confirmTwice: this.s.MUTATION === "confirm-twice",
       sync: () => ctx.storage.sync(),
     });
     this.outbox = new Outbox({
-      ...host, db: env.DB, settings: this.s, sale: this.sale,
+      ...host,
+      db: env.DB,
+      settings: this.s,
+      sale: this.sale,
       ledger: (cfg) => ({ orders: this.payments.orders(cfg), refunds: this.refunds.refunded(cfg) }),
       scope: () => (ledger.where ? ledger.name(this.sale.existing().sale_id) : null),
     });
     this.providerEvents = new ProviderEvents({
-      ...host, sale: this.sale, holds: this.holds, refunds: this.refunds,
+      ...host,
+      sale: this.sale,
+      holds: this.holds,
+      refunds: this.refunds,
       lookup: (holdId) => this.payments.lookupFor(holdId),
       receive: (holdId, outcome, event) => this.payments.receive(holdId, outcome, event),
     });
     this.rebalance = new Rebalance({
-      ...host, ledger, sale: this.sale, faults: this.testFaults,
+      ...host,
+      ledger,
+      sale: this.sale,
+      faults: this.testFaults,
       sibling: (shard) => inventoryShard(env, this.sale.existing().sale_id, shard),
       sync: () => ctx.storage.sync(),
       abort: (reason) => ctx.abort(reason),
     });
     this.delivery = new Delivery({ ...host, settings: this.s, queue: env.ORDER_EVENTS, secrets: () => webhookSecrets(env) });
     this.events = new Events({
-      ...host, sale: this.sale, delayMs: this.s.FLUSH_DELAY_MS, sharded: () => ledger.where !== null, deliveryStats: () => this.delivery.stats(),
+      ...host,
+      sale: this.sale,
+      delayMs: this.s.FLUSH_DELAY_MS,
+      sharded: () => ledger.where !== null,
+      deliveryStats: () => this.delivery.stats(),
       pipes: () => ({ queue: !!env.ORDER_EVENTS, webhook: !!this.s.SHOP_WEBHOOK_URL }),
     });
     this.scheduled = [this.holds, this.payments, this.refunds, this.outbox, this.rebalance, this.events, this.delivery];
@@ -177,9 +213,11 @@ export class ProductInventory extends DurableObject<Env> {
   /** Shard `shard` of a sharded sale: its share of the stock (the low shards have the remainder). */
   configureShard(cfg: SaleConfig, shard: number): Result<{ created: boolean; sale: SaleView }> {
     const n = shardsIn(cfg);
-    if (n < 2 || !Number.isInteger(shard) || shard < 0 || shard >= n) return refuse("invalid_request", `no shard ${shard} in a sale of ${n} shards`);
+    if (n < 2 || !Number.isInteger(shard) || shard < 0 || shard >= n)
+      return refuse("invalid_request", `no shard ${shard} in a sale of ${n} shards`);
     const where = this.ledger.where;
-    if (where && (where.idx !== shard || where.count !== n)) return refuse("conflict", `this object is shard ${where.idx} of ${where.count}`);
+    if (where && (where.idx !== shard || where.count !== n))
+      return refuse("conflict", `this object is shard ${where.idx} of ${where.count}`);
     const share = splitStock(cfg.stock_total, n)[shard]!;
     return this.sale.configure(cfg, { stock: share, within: () => this.ledger.configure(shard, n, share, cfg.stock_total) });
   }
@@ -244,7 +282,12 @@ export class ProductInventory extends DurableObject<Env> {
   /** A hold for `qty` units, the user's existing hold, a waitlist place, or a refusal. */
   claim(req: ClaimRequest): Promise<Result<ClaimAnswer>> {
     // A shard that is dry asks its siblings before it answers "sold out" (rebalance.ts).
-    if (this.ledger.where) return this.rebalance.claim(req, (r, tentative) => this.claims.claim(r, tentative), () => this.claims.countSoldOut());
+    if (this.ledger.where)
+      return this.rebalance.claim(
+        req,
+        (r, tentative) => this.claims.claim(r, tentative),
+        () => this.claims.countSoldOut(),
+      );
     return this.claims.claim(req);
   }
 
@@ -345,8 +388,15 @@ export class ProductInventory extends DurableObject<Env> {
   /** The object's figures; a shard's carry its own (`shard`), read in the same moment as its stock. */
   stats(): InventoryStats & { events: EventStats; shard?: ShardFigures } {
     const s = inventoryStats({
-      sale: this.sale, holds: this.holds, refunds: this.refunds, waitlist: this.waitlist, outbox: this.outbox, payQueue: this.payQueue,
-      served: this.served, alarmAt: this.alarmAt, now: now(),
+      sale: this.sale,
+      holds: this.holds,
+      refunds: this.refunds,
+      waitlist: this.waitlist,
+      outbox: this.outbox,
+      payQueue: this.payQueue,
+      served: this.served,
+      alarmAt: this.alarmAt,
+      now: now(),
     });
     const shard = this.ledger.figures();
     return { ...s, events: this.events.stats(), ...(shard && { shard }) };

@@ -20,10 +20,17 @@ export type EventMark = { id: string; type: string };
  * pushed event, payment or refund.
  */
 export function firstDelivery(sql: SqlStorage, e: EventMark & { hold: string }, now: number): boolean {
-  return sql.exec(
-    "INSERT INTO provider_events (id, hold_id, type, received_at) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING RETURNING id",
-    e.id, e.hold, e.type, now,
-  ).toArray().length > 0;
+  return (
+    sql
+      .exec(
+        "INSERT INTO provider_events (id, hold_id, type, received_at) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING RETURNING id",
+        e.id,
+        e.hold,
+        e.type,
+        now,
+      )
+      .toArray().length > 0
+  );
 }
 
 /**
@@ -71,7 +78,14 @@ export class ProviderEvents {
       const now = this.host.now();
       note = this.host.transactionSync(() => {
         if (!firstDelivery(this.sql, e, now)) return null;
-        this.host.refunds.refundedAtProvider(this.host.holds.get(e.hold)!, e.charge_id, e.refund_id, e.amount, this.host.sale.existingConfig(), now);
+        this.host.refunds.refundedAtProvider(
+          this.host.holds.get(e.hold)!,
+          e.charge_id,
+          e.refund_id,
+          e.amount,
+          this.host.sale.existingConfig(),
+          now,
+        );
         return "refund recorded";
       });
       this.host.armAlarm();
@@ -79,7 +93,8 @@ export class ProviderEvents {
       const outcome = e.kind === "outcome" ? e.outcome : await this.host.lookup(e.hold);
       if (outcome === null) return ok({ applied: false, note: "this hold has no payment" });
       // The provider could not say: nothing is written, and a 503 has the event delivered again.
-      if (outcome.status === "unknown") return refuse("unavailable", `the payment could not be looked up (${outcome.reason}); deliver again`);
+      if (outcome.status === "unknown")
+        return refuse("unavailable", `the payment could not be looked up (${outcome.reason}); deliver again`);
       note = (await this.host.receive(e.hold, outcome, e)) ? `payment ${outcome.status}` : null;
     }
     this.host.log("info", "provider_event", { hold: e.hold, event: e.id, type: e.type, note: note ?? "duplicate" });

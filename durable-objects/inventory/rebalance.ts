@@ -170,7 +170,15 @@ export class Rebalance implements Scheduled {
       if (k > 0) this.host.sale.transfer(k);
       return true;
     });
-    if (applied && k > 0) this.host.log("info", "transfer", { sale: this.host.sale.cachedId(), id: t.id, from: t.from_shard, to: where.idx, asked: t.asked, granted: k });
+    if (applied && k > 0)
+      this.host.log("info", "transfer", {
+        sale: this.host.sale.cachedId(),
+        id: t.id,
+        from: t.from_shard,
+        to: where.idx,
+        asked: t.asked,
+        granted: k,
+      });
     return k; // applied now or by a concurrent ask: either way the units are here
   }
 
@@ -182,7 +190,14 @@ export class Rebalance implements Scheduled {
       this.host.want(at);
     });
     this.host.armAlarm();
-    this.host.log("warn", "transfer_unanswered", { sale: this.host.sale.cachedId(), id: t.id, from: t.from_shard, attempts: t.attempts + 1, retry_in_ms: at - this.host.now(), error: why.slice(0, 200) });
+    this.host.log("warn", "transfer_unanswered", {
+      sale: this.host.sale.cachedId(),
+      id: t.id,
+      from: t.from_shard,
+      attempts: t.attempts + 1,
+      retry_in_ms: at - this.host.now(),
+      error: why.slice(0, 200),
+    });
   }
 
   /** The giver's side: grants `min(n, available)` once per transfer id; asked again, the same grant. */

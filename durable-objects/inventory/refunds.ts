@@ -45,8 +45,16 @@ export interface RefundsHost extends Host {
 
 function refundRecord(r: WithShopper<RefundFields>, refundRef: string, refundedAt: number, cfg: SaleConfig): RefundRecord {
   return {
-    id: r.id, sale_id: cfg.id, hold_id: r.hold_id, user_id: r.user_id, charge_id: r.charge_id, refund_ref: refundRef,
-    amount: r.amount, currency: cfg.product.currency, reason: r.reason, refunded_at: iso(refundedAt),
+    id: r.id,
+    sale_id: cfg.id,
+    hold_id: r.hold_id,
+    user_id: r.user_id,
+    charge_id: r.charge_id,
+    refund_ref: refundRef,
+    amount: r.amount,
+    currency: cfg.product.currency,
+    reason: r.reason,
+    refunded_at: iso(refundedAt),
   };
 }
 
@@ -63,8 +71,13 @@ export class Refunds implements Scheduled {
     this.sql.exec(
       `INSERT INTO refunds (id, hold_id, charge_id, amount, reason, status, next_at, created_at)
        VALUES (?, ?, ?, ?, ?, 'pending', ?, ?) ON CONFLICT (charge_id) DO NOTHING`,
-      `rf_${chargeId}`, h.id, chargeId, h.amount,
-      why ?? (h.status === "confirmed" ? "second charge for a paid hold" : `charge landed after the hold was ${h.status}`), now, now,
+      `rf_${chargeId}`,
+      h.id,
+      chargeId,
+      h.amount,
+      why ?? (h.status === "confirmed" ? "second charge for a paid hold" : `charge landed after the hold was ${h.status}`),
+      now,
+      now,
     );
     this.host.want(now);
     this.host.log("warn", "refund_due", { sale: cfg.id, hold: h.id, charge: chargeId, status: h.status });
@@ -81,12 +94,16 @@ export class Refunds implements Scheduled {
 
   /** Alarm step: refund charges that landed for ended holds; each refund recorded for D1. */
   async sendDue(now: number): Promise<void> {
-    const due = this.sql.exec<WithShopper<RefundRow>>(`${WITH_SHOPPER} WHERE refunds.status = 'pending' AND refunds.next_at <= ? LIMIT 50`, now).toArray();
+    const due = this.sql
+      .exec<WithShopper<RefundRow>>(`${WITH_SHOPPER} WHERE refunds.status = 'pending' AND refunds.next_at <= ? LIMIT 50`, now)
+      .toArray();
     if (due.length === 0) return;
     const cfg = this.host.sale.existingConfig();
     await Promise.all(
       due.map(async (r) => {
-        const res = await this.host.gateway().refund({ key: `refund_${r.charge_id}`, charge_id: r.charge_id, amount: r.amount, currency: cfg.product.currency });
+        const res = await this.host
+          .gateway()
+          .refund({ key: `refund_${r.charge_id}`, charge_id: r.charge_id, amount: r.amount, currency: cfg.product.currency });
         const t = this.host.now();
         this.host.transactionSync(() => {
           if (res.status === "refunded") this.complete(r, res.refund_id, t, cfg);
@@ -102,10 +119,14 @@ export class Refunds implements Scheduled {
 
   /** Marks a pending refund done and records it for D1 (once: a second completion changes nothing). */
   private complete(r: WithShopper<RefundFields>, refundRef: string, t: number, cfg: SaleConfig): void {
-    const done = this.sql.exec(
-      "UPDATE refunds SET status = 'refunded', refund_ref = ?, refunded_at = ?, next_at = NULL WHERE id = ? AND status = 'pending' RETURNING id",
-      refundRef, t, r.id,
-    ).toArray().length;
+    const done = this.sql
+      .exec(
+        "UPDATE refunds SET status = 'refunded', refund_ref = ?, refunded_at = ?, next_at = NULL WHERE id = ? AND status = 'pending' RETURNING id",
+        refundRef,
+        t,
+        r.id,
+      )
+      .toArray().length;
     if (done === 0) return;
     this.host.enqueue({ kind: "refund", body: refundRecord(r, refundRef, t, cfg) }, t);
     this.host.series.add(t, { refunded: 1 });
@@ -121,7 +142,11 @@ export class Refunds implements Scheduled {
     this.sql.exec(
       `INSERT INTO refunds (id, hold_id, charge_id, amount, reason, status, next_at, created_at)
        VALUES (?, ?, ?, ?, 'refunded at the provider', 'pending', NULL, ?) ON CONFLICT (charge_id) DO NOTHING`,
-      `rf_${chargeId}`, h.id, chargeId, amount, now,
+      `rf_${chargeId}`,
+      h.id,
+      chargeId,
+      amount,
+      now,
     );
     const r = this.sql.exec<WithShopper<RefundRow>>(`${WITH_SHOPPER} WHERE refunds.charge_id = ?`, chargeId).toArray()[0];
     if (r?.status === "pending") this.complete(r, refundRef, now, cfg);

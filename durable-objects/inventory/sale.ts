@@ -95,10 +95,21 @@ export class Sale {
   view(row: SaleRow, now: number): SaleView {
     const cfg = this.config(row);
     return {
-      id: cfg.id, product: cfg.product, status: statusOf(row.state, cfg, now), starts_at: iso(cfg.starts_at), ends_at: iso(cfg.ends_at),
-      hold_ttl_s: cfg.hold_ttl_s, per_user_limit: cfg.per_user_limit, release_policy: cfg.release_policy,
-      pow_difficulty: cfg.pow_difficulty, identity: cfg.identity, network_cap: cfg.network_cap, lottery_s: cfg.lottery_s,
-      stock_total: row.stock_total, available: row.available, held: row.held,
+      id: cfg.id,
+      product: cfg.product,
+      status: statusOf(row.state, cfg, now),
+      starts_at: iso(cfg.starts_at),
+      ends_at: iso(cfg.ends_at),
+      hold_ttl_s: cfg.hold_ttl_s,
+      per_user_limit: cfg.per_user_limit,
+      release_policy: cfg.release_policy,
+      pow_difficulty: cfg.pow_difficulty,
+      identity: cfg.identity,
+      network_cap: cfg.network_cap,
+      lottery_s: cfg.lottery_s,
+      stock_total: row.stock_total,
+      available: row.available,
+      held: row.held,
       sold_out: row.available === 0,
     };
   }
@@ -137,16 +148,24 @@ export class Sale {
     const existing = this.row();
     if (existing) {
       if (existing.config === JSON.stringify(cfg)) return ok({ created: false, sale: this.view(existing, now) });
-      return refuse("conflict", `sale ${cfg.id} already exists with another configuration; change live settings with PATCH /admin/sales/${cfg.id}`);
+      return refuse(
+        "conflict",
+        `sale ${cfg.id} already exists with another configuration; change live settings with PATCH /admin/sales/${cfg.id}`,
+      );
     }
     const stock = shard ? shard.stock : cfg.stock_total;
     const row = this.host.transactionSync(() => {
       shard?.within();
-      const row = this.sql.exec<SaleRow>(
-        `INSERT INTO sale (id, sale_id, config, state, version, stock_total, available, held, sold, withdrawn)
+      const row = this.sql
+        .exec<SaleRow>(
+          `INSERT INTO sale (id, sale_id, config, state, version, stock_total, available, held, sold, withdrawn)
          VALUES (1, ?, ?, 'live', 1, ?, ?, 0, 0, 0) RETURNING *`,
-        cfg.id, JSON.stringify(cfg), stock, stock,
-      ).one();
+          cfg.id,
+          JSON.stringify(cfg),
+          stock,
+          stock,
+        )
+        .one();
       this.publish(row, now);
       return row;
     });
@@ -188,9 +207,19 @@ export class Sale {
   private record(row: SaleRow, stock: number, now: number): SaleRecord {
     const cfg = this.config(row);
     return {
-      id: cfg.id, product_id: cfg.product.id, product_name: cfg.product.name, price: cfg.product.price,
-      currency: cfg.product.currency, stock_total: stock, starts_at: iso(cfg.starts_at), ends_at: iso(cfg.ends_at),
-      release_policy: cfg.release_policy, state: row.state, config: row.config, version: row.version, updated_at: iso(now),
+      id: cfg.id,
+      product_id: cfg.product.id,
+      product_name: cfg.product.name,
+      price: cfg.product.price,
+      currency: cfg.product.currency,
+      stock_total: stock,
+      starts_at: iso(cfg.starts_at),
+      ends_at: iso(cfg.ends_at),
+      release_policy: cfg.release_policy,
+      state: row.state,
+      config: row.config,
+      version: row.version,
+      updated_at: iso(now),
     };
   }
 

@@ -19,7 +19,17 @@ import { WAITLIST_DDL } from "./waitlist";
  * A change is a new version at the end, never an edit of one that has shipped.
  */
 export const INVENTORY_SCHEMA: readonly Version[] = [
-  [...SALE_DDL, ...HOLDS_DDL, ...WAITLIST_DDL, ...REFUNDS_DDL, ...OUTBOX_DDL, ...META_DDL, ...PROVIDER_EVENTS_DDL, ...SHARD_DDL, seriesTable("series")],
+  [
+    ...SALE_DDL,
+    ...HOLDS_DDL,
+    ...WAITLIST_DDL,
+    ...REFUNDS_DDL,
+    ...OUTBOX_DDL,
+    ...META_DDL,
+    ...PROVIDER_EVENTS_DDL,
+    ...SHARD_DDL,
+    seriesTable("series"),
+  ],
   // 2: a payment's turn at the provider (pay-queue.ts: the pacer's slot, kept with its hold).
   PAY_QUEUE_DDL,
   // 3: the shop's order events and their delivery state per pipe (events.ts, docs/events.md).

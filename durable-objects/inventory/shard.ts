@@ -93,22 +93,36 @@ export class ShardLedger {
   intend(id: string, from: number, n: number, now: number, retryAt: number): void {
     this.sql.exec(
       "INSERT INTO transfers_in (id, from_shard, asked, state, next_at, created_at) VALUES (?, ?, ?, 'asked', ?, ?)",
-      id, from, n, retryAt, now,
+      id,
+      from,
+      n,
+      retryAt,
+      now,
     );
   }
 
   /** Marks an intent applied with the giver's grant; false if it was applied already. */
   applied(id: string, granted: number, now: number): boolean {
-    return this.sql.exec(
-      "UPDATE transfers_in SET state = 'applied', granted = ?, applied_at = ?, next_at = NULL WHERE id = ? AND state = 'asked' RETURNING id",
-      granted, now, id,
-    ).toArray().length > 0;
+    return (
+      this.sql
+        .exec(
+          "UPDATE transfers_in SET state = 'applied', granted = ?, applied_at = ?, next_at = NULL WHERE id = ? AND state = 'asked' RETURNING id",
+          granted,
+          now,
+          id,
+        )
+        .toArray().length > 0
+    );
   }
 
   /** Intents whose answer has not been applied and whose time to ask again has come. */
   due(now: number, limit: number): Intent[] {
     return this.sql
-      .exec<Intent>("SELECT id, from_shard, asked, attempts FROM transfers_in WHERE state = 'asked' AND next_at <= ? ORDER BY next_at LIMIT ?", now, limit)
+      .exec<Intent>(
+        "SELECT id, from_shard, asked, attempts FROM transfers_in WHERE state = 'asked' AND next_at <= ? ORDER BY next_at LIMIT ?",
+        now,
+        limit,
+      )
       .toArray();
   }
 

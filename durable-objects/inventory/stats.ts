@@ -30,7 +30,9 @@ export function inventoryStats(src: StatsSources) {
   const now = src.now;
   return {
     sale: row ? src.sale.view(row, now) : null,
-    stock: row ? { stock_total: row.stock_total, available: row.available, held: row.held, sold: row.sold, withdrawn: row.withdrawn } : null,
+    stock: row
+      ? { stock_total: row.stock_total, available: row.available, held: row.held, sold: row.sold, withdrawn: row.withdrawn }
+      : null,
     holds,
     units,
     refunds,

@@ -15,7 +15,12 @@ export const WAITLIST_DDL: Step[] = [
 
 /** A waitlist made before identities gets the column (each place's identity is its owner). */
 function identityColumn(sql: SqlStorage): void {
-  if (!sql.exec<{ name: string }>("PRAGMA table_info(waitlist)").toArray().some((c) => c.name === "identity")) {
+  if (
+    !sql
+      .exec<{ name: string }>("PRAGMA table_info(waitlist)")
+      .toArray()
+      .some((c) => c.name === "identity")
+  ) {
     sql.exec("ALTER TABLE waitlist ADD COLUMN identity TEXT");
     sql.exec("UPDATE waitlist SET identity = user_id");
   }
@@ -49,12 +54,17 @@ export class Waitlist {
     this.sql.exec("DELETE FROM waitlist WHERE user_id = ? AND status != 'waiting'", user);
     this.sql.exec(
       "INSERT INTO waitlist (user_id, identity, qty, joined_at, status) VALUES (?, ?, ?, ?, 'waiting') ON CONFLICT (user_id) DO NOTHING",
-      user, identity, qty, now,
-    );
-    return this.sql.exec<{ n: number }>(
-      `SELECT COUNT(*) AS n FROM waitlist WHERE status = 'waiting' AND seq <= (SELECT seq FROM waitlist WHERE user_id = ?)`,
       user,
-    ).one().n;
+      identity,
+      qty,
+      now,
+    );
+    return this.sql
+      .exec<{ n: number }>(
+        `SELECT COUNT(*) AS n FROM waitlist WHERE status = 'waiting' AND seq <= (SELECT seq FROM waitlist WHERE user_id = ?)`,
+        user,
+      )
+      .one().n;
   }
 
   /** Free units go to the next waiting shoppers, each with a fresh window (inside the caller's transaction). */
@@ -65,7 +75,9 @@ export class Waitlist {
       // A closed sale makes no new offers: the waiting shoppers stay waiting, nobody is charged.
       if (statusOf(row.state, cfg, now) === "closed") return;
       const next = this.sql
-        .exec<{ seq: number; user_id: string; identity: string; qty: number }>("SELECT seq, user_id, identity, qty FROM waitlist WHERE status = 'waiting' ORDER BY seq LIMIT 1")
+        .exec<{ seq: number; user_id: string; identity: string; qty: number }>(
+          "SELECT seq, user_id, identity, qty FROM waitlist WHERE status = 'waiting' ORDER BY seq LIMIT 1",
+        )
         .toArray()[0];
       if (!next || row.available < next.qty) return;
       if (this.host.holds.unitsOf(next.identity) + next.qty > cfg.per_user_limit) {

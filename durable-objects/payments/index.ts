@@ -25,12 +25,31 @@ export function gatewayFor(env: Env): PaymentGateway {
   const open = inner.open?.bind(inner);
   const cancel = inner.cancel?.bind(inner);
   return {
-    fingerprint: (method, payer) => bounded(ms, () => inner.fingerprint(method, payer), () => null),
+    fingerprint: (method, payer) =>
+      bounded(
+        ms,
+        () => inner.fingerprint(method, payer),
+        () => null,
+      ),
     ...(open ? { open: (req) => bounded(ms, () => open(req), unknown) } : {}),
     charge: (req) => bounded(ms, () => inner.charge(req), unknown),
     recheck: (req) => bounded(ms, () => inner.recheck(req), unknown),
     lookup: (req) => bounded(ms, () => inner.lookup(req), unknown),
-    ...(cancel ? { cancel: (req) => bounded(ms, () => cancel(req), () => undefined) } : {}),
-    refund: (req) => bounded(ms, () => inner.refund(req), (reason) => ({ status: "failed", reason })),
+    ...(cancel
+      ? {
+          cancel: (req) =>
+            bounded(
+              ms,
+              () => cancel(req),
+              () => undefined,
+            ),
+        }
+      : {}),
+    refund: (req) =>
+      bounded(
+        ms,
+        () => inner.refund(req),
+        (reason) => ({ status: "failed", reason }),
+      ),
   };
 }

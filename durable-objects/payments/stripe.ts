@@ -32,7 +32,11 @@ export function stripeClient(env: Env, s: Pick<Settings, "STRIPE_API_BASE" | "PA
     maxNetworkRetries: 0,
     timeout: s.PAY_TIMEOUT_MS,
     ...(base
-      ? { host: base.hostname, port: base.port || (base.protocol === "https:" ? 443 : 80), protocol: base.protocol === "https:" ? "https" : "http" }
+      ? {
+          host: base.hostname,
+          port: base.port || (base.protocol === "https:" ? 443 : 80),
+          protocol: base.protocol === "https:" ? "https" : "http",
+        }
       : {}),
   });
 }
@@ -73,7 +77,9 @@ function failure(e: unknown): ChargeOutcome {
   const err = e as { type?: string; statusCode?: number; message?: string };
   const reason = `stripe: ${err.type ?? "error"} ${err.statusCode ?? ""} ${err.message ?? String(e)}`.trim();
   // A 429 (the account's or an endpoint's rate): Stripe did nothing; the caller backs off with jitter.
-  return e instanceof Stripe.errors.StripeRateLimitError || err.statusCode === 429 ? { status: "unknown", reason, rate_limited: true } : { status: "unknown", reason };
+  return e instanceof Stripe.errors.StripeRateLimitError || err.statusCode === 429
+    ? { status: "unknown", reason, rate_limited: true }
+    : { status: "unknown", reason };
 }
 
 export function stripeGateway(env: Env, s: Pick<Settings, "STRIPE_API_BASE" | "PAY_TIMEOUT_MS">): PaymentGateway {
@@ -143,7 +149,9 @@ export function stripeGateway(env: Env, s: Pick<Settings, "STRIPE_API_BASE" | "P
     async refund(req) {
       try {
         const r = await stripe.refunds.create({ payment_intent: req.charge_id, amount: req.amount }, { idempotencyKey: req.key });
-        return r.status === "failed" || r.status === "canceled" ? { status: "failed", reason: `refund ${r.status}` } : { status: "refunded", refund_id: r.id };
+        return r.status === "failed" || r.status === "canceled"
+          ? { status: "failed", reason: `refund ${r.status}` }
+          : { status: "refunded", refund_id: r.id };
       } catch (e) {
         return { status: "failed", reason: (e as Error).message };
       }

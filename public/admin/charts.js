@@ -150,7 +150,11 @@ export function mountChart(el, chart) {
     {
       width: width(),
       height: 180,
-      scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.1)] }, ...(right ? { r: { range: (_u, _min, max) => [0, Math.max(1, max * 1.1)] } } : {}) },
+      scales: {
+        x: { time: true },
+        y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.1)] },
+        ...(right ? { r: { range: (_u, _min, max) => [0, Math.max(1, max * 1.1)] } } : {}),
+      },
       axes: [{}, { size: 50 }, ...(right ? [{ scale: "r", side: 1, size: 50, grid: { show: false } }] : [])],
       series: [
         {},

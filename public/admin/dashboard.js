@@ -49,7 +49,10 @@ function refused(e) {
     $("token").focus();
     return;
   }
-  notice(e instanceof Refused ? `${e.code ?? e.status}: ${e.message}` : `The server could not be reached (${e.message}); retrying.`, "error");
+  notice(
+    e instanceof Refused ? `${e.code ?? e.status}: ${e.message}` : `The server could not be reached (${e.message}); retrying.`,
+    "error",
+  );
 }
 
 /** Runs `tick` now and every `ms` while the view that started it is on screen. */
@@ -93,7 +96,13 @@ function openSaleLink(e, id) {
 function mountCharts() {
   if (state.charts) return state.charts;
   const cards = CHARTS.map((c) =>
-    el("section", { class: "card chart", id: `chart-${c.id}`, "aria-label": c.title }, el("h3", {}, c.title), el("div", { class: "plot" }), c.kind === "count" ? el("ul", { class: "totals", "aria-label": "totals over the last hour" }) : null),
+    el(
+      "section",
+      { class: "card chart", id: `chart-${c.id}`, "aria-label": c.title },
+      el("h3", {}, c.title),
+      el("div", { class: "plot" }),
+      c.kind === "count" ? el("ul", { class: "totals", "aria-label": "totals over the last hour" }) : null,
+    ),
   );
   $("charts").replaceChildren(...cards);
   state.charts = CHARTS.map((c, i) => mountChart(cards[i], c));

@@ -8,7 +8,11 @@ export function renderList({ sales, total }, open) {
     el(
       "tr",
       { dataset: { sale: sale.id } },
-      el("th", { scope: "row" }, el("a", { href: `/admin/?sale=${encodeURIComponent(sale.id)}`, onclick: (e) => open(e, sale.id) }, sale.id)),
+      el(
+        "th",
+        { scope: "row" },
+        el("a", { href: `/admin/?sale=${encodeURIComponent(sale.id)}`, onclick: (e) => open(e, sale.id) }, sale.id),
+      ),
       el("td", {}, el("span", { class: `badge ${sale.status}`, dataset: { figure: "sale.status", value: sale.status } }, sale.status)),
       el("td", {}, sale.product.name, el("br"), el("span", { class: "muted" }, money(sale.product.price, sale.product.currency))),
       el(

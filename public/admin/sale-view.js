@@ -54,7 +54,8 @@ export function renderSale(s, pacing = null) {
   $("sale-status").className = `badge ${sale.status}`;
   $("sale-status").dataset.figure = "sale.status";
   $("sale-status").dataset.value = sale.status;
-  $("sale-window").textContent = `${when(sale.starts_at)} → ${when(sale.ends_at)} · ${money(sale.product.price, sale.product.currency)} · ${sale.release_policy}`;
+  $("sale-window").textContent =
+    `${when(sale.starts_at)} → ${when(sale.ends_at)} · ${money(sale.product.price, sale.product.currency)} · ${sale.release_policy}`;
 
   // Stock: one bar, each part as wide as its share.
   $("stockbar").replaceChildren(
@@ -64,7 +65,9 @@ export function renderSale(s, pacing = null) {
     }),
   );
   $("stock-figs").replaceChildren(
-    ...STOCK.map(([key, label, get, path]) => figure(el("span", {}, el("i", { class: `key ${key}`, "aria-hidden": "true" }), label), path, get(s))),
+    ...STOCK.map(([key, label, get, path]) =>
+      figure(el("span", {}, el("i", { class: `key ${key}`, "aria-hidden": "true" }), label), path, get(s)),
+    ),
     figure("Total", "stock.stock_total", stock.stock_total),
   );
 
@@ -84,7 +87,7 @@ export function renderSale(s, pacing = null) {
 
   const d1 = "error" in (s.d1 ?? {}) || !s.d1 ? null : s.d1;
   $("more-figs").replaceChildren(
-    figure("Orders in D1", "d1.orders", d1?.orders, d1 ? n(d1.orders) : s.d1?.error ?? "–"),
+    figure("Orders in D1", "d1.orders", d1?.orders, d1 ? n(d1.orders) : (s.d1?.error ?? "–")),
     figure("Revenue in D1", "d1.revenue", d1?.revenue, d1 ? money(d1.revenue, sale.product.currency) : "–"),
     figure("Outbox backlog", "outbox.backlog", s.outbox.backlog),
     figure("Last D1 lag (ms)", "outbox.last_lag_ms", s.outbox.last_lag_ms),
@@ -93,11 +96,30 @@ export function renderSale(s, pacing = null) {
     // The shop's order events (docs/events.md): dead ones wait for `npm run sale -- events resend <sale>`.
     ...(s.events?.webhook
       ? [
-          figure("Webhooks delivered", "events.webhook.delivered", s.events.webhook.delivered, `${n(s.events.webhook.delivered)} (${n(s.events.webhook.pending)} waiting)`),
-          figure("Dead webhook events", "events.webhook.dead", s.events.webhook.dead, s.events.webhook.dead ? `${n(s.events.webhook.dead)}: events resend` : "0"),
+          figure(
+            "Webhooks delivered",
+            "events.webhook.delivered",
+            s.events.webhook.delivered,
+            `${n(s.events.webhook.delivered)} (${n(s.events.webhook.pending)} waiting)`,
+          ),
+          figure(
+            "Dead webhook events",
+            "events.webhook.dead",
+            s.events.webhook.dead,
+            s.events.webhook.dead ? `${n(s.events.webhook.dead)}: events resend` : "0",
+          ),
         ]
       : []),
-    ...(s.events?.queue ? [figure("Queued events sent", "events.queue.delivered", s.events.queue.delivered, `${n(s.events.queue.delivered)} (${n(s.events.queue.pending)} waiting)`)] : []),
+    ...(s.events?.queue
+      ? [
+          figure(
+            "Queued events sent",
+            "events.queue.delivered",
+            s.events.queue.delivered,
+            `${n(s.events.queue.delivered)} (${n(s.events.queue.pending)} waiting)`,
+          ),
+        ]
+      : []),
     figure("Expired holds", "expiry.expired", s.expiry.expired),
     figure("Expiry late, max (ms)", "expiry.max_late_ms", s.expiry.max_late_ms),
     figure("Payments queued (Stripe's rate)", "payments.queued", s.payments.queued),
@@ -115,7 +137,10 @@ export function renderSale(s, pacing = null) {
   $("pause").hidden = sale.status === "paused" || closed;
   $("resume").hidden = sale.status !== "paused";
   for (const id of ["close", "restock-submit", "admission-submit"]) $(id).disabled = closed;
-  for (const [id, v] of [["rate", q.admission_rate], ["max-active", q.max_active]]) {
+  for (const [id, v] of [
+    ["rate", q.admission_rate],
+    ["max-active", q.max_active],
+  ]) {
     const input = $(id);
     if (document.activeElement !== input && input.dataset.dirty !== "true") input.value = String(v);
   }
@@ -172,7 +197,11 @@ export function wireActions({ current, done, failed }) {
     e.preventDefault();
     const id = current();
     const qty = Number($("restock-qty").value);
-    const yes = await confirmed({ title: `Add ${n(qty)} units to ${id}?`, text: "They go on sale at once. Stock cannot be taken back out.", ok: `Add ${n(qty)} units` });
+    const yes = await confirmed({
+      title: `Add ${n(qty)} units to ${id}?`,
+      text: "They go on sale at once. Stock cannot be taken back out.",
+      ok: `Add ${n(qty)} units`,
+    });
     if (yes) await act(`Added ${n(qty)} units to ${id}.`, (a) => a.restock(id, qty));
     $("restock-qty").value = "";
   });
@@ -180,8 +209,9 @@ export function wireActions({ current, done, failed }) {
   $("admission-form").addEventListener("submit", async (e) => {
     e.preventDefault();
     const patch = { admission_rate: Number($("rate").value), max_active: Number($("max-active").value) };
-    await act(`Admission set to ${n(patch.admission_rate)} per second, at most ${n(patch.max_active)} active.`, (a) => a.update(current(), patch));
+    await act(`Admission set to ${n(patch.admission_rate)} per second, at most ${n(patch.max_active)} active.`, (a) =>
+      a.update(current(), patch),
+    );
     for (const f of ["rate", "max-active"]) delete $(f).dataset.dirty;
   });
 }
-

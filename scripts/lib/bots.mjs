@@ -41,9 +41,23 @@ export function newFleet(opts) {
     const identities = Array.from({ length: accounts }, (_, a) => {
       const account = opts.identity === "account" ? `bot-${b}${accounts > 1 ? `-${a}` : ""}` : null;
       return {
-        i: `bot${b}${accounts > 1 ? `.${a}` : ""}`, bot: b, ip, account, identity: account ? `acct:${account}` : `net:${ip}`,
-        greedy: false, user: null, token: null, holds: [], outcome: null, joinedAt: null, place: null, prequeued: null,
-        admission: null, mopups: 0, errors: {}, done: false,
+        i: `bot${b}${accounts > 1 ? `.${a}` : ""}`,
+        bot: b,
+        ip,
+        account,
+        identity: account ? `acct:${account}` : `net:${ip}`,
+        greedy: false,
+        user: null,
+        token: null,
+        holds: [],
+        outcome: null,
+        joinedAt: null,
+        place: null,
+        prequeued: null,
+        admission: null,
+        mopups: 0,
+        errors: {},
+        done: false,
       };
     });
     const sessions = Array.from({ length: opts.botSessions }, (_, s) => ({
@@ -51,7 +65,11 @@ export function newFleet(opts) {
       idn: identities[s % accounts],
       // Half join the pre-queue, half right after the opening.
       when: s < Math.ceil(opts.botSessions / 2) ? "prequeue" : "opening",
-      token: null, user: null, standing: null, joined: false, claims: 0,
+      token: null,
+      user: null,
+      standing: null,
+      joined: false,
+      claims: 0,
     }));
     return { b, ip, identities, sessions, pace: pacer(PACE.limit, PACE.windowMs), solved: new Map(), requests: 0, rateLimited: 0 };
   });
@@ -119,7 +137,12 @@ export async function runBot(ctx, bot) {
   if (bot.sessions.some((s) => !s.token)) await prepareFleet([bot], { client: ctx.botClient, sign: ctx.signIn, note: ctx.noteBot });
   await Promise.all(
     bot.identities.map((idn) =>
-      runIdentity(ctx, bot, idn, bot.sessions.filter((s) => s.idn === idn && s.token)).catch((e) => ctx.noteError("bot", "exception", String(e?.message ?? e))),
+      runIdentity(
+        ctx,
+        bot,
+        idn,
+        bot.sessions.filter((s) => s.idn === idn && s.token),
+      ).catch((e) => ctx.noteError("bot", "exception", String(e?.message ?? e))),
     ),
   );
   for (const idn of bot.identities) {
@@ -135,7 +158,11 @@ function solved(ctx, bot, ses, fresh = false) {
   const next = (async () => {
     const c = await send(bot, ctx.noteBot, "challenge", (o) => bot.api.challenge(ctx.sale.id, ses.token, o));
     if (c.status !== 200) return null;
-    return { challenge: c.body.challenge, solution: await (ctx.botSolve ?? ctx.solve)(c.body.nonce, c.body.bits), until: Date.parse(c.body.expires_at) };
+    return {
+      challenge: c.body.challenge,
+      solution: await (ctx.botSolve ?? ctx.solve)(c.body.nonce, c.body.bits),
+      until: Date.parse(c.body.expires_at),
+    };
   })();
   bot.solved.set(ses.user, next); // the promise: sessions asking at once share one solve
   return next;
@@ -156,7 +183,8 @@ async function join(ctx, bot, ses) {
   if (!sol) return null;
   if (ses.when === "opening" && !ses.joined) await sleep(sale.starts_at_ms + Math.random() * 100 - now());
   let q = await send(bot, ctx.noteBot, "queue", (o) => api.queue(sale.id, ses.token, sol, o));
-  if (q.body?.error === "pow_failed" && (sol = await solved(ctx, bot, ses, true))) q = await send(bot, ctx.noteBot, "queue", (o) => api.queue(sale.id, ses.token, sol, o));
+  if (q.body?.error === "pow_failed" && (sol = await solved(ctx, bot, ses, true)))
+    q = await send(bot, ctx.noteBot, "queue", (o) => api.queue(sale.id, ses.token, sol, o));
   if (q.status !== 200 && q.status !== 201) return null;
   ses.joined = true;
   const idn = ses.idn;
@@ -245,7 +273,16 @@ async function claimAll(ctx, bot, idn, claimers, lead) {
   let paying = null;
   const take = (ses, hold) => {
     if (paying || idn.holds.some((h) => h.id === hold.id)) return;
-    const h = { id: hold.id, intent: "pay", phase: ctx.phase, created_at: now(), final: null, order_id: null, source: hold.source, token: ses.token };
+    const h = {
+      id: hold.id,
+      intent: "pay",
+      phase: ctx.phase,
+      created_at: now(),
+      final: null,
+      order_id: null,
+      source: hold.source,
+      token: ses.token,
+    };
     idn.holds.push(h);
     ctx.noteHold(h);
     paying = pay(ctx, bot, ses, h).then(() => {
@@ -254,24 +291,26 @@ async function claimAll(ctx, bot, idn, claimers, lead) {
   };
   for (let round = 0; !finished(idn); round++) {
     const these = round === 0 ? claimers : [{ ses: lead, pass: leadPass }];
-    const answers = (await Promise.all(
-      these.map(async (claimer) => {
-        const c = await claimer;
-        if (!c) return null;
-        const { ses, pass } = c;
-        const key = `bot${bot.b}.s${ses.s}.c${ses.claims++}`;
-        let r = await send(bot, ctx.noteBot, "claim", (o) => api.claim(sale.id, ses.token, { pass, key }, o), ses === lead);
-        if (r.status !== 0 && r.status < 500 && r.status !== 429) ctx.noteClaim(r);
-        if ((r.status === 0 || r.status >= 500) && !paying) {
-          // No answer, yet the claim may have made a hold: look at this session's holds.
-          const mine = await send(bot, ctx.noteBot, "holds", (o) => api.holds(sale.id, ses.token, o));
-          const lost = mine.status === 200 ? mine.body.holds.find((h) => !idn.holds.some((x) => x.id === h.id)) : null;
-          if (lost) r = { status: 200, body: { hold: lost } };
-        }
-        if ((r.status === 201 || r.status === 200) && r.body.hold) take(ses, r.body.hold);
-        return { ses, r };
-      }),
-    )).filter(Boolean);
+    const answers = (
+      await Promise.all(
+        these.map(async (claimer) => {
+          const c = await claimer;
+          if (!c) return null;
+          const { ses, pass } = c;
+          const key = `bot${bot.b}.s${ses.s}.c${ses.claims++}`;
+          let r = await send(bot, ctx.noteBot, "claim", (o) => api.claim(sale.id, ses.token, { pass, key }, o), ses === lead);
+          if (r.status !== 0 && r.status < 500 && r.status !== 429) ctx.noteClaim(r);
+          if ((r.status === 0 || r.status >= 500) && !paying) {
+            // No answer, yet the claim may have made a hold: look at this session's holds.
+            const mine = await send(bot, ctx.noteBot, "holds", (o) => api.holds(sale.id, ses.token, o));
+            const lost = mine.status === 200 ? mine.body.holds.find((h) => !idn.holds.some((x) => x.id === h.id)) : null;
+            if (lost) r = { status: 200, body: { hold: lost } };
+          }
+          if ((r.status === 201 || r.status === 200) && r.body.hold) take(ses, r.body.hold);
+          return { ses, r };
+        }),
+      )
+    ).filter(Boolean);
     if (paying) {
       await paying;
       return "paid";

@@ -43,7 +43,15 @@ export function crowdContext({ api, botClient = () => api, admin, opts, sale, t0
     }
   }
   const ctx = {
-    api, botClient, opts, sale, t0, solve, faults, phase: "main", samples: new Samples(),
+    api,
+    botClient,
+    opts,
+    sale,
+    t0,
+    solve,
+    faults,
+    phase: "main",
+    samples: new Samples(),
     signIn: sign,
     /** Every refusal (non-2xx answer) by "step status code": honest shoppers' and bots'. */
     refusals: {},
@@ -99,7 +107,15 @@ export function noteRefusal(table, step, status, code) {
  */
 export function watchSale({ admin, ctx, pool, note = () => "" }) {
   const { sale, opts } = ctx;
-  const poll = { peak: { soldPlusHeld: 0, at: null }, maxBacklog: 0, maxOldestMs: 0, maxFailures: 0, firstSoldOutAt: 0, allSoldAt: 0, last: null };
+  const poll = {
+    peak: { soldPlusHeld: 0, at: null },
+    maxBacklog: 0,
+    maxOldestMs: 0,
+    maxFailures: 0,
+    firstSoldOutAt: 0,
+    allSoldAt: 0,
+    last: null,
+  };
   let polling = true;
   const poller = (async () => {
     while (polling) {
@@ -108,7 +124,8 @@ export function watchSale({ admin, ctx, pool, note = () => "" }) {
         const s = r.body;
         poll.last = s;
         const t = clockNow();
-        if (s.stock.sold + s.stock.held > poll.peak.soldPlusHeld) poll.peak = { soldPlusHeld: s.stock.sold + s.stock.held, at: new Date(t).toISOString() };
+        if (s.stock.sold + s.stock.held > poll.peak.soldPlusHeld)
+          poll.peak = { soldPlusHeld: s.stock.sold + s.stock.held, at: new Date(t).toISOString() };
         poll.maxBacklog = Math.max(poll.maxBacklog, s.outbox.backlog);
         poll.maxOldestMs = Math.max(poll.maxOldestMs, s.outbox.oldest_age_ms);
         poll.maxFailures = Math.max(poll.maxFailures, s.outbox.failures);
@@ -150,9 +167,12 @@ export function watchSale({ admin, ctx, pool, note = () => "" }) {
 export function arrivalTimes(opts, random = Math.random) {
   const burst = opts.arrivalS * 1000;
   const open = opts.openAfterS * 1000;
-  const times = opts.prequeue === null
-    ? Array.from({ length: opts.shoppers }, () => random() * burst)
-    : Array.from({ length: opts.shoppers }, (_, i) => (i < opts.prequeue ? random() * 0.7 * open : open + random() * Math.max(burst - open, 1000)));
+  const times =
+    opts.prequeue === null
+      ? Array.from({ length: opts.shoppers }, () => random() * burst)
+      : Array.from({ length: opts.shoppers }, (_, i) =>
+          i < opts.prequeue ? random() * 0.7 * open : open + random() * Math.max(burst - open, 1000),
+        );
   return times.sort((x, y) => x - y);
 }
 

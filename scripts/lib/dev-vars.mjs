@@ -7,7 +7,14 @@ import { copyFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { secretProblem } from "../../domain/secret-rules.js";
 
 const LINE = /^([A-Z_][A-Z0-9_]*)=(.*)$/;
-const parse = (text) => Object.fromEntries(text.split("\n").map((l) => LINE.exec(l)).filter(Boolean).map((m) => [m[1], m[2].trim()]));
+const parse = (text) =>
+  Object.fromEntries(
+    text
+      .split("\n")
+      .map((l) => LINE.exec(l))
+      .filter(Boolean)
+      .map((m) => [m[1], m[2].trim()]),
+  );
 /** @type {Partial<Record<import("../../domain/secret-rules.js").SecretName, number>>} */
 const GENERATED = { ADMIN_TOKEN: 24, TOKEN_SECRET: 32, SHOP_IDENTITY_SECRET: 32 };
 

@@ -33,7 +33,8 @@ export function fairness({ shoppers, bots, sale, soldOutAt = null }) {
   const units = { honest: shoppers.reduce((n, r) => n + unitsOf(r), 0), bots: bots.reduce((n, r) => n + unitsOf(r), 0) };
   // Units whose hold was made after the stock first ran out: ones that came back (abandoned,
   // cancelled, declined) and went to whoever claimed at that moment.
-  const lateUnits = (rs) => rs.reduce((n, r) => n + r.holds.filter((h) => endOf(h) === "confirmed" && soldOutAt !== null && h.created_at > soldOutAt).length, 0);
+  const lateUnits = (rs) =>
+    rs.reduce((n, r) => n + r.holds.filter((h) => endOf(h) === "confirmed" && soldOutAt !== null && h.created_at > soldOutAt).length, 0);
   const cameBack = { honest: lateUnits(shoppers), bots: lateUnits(bots) };
   const networks = { honest: new Set(shoppers.map((r) => r.ip ?? "local")).size, bots: new Set(bots.map((r) => r.ip)).size };
   const identities = { honest: new Set(shoppers.map((r) => r.identity)).size, bots: new Set(bots.map((r) => r.identity)).size };
@@ -50,9 +51,15 @@ export function fairness({ shoppers, bots, sale, soldOutAt = null }) {
   const post = shoppers.filter((sh) => sh.prequeued === false && sh.admission && sh.joinedAt !== null);
   const byAdmission = [...post].sort((x, y) => x.admission.at - y.admission.at || before(x.admission, y.admission));
   const rank = new Map(byAdmission.map((sh, i) => [sh, i]));
-  const rho = spearman(post.map((sh) => sh.joinedAt), post.map((sh) => rank.get(sh)));
+  const rho = spearman(
+    post.map((sh) => sh.joinedAt),
+    post.map((sh) => rank.get(sh)),
+  );
   // The same against when they came (before their session and proof of work), for reference.
-  const rhoArrival = spearman(post.map((sh) => sh.arriveAt), post.map((sh) => rank.get(sh)));
+  const rhoArrival = spearman(
+    post.map((sh) => sh.arriveAt),
+    post.map((sh) => rank.get(sh)),
+  );
   const joined = post.map((sh) => sh.joinedAt);
   const spanMs = post.length ? Math.max(...joined) - Math.min(...joined) : 0;
 
@@ -94,7 +101,13 @@ export function fairness({ shoppers, bots, sale, soldOutAt = null }) {
     if (noShow(r)) noShows++;
     else kept++;
   }
-  const line = { places, noShows, units: prefixUnits, sold: units.bots + units.honest, share: share(prefixUnits, units.bots + units.honest) };
+  const line = {
+    places,
+    noShows,
+    units: prefixUnits,
+    sold: units.bots + units.honest,
+    share: share(prefixUnits, units.bots + units.honest),
+  };
 
   const prequeue = {
     honest: shoppers.filter((r) => r.prequeued).length,
@@ -117,7 +130,13 @@ export function fairness({ shoppers, bots, sale, soldOutAt = null }) {
     draw,
     line,
     postOpening: { n: post.length, spanMs, rho: Number.isNaN(rho) ? null : rho, rhoArrival: Number.isNaN(rhoArrival) ? null : rhoArrival },
-    overtaken: { winners: winners.length, n: overtaken, beyondBucket: overtakenByBucket, share: share(overtaken, winners.length), losers: losers.length },
+    overtaken: {
+      winners: winners.length,
+      n: overtaken,
+      beyondBucket: overtakenByBucket,
+      share: share(overtaken, winners.length),
+      losers: losers.length,
+    },
     prequeue,
     passAfterAdmission: { honest: passDelay(shoppers), bots: passDelay(bots) },
   };

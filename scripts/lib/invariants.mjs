@@ -24,7 +24,11 @@ export const EXPECTED_REFUSALS = {
   holds: [],
 };
 /** A bot also meets the limits its extra sessions run into. */
-export const EXPECTED_BOT_REFUSALS = { ...EXPECTED_REFUSALS, claim: [...EXPECTED_REFUSALS.claim], pay: [...EXPECTED_REFUSALS.pay, "card_limit_reached"] };
+export const EXPECTED_BOT_REFUSALS = {
+  ...EXPECTED_REFUSALS,
+  claim: [...EXPECTED_REFUSALS.claim],
+  pay: [...EXPECTED_REFUSALS.pay, "card_limit_reached"],
+};
 
 /** The refusals (`{ "step status code": n }`) that are not expected, as evidence lines. */
 export function unexpectedRefusals(refusals, expected = EXPECTED_REFUSALS) {
@@ -38,7 +42,13 @@ export function unexpectedRefusals(refusals, expected = EXPECTED_REFUSALS) {
   return out;
 }
 
-const check = (name, pass, detail, evidence = []) => ({ name, pass, detail, evidence: evidence.slice(0, 10), more: Math.max(0, evidence.length - 10) });
+const check = (name, pass, detail, evidence = []) => ({
+  name,
+  pass,
+  detail,
+  evidence: evidence.slice(0, 10),
+  more: Math.max(0, evidence.length - 10),
+});
 
 /**
  * @param {object} v
@@ -57,7 +67,22 @@ const check = (name, pass, detail, evidence = []) => ({ name, pass, detail, evid
  * @param {Record<string, string[]>} [v.errorSamples] a few bodies of each
  * @param {object} [v.botRefusals] the bots' refusals by "step status code"
  */
-export function checkInvariants({ stats, peak, shoppers, ledger, d1, reconcile, sale, settled, admittedBound, errors = {}, errorSamples = {}, refusals = {}, botRefusals = {}, fairness = null }) {
+export function checkInvariants({
+  stats,
+  peak,
+  shoppers,
+  ledger,
+  d1,
+  reconcile,
+  sale,
+  settled,
+  admittedBound,
+  errors = {},
+  errorSamples = {},
+  refusals = {},
+  botRefusals = {},
+  fairness = null,
+}) {
   const out = [];
   const st = stats.stock;
   const holds = shoppers.flatMap((sh) => sh.holds.map((h) => ({ ...h, user: sh.user, identity: sh.identity, shopper: sh.i })));
@@ -70,15 +95,23 @@ export function checkInvariants({ stats, peak, shoppers, ledger, d1, reconcile, 
     if (st.sold > st.stock_total) ev.push(`sold ${st.sold} > stock ${st.stock_total}`);
     // A sharded sale: units between shards count too, and each shard's own books balance.
     const units = st.available + st.held + st.sold + st.withdrawn + (st.in_transit ?? 0);
-    if (units !== st.stock_total) ev.push(`available+held+sold+withdrawn${st.in_transit === undefined ? "" : "+in_transit"} = ${units} ≠ ${st.stock_total}`);
+    if (units !== st.stock_total)
+      ev.push(`available+held+sold+withdrawn${st.in_transit === undefined ? "" : "+in_transit"} = ${units} ≠ ${st.stock_total}`);
     for (const r of stats.shards ?? []) {
-      if (r.stock.stock_total !== r.base - r.given + r.received) ev.push(`shard ${r.shard}: stock_total ${r.stock.stock_total} ≠ base ${r.base} − given ${r.given} + received ${r.received}`);
+      if (r.stock.stock_total !== r.base - r.given + r.received)
+        ev.push(`shard ${r.shard}: stock_total ${r.stock.stock_total} ≠ base ${r.base} − given ${r.given} + received ${r.received}`);
       if (r.asking) ev.push(`shard ${r.shard}: ${r.asking} transfers still unapplied`);
     }
     if (peak.soldPlusHeld > st.stock_total) ev.push(`sold+held reached ${peak.soldPlusHeld} at ${peak.at}`);
     if (confirmed.length > st.stock_total) ev.push(`${confirmed.length} shoppers hold a confirmed order for ${st.stock_total} units`);
-    out.push(check("no oversell (sold ≤ stock, sold+held ≤ stock throughout)", ev.length === 0,
-      `sold ${st.sold} / stock ${st.stock_total}; peak sold+held ${peak.soldPlusHeld}; shoppers with an order ${confirmed.length}${stats.shards ? `; ${stats.shards.length} shards, ${stats.shards.reduce((n, r) => n + r.received, 0)} units moved between them` : ""}`, ev));
+    out.push(
+      check(
+        "no oversell (sold ≤ stock, sold+held ≤ stock throughout)",
+        ev.length === 0,
+        `sold ${st.sold} / stock ${st.stock_total}; peak sold+held ${peak.soldPlusHeld}; shoppers with an order ${confirmed.length}${stats.shards ? `; ${stats.shards.length} shards, ${stats.shards.reduce((n, r) => n + r.received, 0)} units moved between them` : ""}`,
+        ev,
+      ),
+    );
   }
 
   // 2. Demand beyond the stock sells it out (a run that sold nothing must not pass). Demand is
@@ -91,9 +124,23 @@ export function checkInvariants({ stats, peak, shoppers, ledger, d1, reconcile, 
     if (demand <= st.stock_total) {
       out.push(check(name, null, `n/a: ${demand} identities for ${st.stock_total} units (demand does not exceed stock)`));
     } else if (sale.release_policy === "release") {
-      out.push(check(name, st.sold === st.stock_total, detail, st.sold === st.stock_total ? [] : [`${st.stock_total - st.sold} units unsold while ${demand} identities wanted one`]));
+      out.push(
+        check(
+          name,
+          st.sold === st.stock_total,
+          detail,
+          st.sold === st.stock_total ? [] : [`${st.stock_total - st.sold} units unsold while ${demand} identities wanted one`],
+        ),
+      );
     } else if (sale.release_policy === "undersell") {
-      out.push(check(name, st.available === 0, detail, st.available === 0 ? [] : [`${st.available} units still available while ${demand} identities wanted one`]));
+      out.push(
+        check(
+          name,
+          st.available === 0,
+          detail,
+          st.available === 0 ? [] : [`${st.available} units still available while ${demand} identities wanted one`],
+        ),
+      );
     } else {
       out.push(check(name, null, `n/a under ${sale.release_policy}: ${detail}`));
     }
@@ -105,8 +152,14 @@ export function checkInvariants({ stats, peak, shoppers, ledger, d1, reconcile, 
     const bots = unexpectedRefusals(botRefusals, EXPECTED_BOT_REFUSALS).map((e) => `bots: ${e}`);
     const honestErrors = shoppers.filter((sh) => sh.bot === undefined && sh.outcome === "error").length;
     const n = Object.values(refusals).reduce((a, b) => a + b, 0);
-    out.push(check("no unexpected refusals (e.g. account_required, identity_invalid, bot_suspected for honest shoppers)", honest.length + bots.length === 0,
-      `${n} refusals of honest shoppers (REFUSALS lists them by step and code); ${honestErrors} honest shoppers ended in an error`, [...honest, ...bots]));
+    out.push(
+      check(
+        "no unexpected refusals (e.g. account_required, identity_invalid, bot_suspected for honest shoppers)",
+        honest.length + bots.length === 0,
+        `${n} refusals of honest shoppers (REFUSALS lists them by step and code); ${honestErrors} honest shoppers ended in an error`,
+        [...honest, ...bots],
+      ),
+    );
   }
 
   // 3. Per-user limit: D1, the shoppers' confirmed holds, and the greedy shoppers' extra claims.
@@ -128,10 +181,17 @@ export function checkInvariants({ stats, peak, shoppers, ledger, d1, reconcile, 
       const ids = new Set(sh.greedyIds ?? []);
       if (ids.size > limit) ev.push(`shopper ${sh.user}: 3 concurrent claims made ${ids.size} holds: ${[...ids].join(", ")}`);
       if (sh.greedyReplay === false) ev.push(`shopper ${sh.user}: the same Idempotency-Key answered two different holds`);
-      if (sh.extraClaim?.hold && !sh.holds.some((h) => h.id === sh.extraClaim.hold)) ev.push(`shopper ${sh.user}: a claim after buying made a new hold ${sh.extraClaim.hold}`);
+      if (sh.extraClaim?.hold && !sh.holds.some((h) => h.id === sh.extraClaim.hold))
+        ev.push(`shopper ${sh.user}: a claim after buying made a new hold ${sh.extraClaim.hold}`);
     }
-    out.push(check("per-user limit (no shopper over the limit; repeated claims get the same hold)", ev.length === 0,
-      `limit ${limit}; ${perUser.size} buyers (identities); ${greedy} greedy shoppers tried 3 concurrent claims (+1 after buying)${d1 ? "; D1 orders grouped by user" : ""}`, ev));
+    out.push(
+      check(
+        "per-user limit (no shopper over the limit; repeated claims get the same hold)",
+        ev.length === 0,
+        `limit ${limit}; ${perUser.size} buyers (identities); ${greedy} greedy shoppers tried 3 concurrent claims (+1 after buying)${d1 ? "; D1 orders grouped by user" : ""}`,
+        ev,
+      ),
+    );
   }
 
   // 4. Every confirmed hold has exactly one D1 order (and every order a confirmed hold).
@@ -147,17 +207,28 @@ export function checkInvariants({ stats, peak, shoppers, ledger, d1, reconcile, 
         if (!h) ev.push(`D1 order for hold ${o.hold_id} that no shopper was given`);
         else if (endOf(h) !== "confirmed") ev.push(`D1 order for hold ${o.hold_id}, which its shopper sees as ${endOf(h)}`);
       }
-      if (d1.orders.length !== stats.holds.confirmed) ev.push(`D1 has ${d1.orders.length} orders, the engine ${stats.holds.confirmed} confirmed holds`);
+      if (d1.orders.length !== stats.holds.confirmed)
+        ev.push(`D1 has ${d1.orders.length} orders, the engine ${stats.holds.confirmed} confirmed holds`);
     } else {
-      if (stats.d1?.orders !== stats.holds.confirmed) ev.push(`D1 counts ${stats.d1?.orders} orders, the engine ${stats.holds.confirmed} confirmed holds`);
-      if (confirmed.length !== stats.holds.confirmed) ev.push(`shoppers see ${confirmed.length} confirmed holds, the engine ${stats.holds.confirmed}`);
+      if (stats.d1?.orders !== stats.holds.confirmed)
+        ev.push(`D1 counts ${stats.d1?.orders} orders, the engine ${stats.holds.confirmed} confirmed holds`);
+      if (confirmed.length !== stats.holds.confirmed)
+        ev.push(`shoppers see ${confirmed.length} confirmed holds, the engine ${stats.holds.confirmed}`);
     }
     if (reconcile) {
       for (const id of reconcile.orders.missing) ev.push(`reconcile: order ${id} missing from D1 (re-enqueued)`);
       for (const id of reconcile.orders.unexpected) ev.push(`reconcile: D1 order ${id} without a confirmed hold`);
     }
-    out.push(check("every confirmed hold has exactly one D1 order", ev.length === 0,
-      d1 ? `${confirmed.length} confirmed holds (shoppers' view), ${d1.orders.length} D1 orders checked hold by hold` : `counts only (no local D1): engine ${stats.holds.confirmed}, D1 ${stats.d1?.orders}; reconcile missing ${reconcile?.orders.missing.length ?? "?"}`, ev));
+    out.push(
+      check(
+        "every confirmed hold has exactly one D1 order",
+        ev.length === 0,
+        d1
+          ? `${confirmed.length} confirmed holds (shoppers' view), ${d1.orders.length} D1 orders checked hold by hold`
+          : `counts only (no local D1): engine ${stats.holds.confirmed}, D1 ${stats.d1?.orders}; reconcile missing ${reconcile?.orders.missing.length ?? "?"}`,
+        ev,
+      ),
+    );
   }
 
   // 5. Every charge the gateway took is an order or a refund (no lost payment, no double charge).
@@ -176,20 +247,29 @@ export function checkInvariants({ stats, peak, shoppers, ledger, d1, reconcile, 
         if (c.refund_id && !d1Refunds.has(c.charge_id)) ev.push(`refund of ${c.charge_id} is not recorded in D1`);
       }
       const charged = new Set(succeeded.map((c) => c.charge_id));
-      for (const o of d1.orders) if (!charged.has(o.charge_id)) ev.push(`D1 order ${o.hold_id} names charge ${o.charge_id}, which the gateway has not taken`);
+      for (const o of d1.orders)
+        if (!charged.has(o.charge_id)) ev.push(`D1 order ${o.hold_id} names charge ${o.charge_id}, which the gateway has not taken`);
     } else {
       const net = succeeded.length - refundedCharges.length;
       if (net !== stats.holds.confirmed) ev.push(`${net} charges kept (succeeded − refunded) vs ${stats.holds.confirmed} confirmed holds`);
-      if (refundedCharges.length !== stats.refunds.refunded) ev.push(`${refundedCharges.length} refunds at the gateway vs ${stats.refunds.refunded} in the engine`);
-      if (stats.d1 && refundedCharges.length !== stats.d1.refunds) ev.push(`${refundedCharges.length} refunds at the gateway vs ${stats.d1.refunds} in D1`);
+      if (refundedCharges.length !== stats.refunds.refunded)
+        ev.push(`${refundedCharges.length} refunds at the gateway vs ${stats.refunds.refunded} in the engine`);
+      if (stats.d1 && refundedCharges.length !== stats.d1.refunds)
+        ev.push(`${refundedCharges.length} refunds at the gateway vs ${stats.d1.refunds} in D1`);
     }
     const keys = new Set();
     for (const c of ledger) {
       if (keys.has(c.key)) ev.push(`two charges with key ${c.key}`);
       keys.add(c.key);
     }
-    out.push(check("every gateway charge is an order or a refund", ev.length === 0,
-      `${ledger.length} charges: ${succeeded.length} succeeded (${refundedCharges.length} refunded), ${ledger.filter((c) => c.status === "declined").length} declined, ${ledger.filter((c) => c.status === "processing").length} processing; ${ledger.reduce((n, c) => n + c.calls, 0)} calls`, ev));
+    out.push(
+      check(
+        "every gateway charge is an order or a refund",
+        ev.length === 0,
+        `${ledger.length} charges: ${succeeded.length} succeeded (${refundedCharges.length} refunded), ${ledger.filter((c) => c.status === "declined").length} declined, ${ledger.filter((c) => c.status === "processing").length} processing; ${ledger.reduce((n, c) => n + c.calls, 0)} calls`,
+        ev,
+      ),
+    );
   }
 
   // 6. Nothing left pending.
@@ -202,8 +282,14 @@ export function checkInvariants({ stats, peak, shoppers, ledger, d1, reconcile, 
     if (stats.refunds.pending) ev.push(`${stats.refunds.pending} refunds pending`);
     for (const c of ledger.filter((c) => c.status === "processing")) ev.push(`charge ${c.key} still processing`);
     for (const h of holds.filter((h) => ACTIVE.has(endOf(h)))) ev.push(`hold ${h.id} still ${endOf(h)} (shopper's view)`);
-    out.push(check("nothing left pending (holds, outbox, refunds, gateway)", ev.length === 0,
-      `held ${stats.holds.held}, pending ${stats.holds.pending}, outbox ${stats.outbox.backlog}, refunds pending ${stats.refunds.pending}`, ev));
+    out.push(
+      check(
+        "nothing left pending (holds, outbox, refunds, gateway)",
+        ev.length === 0,
+        `held ${stats.holds.held}, pending ${stats.holds.pending}, outbox ${stats.outbox.backlog}, refunds pending ${stats.refunds.pending}`,
+        ev,
+      ),
+    );
   }
 
   // 7. The operator's stats agree with D1 and with what shoppers were told.
@@ -222,16 +308,29 @@ export function checkInvariants({ stats, peak, shoppers, ledger, d1, reconcile, 
     if (engineTotal !== holds.length) ev.push(`the engine has ${engineTotal} holds, shoppers were given ${holds.length}`);
     const mine = {};
     for (const h of holds) mine[endOf(h)] = (mine[endOf(h)] ?? 0) + 1;
-    for (const s of Object.keys(stats.holds)) if ((mine[s] ?? 0) !== stats.holds[s]) ev.push(`${s}: engine ${stats.holds[s]}, shoppers' view ${mine[s] ?? 0}`);
-    out.push(check("admin stats agree with D1 and with the shoppers' view", ev.length === 0,
-      `D1 ${d.orders} orders / ${d.units} units / ${d.refunds} refunds; engine holds ${JSON.stringify(stats.holds)}`, ev));
+    for (const s of Object.keys(stats.holds))
+      if ((mine[s] ?? 0) !== stats.holds[s]) ev.push(`${s}: engine ${stats.holds[s]}, shoppers' view ${mine[s] ?? 0}`);
+    out.push(
+      check(
+        "admin stats agree with D1 and with the shoppers' view",
+        ev.length === 0,
+        `D1 ${d.orders} orders / ${d.units} units / ${d.refunds} refunds; engine holds ${JSON.stringify(stats.holds)}`,
+        ev,
+      ),
+    );
   }
 
   // 8. Admission: never more than rate × elapsed + burst.
   if (admittedBound) {
     const { admitted, bound, rate, elapsedS } = admittedBound;
-    out.push(check("admission within rate (admitted ≤ rate·t + burst)", admitted <= bound,
-      `${admitted} admitted in ${elapsedS.toFixed(1)} s at ${rate}/s (bound ${Math.floor(bound)})`, admitted <= bound ? [] : [`${admitted} > ${Math.floor(bound)}`]));
+    out.push(
+      check(
+        "admission within rate (admitted ≤ rate·t + burst)",
+        admitted <= bound,
+        `${admitted} admitted in ${elapsedS.toFixed(1)} s at ${rate}/s (bound ${Math.floor(bound)})`,
+        admitted <= bound ? [] : [`${admitted} > ${Math.floor(bound)}`],
+      ),
+    );
   }
   // 8b. First come, first served after the opening: the order honest shoppers joined in against
   // the order they were admitted in. The line serves arrivals in 100 ms buckets (random order
@@ -241,9 +340,22 @@ export function checkInvariants({ stats, peak, shoppers, ledger, d1, reconcile, 
     const { n, rho, spanMs } = fairness.postOpening;
     const name = "first come, first served after the opening (Spearman ρ, joining vs admission order, ≥ 0.9)";
     if (n < 30 || spanMs < 1000 || rho === null) {
-      out.push(check(name, null, `n/a: ${n} admitted honest shoppers joined after the opening, over ${(spanMs / 1000).toFixed(1)} s (needs ≥ 30 over ≥ 1 s)`));
+      out.push(
+        check(
+          name,
+          null,
+          `n/a: ${n} admitted honest shoppers joined after the opening, over ${(spanMs / 1000).toFixed(1)} s (needs ≥ 30 over ≥ 1 s)`,
+        ),
+      );
     } else {
-      out.push(check(name, rho >= 0.9, `ρ = ${rho.toFixed(3)} over ${n} shoppers who joined over ${(spanMs / 1000).toFixed(1)} s (target ≥ 0.95)`, rho >= 0.9 ? [] : [`ρ = ${rho.toFixed(3)} < 0.9`]));
+      out.push(
+        check(
+          name,
+          rho >= 0.9,
+          `ρ = ${rho.toFixed(3)} over ${n} shoppers who joined over ${(spanMs / 1000).toFixed(1)} s (target ≥ 0.95)`,
+          rho >= 0.9 ? [] : [`ρ = ${rho.toFixed(3)} < 0.9`],
+        ),
+      );
     }
   }
 
@@ -252,8 +364,14 @@ export function checkInvariants({ stats, peak, shoppers, ledger, d1, reconcile, 
   {
     const fivehundreds = Object.entries(errors).filter(([k]) => / 500 /.test(` ${k} `));
     const n = fivehundreds.reduce((a, [, v]) => a + v, 0);
-    out.push(check("no 500 answers (invariant 9)", n === 0 ? true : "warn", n === 0 ? "none" : `${n} answers were 500 (retried by the shoppers)`,
-      fivehundreds.map(([k, v]) => `${v}× ${k}${errorSamples[k] ? `: "${errorSamples[k]}"` : ""}`)));
+    out.push(
+      check(
+        "no 500 answers (invariant 9)",
+        n === 0 ? true : "warn",
+        n === 0 ? "none" : `${n} answers were 500 (retried by the shoppers)`,
+        fivehundreds.map(([k, v]) => `${v}× ${k}${errorSamples[k] ? `: "${errorSamples[k]}"` : ""}`),
+      ),
+    );
   }
   return out;
 }

@@ -99,7 +99,14 @@ export async function startLocal({ cwd, vars = {}, port, throwaway = true, keep 
     writeFileSync(join(runIn, "wrangler.toml"), configText);
     const assets = /^\[assets\][^[]*?^directory\s*=\s*"([^"]+)"/ms.exec(configText)?.[1];
     if (assets) cpSync(join(cwd, assets), join(runIn, assets), { recursive: true });
-    args.push(join(bundleDir, "index.js"), "--no-bundle", "--config", join(runIn, "wrangler.toml"), "--inspector-port", String(await freePort()));
+    args.push(
+      join(bundleDir, "index.js"),
+      "--no-bundle",
+      "--config",
+      join(runIn, "wrangler.toml"),
+      "--inspector-port",
+      String(await freePort()),
+    );
     args.push("--persist-to", persist, "--log-level", "info");
   }
   args.push("--ip", "127.0.0.1", "--port", String(port), "--show-interactive-dev-session=false");
@@ -107,10 +114,19 @@ export async function startLocal({ cwd, vars = {}, port, throwaway = true, keep 
   const logFile = throwaway ? join(dir, "wrangler-dev.log") : null;
   log(`starting wrangler dev on ${base}${logFile ? ` (log: ${logFile})` : ""}`);
   // Its own process group, so that stop() reaches wrangler, esbuild and workerd alike.
-  let child, exited, exit;
+  /** @type {import("node:child_process").ChildProcess} */
+  let child;
+  let exited;
+  /** @type {Promise<{ code: number | null, signal?: string | null }>} */
+  let exit;
   const out = logFile ? createWriteStream(logFile) : null;
   const launch = () => {
-    child = spawn(process.execPath, args, { cwd: runIn, env: ENV, detached: true, stdio: ["ignore", throwaway ? "pipe" : "inherit", throwaway ? "pipe" : "inherit"] });
+    child = spawn(process.execPath, args, {
+      cwd: runIn,
+      env: ENV,
+      detached: true,
+      stdio: ["ignore", throwaway ? "pipe" : "inherit", throwaway ? "pipe" : "inherit"],
+    });
     if (out) {
       child.stdout.pipe(out, { end: false });
       child.stderr.pipe(out, { end: false });
@@ -183,9 +199,16 @@ export async function startLocal({ cwd, vars = {}, port, throwaway = true, keep 
 
   /** Runs SQL against the local D1 of this run (`wrangler d1 execute --local --json`). */
   const d1 = (sql) => {
-    const r = spawnSync(process.execPath, [WRANGLER, "d1", "execute", "DB", "--local", ...(persist ? ["--persist-to", persist] : []), "--json", "--command", sql], {
-      cwd, env: D1_ENV, encoding: "utf8", maxBuffer: 256 * 1024 * 1024,
-    });
+    const r = spawnSync(
+      process.execPath,
+      [WRANGLER, "d1", "execute", "DB", "--local", ...(persist ? ["--persist-to", persist] : []), "--json", "--command", sql],
+      {
+        cwd,
+        env: D1_ENV,
+        encoding: "utf8",
+        maxBuffer: 256 * 1024 * 1024,
+      },
+    );
     if (r.status !== 0) throw new Error(`wrangler d1 execute failed: ${r.stderr || r.stdout}`);
     const json = r.stdout.slice(r.stdout.indexOf("["));
     return JSON.parse(json).map((x) => x.results);
@@ -194,7 +217,21 @@ export async function startLocal({ cwd, vars = {}, port, throwaway = true, keep 
   /** CPU seconds used so far by wrangler dev and its workerd processes (Linux /proc; else null). */
   const cpuSeconds = () => groupCpuSeconds(child.pid);
 
-  return { base, adminToken, shopIdentitySecret, dir, persist, logFile, d1, stop, crash, cpuSeconds, pid: child.pid, exited: exit, logTail };
+  return {
+    base,
+    adminToken,
+    shopIdentitySecret,
+    dir,
+    persist,
+    logFile,
+    d1,
+    stop,
+    crash,
+    cpuSeconds,
+    pid: child.pid,
+    exited: exit,
+    logTail,
+  };
 }
 
 function groupAlive(pgid) {

@@ -152,7 +152,12 @@ export function parseOptions(args) {
     policy: a.policy,
     perUserLimit: Math.max(1, Math.floor(num("per-user-limit"))),
     shards: Math.floor(num("shards")),
-    faults: new Set(a.fault.flatMap((f) => f.split(",")).map((f) => f.trim()).filter(Boolean)),
+    faults: new Set(
+      a.fault
+        .flatMap((f) => f.split(","))
+        .map((f) => f.trim())
+        .filter(Boolean),
+    ),
     d1DownMs: Math.floor(num("d1-down-ms")),
     passTimeoutS: num("pass-timeout-s"),
     comebackS: num("comeback-s"),
@@ -173,13 +178,17 @@ export function parseOptions(args) {
   // A late success lands after the payment window has given up (PAY_GIVE_UP_S): it must be refunded.
   opts.lateMs = a["late-ms"] ? Math.floor(num("late-ms")) : opts.faults.has("gateway") ? PAY.PAY_GIVE_UP_S * 1000 + 2000 : 2000;
   opts.payPollS = PAY.PAY_GIVE_UP_S + opts.lateMs / 1000 + 15;
-  for (const [k, v] of [["admit-per-unit", opts.admitPerUnit], ["compare-admit-per-unit", opts.compareAdmitPerUnit]]) {
-    if (v !== undefined && v !== null && (v < 0.1 || v > 2)) usage(`--${k} is 0.1-2`);
+  for (const [k, v] of [
+    ["admit-per-unit", opts.admitPerUnit],
+    ["compare-admit-per-unit", opts.compareAdmitPerUnit],
+  ]) {
+    if (v !== undefined && v !== null && (Number(v) < 0.1 || Number(v) > 2)) usage(`--${k} is 0.1-2`);
   }
   for (const f of opts.faults) if (!["d1", "restart", "gateway"].includes(f)) usage(`unknown --fault ${f} (d1, restart, gateway)`);
   if (!["release", "undersell", "waitlist"].includes(opts.policy)) usage("--policy is release, undersell or waitlist");
   if (opts.shards < 1 || opts.shards > 64) usage("--shards is 1-64");
-  if (opts.shards > 1 && opts.policy === "waitlist") usage("--policy waitlist needs one shard (a waitlist's order cannot be kept across shards)");
+  if (opts.shards > 1 && opts.policy === "waitlist")
+    usage("--policy waitlist needs one shard (a waitlist's order cannot be kept across shards)");
   if (!["simulated", "stripe-fake"].includes(opts.gateway)) usage("--gateway is simulated or stripe-fake");
   if (!["off", "fake", "never"].includes(opts.shopWebhook)) usage("--shop-webhook is off, fake or never");
   if (opts.shopWebhook !== "off" && a.url) usage("--shop-webhook starts its own fake shop (not with --url)");
@@ -187,10 +196,15 @@ export function parseOptions(args) {
   if (opts.abandon + opts.cancel > 1) usage("--abandon + --cancel must be ≤ 1");
   if (a.url && !a["admin-token"]) usage("--url needs --admin-token");
   if (!["account", "anonymous"].includes(opts.identity)) usage("--identity is account or anonymous");
-  if (opts.identity === "account" && a.url && !opts.shopSecret) usage("--identity account with --url needs --shop-secret (the target's SHOP_IDENTITY_SECRET)");
-  if (a["bot-accounts"] !== undefined && opts.identity !== "account") usage("--bot-accounts is for --identity account (an anonymous bot is its network)");
-  if (opts.botAccounts > opts.botSessions) usage(`--bot-accounts (${opts.botAccounts}) must be ≤ --bot-sessions (${opts.botSessions}): each account needs a session`);
-  if (opts.prequeue !== null && opts.prequeue > opts.shoppers) usage(`--prequeue (${opts.prequeue}) must be ≤ --shoppers (${opts.shoppers})`);
-  if ((opts.prequeue || opts.bots) && opts.openAfterS < 0.5) usage("--prequeue and --bots need --open-after-s ≥ 0.5 (time to join before the opening)");
+  if (opts.identity === "account" && a.url && !opts.shopSecret)
+    usage("--identity account with --url needs --shop-secret (the target's SHOP_IDENTITY_SECRET)");
+  if (a["bot-accounts"] !== undefined && opts.identity !== "account")
+    usage("--bot-accounts is for --identity account (an anonymous bot is its network)");
+  if (opts.botAccounts > opts.botSessions)
+    usage(`--bot-accounts (${opts.botAccounts}) must be ≤ --bot-sessions (${opts.botSessions}): each account needs a session`);
+  if (opts.prequeue !== null && opts.prequeue > opts.shoppers)
+    usage(`--prequeue (${opts.prequeue}) must be ≤ --shoppers (${opts.shoppers})`);
+  if ((opts.prequeue || opts.bots) && opts.openAfterS < 0.5)
+    usage("--prequeue and --bots need --open-after-s ≥ 0.5 (time to join before the opening)");
   return { a, opts };
 }

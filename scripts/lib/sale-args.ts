@@ -18,8 +18,16 @@ export const FLAGS: Record<string, { flag: string; example: string; invalid?: st
   "product.price": { flag: "--price", example: "--price 49900 for 499.00 (minor units)" },
   "product.currency": { flag: "--currency", example: "--currency EUR" },
   stock_total: { flag: "--stock", example: "--stock 100" },
-  starts_at: { flag: "--starts", example: "--starts 2026-12-01T10:00:00Z, or --starts-in 600 (seconds)", invalid: "not an ISO 8601 time with a zone" },
-  ends_at: { flag: "--ends", example: "--ends 2026-12-01T12:00:00Z, or --ends-in 7200 (seconds)", invalid: "not an ISO 8601 time with a zone" },
+  starts_at: {
+    flag: "--starts",
+    example: "--starts 2026-12-01T10:00:00Z, or --starts-in 600 (seconds)",
+    invalid: "not an ISO 8601 time with a zone",
+  },
+  ends_at: {
+    flag: "--ends",
+    example: "--ends 2026-12-01T12:00:00Z, or --ends-in 7200 (seconds)",
+    invalid: "not an ISO 8601 time with a zone",
+  },
   hold_ttl_s: { flag: "--hold-ttl", example: "--hold-ttl 300 (seconds, 1-3600)" },
   per_user_limit: { flag: "--limit", example: "--limit 1 (1-100 units)" },
   release_policy: { flag: "--policy", example: "--policy release" },
@@ -46,9 +54,11 @@ export const instant = (now: number, iso: string | undefined, inS: number | unde
   return s === undefined ? undefined : new Date(now + s * 1000).toISOString();
 };
 
-export const defined = <T extends Record<string, unknown>>(x: T) => Object.fromEntries(Object.entries(x).filter(([, v]) => v !== undefined)) as Partial<T>;
+export const defined = <T extends Record<string, unknown>>(x: T) =>
+  Object.fromEntries(Object.entries(x).filter(([, v]) => v !== undefined)) as Partial<T>;
 
-const valueAt = (body: unknown, path: PropertyKey[]) => path.reduce<unknown>((v, k) => (v && typeof v === "object" ? (v as Record<PropertyKey, unknown>)[k] : undefined), body);
+const valueAt = (body: unknown, path: PropertyKey[]) =>
+  path.reduce<unknown>((v, k) => (v && typeof v === "object" ? (v as Record<PropertyKey, unknown>)[k] : undefined), body);
 const lower = (s: string) => s.charAt(0).toLowerCase() + s.slice(1);
 
 /**
@@ -83,7 +93,10 @@ export function adminToken(given: string | undefined): string | undefined {
 /** Headers of a Cloudflare Access service token (Access turns them into its JWT for the Worker). */
 export function accessHeaders(id: string | undefined, secret: string | undefined): Record<string, string> {
   if (!id && !secret) return {};
-  if (!id || !secret) throw new UsageError("a Cloudflare Access service token needs both --access-id and --access-secret (or CF_ACCESS_CLIENT_ID and CF_ACCESS_CLIENT_SECRET)");
+  if (!id || !secret)
+    throw new UsageError(
+      "a Cloudflare Access service token needs both --access-id and --access-secret (or CF_ACCESS_CLIENT_ID and CF_ACCESS_CLIENT_SECRET)",
+    );
   return { "cf-access-client-id": id, "cf-access-client-secret": secret };
 }
 

@@ -21,7 +21,9 @@ export async function comeBacks(ctx, shoppers, admin) {
     }
     const { available, held } = r.body.stock;
     if (available > 0) {
-      const waiting = shoppers.filter((sh) => sh.holds.length === 0 && sh.token && sh.mopups < 3 && (sh.outcome === "sold_out" || sh.outcome === "sold_out_waiting"));
+      const waiting = shoppers.filter(
+        (sh) => sh.holds.length === 0 && sh.token && sh.mopups < 3 && (sh.outcome === "sold_out" || sh.outcome === "sold_out_waiting"),
+      );
       if (waiting.length === 0) break;
       await Promise.all(waiting.slice(0, available).map((sh) => comeBack(ctx, sh)));
     } else if (held > 0) await sleep(500);
@@ -31,7 +33,8 @@ export async function comeBacks(ctx, shoppers, admin) {
 
 /** The gateway's charges for this sale's holds (`ctx.ledger`: another gateway's ledger, in the same shape). */
 // A hold id starts with its object's name: the sale id, or `<sale>~<shard>` (domain/shards.ts).
-const chargesOf = (ledgerBody, saleId) => ledgerBody.charges.filter((c) => c.reference.startsWith(`${saleId}_h`) || c.reference.startsWith(`${saleId}~`));
+const chargesOf = (ledgerBody, saleId) =>
+  ledgerBody.charges.filter((c) => c.reference.startsWith(`${saleId}_h`) || c.reference.startsWith(`${saleId}~`));
 
 /**
  * Waits until nothing is pending: holds, outbox, refunds, and charges still processing. `state`
@@ -42,7 +45,9 @@ export async function settle(ctx, admin, state = { note: "", seen: new Set() }) 
   const { opts, sale } = ctx;
   ctx.phase = "settle";
   const deadline = now() + opts.settleTimeoutS * 1000;
-  let quietOnce = false, stats = null, ledger = [];
+  let quietOnce = false,
+    stats = null,
+    ledger = [];
   while (now() < deadline) {
     const [s, l] = await Promise.all([admin.stats(sale.id), ctx.ledger ? ctx.ledger() : admin.ledger()]);
     if (s.status === 200 && l.status === 200) {

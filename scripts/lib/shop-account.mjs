@@ -12,7 +12,12 @@ export function shopSigner(secret, { audience = "flashsale", issuer, ttl = "10m"
   if (!secret) throw new Error("shopSigner: no SHOP_IDENTITY_SECRET (account sales need the shop's secret)");
   const key = new TextEncoder().encode(secret);
   return (account) => {
-    const jwt = new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject(account).setAudience(audience).setIssuedAt().setExpirationTime(ttl);
+    const jwt = new SignJWT({})
+      .setProtectedHeader({ alg: "HS256" })
+      .setSubject(account)
+      .setAudience(audience)
+      .setIssuedAt()
+      .setExpirationTime(ttl);
     return (issuer ? jwt.setIssuer(issuer) : jwt).sign(key);
   };
 }

@@ -11,4 +11,10 @@ export interface ShopHooksFake {
   };
   handle(request: Request): Promise<Response>;
 }
-export function createShopHooksFake(o: { secret: string | string[]; toleranceS?: number; timeoutMs: number; slowMs?: number; neverMs?: number }): ShopHooksFake;
+export function createShopHooksFake(o: {
+  secret: string | string[];
+  toleranceS?: number;
+  timeoutMs: number;
+  slowMs?: number;
+  neverMs?: number;
+}): ShopHooksFake;

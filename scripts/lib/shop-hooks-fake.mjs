@@ -115,7 +115,8 @@ export function createShopHooksFake({ secret, toleranceS = 300, timeoutMs, slowM
         if (c.sale) scripts.set(c.sale, [...(c.answers ?? [])]);
         return Response.json({ ok: true });
       }
-      if (request.method === "GET" && url.pathname === "/received") return Response.json({ ...this.of(url.searchParams.get("sale")), counts });
+      if (request.method === "GET" && url.pathname === "/received")
+        return Response.json({ ...this.of(url.searchParams.get("sale")), counts });
       return new Response("not found", { status: 404 });
     },
   };

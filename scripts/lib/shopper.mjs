@@ -84,7 +84,9 @@ async function join(ctx, sh) {
     const t = performance.now();
     const solution = await ctx.solve(c.body.nonce, c.body.bits);
     ctx.samples.add("solve", performance.now() - t);
-    const q = await call(ctx, sh, "queue", (o) => api.queue(sale.id, sh.token, { challenge: c.body.challenge, solution, ticket: sh.ticket ?? undefined }, o));
+    const q = await call(ctx, sh, "queue", (o) =>
+      api.queue(sale.id, sh.token, { challenge: c.body.challenge, solution, ticket: sh.ticket ?? undefined }, o),
+    );
     if (q.status === 410) return { outcome: "sale_closed" };
     if (q.status === 201 && !sh.place) {
       // The fairness figures' arrival: when the request that got the first place went on the wire.

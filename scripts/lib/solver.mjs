@@ -51,4 +51,5 @@ export function threadSolver() {
 }
 
 // On the worker thread: solve what the main thread sends.
-if (!isMainThread && parentPort) parentPort.on("message", ({ id, nonce, bits }) => parentPort.postMessage({ id, solution: solveSync(nonce, bits) }));
+if (!isMainThread && parentPort)
+  parentPort.on("message", ({ id, nonce, bits }) => parentPort.postMessage({ id, solution: solveSync(nonce, bits) }));

@@ -45,9 +45,12 @@ export function spearman(xs, ys) {
   const n = xs.length;
   const mx = rx.reduce((a, b) => a + b, 0) / n;
   const my = ry.reduce((a, b) => a + b, 0) / n;
-  let sxy = 0, sxx = 0, syy = 0;
+  let sxy = 0,
+    sxx = 0,
+    syy = 0;
   for (let i = 0; i < n; i++) {
-    const dx = rx[i] - mx, dy = ry[i] - my;
+    const dx = rx[i] - mx,
+      dy = ry[i] - my;
     sxy += dx * dy;
     sxx += dx * dx;
     syy += dy * dy;
@@ -74,7 +77,9 @@ export function histogram(xs, width = 40) {
     const lo = i === 0 ? 0 : BOUNDS[i - 1];
     const label = i === BOUNDS.length ? `≥ ${lo} ms` : `${lo}-${BOUNDS[i]} ms`;
     const bar = "#".repeat(Math.round((counts[i] / max) * width)) || (counts[i] ? "." : "");
-    lines.push(`  ${label.padStart(14)} │${bar.padEnd(width)}│ ${String(counts[i]).padStart(6)} (${((100 * counts[i]) / xs.length).toFixed(1)}%)`);
+    lines.push(
+      `  ${label.padStart(14)} │${bar.padEnd(width)}│ ${String(counts[i]).padStart(6)} (${((100 * counts[i]) / xs.length).toFixed(1)}%)`,
+    );
   }
   return lines;
 }

@@ -17,12 +17,31 @@ import { now } from "./clock.mjs";
  */
 export async function serveStripeFake({ timeoutMs, webhooks, rateLimit }) {
   const secret = `whsec_${randomBytes(24).toString("hex")}`;
-  const deliveries = { events: 0, sent: 0, duplicates: 0, late: 0, retried: 0, forged_sent: 0, forged_refused: 0, forged_accepted: 0, failed: 0, applied: 0 };
+  const deliveries = {
+    events: 0,
+    sent: 0,
+    duplicates: 0,
+    late: 0,
+    retried: 0,
+    forged_sent: 0,
+    forged_refused: 0,
+    forged_accepted: 0,
+    failed: 0,
+    applied: 0,
+  };
   let target = null;
   const pending = new Set();
 
   const post = (payload, header) =>
-    fetch(target, { method: "POST", body: payload, headers: { "content-type": "application/json", "stripe-signature": header, "user-agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)" } });
+    fetch(target, {
+      method: "POST",
+      body: payload,
+      headers: {
+        "content-type": "application/json",
+        "stripe-signature": header,
+        "user-agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+      },
+    });
 
   /** One delivery, retried with backoff until a 2xx (Stripe keeps trying for days; here, a minute). */
   async function deliver(ev) {

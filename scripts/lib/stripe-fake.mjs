@@ -120,22 +120,47 @@ export function createStripeFake({ webhookSecret, timeoutMs = 1500, onEvent = ()
   const view = (pi, expand) => {
     const charge = pi.latest_charge ? charges.get(pi.latest_charge) : null;
     return {
-      id: pi.id, object: "payment_intent", amount: pi.amount, currency: pi.currency, status: pi.status, metadata: pi.metadata,
-      client_secret: pi.client_secret, payment_method: pi.payment_method, livemode: false, created: pi.created,
+      id: pi.id,
+      object: "payment_intent",
+      amount: pi.amount,
+      currency: pi.currency,
+      status: pi.status,
+      metadata: pi.metadata,
+      client_secret: pi.client_secret,
+      payment_method: pi.payment_method,
+      livemode: false,
+      created: pi.created,
       next_action: pi.status === "requires_action" ? { type: "use_stripe_sdk", use_stripe_sdk: {} } : null,
-      last_payment_error: pi.last_payment_error, cancellation_reason: pi.cancellation_reason,
+      last_payment_error: pi.last_payment_error,
+      cancellation_reason: pi.cancellation_reason,
       latest_charge: charge ? (expand ? chargeView(charge) : charge.id) : null,
     };
   };
   const chargeView = (ch) => ({
-    id: ch.id, object: "charge", amount: ch.amount, amount_refunded: ch.refund ? ch.amount : 0, currency: ch.currency,
-    payment_intent: ch.payment_intent, metadata: ch.metadata, paid: true, status: "succeeded", refunded: !!ch.refund,
+    id: ch.id,
+    object: "charge",
+    amount: ch.amount,
+    amount_refunded: ch.refund ? ch.amount : 0,
+    currency: ch.currency,
+    payment_intent: ch.payment_intent,
+    metadata: ch.metadata,
+    paid: true,
+    status: "succeeded",
+    refunded: !!ch.refund,
     payment_method_details: { type: "card", card: { brand: "visa", last4: "4242", fingerprint: ch.fingerprint } },
     refunds: { object: "list", data: ch.refund ? [{ id: ch.refund, object: "refund", amount: ch.amount, status: "succeeded" }] : [] },
   });
 
   function raise(type, object, hold) {
-    const ev = { id: rid("evt"), object: "event", type, created: Math.floor(now() / 1000), livemode: false, api_version: "2026-10-28.endive", data: { object } };
+    const ev = {
+      id: rid("evt"),
+      object: "event",
+      type,
+      created: Math.floor(now() / 1000),
+      livemode: false,
+      api_version: "2026-10-28.endive",
+      data: { object },
+    };
     const payload = JSON.stringify(ev);
     const rec = { id: ev.id, type, hold, payload, header: signature(payload, webhookSecret) };
     events.push(rec);
@@ -145,7 +170,12 @@ export function createStripeFake({ webhookSecret, timeoutMs = 1500, onEvent = ()
   function succeed(pi) {
     const m = methodOf(pi.payment_method);
     const ch = {
-      id: rid("ch"), payment_intent: pi.id, amount: pi.amount, currency: pi.currency, metadata: pi.metadata, refund: null,
+      id: rid("ch"),
+      payment_intent: pi.id,
+      amount: pi.amount,
+      currency: pi.currency,
+      metadata: pi.metadata,
+      refund: null,
       fingerprint: m?.card ? `fp_${m.card}` : rid("fp"),
     };
     charges.set(ch.id, ch);
@@ -153,7 +183,10 @@ export function createStripeFake({ webhookSecret, timeoutMs = 1500, onEvent = ()
     raise("payment_intent.succeeded", view(pi, false), pi.metadata.hold_id);
   }
   function fail(pi, code, decline_code) {
-    Object.assign(pi, { status: "requires_payment_method", last_payment_error: { type: "card_error", code, decline_code, message: "Your card was declined." } });
+    Object.assign(pi, {
+      status: "requires_payment_method",
+      last_payment_error: { type: "card_error", code, decline_code, message: "Your card was declined." },
+    });
     raise("payment_intent.payment_failed", view(pi, false), pi.metadata.hold_id);
   }
 
@@ -182,10 +215,17 @@ export function createStripeFake({ webhookSecret, timeoutMs = 1500, onEvent = ()
   async function confirm(pi, p) {
     pi.confirms++;
     if (!["requires_payment_method", "requires_confirmation"].includes(pi.status)) {
-      return error(400, "invalid_request_error", `This PaymentIntent's status is ${pi.status}.`, { code: "payment_intent_unexpected_state", payment_intent: view(pi, false) });
+      return error(400, "invalid_request_error", `This PaymentIntent's status is ${pi.status}.`, {
+        code: "payment_intent_unexpected_state",
+        payment_intent: view(pi, false),
+      });
     }
     const m = methodOf(p.payment_method);
-    if (!m) return error(400, "invalid_request_error", `No such PaymentMethod: '${p.payment_method}'`, { code: "resource_missing", param: "payment_method" });
+    if (!m)
+      return error(400, "invalid_request_error", `No such PaymentMethod: '${p.payment_method}'`, {
+        code: "resource_missing",
+        param: "payment_method",
+      });
     pi.payment_method = p.payment_method;
     // A method decides each confirm; `visa` rolls the dice once per intent.
     const behaviour = m.behaviour === "visa" ? (pi.rolled ??= roll()) : m.behaviour;
@@ -193,7 +233,11 @@ export function createStripeFake({ webhookSecret, timeoutMs = 1500, onEvent = ()
     switch (behaviour) {
       case "decline":
         fail(pi, "card_declined", "generic_decline");
-        return error(402, "card_error", "Your card was declined.", { code: "card_declined", decline_code: "generic_decline", payment_intent: view(pi, false) });
+        return error(402, "card_error", "Your card was declined.", {
+          code: "card_declined",
+          decline_code: "generic_decline",
+          payment_intent: view(pi, false),
+        });
       case "error":
         if (!faulted.has(pi.id)) {
           faulted.add(pi.id);
@@ -243,7 +287,12 @@ export function createStripeFake({ webhookSecret, timeoutMs = 1500, onEvent = ()
     if (path.startsWith("/v1/")) {
       const limited = limiter.take(endpointOf(request.method, path));
       if (limited) {
-        const res = error(429, "invalid_request_error", "Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits.", { code: "rate_limit", doc_url: "https://stripe.com/docs/error-codes/rate-limit" });
+        const res = error(
+          429,
+          "invalid_request_error",
+          "Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits.",
+          { code: "rate_limit", doc_url: "https://stripe.com/docs/error-codes/rate-limit" },
+        );
         res.headers.set("stripe-rate-limited-reason", limited);
         return res;
       }
@@ -251,9 +300,20 @@ export function createStripeFake({ webhookSecret, timeoutMs = 1500, onEvent = ()
     if (request.method === "POST" && path === "/v1/payment_intents") {
       return idempotent(path, key, async () => {
         const pi = {
-          id: rid("pi"), amount: Number(p.amount), currency: p.currency, metadata: p.metadata ?? {}, status: "requires_payment_method",
-          client_secret: null, payment_method: null, latest_charge: null, last_payment_error: null, cancellation_reason: null,
-          created: Math.floor(now() / 1000), confirms: 0, key, rolled: undefined,
+          id: rid("pi"),
+          amount: Number(p.amount),
+          currency: p.currency,
+          metadata: p.metadata ?? {},
+          status: "requires_payment_method",
+          client_secret: null,
+          payment_method: null,
+          latest_charge: null,
+          last_payment_error: null,
+          cancellation_reason: null,
+          created: Math.floor(now() / 1000),
+          confirms: 0,
+          key,
+          rolled: undefined,
         };
         pi.client_secret = `${pi.id}_secret_${randomBytes(8).toString("hex")}`;
         intents.set(pi.id, pi);
@@ -268,7 +328,9 @@ export function createStripeFake({ webhookSecret, timeoutMs = 1500, onEvent = ()
       if (m[2] === "/cancel") {
         return idempotent(path, key, async () => {
           if (["succeeded", "processing", "canceled"].includes(pi.status)) {
-            return error(400, "invalid_request_error", `You cannot cancel this PaymentIntent because it has a status of ${pi.status}.`, { code: "payment_intent_unexpected_state" });
+            return error(400, "invalid_request_error", `You cannot cancel this PaymentIntent because it has a status of ${pi.status}.`, {
+              code: "payment_intent_unexpected_state",
+            });
           }
           Object.assign(pi, { status: "canceled", cancellation_reason: p.cancellation_reason ?? "requested_by_customer" });
           raise("payment_intent.canceled", view(pi, false), pi.metadata.hold_id);
@@ -286,11 +348,22 @@ export function createStripeFake({ webhookSecret, timeoutMs = 1500, onEvent = ()
       return idempotent(path, key, async () => {
         const pi = intents.get(p.payment_intent);
         const ch = pi?.latest_charge && charges.get(pi.latest_charge);
-        if (!ch) return error(400, "invalid_request_error", "This PaymentIntent has no successful charge to refund.", { code: "charge_not_refundable" });
-        if (ch.refund) return error(400, "invalid_request_error", `Charge ${ch.id} has already been refunded.`, { code: "charge_already_refunded" });
+        if (!ch)
+          return error(400, "invalid_request_error", "This PaymentIntent has no successful charge to refund.", {
+            code: "charge_not_refundable",
+          });
+        if (ch.refund)
+          return error(400, "invalid_request_error", `Charge ${ch.id} has already been refunded.`, { code: "charge_already_refunded" });
         ch.refund = rid("re");
         raise("charge.refunded", chargeView(ch), ch.metadata.hold_id);
-        return Response.json({ id: ch.refund, object: "refund", amount: ch.amount, charge: ch.id, payment_intent: pi.id, status: "succeeded" });
+        return Response.json({
+          id: ch.refund,
+          object: "refund",
+          amount: ch.amount,
+          charge: ch.id,
+          payment_intent: pi.id,
+          status: "succeeded",
+        });
       });
     }
     // The fake's own controls.
@@ -331,8 +404,23 @@ export function createStripeFake({ webhookSecret, timeoutMs = 1500, onEvent = ()
   function ledger() {
     return [...intents.values()].map((pi) => {
       const ch = pi.latest_charge ? charges.get(pi.latest_charge) : null;
-      const status = pi.status === "succeeded" ? "succeeded" : pi.status === "canceled" || pi.last_payment_error ? "declined" : pi.confirms ? "processing" : "not_charged";
-      return { key: pi.key ?? pi.id, reference: pi.metadata.hold_id ?? "", status, charge_id: pi.id, amount: pi.amount, calls: pi.confirms, refund_id: ch?.refund ?? null };
+      const status =
+        pi.status === "succeeded"
+          ? "succeeded"
+          : pi.status === "canceled" || pi.last_payment_error
+            ? "declined"
+            : pi.confirms
+              ? "processing"
+              : "not_charged";
+      return {
+        key: pi.key ?? pi.id,
+        reference: pi.metadata.hold_id ?? "",
+        status,
+        charge_id: pi.id,
+        amount: pi.amount,
+        calls: pi.confirms,
+        refund_id: ch?.refund ?? null,
+      };
     });
   }
 

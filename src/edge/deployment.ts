@@ -20,7 +20,10 @@ export function refusedDeployment(env: Env): Response | null {
     }
     if (problem) log("error", "deployment_refused", { problem });
     verdict = problem
-      ? Response.json({ error: "misconfigured", message: "this shop is not configured to take orders; the operator is told in the logs" }, { status: 503, headers: { "retry-after": "60", "cache-control": "no-store" } })
+      ? Response.json(
+          { error: "misconfigured", message: "this shop is not configured to take orders; the operator is told in the logs" },
+          { status: 503, headers: { "retry-after": "60", "cache-control": "no-store" } },
+        )
       : null;
     verdicts.set(env, verdict);
   }

@@ -24,7 +24,11 @@ export function identityIn(env: Env, sale: SaleView, user: string, session: Sess
   if (session.acct) return user;
   if (sale.identity === "account") {
     const signin = settings(env).SHOP_SIGNIN_URL;
-    throw new ApiError("account_required", `this sale needs a shop account: sign in at the shop${signin ? ` (${signin})` : ""}, then start a session with the shop's identity assertion`, { signin_url: signin });
+    throw new ApiError(
+      "account_required",
+      `this sale needs a shop account: sign in at the shop${signin ? ` (${signin})` : ""}, then start a session with the shop's identity assertion`,
+      { signin_url: signin },
+    );
   }
   return `net:${session.net ?? "none"}:${spread(user, sale.network_cap)}`;
 }

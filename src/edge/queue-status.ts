@@ -30,14 +30,28 @@ export function standingOf(place: Place, adm: number | undefined, w: Watermark, 
   // Passed, but before any mark the room still keeps: long ago, over.
   const at = adm ?? (passed ? (admittedAt(w.marks, place) ?? 0) : null);
   const drawing = place.b === 0 && w.sealed < 0;
-  const common = { place: { bucket: place.b, key: place.k }, admitted_at: iso(at || null), unit_kept_until: null, draw_at: drawing ? iso(w.draw_at) : null };
+  const common = {
+    place: { bucket: place.b, key: place.k },
+    admitted_at: iso(at || null),
+    unit_kept_until: null,
+    draw_at: drawing ? iso(w.draw_at) : null,
+  };
   // Tokens expire on whole seconds: the time to claim ends at the last one before it runs out.
   const until = at === null ? null : Math.floor((at + passMs) / 1000) * 1000;
   if (until !== null && now < until) {
     return {
       status: {
-        state: "admitted", position: 0, eta_s: 0, refresh_s: 0, opens_in_s: null, inWaitingRoom: false, waitTimeKnown: true, waitTime: 0, refreshIntervalSeconds: 0,
-        ...common, unit_kept_until: w.keeps_units ? iso(until) : null,
+        state: "admitted",
+        position: 0,
+        eta_s: 0,
+        refresh_s: 0,
+        opens_in_s: null,
+        inWaitingRoom: false,
+        waitTimeKnown: true,
+        waitTime: 0,
+        refreshIntervalSeconds: 0,
+        ...common,
+        unit_kept_until: w.keeps_units ? iso(until) : null,
       },
       admittedAt: at,
       passUntil: until,
@@ -45,14 +59,36 @@ export function standingOf(place: Place, adm: number | undefined, w: Watermark, 
   }
   if (at !== null || passed) {
     return {
-      status: { state: "expired", position: null, eta_s: null, refresh_s: 0, opens_in_s: null, inWaitingRoom: false, waitTimeKnown: false, waitTime: 0, refreshIntervalSeconds: 0, ...common },
+      status: {
+        state: "expired",
+        position: null,
+        eta_s: null,
+        refresh_s: 0,
+        opens_in_s: null,
+        inWaitingRoom: false,
+        waitTimeKnown: false,
+        waitTime: 0,
+        refreshIntervalSeconds: 0,
+        ...common,
+      },
       admittedAt: at,
       passUntil: null,
     };
   }
   if (w.sold_out && !drawing) {
     return {
-      status: { state: "sold_out", position: null, eta_s: null, refresh_s: SOLD_OUT_REFRESH_S, opens_in_s: null, inWaitingRoom: true, waitTimeKnown: false, waitTime: 0, refreshIntervalSeconds: SOLD_OUT_REFRESH_S, ...common },
+      status: {
+        state: "sold_out",
+        position: null,
+        eta_s: null,
+        refresh_s: SOLD_OUT_REFRESH_S,
+        opens_in_s: null,
+        inWaitingRoom: true,
+        waitTimeKnown: false,
+        waitTime: 0,
+        refreshIntervalSeconds: SOLD_OUT_REFRESH_S,
+        ...common,
+      },
       admittedAt: null,
       passUntil: null,
     };
@@ -72,8 +108,16 @@ export function standingOf(place: Place, adm: number | undefined, w: Watermark, 
   }
   return {
     status: {
-      state: "waiting", position, eta_s: eta, refresh_s: refresh, opens_in_s: opensIn, inWaitingRoom: true,
-      waitTimeKnown: eta !== null, waitTime: eta === null ? 0 : Math.ceil(eta / 60), refreshIntervalSeconds: refresh, ...common,
+      state: "waiting",
+      position,
+      eta_s: eta,
+      refresh_s: refresh,
+      opens_in_s: opensIn,
+      inWaitingRoom: true,
+      waitTimeKnown: eta !== null,
+      waitTime: eta === null ? 0 : Math.ceil(eta / 60),
+      refreshIntervalSeconds: refresh,
+      ...common,
     },
     admittedAt: null,
     passUntil: null,

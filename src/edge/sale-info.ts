@@ -29,13 +29,15 @@ export function peekSale(id: string): SaleView | undefined {
   return r?.ok ? onTheClock(r.value, now()) : undefined;
 }
 
-
 export const watermark = (env: Env, id: string): Promise<Watermark> =>
   cached(`room:${id}`, settings(env).EDGE_CACHE_MS, () => room(env, id).watermark());
 
 /** The object just said "sold out": the next claims here can be answered without asking it. */
 export function rememberSoldOut(env: Env, sale: SaleView): void {
-  remember<Result<SaleView>>(`sale:${sale.id}`, settings(env).EDGE_CACHE_MS, { ok: true, value: { ...sale, available: 0, sold_out: true } });
+  remember<Result<SaleView>>(`sale:${sale.id}`, settings(env).EDGE_CACHE_MS, {
+    ok: true,
+    value: { ...sale, available: 0, sold_out: true },
+  });
 }
 
 /** A watermark fresher than the cached one (the room returned it on a join). */

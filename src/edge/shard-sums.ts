@@ -58,12 +58,29 @@ export function sumStats(list: InventoryStats[]): InventoryStats & { shards?: Sh
   const expired = sum(shards, (s) => s.expiry.expired);
   const deadLetters = outbox.map((o) => o.last_dead_letter).filter((d) => d !== null);
   return {
-    sale: first.sale && stock ? { ...first.sale, stock_total: stock.stock_total, available: stock.available, held: stock.held, sold_out: stock.available === 0 && shards.every((s) => s.shard.asking === 0) } : null,
+    sale:
+      first.sale && stock
+        ? {
+            ...first.sale,
+            stock_total: stock.stock_total,
+            available: stock.available,
+            held: stock.held,
+            sold_out: stock.available === 0 && shards.every((s) => s.shard.asking === 0),
+          }
+        : null,
     stock,
     holds: sumRecords(shards.map((s) => s.holds)),
-    units: { held: sum(shards, (s) => s.units.held), pending: sum(shards, (s) => s.units.pending), confirmed: sum(shards, (s) => s.units.confirmed) },
+    units: {
+      held: sum(shards, (s) => s.units.held),
+      pending: sum(shards, (s) => s.units.pending),
+      confirmed: sum(shards, (s) => s.units.confirmed),
+    },
     refunds: { pending: sum(shards, (s) => s.refunds.pending), refunded: sum(shards, (s) => s.refunds.refunded) },
-    waitlist: { waiting: sum(shards, (s) => s.waitlist.waiting), offered: sum(shards, (s) => s.waitlist.offered), skipped: sum(shards, (s) => s.waitlist.skipped) },
+    waitlist: {
+      waiting: sum(shards, (s) => s.waitlist.waiting),
+      offered: sum(shards, (s) => s.waitlist.offered),
+      skipped: sum(shards, (s) => s.waitlist.skipped),
+    },
     outbox: {
       backlog: sum(outbox, (o) => o.backlog),
       oldest_age_ms: max(outbox, (o) => o.oldest_age_ms),
@@ -102,7 +119,9 @@ export function sumStats(list: InventoryStats[]): InventoryStats & { shards?: Sh
 }
 
 /** The stock a list of sales shows for a sharded sale (each shard's overview carries its figures). */
-export function sumOverviews(list: ({ sale: SaleView; stock: Stock; shard?: ShardFigures } | null)[]): { sale: SaleView; stock: Stock } | null {
+export function sumOverviews(
+  list: ({ sale: SaleView; stock: Stock; shard?: ShardFigures } | null)[],
+): { sale: SaleView; stock: Stock } | null {
   if (list.length === 1) return list[0] ? { sale: list[0].sale, stock: list[0].stock } : null;
   if (list.some((o) => o === null || !o.shard)) return null;
   const shards = list as { sale: SaleView; stock: Stock; shard: ShardFigures }[];

@@ -14,7 +14,8 @@ import { sumViews } from "./shard-sums";
 export type InventoryStub = ReturnType<typeof inventory>;
 
 /** A sale's shard `i` (0: the object named by the sale id). */
-export const shardStub = (env: Env, sale: string, i: number): InventoryStub => (i === 0 ? inventory(env, sale) : inventoryShard(env, sale, i));
+export const shardStub = (env: Env, sale: string, i: number): InventoryStub =>
+  i === 0 ? inventory(env, sale) : inventoryShard(env, sale, i);
 
 /** The object that serves this identity's claims, holds and payments in the sale: its home shard. */
 export const homeInventory = (env: Env, sale: string, shards: number, identity: string): InventoryStub =>

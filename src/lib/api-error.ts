@@ -13,10 +13,13 @@ export class ApiError extends HTTPException {
   }
 
   override getResponse(): Response {
-    return Response.json({ error: this.code, message: this.message, ...this.extra }, {
-      status: this.status,
-      headers: this.headers,
-    });
+    return Response.json(
+      { error: this.code, message: this.message, ...this.extra },
+      {
+        status: this.status,
+        headers: this.headers,
+      },
+    );
   }
 }
 

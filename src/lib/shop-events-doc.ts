@@ -16,7 +16,10 @@ const SUMMARY: Record<keyof typeof EVENT_SCHEMAS, string> = {
  * to SHOP_WEBHOOK_URL (and puts on the ORDER_EVENTS queue), one entry per event type.
  */
 export function registerShopEvents(api: OpenAPIHono<AppEnv>): void {
-  for (const [type, schema] of Object.entries(EVENT_SCHEMAS) as [keyof typeof EVENT_SCHEMAS, (typeof EVENT_SCHEMAS)[keyof typeof EVENT_SCHEMAS]][]) {
+  for (const [type, schema] of Object.entries(EVENT_SCHEMAS) as [
+    keyof typeof EVENT_SCHEMAS,
+    (typeof EVENT_SCHEMAS)[keyof typeof EVENT_SCHEMAS],
+  ][]) {
     api.openAPIRegistry.registerWebhook({
       method: "post",
       path: type,
@@ -27,7 +30,10 @@ export function registerShopEvents(api: OpenAPIHono<AppEnv>): void {
         "secret in use during a rotation). Check it with verifyShopWebhook (domain/webhook-signature.js), drop an id already applied, " +
         "answer 2xx once stored. Anything else (or no answer within SHOP_WEBHOOK_TIMEOUT_MS) is tried again with backoff.",
       request: {
-        headers: z.object({ [SIGNATURE_HEADER]: z.string().describe("t=…,v1=…"), "flashsale-event-id": z.string().describe("the event's id, as in the body") }),
+        headers: z.object({
+          [SIGNATURE_HEADER]: z.string().describe("t=…,v1=…"),
+          "flashsale-event-id": z.string().describe("the event's id, as in the body"),
+        }),
         body: { required: true, content: { "application/json": { schema } } },
       },
       responses: { 200: { description: "any 2xx: delivered (the body is ignored)" } },

@@ -37,7 +37,8 @@ const keySet = (url: string) => {
   return ks;
 };
 
-const refused = (why: string) => new ApiError("identity_invalid", `the shop's identity assertion was refused: ${why}; sign in at the shop again`);
+const refused = (why: string) =>
+  new ApiError("identity_invalid", `the shop's identity assertion was refused: ${why}; sign in at the shop again`);
 
 /**
  * The account the shop vouches for: `assertion` is a JWT the shop signed, with the shared secret
@@ -53,7 +54,13 @@ export async function shopAccount(env: Env, assertion: string): Promise<string> 
   } catch {
     throw refused("it is not a JWT");
   }
-  const opts = { audience: s.SHOP_IDENTITY_AUDIENCE, ...(s.SHOP_IDENTITY_ISSUER ? { issuer: s.SHOP_IDENTITY_ISSUER } : {}), clockTolerance: 30, requiredClaims: ["sub", "exp"], currentDate: new Date(now()) };
+  const opts = {
+    audience: s.SHOP_IDENTITY_AUDIENCE,
+    ...(s.SHOP_IDENTITY_ISSUER ? { issuer: s.SHOP_IDENTITY_ISSUER } : {}),
+    clockTolerance: 30,
+    requiredClaims: ["sub", "exp"],
+    currentDate: new Date(now()),
+  };
   try {
     let payload: JWTPayload;
     if (alg === "HS256") {
@@ -74,7 +81,12 @@ export async function shopAccount(env: Env, assertion: string): Promise<string> 
     if (e instanceof errors.JWTClaimValidationFailed) throw refused(`its \`${e.claim}\` claim is wrong`);
     // The shop's key set could not be had (down, slow, not a key set): not the shopper's fault.
     // (jose says a key set answered with an error status as its generic JOSEError.)
-    if (e instanceof errors.JWKSTimeout || e instanceof errors.JWKSInvalid || !(e instanceof errors.JOSEError) || e.code === "ERR_JOSE_GENERIC") {
+    if (
+      e instanceof errors.JWKSTimeout ||
+      e instanceof errors.JWKSInvalid ||
+      !(e instanceof errors.JOSEError) ||
+      e.code === "ERR_JOSE_GENERIC"
+    ) {
       throw new ApiError("unavailable", "the shop's key set could not be reached: try again in a moment", {}, { "retry-after": "2" });
     }
     throw refused("its signature does not verify");

@@ -41,10 +41,7 @@ function remembered(keys: Keys, kind: TokenKind, token: string): { claims: unkno
 }
 
 function importKey(secret: string): Promise<CryptoKey> {
-  return crypto.subtle.importKey("raw", new TextEncoder().encode(secret), { name: "HMAC", hash: "SHA-256" }, false, [
-    "sign",
-    "verify",
-  ]);
+  return crypto.subtle.importKey("raw", new TextEncoder().encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]);
 }
 
 /** The key set last used with each env object (the same object for an isolate's life). */
@@ -61,7 +58,10 @@ function keysFor(env: TokenEnv): Promise<Keys> {
 function keysOf(env: TokenEnv): Promise<Keys> {
   const current = usableSecret("TOKEN_SECRET", env.TOKEN_SECRET);
   if (!current) {
-    throw new ApiError("misconfigured", "the shop is not configured correctly (its signing key is missing or unsafe); the operator is told in the logs");
+    throw new ApiError(
+      "misconfigured",
+      "the shop is not configured correctly (its signing key is missing or unsafe); the operator is told in the logs",
+    );
   }
   // A refused previous key is left out: tokens signed with it are not accepted.
   const previous = (env.TOKEN_SECRET_PREVIOUS && usableSecret("TOKEN_SECRET_PREVIOUS", env.TOKEN_SECRET_PREVIOUS)) || undefined;
@@ -128,7 +128,8 @@ export async function stableToken<K extends TokenKind>(
 ): Promise<{ token: string; expiresAt: number }> {
   const keys = await keysFor(env);
   const nowS = Math.floor(now() / 1000);
-  const exp = life.until !== undefined ? Math.floor(life.until / 1000) : Math.floor(nowS / STABLE_STEP_S) * STABLE_STEP_S + TOKEN_TTL_S[kind];
+  const exp =
+    life.until !== undefined ? Math.floor(life.until / 1000) : Math.floor(nowS / STABLE_STEP_S) * STABLE_STEP_S + TOKEN_TTL_S[kind];
   const key = `${keys.id}.${kind}.${exp}.${JSON.stringify(claims)}`;
   const hit = signedTokens.get(key);
   if (hit && hit.expiresAt > nowS * 1000) return hit;

@@ -26,9 +26,17 @@ export async function verifyTurnstile(env: Env, token: string | undefined, ip: s
     outcome = await res.json();
   } catch (e) {
     log("warn", "turnstile_unreachable", { error: String(e) });
-    throw new ApiError("turnstile_unavailable", "the bot check could not be completed: try again in a few seconds", {}, { "retry-after": "2" });
+    throw new ApiError(
+      "turnstile_unavailable",
+      "the bot check could not be completed: try again in a few seconds",
+      {},
+      { "retry-after": "2" },
+    );
   }
   if (!outcome.success) {
-    throw new ApiError("turnstile_failed", `the Turnstile check failed (${(outcome["error-codes"] ?? []).join(", ") || "no reason given"}): reload the widget and try again`);
+    throw new ApiError(
+      "turnstile_failed",
+      `the Turnstile check failed (${(outcome["error-codes"] ?? []).join(", ") || "no reason given"}): reload the widget and try again`,
+    );
   }
 }

@@ -32,7 +32,11 @@ function refuseUnlabelled(c: Context): void {
  * zod validation for any request part, failing as `400 invalid_request` naming each bad field.
  * Synchronous (zod's async parse costs a promise per check), with an optional FastPath.
  */
-export const valid = <T extends z.ZodType, Target extends keyof ValidationTargets>(target: Target, schema: T, fast?: FastPath<z.output<T>>) =>
+export const valid = <T extends z.ZodType, Target extends keyof ValidationTargets>(
+  target: Target,
+  schema: T,
+  fast?: FastPath<z.output<T>>,
+) =>
   Object.assign(
     validator(target, (value, c): z.output<T> => {
       if (target === "json") refuseUnlabelled(c);
@@ -42,7 +46,11 @@ export const valid = <T extends z.ZodType, Target extends keyof ValidationTarget
       if (!result.success) {
         const issues = result.error.issues.map((i) => ({ path: i.path.join("."), message: i.message }));
         const where = target === "json" ? "body" : target;
-        throw new ApiError("invalid_request", `invalid ${where}: ${issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join("; ")}`, { issues });
+        throw new ApiError(
+          "invalid_request",
+          `invalid ${where}: ${issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join("; ")}`,
+          { issues },
+        );
       }
       return result.data;
     }),

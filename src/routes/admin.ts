@@ -13,11 +13,29 @@ import { asOperator, body, documented, json, mount, refusals } from "../lib/open
 import { ADMIN_REFUSALS, requireAdmin } from "../middleware/admin-auth";
 import { pacerFor, pacerName, ratesOf } from "../../durable-objects/payment-pacer";
 import { paymentsPerSecond } from "../../domain/payment-rate.js";
-import { Ledger, LIST_LIMIT, PaymentPacing, ReconcileAnswer, SaleChanged, SaleCreated, SaleList, SaleStats } from "../../domain/schemas/admin";
+import {
+  Ledger,
+  LIST_LIMIT,
+  PaymentPacing,
+  ReconcileAnswer,
+  SaleChanged,
+  SaleCreated,
+  SaleList,
+  SaleStats,
+} from "../../domain/schemas/admin";
 import { Faults, FaultsSet } from "../../domain/schemas/faults";
 import { SaleSeries, SERIES_KEEP_S, SeriesQuery } from "../../domain/schemas/series";
 import { Restock, SaleInput, SaleUpdate, type SaleConfig } from "../../domain/schemas/sale";
-import { createSale, listSales, reconcileSale, restockSale, saleSeries, saleStats, setSaleState, updateSale } from "../services/admin-fanout";
+import {
+  createSale,
+  listSales,
+  reconcileSale,
+  restockSale,
+  saleSeries,
+  saleStats,
+  setSaleState,
+  updateSale,
+} from "../services/admin-fanout";
 import { injectFaults } from "../services/faults";
 import { SaleParam } from "./sales";
 import { now as clockNow } from "../../domain/clock";
@@ -208,14 +226,19 @@ mount(admin, ledger, async (c) => {
 mount(admin, payments, async (c) => {
   const s = settings(c.env);
   const pacer = await pacerFor(c.env);
-  if (pacer) return c.json({ paced: true, account: await pacerName(c.env), headroom: s.STRIPE_RATE_HEADROOM, ...(await pacer.stats()) }, 200);
+  if (pacer)
+    return c.json({ paced: true, account: await pacerName(c.env), headroom: s.STRIPE_RATE_HEADROOM, ...(await pacer.stats()) }, 200);
   const rates = ratesOf(s, false);
   const idle = { waiting: 0, line_ms: 0, granted: { payment: 0, retry: 0, call: 0, recheck: 0 } };
-  return c.json({ paced: false, account: null, headroom: s.STRIPE_RATE_HEADROOM, rates, payments_per_s: paymentsPerSecond(rates), ...idle }, 200);
+  return c.json(
+    { paced: false, account: null, headroom: s.STRIPE_RATE_HEADROOM, rates, payments_per_s: paymentsPerSecond(rates), ...idle },
+    200,
+  );
 });
 
 mount(admin, faults, async (c) => {
-  if (!settings(c.env).ALLOW_FAULTS) throw new ApiError("forbidden", "faults are disabled: set ALLOW_FAULTS = \"true\" (local rehearsals only)");
+  if (!settings(c.env).ALLOW_FAULTS)
+    throw new ApiError("forbidden", 'faults are disabled: set ALLOW_FAULTS = "true" (local rehearsals only)');
   return c.json(unwrap(await injectFaults(c.env, c.req.valid("json"))), 200);
 });
 

@@ -55,7 +55,10 @@ export function docs(api: OpenAPIHono<AppEnv>) {
   // `.meta` (zod's own) rather than `.openapi`: schemas made before @hono/zod-openapi was loaded lack the latter.
   const inHeader = (name: string, schema: z.ZodType, description: string) =>
     schema.meta({ description, param: { name, in: "header", required: true } });
-  registry.registerParameter("IdempotencyKey", inHeader("Idempotency-Key", IdempotencyKey, "the claim's key: a retry with the same key answers the same hold"));
+  registry.registerParameter(
+    "IdempotencyKey",
+    inHeader("Idempotency-Key", IdempotencyKey, "the claim's key: a retry with the same key answers the same hold"),
+  );
   registry.registerParameter("Pass", inHeader("X-Pass", z.string(), "the waiting room's pass (from the queue, once admitted)"));
   registry.registerParameter("Ticket", inHeader("X-Ticket", z.string(), "the ticket from the last queue answer"));
 

@@ -88,7 +88,10 @@ mount(holds, pay, async (c) => {
   const { hold, per_user_limit } = unwrap(await inv.pay(id, c.get("user"), payment_method));
   if (hold.status === "declined") forgetSale(sale);
   if (hold.status === "declined" && hold.reason === CARD_LIMIT_REASON) {
-    throw new ApiError("card_limit_reached", "this card had already paid for this sale's per-shopper limit: the charge is refunded", { per_user_limit, hold });
+    throw new ApiError("card_limit_reached", "this card had already paid for this sale's per-shopper limit: the charge is refunded", {
+      per_user_limit,
+      hold,
+    });
   }
   // The answer is where the hold ended up.
   switch (hold.status) {

@@ -89,8 +89,16 @@ const join = createRoute({
     201: json(QueueAnswer, "a place in line (or in the pre-queue, drawn at the start)"),
     200: json(QueueAnswer, "the place this shopper already has"),
     ...refusals(
-      "invalid_request", "unsupported_media_type", ...SHOPPER_REFUSALS, "pow_failed", "account_required",
-      "turnstile_failed", "not_found", "sale_closed", "turnstile_unavailable", "unavailable",
+      "invalid_request",
+      "unsupported_media_type",
+      ...SHOPPER_REFUSALS,
+      "pow_failed",
+      "account_required",
+      "turnstile_failed",
+      "not_found",
+      "sale_closed",
+      "turnstile_unavailable",
+      "unavailable",
     ),
   },
 });
@@ -138,7 +146,10 @@ mount(queue, join, async (c) => {
   const solved = await checkSolution(c.env, body.challenge, body.solution, c.get("user"), id);
   if (!solved) {
     countEdge(c, id, "rejected_pow");
-    throw new ApiError("pow_failed", "the challenge is invalid, expired, not yours or not solved: get a new one (POST /api/sales/:id/challenge)");
+    throw new ApiError(
+      "pow_failed",
+      "the challenge is invalid, expired, not yours or not solved: get a new one (POST /api/sales/:id/challenge)",
+    );
   }
   const ip = c.req.header("cf-connecting-ip");
   try {
@@ -162,7 +173,10 @@ mount(queue, poll, async (c) => {
   const { id } = c.req.valid("param");
   const t = await ticketOf(c, id);
   if (!t) {
-    throw new ApiError("forbidden", "the ticket (`X-Ticket`) is missing, invalid, expired or not yours: queue again (POST /api/sales/:id/queue, with your ticket if you still have it, keeps your place)");
+    throw new ApiError(
+      "forbidden",
+      "the ticket (`X-Ticket`) is missing, invalid, expired or not yours: queue again (POST /api/sales/:id/queue, with your ticket if you still have it, keeps your place)",
+    );
   }
   return c.json(await answer(c, id, t, await lineOf(c, id)), 200);
 });

@@ -39,7 +39,9 @@ const idempotencyKey = createMiddleware<AppEnv>(async (c, next) => {
   const r = IdempotencyKey.safeParse(value);
   if (!r.success) {
     const message = r.error.issues[0]!.message;
-    throw new ApiError("invalid_request", `invalid header: idempotency-key: ${message}`, { issues: [{ path: "idempotency-key", message }] });
+    throw new ApiError("invalid_request", `invalid header: idempotency-key: ${message}`, {
+      issues: [{ path: "idempotency-key", message }],
+    });
   }
   c.set("idempotencyKey", r.data);
   await next();
@@ -92,14 +94,30 @@ const claim = createRoute({
   security: asShopper,
   parameters: [header.idempotencyKey, header.pass],
   request: { params: SaleParam, body: body(ClaimBody) },
-  middleware: [valid("param", SaleParam, fast.saleParam), shopper, idempotencyKey, valid("json", ClaimBody, fast.claimBody), openOrPassed, requirePass],
+  middleware: [
+    valid("param", SaleParam, fast.saleParam),
+    shopper,
+    idempotencyKey,
+    valid("json", ClaimBody, fast.claimBody),
+    openOrPassed,
+    requirePass,
+  ],
   responses: {
     201: json(HoldAnswer, "a new hold: pay before `hold.expires_at`"),
     200: json(HoldAnswer, "the hold this key already got, or the shopper's active hold at their limit"),
     202: json(WaitlistedAnswer, "sold out, and the sale keeps a waitlist: claim again to see an offered hold"),
     ...refusals(
-      "invalid_request", "unsupported_media_type", ...SHOPPER_REFUSALS, "pass_required",
-      "not_found", "account_required", "sold_out", "limit_reached", "sale_closed", "not_open", "unavailable",
+      "invalid_request",
+      "unsupported_media_type",
+      ...SHOPPER_REFUSALS,
+      "pass_required",
+      "not_found",
+      "account_required",
+      "sold_out",
+      "limit_reached",
+      "sale_closed",
+      "not_open",
+      "unavailable",
     ),
   },
 });
@@ -114,12 +132,15 @@ mount(sales, info, async (c) => {
   // Element only when the Stripe gateway has a publishable key.
   const s = settings(c.env);
   const stripeKey = s.GATEWAY === "stripe" ? s.STRIPE_PUBLISHABLE_KEY : "";
-  return c.json({
-    sale,
-    ...(s.TURNSTILE_SITE_KEY ? { turnstile_site_key: s.TURNSTILE_SITE_KEY } : {}),
-    ...(sale.identity === "account" && s.SHOP_SIGNIN_URL ? { signin_url: s.SHOP_SIGNIN_URL } : {}),
-    ...(stripeKey ? { stripe_publishable_key: stripeKey } : {}),
-  }, 200);
+  return c.json(
+    {
+      sale,
+      ...(s.TURNSTILE_SITE_KEY ? { turnstile_site_key: s.TURNSTILE_SITE_KEY } : {}),
+      ...(sale.identity === "account" && s.SHOP_SIGNIN_URL ? { signin_url: s.SHOP_SIGNIN_URL } : {}),
+      ...(stripeKey ? { stripe_publishable_key: stripeKey } : {}),
+    },
+    200,
+  );
 });
 
 mount(sales, mine, async (c) => {
@@ -144,19 +165,33 @@ mount(sales, claim, async (c) => {
   const { qty } = c.req.valid("json");
   // The shopper's home shard (the sale's one object unless it is sharded: domain/shards.ts).
   const shards = (await shardsOf(c.env, id)) ?? 1;
-  const answer = await homeInventory(c.env, id, shards, c.get("identity")).claim({ user: c.get("user"), identity: c.get("identity"), qty, key, turn: c.get("turn") });
+  const answer = await homeInventory(c.env, id, shards, c.get("identity")).claim({
+    user: c.get("user"),
+    identity: c.get("identity"),
+    qty,
+    key,
+    turn: c.get("turn"),
+  });
   // Only a real sell-out (not "fewer left than you asked for"), with the object's own held
   // count: the cached view's may predate the holds, and decides "sold out" vs "for now".
   if (!answer.ok && refusedForEveryone(answer)) {
     const info = await saleInfo(c.env, id);
     // (A shard's held count is its own: a sharded sale keeps the sum it has.)
-    if (info.ok) rememberSoldOut(c.env, { ...info.value, held: shards === 1 ? Number(answer.extra?.held ?? info.value.held) : info.value.held });
+    if (info.ok)
+      rememberSoldOut(c.env, { ...info.value, held: shards === 1 ? Number(answer.extra?.held ?? info.value.held) : info.value.held });
     // This shopper holds nothing (else the object would have answered their hold).
     rememberToldSoldOut(id, c.get("user"));
   }
   const claimed = unwrap(answer);
   if (claimed.kind === "waitlisted") {
-    return c.json({ waitlisted: true as const, position: claimed.position, message: "sold out: you are on the waitlist; claim again to see an offered hold" }, 202);
+    return c.json(
+      {
+        waitlisted: true as const,
+        position: claimed.position,
+        message: "sold out: you are on the waitlist; claim again to see an offered hold",
+      },
+      202,
+    );
   }
   return c.json({ hold: claimed.hold }, claimed.created ? 201 : 200);
 });

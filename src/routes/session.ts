@@ -24,8 +24,14 @@ const start = createRoute({
   responses: {
     201: json(SessionAnswer, "a signed session token"),
     ...refusals(
-      "rate_limited", "bot_suspected", "invalid_request", "unsupported_media_type", "identity_invalid",
-      "turnstile_failed", "turnstile_unavailable", "unavailable",
+      "rate_limited",
+      "bot_suspected",
+      "invalid_request",
+      "unsupported_media_type",
+      "identity_invalid",
+      "turnstile_failed",
+      "turnstile_unavailable",
+      "unavailable",
     ),
   },
 });

@@ -38,7 +38,10 @@ async function verified(env: Env, payload: string, header: string | undefined): 
     }
   }
   log("warn", "webhook_refused", { reason: why.slice(0, 200) });
-  throw new ApiError("bad_signature", "the Stripe-Signature does not verify (wrong secret, altered body, or a timestamp outside the tolerance)");
+  throw new ApiError(
+    "bad_signature",
+    "the Stripe-Signature does not verify (wrong secret, altered body, or a timestamp outside the tolerance)",
+  );
 }
 
 /** The hold an event is about, and what the object should do with it (null: not ours to apply). */
@@ -51,7 +54,15 @@ function providerEvent(ev: Stripe.Event): ProviderEvent | null {
     const ch = ev.data.object as Stripe.Charge;
     const intent = typeof ch.payment_intent === "string" ? ch.payment_intent : ch.payment_intent?.id;
     if (!intent) return null;
-    return { id: ev.id, type: ev.type, hold, kind: "refunded", charge_id: intent, refund_id: ch.refunds?.data[0]?.id ?? ch.id, amount: ch.amount_refunded };
+    return {
+      id: ev.id,
+      type: ev.type,
+      hold,
+      kind: "refunded",
+      charge_id: intent,
+      refund_id: ch.refunds?.data[0]?.id ?? ch.id,
+      amount: ch.amount_refunded,
+    };
   }
   return null;
 }

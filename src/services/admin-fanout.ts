@@ -17,7 +17,18 @@ import { d1Counts } from "./d1-reads";
 /** The waiting room takes its schedule and admission limits from the sale's configuration. */
 function syncRoom(env: Env, cfg: SaleConfig) {
   const { id, starts_at, ends_at, admission_rate, max_active, pass_ttl_s, admit_per_unit, lottery_s, shards = 1, release_policy } = cfg;
-  return room(env, id).configure({ sale_id: id, starts_at, ends_at, admission_rate, max_active, pass_ttl_s, admit_per_unit, lottery_s, shards, release_policy });
+  return room(env, id).configure({
+    sale_id: id,
+    starts_at,
+    ends_at,
+    admission_rate,
+    max_active,
+    pass_ttl_s,
+    admit_per_unit,
+    lottery_s,
+    shards,
+    release_policy,
+  });
 }
 
 /**
@@ -84,7 +95,9 @@ export async function saleStats(env: Env, id: string) {
  */
 export async function saleSeries(env: Env, id: string, since: number | undefined) {
   const [inv, line] = await Promise.all([
-    shardsFor(env, id).then(async (shards) => (shards.length === 1 ? shards[0]!.series(since) : sumColumns(await Promise.all(shards.map((s) => s.series(since)))))),
+    shardsFor(env, id).then(async (shards) =>
+      shards.length === 1 ? shards[0]!.series(since) : sumColumns(await Promise.all(shards.map((s) => s.series(since)))),
+    ),
     room(env, id).history(since),
   ]);
   return mergeColumns(inv, line);

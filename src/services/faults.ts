@@ -15,7 +15,9 @@ export async function injectFaults(env: Env, f: Faults): Promise<Result<FaultsSe
     out.gateway = f.gateway;
   }
   if (f.sale && (f.d1_down_ms !== undefined || f.restart)) {
-    const each = allOk(await Promise.all((await shardsFor(env, f.sale)).map((inv) => inv.fault({ d1_down_ms: f.d1_down_ms, restart: f.restart }))));
+    const each = allOk(
+      await Promise.all((await shardsFor(env, f.sale)).map((inv) => inv.fault({ d1_down_ms: f.d1_down_ms, restart: f.restart }))),
+    );
     if (!each.ok) return each;
     out.inventory = each.value[0]!;
   }

@@ -31,23 +31,23 @@ const USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) flashsale-dashboard-test/1.0
 /** The test's own admin calls come from their own address: the page's budget (RL_ADMIN) is its own. */
 const TEST_IP = { "cf-connecting-ip": "10.250.0.1" };
 
-
-
-
 const at = (obj, path) => path.split(".").reduce((v, k) => v?.[k], obj);
 
 /** Every figure the page shows (`data-figure` = its path in the API's answer), and how many renders it has done. */
 const figuresOn = (page, scope = "#view-sale") =>
   page.evaluate((sel) => {
     const figs = {};
-    for (const e of /** @type {NodeListOf<HTMLElement>} */ (document.querySelectorAll(`${sel} [data-figure]`))) figs[e.dataset.figure] = e.dataset.value;
+    for (const e of /** @type {NodeListOf<HTMLElement>} */ (document.querySelectorAll(`${sel} [data-figure]`)))
+      figs[e.dataset.figure] = e.dataset.value;
     return { renders: Number(document.body.dataset.renders ?? 0), figs };
   }, scope);
 
 /** The figures that differ from the API's answer `body` (raw values, compared as the page keeps them). */
 function differences(figs, body, atLeast = 20) {
   assert.ok(Object.keys(figs).length >= atLeast, `the page shows its figures: ${JSON.stringify(figs)}`);
-  return Object.entries(figs).filter(([path, v]) => String(at(body, path) ?? "") !== v).map(([path, v]) => `${path}: page ${v}, API ${at(body, path)}`);
+  return Object.entries(figs)
+    .filter(([path, v]) => String(at(body, path) ?? "") !== v)
+    .map(([path, v]) => `${path}: page ${v}, API ${at(body, path)}`);
 }
 
 async function until(what, check, ms = 60_000, every = 500) {
@@ -63,8 +63,23 @@ async function until(what, check, ms = 60_000, every = 500) {
 async function run() {
   mkdirSync(SHOTS, { recursive: true });
   // Arrivals over 6 s and 15 admitted a second: a line forms, and the charts have a curve to draw.
-  const { opts } = readOptions(["--shoppers", "300", "--stock", "30", "--arrival-s", "6", "--admission-rate", "15", "--settle-timeout-s", "90"]);
-  const server = (running.server = await startLocal({ cwd: ROOT, log, vars: { LOG_LEVEL: "warn", ...Object.fromEntries(Object.entries(PAY).map(([k, v]) => [k, String(v)])) } }));
+  const { opts } = readOptions([
+    "--shoppers",
+    "300",
+    "--stock",
+    "30",
+    "--arrival-s",
+    "6",
+    "--admission-rate",
+    "15",
+    "--settle-timeout-s",
+    "90",
+  ]);
+  const server = (running.server = await startLocal({
+    cwd: ROOT,
+    log,
+    vars: { LOG_LEVEL: "warn", ...Object.fromEntries(Object.entries(PAY).map(([k, v]) => [k, String(v)])) },
+  }));
   const { base, adminToken } = server;
   log(`wrangler dev is up on ${base}`);
   const admin = createClient({ transport: fetchTransport(base), headers: { "user-agent": USER_AGENT, ...TEST_IP } }).admin(adminToken);
@@ -73,12 +88,20 @@ async function run() {
   const idle = `quiet-${Date.now().toString(36)}`;
   assert.equal((await admin.createSale(saleConfig({ id: idle, stock_total: 12, pow_difficulty: 0 }, { now: Date.now() }))).status, 201);
   const burstAt = Date.now() + 20_000;
-  const saleInput = saleConfig({
-    id: `dash-${Date.now().toString(36)}`,
-    product: { id: "dashboard-widget", name: "Dashboard widget", price: 4990, currency: "EUR" },
-    stock_total: opts.stock, starts_at: new Date(burstAt + opts.openAfterS * 1000).toISOString(), ends_at: new Date(burstAt + 3600_000).toISOString(),
-    hold_ttl_s: opts.holdTtlS, admission_rate: opts.admissionRate, max_active: opts.maxActive, pow_difficulty: opts.pow,
-  }, { now: burstAt });
+  const saleInput = saleConfig(
+    {
+      id: `dash-${Date.now().toString(36)}`,
+      product: { id: "dashboard-widget", name: "Dashboard widget", price: 4990, currency: "EUR" },
+      stock_total: opts.stock,
+      starts_at: new Date(burstAt + opts.openAfterS * 1000).toISOString(),
+      ends_at: new Date(burstAt + 3600_000).toISOString(),
+      hold_ttl_s: opts.holdTtlS,
+      admission_rate: opts.admissionRate,
+      max_active: opts.maxActive,
+      pow_difficulty: opts.pow,
+    },
+    { now: burstAt },
+  );
   assert.equal((await admin.createSale(saleInput)).status, 201);
   const id = saleInput.id;
   log(`sales ${idle} and ${id} created (${opts.stock} units, ${opts.shoppers} shoppers from ${new Date(burstAt).toISOString()})`);
@@ -106,11 +129,27 @@ async function run() {
   const list = (await admin.list()).body;
   for (const sid of [idle, id]) {
     const row = list.sales.find((s) => s.sale.id === sid);
-    const shown = await page.evaluate((s) => Object.fromEntries([.../** @type {NodeListOf<HTMLElement>} */ (document.querySelectorAll(`tr[data-sale="${s}"] [data-figure]`))].map((e) => [e.dataset.figure, e.dataset.value])), sid);
+    const shown = await page.evaluate(
+      (s) =>
+        Object.fromEntries(
+          [.../** @type {NodeListOf<HTMLElement>} */ (document.querySelectorAll(`tr[data-sale="${s}"] [data-figure]`))].map((e) => [
+            e.dataset.figure,
+            e.dataset.value,
+          ]),
+        ),
+      sid,
+    );
     assert.deepEqual(differences(shown, row, 5), [], `list row ${sid}`);
     assert.equal(shown["stock.available"], String(row.stock.available));
   }
-  assert.deepEqual(await page.locator("#sales-rows tr").evaluateAll((trs) => trs.map((t) => t.dataset.sale)).then((ids) => ids.slice(0, 2)), [id, idle], "newest first");
+  assert.deepEqual(
+    await page
+      .locator("#sales-rows tr")
+      .evaluateAll((trs) => trs.map((t) => t.dataset.sale))
+      .then((ids) => ids.slice(0, 2)),
+    [id, idle],
+    "newest first",
+  );
   await shot(page, "dash-02-sales");
 
   // ---- the sale, live, while the crowd arrives
@@ -127,15 +166,27 @@ async function run() {
   const api = createClient({ transport: pool.transport, headers: { "user-agent": USER_AGENT } });
   // An account sale (the default): each shopper signs in as their own account, as the shop would.
   const sign = shopSigner(server.shopIdentitySecret);
-  const crowdCtx = crowdContext({ api, admin, opts, sale: { ...saleInput, starts_at_ms: Date.parse(saleInput.starts_at) }, t0: burstAt, solve: await powSolver("node"), sign });
+  const crowdCtx = crowdContext({
+    api,
+    admin,
+    opts,
+    sale: { ...saleInput, starts_at_ms: Date.parse(saleInput.starts_at) },
+    t0: burstAt,
+    solve: await powSolver("node"),
+    sign,
+  });
   const crowd = runCrowd(crowdCtx, { server, saleCreatedAt: Date.now() });
   log("the crowd is on its way");
 
   // Mid-sale: units sold, shoppers still in line, and the charts have rows.
-  await until("the sale to be under way", async () => {
-    const s = (await admin.stats(id)).body;
-    return s.stock.sold >= 5 && s.queue.waiting >= 20;
-  }, 90_000);
+  await until(
+    "the sale to be under way",
+    async () => {
+      const s = (await admin.stats(id)).body;
+      return s.stock.sold >= 5 && s.queue.waiting >= 20;
+    },
+    90_000,
+  );
   // The page keeps polling: a render of an answer asked for from here on (one already under way,
   // its stats answered but its series not yet, may land first under load: then the next).
   const before = rendered.length;
@@ -147,7 +198,11 @@ async function run() {
   const match = rendered.slice(-3).find((b) => differences(mid.figs, b).length === 0);
   assert.ok(match, `mid-sale, the page shows what the API answered: ${differences(mid.figs, rendered.at(-1)).join("; ")}`);
   assert.ok(Number(mid.figs["stock.sold"]) >= 5 && Number(mid.figs["queue.waiting"]) > 0, "figures from mid-sale");
-  await page.waitForFunction(() => [.../** @type {NodeListOf<HTMLElement>} */ (document.querySelectorAll('#chart-claims [data-total="claim_held"]'))].some((e) => Number(e.dataset.value) > 0));
+  await page.waitForFunction(() =>
+    [.../** @type {NodeListOf<HTMLElement>} */ (document.querySelectorAll('#chart-claims [data-total="claim_held"]'))].some(
+      (e) => Number(e.dataset.value) > 0,
+    ),
+  );
   const midShot = await shot(page, "dash-03-sale-mid-rehearsal");
   if (MID_SHOT) {
     copyFileSync(midShot, MID_SHOT);
@@ -170,18 +225,27 @@ async function run() {
   log(`settled: ${quiet.stats.stock.sold} sold`);
 
   // Settled: the page's figures equal a fresh answer of the admin API (asked right after a render).
-  await until("the page to show the settled sale", async () => {
-    const { renders } = await figuresOn(page);
-    await page.waitForFunction((n) => Number(document.body.dataset.renders) > n, renders);
-    const { figs } = await figuresOn(page);
-    const fresh = (await admin.stats(id)).body;
-    const diff = differences(figs, fresh);
-    if (diff.length) log(`not yet equal: ${diff.join("; ")}`);
-    return diff.length === 0;
-  }, 30_000, 0);
+  await until(
+    "the page to show the settled sale",
+    async () => {
+      const { renders } = await figuresOn(page);
+      await page.waitForFunction((n) => Number(document.body.dataset.renders) > n, renders);
+      const { figs } = await figuresOn(page);
+      const fresh = (await admin.stats(id)).body;
+      const diff = differences(figs, fresh);
+      if (diff.length) log(`not yet equal: ${diff.join("; ")}`);
+      return diff.length === 0;
+    },
+    30_000,
+    0,
+  );
   const totalHeld = Number(await page.locator('#chart-claims [data-total="claim_held"]').getAttribute("data-value"));
   const finalSeries = (await admin.series(id)).body;
-  assert.equal(totalHeld, finalSeries.values.claim_held.reduce((n, v) => n + (v ?? 0), 0), "the claims chart's holds are the API's");
+  assert.equal(
+    totalHeld,
+    finalSeries.values.claim_held.reduce((n, v) => n + (v ?? 0), 0),
+    "the claims chart's holds are the API's",
+  );
   await shot(page, "dash-04-sale-settled");
 
   // ---- actions from the page
@@ -206,7 +270,10 @@ async function run() {
   assert.ok(s.stock.available >= 5);
 
   // A shopper with a pass, ready to claim the new units; then the operator pauses from the page.
-  const shopper = createClient({ transport: fetchTransport(base), headers: { "user-agent": USER_AGENT, "cf-connecting-ip": "10.251.0.1" } });
+  const shopper = createClient({
+    transport: fetchTransport(base),
+    headers: { "user-agent": USER_AGENT, "cf-connecting-ip": "10.251.0.1" },
+  });
   const { token } = (await shopper.session({ identity: await sign("dashboard-late-shopper") })).body;
   const { pass } = (await shopper.admit(id, token, { minPollMs: 200, maxPolls: 200 })).body;
   await page.click("#pause");

@@ -32,13 +32,9 @@ const OPENS_IN_MS = 20_000;
 // The anonymous sale's time to claim once admitted: short, so that shopper 3 sees it run out.
 const PASS_TTL_S = 4;
 
-
 // ------------------------------------------------------------------ wrangler dev, our own
 
-
-
 // ------------------------------------------------------------------ page helpers
-
 
 const text = (page, sel) => page.locator(sel).innerText();
 
@@ -90,14 +86,34 @@ async function run() {
   const product = { id: `console-${sale}`, name: "Console X (browser test)", price: 49_900, currency: "EUR" };
   const now = Date.now();
   const created = await admin.createSale(
-    saleConfig({ id: sale, product, stock_total: 1, starts_at: new Date(now + OPENS_IN_MS).toISOString(), ends_at: new Date(now + 3600_000).toISOString(), pow_difficulty: POW_BITS }, { now }),
+    saleConfig(
+      {
+        id: sale,
+        product,
+        stock_total: 1,
+        starts_at: new Date(now + OPENS_IN_MS).toISOString(),
+        ends_at: new Date(now + 3600_000).toISOString(),
+        pow_difficulty: POW_BITS,
+      },
+      { now },
+    ),
   );
   assert.equal(created.status, 201, `creating the sale: ${JSON.stringify(created.body)}`);
   assert.equal(created.body.sale.identity, "account", "sales need a shop account by default");
   log(`sale ${sale} created: 1 unit, shop accounts only, opens in ${OPENS_IN_MS / 1000} s, pow_difficulty ${POW_BITS}`);
   const anonSale = `${sale}-anon`;
   const anon = await admin.createSale(
-    saleConfig({ id: anonSale, identity: "anonymous", product: { ...product, id: `tee-${sale}`, name: "T-shirt (browser test)", price: 2_000 }, stock_total: 5, pow_difficulty: 8, pass_ttl_s: PASS_TTL_S }, { now }),
+    saleConfig(
+      {
+        id: anonSale,
+        identity: "anonymous",
+        product: { ...product, id: `tee-${sale}`, name: "T-shirt (browser test)", price: 2_000 },
+        stock_total: 5,
+        pow_difficulty: 8,
+        pass_ttl_s: PASS_TTL_S,
+      },
+      { now },
+    ),
   );
   assert.equal(anon.status, 201, `creating the anonymous sale: ${JSON.stringify(anon.body)}`);
 
@@ -179,7 +195,9 @@ async function run() {
     return Number(bar.dataset.tries) > 0 || bar.dataset.state === "done";
   });
   await shot(page, "04-proof-of-work");
-  const pow = await page.locator("#pow-progress").evaluate((/** @type {HTMLProgressElement} */ b) => ({ state: b.dataset.state, tries: Number(b.dataset.tries), value: b.value }));
+  const pow = await page
+    .locator("#pow-progress")
+    .evaluate((/** @type {HTMLProgressElement} */ b) => ({ state: b.dataset.state, tries: Number(b.dataset.tries), value: b.value }));
   assert.ok(pow.tries > 0 && pow.value > 0, `the proof of work shows progress: ${JSON.stringify(pow)}`);
   release();
   await page.waitForFunction(() => document.getElementById("pow-progress").dataset.state === "done");
@@ -279,7 +297,9 @@ async function run() {
   log("anonymous sale: admitted without signing in");
   // The time to claim runs out; a click then finds the place spent (`expired`) and joins again,
   // at the back, with the old ticket, and the shopper is told why.
-  await page3.waitForFunction(() => document.getElementById("claim-timer").textContent.startsWith("Your turn has ended"), null, { timeout: (PASS_TTL_S + 2) * 1000 });
+  await page3.waitForFunction(() => document.getElementById("claim-timer").textContent.startsWith("Your turn has ended"), null, {
+    timeout: (PASS_TTL_S + 2) * 1000,
+  });
   // A ticket is a JWT; its `b` is the place's arrival bucket (100 ms each after the opening).
   const bucket = (ticket) => JSON.parse(Buffer.from(ticket.split(".")[1], "base64url").toString()).b;
   const firstPlace = bucket(await page3.evaluate((k) => JSON.parse(sessionStorage.getItem(k)).ticket, `flashsale:${anonSale}`));
@@ -295,4 +315,4 @@ async function run() {
   assert.deepEqual(errors, [], "no script errors on the page");
 }
 
-await runWithin(BUDGET_MS, run, 'shopper page end to end');
+await runWithin(BUDGET_MS, run, "shopper page end to end");

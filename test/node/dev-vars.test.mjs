@@ -25,7 +25,10 @@ test("a first run writes .dev.vars with random secrets the Worker accepts, diffe
 
 test("an old .dev.vars with the published examples gets new secrets, keeps what is safe, gains new keys", () => {
   const file = fresh();
-  writeFileSync(file, "# mine\nADMIN_TOKEN=dev-admin-token\nTOKEN_SECRET=dev-token-secret-change-me-0123456789abcdef\nTOKEN_SECRET_PREVIOUS=short\nTURNSTILE_SECRET=keep-me\n");
+  writeFileSync(
+    file,
+    "# mine\nADMIN_TOKEN=dev-admin-token\nTOKEN_SECRET=dev-token-secret-change-me-0123456789abcdef\nTOKEN_SECRET_PREVIOUS=short\nTURNSTILE_SECRET=keep-me\n",
+  );
   const { vars, changed } = ensureDevVars({ file, example });
   assert.equal(secretProblem("ADMIN_TOKEN", vars.ADMIN_TOKEN), null);
   assert.equal(secretProblem("TOKEN_SECRET", vars.TOKEN_SECRET), null);

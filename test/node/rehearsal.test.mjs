@@ -9,7 +9,11 @@ import { checkInvariants, unexpectedRefusals } from "../../scripts/lib/invariant
 import { parseOptions, UsageError } from "../../scripts/lib/rehearsal-options.mjs";
 
 const opts = (...args) => parseOptions(args).opts;
-const refused = (args, pattern) => assert.throws(() => parseOptions(args), (/** @type {any} */ e) => (e instanceof UsageError || e.code?.startsWith("ERR_PARSE_ARGS")) && pattern.test(e.message));
+const refused = (args, pattern) =>
+  assert.throws(
+    () => parseOptions(args),
+    (/** @type {any} */ e) => (e instanceof UsageError || e.code?.startsWith("ERR_PARSE_ARGS")) && pattern.test(e.message),
+  );
 
 test("defaults: an account sale, no bots, the crowd's burst split by the opening", () => {
   const o = opts("--shoppers", "500", "--stock", "50");
@@ -24,10 +28,38 @@ test("defaults: an account sale, no bots, the crowd's burst split by the opening
 });
 
 test("issue 10's scenario parses to what it says", () => {
-  const o = opts("--shoppers", "360", "--prequeue", "60", "--open-after-s", "8", "--arrival-s", "14", "--bots", "30", "--bot-sessions", "20",
-    "--stock", "50", "--admission-rate", "40", "--pow", "8", "--identity", "anonymous");
+  const o = opts(
+    "--shoppers",
+    "360",
+    "--prequeue",
+    "60",
+    "--open-after-s",
+    "8",
+    "--arrival-s",
+    "14",
+    "--bots",
+    "30",
+    "--bot-sessions",
+    "20",
+    "--stock",
+    "50",
+    "--admission-rate",
+    "40",
+    "--pow",
+    "8",
+    "--identity",
+    "anonymous",
+  );
   assert.deepEqual(
-    { identity: o.identity, prequeue: o.prequeue, bots: o.bots, botSessions: o.botSessions, stock: o.stock, admissionRate: o.admissionRate, pow: o.pow },
+    {
+      identity: o.identity,
+      prequeue: o.prequeue,
+      bots: o.bots,
+      botSessions: o.botSessions,
+      stock: o.stock,
+      admissionRate: o.admissionRate,
+      pow: o.pow,
+    },
     { identity: "anonymous", prequeue: 60, bots: 30, botSessions: 20, stock: 50, admissionRate: 40, pow: 8 },
   );
   assert.equal(opts("--bots", "2", "--bot-sessions", "6", "--bot-accounts", "3").botAccounts, 3);
@@ -51,9 +83,16 @@ test("arrivals: --prequeue N puts exactly N before the opening, the rest after i
   const o = opts("--shoppers", "360", "--prequeue", "60", "--open-after-s", "8", "--arrival-s", "14");
   const t = arrivalTimes(o);
   assert.equal(t.length, 360);
-  assert.deepEqual(t, [...t].sort((x, y) => x - y), "in arrival order");
+  assert.deepEqual(
+    t,
+    [...t].sort((x, y) => x - y),
+    "in arrival order",
+  );
   assert.equal(t.filter((x) => x < 8000).length, 60);
-  assert.ok(t.every((x) => x < 8000 * 0.7 || (x >= 8000 && x <= 14000)), "early enough for the pre-queue, or within the burst after the opening");
+  assert.ok(
+    t.every((x) => x < 8000 * 0.7 || (x >= 8000 && x <= 14000)),
+    "early enough for the pre-queue, or within the burst after the opening",
+  );
   // Without it: uniform over the burst, the opening inside it.
   const u = arrivalTimes(opts("--shoppers", "2000", "--arrival-s", "2", "--open-after-s", "1"));
   const before = u.filter((x) => x < 1000).length;
@@ -61,11 +100,20 @@ test("arrivals: --prequeue N puts exactly N before the opening, the rest after i
 });
 
 test("refusals: account_required and friends are unexpected; sold out, declines and retried 429/5xx are not", () => {
-  assert.deepEqual(unexpectedRefusals({ "claim 409 sold_out": 400, "pay 402 payment_declined": 3, "claim 503 bad_response": 9, "session 429 rate_limited": 2, "poll 0 network": 1 }), []);
-  assert.deepEqual(unexpectedRefusals({ "challenge 401 account_required": 500, "session 401 identity_invalid": 2, "claim 409 sold_out": 1 }), [
-    "500× challenge 401 account_required",
-    "2× session 401 identity_invalid",
-  ]);
+  assert.deepEqual(
+    unexpectedRefusals({
+      "claim 409 sold_out": 400,
+      "pay 402 payment_declined": 3,
+      "claim 503 bad_response": 9,
+      "session 429 rate_limited": 2,
+      "poll 0 network": 1,
+    }),
+    [],
+  );
+  assert.deepEqual(
+    unexpectedRefusals({ "challenge 401 account_required": 500, "session 401 identity_invalid": 2, "claim 409 sold_out": 1 }),
+    ["500× challenge 401 account_required", "2× session 401 identity_invalid"],
+  );
 });
 
 /**
@@ -73,10 +121,32 @@ test("refusals: account_required and friends are unexpected; sold out, declines 
  * @param {number} i
  * @param {{ identity?: string, bot?: number, prequeued?: boolean, joinedAt?: number | null, arriveAt?: number | null, admission?: any, outcome?: string, confirmed?: boolean }} [o]
  */
-function rec(i, { identity = `acct:s${i}`, bot, prequeued = false, joinedAt = null, arriveAt = joinedAt, admission = null, outcome = "sold_out", confirmed = false } = {}) {
+function rec(
+  i,
+  {
+    identity = `acct:s${i}`,
+    bot,
+    prequeued = false,
+    joinedAt = null,
+    arriveAt = joinedAt,
+    admission = null,
+    outcome = "sold_out",
+    confirmed = false,
+  } = {},
+) {
   return {
-    i, identity, user: identity, ip: bot === undefined ? `10.0.0.${i}` : `172.16.0.${bot}`, ...(bot === undefined ? {} : { bot }), prequeued, joinedAt, arriveAt,
-    place: admission, admission, outcome: confirmed ? "confirmed" : outcome, greedy: false,
+    i,
+    identity,
+    user: identity,
+    ip: bot === undefined ? `10.0.0.${i}` : `172.16.0.${bot}`,
+    ...(bot === undefined ? {} : { bot }),
+    prequeued,
+    joinedAt,
+    arriveAt,
+    place: admission,
+    admission,
+    outcome: confirmed ? "confirmed" : outcome,
+    greedy: false,
     holds: confirmed ? [{ id: `h${i}`, created_at: (admission?.at ?? 0) + 100, final: "confirmed", end: { status: "confirmed" } }] : [],
   };
 }
@@ -85,20 +155,41 @@ test("the invariants fail a sale that sold nothing: demand beyond stock must sel
   const stats = {
     stock: { stock_total: 5, available: 5, held: 0, sold: 0, withdrawn: 0 },
     holds: { held: 0, pending: 0, confirmed: 0, expired: 0, cancelled: 0, declined: 0 },
-    units: { confirmed: 0 }, refunds: { pending: 0, refunded: 0 }, outbox: { backlog: 0, oldest_age_ms: 0 }, d1: { orders: 0, units: 0, refunds: 0, revenue: 0 },
+    units: { confirmed: 0 },
+    refunds: { pending: 0, refunded: 0 },
+    outbox: { backlog: 0, oldest_age_ms: 0 },
+    d1: { orders: 0, units: 0, refunds: 0, revenue: 0 },
   };
   const shoppers = Array.from({ length: 20 }, (_, i) => rec(i, { outcome: "error" }));
   const checks = checkInvariants({
-    stats, peak: { soldPlusHeld: 0 }, shoppers, ledger: [], d1: null, reconcile: null, settled: true,
+    stats,
+    peak: { soldPlusHeld: 0 },
+    shoppers,
+    ledger: [],
+    d1: null,
+    reconcile: null,
+    settled: true,
     sale: { release_policy: "release", per_user_limit: 1, product: { price: 100 } },
     refusals: { "challenge 401 account_required": 20 },
   });
   const failed = checks.filter((k) => k.pass === false).map((k) => k.name);
-  assert.ok(failed.some((n) => n.startsWith("sells out when demand exceeds stock")), failed.join("; "));
-  assert.ok(failed.some((n) => n.startsWith("no unexpected refusals")), failed.join("; "));
+  assert.ok(
+    failed.some((n) => n.startsWith("sells out when demand exceeds stock")),
+    failed.join("; "),
+  );
+  assert.ok(
+    failed.some((n) => n.startsWith("no unexpected refusals")),
+    failed.join("; "),
+  );
   // Demand no larger than the stock: the sell-out rule does not apply.
   const few = checkInvariants({
-    stats, peak: { soldPlusHeld: 0 }, shoppers: shoppers.slice(0, 5), ledger: [], d1: null, reconcile: null, settled: true,
+    stats,
+    peak: { soldPlusHeld: 0 },
+    shoppers: shoppers.slice(0, 5),
+    ledger: [],
+    d1: null,
+    reconcile: null,
+    settled: true,
     sale: { release_policy: "release", per_user_limit: 1, product: { price: 100 } },
   });
   assert.equal(few.find((k) => k.name.startsWith("sells out")).pass, null);
@@ -112,8 +203,24 @@ test("fairness: units by side, ρ of joining against admission, and winners who 
     rec(i, { joinedAt: open + 100 * (i + 1), admission: { at: open + 2000 + 10 * i, bucket: i + 1, key: 5 }, confirmed: i < 4 }),
   );
   // Two pre-queue bots win; one honest pre-queuer loses (a lottery: no one overtook anyone there).
-  const bots = [rec(100, { bot: 0, identity: "acct:bot-0", prequeued: true, joinedAt: open - 500, admission: { at: open + 1500, bucket: 0, key: 1 }, confirmed: true }),
-    rec(101, { bot: 1, identity: "acct:bot-1", prequeued: true, joinedAt: open - 400, admission: { at: open + 1500, bucket: 0, key: 2 }, confirmed: true })];
+  const bots = [
+    rec(100, {
+      bot: 0,
+      identity: "acct:bot-0",
+      prequeued: true,
+      joinedAt: open - 500,
+      admission: { at: open + 1500, bucket: 0, key: 1 },
+      confirmed: true,
+    }),
+    rec(101, {
+      bot: 1,
+      identity: "acct:bot-1",
+      prequeued: true,
+      joinedAt: open - 400,
+      admission: { at: open + 1500, bucket: 0, key: 2 },
+      confirmed: true,
+    }),
+  ];
   const pre = rec(50, { prequeued: true, joinedAt: open - 300, admission: { at: open + 1500, bucket: 0, key: 3 } });
   let f = fairness({ shoppers: [...post, pre], bots, sale, soldOutAt: open + 2000 });
   assert.deepEqual(f.units, { honest: 4, bots: 2 });
@@ -141,12 +248,24 @@ test("first come, first served is an invariant only where it can be judged: 30 s
   const stats = {
     stock: { stock_total: 1, available: 0, held: 0, sold: 1, withdrawn: 0 },
     holds: { held: 0, pending: 0, confirmed: 1, expired: 0, cancelled: 0, declined: 0 },
-    units: { confirmed: 1 }, refunds: { pending: 0, refunded: 0 }, outbox: { backlog: 0, oldest_age_ms: 0 }, d1: { orders: 1, units: 1, refunds: 0, revenue: 100 },
+    units: { confirmed: 1 },
+    refunds: { pending: 0, refunded: 0 },
+    outbox: { backlog: 0, oldest_age_ms: 0 },
+    d1: { orders: 1, units: 1, refunds: 0, revenue: 100 },
   };
   const sale = { release_policy: "release", per_user_limit: 1, product: { price: 100 } };
   const judged = (postOpening) =>
-    checkInvariants({ stats, peak: { soldPlusHeld: 1 }, shoppers: [], ledger: [], d1: null, reconcile: null, settled: true, sale, fairness: { postOpening } })
-      .find((k) => k.name.startsWith("first come, first served")).pass;
+    checkInvariants({
+      stats,
+      peak: { soldPlusHeld: 1 },
+      shoppers: [],
+      ledger: [],
+      d1: null,
+      reconcile: null,
+      settled: true,
+      sale,
+      fairness: { postOpening },
+    }).find((k) => k.name.startsWith("first come, first served")).pass;
   assert.equal(judged({ n: 200, spanMs: 5000, rho: 0.97 }), true);
   assert.equal(judged({ n: 200, spanMs: 5000, rho: 0.85 }), false);
   assert.equal(judged({ n: 20, spanMs: 5000, rho: 0.1 }), null, "too few shoppers");

@@ -24,34 +24,96 @@ const COMMANDS = ["list", "create", "update", "pause", "resume", "close", "resto
 // ------------------------------------------------------------------ a fake admin API
 
 const view = (id, over = {}) => ({
-  id, product: { id, name: "Console X", price: 49900, currency: "EUR" }, status: "open",
-  starts_at: "2026-12-01T10:00:00.000Z", ends_at: "2026-12-01T12:00:00.000Z", hold_ttl_s: 300, per_user_limit: 1,
-  release_policy: "release", pow_difficulty: 16, identity: "account", network_cap: 1, lottery_s: 10, stock_total: 100, available: 97, held: 2, sold_out: false, ...over,
+  id,
+  product: { id, name: "Console X", price: 49900, currency: "EUR" },
+  status: "open",
+  starts_at: "2026-12-01T10:00:00.000Z",
+  ends_at: "2026-12-01T12:00:00.000Z",
+  hold_ttl_s: 300,
+  per_user_limit: 1,
+  release_policy: "release",
+  pow_difficulty: 16,
+  identity: "account",
+  network_cap: 1,
+  lottery_s: 10,
+  stock_total: 100,
+  available: 97,
+  held: 2,
+  sold_out: false,
+  ...over,
 });
 const stock = { stock_total: 100, available: 97, held: 2, sold: 1, withdrawn: 0 };
 const stats = (id) => ({
-  sale: view(id), stock, holds: { held: 1, pending: 1, confirmed: 1, expired: 0, cancelled: 0, declined: 0 },
-  units: { held: 1, pending: 1, confirmed: 1 }, refunds: { pending: 0, refunded: 0 }, waitlist: { waiting: 0, offered: 0, skipped: 0 },
-  outbox: { backlog: 0, oldest_age_ms: 0, failures: 0, batches: 1, rows: 2, max_batch: 2, last_flush_at: "2026-12-01T10:00:01.000Z", last_lag_ms: 12, dead_letters: 0, last_dead_letter: null },
-  expiry: { expired: 0, mean_late_ms: 0, max_late_ms: 0 }, payments: { queued: 0, rate_limited: 0 },
-  events: { recorded: 3, queue: null, webhook: { pending: 0, delivered: 2, dead: 1, failures: 9, last_error: "HTTP 503", last_dead: { id: "order.confirmed:drop-1_o1", error: "HTTP 503", at: "2026-12-01T10:05:00.000Z" } } },
+  sale: view(id),
+  stock,
+  holds: { held: 1, pending: 1, confirmed: 1, expired: 0, cancelled: 0, declined: 0 },
+  units: { held: 1, pending: 1, confirmed: 1 },
+  refunds: { pending: 0, refunded: 0 },
+  waitlist: { waiting: 0, offered: 0, skipped: 0 },
+  outbox: {
+    backlog: 0,
+    oldest_age_ms: 0,
+    failures: 0,
+    batches: 1,
+    rows: 2,
+    max_batch: 2,
+    last_flush_at: "2026-12-01T10:00:01.000Z",
+    last_lag_ms: 12,
+    dead_letters: 0,
+    last_dead_letter: null,
+  },
+  expiry: { expired: 0, mean_late_ms: 0, max_late_ms: 0 },
+  payments: { queued: 0, rate_limited: 0 },
+  events: {
+    recorded: 3,
+    queue: null,
+    webhook: {
+      pending: 0,
+      delivered: 2,
+      dead: 1,
+      failures: 9,
+      last_error: "HTTP 503",
+      last_dead: { id: "order.confirmed:drop-1_o1", error: "HTTP 503", at: "2026-12-01T10:05:00.000Z" },
+    },
+  },
   served: { claims: 3, batches: 2, infos: 1, since: "2026-12-01T09:59:00.000Z" },
   alarm_at: null,
-  queue: { in_line: 5, waiting: 2, admitted: 3, active: 3, opened: true, admission_rate: 50, max_active: 1000, admit_per_unit: 1,
+  queue: {
+    in_line: 5,
+    waiting: 2,
+    admitted: 3,
+    active: 3,
+    opened: true,
+    admission_rate: 50,
+    max_active: 1000,
+    admit_per_unit: 1,
     claimable: { available: 97, held: 2, outstanding: 1, sold_out: false, read_at: "2026-12-01T10:00:05.000Z" },
     counters: { queued: 5, rejected_pow: 1, rejected_turnstile: 0, rejected_rate_limit: 0, rejected_heuristics: 0, sold_out_fast_path: 0 },
-    prequeued: 0, arrivals: [{ t: "2026-12-01T10:00:00.000Z", n: 5 }], served: { reports: 2, watermarks: 4, late: 0, stock_reads: 3 } },
+    prequeued: 0,
+    arrivals: [{ t: "2026-12-01T10:00:00.000Z", n: 5 }],
+    served: { reports: 2, watermarks: 4, late: 0, stock_reads: 3 },
+  },
   d1: { orders: 1, units: 1, revenue: 49900, refunds: 0 },
 });
 
 /** A sale of two stock shards: the whole, and a row per shard (one unit in transit between them). */
 const shardRow = (shard, over) => ({
-  shard, shards: 2, base: 50, given: 0, received: 0, asking: 0, stock: { stock_total: 50, available: 48, held: 1, sold: 1, withdrawn: 0 },
-  holds: { held: 1, pending: 0, confirmed: 1, expired: 0, cancelled: 0, declined: 0 }, outbox: { backlog: 0, dead_letters: 0 },
-  served: { claims: 2, batches: 2 }, alarm_at: null, ...over,
+  shard,
+  shards: 2,
+  base: 50,
+  given: 0,
+  received: 0,
+  asking: 0,
+  stock: { stock_total: 50, available: 48, held: 1, sold: 1, withdrawn: 0 },
+  holds: { held: 1, pending: 0, confirmed: 1, expired: 0, cancelled: 0, declined: 0 },
+  outbox: { backlog: 0, dead_letters: 0 },
+  served: { claims: 2, batches: 2 },
+  alarm_at: null,
+  ...over,
 });
 const shardedStats = (id) => ({
-  ...stats(id), stock: { stock_total: 100, available: 95, held: 2, sold: 2, withdrawn: 0, in_transit: 1 },
+  ...stats(id),
+  stock: { stock_total: 100, available: 95, held: 2, sold: 2, withdrawn: 0, in_transit: 1 },
   shards: [shardRow(0, { given: 1, stock: { stock_total: 49, available: 47, held: 1, sold: 1, withdrawn: 0 } }), shardRow(1)],
 });
 const comparison = (n) => ({ ledger: n, d1: n, in_outbox: 0, missing: [], unexpected: [] });
@@ -71,20 +133,59 @@ function answer(req, body) {
   if (method === "GET" && path === "/admin/payments") {
     // A live account's pacer at Stripe's default limits, 20% headroom: 20 payments a second.
     const rates = pacerRates({ account: 100, endpoint: 25, headroom: 0.2 });
-    return [200, PaymentPacing.parse({ paced: true, account: "key:abc", headroom: 0.2, rates, payments_per_s: 20, waiting: 0, line_ms: 0, granted: { payment: 0, retry: 0, call: 0, recheck: 0 } })];
+    return [
+      200,
+      PaymentPacing.parse({
+        paced: true,
+        account: "key:abc",
+        headroom: 0.2,
+        rates,
+        payments_per_s: 20,
+        waiting: 0,
+        line_ms: 0,
+        granted: { payment: 0, retry: 0, call: 0, recheck: 0 },
+      }),
+    ];
   }
   const m = /^\/admin\/sales(?:\/([a-z0-9-]+)(?:\/(\w+(?:\/\w+)?))?)?$/.exec(path);
   if (!m) return [404, { error: "not_found", message: `no route ${method} ${path}` }];
   const [, id, action] = m;
   if (id === "ghost") return [404, { error: "not_found", message: `no sale ${id}` }];
-  if (!id && method === "GET") return [200, SaleList.parse({ sales: [{ sale: view("drop-1"), stock, created_at: "2026-11-30T09:00:00.000Z" }], total: 1 })];
+  if (!id && method === "GET")
+    return [200, SaleList.parse({ sales: [{ sale: view("drop-1"), stock, created_at: "2026-11-30T09:00:00.000Z" }], total: 1 })];
   if (!id && method === "POST") {
     if (body.id === "taken") return [409, { error: "conflict", message: "sale taken already exists with another configuration" }];
-    return [201, SaleCreated.parse({ sale: view(body.id, { stock_total: body.stock_total, available: body.stock_total, held: 0, ...(body.hold_ttl_s && { hold_ttl_s: body.hold_ttl_s }) }), created: true })];
+    return [
+      201,
+      SaleCreated.parse({
+        sale: view(body.id, {
+          stock_total: body.stock_total,
+          available: body.stock_total,
+          held: 0,
+          ...(body.hold_ttl_s && { hold_ttl_s: body.hold_ttl_s }),
+        }),
+        created: true,
+      }),
+    ];
   }
   if (method === "GET" && !action) return [200, SaleStats.parse(id === "sharded" ? shardedStats(id) : stats(id))];
   if (action === "events/resend") return [200, EventsResent.parse({ resent: 1 })];
-  if (action === "reconcile") return [200, ReconcileAnswer.parse({ report: id === "sharded" ? { ...reconciled(2), shards: [{ shard: 0, ...reconciled(1) }, { shard: 1, ...reconciled(1) }] } : reconciled(2) })];
+  if (action === "reconcile")
+    return [
+      200,
+      ReconcileAnswer.parse({
+        report:
+          id === "sharded"
+            ? {
+                ...reconciled(2),
+                shards: [
+                  { shard: 0, ...reconciled(1) },
+                  { shard: 1, ...reconciled(1) },
+                ],
+              }
+            : reconciled(2),
+      }),
+    ];
   const status = { pause: "paused", resume: "open", close: "closed" }[action];
   return [200, SaleChanged.parse({ sale: view(id, status ? { status } : {}) })];
 }
@@ -93,7 +194,14 @@ const cwd = mkdtempSync(join(tmpdir(), "flashsale-cli-"));
 const BUNDLE = join(cwd, "sale.mjs");
 
 before(async () => {
-  await build({ entryPoints: [join(ROOT, "scripts/sale.ts")], bundle: true, platform: "node", format: "esm", target: "node20", outfile: BUNDLE, logLevel: "warning",
+  await build({
+    entryPoints: [join(ROOT, "scripts/sale.ts")],
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: "node20",
+    outfile: BUNDLE,
+    logLevel: "warning",
     // commander is CommonJS: its require()s of node: modules need a require in an ES module.
     banner: { js: 'import { createRequire } from "node:module"; const require = createRequire(import.meta.url);' },
   });
@@ -121,12 +229,20 @@ after(() => server.close());
 
 // ------------------------------------------------------------------ running the CLI
 
-const CLEAN_ENV = Object.fromEntries(Object.entries(process.env).filter(([k]) => !["ADMIN_TOKEN", "FLASHSALE_URL", "CF_ACCESS_CLIENT_ID", "CF_ACCESS_CLIENT_SECRET"].includes(k)));
+const CLEAN_ENV = Object.fromEntries(
+  Object.entries(process.env).filter(
+    ([k]) => !["ADMIN_TOKEN", "FLASHSALE_URL", "CF_ACCESS_CLIENT_ID", "CF_ACCESS_CLIENT_SECRET"].includes(k),
+  ),
+);
 
 /** Runs the CLI (the bundle, or `bin`) in an empty directory (no .dev.vars) with stdin closed (no terminal). */
 function cli(args, { env = {}, dir = cwd, bin = false } = {}) {
   return new Promise((resolve) => {
-    const p = spawn(process.execPath, [bin ? BIN : BUNDLE, ...args], { cwd: dir, env: { ...CLEAN_ENV, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    const p = spawn(process.execPath, [bin ? BIN : BUNDLE, ...args], {
+      cwd: dir,
+      env: { ...CLEAN_ENV, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let stdout = "";
     let stderr = "";
     p.stdout.on("data", (c) => (stdout += c));
@@ -141,7 +257,10 @@ const requestsTo = (path) => seen.filter((r) => r.path === path);
 
 describe("help", { concurrency: 3 }, () => {
   test("--help, and no command at all, print the commands and examples on stdout (exit 0)", async () => {
-    for (const [args, bin] of /** @type {[string[], boolean][]} */ ([[["--help"], true], [[], false]])) {
+    for (const [args, bin] of /** @type {[string[], boolean][]} */ ([
+      [["--help"], true],
+      [[], false],
+    ])) {
       const r = await cli(args, { bin });
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /^Usage: flashsale \[options\] \[command\]/);
@@ -171,17 +290,35 @@ const file = (name, text) => {
   return path;
 };
 const BAD = [
-  [["create", "x", "--name", "A", "--price", "100", "--stock", "-5"], /^✗ --stock -5: too small: expected number to be >=1; e\.g\. --stock 100$/],
+  [
+    ["create", "x", "--name", "A", "--price", "100", "--stock", "-5"],
+    /^✗ --stock -5: too small: expected number to be >=1; e\.g\. --stock 100$/,
+  ],
   [["create", "x", "--stok", "5"], /^✗ unknown option '--stok' \(Did you mean --stock\?\) \(usage: flashsale create /],
   [["pause"], /^✗ missing required argument 'id' \(usage: flashsale pause .*<id>/],
   [["restock", "drop-1"], /^✗ missing required argument 'qty'/],
   [["restock", "drop-1", "many"], /'many' is invalid .*not a number; e\.g\. restock drop-1 20/],
   [["restock", "drop-1", "0"], /^✗ <qty> 0: too small/],
-  [["create", "x", "--name", "A", "--price", "lots", "--stock", "5"], /--price <minor>' argument 'lots' is invalid\. it is not a number; e\.g\. --price 49900/],
-  [["create", "x", "--name", "A", "--price", "1", "--stock", "5", "--policy", "lottery"], /Allowed choices are release, undersell, waitlist/],
-  [["create", "x", "--name", "A", "--price", "1", "--stock", "5", "--starts", "tomorrow"], /^✗ --starts "tomorrow": not an ISO 8601 time with a zone; e\.g\. --starts 2026/],
-  [["create", "x", "--name", "A", "--price", "1", "--stock", "5", "--starts-in", "9", "--starts", "2026-12-01T10:00:00Z"], /cannot be used with option '--starts-in/],
-  [["create", "Drop_1", "--name", "A", "--price", "1", "--stock", "5"], /^✗ <id> "Drop_1": a sale id is 1-63 lowercase letters, digits or dashes; e\.g\. drop-1$/],
+  [
+    ["create", "x", "--name", "A", "--price", "lots", "--stock", "5"],
+    /--price <minor>' argument 'lots' is invalid\. it is not a number; e\.g\. --price 49900/,
+  ],
+  [
+    ["create", "x", "--name", "A", "--price", "1", "--stock", "5", "--policy", "lottery"],
+    /Allowed choices are release, undersell, waitlist/,
+  ],
+  [
+    ["create", "x", "--name", "A", "--price", "1", "--stock", "5", "--starts", "tomorrow"],
+    /^✗ --starts "tomorrow": not an ISO 8601 time with a zone; e\.g\. --starts 2026/,
+  ],
+  [
+    ["create", "x", "--name", "A", "--price", "1", "--stock", "5", "--starts-in", "9", "--starts", "2026-12-01T10:00:00Z"],
+    /cannot be used with option '--starts-in/,
+  ],
+  [
+    ["create", "Drop_1", "--name", "A", "--price", "1", "--stock", "5"],
+    /^✗ <id> "Drop_1": a sale id is 1-63 lowercase letters, digits or dashes; e\.g\. drop-1$/,
+  ],
   [["create", "--name", "A"], /^✗ create needs the sale's id: `create drop-1 /],
   [["update", "drop-1"], /^✗ nothing to update: give at least one of --rate/],
   [["update", "drop-1", "--rate", "0"], /^✗ --rate 0: too small: expected number to be >0; e\.g\. --rate 50/],
@@ -189,10 +326,32 @@ const BAD = [
   [["frobnicate", "drop-1"], /^✗ unknown command 'frobnicate' \(see `flashsale --help`\)$/],
   [["create", "--file", "/nowhere/sale.json"], /^✗ --file \/nowhere\/sale\.json: cannot read it \(ENOENT\)$/],
   [["create", "--file", file("broken.json", "{ not json")], /^✗ --file .*broken\.json: not JSON/],
-  [["create", "--file", file("sale.json", JSON.stringify({ id: "f", product: { id: "f", name: "F", price: 1, currency: "EUR" }, stock_total: 0, starts_at: "2026-12-01T10:00:00Z", ends_at: "2026-12-01T11:00:00Z" }))], /^✗ .*sale\.json: stock_total: too small: expected number to be >=1$/],
+  [
+    [
+      "create",
+      "--file",
+      file(
+        "sale.json",
+        JSON.stringify({
+          id: "f",
+          product: { id: "f", name: "F", price: 1, currency: "EUR" },
+          stock_total: 0,
+          starts_at: "2026-12-01T10:00:00Z",
+          ends_at: "2026-12-01T11:00:00Z",
+        }),
+      ),
+    ],
+    /^✗ .*sale\.json: stock_total: too small: expected number to be >=1$/,
+  ],
   [["list", "--access-id", "abc"], /^✗ a Cloudflare Access service token needs both --access-id and --access-secret/],
-  [["create", "x", "--name", "A", "--price", "1", "--stock", "5", "--shards", "65"], /^✗ --shards 65: shards is a whole number from 1 to 64; e\.g\. --shards 8/],
-  [["create", "x", "--name", "A", "--price", "1", "--stock", "5", "--shards", "4", "--policy", "waitlist"], /^✗ --policy "waitlist": release_policy waitlist needs one shard/],
+  [
+    ["create", "x", "--name", "A", "--price", "1", "--stock", "5", "--shards", "65"],
+    /^✗ --shards 65: shards is a whole number from 1 to 64; e\.g\. --shards 8/,
+  ],
+  [
+    ["create", "x", "--name", "A", "--price", "1", "--stock", "5", "--shards", "4", "--policy", "waitlist"],
+    /^✗ --policy "waitlist": release_policy waitlist needs one shard/,
+  ],
 ];
 
 describe("bad arguments: one line each, exit code 2, no stack trace, nothing sent", { concurrency: 3 }, () => {
@@ -213,7 +372,17 @@ describe("bad arguments: one line each, exit code 2, no stack trace, nothing sen
   test("several bad arguments: one line for each", async () => {
     const r = await cli(withServer(["create", "x", "--stock", "-5"]));
     assert.equal(r.code, 2);
-    assert.deepEqual(r.stderr.trimEnd().split("\n").map((l) => l.split(":")[0]), ["✗ --name is required; e.g. --name \"Console X\"", "✗ --price is required; e.g. --price 49900 for 499.00 (minor units)", "✗ --stock -5"]);
+    assert.deepEqual(
+      r.stderr
+        .trimEnd()
+        .split("\n")
+        .map((l) => l.split(":")[0]),
+      [
+        '✗ --name is required; e.g. --name "Console X"',
+        "✗ --price is required; e.g. --price 49900 for 499.00 (minor units)",
+        "✗ --stock -5",
+      ],
+    );
   });
 });
 
@@ -221,7 +390,26 @@ describe("bad arguments: one line each, exit code 2, no stack trace, nothing sen
 
 describe("calls to the admin API", () => {
   test("create sends the checked config with the bearer token and prints the sale", async () => {
-    const r = await cli(withServer(["create", "drop-9", "--name", "Console X", "--price", "49900", "--stock", "100", "--starts-in", "600", "--ends-in", "7200", "--rate", "200", "--policy", "waitlist"]));
+    const r = await cli(
+      withServer([
+        "create",
+        "drop-9",
+        "--name",
+        "Console X",
+        "--price",
+        "49900",
+        "--stock",
+        "100",
+        "--starts-in",
+        "600",
+        "--ends-in",
+        "7200",
+        "--rate",
+        "200",
+        "--policy",
+        "waitlist",
+      ]),
+    );
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /✓ created/);
     assert.match(r.stdout, /sale +drop-9 \(open\)/);
@@ -237,7 +425,22 @@ describe("calls to the admin API", () => {
   });
 
   test("create warns when the Stripe account cannot take the sale's payments within a hold window, with the figures and the ways out", async () => {
-    const big = await cli(withServer(["create", "drop-big", "--name", "Sneaker", "--price", "18000", "--stock", "100000", "--hold-ttl", "600", "--ends-in", "7200"]));
+    const big = await cli(
+      withServer([
+        "create",
+        "drop-big",
+        "--name",
+        "Sneaker",
+        "--price",
+        "18000",
+        "--stock",
+        "100000",
+        "--hold-ttl",
+        "600",
+        "--ends-in",
+        "7200",
+      ]),
+    );
     assert.equal(big.code, 0, big.stderr);
     assert.match(big.stdout, /✓ created/);
     assert.match(big.stdout, /100,000 units in a 600 s hold window need 167 paid holds\/s/);
@@ -245,10 +448,28 @@ describe("calls to the admin API", () => {
     assert.match(big.stdout, /the pacer clears 20\.0 payments\/s/);
     assert.match(big.stdout, /higher limit from Stripe: 208\/s per endpoint/);
     assert.match(big.stdout, /--rate 20 admits no faster than payments clear/);
-    const json = await cli(withServer(["create", "drop-big", "--name", "Sneaker", "--price", "18000", "--stock", "100000", "--hold-ttl", "600", "--ends-in", "7200", "--json"]));
+    const json = await cli(
+      withServer([
+        "create",
+        "drop-big",
+        "--name",
+        "Sneaker",
+        "--price",
+        "18000",
+        "--stock",
+        "100000",
+        "--hold-ttl",
+        "600",
+        "--ends-in",
+        "7200",
+        "--json",
+      ]),
+    );
     assert.match(JSON.parse(json.stdout).payment_warning, /167 paid holds\/s/);
     // 100 units in 300 s: a third of a payment a second, far below 20: no warning.
-    const small = await cli(withServer(["create", "drop-9", "--name", "Console X", "--price", "49900", "--stock", "100", "--ends-in", "7200"]));
+    const small = await cli(
+      withServer(["create", "drop-9", "--name", "Console X", "--price", "49900", "--stock", "100", "--ends-in", "7200"]),
+    );
     assert.equal(small.code, 0, small.stderr);
     assert.doesNotMatch(small.stdout, /paid holds\/s/);
   });
@@ -260,7 +481,10 @@ describe("calls to the admin API", () => {
     assert.match(human.stdout, /^drop-1 +open +97\/100 left · 2 held · 1 sold +Console X/m);
     const json = await cli(withServer(["list", "--json"]));
     assert.equal(json.code, 0, json.stderr);
-    assert.deepEqual(JSON.parse(json.stdout), answer({ method: "GET", url: "/admin/sales", headers: { authorization: `Bearer ${TOKEN}` } }, {})[1]);
+    assert.deepEqual(
+      JSON.parse(json.stdout),
+      answer({ method: "GET", url: "/admin/sales", headers: { authorization: `Bearer ${TOKEN}` } }, {})[1],
+    );
   });
 
   test("pause, close --yes, restock, update and stats call their routes", async () => {
@@ -268,19 +492,39 @@ describe("calls to the admin API", () => {
       [["pause", "drop-1"], "POST", "/admin/sales/drop-1/pause", undefined, /drop-1 \(paused\)/],
       [["close", "drop-1", "--yes"], "POST", "/admin/sales/drop-1/close", undefined, /drop-1 \(closed\)/],
       [["restock", "drop-1", "20"], "POST", "/admin/sales/drop-1/restock", { qty: 20 }, /stock/],
-      [["update", "drop-1", "--rate", "200", "--max-active", "5000"], "PATCH", "/admin/sales/drop-1", { admission_rate: 200, max_active: 5000 }, /drop-1/],
+      [
+        ["update", "drop-1", "--rate", "200", "--max-active", "5000"],
+        "PATCH",
+        "/admin/sales/drop-1",
+        { admission_rate: 200, max_active: 5000 },
+        /drop-1/,
+      ],
       [["stats", "drop-1"], "GET", "/admin/sales/drop-1", undefined, /queue +5 in line · 2 waiting · 3 admitted/],
       // The shop's order events: a dead letter is shown with the command that resends it (issue 20).
-      [["stats", "drop-1"], "GET", "/admin/sales/drop-1", undefined, /shop events +3 recorded · webhook 2 delivered .* 1 DEAD \(last order\.confirmed:drop-1_o1: HTTP 503; `events resend`/],
+      [
+        ["stats", "drop-1"],
+        "GET",
+        "/admin/sales/drop-1",
+        undefined,
+        /shop events +3 recorded · webhook 2 delivered .* 1 DEAD \(last order\.confirmed:drop-1_o1: HTTP 503; `events resend`/,
+      ],
       [["events", "resend", "drop-1"], "POST", "/admin/sales/drop-1/events/resend", undefined, /1 event\(s\) back in line/],
       // The line's arrival curve and the room's calls (issue 13: operators still see the line).
-      [["stats", "drop-1"], "GET", "/admin/sales/drop-1", undefined, /line +0 before the opening · arrivals\/s \S+ \(peak 5\/s, last 1 s\) · 2 edge reports, 4 watermark reads/],
+      [
+        ["stats", "drop-1"],
+        "GET",
+        "/admin/sales/drop-1",
+        undefined,
+        /line +0 before the opening · arrivals\/s \S+ \(peak 5\/s, last 1 s\) · 2 edge reports, 4 watermark reads/,
+      ],
     ];
     for (const [args, method, path, body, printed] of /** @type {[string[], string, string, any, RegExp][]} */ (runs)) {
       const r = await cli(withServer(args));
       assert.equal(r.code, 0, `${args.join(" ")}: ${r.stderr}`);
       assert.match(r.stdout, printed);
-      const req = requestsTo(path).filter((q) => q.method === method).at(-1);
+      const req = requestsTo(path)
+        .filter((q) => q.method === method)
+        .at(-1);
       assert.ok(req, `${method} ${path} was sent`);
       assert.deepEqual(req.body, body);
     }

@@ -13,10 +13,27 @@ const sale = { id: "rh-1" };
 const hold = (n) => `rh-1_h${String(n).padStart(20, "0")}`;
 const order = (n) => ({ hold_id: hold(n), n: 1, user_id: `acct:${n}`, qty: 1, charge_id: `ch_${n}` });
 const confirmed = (n, over = {}) => ({
-  id: `order.confirmed:${hold(n).replace("_h", "_o")}`, type: "order.confirmed", version: 1, created: "2026-12-07T10:00:00.000Z",
-  data: { order_id: hold(n).replace("_h", "_o"), sale_id: "rh-1", hold_id: hold(n), user_id: `acct:${n}`, qty: 1, charge_id: `ch_${n}`, ...over },
+  id: `order.confirmed:${hold(n).replace("_h", "_o")}`,
+  type: "order.confirmed",
+  version: 1,
+  created: "2026-12-07T10:00:00.000Z",
+  data: {
+    order_id: hold(n).replace("_h", "_o"),
+    sale_id: "rh-1",
+    hold_id: hold(n),
+    user_id: `acct:${n}`,
+    qty: 1,
+    charge_id: `ch_${n}`,
+    ...over,
+  },
 });
-const refunded = (charge) => ({ id: `order.refunded:rf_${charge}`, type: "order.refunded", version: 1, created: "2026-12-07T10:00:00.000Z", data: { sale_id: "rh-1", charge_id: charge } });
+const refunded = (charge) => ({
+  id: `order.refunded:rf_${charge}`,
+  type: "order.refunded",
+  version: 1,
+  created: "2026-12-07T10:00:00.000Z",
+  data: { sale_id: "rh-1", charge_id: charge },
+});
 const stats = { events: { recorded: 3, webhook: { pending: 0, delivered: 3, dead: 0, failures: 0 } } };
 
 async function shopWith(events, copies = 1) {
@@ -24,7 +41,13 @@ async function shopWith(events, copies = 1) {
   for (const e of events) {
     const body = JSON.stringify(e);
     for (let i = 0; i < copies; i++) {
-      const res = await fake.handle(new Request("http://shop/hooks", { method: "POST", body, headers: { "flashsale-signature": await signatureHeader([SECRET], body) } }));
+      const res = await fake.handle(
+        new Request("http://shop/hooks", {
+          method: "POST",
+          body,
+          headers: { "flashsale-signature": await signatureHeader([SECRET], body) },
+        }),
+      );
       assert.equal(res.status, 200);
     }
   }
@@ -50,10 +73,19 @@ test("fails on a missing, an extra or a wrong order.confirmed, a missing order.r
   for (const [events, why] of cases) {
     const r = checkShopEvents({ mode: "fake", shop: await shopWith(events), sale, d1, stats });
     assert.equal(r.pass, false);
-    assert.ok(r.evidence.some((e) => why.test(e)), `${why}: ${JSON.stringify(r.evidence)}`);
+    assert.ok(
+      r.evidence.some((e) => why.test(e)),
+      `${why}: ${JSON.stringify(r.evidence)}`,
+    );
   }
   const waiting = { events: { recorded: 3, webhook: { pending: 1, delivered: 2, dead: 1, failures: 4 } } };
-  const r = checkShopEvents({ mode: "fake", shop: await shopWith([confirmed(1), confirmed(2), refunded("ch_9")]), sale, d1, stats: waiting });
+  const r = checkShopEvents({
+    mode: "fake",
+    shop: await shopWith([confirmed(1), confirmed(2), refunded("ch_9")]),
+    sale,
+    d1,
+    stats: waiting,
+  });
   assert.equal(r.pass, false);
   assert.ok(r.evidence.some((e) => /1 events waiting and 1 dead/.test(e)));
 });
@@ -62,5 +94,8 @@ test("--shop-webhook is off by default, fake or never, and only with a local ser
   assert.equal(parseOptions([]).opts.shopWebhook, "off");
   assert.equal(parseOptions(["--shop-webhook", "fake"]).opts.shopWebhook, "fake");
   assert.throws(() => parseOptions(["--shop-webhook", "real"]), /--shop-webhook is off, fake or never/);
-  assert.throws(() => parseOptions(["--shop-webhook", "fake", "--url", "https://x.invalid", "--admin-token", "t", "--shop-secret", "s"]), /not with --url/);
+  assert.throws(
+    () => parseOptions(["--shop-webhook", "fake", "--url", "https://x.invalid", "--admin-token", "t", "--shop-secret", "s"]),
+    /not with --url/,
+  );
 });

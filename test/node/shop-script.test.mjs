@@ -11,7 +11,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { jwtVerify } from "jose";
-import { ChallengeAnswer, HoldAnswer, OrderAnswer, PaidAnswer, QueueAnswer, SaleAnswer, SessionAnswer } from "../../domain/schemas/answers.ts";
+import {
+  ChallengeAnswer,
+  HoldAnswer,
+  OrderAnswer,
+  PaidAnswer,
+  QueueAnswer,
+  SaleAnswer,
+  SessionAnswer,
+} from "../../domain/schemas/answers.ts";
 
 const ROOT = join(import.meta.dirname, "../..");
 const SECRET = "shop-script-test-secret-0123456789abcdef";
@@ -19,13 +27,38 @@ const key = new TextEncoder().encode(SECRET);
 const at = (s) => new Date(Date.UTC(2026, 11, 1, 10, 0, s)).toISOString();
 
 const sale = (id) => ({
-  id, product: { id: "console-x", name: "Console X", price: 49900, currency: "EUR" }, status: "open", starts_at: at(0), ends_at: at(3600),
-  hold_ttl_s: 120, per_user_limit: 1, release_policy: "release", pow_difficulty: 0, identity: id.startsWith("anon") ? "anonymous" : "account",
-  network_cap: 1, lottery_s: 10, stock_total: 10, available: 10, held: 0, sold_out: false,
+  id,
+  product: { id: "console-x", name: "Console X", price: 49900, currency: "EUR" },
+  status: "open",
+  starts_at: at(0),
+  ends_at: at(3600),
+  hold_ttl_s: 120,
+  per_user_limit: 1,
+  release_policy: "release",
+  pow_difficulty: 0,
+  identity: id.startsWith("anon") ? "anonymous" : "account",
+  network_cap: 1,
+  lottery_s: 10,
+  stock_total: 10,
+  available: 10,
+  held: 0,
+  sold_out: false,
 });
 const hold = (status) => ({
-  id: "demo_h1", sale_id: "demo", status, qty: 1, amount: 49900, currency: "EUR", created_at: at(1), expires_at: at(121),
-  ended_at: status === "held" ? null : at(2), reason: null, order_id: status === "confirmed" ? "demo_o1" : null, source: "claim", refund: null, action: null,
+  id: "demo_h1",
+  sale_id: "demo",
+  status,
+  qty: 1,
+  amount: 49900,
+  currency: "EUR",
+  created_at: at(1),
+  expires_at: at(121),
+  ended_at: status === "held" ? null : at(2),
+  reason: null,
+  order_id: status === "confirmed" ? "demo_o1" : null,
+  source: "claim",
+  refund: null,
+  action: null,
 });
 
 /** Every request the fake was sent: method, path, body. */
@@ -38,22 +71,61 @@ async function answer(method, path, body) {
     if (!body?.identity) return [201, SessionAnswer.parse({ token: "anon-token", user_id: "u1", account: null, expires_at: at(86400) })];
     try {
       const { payload } = await jwtVerify(body.identity, key, { audience: "flashsale", issuer: process.env.FAKE_ISSUER || undefined });
-      return [201, SessionAnswer.parse({ token: `acct-token-${payload.sub}`, user_id: `acct:${payload.sub}`, account: payload.sub, expires_at: at(86400) })];
+      return [
+        201,
+        SessionAnswer.parse({
+          token: `acct-token-${payload.sub}`,
+          user_id: `acct:${payload.sub}`,
+          account: payload.sub,
+          expires_at: at(86400),
+        }),
+      ];
     } catch (e) {
       return [401, { error: "identity_invalid", message: String(e.message) }];
     }
   }
-  if (method === "POST" && path.endsWith("/challenge")) return [200, ChallengeAnswer.parse({ challenge: "c", nonce: "n", bits: 0, expires_at: at(120) })];
+  if (method === "POST" && path.endsWith("/challenge"))
+    return [200, ChallengeAnswer.parse({ challenge: "c", nonce: "n", bits: 0, expires_at: at(120) })];
   if (path.endsWith("/queue")) {
-    return [201, QueueAnswer.parse({
-      state: "admitted", position: 0, eta_s: 0, refresh_s: 0, opens_in_s: null, inWaitingRoom: false, waitTimeKnown: true, waitTime: 0,
-      refreshIntervalSeconds: 0, place: { bucket: 1, key: 7 }, admitted_at: at(1), ticket: "t", ticket_expires_at: at(600), pass: "p", pass_expires_at: at(121),
-    })];
+    return [
+      201,
+      QueueAnswer.parse({
+        state: "admitted",
+        position: 0,
+        eta_s: 0,
+        refresh_s: 0,
+        opens_in_s: null,
+        inWaitingRoom: false,
+        waitTimeKnown: true,
+        waitTime: 0,
+        refreshIntervalSeconds: 0,
+        place: { bucket: 1, key: 7 },
+        admitted_at: at(1),
+        ticket: "t",
+        ticket_expires_at: at(600),
+        pass: "p",
+        pass_expires_at: at(121),
+      }),
+    ];
   }
   if (path.endsWith("/claim")) return [201, HoldAnswer.parse({ hold: hold("held") })];
   if (path.endsWith("/pay")) return [200, PaidAnswer.parse({ hold: hold("confirmed"), order_id: "demo_o1" })];
   if (path.startsWith("/api/orders/")) {
-    return [200, OrderAnswer.parse({ order: { id: "demo_o1", sale_id: "demo", hold_id: "demo_h1", qty: 1, amount: 49900, currency: "EUR", charge_id: "ch_1", confirmed_at: at(2) } })];
+    return [
+      200,
+      OrderAnswer.parse({
+        order: {
+          id: "demo_o1",
+          sale_id: "demo",
+          hold_id: "demo_h1",
+          qty: 1,
+          amount: 49900,
+          currency: "EUR",
+          charge_id: "ch_1",
+          confirmed_at: at(2),
+        },
+      }),
+    ];
   }
   return [404, { error: "not_found", message: `no route ${method} ${path}` }];
 }
@@ -107,7 +179,10 @@ test("an account sale: signs in as --account with the secret (and issuer) from .
     const { payload } = await jwtVerify(sessionRequest().body.identity, key, { audience: "flashsale", issuer: "https://shop.test" });
     assert.equal(payload.sub, "alice");
     assert.ok(payload.exp - payload.iat <= 600, "a short-lived assertion");
-    assert.ok(seen.filter((r) => r.path.startsWith("/api/sales/demo/")).every((r) => r.auth === "Bearer acct-token-alice"), "every step with the account's session");
+    assert.ok(
+      seen.filter((r) => r.path.startsWith("/api/sales/demo/")).every((r) => r.auth === "Bearer acct-token-alice"),
+      "every step with the account's session",
+    );
     assert.match(out, /✓ order demo_o1 for shop account alice/);
   } finally {
     delete process.env.FAKE_ISSUER;
@@ -116,7 +191,10 @@ test("an account sale: signs in as --account with the secret (and issuer) from .
 
 test("an account sale without --account: a new account per run; SHOP_IDENTITY_SECRET in the environment wins over .dev.vars", async () => {
   const file = devVars("SHOP_IDENTITY_SECRET=not-the-shops-secret-0123456789abcdef\n");
-  const runs = [await shop(["--dev-vars", file], { SHOP_IDENTITY_SECRET: SECRET }), await shop(["--dev-vars", file], { SHOP_IDENTITY_SECRET: SECRET })];
+  const runs = [
+    await shop(["--dev-vars", file], { SHOP_IDENTITY_SECRET: SECRET }),
+    await shop(["--dev-vars", file], { SHOP_IDENTITY_SECRET: SECRET }),
+  ];
   const accounts = [];
   for (const { code, out } of runs) {
     assert.equal(code, 0, out);
@@ -137,7 +215,10 @@ test("an account sale and no shop secret anywhere: one line saying where to find
   const { code, out } = await shop(["--dev-vars", join(dir, "none")]);
   assert.equal(code, 2, out);
   assert.match(out, /✗ no SHOP_IDENTITY_SECRET .*npm start/);
-  assert.deepEqual(seen.map((r) => `${r.method} ${r.path}`), ["GET /api/sales/demo"]);
+  assert.deepEqual(
+    seen.map((r) => `${r.method} ${r.path}`),
+    ["GET /api/sales/demo"],
+  );
 });
 
 test("a wrong secret: the session is refused and the script stops there", async () => {

@@ -36,7 +36,12 @@ export const big = json({ qty: 1, payment_method: "tok_ok", pad: "x".repeat(17 *
 export async function setUpSales() {
   for (const name of ["alice", "bob", "carol", "dave", "mallory"] as const) u[name] = await session();
   const open = saleConfig();
-  for (const [id, o] of [[A, { stock_total: 5 }], [B, {}], [C, {}], [D, { starts_at: Date.now() + 3600_000, ends_at: Date.now() + 7200_000 }]] as const) {
+  for (const [id, o] of [
+    [A, { stock_total: 5 }],
+    [B, {}],
+    [C, {}],
+    [D, { starts_at: Date.now() + 3600_000, ends_at: Date.now() + 7200_000 }],
+  ] as const) {
     const res = await admin("POST", "/sales", { ...open, ...o, id });
     if (res.status !== 201) throw new Error(`create ${id}: ${res.status} ${json(res.body)}`);
   }
@@ -61,9 +66,13 @@ const tables = ["sale", "holds", "waitlist", "refunds", "outbox"] as const;
 /** Everything a write could touch: each object's tables, D1's rows, the gateway's charges. */
 async function snapshot() {
   const sales = [A, B, C, D, GHOST, NOSALE];
-  const dumps = Promise.all(sales.map((sale) => runInDurableObject(stub(sale), (_i, state) =>
-    Object.fromEntries(tables.map((t) => [t, state.storage.sql.exec(`SELECT * FROM ${t}`).toArray()])),
-  )));
+  const dumps = Promise.all(
+    sales.map((sale) =>
+      runInDurableObject(stub(sale), (_i, state) =>
+        Object.fromEntries(tables.map((t) => [t, state.storage.sql.exec(`SELECT * FROM ${t}`).toArray()])),
+      ),
+    ),
+  );
   const d1 = env.DB.batch([
     env.DB.prepare("SELECT * FROM sales WHERE id LIKE ? ORDER BY id").bind(`${P}-%`),
     env.DB.prepare("SELECT * FROM orders WHERE sale_id LIKE ? ORDER BY id").bind(`${P}-%`),
@@ -104,4 +113,9 @@ export const claimAs = (token: () => string, sale: () => string, opts: Opts = {}
   });
 // Carol is admitted to sale A, so her claims there fail only for what the case is about.
 export const carolClaims = async (opts: Opts = {}, key?: string | null) =>
-  claimAs(() => u.carol.token, () => A, { ...opts, headers: { "x-pass": await passFor(A, u.carol.token), ...opts.headers } }, key);
+  claimAs(
+    () => u.carol.token,
+    () => A,
+    { ...opts, headers: { "x-pass": await passFor(A, u.carol.token), ...opts.headers } },
+    key,
+  );

@@ -21,7 +21,12 @@ export const claimWith = (sale: string, token: string, pass?: string, headers: R
 export async function solved(sale: string, token: string, opts: { env?: Partial<Env> } = {}) {
   const ch = await challenge(sale, token, opts);
   expect(ch.status).toBe(200);
-  return { ...ch.body, solution: await solve(ch.body.nonce, ch.body.bits) } as { challenge: string; nonce: string; bits: number; solution: string };
+  return { ...ch.body, solution: await solve(ch.body.nonce, ch.body.bits) } as {
+    challenge: string;
+    nonce: string;
+    bits: number;
+    solution: string;
+  };
 }
 
 /** A refusal at the edge: the status, the error code and a message that says something. */

@@ -31,22 +31,40 @@ export type Model = {
   keys: string[][];
   refunds: Set<string>;
 };
-export type Real = { sale: string; stub: () => DurableObjectStub<import("../../durable-objects/inventory/product-inventory").ProductInventory> };
+export type Real = {
+  sale: string;
+  stub: () => DurableObjectStub<import("../../durable-objects/inventory/product-inventory").ProductInventory>;
+};
 
 export const userOf = (u: number) => `acct:model-${u}`;
 const identityOf = (m: Model, u: number) => (m.shared ? `net:model-${u >> 1}` : userOf(u));
 let keyN = 0;
 
 /** A fresh sale with its own object, and the model of it. */
-export async function setUp(p: { stock: number; policy: Model["policy"]; limit: number; shared: boolean }): Promise<{ model: Model; real: Real }> {
+export async function setUp(p: {
+  stock: number;
+  policy: Model["policy"];
+  limit: number;
+  shared: boolean;
+}): Promise<{ model: Model; real: Real }> {
   const cfg = SaleInput.parse(saleConfig({ stock_total: p.stock, release_policy: p.policy, per_user_limit: p.limit, hold_ttl_s: 3600 }));
   const stub = () => inventory(env, cfg.id);
   const r = await stub().configure(cfg);
   if (!r.ok) throw new Error(`configure: ${JSON.stringify(r)}`);
   return {
     model: {
-      policy: p.policy, limit: p.limit, shared: p.shared, stock_total: p.stock, available: p.stock, held: 0, sold: 0, withdrawn: 0,
-      paused: false, holds: [], keys: Array.from({ length: USERS }, () => []), refunds: new Set(),
+      policy: p.policy,
+      limit: p.limit,
+      shared: p.shared,
+      stock_total: p.stock,
+      available: p.stock,
+      held: 0,
+      sold: 0,
+      withdrawn: 0,
+      paused: false,
+      holds: [],
+      keys: Array.from({ length: USERS }, () => []),
+      refunds: new Set(),
     },
     real: { sale: cfg.id, stub },
   };
@@ -94,15 +112,26 @@ async function timeTravel(real: Real, move: string, left: string) {
 
 /** A payment whose outcome is unknown is left alone until a command moves its clock (PAY_GIVE_UP_S is 1 s here). */
 const parkPayment = (real: Real, id: string) =>
-  runInDurableObject(real.stub(), (_i, state) =>
-    void state.storage.sql.exec("UPDATE holds SET pay_next_at = ?1, pay_deadline = ?1 WHERE id = ?2 AND status = 'pending'", Date.now() + HOUR, id));
+  runInDurableObject(
+    real.stub(),
+    (_i, state) =>
+      void state.storage.sql.exec(
+        "UPDATE holds SET pay_next_at = ?1, pay_deadline = ?1 WHERE id = ?2 AND status = 'pending'",
+        Date.now() + HOUR,
+        id,
+      ),
+  );
 
 // ---------------------------------------------------------------- commands
 
 type Cmd = fc.AsyncCommand<Model, Real>;
 
 class Claim implements Cmd {
-  constructor(readonly user: number, readonly reuse: number | null, readonly qty: number) {}
+  constructor(
+    readonly user: number,
+    readonly reuse: number | null,
+    readonly qty: number,
+  ) {}
   check = () => true;
   async run(m: Model, real: Real) {
     const tried = m.keys[this.user]!;
@@ -134,7 +163,11 @@ class Claim implements Cmd {
 }
 
 class Pay implements Cmd {
-  constructor(readonly hold: number, readonly card: keyof typeof CARD, readonly asOther: boolean) {}
+  constructor(
+    readonly hold: number,
+    readonly card: keyof typeof CARD,
+    readonly asOther: boolean,
+  ) {}
   check = (m: Model) => m.holds.length > 0;
   async run(m: Model, real: Real) {
     const h = pick(m.holds, this.hold)!;
@@ -173,7 +206,10 @@ class Pay implements Cmd {
 }
 
 class Cancel implements Cmd {
-  constructor(readonly hold: number, readonly asOther: boolean) {}
+  constructor(
+    readonly hold: number,
+    readonly asOther: boolean,
+  ) {}
   check = (m: Model) => m.holds.length > 0;
   async run(m: Model, real: Real) {
     const h = pick(m.holds, this.hold)!;
@@ -191,7 +227,11 @@ class Cancel implements Cmd {
 class Expire implements Cmd {
   check = () => true;
   async run(m: Model, real: Real) {
-    await timeTravel(real, "UPDATE holds SET expires_at = ? WHERE status = 'held'", "SELECT COUNT(*) AS n FROM holds WHERE status = 'held' AND expires_at <= ?");
+    await timeTravel(
+      real,
+      "UPDATE holds SET expires_at = ? WHERE status = 'held'",
+      "SELECT COUNT(*) AS n FROM holds WHERE status = 'held' AND expires_at <= ?",
+    );
     for (const h of m.holds) if (h.status === "held") end(m, h, "expired");
   }
   toString = () => "expire(the clock passes every payment window)";
@@ -201,7 +241,11 @@ class Expire implements Cmd {
 class GiveUp implements Cmd {
   check = () => true;
   async run(m: Model, real: Real) {
-    await timeTravel(real, "UPDATE holds SET pay_next_at = ?1, pay_deadline = ?1 WHERE status = 'pending'", "SELECT COUNT(*) AS n FROM holds WHERE status = 'pending' AND pay_deadline <= ?");
+    await timeTravel(
+      real,
+      "UPDATE holds SET pay_next_at = ?1, pay_deadline = ?1 WHERE status = 'pending'",
+      "SELECT COUNT(*) AS n FROM holds WHERE status = 'pending' AND pay_deadline <= ?",
+    );
     for (const h of m.holds) if (h.status === "pending") end(m, h, "expired");
     // The released holds are watched for a late charge a minute later: out of this sequence's time.
   }
@@ -210,15 +254,31 @@ class GiveUp implements Cmd {
 
 /** The money of an unknown payment lands late, and the provider says so (a webhook, an alarm's re-ask). */
 class LateSuccess implements Cmd {
-  constructor(readonly hold: number, readonly again: boolean) {}
+  constructor(
+    readonly hold: number,
+    readonly again: boolean,
+  ) {}
   check = (m: Model) => m.holds.some((h) => h.late !== "none");
   async run(m: Model, real: Real) {
-    const h = pick(m.holds.filter((x) => x.late !== "none"), this.hold)!;
+    const h = pick(
+      m.holds.filter((x) => x.late !== "none"),
+      this.hold,
+    )!;
     const charge = `ch_late_${h.id}`;
     if (h.late === "unknown") {
-      await runInDurableObject(gatewaySim(env), (_i, state) => void state.storage.sql.exec(
-        `INSERT INTO charges (key, reference, amount, currency, method, status, final, charge_id, reason, calls, created_at, lands_at)
-         VALUES (?, ?, 0, 'EUR', 'tok_error', 'succeeded', 'succeeded', ?, NULL, 1, ?, ?)`, `pay_${h.id}`, h.id, charge, Date.now(), Date.now()));
+      await runInDurableObject(
+        gatewaySim(env),
+        (_i, state) =>
+          void state.storage.sql.exec(
+            `INSERT INTO charges (key, reference, amount, currency, method, status, final, charge_id, reason, calls, created_at, lands_at)
+         VALUES (?, ?, 0, 'EUR', 'tok_error', 'succeeded', 'succeeded', ?, NULL, 1, ?, ?)`,
+            `pay_${h.id}`,
+            h.id,
+            charge,
+            Date.now(),
+            Date.now(),
+          ),
+      );
       h.late = "landed";
       if (h.status === "pending") confirm(m, h);
       else m.refunds.add(charge);
@@ -227,7 +287,10 @@ class LateSuccess implements Cmd {
     // second must change nothing), through the one door every outcome takes.
     for (let i = 0; i < (this.again ? 2 : 1); i++) {
       const outcome = { status: "succeeded" as const, charge_id: charge };
-      unwrap(await real.stub().providerEvent({ id: `evt_model_${h.id}_${i}`, type: "charge.succeeded", hold: h.id, kind: "outcome", outcome }), "providerEvent");
+      unwrap(
+        await real.stub().providerEvent({ id: `evt_model_${h.id}_${i}`, type: "charge.succeeded", hold: h.id, kind: "outcome", outcome }),
+        "providerEvent",
+      );
     }
   }
   toString = () => `late_success(unknown payment#${this.hold}${this.again ? ", delivered twice" : ""})`;
@@ -270,18 +333,32 @@ class Flush implements Cmd {
 }
 
 /** A command, then the object's books against the model's (every step is checked). */
-const checked = <A extends unknown[]>(make: (...a: A) => Cmd) => (a: A): Cmd => {
-  const c = make(...a);
-  return { check: (m) => c.check(m), run: async (m, r) => {
-      await c.run(m, r);
-      await expectSame(m, r);
-    }, toString: () => c.toString() };
-};
+const checked =
+  <A extends unknown[]>(make: (...a: A) => Cmd) =>
+  (a: A): Cmd => {
+    const c = make(...a);
+    return {
+      check: (m) => c.check(m),
+      run: async (m, r) => {
+        await c.run(m, r);
+        await expectSame(m, r);
+      },
+      toString: () => c.toString(),
+    };
+  };
 
 export const commands = fc.commands(
   [
-    ...Array.from({ length: 4 }, () => fc.tuple(fc.nat(USERS - 1), fc.option(fc.nat(3), { freq: 3 }), fc.integer({ min: 1, max: 2 })).map(checked((u, k, q) => new Claim(u, k, q)))),
-    ...Array.from({ length: 3 }, () => fc.tuple(fc.nat(7), fc.constantFrom<keyof typeof CARD>("ok", "decline", "unknown", "unknown"), fc.boolean()).map(checked((h, c, o) => new Pay(h, c, o && c === "ok")))),
+    ...Array.from({ length: 4 }, () =>
+      fc
+        .tuple(fc.nat(USERS - 1), fc.option(fc.nat(3), { freq: 3 }), fc.integer({ min: 1, max: 2 }))
+        .map(checked((u, k, q) => new Claim(u, k, q))),
+    ),
+    ...Array.from({ length: 3 }, () =>
+      fc
+        .tuple(fc.nat(7), fc.constantFrom<keyof typeof CARD>("ok", "decline", "unknown", "unknown"), fc.boolean())
+        .map(checked((h, c, o) => new Pay(h, c, o && c === "ok"))),
+    ),
     fc.tuple(fc.nat(7), fc.boolean()).map(checked((h, o) => new Cancel(h, o))),
     fc.constant([] as []).map(checked(() => new Expire())),
     fc.constant([] as []).map(checked(() => new GiveUp())),
@@ -303,7 +380,11 @@ export async function expectSame(m: Model, real: Real) {
     return {
       row: sql.exec<Record<string, number>>("SELECT stock_total, available, held, sold, withdrawn FROM sale").one(),
       holds: sql.exec<{ id: string; status: string; qty: number }>("SELECT id, status, qty FROM holds ORDER BY id").toArray(),
-      refunds: sql.exec<{ charge_id: string }>("SELECT charge_id FROM refunds").toArray().map((r) => r.charge_id).sort(),
+      refunds: sql
+        .exec<{ charge_id: string }>("SELECT charge_id FROM refunds")
+        .toArray()
+        .map((r) => r.charge_id)
+        .sort(),
     };
   });
   const { stock_total, available, held, sold, withdrawn } = m;
@@ -322,7 +403,11 @@ export async function expectD1(m: Model, real: Real) {
   for (let i = 0; ; i++) {
     // A refund the simulated provider was slow to answer waits out its backoff: the time moves on
     // for this object's refunds alone (the clock is shared by the lanes running beside this one).
-    if (i > 0) await runInDurableObject(real.stub(), (_i, state) => void state.storage.sql.exec("UPDATE refunds SET next_at = 0 WHERE status = 'pending'"));
+    if (i > 0)
+      await runInDurableObject(
+        real.stub(),
+        (_i, state) => void state.storage.sql.exec("UPDATE refunds SET next_at = 0 WHERE status = 'pending'"),
+      );
     await runDurableObjectAlarm(real.stub());
     const s = await real.stub().stats();
     if (s.outbox.backlog === 0 && s.refunds.pending === 0) break;
@@ -334,7 +419,13 @@ export async function expectD1(m: Model, real: Real) {
     env.DB.prepare("SELECT hold_id, 0 AS qty, charge_id FROM refunds WHERE sale_id = ? ORDER BY charge_id").bind(real.sale),
   ]);
   const paid = m.holds.filter((h) => h.status === "confirmed").sort((a, b) => (a.id < b.id ? -1 : 1));
-  expect(orders!.results.map((o) => [o.hold_id, o.qty]), "D1's orders").toEqual(paid.map((h) => [h.id, h.qty]));
+  expect(
+    orders!.results.map((o) => [o.hold_id, o.qty]),
+    "D1's orders",
+  ).toEqual(paid.map((h) => [h.id, h.qty]));
   for (const o of orders!.results) expect(o.charge_id.length).toBeGreaterThan(0);
-  expect(refunds!.results.map((r) => r.charge_id), "D1's refunds").toEqual([...m.refunds].sort());
+  expect(
+    refunds!.results.map((r) => r.charge_id),
+    "D1's refunds",
+  ).toEqual([...m.refunds].sort());
 }

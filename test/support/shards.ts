@@ -46,7 +46,8 @@ export function sumIdentity(all: Awaited<ReturnType<typeof shardStats>>) {
     const f = s.shard!;
     units += st.available + st.held + st.sold + st.withdrawn;
     inTransit += f.given - f.received;
-    if (st.stock_total !== f.base - f.given + f.received || st.available + st.held + st.sold + st.withdrawn !== st.stock_total) unbalanced.push(f.shard);
+    if (st.stock_total !== f.base - f.given + f.received || st.available + st.held + st.sold + st.withdrawn !== st.stock_total)
+      unbalanced.push(f.shard);
   }
   return { total: units + inTransit, units, inTransit, unbalanced };
 }
@@ -84,7 +85,10 @@ export async function everyAlarmUntil(sale: string, n: number, done: () => Promi
   const end = Date.now() + ms;
   while (!(await done())) {
     if (Date.now() > end) throw new Error("condition not reached in time");
-    await toEarliestAlarm(sale, Array.from({ length: n }, (_, i) => i));
+    await toEarliestAlarm(
+      sale,
+      Array.from({ length: n }, (_, i) => i),
+    );
     await Promise.all(Array.from({ length: n }, (_, i) => runDurableObjectAlarm(shard(sale, i))));
     forgetSale(sale);
     await sleep(50);

@@ -7,7 +7,9 @@ import { api } from "./worker";
  * `identity: "anonymous"`), for the given `account`, or anonymous with `account: null`
  * (from `ip`, when the test cares which network it was made from).
  */
-export async function session(opts: { account?: string | null; ip?: string } = {}): Promise<{ token: string; user: string; account: string | null }> {
+export async function session(
+  opts: { account?: string | null; ip?: string } = {},
+): Promise<{ token: string; user: string; account: string | null }> {
   const account = opts.account === null ? null : (opts.account ?? newAccount());
   const headers = opts.ip ? { "cf-connecting-ip": opts.ip } : undefined;
   const res = await api.session({ ...(account ? { identity: await assertion(account) } : {}), headers });

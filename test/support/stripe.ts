@@ -12,7 +12,15 @@ import { call, stub } from "./worker";
 const FAKE = "http://stripe.test";
 
 export type FakeEvent = { id: string; type: string; hold: string; payload: string; header: string };
-export type FakeCharge = { key: string; reference: string; status: string; charge_id: string; amount: number; calls: number; refund_id: string | null };
+export type FakeCharge = {
+  key: string;
+  reference: string;
+  status: string;
+  charge_id: string;
+  amount: number;
+  calls: number;
+  refund_id: string | null;
+};
 
 export async function events(hold: string, type?: string): Promise<FakeEvent[]> {
   const all = (await (await fetch(`${FAKE}/_fake/events?hold=${encodeURIComponent(hold)}`)).json()) as FakeEvent[];
@@ -33,7 +41,11 @@ export async function authenticate(intent: string, result: "succeeded" | "failed
 
 /** A request to the fake's Stripe API as someone else than the Worker would make it (the dashboard, a second confirm). */
 export const stripeApi = (path: string, form: Record<string, string>) =>
-  fetch(`${FAKE}${path}`, { method: "POST", body: new URLSearchParams(form), headers: { "content-type": "application/x-www-form-urlencoded" } });
+  fetch(`${FAKE}${path}`, {
+    method: "POST",
+    body: new URLSearchParams(form),
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+  });
 
 /** Delivers an event to the Worker as Stripe would (or with another signature header). */
 export const deliver = (ev: Pick<FakeEvent, "payload" | "header">, header = ev.header) =>
@@ -49,4 +61,7 @@ export const holdRow = (sale: string, id: string) =>
 /** Every row of the object's tables a webhook could write (for "nothing was written"). */
 export const objectState = (sale: string) =>
   runInDurableObject(stub(sale), (_i, state) =>
-    Object.fromEntries(["sale", "holds", "refunds", "outbox", "provider_events"].map((t) => [t, state.storage.sql.exec(`SELECT * FROM ${t}`).toArray()])));
+    Object.fromEntries(
+      ["sale", "holds", "refunds", "outbox", "provider_events"].map((t) => [t, state.storage.sql.exec(`SELECT * FROM ${t}`).toArray()]),
+    ),
+  );

@@ -13,7 +13,11 @@ type Kind = "session" | "challenge" | "ticket" | "pass";
 /** A token as the server would sign it, but with whatever claims, secret and expiry we like. */
 export function forge(kind: Kind, claims: Record<string, unknown>, opts: { secret?: string; expIn?: number } = {}) {
   const now = nowS();
-  return sign({ iat: now - 5, exp: now + (opts.expIn ?? 600), aud: `flashsale:${kind}`, ...claims }, opts.secret ?? env.TOKEN_SECRET, "HS256");
+  return sign(
+    { iat: now - 5, exp: now + (opts.expIn ?? 600), aud: `flashsale:${kind}`, ...claims },
+    opts.secret ?? env.TOKEN_SECRET,
+    "HS256",
+  );
 }
 
 /** The same signature over edited claims (what a shopper editing their token would send). */

@@ -22,7 +22,11 @@ type InIsolate = { env: Partial<Env> };
 const inIsolate: Transport<InIsolate> = async (method, path, { headers, body, env: overrides }) => {
   headers["cf-connecting-ip"] ??= randomIp();
   const ctx = createExecutionContext();
-  const res = await worker.fetch(new Request(`http://flashsale.test${path}`, { method, headers, body }), overrides ? { ...env, ...overrides } : env, ctx);
+  const res = await worker.fetch(
+    new Request(`http://flashsale.test${path}`, { method, headers, body }),
+    overrides ? { ...env, ...overrides } : env,
+    ctx,
+  );
   const text = await res.text();
   await waitOnExecutionContext(ctx);
   return { status: res.status, headers: res.headers, text };
@@ -87,11 +91,15 @@ export async function untilDue(sale: string, done: () => Promise<boolean>, ms = 
 }
 
 export async function d1Orders(sale: string) {
-  const { results } = await env.DB.prepare("SELECT * FROM orders WHERE sale_id = ? ORDER BY id").bind(sale).all<{ id: string; hold_id: string; charge_id: string; qty: number; amount: number }>();
+  const { results } = await env.DB.prepare("SELECT * FROM orders WHERE sale_id = ? ORDER BY id")
+    .bind(sale)
+    .all<{ id: string; hold_id: string; charge_id: string; qty: number; amount: number }>();
   return results;
 }
 
 export async function d1Refunds(sale: string) {
-  const { results } = await env.DB.prepare("SELECT * FROM refunds WHERE sale_id = ?").bind(sale).all<{ id: string; hold_id: string; charge_id: string }>();
+  const { results } = await env.DB.prepare("SELECT * FROM refunds WHERE sale_id = ?")
+    .bind(sale)
+    .all<{ id: string; hold_id: string; charge_id: string }>();
   return results;
 }

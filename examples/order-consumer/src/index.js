@@ -37,7 +37,9 @@ export default {
     const url = new URL(request.url);
     if (url.pathname !== "/events") return new Response("not found", { status: 404 });
     await env.SHOP_DB.prepare(SCHEMA).run();
-    const { results } = await env.SHOP_DB.prepare("SELECT id, type, order_id, deliveries, body FROM shop_events WHERE sale_id = ? ORDER BY received_at")
+    const { results } = await env.SHOP_DB.prepare(
+      "SELECT id, type, order_id, deliveries, body FROM shop_events WHERE sale_id = ? ORDER BY received_at",
+    )
       .bind(url.searchParams.get("sale"))
       .all();
     return Response.json({ events: results.map((r) => ({ ...JSON.parse(r.body), deliveries: r.deliveries })) });

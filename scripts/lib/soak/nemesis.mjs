@@ -42,12 +42,27 @@ export async function runNemesis(plan, { server, admin, sale, stripe, log }) {
         break;
       case "gateway":
         if (stripe) {
-          stripe.fake.setRates(n.heavy
-            ? { decline: 0.05, timeout: 0.1, error: 0.1, error_after: 0.05, ratelimit: 0.1, three_ds: 0.1, slow: 0.05 }
-            : { decline: 0.05, timeout: 0.03, error: 0.03, error_after: 0.02, ratelimit: 0.05, three_ds: 0.05, slow: 0.02 });
+          stripe.fake.setRates(
+            n.heavy
+              ? { decline: 0.05, timeout: 0.1, error: 0.1, error_after: 0.05, ratelimit: 0.1, three_ds: 0.1, slow: 0.05 }
+              : { decline: 0.05, timeout: 0.03, error: 0.03, error_after: 0.02, ratelimit: 0.05, three_ds: 0.05, slow: 0.02 },
+          );
           note("gateway", `fake Stripe: 5xx, 5xx after the charge, timeouts, 429s, slow charges, 3-D Secure${n.heavy ? " (heavy)" : ""}`);
         } else {
-          await ok(() => admin.faults({ gateway: { latency_ms: 40, decline_rate: 0.05, timeout_rate: n.heavy ? 0.25 : 0.08, late_success_rate: 0.5, late_ms: 2000, duplicate_rate: n.heavy ? 0.1 : 0.03 } }), "gateway");
+          await ok(
+            () =>
+              admin.faults({
+                gateway: {
+                  latency_ms: 40,
+                  decline_rate: 0.05,
+                  timeout_rate: n.heavy ? 0.25 : 0.08,
+                  late_success_rate: 0.5,
+                  late_ms: 2000,
+                  duplicate_rate: n.heavy ? 0.1 : 0.03,
+                },
+              }),
+            "gateway",
+          );
           note("gateway", `simulated: timeouts, late successes, duplicate deliveries${n.heavy ? " (heavy)" : ""}`);
         }
         break;

@@ -24,7 +24,7 @@ export function prng(seed) {
  */
 export const REGRESSIONS = [
   { seed: 330000, why: "kill -9 on 8 shards: shoppers who gave up on the dead server left units unsold (demand that left, not a refusal)" },
-  { seed: 330018, why: "a restart, then the admin's restock answered 503 \"worker restarted mid-request\": an operator retries it" },
+  { seed: 330018, why: 'a restart, then the admin\'s restock answered 503 "worker restarted mid-request": an operator retries it' },
 ];
 
 /** The faults a run may draw (each at most once, at a time into the crowd's burst). */
@@ -41,7 +41,11 @@ export function drawPlan(seed) {
   const stock = r.int(Math.max(4, shards * 2), 30);
   const shoppers = stock * r.int(2, 4);
   const plan = {
-    seed, stock, shards, policy, shoppers,
+    seed,
+    stock,
+    shards,
+    policy,
+    shoppers,
     identity: r.pick(["account", "anonymous"]),
     gateway: r.chance(0.35) ? "stripe-fake" : "simulated",
     // One unit per shopper: the rehearsal's greedy-shopper check (a claim after buying must not
@@ -65,4 +69,5 @@ export function drawPlan(seed) {
 /** One line: what a plan is. */
 export const describePlan = (p) =>
   `stock ${p.stock}, ${p.shards} shard${p.shards > 1 ? "s" : ""}, ${p.policy}, ${p.identity}, limit ${p.perUserLimit}, ${p.gateway}, ${p.shoppers} shoppers; nemesis: ${
-    p.nemesis.map((n) => `${n.what}${n.what === "gateway" ? (n.heavy ? "(heavy)" : "") : `@${n.at}ms`}`).join(" ") || "none"}`;
+    p.nemesis.map((n) => `${n.what}${n.what === "gateway" ? (n.heavy ? "(heavy)" : "") : `@${n.at}ms`}`).join(" ") || "none"
+  }`;

@@ -20,10 +20,34 @@ const USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) flashsale-soak/1.0";
 /** The rehearsal's options for a plan (its parser fills in every default). */
 function optionsFor(plan) {
   const args = [
-    "--shoppers", String(plan.shoppers), "--stock", String(plan.stock), "--shards", String(plan.shards), "--policy", plan.policy,
-    "--identity", plan.identity, "--gateway", plan.gateway, "--per-user-limit", String(plan.perUserLimit),
-    "--arrival-s", "3", "--open-after-s", "1", "--hold-ttl-s", "4", "--pow", "4", "--think-ms", "300", "--concurrency", "32",
-    "--settle-timeout-s", "90",
+    "--shoppers",
+    String(plan.shoppers),
+    "--stock",
+    String(plan.stock),
+    "--shards",
+    String(plan.shards),
+    "--policy",
+    plan.policy,
+    "--identity",
+    plan.identity,
+    "--gateway",
+    plan.gateway,
+    "--per-user-limit",
+    String(plan.perUserLimit),
+    "--arrival-s",
+    "3",
+    "--open-after-s",
+    "1",
+    "--hold-ttl-s",
+    "4",
+    "--pow",
+    "4",
+    "--think-ms",
+    "300",
+    "--concurrency",
+    "32",
+    "--settle-timeout-s",
+    "90",
   ];
   const parsed = parseOptions(args);
   if (!parsed.opts) throw new Error(`soak: the rehearsal refused its options ${args.join(" ")}`);
@@ -40,19 +64,34 @@ export async function startServer(kind, { root, port, mutation, log }) {
   let stripe = null;
   let gatewayVars = {};
   if (kind === "stripe-fake") {
-    stripe = await serveStripeFake({ timeoutMs: PAY.PAY_TIMEOUT_MS + 1000, webhooks: { duplicate: 0.3, forged: 0.1, late: 0.2, lateMs: 2000, jitterMs: 600 } });
-    gatewayVars = { GATEWAY: "stripe", STRIPE_API_BASE: stripe.base, STRIPE_SECRET_KEY: `sk_test_${now().toString(36)}soak`, STRIPE_WEBHOOK_SECRET: stripe.secret };
+    stripe = await serveStripeFake({
+      timeoutMs: PAY.PAY_TIMEOUT_MS + 1000,
+      webhooks: { duplicate: 0.3, forged: 0.1, late: 0.2, lateMs: 2000, jitterMs: 600 },
+    });
+    gatewayVars = {
+      GATEWAY: "stripe",
+      STRIPE_API_BASE: stripe.base,
+      STRIPE_SECRET_KEY: `sk_test_${now().toString(36)}soak`,
+      STRIPE_WEBHOOK_SECRET: stripe.secret,
+    };
   }
   const server = await startLocal({
-    cwd: root, port, log,
+    cwd: root,
+    port,
+    log,
     vars: {
-      ALLOW_FAULTS: "true", LOG_LEVEL: "warn", ...(mutation && { MUTATION: mutation }),
-      ...Object.fromEntries(Object.entries(PAY).map(([k, v]) => [k, String(v)])), ...gatewayVars,
+      ALLOW_FAULTS: "true",
+      LOG_LEVEL: "warn",
+      ...(mutation && { MUTATION: mutation }),
+      ...Object.fromEntries(Object.entries(PAY).map(([k, v]) => [k, String(v)])),
+      ...gatewayVars,
     },
   });
   stripe?.setTarget(`${server.base}/api/webhooks/stripe`);
   return {
-    server, stripe, failed: false,
+    server,
+    stripe,
+    failed: false,
     /** Stops it; its state dir and log are kept if a run on it failed. */
     async stop() {
       await stripe?.stop().catch(() => {});
@@ -79,13 +118,24 @@ export async function runPlan(plan, { host, log }) {
     else if ((await admin.faults({ gateway: {} })).status !== 200) throw new Error("POST /admin/faults refused: ALLOW_FAULTS is off");
 
     const t0 = now() + 1000;
-    const input = saleConfig({
-      id: `soak-${plan.seed}-${now().toString(36)}`,
-      product: { id: "soak-widget", name: "Soak widget", price: 2990, currency: "EUR" },
-      stock_total: plan.stock, starts_at: new Date(t0 + opts.openAfterS * 1000).toISOString(), ends_at: new Date(t0 + 3600_000).toISOString(),
-      hold_ttl_s: opts.holdTtlS, per_user_limit: opts.perUserLimit, release_policy: opts.policy, admission_rate: opts.admissionRate,
-      max_active: opts.maxActive, pow_difficulty: opts.pow, identity: opts.identity, ...(plan.shards > 1 && { shards: plan.shards }),
-    });
+    const input = saleConfig(
+      {
+        id: `soak-${plan.seed}-${now().toString(36)}`,
+        product: { id: "soak-widget", name: "Soak widget", price: 2990, currency: "EUR" },
+        stock_total: plan.stock,
+        starts_at: new Date(t0 + opts.openAfterS * 1000).toISOString(),
+        ends_at: new Date(t0 + 3600_000).toISOString(),
+        hold_ttl_s: opts.holdTtlS,
+        per_user_limit: opts.perUserLimit,
+        release_policy: opts.policy,
+        admission_rate: opts.admissionRate,
+        max_active: opts.maxActive,
+        pow_difficulty: opts.pow,
+        identity: opts.identity,
+        ...(plan.shards > 1 && { shards: plan.shards }),
+      },
+      { now: t0 },
+    );
     const created = await admin.createSale(input);
     if (created.status !== 201) throw new Error(`POST /admin/sales answered ${created.status} ${JSON.stringify(created.body)}`);
     const sale = { ...input, starts_at_ms: Date.parse(input.starts_at) };
@@ -107,10 +157,13 @@ export async function runPlan(plan, { host, log }) {
     const settling = { note: "", seen: new Set() };
     const watch = watchSale({ admin, ctx, pool, note: () => settling.note });
     // Its failure is the run's, once the crowd is home (never an unhandled rejection meanwhile).
-    const nemesis = runNemesis(plan, { server, admin, sale, stripe, log }).then((fired) => ({ fired }), (error) => ({ error }));
+    const nemesis = runNemesis(plan, { server, admin, sale, stripe, log }).then(
+      (fired) => ({ fired }),
+      (error) => ({ error }),
+    );
     const { shoppers } = await runCrowd(ctx, { server, saleCreatedAt: now() });
     const n = await nemesis;
-    if (n.error) throw n.error;
+    if ("error" in n) throw n.error;
     const { fired } = n;
     await comeBacks(ctx, shoppers, admin);
     const quiet = await settle(ctx, admin, settling);
@@ -118,15 +171,29 @@ export async function runPlan(plan, { host, log }) {
 
     const evidence = await gatherEvidence(ctx, shoppers, admin, server, quiet);
     const checks = checkInvariants({
-      ...evidence, peak: watch.poll.peak, shoppers, sale, settled: quiet.settled, errors: ctx.errors, errorSamples: ctx.errorSamples,
-      refusals: ctx.refusals, admittedBound: { admitted: 0, rate: 1, elapsedS: 1, bound: 1 },
-    }).filter((c) => !/^admission within rate/.test(c.name)) // the pause stops the clock the bound assumes
+      ...evidence,
+      peak: watch.poll.peak,
+      shoppers,
+      sale,
+      settled: quiet.settled,
+      errors: ctx.errors,
+      errorSamples: ctx.errorSamples,
+      refusals: ctx.refusals,
+      admittedBound: { admitted: 0, rate: 1, elapsedS: 1, bound: 1 },
+    })
+      .filter((c) => !/^admission within rate/.test(c.name)) // the pause stops the clock the bound assumes
       .map((c) => lostAnswers(c, ctx, shoppers, evidence.stats));
     checks.push(noServerErrors(ctx));
     if (!quiet.settled) checks.push({ name: "settled", pass: false, detail: `still pending: ${settling.note}`, evidence: [], more: 0 });
     if (stripe) {
       const w = stripe.deliveries;
-      checks.push({ name: "forged webhooks refused", pass: w.forged_accepted === 0, detail: `${w.forged_refused}/${w.forged_sent} refused; ${w.duplicates} sent twice, ${w.late} late`, evidence: [], more: 0 });
+      checks.push({
+        name: "forged webhooks refused",
+        pass: w.forged_accepted === 0,
+        detail: `${w.forged_refused}/${w.forged_sent} refused; ${w.duplicates} sent twice, ${w.late} late`,
+        evidence: [],
+        more: 0,
+      });
     }
     result = { ...result, pass: checks.every((c) => c.pass !== false), checks, fired };
   } catch (e) {
@@ -145,7 +212,9 @@ export async function runPlan(plan, { host, log }) {
  * hold, or of a state, that the engine does not have is not. Only those evidence lines are kept.
  */
 function lostAnswers(c, ctx, shoppers, stats) {
-  const dropped = Object.entries(ctx.errors).filter(([k]) => k.split(" ")[1] === "0").reduce((n, [, v]) => n + v, 0);
+  const dropped = Object.entries(ctx.errors)
+    .filter(([k]) => k.split(" ")[1] === "0")
+    .reduce((n, [, v]) => n + v, 0);
   if (!dropped || c.pass !== false) return c;
   if (/^sells out/.test(c.name)) {
     // Shoppers who gave up on a dead server are demand that left: the units they would have
@@ -154,14 +223,23 @@ function lostAnswers(c, ctx, shoppers, stats) {
     const toldSoldOut = shoppers.filter((sh) => sh.holds.length === 0 && /^sold_out/.test(sh.outcome ?? "")).length;
     const left = stats.stock.available;
     const pass = toldSoldOut === 0 && gaveUp >= left;
-    return { ...c, pass, detail: `${c.detail}; ${gaveUp} shoppers gave up after ${dropped} dropped connections, ${toldSoldOut} were told sold out` };
+    return {
+      ...c,
+      pass,
+      detail: `${c.detail}; ${gaveUp} shoppers gave up after ${dropped} dropped connections, ${toldSoldOut} were told sold out`,
+    };
   }
   if (!/^admin stats agree/.test(c.name)) return c;
   const real = c.evidence.filter((e) => {
     const m = /^the engine has (\d+) holds, shoppers were given (\d+)$/.exec(e) ?? /^\w+: engine (\d+), shoppers' view (\d+)$/.exec(e);
     return !m || Number(m[1]) < Number(m[2]);
   });
-  return { ...c, pass: real.length === 0, evidence: real, detail: `${c.detail}; ${dropped} answers lost with dropped connections: the engine may know more than shoppers were told` };
+  return {
+    ...c,
+    pass: real.length === 0,
+    evidence: real,
+    detail: `${c.detail}; ${dropped} answers lost with dropped connections: the engine may know more than shoppers were told`,
+  };
 }
 
 /** The soak's bar: no 5xx at all but 503s (documented: "unavailable, retry"); dropped connections are a kill's. */
@@ -171,7 +249,10 @@ function noServerErrors(ctx) {
     return s >= 500 && s !== 503;
   });
   return {
-    name: "no 5xx but the documented 503s", pass: bad.length === 0, detail: bad.length ? `${bad.length} kinds` : "none",
-    evidence: bad.map(([k, n]) => `${n}× ${k}${ctx.errorSamples[k] ? `: "${ctx.errorSamples[k]}"` : ""}`), more: 0,
+    name: "no 5xx but the documented 503s",
+    pass: bad.length === 0,
+    detail: bad.length ? `${bad.length} kinds` : "none",
+    evidence: bad.map(([k, n]) => `${n}× ${k}${ctx.errorSamples[k] ? `: "${ctx.errorSamples[k]}"` : ""}`),
+    more: 0,
   };
 }

@@ -63,7 +63,12 @@ export async function verifyAccess(token: string, cfg: AccessConfig): Promise<Ac
     accessKeys.set(cfg.issuer, keys);
   }
   try {
-    const { payload } = await jwtVerify(token, keys, { issuer: cfg.issuer, audience: cfg.aud, algorithms: ["RS256"], currentDate: new Date(now()) });
+    const { payload } = await jwtVerify(token, keys, {
+      issuer: cfg.issuer,
+      audience: cfg.aud,
+      algorithms: ["RS256"],
+      currentDate: new Date(now()),
+    });
     return { ok: true, payload };
   } catch (e) {
     const code = (e as { code?: string }).code ?? "";

@@ -70,14 +70,20 @@ async function checkToken(c: Context<AppEnv>, next: () => Promise<void>) {
     token: c.env.ADMIN_TOKEN,
     noAuthenticationHeader: { message: { error: "unauthorized", message: "admin routes need `Authorization: Bearer <ADMIN_TOKEN>`" } },
     invalidToken: { message: { error: "unauthorized", message: "the admin token is wrong" } },
-    invalidAuthenticationHeader: { message: { error: "invalid_request", message: "the Authorization header is malformed: `Bearer <ADMIN_TOKEN>`" } },
+    invalidAuthenticationHeader: {
+      message: { error: "invalid_request", message: "the Authorization header is malformed: `Bearer <ADMIN_TOKEN>`" },
+    },
   });
   return auth(c as unknown as Context, next);
 }
 
 async function checkAccess(c: Context<AppEnv>, access: AccessConfig, next: () => Promise<void>) {
   const jwt = c.req.header(ACCESS_HEADER);
-  if (!jwt) throw new ApiError("unauthorized", "admin routes are behind Cloudflare Access: this request did not come through it (no Cf-Access-Jwt-Assertion)");
+  if (!jwt)
+    throw new ApiError(
+      "unauthorized",
+      "admin routes are behind Cloudflare Access: this request did not come through it (no Cf-Access-Jwt-Assertion)",
+    );
   const v = await verifyAccess(jwt, access);
   if (!v.ok) {
     if ("unavailable" in v) {

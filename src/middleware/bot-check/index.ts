@@ -15,7 +15,8 @@ import { ApiError } from "../../lib/api-error";
 const userAgents = new LruMap<string, boolean>(10_000);
 register("user-agents", () => userAgents.clear());
 
-const AUTOMATION = /curl|wget|python-requests|python-urllib|aiohttp|httpx|go-http-client|okhttp|java\/|libwww|scrapy|headlesschrome|phantomjs|selenium|puppeteer|playwright|node-fetch|undici|axios|\bbot\b|spider|crawler/i;
+const AUTOMATION =
+  /curl|wget|python-requests|python-urllib|aiohttp|httpx|go-http-client|okhttp|java\/|libwww|scrapy|headlesschrome|phantomjs|selenium|puppeteer|playwright|node-fetch|undici|axios|\bbot\b|spider|crawler/i;
 
 export function isAutomationUa(ua: string | undefined): boolean {
   if (!ua || ua.trim() === "") return true;

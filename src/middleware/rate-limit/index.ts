@@ -14,7 +14,12 @@ export const clientNetwork = (c: Context<AppEnv>) => networkOf(c.req.header("cf-
 
 export function rateLimited(binding: Limiter, who: string): ApiError {
   const s = PERIOD_S[binding];
-  return new ApiError("rate_limited", `too many requests from this ${who}: retry after ${s} s`, { retry_after_s: s }, { "retry-after": String(s) });
+  return new ApiError(
+    "rate_limited",
+    `too many requests from this ${who}: retry after ${s} s`,
+    { retry_after_s: s },
+    { "retry-after": String(s) },
+  );
 }
 
 /**
