@@ -153,7 +153,8 @@ describe("delivery", () => {
     await eventually(() => webhooksDone(sale));
     const got = await received(sale);
     expect(got.events.map((e) => e.id)).toEqual([`order.confirmed:${order}`]);
-    expect(got.attempts).toBe(2);
+    // Tried again after the restart (at least once more: a try the busy machine let time out is tried again too).
+    expect(got.attempts).toBeGreaterThanOrEqual(2);
   });
 
   it("never holds up claims or the D1 flush while the shop does not answer", async () => {
