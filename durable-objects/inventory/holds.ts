@@ -6,8 +6,17 @@ import type { SaleConfig } from "../../domain/schemas/sale";
 import { addColumns, type Step } from "../migrations";
 import { countBy, iso, type Host, type Scheduled } from "./host";
 import { Meta } from "./meta";
-import { queueView } from "./pay-queue";
 import { noSale, type Sale } from "./sale";
+
+/** A hold row with its payment's turn at the provider (pay-queue.ts: the pacer's slot, kept with its hold). */
+export type Paced = HoldRow & { pay_slot?: number | null; pay_gap?: number | null };
+
+/** Where a queued payment stands, for the hold's view: its place in the account's line and when its turn comes. */
+export function queueView(h: Paced, now: number): { position: number; eta: string } | null {
+  if (h.status !== "pending" || h.pay_attempts !== 0 || h.pay_slot == null) return null;
+  const gap = Math.max(1, h.pay_gap ?? 1);
+  return { position: Math.max(1, Math.ceil((h.pay_slot - now) / gap)), eta: iso(Math.max(now, h.pay_slot)) };
+}
 
 /**
  * `holds` is the ledger: one row per hold, ever. Partial indexes keep the alarm's look-ups (next

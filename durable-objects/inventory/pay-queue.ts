@@ -2,9 +2,9 @@ import { now as clockNow } from "../../domain/clock";
 import type { Settings } from "../../domain/config";
 import type { PaymentGateway } from "../payments/gateway";
 import type { Slot, SlotKind } from "../payment-pacer";
-import type { HoldRow } from "./holds";
+import type { HoldRow, Paced } from "./holds";
 import { addColumns, type Step } from "../migrations";
-import { iso, type Host } from "./host";
+import type { Host } from "./host";
 import { Meta } from "./meta";
 
 /**
@@ -14,18 +14,8 @@ import { Meta } from "./meta";
  */
 export const PAY_QUEUE_DDL: Step[] = [addColumns("holds", { pay_slot: "INTEGER", pay_gap: "INTEGER" })];
 
-/** A hold row with its turn (the columns above). */
-export type Paced = HoldRow & { pay_slot?: number | null; pay_gap?: number | null };
-
 /** A queued payment's hold is the shopper's until this long after its turn (and after a refusal at its turn). */
 export const TURN_GRACE_MS = 60_000;
-
-/** Where a queued payment stands, for the hold's view: its place in the account's line and when its turn comes. */
-export function queueView(h: Paced, now: number): { position: number; eta: string } | null {
-  if (h.status !== "pending" || h.pay_attempts !== 0 || h.pay_slot == null) return null;
-  const gap = Math.max(1, h.pay_gap ?? 1);
-  return { position: Math.max(1, Math.ceil((h.pay_slot - now) / gap)), eta: iso(Math.max(now, h.pay_slot)) };
-}
 
 export interface Pacer {
   grant(kind: SlotKind): Promise<Slot>;
