@@ -15,7 +15,9 @@ const run = (cmd, args, opts = {}) =>
   });
 
 const t0 = now();
-const node = run(process.execPath, ["--import", "tsx", "--test", "--test-concurrency=4", "test/node/*.test.mjs"], { capture: true });
+const node = run(process.execPath, ["--import", "tsx", "--test", "--test-concurrency=4", "--test-timeout=120000", "test/node/*.test.mjs"], {
+  capture: true,
+});
 const vitest = await run(process.execPath, ["node_modules/vitest/vitest.mjs", "run", ...process.argv.slice(2)]);
 const tVitest = (now() - t0) / 1000;
 const nodeTests = await node;

@@ -1,6 +1,6 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { HoldRow } from "../durable-objects/inventory/holds";
 import { gatewaySim } from "../domain/objects";
 import { now } from "./support/clock";
@@ -393,25 +393,34 @@ describe("a mixed payment run", () => {
     expect(s.outbox.backlog).toBe(0);
     expect(s.stock!.sold).toBeGreaterThan(0);
 
-    const orders = await expectOneOrderPerConfirmedHold(sale);
-    const refunds = await d1Refunds(sale);
-    const orderCharges = new Set(orders.map((o) => o.charge_id));
-    const refundCharges = new Set(refunds.map((r) => r.charge_id));
-    const charges = (await ledger()).filter((e) => rows.has(e.reference));
-    // One charge per hold that was paid, keyed by the hold.
-    expect(new Set(charges.map((c) => c.reference)).size).toBe(charges.length);
-    for (const c of charges) {
-      if (c.status === "succeeded") {
-        // Exactly one of: an order, or a recorded refund.
-        expect(orderCharges.has(c.charge_id) !== refundCharges.has(c.charge_id)).toBe(true);
-        if (refundCharges.has(c.charge_id)) expect(c.refund_id).not.toBeNull();
-      } else {
-        expect(c.status).toBe("declined");
-        expect(orderCharges.has(c.charge_id) || refundCharges.has(c.charge_id)).toBe(false);
-      }
-    }
-    for (const o of orders) expect(charges.some((c) => c.charge_id === o.charge_id && c.status === "succeeded")).toBe(true);
-    for (const r of refunds) expect(rows.get(r.hold_id)!.status).not.toBe("confirmed");
-    console.log(`mixed run: ${withHold.length} holds, ${s.stock!.sold} sold, ${s.holds.declined} declined, ${refunds.length} refunded`);
+    // A late success the simulator delivers after the books settled (its own alarm, GATEWAY_LATE_MS
+    // later) makes a refund owed, then a D1 row: the ledger is checked once that has happened.
+    await vi.waitFor(
+      async () => {
+        const orders = await expectOneOrderPerConfirmedHold(sale);
+        const refunds = await d1Refunds(sale);
+        const orderCharges = new Set(orders.map((o) => o.charge_id));
+        const refundCharges = new Set(refunds.map((r) => r.charge_id));
+        const charges = (await ledger()).filter((e) => rows.has(e.reference));
+        // One charge per hold that was paid, keyed by the hold.
+        expect(new Set(charges.map((c) => c.reference)).size).toBe(charges.length);
+        for (const c of charges) {
+          if (c.status === "succeeded") {
+            // Exactly one of: an order, or a recorded refund.
+            expect(orderCharges.has(c.charge_id) !== refundCharges.has(c.charge_id)).toBe(true);
+            if (refundCharges.has(c.charge_id)) expect(c.refund_id).not.toBeNull();
+          } else {
+            expect(c.status).toBe("declined");
+            expect(orderCharges.has(c.charge_id) || refundCharges.has(c.charge_id)).toBe(false);
+          }
+        }
+        for (const o of orders) expect(charges.some((c) => c.charge_id === o.charge_id && c.status === "succeeded")).toBe(true);
+        for (const r of refunds) expect(rows.get(r.hold_id)!.status).not.toBe("confirmed");
+      },
+      { timeout: 15_000, interval: 250 },
+    );
+    console.log(
+      `mixed run: ${withHold.length} holds, ${s.stock!.sold} sold, ${s.holds.declined} declined, ${(await d1Refunds(sale)).length} refunded`,
+    );
   });
 });
