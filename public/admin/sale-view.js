@@ -38,8 +38,8 @@ function renderPaymentRate(s, pacing) {
   const warning = paymentWarning(args);
   box.hidden = false;
   box.classList.toggle("over", Boolean(warning));
-  box.dataset.figure = "payment_rate";
-  box.dataset.value = need.over ? "over" : "ok";
+  // Derived here, not an API field (data-figure marks those): whether the pacer can clear the sale.
+  box.dataset.paymentRate = need.over ? "over" : "ok";
   box.textContent =
     warning ??
     `payments: ${need.paid_holds_per_s.toFixed(1)} paid holds/s needed (stock ÷ hold window), ${need.endpoint_rps.toFixed(1)} requests/s per Stripe endpoint; ` +
