@@ -95,7 +95,9 @@ describe("payment pacing", () => {
     const p = await pacer();
     const before = (await p.stats()).granted.payment;
     const list = await holders(sales, 14);
-    expect(new Set(list.map((x) => x.hold.id.split("_h")[0])).size).toBe(3); // three product objects
+    // Three product objects as a rule (the sharded sale's seven shoppers are homed on both shards,
+    // but for 1 draw in 64 that puts them all on one): at least the two sales' objects.
+    expect(new Set(list.map((x) => x.hold.id.split("_h")[0])).size).toBeGreaterThanOrEqual(2);
 
     const answers = await Promise.all(list.map((x) => pay(x.hold.id, x.token, "pm_ok")));
     for (const a of answers) expect([200, 202]).toContain(a.status);
