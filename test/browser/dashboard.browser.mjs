@@ -258,15 +258,18 @@ async function run() {
   assert.equal(s.queue.max_active, 500);
 
   const stockBefore = s.stock.stock_total;
-  await page.fill("#restock-qty", "5");
+  // A turn carries a unit, and the crowd's places are still in line (told sold out, they left):
+  // the restock is one unit for each of them, so the late shopper below is reached at once.
+  const RESTOCK = opts.shoppers;
+  await page.fill("#restock-qty", String(RESTOCK));
   await page.click("#restock-submit");
   await page.waitForSelector("#confirm[open]");
-  assert.match(await page.locator("#confirm-title").innerText(), new RegExp(`Add 5 units to ${id}\\?`));
+  assert.match(await page.locator("#confirm-title").innerText(), new RegExp(`Add ${RESTOCK} units to ${id}\\?`));
   await shot(page, "dash-05-confirm-restock");
   await page.click("#confirm-ok");
-  await page.waitForFunction(() => document.getElementById("toast").textContent.startsWith("Added 5 units"));
+  await page.waitForFunction((n) => document.getElementById("toast").textContent.startsWith(`Added ${n} units`), RESTOCK);
   s = (await admin.stats(id)).body;
-  assert.equal(s.stock.stock_total, stockBefore + 5);
+  assert.equal(s.stock.stock_total, stockBefore + RESTOCK);
   assert.ok(s.stock.available >= 5);
 
   // A shopper with a pass, ready to claim the new units; then the operator pauses from the page.
