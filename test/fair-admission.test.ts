@@ -1,6 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { room } from "../domain/objects";
+import { advanceClock, advanceClockTo, now } from "./support/clock";
 import { roomStats } from "./support/edge";
 import { createSale } from "./support/sales";
 import { idemKey, session } from "./support/shoppers";
@@ -13,7 +14,7 @@ import { api, ops, sleep, stats } from "./support/worker";
  * come back the line is told `sold_out`, until units return.
  */
 type Shopper = { token: string; ticket: string; place: { bucket: number; key: number }; answer: any };
-const soon = (ms: number) => new Date(Date.now() + ms).toISOString();
+const soon = (ms: number) => new Date(now() + ms).toISOString(); // on the one clock, which these tests move
 
 async function join(sale: string): Promise<Shopper> {
   const s = await session();
@@ -51,7 +52,7 @@ describe("a turn carries a unit", () => {
     const line: Shopper[] = [];
     for (let i = 0; i < 10; i++) {
       line.push(await join(sale));
-      await sleep(120);
+      advanceClock(120); // the next arrival bucket (100 ms on the one clock)
     }
     expect([...line].sort(inLine)).toEqual(line);
     // Odd places poll every 200 ms (a bot's pace, under the per-session limit), even ones every 2 s (a page told to wait).
@@ -96,9 +97,9 @@ describe("a turn carries a unit", () => {
   it("an expired pass hands its unit to the next shopper, and so does a hold that ends unpaid", async () => {
     const sale = await createSale({ stock_total: 1, pass_ttl_s: 5, admit_per_unit: 1 });
     const a = await join(sale);
-    await sleep(120);
+    advanceClock(120); // the next arrival bucket (100 ms on the one clock)
     const b = await join(sale);
-    await sleep(120);
+    advanceClock(120); // the next arrival bucket (100 ms on the one clock)
     const c = await join(sale);
     await pollUntil(sale, a, (x) => x.state === "admitted");
     // A walks away: B waits while A's unit is kept…
@@ -122,7 +123,7 @@ describe("a turn carries a unit", () => {
   it("nobody is admitted to a sold-out sale; those waiting are told sold_out once no unit can come back, and admitted again when units do", async () => {
     const sale = await createSale({ stock_total: 2, admit_per_unit: 1 });
     const first = [await join(sale), await join(sale)];
-    await sleep(120);
+    advanceClock(120); // the next arrival bucket (100 ms on the one clock)
     const later = [await join(sale), await join(sale), await join(sale)];
     for (const s of first) {
       await pollUntil(sale, s, (x) => x.state === "admitted");
@@ -161,7 +162,7 @@ describe("a turn carries a unit", () => {
     const line: Shopper[] = [];
     for (let i = 0; i < 7; i++) {
       line.push(await join(sale));
-      await sleep(110);
+      advanceClock(110); // the next arrival bucket (100 ms on the one clock)
     }
     const holds = [];
     for (const s of line.slice(0, 4)) {
@@ -215,13 +216,13 @@ describe("a turn carries a unit", () => {
 
 describe("the lottery window", () => {
   it("arrivals in the first lottery_s seconds after the opening join the pre-queue's draw; later ones are first come, first served", async () => {
-    const opens = Date.now() - 200;
+    const opens = now() - 200;
     const sale = await createSale({ starts_at: new Date(opens).toISOString(), lottery_s: 2, stock_total: 10, admit_per_unit: 1 });
     const early = await join(sale);
     expect(early.place.bucket).toBe(0);
     expect(early.answer).toMatchObject({ state: "waiting", position: null, draw_at: new Date(opens + 2000).toISOString() });
     expect((await room(env, sale).watermark()).draw_at).toBe(opens + 2000);
-    await sleep(Math.max(0, opens + 2100 - Date.now()));
+    advanceClockTo(opens + 2100); // past the lottery window, on the one clock
     const late = await join(sale);
     expect(late.place.bucket).toBeGreaterThan(20);
     expect(late.answer.draw_at).toBeNull();
