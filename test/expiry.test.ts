@@ -165,8 +165,36 @@ describe("hold expiry by policy", () => {
     const byUser = new Map(holds.map((h) => [h.user_id, h]));
     const created = users.map((u) => byUser.get(u)!.created_at as number);
     expect([...created].sort((x, y) => x - y)).toEqual(created);
-    // E is still waiting and has no hold.
-    expect((await claim(sale, e.token)).body).toMatchObject({ waitlisted: true, position: 1 });
+    // E has no hold, and none can come back now (all sold, nothing held): the final answer.
+    expect((await claim(sale, e.token)).body).toMatchObject({ error: "sold_out", available: 0, held: 0 });
+  });
+
+  it("waitlist: once no unit can come back, a claim is told sold out for good and leaves the list; a restock goes to those still on it", async () => {
+    const sale = await createSale({ stock_total: 1, hold_ttl_s: 300, release_policy: "waitlist" });
+    const [a, b, c, d] = await Promise.all([session(), session(), session(), session()]);
+    await Promise.all([a, b, c, d].map((x) => passFor(sale, x.token)));
+    const ha = await heldBy(sale, a.token);
+    // While A's unit may come back, B and C wait for it.
+    expect((await claim(sale, b.token)).body).toMatchObject({ waitlisted: true, position: 1 });
+    expect((await claim(sale, c.token)).body).toMatchObject({ waitlisted: true, position: 2 });
+    expect((await pay(ha.id, a.token)).status).toBe(200);
+
+    // Sold, nothing held: B asking again is told so, for good, not "waitlisted" without end.
+    const told = await claim(sale, b.token);
+    expect(told.status).toBe(409);
+    expect(told.body).toMatchObject({ error: "sold_out", message: "sold out", available: 0, held: 0 });
+    // A newcomer does not join a list nothing can reach either.
+    expect((await claim(sale, d.token)).body).toMatchObject({ error: "sold_out", held: 0 });
+    let s = await expectStockInvariant(sale, expect);
+    expect(s.waitlist).toMatchObject({ waiting: 1, offered: 0 }); // C, who has not asked since
+
+    // Units come back (a restock): the list moves again, to C first.
+    expect((await admin("POST", `/sales/${sale}/restock`, { qty: 1 })).status).toBe(200);
+    const hc = await offerFor(sale, c.token);
+    expect(hc.qty).toBe(1);
+    s = await expectStockInvariant(sale, expect);
+    expect(s.stock).toMatchObject({ available: 0, held: 1, sold: 1 });
+    expect(s.waitlist).toMatchObject({ waiting: 0, offered: 1 });
   });
 
   it("waitlist: a shopper whose offer lapsed is told the truth when claiming again", async () => {

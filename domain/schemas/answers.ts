@@ -69,7 +69,7 @@ export type QueueAnswer = z.infer<typeof QueueAnswer>;
 export const HoldAnswer = z.strictObject({ hold: HoldView }).meta({ id: "HoldAnswer" });
 export const HoldsAnswer = z.strictObject({ holds: z.array(HoldView).describe("newest first, at most 20") }).meta({ id: "HoldsAnswer" });
 
-/** `202` to a claim on a waitlist sale that is sold out. */
+/** `202` to a claim on a waitlist sale that is sold out while units may still come back (held or paying); else a final 409 `sold_out`. */
 export const WaitlistedAnswer = z
   .strictObject({ waitlisted: z.literal(true), position: z.number().int().positive(), message: z.string() })
   .meta({ id: "WaitlistedAnswer" });

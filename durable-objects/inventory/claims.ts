@@ -39,7 +39,7 @@ export interface ClaimsHost extends Host {
   served: { claims: number; batches: number };
   sale: Pick<Sale, "row" | "config" | "take" | "forget" | "cachedId">;
   holds: Pick<Holds, "mine" | "insert" | "view">;
-  waitlist: Pick<Waitlist, "waiting" | "join">;
+  waitlist: Pick<Waitlist, "waiting" | "join" | "leave">;
   turns: Pick<Turns, "used" | "use">;
 }
 
@@ -201,6 +201,13 @@ export class Claims {
     }
 
     if (cfg.release_policy === "waitlist") {
+      // Nothing held or paying and too little left: no unit can come back to the list, so the
+      // answer is the final "sold out" (and the shopper leaves the list) rather than a wait
+      // without end. A restock offers its units to those still on it.
+      if (stock.available < qty && stock.held === 0) {
+        this.waitlist.leave(user);
+        return soldOut(stock, qty, cfg.release_policy)!;
+      }
       if (this.waitlist.waiting() > 0 || stock.available < qty) {
         return ok({ kind: "waitlisted", position: this.waitlist.join(user, identity, qty, now) });
       }

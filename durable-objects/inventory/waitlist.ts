@@ -67,6 +67,11 @@ export class Waitlist {
       .one().n;
   }
 
+  /** Takes a waiting shopper off the list (told no unit can come back); an offered place stays. */
+  leave(user: string): void {
+    this.sql.exec("DELETE FROM waitlist WHERE user_id = ? AND status = 'waiting'", user);
+  }
+
   /** Free units go to the next waiting shoppers, each with a fresh window (inside the caller's transaction). */
   offer(now: number): void {
     for (;;) {
