@@ -228,28 +228,35 @@ describe("max_active", () => {
   });
 });
 
-/** Issue 13's bound: joins are edge work; the room hears from each isolate about once a second. */
+/**
+ * Issue 13's bound: joins are edge work; the room hears from each isolate about once a second.
+ * Each wave of a hundred joins is a second later on the one clock (moved, not waited for), so a
+ * thousand joins span more seconds than the machine takes; the bound counts the clock's seconds
+ * (a held-back tail is handed over on a real-time timer, and real time is within them).
+ */
 describe("room calls", () => {
-  it("5,000 joins reach the room in O(isolates × seconds) calls, and every one is counted", async () => {
+  it("1,000 joins in ten waves a second apart reach the room in O(isolates × seconds) calls, and every one is counted", async () => {
     const slow = { env: { COUNTER_FLUSH_MS: "1000", EDGE_CACHE_MS: "1000" } };
     const sale = await createSale({ admission_rate: 1 });
-    const shoppers = await Promise.all(Array.from({ length: 5000 }, () => session()));
+    const shoppers = await Promise.all(Array.from({ length: 1000 }, () => session()));
     await room(env, sale).watermark(); // the room exists and is warm
     const before = (await roomStats(sale)).served;
-    const t0 = Date.now();
+    const t0 = now();
     const answers = [];
-    for (let i = 0; i < shoppers.length; i += 500) {
-      answers.push(...(await Promise.all(shoppers.slice(i, i + 500).map((s) => api.join(sale, s.token, {}, slow)))));
+    for (let i = 0; i < shoppers.length; i += 100) {
+      answers.push(...(await Promise.all(shoppers.slice(i, i + 100).map((s) => api.join(sale, s.token, {}, slow)))));
+      advanceClock(1000);
     }
-    const seconds = (Date.now() - t0) / 1000;
+    const seconds = Math.ceil((now() - t0) / 1000);
     for (const a of answers) expect(a.status).toBe(201);
     const after = (await roomStats(sale)).served;
-    const calls = after.reports - before.reports + (after.watermarks - before.watermarks);
-    console.log(
-      `5,000 joins in ${seconds.toFixed(1)} s: ${after.reports - before.reports} reports, ${after.watermarks - before.watermarks} watermark reads`,
-    );
+    const reports = after.reports - before.reports;
+    const reads = after.watermarks - before.watermarks;
+    console.log(`1,000 joins over ${seconds} s of the clock: ${reports} reports, ${reads} watermark reads`);
     // One isolate here: a report and a watermark read per second, plus the tail and the first read.
-    expect(calls).toBeLessThanOrEqual(2 * Math.ceil(seconds) + 4);
-    expect((await roomStats(sale)).in_line).toBe(5000);
-  }, 90_000); // 5,000 sessions and joins on one workerd: the bound is on the room's calls, not on time
+    expect(reports + reads).toBeLessThanOrEqual(2 * seconds + 4);
+    // Batched, not held back: each wave's first join hands over what came before it.
+    expect(reports).toBeGreaterThanOrEqual(10);
+    expect((await roomStats(sale)).in_line).toBe(1000);
+  });
 });
