@@ -16,13 +16,14 @@ let frozenAt: number | null = null;
 export const now = (): number => frozenAt ?? Date.now() + shiftMs;
 
 /**
- * Tests only: moves the clock `ms` ahead of the platform's (0 puts it back). Refused unless the
+ * Tests only: sets the clock `ms` ahead of the platform's; it only grows (the objects' alarms and
+ * expiries were set on it, and test files share a runtime, so it never goes back). Refused unless the
  * deployment is local, like every other local convenience (domain/config.ts): a deployed Worker
  * never calls it, and could not move its clock if it did.
  */
 export function shiftClock(env: { DEPLOYMENT?: string }, ms: number): void {
   if (env.DEPLOYMENT !== "local") throw new Error('the clock is moved only in local tests (DEPLOYMENT = "local")');
-  if (!Number.isFinite(ms) || ms < 0) throw new Error(`the clock only moves forward: ${ms}`);
+  if (!Number.isFinite(ms) || ms < shiftMs) throw new Error(`the clock only moves forward: ${ms} ms < ${shiftMs} ms`);
   if (frozenAt !== null) frozenAt += ms - shiftMs;
   shiftMs = ms;
 }

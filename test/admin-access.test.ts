@@ -2,6 +2,7 @@ import { env } from "cloudflare:workers";
 import { exportJWK, generateKeyPair, importJWK, SignJWT, type JWK } from "jose";
 import { describe, expect, it } from "vitest";
 import { expectRefused } from "./support/edge";
+import { nowS } from "./support/tokens";
 import { createSale } from "./support/sales";
 import { call, ops, randomIp } from "./support/worker";
 
@@ -27,8 +28,8 @@ async function accessToken(o: Signed = {}): Promise<string> {
     .setIssuer(o.iss ?? ISSUER)
     .setAudience(o.aud ?? [AUD])
     .setSubject("7335d417-61da-459d-899c-0a01c76a2f94")
-    .setIssuedAt()
-    .setExpirationTime(o.exp ?? "10m")
+    .setIssuedAt(nowS())
+    .setExpirationTime(o.exp ?? nowS() + 600)
     .sign(key);
 }
 
@@ -70,7 +71,7 @@ describe("admin routes behind Cloudflare Access", () => {
 
   const other = async () => (await generateKeyPair("RS256", { extractable: true })).privateKey;
   const bad: [string, () => Promise<string>, RegExp][] = [
-    ["expired", () => accessToken({ exp: Math.floor(Date.now() / 1000) - 60 }), /expired/],
+    ["expired", () => accessToken({ exp: nowS() - 60 }), /expired/],
     ["for another application (aud)", () => accessToken({ aud: ["another-app-aud"] }), /not for this application/],
     ["from another team (iss)", () => accessToken({ iss: "https://evil.cloudflareaccess.com" }), /not for this application/],
     [

@@ -13,15 +13,16 @@ beforeAll(setUpSales);
 describe("admin routes refuse bad input without writing", () => {
   const t0 = Date.now();
   const createWith = (o: Record<string, unknown>) => () => admin("POST", "/sales", saleConfig({ id: GHOST, ...o }));
+  // Bodies and paths that name the world's sales are made when the case runs: its ids are set in beforeAll.
   const createRaw =
-    (raw: string, type = "application/json") =>
+    (raw: () => string, type = "application/json") =>
     () =>
-      call("POST", "/admin/sales", { token: env.ADMIN_TOKEN, ...withJson(raw, type) });
+      call("POST", "/admin/sales", { token: env.ADMIN_TOKEN, ...withJson(raw(), type) });
   const { id: _drop, ...noId } = saleConfig();
   const adminRaw =
-    (method: string, path: string, raw: string, type = "application/json") =>
+    (method: string, path: () => string, raw: string, type = "application/json") =>
     () =>
-      call(method, `/admin${path}`, { token: env.ADMIN_TOKEN, ...withJson(raw, type) });
+      call(method, `/admin${path()}`, { token: env.ADMIN_TOKEN, ...withJson(raw, type) });
   const MAX_DATE = 8.64e15; // the last instant a JS Date can hold
 
   const cases: Case[] = [
@@ -64,10 +65,30 @@ describe("admin routes refuse bad input without writing", () => {
     c("id missing", 400, "invalid_request", () => admin("POST", "/sales", noId)),
     c("same id as a live sale, other config", 409, "conflict", () => admin("POST", "/sales", saleConfig({ id: A, stock_total: 99 }))),
     // body shape
-    c("body is an array", 400, "invalid_request", createRaw(json([saleConfig({ id: GHOST })]))),
-    c("body is malformed JSON", 400, "invalid_request", createRaw('{"id":')),
-    c("body sent as text/plain", 415, "unsupported_media_type", createRaw(json(saleConfig({ id: GHOST })), "text/plain")),
-    c("body oversized", 413, "payload_too_large", createRaw(json(saleConfig({ id: GHOST, pad: "x".repeat(17 * 1024) })))),
+    c(
+      "body is an array",
+      400,
+      "invalid_request",
+      createRaw(() => json([saleConfig({ id: GHOST })])),
+    ),
+    c(
+      "body is malformed JSON",
+      400,
+      "invalid_request",
+      createRaw(() => '{"id":'),
+    ),
+    c(
+      "body sent as text/plain",
+      415,
+      "unsupported_media_type",
+      createRaw(() => json(saleConfig({ id: GHOST })), "text/plain"),
+    ),
+    c(
+      "body oversized",
+      413,
+      "payload_too_large",
+      createRaw(() => json(saleConfig({ id: GHOST, pad: "x".repeat(17 * 1024) }))),
+    ),
     // GET /admin/sales/:id
     c("stats of an unknown sale", 404, "not_found", () => admin("GET", `/sales/${NOSALE}`)),
     c("stats with a malformed id", 400, "invalid_request", () => admin("GET", "/sales/NOPE")),
@@ -84,8 +105,18 @@ describe("admin routes refuse bad input without writing", () => {
     c("PATCH a valid field plus an unknown one", 400, "invalid_request", () =>
       admin("PATCH", `/sales/${A}`, { hold_ttl_s: 60, colour: "red" }),
     ),
-    c("PATCH malformed JSON", 400, "invalid_request", adminRaw("PATCH", `/sales/${A}`, "{hold_ttl_s: 60}")),
-    c("PATCH sent as text/plain", 415, "unsupported_media_type", adminRaw("PATCH", `/sales/${A}`, json({ hold_ttl_s: 60 }), "text/plain")),
+    c(
+      "PATCH malformed JSON",
+      400,
+      "invalid_request",
+      adminRaw("PATCH", () => `/sales/${A}`, "{hold_ttl_s: 60}"),
+    ),
+    c(
+      "PATCH sent as text/plain",
+      415,
+      "unsupported_media_type",
+      adminRaw("PATCH", () => `/sales/${A}`, json({ hold_ttl_s: 60 }), "text/plain"),
+    ),
     c("PATCH an unknown sale", 404, "not_found", () => admin("PATCH", `/sales/${NOSALE}`, { hold_ttl_s: 60 })),
     c("PATCH a malformed sale id", 400, "invalid_request", () => admin("PATCH", "/sales/NOPE", { hold_ttl_s: 60 })),
     // restock
@@ -94,8 +125,18 @@ describe("admin routes refuse bad input without writing", () => {
     ),
     c("restock without qty", 400, "invalid_request", () => admin("POST", `/sales/${A}/restock`, {})),
     c("restock with an unknown field", 400, "invalid_request", () => admin("POST", `/sales/${A}/restock`, { qty: 1, price: 0 })),
-    c("restock malformed JSON", 400, "invalid_request", adminRaw("POST", `/sales/${A}/restock`, "{qty:1}")),
-    c("restock sent as text/plain", 415, "unsupported_media_type", adminRaw("POST", `/sales/${A}/restock`, json({ qty: 1 }), "text/plain")),
+    c(
+      "restock malformed JSON",
+      400,
+      "invalid_request",
+      adminRaw("POST", () => `/sales/${A}/restock`, "{qty:1}"),
+    ),
+    c(
+      "restock sent as text/plain",
+      415,
+      "unsupported_media_type",
+      adminRaw("POST", () => `/sales/${A}/restock`, json({ qty: 1 }), "text/plain"),
+    ),
     c("restock an unknown sale", 404, "not_found", () => admin("POST", `/sales/${NOSALE}/restock`, { qty: 1 })),
     // state switches and reconcile
     ...(["pause", "resume", "close", "reconcile"] as const).flatMap((a) => [

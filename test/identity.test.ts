@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import { advanceClock, now } from "./support/clock";
 import { expectRefused, roomStats } from "./support/edge";
 import { assertion, newAccount } from "./support/identity";
+import { nowS } from "./support/tokens";
 import { createSale } from "./support/sales";
 import { anonymousSession, claim, idemKey, passFor, session } from "./support/shoppers";
 import { api, call, stats } from "./support/worker";
@@ -27,8 +28,8 @@ async function shopKeys(algs: ("RS256" | "ES256")[]) {
       .setProtectedHeader({ alg: p.alg, kid: p.kid })
       .setSubject(sub)
       .setAudience(over.audience ?? "flashsale")
-      .setIssuedAt()
-      .setExpirationTime("5m")
+      .setIssuedAt(nowS())
+      .setExpirationTime(nowS() + 300)
       .sign(p.privateKey);
   return { url, pairs, publish, sign, env: { SHOP_JWKS_URL: url } };
 }

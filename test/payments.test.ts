@@ -379,7 +379,9 @@ describe("a mixed payment run", () => {
         continue;
       }
       // A decline never confirms; a success never declines (it may only be compensated).
-      if (r.method === "tok_decline" || r.method === "tok_timeout") expect(h.status).toBe("declined");
+      // (An outcome that came too late on a busy machine, 202, may find the window over: expired.)
+      if (r.method === "tok_decline" || r.method === "tok_timeout")
+        expect(r.payStatus === 202 ? ["declined", "expired"] : ["declined"]).toContain(h.status);
       else expect(["confirmed", "expired"]).toContain(h.status);
       if (r.payStatus === 200) expect(h.status).toBe("confirmed");
       if (r.payStatus === 402) expect(h.status).toBe("declined");

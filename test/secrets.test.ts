@@ -2,6 +2,7 @@ import { env } from "cloudflare:workers";
 import { sign } from "hono/jwt";
 import { afterAll, beforeAll, describe, expect, it, vi, type MockInstance } from "vitest";
 import { secretProblem } from "../domain/secrets";
+import { nowS } from "./support/tokens";
 import { createSale } from "./support/sales";
 import { call } from "./support/worker";
 
@@ -21,7 +22,7 @@ const adminGet = (token: string, overrides: Partial<Env> = {}) =>
 
 /** A session token signed with `secret`, as a forger who knows it would make one. */
 const forged = (secret: string) => {
-  const now = Math.floor(Date.now() / 1000);
+  const now = nowS();
   return sign({ sub: "u-forged", iat: now, exp: now + 600, aud: "flashsale:session" }, secret, "HS256");
 };
 

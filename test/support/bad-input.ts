@@ -1,10 +1,12 @@
 // The world the bad-input tests (test/bad-input.*.test.ts) send their bad requests into: sales in
 // every state, shoppers with a live hold, a cancelled one and a paid order, and the proof that a
-// refused request changed nothing anywhere. Each test file builds its own (storage is per file).
+// refused request changed nothing anywhere. Each test file builds its own, with fresh ids: files
+// share a runtime, and another file may have moved the clock past this world's holds.
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { expect } from "vitest";
 import { ERRORS } from "../../domain/result";
+import { now } from "./clock";
 import { saleConfig, saleId } from "./sales";
 import { heldBy, idemKey, passFor, pay, session } from "./shoppers";
 import { admin, call, ledger, stats, stub, until } from "./worker";
@@ -14,12 +16,12 @@ export type Opts = NonNullable<Parameters<typeof call>[2]>;
 
 // Every sale here starts with "bad-", so D1 rows and gateway charges of other files are ignored.
 const P = "bad";
-export const A = saleId(P); // open, stock 5: alice holds 1, dave cancelled 1
-export const B = saleId(P); // open: alice bought 1 (confirmed order)
-export const C = saleId(P); // closed
-export const D = saleId(P); // scheduled (starts in an hour)
-export const GHOST = saleId(P); // never created: every refused POST /admin/sales uses this id
-export const NOSALE = saleId(P); // never created either: the "unknown sale" of well-formed ids
+export let A = ""; // open, stock 5: alice holds 1, dave cancelled 1
+export let B = ""; // open: alice bought 1 (confirmed order)
+export let C = ""; // closed
+export let D = ""; // scheduled (starts in an hour)
+export let GHOST = ""; // never created: every refused POST /admin/sales uses this id
+export let NOSALE = ""; // never created either: the "unknown sale" of well-formed ids
 
 export const u = {} as Record<"alice" | "bob" | "carol" | "dave" | "mallory", { token: string; user: string }>;
 export let holdA = ""; // alice's live hold in A
@@ -34,13 +36,14 @@ export const big = json({ qty: 1, payment_method: "tok_ok", pad: "x".repeat(17 *
 
 /** Builds the world above (run it in `beforeAll`). */
 export async function setUpSales() {
+  [A, B, C, D, GHOST, NOSALE] = [saleId(P), saleId(P), saleId(P), saleId(P), saleId(P), saleId(P)];
   for (const name of ["alice", "bob", "carol", "dave", "mallory"] as const) u[name] = await session();
   const open = saleConfig();
   for (const [id, o] of [
     [A, { stock_total: 5 }],
     [B, {}],
     [C, {}],
-    [D, { starts_at: Date.now() + 3600_000, ends_at: Date.now() + 7200_000 }],
+    [D, { starts_at: now() + 3600_000, ends_at: now() + 7200_000 }],
   ] as const) {
     const res = await admin("POST", "/sales", { ...open, ...o, id });
     if (res.status !== 201) throw new Error(`create ${id}: ${res.status} ${json(res.body)}`);

@@ -1,10 +1,11 @@
 import { env } from "cloudflare:workers";
 import { SignJWT } from "jose";
+import { nowS } from "./tokens";
 
 /**
  * The shop's side of account sales, as tests play it: an identity assertion for `account`,
  * signed with the shop's shared secret (SHOP_IDENTITY_SECRET, random per run) for the audience
- * the Worker expects, valid for ten minutes unless told otherwise.
+ * the Worker expects, valid for ten minutes unless told otherwise (on the one clock).
  */
 export function assertion(
   account: string,
@@ -14,8 +15,8 @@ export function assertion(
     .setProtectedHeader({ alg: opts.alg ?? "HS256" })
     .setSubject(account)
     .setAudience(opts.audience ?? "flashsale")
-    .setIssuedAt()
-    .setExpirationTime(opts.expiresIn ?? "10m");
+    .setIssuedAt(nowS())
+    .setExpirationTime(opts.expiresIn ?? nowS() + 600);
   if (opts.issuer) jwt = jwt.setIssuer(opts.issuer);
   return jwt.sign(new TextEncoder().encode(opts.secret ?? env.SHOP_IDENTITY_SECRET));
 }
