@@ -118,13 +118,14 @@ const eventsWorld = {
 };
 
 /** The fake Stripe (scripts/lib/stripe-fake.mjs, also the rehearsal's): `timeout` answers after the client gave up. */
-// Unlimited unless a test sets its limits (`POST /_fake/limits`: the pacing tests set the sandbox's
-// 25/s while they run, alone): the gateway tests run several files at once.
+// Unlimited for the gateway tests, which run several files at once; the pacer's tests have their
+// own at http://stripe-paced.test with the sandbox's limits (25/s), so both run at the same time.
 const stripe = createStripeFake({
   webhookSecret: STRIPE_BINDINGS.STRIPE_WEBHOOK_SECRET,
   timeoutMs: 600,
   rateLimit: { account: 0, endpoint: 0 },
 });
+const stripePaced = createStripeFake({ webhookSecret: STRIPE_BINDINGS.STRIPE_WEBHOOK_SECRET, timeoutMs: 600 });
 
 /**
  * The outside world, faked with its faults: Turnstile's siteverify answers by the token it is
@@ -157,6 +158,7 @@ async function shopKeySet(request: Request, url: URL): Promise<Response> {
 async function outside(request: Request): Promise<Response> {
   const url = new URL(request.url);
   if (url.host === "stripe.test") return stripe.handle(request);
+  if (url.host === "stripe-paced.test") return stripePaced.handle(request);
   if (url.host === "shop.test") return shopKeySet(request, url);
   if (url.host === "shop-hooks.test") return shopHooks.handle(request);
   if (url.host === ACCESS_TEAM && url.pathname === "/cdn-cgi/access/certs") {
@@ -218,22 +220,21 @@ export default defineConfig(async () => {
       sequence: { groupOrder: run.groupOrder },
     },
   });
-  // Each worker is one workerd running one test file at a time. Most files mostly wait (alarms,
+  // Each worker is one workerd running its files one after another. Most files mostly wait (alarms,
   // payment timeouts, the line's ticks, the edge cache), so several run at once and their waits
   // overlap: vitest's own default (cores − 1) ran them one by one on a 2-core machine. The load
-  // files (hundreds to thousands of concurrent requests, and timings measured while they run)
-  // keep the machine to themselves: they run afterwards, one at a time.
-  const parallel = { maxWorkers: Math.max(3, availableParallelism()), groupOrder: 0 };
-  const alone = { maxWorkers: 1, groupOrder: 1 };
-  // The Stripe tests talk to the fake Stripe in this (Node) process with a 250 ms client timeout
-  // (PAY_TIMEOUT_MS): they run last, one file at a time, so a busy machine does not turn a slow
-  // fake into an unknown outcome.
-  const last = { maxWorkers: 1, groupOrder: 2 };
+  // files (hundreds to thousands of concurrent requests, the model test's thousand sequences) run
+  // one at a time beside them, on a runtime of their own; none of them measures time.
+  const parallel = { maxWorkers: Math.max(4, availableParallelism()), groupOrder: 0 };
+  // The Stripe tests talk to a fake Stripe in this (Node) process with a 250 ms client timeout
+  // (PAY_TIMEOUT_MS): they run after the rest, so a busy machine does not turn a slow fake into an
+  // unknown outcome. The pacer's tests (their own fake, with the sandbox's limits) run beside them.
+  const last = { maxWorkers: 2, groupOrder: 1 };
   const LOAD = ["test/claims.concurrency.test.ts", "test/shards.test.ts", "test/waiting-room.test.ts", "test/inventory.model.test.ts"];
   const STRIPE = ["test/stripe.*.test.ts"];
-  // The pacer's own tests need Stripe's sandbox limits and the machine to themselves (they measure
-  // slots and waits); the other Stripe tests are about the gateway, so their pacer is set far above
-  // what they send (a payment is never queued behind another file's).
+  // The pacer's own tests need Stripe's sandbox limits (they measure slots and waits); the other
+  // Stripe tests are about the gateway, so their pacer is set far above what they send (a payment
+  // is never queued behind another file's).
   const PACING = ["test/stripe.pacing.test.ts"];
   const UNPACED = { STRIPE_RATE_ACCOUNT: "10000", STRIPE_RATE_ENDPOINT: "10000" };
   const EVENTS = ["test/events.*.test.ts"];
@@ -242,9 +243,9 @@ export default defineConfig(async () => {
       projects: [
         project("workers", TEST_BINDINGS, ["test/**/*.test.ts"], [...STRIPE, ...LOAD, ...EVENTS], parallel),
         project("stripe", { ...TEST_BINDINGS, ...STRIPE_BINDINGS, ...UNPACED }, STRIPE, PACING, last),
-        project("pacing", { ...TEST_BINDINGS, ...STRIPE_BINDINGS }, PACING, [], { ...last, groupOrder: 3 }),
+        project("pacing", { ...TEST_BINDINGS, ...STRIPE_BINDINGS, STRIPE_API_BASE: "http://stripe-paced.test" }, PACING, [], last),
         project("events", { ...TEST_BINDINGS, ...EVENTS_BINDINGS }, EVENTS, [], parallel, eventsWorld),
-        project("load", TEST_BINDINGS, LOAD, [], alone),
+        project("load", TEST_BINDINGS, LOAD, [], parallel),
       ],
     },
   };

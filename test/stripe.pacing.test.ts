@@ -1,11 +1,11 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import type { HoldView } from "../domain/schemas/hold";
 import { pacerName, type PaymentPacer } from "../durable-objects/payment-pacer";
 import { createSale, expectStockInvariant } from "./support/sales";
 import { heldBy, pay, session } from "./support/shoppers";
-import { holdRow, intentsFor } from "./support/stripe";
+import { FAKE, holdRow, intentsFor } from "./support/stripe";
 import { admin, call, d1Orders, d1Refunds, sleep, stats, stub } from "./support/worker";
 
 /**
@@ -82,12 +82,11 @@ function expectQueued(answers: { status: number; body: any }[]) {
   return queued;
 }
 
-// The fake Stripe enforces the sandbox's limits while these tests run (it is unlimited for the
-// gateway tests, which run several files at once).
-const FAKE_LIMITS = "http://stripe.test/_fake/limits";
+// This project's fake Stripe is its own (http://stripe-paced.test), with the sandbox's limits: the
+// gateway tests' fake, unlimited, answers at the same time.
+const FAKE_LIMITS = `${FAKE}/_fake/limits`;
 const limits = (l: { account: number; endpoint: number }) => fetch(FAKE_LIMITS, { method: "POST", body: JSON.stringify(l) });
 beforeAll(() => limits({ account: 25, endpoint: 25 }));
-afterAll(() => limits({ account: 0, endpoint: 0 }));
 
 describe("payment pacing", () => {
   it("one pacer for the account: two sales, one of them on two shards, share one line; every hold is paid once", async () => {

@@ -1,15 +1,17 @@
 import { runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import Stripe from "stripe";
 import type { HoldRow } from "../../durable-objects/inventory/holds";
 import { call, stub } from "./worker";
 
 /**
  * The fake Stripe (scripts/lib/stripe-fake.mjs) as the Stripe tests reach it: through the
- * runtime's outbound fetch, which vitest.config.ts answers for http://stripe.test. Its webhook
+ * runtime's outbound fetch, which vitest.config.ts answers for the project's STRIPE_API_BASE
+ * (http://stripe.test, unlimited; http://stripe-paced.test, the sandbox's limits). Its webhook
  * events are signed with the Worker's STRIPE_WEBHOOK_SECRET; a test delivers them when and as
  * often as it likes (twice, out of order, after the hold ended, with a bad signature).
  */
-const FAKE = "http://stripe.test";
+export const FAKE = (env as unknown as { STRIPE_API_BASE: string }).STRIPE_API_BASE;
 
 export type FakeEvent = { id: string; type: string; hold: string; payload: string; header: string };
 export type FakeCharge = {
