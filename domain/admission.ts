@@ -80,10 +80,11 @@ export function advance(a: Admission, now: number, ranked: number, lim: Limits, 
 }
 
 /**
- * Shoppers who turn out to be admitted already (their arrival was reported after the watermark
- * passed their place): they count as admitted now, against the rate (the tokens may go below
- * zero, so the next admissions wait for them) and against max_active. The watermark's place does
- * not move.
+ * Shoppers admitted off the watermark's order: late places (their arrival was reported after the
+ * watermark passed their place), through `admitHeld` within the budget, or at once beyond the
+ * room's late list. They count as admitted now, against the rate (at once, the tokens may go
+ * below zero, so the next admissions wait for them) and against max_active. The watermark's place
+ * (`at`, else the last mark's) does not move.
  */
 export function admitLate(a: Admission, now: number, n: number, lim: Limits, at?: Place | null): Admission {
   if (n <= 0) return a;

@@ -7,6 +7,7 @@ import { BUCKET_MS, comparePlaces, sealedBucket, type Place, type Waiting } from
 import { log } from "../domain/log";
 import { inventory, inventoryShard } from "../domain/objects";
 import { COUNTERS, type Claimable, type Counts, type RoomConfig, type RoomStats, type Watermark } from "../domain/schemas/room";
+import { unconfiguredWatermark } from "../domain/schemas/room";
 import type { Columns } from "../domain/schemas/series";
 import { migrate, type Version } from "./migrations";
 import { LATE_SCHEMA, LateList } from "./room/late";
@@ -124,7 +125,7 @@ export class WaitingRoom extends DurableObject<Env> {
     this.served.reports++;
     const now = clockNow();
     const row = this.row();
-    if (!row) return this.unconfigured(now);
+    if (!row) return unconfiguredWatermark(now);
     this.ctx.storage.transactionSync(() => {
       const upto = row.upto ?? BEFORE_ALL;
       let added = 0;
@@ -344,35 +345,11 @@ export class WaitingRoom extends DurableObject<Env> {
     return this.reading;
   }
 
-  private unconfigured(now: number): Watermark {
-    return {
-      configured: false,
-      starts_at: 0,
-      ends_at: 0,
-      salt: "",
-      upto: null,
-      marks: [],
-      late: { held: [], admitted: [] },
-      admitted: 0,
-      queued: 0,
-      waiting: [],
-      sealed: -1,
-      draw_at: 0,
-      sold_out: false,
-      keeps_units: true,
-      rate: 0,
-      max_active: 0,
-      pass_ttl_s: 0,
-      active: 0,
-      at: now,
-    };
-  }
-
   /** Advances the watermark to now and describes it. */
   private current(): Watermark {
     const now = clockNow();
     let row = this.row();
-    if (!row) return this.unconfigured(now);
+    if (!row) return unconfiguredWatermark(now);
     row = this.ctx.storage.transactionSync(() => this.tick(row!, now));
     const sealed = this.sealed(row, now);
     return {

@@ -85,6 +85,29 @@ export type Watermark = {
   at: number;
 };
 
+/** The answer of a room no sale has configured (yet): no line. */
+export const unconfiguredWatermark = (now: number): Watermark => ({
+  configured: false,
+  starts_at: 0,
+  ends_at: 0,
+  salt: "",
+  upto: null,
+  marks: [],
+  late: { held: [], admitted: [] },
+  admitted: 0,
+  queued: 0,
+  waiting: [],
+  sealed: -1,
+  draw_at: 0,
+  sold_out: false,
+  keeps_units: true,
+  rate: 0,
+  max_active: 0,
+  pass_ttl_s: 0,
+  active: 0,
+  at: now,
+});
+
 /** Body of `POST /api/sales/:id/queue`. */
 export const QueueBody = z.strictObject({
   challenge: z.string().min(1).max(2048),
