@@ -58,8 +58,32 @@ function saltKey(saltHex: string): Promise<CryptoKey> {
   return key;
 }
 
+/**
+ * Keys already drawn, per salt and identity: a shopper who joins again (a retry, a reload, a
+ * replayed challenge) costs a look-up, not an HMAC. A pure function's memo (same inputs, same
+ * key), so nothing to drop on a reset; emptied when it grows past its bound.
+ */
+const drawn = new Map<string, Map<string, number>>();
+const DRAWN_MAX = 20_000;
+let drawnSize = 0;
+
 /** The line key of an identity in a sale: HMAC-SHA256(salt, identity), first 48 bits. */
 export async function lineKey(saltHex: string, identity: string): Promise<number> {
+  const known = drawn.get(saltHex)?.get(identity);
+  if (known !== undefined) return known;
+  const k = await drawKey(saltHex, identity);
+  if (drawnSize >= DRAWN_MAX) {
+    drawn.clear();
+    drawnSize = 0;
+  }
+  let forSalt = drawn.get(saltHex);
+  if (!forSalt) drawn.set(saltHex, (forSalt = new Map()));
+  forSalt.set(identity, k);
+  drawnSize++;
+  return k;
+}
+
+async function drawKey(saltHex: string, identity: string): Promise<number> {
   const key = await saltKey(saltHex);
   const mac = new Uint8Array(await crypto.subtle.sign("HMAC", key, new TextEncoder().encode(identity)));
   let n = 0;

@@ -54,7 +54,9 @@ async function claim(retried = false) {
     }
     switch (r.body.error) {
       case "sold_out":
+        // Final on a waitlist sale too (nothing can come back): the page leaves the list with it.
         delete S.claimKey;
+        delete S.waitlisted;
         store.save();
         return showResult(r.body.held > 0 && page.sale.release_policy === "release" ? "soldout_for_now" : "soldout");
       case "limit_reached":

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { admittedAt, bucketAt, KEY_SPACE, sealedBucket } from "../domain/line";
+import { admittedAt, bucketAt, KEY_SPACE, lineKey, sealedBucket } from "../domain/line";
 import type { Watermark } from "../domain/schemas/room";
 import {
   activeAt,
@@ -406,5 +406,25 @@ describe("units, the draw and admission times", () => {
         }
       }
     }
+  });
+});
+
+describe("line keys", () => {
+  it("one key per identity and salt, the same when drawn again (remembered), another under another salt", async () => {
+    const [s1, s2] = ["a1".repeat(16), "b2".repeat(16)];
+    const ids = Array.from({ length: 200 }, (_, i) => `acct:key-${i}`);
+    const first = await Promise.all(ids.map((id) => lineKey(s1, id)));
+    const again = await Promise.all(ids.map((id) => lineKey(s1, id)));
+    const other = await Promise.all(ids.map((id) => lineKey(s2, id)));
+    expect(again).toEqual(first);
+    expect(new Set(first).size).toBe(ids.length);
+    for (const [i, k] of first.entries()) {
+      expect(Number.isInteger(k) && k >= 0 && k < KEY_SPACE).toBe(true);
+      expect(other[i]).not.toBe(k);
+    }
+    // HMAC-SHA256(salt, identity), first 48 bits: computed here independently.
+    const key = await crypto.subtle.importKey("raw", new Uint8Array(16).fill(0xa1), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+    const mac = new Uint8Array(await crypto.subtle.sign("HMAC", key, new TextEncoder().encode(ids[7]!)));
+    expect(first[7]).toBe(mac.slice(0, 6).reduce((n, b) => n * 256 + b, 0));
   });
 });

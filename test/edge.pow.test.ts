@@ -45,10 +45,13 @@ describe("challenges and proof of work", () => {
       expect(replay.status).toBe(201);
       expect(replay.body.place.key).toBe(first.body.place.key);
     }
+    // Known good to this isolate now (its SHA-256 is not redone), yet still a's, for this sale only.
+    expectRefused(await submit(sale, b.token, { challenge: mine.challenge, solution: mine.solution }), 403, "pow_failed");
+    expectRefused(await submit(other, a.token, { challenge: mine.challenge, solution: mine.solution }), 403, "pow_failed");
 
-    // 6 refused at the edge for `sale`; 1 for `other`.
-    expect((await counters(sale)).rejected_pow).toBe(6);
-    expect((await counters(other)).rejected_pow).toBe(1);
+    // 7 refused at the edge for `sale`; 2 for `other`.
+    expect((await counters(sale)).rejected_pow).toBe(7);
+    expect((await counters(other)).rejected_pow).toBe(2);
     // One place each for a and b (b's came from enqueue above), however often a replayed.
     expect((await roomStats(sale)).in_line).toBe(2);
   });
@@ -66,6 +69,9 @@ describe("challenges and proof of work", () => {
     expect(leadingZeroBits(await powDigest(ch.body.nonce, solution))).toBeGreaterThanOrEqual(12);
     const ok = await submit(sale, a.token, { challenge: ch.body.challenge, solution });
     expect(ok.status).toBe(201);
-    expect((await counters(sale)).rejected_pow).toBe(1);
+    // The good solution is remembered; the wrong one is still checked, and still wrong.
+    expectRefused(await submit(sale, a.token, { challenge: ch.body.challenge, solution: `w${wrong}` }), 403, "pow_failed");
+    expect((await submit(sale, a.token, { challenge: ch.body.challenge, solution })).status).toBe(201);
+    expect((await counters(sale)).rejected_pow).toBe(2);
   });
 });

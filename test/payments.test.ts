@@ -410,7 +410,9 @@ describe("a mixed payment run", () => {
           if (c.status === "succeeded") {
             // Exactly one of: an order, or a recorded refund.
             const accounted = { order: orderCharges.has(c.charge_id), refund: refundCharges.has(c.charge_id) };
-            expect(accounted.order !== accounted.refund, `charge ${c.charge_id} of ${c.reference}: ${JSON.stringify(accounted)}`).toBe(true);
+            expect(accounted.order !== accounted.refund, `charge ${c.charge_id} of ${c.reference}: ${JSON.stringify(accounted)}`).toBe(
+              true,
+            );
             if (refundCharges.has(c.charge_id)) expect(c.refund_id).not.toBeNull();
           } else {
             expect(c.status).toBe("declined");
@@ -418,7 +420,10 @@ describe("a mixed payment run", () => {
           }
         }
         for (const o of orders)
-          expect(charges.some((c) => c.charge_id === o.charge_id && c.status === "succeeded"), `order ${o.id}'s charge`).toBe(true);
+          expect(
+            charges.some((c) => c.charge_id === o.charge_id && c.status === "succeeded"),
+            `order ${o.id}'s charge`,
+          ).toBe(true);
         for (const r of refunds) expect(rows.get(r.hold_id)!.status).not.toBe("confirmed");
       },
       // A refund whose call outlasted the 250 ms payment timeout on a busy machine is retried with

@@ -110,7 +110,7 @@ function onTime(claims: { iat: number; exp: number }, nbf: unknown): boolean {
 }
 
 /** How far a re-served ticket's end may lag a freshly signed one's: its expiry moves in steps of this. */
-export const STABLE_STEP_S = 60;
+export const STABLE_STEP_S = 300;
 
 /**
  * The same token as last time for the same claims and the same end: a status poll would otherwise

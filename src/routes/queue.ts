@@ -29,7 +29,7 @@ type C = Context<AppEnv>;
 /**
  * The shopper's answer for a place in line: where they stand (edge/queue-status.ts, from the
  * cached watermark: no object hop) plus a ticket, renewed when its place or state changes and
- * once a minute, and a pass once admitted. The pass is valid exactly until the shopper's time to
+ * every five minutes, and a pass once admitted. The pass is valid exactly until the shopper's time to
  * claim runs out (`pass_ttl_s` after admission), and the renewed ticket carries the admission
  * time, so no pass is ever issued after that.
  */
