@@ -80,16 +80,33 @@ export function advance(a: Admission, now: number, ranked: number, lim: Limits, 
 }
 
 /**
- * Shoppers who turn out to be admitted already (their arrival was reported after the watermark
- * passed their place): they count as admitted now, against the rate (the tokens may go below
- * zero, so the next admissions wait for them) and against max_active. The watermark's place does
- * not move.
+ * Shoppers admitted off the watermark's order: late places (their arrival was reported after the
+ * watermark passed their place), through `admitHeld` within the budget, or at once beyond the
+ * room's late list. They count as admitted now, against the rate (at once, the tokens may go
+ * below zero, so the next admissions wait for them) and against max_active. The watermark's place
+ * (`at`, else the last mark's) does not move.
  */
-export function admitLate(a: Admission, now: number, n: number, lim: Limits): Admission {
+export function admitLate(a: Admission, now: number, n: number, lim: Limits, at?: Place | null): Admission {
   if (n <= 0) return a;
   const b = advance(a, now, a.upto, lim); // the tokens, up to now
-  const place = b.marks.at(-1)?.upto ?? null;
+  const place = at !== undefined ? at : (b.marks.at(-1)?.upto ?? null);
   return { ...b, upto: b.upto + n, tokens: b.tokens - n, marks: recorded(b.marks, now, [b.upto + n, place], lim.active_ms) };
+}
+
+/** How many may be admitted at `now`: the rate's tokens, max_active and the units left allow it. */
+export function admissible(a: Admission, now: number, lim: Limits): number {
+  return advance(a, now, Number.MAX_SAFE_INTEGER, lim).upto - a.upto;
+}
+
+/**
+ * Late places held back (reported after the watermark passed them, oldest report first) are
+ * admitted before the line moves on, within the same budget as everyone: as many as
+ * `admissible` allows, in their order (a prefix of `held`). They count like `admitLate`
+ * (against the rate, max_active and the units); the watermark's place (`at`) does not move.
+ */
+export function admitHeld<T>(a: Admission, now: number, held: readonly T[], lim: Limits, at?: Place | null) {
+  const n = Math.min(held.length, admissible(a, now, lim));
+  return { admission: admitLate(a, now, n, lim, at), admitted: held.slice(0, n) };
 }
 
 /**

@@ -1,14 +1,16 @@
 import { DurableObject } from "cloudflare:workers";
 import { now as clockNow, fromPlatform, onPlatform } from "../domain/clock";
-import { activeAt, advance, admitLate, initialAdmission, unitsRoom, type Admission, type Limits } from "../domain/admission";
+import { activeAt, admitHeld, advance, admitLate, initialAdmission, unitsRoom, type Admission, type Limits } from "../domain/admission";
 import { settings } from "../domain/config";
 import { randomHex } from "../domain/ids";
 import { BUCKET_MS, comparePlaces, sealedBucket, type Place, type Waiting } from "../domain/line";
 import { log } from "../domain/log";
 import { inventory, inventoryShard } from "../domain/objects";
 import { COUNTERS, type Claimable, type Counts, type RoomConfig, type RoomStats, type Watermark } from "../domain/schemas/room";
+import { unconfiguredWatermark } from "../domain/schemas/room";
 import type { Columns } from "../domain/schemas/series";
 import { migrate, type Version } from "./migrations";
+import { LATE_SCHEMA, LateList } from "./room/late";
 import { Series, seriesTable } from "./series";
 
 /** How often the room advances its watermark while anyone waits (tokens are capped at 1 s). */
@@ -56,12 +58,15 @@ const ROOM_SCHEMA: readonly Version[] = [
     `CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, n INTEGER NOT NULL)`,
     seriesTable("series"),
   ],
+  LATE_SCHEMA,
 ];
 
 export class WaitingRoom extends DurableObject<Env> {
   private readonly sql = this.ctx.storage.sql;
   /** Calls from the edge since this instance started: one per isolate per second, not per shopper. */
-  private readonly served = { reports: 0, watermarks: 0, late: 0, stock_reads: 0 };
+  private readonly served = { reports: 0, watermarks: 0, late: 0, late_over_cap: 0, stock_reads: 0 };
+  /** Late places waiting for a unit (room/late.ts). */
+  private readonly late = new LateList(this.sql);
   /**
    * The claimable units, read from the product objects at most once per TICK_MS (never per
    * claim) while anyone waits; in memory only: after a restart nobody is admitted until the
@@ -120,13 +125,16 @@ export class WaitingRoom extends DurableObject<Env> {
     this.served.reports++;
     const now = clockNow();
     const row = this.row();
-    if (!row) return this.unconfigured(now);
+    if (!row) return unconfiguredWatermark(now);
     this.ctx.storage.transactionSync(() => {
       const upto = row.upto ?? BEFORE_ALL;
       let added = 0;
       let late = 0;
+      let overCap = 0;
       for (const place of arrivals) {
         const { b, k } = place;
+        // Held back for a unit already: its first late place stands (first in line), whatever it reports since.
+        if (this.late.holds(k)) continue;
         // This identity's latest place, if it has one.
         const latest = this.sql
           .exec<{ seq: number; b: number }>("SELECT seq, b FROM line WHERE k = ? ORDER BY b DESC LIMIT 1", k)
@@ -148,14 +156,19 @@ export class WaitingRoom extends DurableObject<Env> {
         this.sql.exec("INSERT INTO line (b, k, at) VALUES (?, ?, ?)", b, k, now);
         this.bucket(b, 1);
         added++;
-        // Reported after the watermark passed it: admitted already, counted now.
-        if (comparePlaces(place, upto) <= 0) late++;
+        // Reported after the watermark passed it: held back for a unit, admitted first (tick);
+        // beyond the list's cap, admitted at once and counted now, as before the list.
+        if (comparePlaces(place, upto) <= 0) {
+          late++;
+          if (this.late.add(place, now) === "full") overCap++;
+        }
       }
       if (added) this.sql.exec("UPDATE room SET queued = queued + ? WHERE id = 1", added);
-      if (late) {
-        this.served.late += late;
-        const a = admitLate(row.admission, now, late, this.limits(row.cfg));
-        this.series.add(now, { admitted: late });
+      this.served.late += late;
+      if (overCap) {
+        this.served.late_over_cap += overCap;
+        const a = admitLate(row.admission, now, overCap, this.limits(row.cfg));
+        this.series.add(now, { admitted: overCap });
         this.sql.exec("UPDATE room SET admission = ? WHERE id = 1", JSON.stringify(a));
       }
       this.bump({ ...counts, queued: (counts.queued ?? 0) + added });
@@ -218,7 +231,7 @@ export class WaitingRoom extends DurableObject<Env> {
       counters,
       prequeued,
       arrivals: curve.map(({ s, n }) => ({ t: new Date(w.starts_at + s * 1000).toISOString(), n })),
-      served: { ...this.served },
+      served: { ...this.served, late_held: this.late.heldCount() },
     };
   }
 
@@ -332,34 +345,11 @@ export class WaitingRoom extends DurableObject<Env> {
     return this.reading;
   }
 
-  private unconfigured(now: number): Watermark {
-    return {
-      configured: false,
-      starts_at: 0,
-      ends_at: 0,
-      salt: "",
-      upto: null,
-      marks: [],
-      admitted: 0,
-      queued: 0,
-      waiting: [],
-      sealed: -1,
-      draw_at: 0,
-      sold_out: false,
-      keeps_units: true,
-      rate: 0,
-      max_active: 0,
-      pass_ttl_s: 0,
-      active: 0,
-      at: now,
-    };
-  }
-
   /** Advances the watermark to now and describes it. */
   private current(): Watermark {
     const now = clockNow();
     let row = this.row();
-    if (!row) return this.unconfigured(now);
+    if (!row) return unconfiguredWatermark(now);
     row = this.ctx.storage.transactionSync(() => this.tick(row!, now));
     const sealed = this.sealed(row, now);
     return {
@@ -369,6 +359,7 @@ export class WaitingRoom extends DurableObject<Env> {
       salt: row.salt,
       upto: row.upto,
       marks: row.admission.marks,
+      late: this.late.forEdge(),
       admitted: row.admission.upto,
       queued: row.queued,
       waiting: this.waiting(row.upto),
@@ -385,8 +376,9 @@ export class WaitingRoom extends DurableObject<Env> {
   }
 
   /**
-   * Admits the next sealed places in line order, as many as the rate, max_active and the units
-   * left allow: the rule's budget first (no place needed), then that many places from the line.
+   * Admits the late places held back first (room/late.ts), then the next sealed places in line
+   * order, as many in all as the rate, max_active and the units left allow: the rule's budget
+   * first (no place needed), then that many places from the line.
    */
   private tick(row: Row, now: number): Row {
     const lim = { ...this.limits(row.cfg), units: this.unitsLeft(row, now) };
@@ -395,7 +387,12 @@ export class WaitingRoom extends DurableObject<Env> {
       log("info", "room_opened", { sale: row.cfg.sale_id, prequeue: row.queued }, settings(this.env).LOG_LEVEL);
       row = { ...row, opened: true };
     }
-    const budget = advance(row.admission, now, Number.MAX_SAFE_INTEGER, lim).upto - row.admission.upto;
+    this.late.prune(now, row.cfg.pass_ttl_s * 1000);
+    const held = admitHeld(row.admission, now, this.late.held(), { ...lim }, row.upto);
+    this.late.admit(held.admitted, now);
+    const from = held.admission;
+    lim.units -= held.admitted.length;
+    const budget = advance(from, now, Number.MAX_SAFE_INTEGER, lim).upto - from.upto;
     const sealed = this.sealed(row, now);
     const upto = row.upto ?? BEFORE_ALL;
     const next =
@@ -411,7 +408,7 @@ export class WaitingRoom extends DurableObject<Env> {
             .toArray()
         : [];
     const last: Place | null = next.at(-1) ?? row.upto;
-    const a = advance(row.admission, now, row.admission.upto + next.length, lim, last);
+    const a = advance(from, now, from.upto + next.length, lim, last);
     if (a.upto > row.admission.upto) this.series.add(now, { admitted: a.upto - row.admission.upto });
     if (a.upto === row.admission.upto && a.tokens === row.admission.tokens) return row;
     this.sql.exec(

@@ -7,7 +7,7 @@ import { advanceClock, advanceClockTo, now } from "./support/clock";
 import { roomStats } from "./support/edge";
 import { createSale } from "./support/sales";
 import { idemKey, session } from "./support/shoppers";
-import { admin, api } from "./support/worker";
+import { admin, api, sleep } from "./support/worker";
 
 type Shopper = { token: string; user: string; account: string | null };
 const joinAs = (sale: string, s: Shopper, ticket?: string) => api.join(sale, s.token, { ticket });
@@ -122,23 +122,36 @@ describe("admission on the real object", () => {
     const w = await room(env, sale).watermark();
     const T = (w.at - opens) / 1000;
     // A place reported after the watermark passed it (a report slower than LINE_SLACK_MS, which
-    // is 50 ms here and happens on a loaded machine) is admitted at once and debited from the
-    // rate: the rule bounds the others.
-    const { late } = (await roomStats(sale)).served;
-    expect(w.admitted - late).toBeLessThanOrEqual(R * T + burstOf(R));
+    // is 50 ms here and happens on a loaded machine) waits for the rate like everyone; only one
+    // beyond the late list's cap is admitted at once, outside it.
+    const { late_over_cap } = (await roomStats(sale)).served;
+    expect(w.admitted - late_over_cap).toBeLessThanOrEqual(R * T + burstOf(R));
     // Less the first bucket's wait for its reports, and alarms that run late on a busy machine.
     expect(w.admitted).toBeGreaterThanOrEqual(0.5 * R * (T - 1));
     expect(w.admitted).toBeLessThan(120);
   });
 
-  it("a report that arrives after the watermark passed its place is admitted at once, and counted", async () => {
+  it("a report that arrives after the watermark passed its place waits for a unit, first in line: with units left, admitted at the room's next tick, and counted", async () => {
     const sale = await createSale({ admission_rate: 1000 });
     const s = await session();
     const r = await joinAs(sale, s);
     await untilAdmitted(sale, [{ s, ticket: r.body.ticket }]);
     const before = await room(env, sale).watermark();
-    // An isolate's late report: a place below the watermark.
-    const w = await room(env, sale).report([{ b: 0, k: 7 }]);
+    const { late } = (await roomStats(sale)).served;
+    // An isolate's late report: a place below the watermark. The report's answer is the room's
+    // next tick (test/late-places.test.ts holds one back while no unit is left).
+    let w = await room(env, sale).report([{ b: 0, k: 7 }]);
+    // (The room admits only against a fresh reading of the stock: on a busy machine, a tick later.)
+    for (let i = 0; i < 100 && w.late?.admitted.length === 0; i++) {
+      advanceClock(50);
+      await sleep(10);
+      w = await room(env, sale).watermark();
+    }
+    expect(w.late?.held).toEqual([]);
+    expect(w.late?.admitted).toEqual([{ b: 0, k: 7, at: expect.any(Number) }]);
+    expect(w.late!.admitted[0]!.at).toBeGreaterThanOrEqual(before.at);
+    expect(w.late!.admitted[0]!.at).toBeLessThanOrEqual(w.at);
+    expect((await roomStats(sale)).served).toMatchObject({ late: late + 1, late_held: 0 });
     expect(w.admitted).toBe(before.admitted + 1);
     expect(w.active).toBe(before.active + 1);
     expect(w.queued).toBe(before.queued + 1);

@@ -40,6 +40,17 @@ export type Counter = (typeof COUNTERS)[number];
 export type Counts = Partial<Record<Counter, number>>;
 
 /**
+ * Late places (reported after the watermark had passed them) as the edge needs them: those held
+ * back for a unit, in the order they are admitted, and those admitted within their pass (when).
+ * A place under the watermark whose identity is here is not admitted by the watermark's marks.
+ */
+export const LatePlaces = z.object({
+  held: z.array(z.object({ b: z.number().int(), k: z.number().int() })).describe("waiting for a unit, first first"),
+  admitted: z.array(z.object({ b: z.number().int(), k: z.number().int(), at: z.number().int() })).describe("admitted at `at` (ms)"),
+});
+export type LatePlaces = z.infer<typeof LatePlaces>;
+
+/**
  * The room's admission state as the edge caches it (~1 s) to hand out places and answer polls
  * without a hop. Never sent to shoppers: `salt` draws their keys in line (domain/line.ts).
  */
@@ -52,6 +63,8 @@ export type Watermark = {
   upto: Place | null;
   /** Admission history for the active window (when the watermark passed which place). */
   marks: Mark[];
+  /** Late places held back or admitted within their pass (absent from a room older than them: none). */
+  late?: LatePlaces;
   /** Shoppers admitted so far, and counted in line (reported by the edge). */
   admitted: number;
   queued: number;
@@ -71,6 +84,29 @@ export type Watermark = {
   active: number;
   at: number;
 };
+
+/** The answer of a room no sale has configured (yet): no line. */
+export const unconfiguredWatermark = (now: number): Watermark => ({
+  configured: false,
+  starts_at: 0,
+  ends_at: 0,
+  salt: "",
+  upto: null,
+  marks: [],
+  late: { held: [], admitted: [] },
+  admitted: 0,
+  queued: 0,
+  waiting: [],
+  sealed: -1,
+  draw_at: 0,
+  sold_out: false,
+  keeps_units: true,
+  rate: 0,
+  max_active: 0,
+  pass_ttl_s: 0,
+  active: 0,
+  at: now,
+});
 
 /** Body of `POST /api/sales/:id/queue`. */
 export const QueueBody = z.strictObject({
@@ -144,7 +180,9 @@ export const RoomStats = z
       .object({
         reports: n,
         watermarks: n,
-        late: n.describe("places reported after the watermark had passed them: admitted at once, debited from the rate"),
+        late: n.describe("places reported after the watermark had passed them: each waits for a unit, first in line"),
+        late_held: n.describe("late places waiting for a unit now"),
+        late_over_cap: n.describe("late places admitted at once because the late list was full (as before it existed)"),
         stock_reads: n.describe(
           "calls to the product objects for their claimable units (at most one per object per tick, never one per claim)",
         ),

@@ -55,7 +55,7 @@ function lineText(q: Record<string, any>): string {
         peak,
       )} (peak ${peak}/s, last ${last.length} s)`
     : "";
-  return `${q.prequeued ?? 0} before the opening${curve} · ${q.served?.reports ?? 0} edge reports, ${q.served?.watermarks ?? 0} watermark reads${q.served?.late ? ` · ${q.served.late} reported late (admitted at once)` : ""}`;
+  return `${q.prequeued ?? 0} before the opening${curve} · ${q.served?.reports ?? 0} edge reports, ${q.served?.watermarks ?? 0} watermark reads${q.served?.late ? ` · ${q.served.late} reported late (${q.served.late_held ?? 0} waiting for a unit now, ${q.served.late_over_cap ?? 0} admitted at once over the cap)` : ""}`;
 }
 
 /** The shop's order events: each pipe's state, and the dead letters to resend. */

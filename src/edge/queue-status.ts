@@ -11,6 +11,24 @@ const SOLD_OUT_REFRESH_S = 30;
 const clamp = (v: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, v));
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
+type LateEntry = { b: number; position: number | null; at: number | null };
+/** The watermark's late places by key, built once per cached watermark (polls read it many times). */
+const lateByKey = new WeakMap<Watermark, Map<number, LateEntry>>();
+
+/** The late entry that governs `place` (its identity's, for this place or a later one of it). */
+function lateEntry(w: Watermark, place: Place): LateEntry | undefined {
+  if (!w.late) return undefined;
+  let byKey = lateByKey.get(w);
+  if (!byKey) {
+    byKey = new Map();
+    for (const [i, { b, k }] of w.late.held.entries()) byKey.set(k, { b, position: i + 1, at: null });
+    for (const { b, k, at } of w.late.admitted) byKey.set(k, { b, position: null, at });
+    lateByKey.set(w, byKey);
+  }
+  const e = byKey.get(place.k);
+  return e && place.b >= e.b ? e : undefined;
+}
+
 /**
  * A shopper's place in line as the edge reports it, from their ticket (place, and the time they
  * were admitted once known) and the cached watermark: no object hop.
@@ -23,12 +41,20 @@ const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOStrin
  *    the pre-queue is served in key order;
  *  - sold_out: waiting, but the room says no unit can come back: told at once rather than left to
  *    wait; the place is kept, so a restock admits it again.
+ * A late place (reported after the watermark passed it: `w.late`) waits for a unit although the
+ * watermark has passed it, first among those waiting; once admitted, its time is the room's for
+ * it, not the watermark's (nor the ticket's). `unreported`: this isolate has not yet handed the
+ * place to the room (or has no answer yet), so the room cannot have admitted it: it waits too.
  */
-export function standingOf(place: Place, adm: number | undefined, w: Watermark, now: number): Standing {
+export function standingOf(place: Place, adm: number | undefined, w: Watermark, now: number, unreported = false): Standing {
   const passMs = w.pass_ttl_s * 1000;
-  const passed = w.upto !== null && comparePlaces(place, w.upto) <= 0;
+  const under = w.upto !== null && comparePlaces(place, w.upto) <= 0;
+  const late = under ? lateEntry(w, place) : undefined;
+  // Held back: under the watermark, but waiting for a unit.
+  const held = (late !== undefined && late.at === null) || (under && !late && unreported && adm === undefined);
+  const passed = under && !held;
   // Passed, but before any mark the room still keeps: long ago, over.
-  const at = adm ?? (passed ? (admittedAt(w.marks, place) ?? 0) : null);
+  const at = held ? null : (late?.at ?? adm ?? (passed ? (admittedAt(w.marks, place) ?? 0) : null));
   const drawing = place.b === 0 && w.sealed < 0;
   const common = {
     place: { bucket: place.b, key: place.k },
@@ -102,7 +128,7 @@ export function standingOf(place: Place, adm: number | undefined, w: Watermark, 
     opensIn = Math.max(0, Math.ceil((w.starts_at - now) / 1000));
     refresh = clamp(Math.ceil(Math.max(0, w.draw_at - now) / 4000), 1, 30);
   } else {
-    position = aheadOf(place, w.upto, w.waiting) + 1;
+    position = held ? (late?.position ?? 1) : aheadOf(place, w.upto, w.waiting) + 1;
     eta = w.rate > 0 ? Math.ceil(position / w.rate) : null;
     refresh = clamp(Math.ceil((eta ?? 30) / 4), 1, 15);
   }

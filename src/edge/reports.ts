@@ -28,6 +28,16 @@ export type EdgeCtx = { env: Env; executionCtx: Pick<ExecutionContext, "waitUnti
  * reset: they are owed to the rooms, not a cache.
  */
 const state = { pending: new Map<string, { counts: Counts; arrivals: Place[] }>(), lastFlush: 0, tailScheduled: false };
+/**
+ * Places given out here whose report the room has not answered yet. Until it has, the room
+ * cannot have admitted them, even if the watermark this isolate caches has passed them (a late
+ * report: the room holds such a place back for a unit), so they are answered `waiting`.
+ */
+const unanswered = new Set<string>();
+const placeId = (sale: string, { b, k }: Place) => `${sale}:${b}:${k}`;
+
+/** Whether this isolate gave out `place` and the room has not yet answered its report. */
+export const unreported = (sale: string, place: Place): boolean => unanswered.has(placeId(sale, place));
 
 export function countEdge(c: EdgeCtx, sale: string, counter: Counter): void {
   const r = pendingFor(sale);
@@ -38,6 +48,7 @@ export function countEdge(c: EdgeCtx, sale: string, counter: Counter): void {
 /** A place this isolate gave out (POST /queue), for the room's count of the line. */
 export function reportArrival(c: EdgeCtx, sale: string, place: Place): void {
   pendingFor(sale).arrivals.push(place);
+  unanswered.add(placeId(sale, place));
   schedule(c);
 }
 
@@ -69,6 +80,7 @@ function flush(env: Env): Promise<unknown> {
   state.lastFlush = clockNow();
   // Only for sales that exist: a refusal counted for a junk id must not create its room.
   const batch = [...state.pending].filter(([id]) => listed(id));
+  for (const [id, { arrivals }] of state.pending) if (!listed(id)) for (const p of arrivals) unanswered.delete(placeId(id, p));
   state.pending.clear();
   return Promise.all(
     batch.map(async ([id, { counts, arrivals }]) => {
@@ -77,6 +89,8 @@ function flush(env: Env): Promise<unknown> {
         rememberWatermark(env, id, await room(env, id).report(arrivals, counts));
       } catch (e) {
         log("warn", "report_lost", { sale: id, arrivals: arrivals.length, error: String(e) });
+      } finally {
+        for (const p of arrivals) unanswered.delete(placeId(id, p));
       }
     }),
   );

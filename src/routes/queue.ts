@@ -3,7 +3,7 @@ import type { Context } from "hono";
 import type { AppEnv } from "../app-env";
 import { identityIn } from "../edge/identity";
 import { extraBits, notePressure } from "../edge/pressure";
-import { countEdge, reportArrival } from "../edge/reports";
+import { countEdge, reportArrival, unreported } from "../edge/reports";
 import { saleInfo, watermark } from "../edge/sale-info";
 import { ApiError, refuseIf, unwrap } from "../lib/api-error";
 import { ended } from "../../domain/claim-gate";
@@ -34,7 +34,8 @@ type C = Context<AppEnv>;
  * time, so no pass is ever issued after that.
  */
 async function answer(c: C, sale: string, t: Pick<Ticket, "b" | "k" | "adm">, w: Watermark) {
-  const { status, admittedAt, passUntil } = standingOf({ b: t.b, k: t.k }, t.adm, w, clockNow());
+  const place = { b: t.b, k: t.k };
+  const { status, admittedAt, passUntil } = standingOf(place, t.adm, w, clockNow(), unreported(sale, place));
   const adm = admittedAt ?? undefined;
   // Re-served while the place and state are the same (lib/tokens.ts): a poll signs nothing new.
   const ticket = await stableToken(c.env, "ticket", { sub: c.get("user"), sale, b: t.b, k: t.k, ...(adm ? { adm } : {}) });
