@@ -37,7 +37,8 @@ const unanswered = new Set<string>();
 const placeId = (sale: string, { b, k }: Place) => `${sale}:${b}:${k}`;
 
 /** Whether this isolate gave out `place` and the room has not yet answered its report. */
-export const unreported = (sale: string, place: Place): boolean => unanswered.has(placeId(sale, place));
+// (Empty between joins: a poll then builds no key.)
+export const unreported = (sale: string, place: Place): boolean => unanswered.size > 0 && unanswered.has(placeId(sale, place));
 
 export function countEdge(c: EdgeCtx, sale: string, counter: Counter): void {
   const r = pendingFor(sale);
