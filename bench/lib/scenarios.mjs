@@ -23,14 +23,20 @@ export async function runScenarios(runs, { opt, built, builtCmp }) {
 
   // The sold-out row and the rows sent the same request (the no-op's and the floor's).
   if (["sold_out", "sold_out_pass", "noop_claim", "floor_body", "floor_object"].some(want)) {
-    await api.createSale("bench-soldout", { stock_total: 1 });
-    const [winner] = await api.admit("bench-soldout", await sessionsFor("bench-soldout", 1));
-    const won = await api.claim("bench-soldout", winner, "bench-the-last-one");
-    if (won.status !== 201) throw new Error(`sold-out setup: ${won.status} ${JSON.stringify(won.body)}`);
     // Admitted shoppers who come too late, with their passes: when an isolate's cached sale info
-    // has expired, the claim goes through to the object (which says 409 and refreshes the
-    // cache); without a pass that request would be a 403 pass_required.
-    const pool = await api.admit("bench-soldout", await sessionsFor("bench-soldout", Math.min(opt.pollShoppers, 1000)), ADMIT_PARALLEL);
+    // has expired, the claim goes through to the object (which says 409 and refreshes the cache);
+    // without a pass that request would be a 403 pass_required. A turn carries a unit, so nobody
+    // is admitted to a sale with no unit left: the pool is admitted first, one unit each, and each
+    // claims its unit (the sale allows two per shopper), so every later claim finds none.
+    const n = Math.min(opt.pollShoppers, 1000);
+    await api.createSale("bench-soldout", { stock_total: n, per_user_limit: 2 });
+    const pool = await api.admit("bench-soldout", await sessionsFor("bench-soldout", n), ADMIT_PARALLEL);
+    await pMap(pool, 32, async (s, k) => {
+      const r = await api.claim("bench-soldout", s, `bench-soldout-first-${k}`);
+      if (r.status !== 201) throw new Error(`sold-out setup claim: ${r.status} ${JSON.stringify(r.body)}`);
+    });
+    const left = (await api.stats("bench-soldout")).stock;
+    if (left.available !== 0) throw new Error(`sold-out setup: ${JSON.stringify(left)} (${pool.length} of ${n} admitted)`);
     let i = 0;
     const soldOutClaim = () => {
       const s = pool[i++ % pool.length];
