@@ -13,6 +13,7 @@ import {
   type Limits,
 } from "../domain/admission";
 import { standingOf } from "../src/edge/queue-status";
+import { watermarkOf } from "./support/watermark";
 
 /** A small seeded PRNG (mulberry32): irregular tick patterns that replay identically. */
 function prng(seed: number) {
@@ -213,13 +214,8 @@ describe("admission max_active", () => {
 const K = KEY_SPACE / 4; // a key a quarter of the way through a bucket
 const wm = (over: Partial<Watermark> = {}): Watermark =>
   withDraw(
-    {
-      configured: true,
-      starts_at: 0,
-      ends_at: 10_000_000,
-      salt: "00",
+    watermarkOf({
       upto: { b: 3, k: K },
-      admitted: 10,
       queued: 2000,
       marks: [
         { t: 0, admitted: 0, upto: null },
@@ -230,17 +226,8 @@ const wm = (over: Partial<Watermark> = {}): Watermark =>
         { b: 4, n: 100 },
         { b: 5, n: 400 },
       ],
-      sealed: 10,
-      draw_at: 0,
-      sold_out: false,
-      keeps_units: true,
-      rate: 5,
-      max_active: 1000,
-      pass_ttl_s: 120,
-      active: 10,
-      at: 0,
       ...over,
-    },
+    }),
     over,
   );
 /** No lottery window unless the test says: the draw is at the opening. */

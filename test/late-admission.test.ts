@@ -4,6 +4,7 @@ import { activeAt, admissible, admitHeld, advance, burstOf, initialAdmission, ty
 import { KEY_SPACE, type Place } from "../domain/line";
 import type { Watermark } from "../domain/schemas/room";
 import { standingOf } from "../src/edge/queue-status";
+import { watermarkOf } from "./support/watermark";
 
 /**
  * Issue 19, late places (pure parts): a place reported after the watermark passed it waits for a
@@ -82,28 +83,15 @@ describe("admitting held-back late places (admitHeld)", () => {
   });
 });
 
-const wm = (over: Partial<Watermark> = {}): Watermark => ({
-  configured: true,
-  starts_at: 0,
-  ends_at: 10_000_000,
-  salt: "00",
-  upto: { b: 3, k: KEY_SPACE / 2 },
-  admitted: 10,
-  queued: 200,
-  marks: [{ t: 900_000, admitted: 10, upto: { b: 3, k: KEY_SPACE / 2 }, from: 899_000 }],
-  late: { held: [], admitted: [] },
-  waiting: [{ b: 3, n: 30 }],
-  sealed: 10,
-  draw_at: 0,
-  sold_out: false,
-  keeps_units: true,
-  rate: 5,
-  max_active: 1000,
-  pass_ttl_s: 120,
-  active: 10,
-  at: 1_000_000,
-  ...over,
-});
+const wm = (over: Partial<Watermark> = {}): Watermark =>
+  watermarkOf({
+    upto: { b: 3, k: KEY_SPACE / 2 },
+    marks: [{ t: 900_000, admitted: 10, upto: { b: 3, k: KEY_SPACE / 2 }, from: 899_000 }],
+    late: { held: [], admitted: [] },
+    waiting: [{ b: 3, n: 30 }],
+    at: 1_000_000,
+    ...over,
+  });
 
 describe("the edge's answer for a late place (standingOf)", () => {
   const now = 1_000_000;
