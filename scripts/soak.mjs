@@ -47,7 +47,9 @@ const log = a.verbose ? say : () => {};
 const replay = (s) => `npm run soak -- --runs 1 --seed ${s}${a.mutation ? ` --mutation ${a.mutation}` : ""}`;
 
 say(
-  `${runs} runs from seed ${seed}${a.mutation ? `, MUTATION=${a.mutation}` : ""} (replay all: npm run soak -- --runs ${runs} --seed ${seed})`,
+  a.regressions
+    ? `${runs} regression seeds: ${REGRESSIONS.map((r) => r.seed).join(", ")}${a.mutation ? `, MUTATION=${a.mutation}` : ""}`
+    : `${runs} runs from seed ${seed}${a.mutation ? `, MUTATION=${a.mutation}` : ""} (replay all: npm run soak -- --runs ${runs} --seed ${seed})`,
 );
 const counts = Object.fromEntries(FAULTS.map((f) => [f, 0]));
 const shapes = { shards: 0, stripe: 0, anonymous: 0, waitlist: 0, undersell: 0 };
