@@ -41,9 +41,13 @@ export function freezeClock(env: { DEPLOYMENT?: string }, frozen: boolean): void
 /**
  * The runtime fires a Durable Object's alarm on the platform's clock: an alarm wanted at `t` on
  * this one is set at `onPlatform(t)`, so it fires when this clock reaches `t` even once tests
- * have moved it (in production the two are the same).
+ * have moved it (in production the two are the same). Rounded up to a whole millisecond: the
+ * runtime keeps alarms in whole milliseconds, so a time like 27.33 fired at 27, found nothing due
+ * yet, asked for 27.33 again, and the runtime, seeing the time of the alarm it had just run,
+ * dropped it: the object never woke again (a soak run, seed 465152712, a payment re-ask paced
+ * to a fraction of a millisecond).
  */
-export const onPlatform = (t: number): number => t - shiftMs;
+export const onPlatform = (t: number): number => Math.ceil(t) - shiftMs;
 /** An instant the platform gave (`getAlarm`), on this clock. */
 export const fromPlatform = (t: number): number => t + shiftMs;
 
