@@ -25,19 +25,26 @@ function sameText(a, b) {
   return diff === 0;
 }
 
-/** The header for `body` signed at `t` (unix seconds) with each of `secrets` (the current one first). */
-export async function signatureHeader(secrets, body, t = Math.floor(Date.now() / 1000)) {
+/**
+ * The header for `body` signed at `t` (unix seconds) with each of `secrets` (the current one
+ * first). The time is the caller's: the sender passes its own clock's.
+ */
+export async function signatureHeader(secrets, body, t) {
+  if (!Number.isInteger(t)) throw new TypeError("signatureHeader(secrets, body, t): t is the signing time in unix seconds");
   const sigs = await Promise.all(secrets.map((s) => hmacHex(s, `${t}.${body}`)));
   return [`t=${t}`, ...sigs.map((s) => `v1=${s}`)].join(",");
 }
 
 /**
- * Checks a delivery: the header's timestamp within `toleranceS` of `nowMs`, and one of its v1
+ * Checks a delivery: the header's timestamp within `toleranceS` of `nowMs` (the receiver's clock,
+ * e.g. `Date.now()` in the shop; passed in, so this file reads no clock), and one of its v1
  * signatures made with `secret` (or any of `secret`, an array, during the shop's own rotation)
  * over the raw body, exactly as received. Answers `{ ok: true, event }` (the parsed body) or
  * `{ ok: false, reason }`; answer the sender 400 for the latter, 2xx once the event is stored.
  */
-export async function verifyShopWebhook(secret, header, body, toleranceS = DEFAULT_TOLERANCE_S, nowMs = Date.now()) {
+export async function verifyShopWebhook(secret, header, body, toleranceS, nowMs) {
+  if (!Number.isFinite(nowMs))
+    throw new TypeError("verifyShopWebhook(secret, header, body, toleranceS, nowMs): nowMs is the receiver's time in ms");
   if (!header) return { ok: false, reason: "no signature header" };
   const parts = header.split(",").map((p) => p.trim().split("="));
   const t = Number(parts.find(([k]) => k === "t")?.[1]);

@@ -54,7 +54,7 @@ export function createShopHooksFake({ secret, toleranceS = 300, timeoutMs, slowM
     const body = await request.text();
     counts.deliveries++;
     const signature = request.headers.get("flashsale-signature");
-    const v = await verifyShopWebhook(secret, signature, body, toleranceS);
+    const v = await verifyShopWebhook(secret, signature, body, toleranceS, now());
     if (v.ok === false) {
       counts.refused++;
       return Response.json({ error: v.reason }, { status: 400 });

@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { signatureHeader } from "../../domain/webhook-signature.js";
+import { now } from "../../scripts/lib/clock.mjs";
 import { parseOptions } from "../../scripts/lib/rehearsal-options.mjs";
 import { checkShopEvents } from "../../scripts/lib/shop-events-check.mjs";
 import { createShopHooksFake } from "../../scripts/lib/shop-hooks-fake.mjs";
@@ -45,7 +46,7 @@ async function shopWith(events, copies = 1) {
         new Request("http://shop/hooks", {
           method: "POST",
           body,
-          headers: { "flashsale-signature": await signatureHeader([SECRET], body) },
+          headers: { "flashsale-signature": await signatureHeader([SECRET], body, Math.floor(now() / 1000)) },
         }),
       );
       assert.equal(res.status, 200);
