@@ -1,8 +1,7 @@
 import type { Settings } from "../../domain/config";
-import { holdIdOf, orderIdOf, saleOf } from "../../domain/ids";
+import { saleOf } from "../../domain/ids";
 import { ok, refuse, type Result } from "../../domain/result";
-import { CARD_LIMIT_REASON, type HoldView, type OrderView } from "../../domain/schemas/hold";
-import type { SaleConfig } from "../../domain/schemas/sale";
+import { CARD_LIMIT_REASON, type HoldView } from "../../domain/schemas/hold";
 import { backoffMs } from "../../domain/payment-rate.js";
 import type { ChargeOutcome, LookupOutcome, PaymentGateway, PaymentRequest } from "../payments/gateway";
 import type { ConfirmedHold, HoldRow, Holds } from "./holds";
@@ -10,7 +9,8 @@ import { iso, type Host, type Scheduled } from "./host";
 import type { Paced } from "./holds";
 import type { PayQueue } from "./pay-queue";
 import { firstDelivery, type EventMark } from "./provider-events";
-import type { OrderRecord, OutboxRecord } from "./records";
+import { orderRecord } from "./orders";
+import type { OutboxRecord } from "./records";
 import { MAX_BACKOFF_MS, type Refunds } from "./refunds";
 import type { Sale } from "./sale";
 
@@ -34,23 +34,6 @@ export interface PaymentsHost extends Host {
 
 /** The pay call's answer: the hold as it stands, and the limit a card refused over it was held to. */
 export type PayAnswer = { hold: HoldView; per_user_limit: number };
-
-/** The order D1 gets for a paid hold (the same record however often it is sent). */
-export function orderRecord(h: ConfirmedHold, cfg: SaleConfig): OrderRecord {
-  return {
-    id: orderIdOf(h.id),
-    sale_id: cfg.id,
-    hold_id: h.id,
-    user_id: h.user_id,
-    product_id: cfg.product.id,
-    qty: h.qty,
-    amount: h.amount,
-    currency: cfg.product.currency,
-    charge_id: h.charge_id,
-    held_at: iso(h.created_at),
-    confirmed_at: iso(h.confirmed_at),
-  };
-}
 
 /**
  * Paying for a hold. The hold is marked `pending` (durably) before the gateway is called and no
@@ -444,29 +427,5 @@ export class Payments implements Scheduled {
     const h = this.host.holds.get(holdId);
     if (!h || h.pay_method === null) return null;
     return this.host.gateway().lookup(this.request(h));
-  }
-
-  order(orderId: string, user: string): Result<OrderView> {
-    const h = this.host.holds.get(holdIdOf(orderId));
-    if (!h || h.user_id !== user || h.status !== "confirmed") return refuse("not_found", "no such order");
-    const o = orderRecord(h, this.host.sale.existingConfig());
-    return ok({
-      id: o.id,
-      sale_id: o.sale_id,
-      hold_id: o.hold_id,
-      qty: o.qty,
-      amount: o.amount,
-      currency: o.currency,
-      charge_id: o.charge_id,
-      confirmed_at: o.confirmed_at,
-    });
-  }
-
-  /** Every paid hold as the order D1 should have (reconcile). */
-  orders(cfg: SaleConfig): OrderRecord[] {
-    return this.sql
-      .exec<ConfirmedHold>("SELECT * FROM holds WHERE status = 'confirmed'")
-      .toArray()
-      .map((h) => orderRecord(h, cfg));
   }
 }

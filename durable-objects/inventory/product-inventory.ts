@@ -21,6 +21,7 @@ import { Holds } from "./holds";
 import { earliest, iso, type Host, type Scheduled } from "./host";
 import { Outbox, type Reconciliation } from "./outbox";
 import { Payments, type PayAnswer } from "./payments";
+import { Orders } from "./orders";
 import { PayQueue } from "./pay-queue";
 import { pacerFor, ratesFor } from "../payment-pacer";
 import { ProviderEvents, type ProviderEvent, type ProviderEventAnswer } from "./provider-events";
@@ -61,6 +62,7 @@ export class ProductInventory extends DurableObject<Env> {
   private readonly waitlist: Waitlist;
   private readonly claims: Claims;
   private readonly payments: Payments;
+  private readonly orders: Orders;
   private readonly payQueue: PayQueue;
   private readonly refunds: Refunds;
   private readonly outbox: Outbox;
@@ -154,6 +156,7 @@ export class ProductInventory extends DurableObject<Env> {
       pacer: () => pacerFor(env),
       requestGapMs: 1000 / (rates.account + rates.calls),
     });
+    this.orders = new Orders({ sql, holds: this.holds, sale: this.sale });
     this.payments = new Payments({
       ...host,
       settings: this.s,
@@ -171,7 +174,7 @@ export class ProductInventory extends DurableObject<Env> {
       db: env.DB,
       settings: this.s,
       sale: this.sale,
-      ledger: (cfg) => ({ orders: this.payments.orders(cfg), refunds: this.refunds.refunded(cfg) }),
+      ledger: (cfg) => ({ orders: this.orders.all(cfg), refunds: this.refunds.refunded(cfg) }),
       scope: () => (ledger.where ? ledger.name(this.sale.existing().sale_id) : null),
     });
     this.providerEvents = new ProviderEvents({
@@ -329,7 +332,7 @@ export class ProductInventory extends DurableObject<Env> {
   }
 
   order(orderId: string, user: string): Result<OrderView> {
-    return this.payments.order(orderId, user);
+    return this.orders.order(orderId, user);
   }
 
   // ---------------------------------------------------------------- outbox → D1 (outbox.ts)
