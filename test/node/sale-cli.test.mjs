@@ -425,22 +425,22 @@ describe("calls to the admin API", () => {
   });
 
   test("create warns when the Stripe account cannot take the sale's payments within a hold window, with the figures and the ways out", async () => {
-    const big = await cli(
-      withServer([
-        "create",
-        "drop-big",
-        "--name",
-        "Sneaker",
-        "--price",
-        "18000",
-        "--stock",
-        "100000",
-        "--hold-ttl",
-        "600",
-        "--ends-in",
-        "7200",
-      ]),
-    );
+    // 100,000 units in a 600 s window: far more paid holds a second than Stripe's default limits.
+    const bigSale = [
+      "create",
+      "drop-big",
+      "--name",
+      "Sneaker",
+      "--price",
+      "18000",
+      "--stock",
+      "100000",
+      "--hold-ttl",
+      "600",
+      "--ends-in",
+      "7200",
+    ];
+    const big = await cli(withServer(bigSale));
     assert.equal(big.code, 0, big.stderr);
     assert.match(big.stdout, /✓ created/);
     assert.match(big.stdout, /100,000 units in a 600 s hold window need 167 paid holds\/s/);
@@ -448,23 +448,7 @@ describe("calls to the admin API", () => {
     assert.match(big.stdout, /the pacer clears 20\.0 payments\/s/);
     assert.match(big.stdout, /higher limit from Stripe: 208\/s per endpoint/);
     assert.match(big.stdout, /--rate 20 admits no faster than payments clear/);
-    const json = await cli(
-      withServer([
-        "create",
-        "drop-big",
-        "--name",
-        "Sneaker",
-        "--price",
-        "18000",
-        "--stock",
-        "100000",
-        "--hold-ttl",
-        "600",
-        "--ends-in",
-        "7200",
-        "--json",
-      ]),
-    );
+    const json = await cli(withServer([...bigSale, "--json"]));
     assert.match(JSON.parse(json.stdout).payment_warning, /167 paid holds\/s/);
     // 100 units in 300 s: a third of a payment a second, far below 20: no warning.
     const small = await cli(
