@@ -32,12 +32,12 @@ const secs = (t0) => +((now() - t0) / 1000).toFixed(1);
 const started = nowDate().toISOString();
 const load0 = os.loadavg();
 const runs = createRuns({ opt, stamp, say, logStream });
-say(`bundling with ${opt.bundler}...`);
+say(`bundling with ${opt.bundler} (rate limits: ${opt.limiter})...`);
 const t0 = now();
-const built = await bundle(opt.bundler, opt.root);
+const built = await bundle(opt.bundler, opt.root, opt.limiter);
 runs.setup.bundle = { bundler: opt.bundler, s: secs(t0) };
 const builtCmp = opt.compare
-  ? await bundle(opt.bundler, opt.compare).catch((e) => {
+  ? await bundle(opt.bundler, opt.compare, opt.limiter).catch((e) => {
       cleanup(built.dir);
       throw e;
     })

@@ -37,6 +37,9 @@ export const HELP = `npm run bench -- [options]
                           ${SCENARIOS.join(", ")}
   --via <direct|entry>    how the scenarios reach the Worker (default direct = unsafeDirectSockets)
   --bundler <wrangler|esbuild>  wrangler deploy --dry-run (default) or esbuild
+  --limiter <isolate|emulated>  the Rate Limiting bindings: a counter in the isolate, as
+                          production's in-location cache (default), or Miniflare's emulation
+                          (a Durable Object call and a SQLite write per limit() call)
   --profile <list>        CPU-profile the flashsale isolate during these scenarios (comma-
                           separated; highest c; not claim_object): writes
                           bench-<time>.<scenario>.cpuprofile and prints its top frames
@@ -64,6 +67,7 @@ export function readOptions(root, args = process.argv.slice(2)) {
       repeat: { type: "string" },
       via: { type: "string", default: "direct" },
       bundler: { type: "string", default: "wrangler" },
+      limiter: { type: "string", default: "isolate" },
       profile: { type: "string" },
       root: { type: "string", default: root },
       compare: { type: "string" },
@@ -89,6 +93,7 @@ export function readOptions(root, args = process.argv.slice(2)) {
     only: new Set(["noop", ...(a.only ? a.only.split(",") : SCENARIOS)]),
     via: a.via,
     bundler: a.bundler,
+    limiter: a.limiter,
     out: a.out,
     profile: a.profile ? a.profile.split(",") : [],
     root: resolve(a.root),
@@ -98,5 +103,6 @@ export function readOptions(root, args = process.argv.slice(2)) {
   for (const s of opt.only) if (!SCENARIOS.includes(s)) throw new Error(`unknown scenario ${s}: one of ${SCENARIOS.join(", ")}`);
   for (const p of opt.profile) if (!PROFILABLE.includes(p)) throw new Error(`--profile takes some of ${PROFILABLE.join(", ")}`);
   if (!["direct", "entry"].includes(opt.via)) throw new Error("--via is direct or entry");
+  if (!["isolate", "emulated"].includes(opt.limiter)) throw new Error("--limiter is isolate or emulated");
   return opt;
 }

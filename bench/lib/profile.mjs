@@ -4,6 +4,7 @@
 // module of the bundle (wrangler's bundle marks each module with a `// path` comment) and the
 // heaviest functions.
 import { readFileSync, writeFileSync } from "node:fs";
+import { basename } from "node:path";
 import WebSocket from "ws";
 
 export async function startProfile(inspectorUrl, workerName = "flashsale") {
@@ -74,6 +75,8 @@ function moduleMap(bundlePath) {
 
 export function summarize(profile, bundlePath) {
   const where = bundlePath ? moduleMap(bundlePath) : () => "";
+  // The bundle's own frames carry its file name (index.js, or entry.js behind the bench's limiter).
+  const bundleFile = bundlePath ? `/${basename(bundlePath)}` : "/index.js";
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const parent = new Map();
   for (const n of profile.nodes) for (const ch of n.children ?? []) parent.set(ch, n.id);
@@ -86,7 +89,7 @@ export function summarize(profile, bundlePath) {
   for (const [nodeId, us] of dt) if (byId.get(nodeId).callFrame.functionName === "(idle)") idle += us;
   const total = Math.max(1, sampled - idle);
   const label = (f) => {
-    const inBundle = f.url?.includes("index.js");
+    const inBundle = f.url?.endsWith(bundleFile);
     const mod = inBundle ? where(f.lineNumber) : f.url ? "(other script)" : `(${f.functionName || "native"})`;
     return { mod, fn: `${f.functionName || "(anonymous)"} ${inBundle ? `${mod}:${f.lineNumber + 1}` : f.url || ""}`.trim() };
   };

@@ -130,7 +130,7 @@ export function finish({ root, opt, stamp, started, load0, runtimeLog, rows, set
   };
   const text = [
     `flashsale bench ${started}  (node ${env.node}, workerd ${workerd}, ${env.cpus} cpus, load ${env.loadavg_before.join(" ")} -> ${env.loadavg_after.join(" ")})`,
-    `${opt.duration} s per run, scenarios reach the Worker via ${opt.via === "direct" ? "its direct socket (unsafeDirectSockets)" : "Miniflare's entry Worker"}; rate limits set to ${BENCH_RATE_LIMIT}/period`,
+    `${opt.duration} s per run, scenarios reach the Worker via ${opt.via === "direct" ? "its direct socket (unsafeDirectSockets)" : "Miniflare's entry Worker"}; rate limits ${opt.limiter === "isolate" ? "counted in the isolate (bench/workers/local-limits.mjs)" : "by Miniflare's emulation"}, set to ${BENCH_RATE_LIMIT}/period`,
     "",
     table(rows, ceiling),
     "",

@@ -41,6 +41,7 @@ export function createRuns({ opt, stamp, say, logStream }) {
     const t = now();
     const rt = await startRuntime({
       script: built.path,
+      limiter: built.limiter,
       vars: { ...opt.vars, ...vars },
       log: (s) => logStream.write(s),
       inspector: opt.profile.length > 0,

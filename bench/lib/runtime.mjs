@@ -2,7 +2,7 @@
 // through Miniflare's API (not `wrangler dev`, whose proxy caps throughput), with the bindings
 // of wrangler.toml, plus the no-op Worker (the ceiling) and the bench-only filler Worker.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -19,12 +19,22 @@ export const BENCH_RATE_LIMIT = 1_000_000_000;
 /**
  * Bundles src/index.ts. "wrangler" = `wrangler deploy --dry-run` (the deploy bundle, ~5 s,
  * works offline); "esbuild" = esbuild straight (faster; same conditions as workerd).
+ * limiter "isolate" bundles it behind bench/workers/local-limits.mjs (the Rate Limiting
+ * bindings answered in the isolate; see there why), copied into `root`'s .wrangler/bench/ so
+ * that it wraps that tree's Worker; "emulated" bundles src/index.ts as it is.
  * Returns the path of the ES module to serve.
  */
-export async function bundle(how = "wrangler", root = ROOT) {
+export async function bundle(how = "wrangler", root = ROOT, limiter = "isolate") {
   const out = mkdtempSync(join(tmpdir(), "flashsale-bench-"));
+  let entry = join(root, "src/index.ts");
+  if (limiter === "isolate") {
+    mkdirSync(join(root, ".wrangler/bench"), { recursive: true });
+    entry = join(root, ".wrangler/bench/entry.mjs");
+    copyFileSync(join(BENCH, "workers/local-limits.mjs"), entry);
+  }
+  const built = (path) => ({ dir: out, path, limiter });
   if (how === "wrangler") {
-    const r = spawnSync("npx", ["wrangler", "deploy", "--dry-run", "--outdir", out], {
+    const r = spawnSync("npx", ["wrangler", "deploy", "--dry-run", "--outdir", out, entry], {
       cwd: root,
       env: { ...process.env, ...OFFLINE_ENV },
       encoding: "utf8",
@@ -33,11 +43,13 @@ export async function bundle(how = "wrangler", root = ROOT) {
       rmSync(out, { recursive: true, force: true });
       throw new Error(`wrangler deploy --dry-run failed:\n${r.stdout}\n${r.stderr}`);
     }
-    return { dir: out, path: join(out, "index.js") };
+    const js = readdirSync(out).filter((f) => f.endsWith(".js"));
+    if (js.length !== 1) throw new Error(`wrangler deploy --dry-run wrote ${js.join(", ") || "no .js"} in ${out}`);
+    return built(join(out, js[0]));
   }
   const esbuild = await import("esbuild");
   await esbuild.build({
-    entryPoints: [join(root, "src/index.ts")],
+    entryPoints: [entry],
     outfile: join(out, "index.js"),
     bundle: true,
     format: "esm",
@@ -48,7 +60,7 @@ export async function bundle(how = "wrangler", root = ROOT) {
     external: ["cloudflare:*", "node:*"],
     logLevel: "error",
   });
-  return { dir: out, path: join(out, "index.js") };
+  return built(join(out, "index.js"));
 }
 
 /** wrangler.toml as wrangler reads it (without .dev.vars: the bench sets its own secrets). */
@@ -62,8 +74,8 @@ export function readWranglerConfig(root = ROOT) {
  * its own socket (Miniflare's unsafeDirectSockets: straight into workerd's Worker) and through
  * Miniflare's entry Worker (one more Worker hop per request, as `wrangler dev` does minus its proxy).
  */
-/** @param {{ script: string, vars?: Record<string, string>, log?: (msg: string) => void, inspector?: boolean, root?: string }} o */
-export async function startRuntime({ script, vars = {}, log = () => {}, inspector = false, root = ROOT }) {
+/** @param {{ script: string, limiter?: string, vars?: Record<string, string>, log?: (msg: string) => void, inspector?: boolean, root?: string }} o */
+export async function startRuntime({ script, limiter = "isolate", vars = {}, log = () => {}, inspector = false, root = ROOT }) {
   const cfg = readWranglerConfig(root);
   const secrets = {
     ADMIN_TOKEN: `bench-admin-${crypto.randomUUID()}`,
@@ -77,9 +89,18 @@ export async function startRuntime({ script, vars = {}, log = () => {}, inspecto
   const durableObjects = Object.fromEntries(
     cfg.durable_objects.bindings.map((b) => [b.name, { className: b.class_name, useSQLite: sqliteClasses.has(b.class_name) }]),
   );
-  const ratelimits = Object.fromEntries(
-    cfg.ratelimits.map((r) => [r.name, { namespace_id: r.namespace_id, simple: { limit: BENCH_RATE_LIMIT, period: r.simple.period } }]),
-  );
+  // Every limiter of wrangler.toml with its period, and a limit the bench never reaches: in the
+  // isolate (BENCH_LIMITS, read by local-limits.mjs) or Miniflare's emulation.
+  const limits = Object.fromEntries(cfg.ratelimits.map((r) => [r.name, [BENCH_RATE_LIMIT, r.simple.period]]));
+  const ratelimits =
+    limiter === "emulated"
+      ? Object.fromEntries(
+          cfg.ratelimits.map((r) => [
+            r.name,
+            { namespace_id: r.namespace_id, simple: { limit: BENCH_RATE_LIMIT, period: r.simple.period } },
+          ]),
+        )
+      : {};
   const d1 = cfg.d1_databases[0];
   const socket = () => ({ unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }] });
   // Miniflare 5 takes each Worker's options under `config`; these are written in the v4 shape
@@ -100,7 +121,7 @@ export async function startRuntime({ script, vars = {}, log = () => {}, inspecto
           compatibilityDate: cfg.compatibility_date,
           compatibilityFlags: cfg.compatibility_flags,
           // wrangler.toml's [vars] are production's: the bench runs locally, with test cards.
-          bindings: { ...cfg.vars, DEPLOYMENT: "local", GATEWAY: "simulated", ...secrets, ...vars },
+          bindings: { ...cfg.vars, DEPLOYMENT: "local", GATEWAY: "simulated", BENCH_LIMITS: JSON.stringify(limits), ...secrets, ...vars },
           durableObjects,
           d1Databases: { [d1.binding]: d1.database_id },
           ratelimits,
