@@ -135,14 +135,17 @@ export class Holds implements Scheduled {
   /**
    * A claim's one look-up: the owner's hold for this key, and the identity's active or paid
    * holds (what the per-user limit counts), newest first. Where the owner is the identity (an
-   * account) that is one index range.
+   * account) that is one index range. Sorted here, not by SQL: the rows are a handful, and an
+   * ORDER BY opens a sorter on every run (28 µs against 6.5 µs without, in workerd's SQLite:
+   * a third of a claim's time in the object).
    */
   mine(user: string, identity: string, key: string): HoldRow[] {
     const query =
       identity === user
-        ? "SELECT * FROM holds WHERE user_id = ?1 AND (idem_key = ?3 OR status IN ('held', 'pending', 'confirmed')) ORDER BY created_at DESC"
-        : "SELECT * FROM holds WHERE (user_id = ?1 AND idem_key = ?3) OR (identity = ?2 AND status IN ('held', 'pending', 'confirmed')) ORDER BY created_at DESC";
-    return this.sql.exec<HoldRow>(query, user, identity, key).toArray();
+        ? "SELECT * FROM holds WHERE user_id = ?1 AND (idem_key = ?3 OR status IN ('held', 'pending', 'confirmed'))"
+        : "SELECT * FROM holds WHERE (user_id = ?1 AND idem_key = ?3) OR (identity = ?2 AND status IN ('held', 'pending', 'confirmed'))";
+    const rows = this.sql.exec<HoldRow>(query, user, identity, key).toArray();
+    return rows.length > 1 ? rows.sort((a, b) => b.created_at - a.created_at) : rows;
   }
 
   /** Units an identity has in active or paid holds (the per-user limit counts them). */
