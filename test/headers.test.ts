@@ -1,12 +1,15 @@
 import { describe, expect, it } from "vitest";
 import { createSale } from "./support/sales";
-import { enqueue, heldBy, idemKey, pay, session } from "./support/shoppers";
+import { enqueue, heldBy, idemKey, passFor, pay, session } from "./support/shoppers";
 import { call } from "./support/worker";
 
 type Answer = Awaited<ReturnType<typeof call>>;
 const noStore = (what: string, a: Answer) => {
   expect(a.headers.get("cache-control"), what).toBe("no-store");
   expect(a.headers.get("x-content-type-options"), what).toBe("nosniff");
+  expect(a.headers.get("x-frame-options"), what).toBe("DENY");
+  expect(a.headers.get("content-security-policy"), what).toBe("default-src 'none'; frame-ancestors 'none'");
+  expect(a.headers.get("content-type"), what).toMatch(/^application\/json/);
 };
 
 /** Audit item 7: answers that carry a token or a shopper's data are never cached; the API cannot be framed. */
@@ -20,8 +23,21 @@ describe("response headers", () => {
     const q = await enqueue(sale, s.token);
     answers.push(["queue", q]);
     answers.push(["poll", await call("GET", `/api/sales/${sale}/queue`, { token: s.token, headers: { "x-ticket": q.body.ticket } })]);
-    const hold = await heldBy(sale, s.token);
+    const claimed = { token: s.token, body: {}, headers: { "idempotency-key": idemKey(), "x-pass": await passFor(sale, s.token) } };
+    const first = await call("POST", `/api/sales/${sale}/claim`, claimed);
+    answers.push(["claim", first], ["claim replayed", await call("POST", `/api/sales/${sale}/claim`, claimed)]);
+    const hold = first.body.hold;
     answers.push(["hold", await call("GET", `/api/holds/${hold.id}`, { token: s.token })]);
+    // Sold out under a waitlist: a place on it (202).
+    const listed = await createSale({ stock_total: 1, release_policy: "waitlist" });
+    const [holder, second] = await Promise.all([session(), session()]);
+    await heldBy(listed, holder.token);
+    const waiting = {
+      token: second.token,
+      body: {},
+      headers: { "idempotency-key": idemKey(), "x-pass": await passFor(listed, second.token) },
+    };
+    answers.push(["waitlisted", await call("POST", `/api/sales/${listed}/claim`, waiting)]);
     answers.push(["holds", await call("GET", `/api/sales/${sale}/holds`, { token: s.token })]);
     const paid = await pay(hold.id, s.token);
     answers.push(["pay", paid]);
@@ -38,6 +54,9 @@ describe("response headers", () => {
       await call("POST", `/api/sales/${sale}/claim`, { token: other.token, body: {}, headers: { "idempotency-key": idemKey() } }),
     ]);
     answers.push(["404", await call("GET", `/api/holds/${sale}_h${"0".repeat(20)}`, { token: s.token })]);
+    expect(answers.find(([w]) => w === "claim")![1].status).toBe(201);
+    expect(answers.find(([w]) => w === "claim replayed")![1].status).toBe(200);
+    expect(answers.find(([w]) => w === "waitlisted")![1].status).toBe(202);
     for (const [what, a] of answers) noStore(`${what} (${a.status})`, a);
   });
 

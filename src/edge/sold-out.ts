@@ -1,6 +1,7 @@
 import { soldOut, soldOutForEveryone } from "../../domain/claim-gate";
 import { ERRORS } from "../../domain/result";
 import type { SaleView } from "../../domain/schemas/sale";
+import { PRIVATE_JSON } from "../lib/api-headers";
 import { verifyToken } from "../lib/tokens";
 import { countEdge, type EdgeCtx } from "./reports";
 import { register } from "../lib/isolate-state";
@@ -19,8 +20,6 @@ function soldOutBody(sale: SaleView) {
 // Any id: only sales this isolate has cached (so validated and real) can match.
 const CLAIM = /^https?:\/\/[^/]+\/api\/sales\/([^/?#]+)\/claim(?:\?|$)/;
 const answers = new WeakMap<SaleView, string>();
-// Copied by each Response. The answer is public, but only true for a moment: no cache keeps it.
-const JSON_TYPE = new Headers({ "content-type": "application/json", "cache-control": "no-store", "x-content-type-options": "nosniff" });
 
 /**
  * The sold-out fast path, in front of the router: once this isolate knows (from the object,
@@ -80,5 +79,6 @@ export function soldOutResponse(ctx: EdgeCtx, sale: SaleView): Response {
   countEdge(ctx, sale.id, "sold_out_fast_path");
   let body = answers.get(sale);
   if (body === undefined) answers.set(sale, (body = JSON.stringify(soldOutBody(sale))));
-  return new Response(body, { status: ERRORS.sold_out, headers: JSON_TYPE });
+  // The answer is public, but only true for a moment: no cache keeps it (PRIVATE_JSON's no-store).
+  return new Response(body, { status: ERRORS.sold_out, headers: PRIVATE_JSON });
 }

@@ -15,6 +15,7 @@ import { stableToken, verifyToken } from "../lib/tokens";
 import { verifyTurnstile } from "../lib/turnstile";
 import { valid } from "../lib/validate";
 import { asShopper, body, documented, header, json, mount, refusals } from "../lib/openapi";
+import { apiJson } from "../middleware/headers";
 import { SHOPPER_REFUSALS, shopper } from "../middleware/shopper";
 import { ChallengeAnswer, QueueAnswer } from "../../domain/schemas/answers";
 import { QueueBody, type Watermark } from "../../domain/schemas/room";
@@ -162,12 +163,12 @@ mount(queue, join, async (c) => {
   const w = await lineOf(c, id);
   const held = await ticketOf(c, id);
   if (held && standingOf({ b: held.b, k: held.k }, held.adm, w, clockNow()).status.state !== "expired") {
-    return c.json(await answer(c, id, held, w), 200);
+    return apiJson(await answer(c, id, held, w), 200);
   }
   const place = { b: bucketAt(clockNow(), w.starts_at, w.draw_at), k: await lineKey(w.salt, identity) };
   reportArrival(c, id, place);
   notePressure(clientNetwork(c));
-  return c.json(await answer(c, id, place, w), 201);
+  return apiJson(await answer(c, id, place, w), 201);
 });
 
 mount(queue, poll, async (c) => {
@@ -179,5 +180,5 @@ mount(queue, poll, async (c) => {
       "the ticket (`X-Ticket`) is missing, invalid, expired or not yours: queue again (POST /api/sales/:id/queue, with your ticket if you still have it, keeps your place)",
     );
   }
-  return c.json(await answer(c, id, t, await lineOf(c, id)), 200);
+  return apiJson(await answer(c, id, t, await lineOf(c, id)), 200);
 });

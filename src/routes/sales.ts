@@ -14,6 +14,7 @@ import * as fast from "../lib/fast-paths";
 import { inventory } from "../../domain/objects";
 import { asShopper, body, documented, header, json, mount, refusals } from "../lib/openapi";
 import { valid } from "../lib/validate";
+import { apiJson } from "../middleware/headers";
 import { knownSale } from "../middleware/known-sale";
 import { limitByIp } from "../middleware/rate-limit";
 import { requirePass } from "../middleware/pass";
@@ -184,7 +185,7 @@ mount(sales, claim, async (c) => {
   }
   const claimed = unwrap(answer);
   if (claimed.kind === "waitlisted") {
-    return c.json(
+    return apiJson(
       {
         waitlisted: true as const,
         position: claimed.position,
@@ -193,5 +194,5 @@ mount(sales, claim, async (c) => {
       202,
     );
   }
-  return c.json({ hold: claimed.hold }, claimed.created ? 201 : 200);
+  return apiJson({ hold: claimed.hold }, claimed.created ? 201 : 200);
 });
