@@ -40,7 +40,7 @@ export interface ClaimsHost extends Host {
   sale: Pick<Sale, "row" | "config" | "take" | "forget" | "cachedId">;
   holds: Pick<Holds, "mine" | "insert" | "view">;
   waitlist: Pick<Waitlist, "waiting" | "join" | "leave">;
-  turns: Pick<Turns, "used" | "use">;
+  turns: Pick<Turns, "use">;
 }
 
 /**
@@ -216,8 +216,9 @@ export class Claims {
     const short = this.skipStockCheck ? null : soldOut(stock, qty, cfg.release_policy);
     if (short) return short;
     // A turn carries one unit: once the identity's holds under it have ended (paid, or unpaid: that
-    // unit went to the next place in line), the same pass makes no other hold.
-    if (turn !== undefined && !mine.some((h) => h.status === "held" || h.status === "pending") && this.host.turns.used(turn, identity)) {
+    // unit went to the next place in line), the same pass makes no other hold. Nothing below
+    // refuses, so the turn is marked used by the same statement that asks.
+    if (turn !== undefined && !this.host.turns.use(turn, identity) && !mine.some((h) => h.status === "held" || h.status === "pending")) {
       return refuse(
         "pass_required",
         "this pass has had its turn (its hold has ended, and an unpaid unit went to the next shopper in line): queue again for another",
@@ -225,7 +226,6 @@ export class Claims {
     }
     stock.available -= qty;
     stock.held += qty;
-    if (turn !== undefined) this.host.turns.use(turn, identity);
     // A new hold has no refund: its view needs no look-up.
     return ok({
       kind: "hold",

@@ -23,14 +23,12 @@ export class Turns {
 
   constructor(private readonly sql: SqlStorage) {}
 
-  /** Whether `who` already made a hold under the turn ending at `turn`. */
-  used(turn: number, who: string): boolean {
-    return this.sql.exec("SELECT 1 FROM turns WHERE turn = ? AND who = ?", turn, who).toArray().length > 0;
-  }
-
-  /** A hold was made under this turn (inside the claim's transaction). */
-  use(turn: number, who: string): void {
-    this.sql.exec("INSERT OR IGNORE INTO turns (turn, who) VALUES (?, ?)", turn, who);
+  /**
+   * `who` makes a hold under the turn ending at `turn` (inside the claim's transaction): true if
+   * this is its first, false if the turn was already used (nothing is written then).
+   */
+  use(turn: number, who: string): boolean {
+    return this.sql.exec("INSERT OR IGNORE INTO turns (turn, who) VALUES (?, ?)", turn, who).rowsWritten > 0;
   }
 
   /** Turns used whose pass has not ended at `now`: `[turn, identities]`, by turn. */
