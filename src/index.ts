@@ -1,6 +1,8 @@
 import { bodyLimit } from "hono/body-limit";
+import { createMiddleware } from "hono/factory";
 import { HTTPException } from "hono/http-exception";
 import { refusedDeployment } from "./edge/deployment";
+import type { AppEnv } from "./app-env";
 import { soldOutFastPath } from "./edge/sold-out";
 import { ApiError } from "./lib/api-error";
 import { log } from "../domain/log";
@@ -26,13 +28,25 @@ export { WaitingRoom } from "../durable-objects/waiting-room";
 const MAX_BODY = 16 * 1024;
 /** A provider's event carries a whole object (a charge with its refunds): more room. */
 const MAX_WEBHOOK_BODY = 256 * 1024;
-const limit = (maxSize: number) =>
-  bodyLimit({
-    maxSize,
-    onError: () => {
-      throw new ApiError("payload_too_large", `request bodies are limited to ${maxSize} bytes`);
-    },
+/**
+ * Bodies are limited at the door. A declared length is checked as it stands (the runtime reads
+ * no more than it declares): two header reads on every claim and join, where hono's bodyLimit
+ * makes four runtime calls. A body without one (chunked, or a stream) is counted by bodyLimit
+ * as it is read.
+ */
+const limit = (maxSize: number) => {
+  const tooLarge = () => {
+    throw new ApiError("payload_too_large", `request bodies are limited to ${maxSize} bytes`);
+  };
+  const counted = bodyLimit({ maxSize, onError: tooLarge });
+  return createMiddleware<AppEnv>(async (c, next) => {
+    const h = c.req.raw.headers;
+    const length = h.get("content-length");
+    if (length === null || h.has("transfer-encoding")) return counted(c, next);
+    if (Number(length) > maxSize) tooLarge();
+    await next();
   });
+};
 const [shopLimit, webhookLimit] = [limit(MAX_BODY), limit(MAX_WEBHOOK_BODY)];
 
 export const app = documented({ router: new RememberingRouter() });

@@ -2,7 +2,10 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { big, c, type Case, carolClaims, holdA, json, refusedWithoutWrite, setUpSales, u, withJson } from "./support/bad-input";
 import { createSale } from "./support/sales";
 import { idemKey, passFor, pay } from "./support/shoppers";
-import { call, stats } from "./support/worker";
+import { BROWSER_UA, call, stats } from "./support/worker";
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import worker from "../src/index";
 
 beforeAll(setUpSales);
 
@@ -60,6 +63,44 @@ describe("shopper routes refuse bad bodies without writing", () => {
   ];
   it.each(cases)("$name → $status $error", async ({ go, status, error }) => {
     await refusedWithoutWrite(go, status, error);
+  });
+
+  it("a body sent without a length (streamed) is counted as it is read: too big is 413 with nothing written, small is claimed", async () => {
+    const sale = await createSale();
+    const streamed = async (text: string) => {
+      const bytes = new TextEncoder().encode(text);
+      const body = new ReadableStream<Uint8Array>({
+        start(ctl) {
+          for (let i = 0; i < bytes.length; i += 1024) ctl.enqueue(bytes.slice(i, i + 1024));
+          ctl.close();
+        },
+      });
+      const headers = {
+        authorization: `Bearer ${u.carol.token}`,
+        "content-type": "application/json",
+        "idempotency-key": idemKey(),
+        "x-pass": await passFor(sale, u.carol.token),
+        "user-agent": BROWSER_UA,
+        "cf-connecting-ip": "10.9.8.7",
+      };
+      const req = new Request(`http://flashsale.test/api/sales/${sale}/claim`, {
+        method: "POST",
+        headers,
+        body,
+        duplex: "half",
+      } as RequestInit);
+      expect(req.headers.get("content-length")).toBeNull();
+      const ctx = createExecutionContext();
+      const res = await worker.fetch(req, env, ctx);
+      const answer = (await res.json()) as { error?: string; hold?: { qty: number } };
+      await waitOnExecutionContext(ctx);
+      return { status: res.status, answer };
+    };
+    const tooBig = await streamed(big);
+    expect(tooBig).toMatchObject({ status: 413, answer: { error: "payload_too_large" } });
+    expect((await stats(sale)).stock!.held).toBe(0);
+    const small = await streamed(json({ qty: 1 })!);
+    expect(small).toMatchObject({ status: 201, answer: { hold: { qty: 1 } } });
   });
 
   it("sanity: a claim with no body at all still gets the defaults (only a non-JSON body is refused)", async () => {
