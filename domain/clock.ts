@@ -54,6 +54,21 @@ export const fromPlatform = (t: number): number => t + shiftMs;
 /** How far tests have moved the clock (0 in production). */
 export const clockShift = (): number => shiftMs;
 
+const written = new Map<number, string>();
+/**
+ * An instant as answers write it (ISO 8601, UTC, milliseconds). A status poll writes the same few
+ * instants again and again (a ticket's end moves in 5-minute steps, a pass ends when its turn
+ * does), so each is formatted once and kept (a few thousand at most).
+ */
+export function isoAt(ms: number): string {
+  let s = written.get(ms);
+  if (s === undefined) {
+    if (written.size >= 4096) written.clear();
+    written.set(ms, (s = new Date(ms).toISOString()));
+  }
+  return s;
+}
+
 /**
  * The clock's part of a sale's status, one rule for the object, the edge and the page: the
  * operator's switch (live, paused, closed) and the sale's window decide it.

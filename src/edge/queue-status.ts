@@ -1,4 +1,5 @@
 import { admittedAt, aheadOf, comparePlaces, type Place } from "../../domain/line";
+import { isoAt } from "../../domain/clock";
 import type { QueueStatus, Watermark } from "../../domain/schemas/room";
 
 export type { QueueStatus };
@@ -9,7 +10,7 @@ export type Standing = { status: QueueStatus; admittedAt: number | null; passUnt
 /** A sold-out line is asked again this often: only a restock can move it. */
 const SOLD_OUT_REFRESH_S = 30;
 const clamp = (v: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, v));
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+const iso = (ms: number | null) => (ms === null ? null : isoAt(ms));
 
 type LateEntry = { b: number; position: number | null; at: number | null };
 /** The watermark's late places by key, built once per cached watermark (polls read it many times). */

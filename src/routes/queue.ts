@@ -22,7 +22,7 @@ import { QueueBody, type Watermark } from "../../domain/schemas/room";
 import { standingOf } from "../edge/queue-status";
 import { clientNetwork } from "../middleware/rate-limit";
 import { SaleParam } from "./sales";
-import { now as clockNow } from "../../domain/clock";
+import { now as clockNow, isoAt } from "../../domain/clock";
 
 type Ticket = ClaimsOf<"ticket">;
 type C = Context<AppEnv>;
@@ -40,11 +40,11 @@ async function answer(c: C, sale: string, t: Pick<Ticket, "b" | "k" | "adm">, w:
   const adm = admittedAt ?? undefined;
   // Re-served while the place and state are the same (lib/tokens.ts): a poll signs nothing new.
   const ticket = await stableToken(c.env, "ticket", { sub: c.get("user"), sale, b: t.b, k: t.k, ...(adm ? { adm } : {}) });
-  const out: QueueAnswer = { ...status, ticket: ticket.token, ticket_expires_at: new Date(ticket.expiresAt).toISOString() };
+  const out: QueueAnswer = { ...status, ticket: ticket.token, ticket_expires_at: isoAt(ticket.expiresAt) };
   if (passUntil !== null) {
     const pass = await stableToken(c.env, "pass", { sub: c.get("user"), sale }, { until: passUntil });
     out.pass = pass.token;
-    out.pass_expires_at = new Date(pass.expiresAt).toISOString();
+    out.pass_expires_at = isoAt(pass.expiresAt);
   }
   return out;
 }
