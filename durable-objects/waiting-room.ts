@@ -64,7 +64,7 @@ const ROOM_SCHEMA: readonly Version[] = [
 export class WaitingRoom extends DurableObject<Env> {
   private readonly sql = this.ctx.storage.sql;
   /** Calls from the edge since this instance started: one per isolate per second, not per shopper. */
-  private readonly served = { reports: 0, watermarks: 0, late: 0, late_over_cap: 0, stock_reads: 0 };
+  private readonly served = { reports: 0, reported_places: 0, watermarks: 0, late: 0, late_over_cap: 0, stock_reads: 0 };
   /** Late places waiting for a unit (room/late.ts). */
   private readonly late = new LateList(this.sql);
   /**
@@ -123,6 +123,7 @@ export class WaitingRoom extends DurableObject<Env> {
    */
   async report(arrivals: Place[], counts: Counts = {}): Promise<Watermark> {
     this.served.reports++;
+    this.served.reported_places += arrivals.length;
     const now = clockNow();
     const row = this.row();
     if (!row) return unconfiguredWatermark(now);

@@ -3,7 +3,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { burstOf } from "../domain/admission";
 import { room } from "../domain/objects";
-import { advanceClock, advanceClockTo, now } from "./support/clock";
+import { advanceClock, advanceClockTo, now, stopClock, thawClock } from "./support/clock";
 import { roomStats } from "./support/edge";
 import { createSale } from "./support/sales";
 import { idemKey, session } from "./support/shoppers";
@@ -272,4 +272,26 @@ describe("room calls", () => {
     expect(reports).toBeGreaterThanOrEqual(10);
     expect((await roomStats(sale)).in_line).toBe(1000);
   }, 60_000); // a thousand sessions and joins on a busy machine: the bound is on calls, not time
+
+  it("a place given out again before its report leaves is reported once (a shopper queueing again, a replayed challenge)", async () => {
+    const sale = await createSale({ admission_rate: 1 });
+    const s = await session();
+    await room(env, sale).watermark();
+    const before = (await roomStats(sale)).served;
+    stopClock(); // one arrival bucket: every join gives the same place
+    try {
+      // Each request returns once what it scheduled (a report now, or the held-back tail) is handed over.
+      const answers = await Promise.all(
+        Array.from({ length: 30 }, () => api.join(sale, s.token, {}, { env: { COUNTER_FLUSH_MS: "1000" } })),
+      );
+      for (const a of answers) expect(a.body.place).toEqual(answers[0]!.body.place);
+    } finally {
+      thawClock();
+    }
+    const after = (await roomStats(sale)).served;
+    // At most one report sent at once and one held-back tail, each carrying the place once.
+    expect(after.reported_places - before.reported_places).toBeGreaterThanOrEqual(1);
+    expect(after.reported_places - before.reported_places).toBeLessThanOrEqual(2);
+    expect((await roomStats(sale)).in_line).toBe(1);
+  });
 });

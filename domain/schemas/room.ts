@@ -179,6 +179,7 @@ export const RoomStats = z
     served: z
       .object({
         reports: n,
+        reported_places: n.describe("places the edge's reports carried (a place given out twice before its report left is carried once)"),
         watermarks: n,
         late: n.describe("places reported after the watermark had passed them: each waits for a unit, first in line"),
         late_held: n.describe("late places waiting for a unit now"),

@@ -27,7 +27,7 @@ export type EdgeCtx = { env: Env; executionCtx: Pick<ExecutionContext, "waitUnti
  * emptied every COUNTER_FLUSH_MS, so bounded by what arrives in that time. Not registered for
  * reset: they are owed to the rooms, not a cache.
  */
-const state = { pending: new Map<string, { counts: Counts; arrivals: Place[] }>(), lastFlush: 0, tailScheduled: false };
+const state = { pending: new Map<string, { counts: Counts; arrivals: Map<string, Place> }>(), lastFlush: 0, tailScheduled: false };
 /**
  * Places given out here whose report the room has not answered yet. Until it has, the room
  * cannot have admitted them, even if the watermark this isolate caches has passed them (a late
@@ -46,16 +46,21 @@ export function countEdge(c: EdgeCtx, sale: string, counter: Counter): void {
   schedule(c);
 }
 
-/** A place this isolate gave out (POST /queue), for the room's count of the line. */
+/**
+ * A place this isolate gave out (POST /queue), for the room's count of the line. A place given
+ * out again before the batch leaves (a shopper who queues again, a replayed challenge) is in it
+ * once: the room counts a place once anyway.
+ */
 export function reportArrival(c: EdgeCtx, sale: string, place: Place): void {
-  pendingFor(sale).arrivals.push(place);
-  unanswered.add(placeId(sale, place));
+  const id = placeId(sale, place);
+  pendingFor(sale).arrivals.set(id, place);
+  unanswered.add(id);
   schedule(c);
 }
 
 function pendingFor(sale: string) {
   let r = state.pending.get(sale);
-  if (!r) state.pending.set(sale, (r = { counts: {}, arrivals: [] }));
+  if (!r) state.pending.set(sale, (r = { counts: {}, arrivals: new Map() }));
   return r;
 }
 
@@ -81,17 +86,17 @@ function flush(env: Env): Promise<unknown> {
   state.lastFlush = clockNow();
   // Only for sales that exist: a refusal counted for a junk id must not create its room.
   const batch = [...state.pending].filter(([id]) => listed(id));
-  for (const [id, { arrivals }] of state.pending) if (!listed(id)) for (const p of arrivals) unanswered.delete(placeId(id, p));
+  for (const [id, { arrivals }] of state.pending) if (!listed(id)) for (const p of arrivals.keys()) unanswered.delete(p);
   state.pending.clear();
   return Promise.all(
     batch.map(async ([id, { counts, arrivals }]) => {
       try {
         // The room answers with its watermark: this isolate learns at once.
-        rememberWatermark(env, id, await room(env, id).report(arrivals, counts));
+        rememberWatermark(env, id, await room(env, id).report([...arrivals.values()], counts));
       } catch (e) {
-        log("warn", "report_lost", { sale: id, arrivals: arrivals.length, error: String(e) });
+        log("warn", "report_lost", { sale: id, arrivals: arrivals.size, error: String(e) });
       } finally {
-        for (const p of arrivals) unanswered.delete(placeId(id, p));
+        for (const p of arrivals.keys()) unanswered.delete(p);
       }
     }),
   );
