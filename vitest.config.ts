@@ -245,9 +245,9 @@ export default defineConfig(async () => {
         project("stripe", { ...TEST_BINDINGS, ...STRIPE_BINDINGS, ...UNPACED }, STRIPE, PACING, last),
         project("pacing", { ...TEST_BINDINGS, ...STRIPE_BINDINGS, STRIPE_API_BASE: "http://stripe-paced.test" }, PACING, [], last),
         project("events", { ...TEST_BINDINGS, ...EVENTS_BINDINGS }, EVENTS, [], parallel, eventsWorld),
-        // The load files keep a runtime each: the model test's thousand sequences move the clock in
-        // eight lanes at once, and twice in a shared runtime (after the room's tests had moved it
-        // far ahead) a refund it waited for stayed pending; on a fresh runtime it never has.
+        // The load files keep a runtime each (isolate on). A refund the model test waited for that
+        // stayed pending (seen in shared and fresh runtimes alike) was the simulated gateway falling
+        // behind, not this: durable-objects/gateway-simulator.ts, charge().
         project("load", TEST_BINDINGS, LOAD, [], { ...parallel, isolate: true }),
       ],
     },

@@ -60,7 +60,11 @@ function unwrapped(r: { ok: boolean; message?: string }): void {
   if (!r.ok) throw new Error(`delivery refused: ${r.message}`);
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/**
+ * The simulator's answer, and how long after the call the caller may have it (payments/simulated.ts
+ * waits it out): the outcome, or the provider's error (thrown there).
+ */
+export type SimAnswer<T> = { after_ms: number } & ({ outcome: T } | { error: string });
 
 export class GatewaySimulator extends DurableObject<Env> {
   private readonly sql = this.ctx.storage.sql;
@@ -131,16 +135,25 @@ export class GatewaySimulator extends DurableObject<Env> {
     return { status: "unknown", reason: "processing" };
   }
 
-  async charge(req: PaymentRequest): Promise<ChargeOutcome> {
+  /**
+   * The simulator answers at once, in one turn of this object; the wait before the caller has the
+   * answer (the network's latency, a timeout's) is the caller's (payments/simulated.ts). Why: this
+   * one object serves every product object, and each of its events (a call arriving, a timer
+   * firing) takes the input gate and then waits for the isolate's turn; a sleep in here doubled
+   * every call's turns and queued them behind every other call's. With eight lanes of the model
+   * test on a busy machine the simulator fell behind for good (its 5 ms sleeps took 0.3–7 s),
+   * every call outlived the 250 ms client timeout, and a refund stayed pending for 20 s.
+   */
+  async charge(req: PaymentRequest): Promise<SimAnswer<ChargeOutcome>> {
     const r = this.rates();
-    await sleep(r.latency * (0.5 + Math.random()));
+    const after_ms = this.latency(r);
     const seen = this.row(req.key);
     if (seen) {
       this.sql.exec("UPDATE charges SET calls = calls + 1 WHERE key = ?", req.key);
-      return this.outcome(seen); // an idempotent replay: the first answer, never a second charge
+      return { after_ms, outcome: this.outcome(seen) }; // an idempotent replay: the first answer, never a second charge
     }
     const plan = this.plan(req.method, r);
-    if (plan === "error") throw new Error("simulated gateway error: 502 Bad Gateway (nothing was charged)");
+    if (plan === "error") return { after_ms, error: "simulated gateway error: 502 Bad Gateway (nothing was charged)" };
     const now = clockNow();
     const landsAt = plan.timeout ? now + plan.landsIn : now;
     this.sql.exec(
@@ -160,27 +173,29 @@ export class GatewaySimulator extends DurableObject<Env> {
       plan.timeout ? landsAt : plan.duplicate ? now + 20 : null,
     );
     await this.scheduleNotify();
-    if (plan.timeout) {
-      await sleep(r.clientTimeout + 50); // the client has given up by now
-      return { status: "unknown", reason: "simulated timeout" };
-    }
-    return this.outcome(this.row(req.key)!);
+    // A timeout: the answer comes after the client has given up.
+    if (plan.timeout) return { after_ms: r.clientTimeout + 50, outcome: { status: "unknown", reason: "simulated timeout" } };
+    return { after_ms, outcome: this.outcome(this.row(req.key)!) };
   }
 
-  async lookup(key: string): Promise<LookupOutcome> {
-    await sleep(this.rates().latency * (0.5 + Math.random()));
+  lookup(key: string): SimAnswer<LookupOutcome> {
     const row = this.row(key);
-    return row ? this.outcome(row) : { status: "not_found" };
+    return { after_ms: this.latency(this.rates()), outcome: row ? this.outcome(row) : { status: "not_found" } };
   }
 
-  async refund(req: RefundRequest): Promise<RefundOutcome> {
-    await sleep(this.rates().latency * (0.5 + Math.random()));
+  refund(req: RefundRequest): SimAnswer<RefundOutcome> {
+    const after_ms = this.latency(this.rates());
     const row = this.sql.exec<ChargeRow>("SELECT * FROM charges WHERE charge_id = ?", req.charge_id).toArray()[0];
-    if (!row || this.outcome(row).status !== "succeeded") return { status: "failed", reason: "no such successful charge" };
-    if (row.refund_id) return { status: "refunded", refund_id: row.refund_id };
+    if (!row || this.outcome(row).status !== "succeeded")
+      return { after_ms, outcome: { status: "failed", reason: "no such successful charge" } };
+    if (row.refund_id) return { after_ms, outcome: { status: "refunded", refund_id: row.refund_id } };
     const refundId = `re_${crypto.randomUUID().replaceAll("-", "")}`;
     this.sql.exec("UPDATE charges SET refund_key = ?, refund_id = ? WHERE key = ?", req.key, refundId, row.key);
-    return { status: "refunded", refund_id: refundId };
+    return { after_ms, outcome: { status: "refunded", refund_id: refundId } };
+  }
+
+  private latency(r: ReturnType<GatewaySimulator["rates"]>): number {
+    return r.latency * (0.5 + Math.random());
   }
 
   /** Late outcomes and duplicate deliveries reach the product object like a webhook would. */

@@ -1,6 +1,20 @@
 import { gatewaySim } from "../../domain/objects";
+import type { SimAnswer } from "../gateway-simulator";
 import type { PaymentGateway } from "./gateway";
 import { fingerprintAfter, fingerprintBefore } from "./test-cards";
+
+/**
+ * The simulator's answer as the caller gets it: `after_ms` later (the network's latency, or a
+ * timeout's wait), waited out here, in the calling object, and never in the simulator: that one
+ * object serves every product object, and a wait inside it queued every call behind the others'
+ * (gateway-simulator.ts). The client's own timeout (PAY_TIMEOUT_MS, payments/index.ts) races it.
+ */
+async function arrived<T>(call: Promise<SimAnswer<T>>): Promise<T> {
+  const a = await call;
+  if (a.after_ms > 0) await new Promise((r) => setTimeout(r, a.after_ms));
+  if ("error" in a) throw new Error(a.error);
+  return a.outcome;
+}
 
 /**
  * The simulated provider lives in its own object (GatewaySimulator) so it keeps a ledger. It
@@ -12,17 +26,17 @@ export function simulatedGateway(env: Env): PaymentGateway {
   return {
     fingerprint: async (method, payer) => fingerprintBefore(method, payer),
     async charge(req) {
-      const outcome = await sim().charge(req);
+      const outcome = await arrived(sim().charge(req));
       return outcome.status === "succeeded" ? { ...outcome, fingerprint: fingerprintAfter(req.method, req.payer) } : outcome;
     },
     async recheck(req) {
-      const outcome = await sim().charge(req);
+      const outcome = await arrived(sim().charge(req));
       return outcome.status === "succeeded" ? { ...outcome, fingerprint: fingerprintAfter(req.method, req.payer) } : outcome;
     },
     async lookup(req) {
-      const outcome = await sim().lookup(req.key);
+      const outcome = await arrived(sim().lookup(req.key));
       return outcome.status === "succeeded" ? { ...outcome, fingerprint: fingerprintAfter(req.method, req.payer) } : outcome;
     },
-    refund: (req) => sim().refund(req),
+    refund: (req) => arrived(sim().refund(req)),
   };
 }
