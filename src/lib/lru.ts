@@ -1,55 +1,45 @@
 /**
- * A bounded cache that keeps what was used lately: two generations, each at most half of `max`.
- * Writes go to the young one; when it is full it becomes the old one and the old one is
- * dropped. A read found in the old generation moves the entry to the young one. So an entry
- * stays at least until `max / 2` other entries have been written or moved after its last use,
- * and there are never more than `max`.
+ * A Map that holds at most `max` entries and, when full, drops the one used least recently (a
+ * Map iterates in insertion order, so moving a key to the back marks it used).
  *
- * Not an exact LRU on purpose: these caches are read on every edge request, and an exact one
- * moves the key on every hit (a delete and a set: three hash look-ups, and holes for the GC);
- * here a hit in the young generation is one look-up.
+ * A read moves its key only when it has drifted into the older half (more than `max / 2` writes
+ * ago): these caches are read on every edge request, and moving the key on every hit (a delete
+ * and a set: three hash look-ups, and holes for the GC) cost more than the read. So an entry stays
+ * at least `max / 2` writes after its last use, and one never read again stays `max` writes, as
+ * in an exact LRU.
  */
 export class LruMap<K, V> {
-  private young = new Map<K, V>();
-  private old = new Map<K, V>();
-  private readonly half: number;
+  private readonly m = new Map<K, { v: V; at: number }>();
+  private writes = 0;
+  private readonly stale: number;
 
   constructor(readonly max: number) {
-    this.half = Math.max(1, Math.floor(max / 2));
+    this.stale = Math.max(1, Math.floor(max / 2));
   }
 
   /** The value, marked as just used. */
   get(key: K): V | undefined {
-    const v = this.young.get(key);
-    if (v !== undefined) return v;
-    const was = this.old.get(key);
-    if (was !== undefined) {
-      this.old.delete(key);
-      this.put(key, was);
+    const e = this.m.get(key);
+    if (e === undefined) return undefined;
+    if (this.writes - e.at >= this.stale) {
+      this.m.delete(key);
+      e.at = ++this.writes;
+      this.m.set(key, e);
     }
-    return was;
+    return e.v;
   }
 
   set(key: K, value: V): void {
-    this.old.delete(key);
-    this.put(key, value);
+    this.m.delete(key);
+    this.m.set(key, { v: value, at: ++this.writes });
+    if (this.m.size > this.max) this.m.delete(this.m.keys().next().value as K);
   }
 
   delete(key: K): boolean {
-    const a = this.young.delete(key);
-    return this.old.delete(key) || a;
+    return this.m.delete(key);
   }
 
   clear(): void {
-    this.young.clear();
-    this.old.clear();
-  }
-
-  private put(key: K, value: V): void {
-    this.young.set(key, value);
-    if (this.young.size >= this.half) {
-      this.old = this.young;
-      this.young = new Map();
-    }
+    this.m.clear();
   }
 }
