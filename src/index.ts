@@ -32,7 +32,8 @@ const MAX_WEBHOOK_BODY = 256 * 1024;
  * Bodies are limited at the door. A declared length is checked as it stands (the runtime reads
  * no more than it declares): two header reads on every claim and join, where hono's bodyLimit
  * makes four runtime calls. A body without one (chunked, or a stream) is counted by bodyLimit
- * as it is read.
+ * as it is read. A GET's or HEAD's body is never read by any route, so those (every status poll)
+ * pass without a look.
  */
 const limit = (maxSize: number) => {
   const tooLarge = () => {
@@ -40,6 +41,7 @@ const limit = (maxSize: number) => {
   };
   const counted = bodyLimit({ maxSize, onError: tooLarge });
   return createMiddleware<AppEnv>(async (c, next) => {
+    if (c.req.method === "GET" || c.req.method === "HEAD") return next();
     const h = c.req.raw.headers;
     const length = h.get("content-length");
     if (length === null || h.has("transfer-encoding")) return counted(c, next);
