@@ -7,7 +7,9 @@ import { decode } from "hono/jwt";
 import { STABLE_STEP_S } from "../src/lib/tokens";
 import { TOKEN_TTL_S } from "../domain/schemas/tokens";
 import { forge, nowS, OTHER_SECRET, tamper, unsigned } from "./support/tokens";
-import { call, stats } from "./support/worker";
+import { api, call, stats } from "./support/worker";
+import { env } from "cloudflare:workers";
+import { verifyToken } from "../src/lib/tokens";
 
 /**
  * Invariant 8: tickets, passes and challenges are signed, bound to one shopper and one sale,
@@ -72,6 +74,29 @@ describe("tokens can't be forged or moved", () => {
     expect((await claimWith(sale, a.token, passA)).status).toBe(201);
     expect((await stats(sale)).served.claims).toBe(1);
   });
+  it("a poll hands back the ticket it was sent only if that is the one it would serve: never one signed with a key being rotated out, never another's", async () => {
+    const sale = await createSale();
+    const a = await session();
+    const q = await enqueue(sale, a.token);
+    const before = await poll(sale, a.token, q.body.ticket);
+    expect(before.status).toBe(200);
+    // The operator rotates the key: the sent ticket (old key) still verifies, but what comes back
+    // is signed with the new one, so it outlives the rotation.
+    const rotated = { TOKEN_SECRET: OTHER_SECRET, TOKEN_SECRET_PREVIOUS: env.TOKEN_SECRET };
+    const during = await api.poll(sale, a.token, before.body.ticket, { env: rotated });
+    expect(during.status).toBe(200);
+    expect(during.body.ticket).not.toBe(before.body.ticket);
+    expect(await verifyToken({ TOKEN_SECRET: OTHER_SECRET }, "ticket", during.body.ticket)).toMatchObject({ sale });
+    expect(await verifyToken({ TOKEN_SECRET: OTHER_SECRET }, "ticket", before.body.ticket)).toBeNull();
+    // Sent again under the new key, that one is handed back as it is.
+    const after = await api.poll(sale, a.token, during.body.ticket, { env: rotated });
+    if (decode(after.body.ticket).payload.exp === decode(during.body.ticket).payload.exp)
+      expect(after.body.ticket).toBe(during.body.ticket);
+    // Another shopper's ticket is refused, not re-served.
+    const b = await session();
+    expect((await poll(sale, b.token, before.body.ticket)).status).toBe(403);
+  });
+
   it("a poll re-serves the ticket and pass it gave while the place and state stand, and gives a new ticket when the state changes", async () => {
     const sale = await createSale();
     const a = await session();

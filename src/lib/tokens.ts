@@ -25,7 +25,7 @@ type Keys = { id: number; current: CryptoKey; previous?: CryptoKey };
  * as the check it replaces (same bytes, same kind, same keys) and is still refused once expired.
  * Keyed by the text itself: building a longer key on every request cost more than the lookup.
  */
-const verified = new LruMap<string, { claims: unknown; exp: number; kind: string; keys: number }>(50_000);
+const verified = new LruMap<string, { claims: unknown; exp: number; kind: string; keys: number; current: boolean }>(50_000);
 /** Tokens this isolate signed, to re-serve while their claims are unchanged (stableToken, below). */
 const signedTokens = new LruMap<string, { token: string; expiresAt: number }>(50_000);
 /** Imported signing keys, per TOKEN_SECRET / TOKEN_SECRET_PREVIOUS pair seen (one or two): kept across resets. */
@@ -98,7 +98,7 @@ export async function signToken<K extends TokenKind>(
   const token = await sign(payload, keys.current, "HS256");
   // Remembered only if verifying it would accept it (the claims pass the kind's schema).
   const parsed = Claims[kind].safeParse(payload);
-  if (parsed.success) verified.set(token, { claims: parsed.data, exp, kind, keys: keys.id });
+  if (parsed.success) verified.set(token, { claims: parsed.data, exp, kind, keys: keys.id, current: true });
   return { token, expiresAt: exp * 1000 };
 }
 
@@ -119,23 +119,47 @@ export const STABLE_STEP_S = 300;
  * signed once per isolate; one with a lifetime (a ticket) ends on a STABLE_STEP_S boundary, so it
  * is re-signed at most once a step and always has more than its lifetime less a step to live. A
  * new place or state (other claims) is a new token at once.
+ *
+ * `sent`: the token the client sent for these claims (a poll's ticket). If it is the very token
+ * that would be served (checked here, signed with the current key, the same claims and end) it is
+ * served back as it is, without building a look-up key at all.
  */
 export async function stableToken<K extends TokenKind>(
   env: TokenEnv,
   kind: K,
   claims: Omit<ClaimsOf<K>, "iat" | "exp">,
   life: { until?: number } = {},
+  sent?: string,
 ): Promise<{ token: string; expiresAt: number }> {
   const keys = await keysFor(env);
   const nowS = Math.floor(now() / 1000);
   const exp =
     life.until !== undefined ? Math.floor(life.until / 1000) : Math.floor(nowS / STABLE_STEP_S) * STABLE_STEP_S + TOKEN_TTL_S[kind];
+  if (sent !== undefined && exp > nowS) {
+    const hit = verified.get(sent);
+    if (hit && hit.current && hit.kind === kind && hit.keys === keys.id && hit.exp === exp && sameClaims(hit.claims, claims)) {
+      return { token: sent, expiresAt: exp * 1000 };
+    }
+  }
   const key = `${keys.id}.${kind}.${exp}.${JSON.stringify(claims)}`;
   const hit = signedTokens.get(key);
   if (hit && hit.expiresAt > nowS * 1000) return hit;
   const signed = await signToken(env, kind, claims, { until: exp * 1000 });
   signedTokens.set(key, signed);
   return signed;
+}
+
+/** Whether checked claims (with iat and exp) are `claims` (without them): the same keys, the same values. */
+function sameClaims(checked: unknown, claims: object): boolean {
+  const c = checked as Record<string, unknown>;
+  const want = claims as Record<string, unknown>;
+  let n = 0;
+  for (const k in want) {
+    if (c[k] !== want[k]) return false;
+    n++;
+  }
+  for (const k in c) if (k !== "iat" && k !== "exp") n--;
+  return n === 0;
 }
 
 /** The token's claims, or null if it is malformed, forged, expired or of another kind. */
@@ -147,18 +171,20 @@ export async function verifyToken<K extends TokenKind>(env: TokenEnv, kind: K, t
   // The times are checked on the one clock (below), not on the library's own.
   const opts = { alg: "HS256" as const, aud: `flashsale:${kind}`, exp: false, iat: false, nbf: false };
   let payload: unknown;
+  let current = true;
   try {
     payload = await verify(token, keys.current, opts);
   } catch (e) {
     if (!(e instanceof JwtTokenSignatureMismatched) || !keys.previous) return null;
     try {
       payload = await verify(token, keys.previous, opts);
+      current = false;
     } catch {
       return null;
     }
   }
   const parsed = (Claims[kind] as unknown as z.ZodType<ClaimsOf<K>>).safeParse(payload);
   if (!parsed.success || !onTime(parsed.data, (payload as { nbf?: unknown }).nbf)) return null;
-  verified.set(token, { claims: parsed.data, exp: parsed.data.exp, kind, keys: keys.id });
+  verified.set(token, { claims: parsed.data, exp: parsed.data.exp, kind, keys: keys.id, current });
   return parsed.data;
 }

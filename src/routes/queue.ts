@@ -34,12 +34,14 @@ type C = Context<AppEnv>;
  * claim runs out (`pass_ttl_s` after admission), and the renewed ticket carries the admission
  * time, so no pass is ever issued after that.
  */
-async function answer(c: C, sale: string, t: Pick<Ticket, "b" | "k" | "adm">, w: Watermark) {
+async function answer(c: C, sale: string, t: Pick<Ticket, "b" | "k" | "adm">, w: Watermark, sent?: string) {
   const place = { b: t.b, k: t.k };
   const { status, admittedAt, passUntil } = standingOf(place, t.adm, w, clockNow(), unreported(sale, place));
   const adm = admittedAt ?? undefined;
-  // Re-served while the place and state are the same (lib/tokens.ts): a poll signs nothing new.
-  const ticket = await stableToken(c.env, "ticket", { sub: c.get("user"), sale, b: t.b, k: t.k, ...(adm ? { adm } : {}) });
+  // Re-served while the place and state are the same (lib/tokens.ts): a poll signs nothing new,
+  // and usually hands back the very ticket it was sent.
+  const claims = { sub: c.get("user"), sale, b: t.b, k: t.k, ...(adm ? { adm } : {}) };
+  const ticket = await stableToken(c.env, "ticket", claims, {}, sent);
   const out: QueueAnswer = { ...status, ticket: ticket.token, ticket_expires_at: isoAt(ticket.expiresAt) };
   if (passUntil !== null) {
     const pass = await stableToken(c.env, "pass", { sub: c.get("user"), sale }, { until: passUntil });
@@ -49,9 +51,9 @@ async function answer(c: C, sale: string, t: Pick<Ticket, "b" | "k" | "adm">, w:
   return out;
 }
 
-/** The shopper's own ticket for this sale (X-Ticket), or null. */
-async function ticketOf(c: C, sale: string): Promise<Ticket | null> {
-  const t = await verifyToken(c.env, "ticket", c.req.header("x-ticket"));
+/** The shopper's own ticket for this sale (X-Ticket, or `sent`: its text), or null. */
+async function ticketOf(c: C, sale: string, sent = c.req.header("x-ticket")): Promise<Ticket | null> {
+  const t = await verifyToken(c.env, "ticket", sent);
   return t && t.sub === c.get("user") && t.sale === sale ? t : null;
 }
 
@@ -173,12 +175,13 @@ mount(queue, join, async (c) => {
 
 mount(queue, poll, async (c) => {
   const { id } = c.req.valid("param");
-  const t = await ticketOf(c, id);
+  const sent = c.req.header("x-ticket");
+  const t = await ticketOf(c, id, sent);
   if (!t) {
     throw new ApiError(
       "forbidden",
       "the ticket (`X-Ticket`) is missing, invalid, expired or not yours: queue again (POST /api/sales/:id/queue, with your ticket if you still have it, keeps your place)",
     );
   }
-  return apiJson(await answer(c, id, t, await lineOf(c, id)), 200);
+  return apiJson(await answer(c, id, t, await lineOf(c, id), sent), 200);
 });
