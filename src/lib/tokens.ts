@@ -137,7 +137,7 @@ export async function stableToken<K extends TokenKind>(
     life.until !== undefined ? Math.floor(life.until / 1000) : Math.floor(nowS / STABLE_STEP_S) * STABLE_STEP_S + TOKEN_TTL_S[kind];
   if (sent !== undefined && exp > nowS) {
     const hit = verified.get(sent);
-    if (hit && hit.current && hit.kind === kind && hit.keys === keys.id && hit.exp === exp && sameClaims(hit.claims, claims)) {
+    if (hit?.current && hit.kind === kind && hit.keys === keys.id && hit.exp === exp && sameClaims(hit.claims, claims)) {
       return { token: sent, expiresAt: exp * 1000 };
     }
   }
