@@ -1,23 +1,21 @@
 import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../app-env";
-import { botCheck } from "./bot-check";
-import { limitByIp, limitBySession } from "./rate-limit";
-import { requireSession } from "./session";
-
-/** Each check either throws its refusal or calls this: so the four run as one layer. */
-const passOn = async () => {};
+import { checkBot } from "./bot-check";
+import { checkIpLimit, checkSessionLimit } from "./rate-limit";
+import { checkSession } from "./session";
 
 /**
  * The edge's guard for shopper routes, cheapest check first: the per-IP limit (no crypto), the
  * signed session, the per-session limit, then the User-Agent heuristic. Each refusal happens
- * before any Durable Object is touched. One middleware, not `every(...)` of four: hono's combine
- * builds a new chain of wrappers on every request.
+ * before any Durable Object is touched. One middleware calling the four checks, not `every(...)`
+ * of four middlewares (hono's combine builds a new chain of wrappers on every request) nor four
+ * layers (each a promise and a `next` of its own on every poll).
  */
 export const shopper = createMiddleware<AppEnv>(async (c, next) => {
-  await limitByIp(c, passOn);
-  await requireSession(c, passOn);
-  await limitBySession(c, passOn);
-  await botCheck(c, passOn);
+  await checkIpLimit(c);
+  await checkSession(c);
+  await checkSessionLimit(c);
+  checkBot(c);
   await next();
 });
 

@@ -1,3 +1,4 @@
+import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../../app-env";
 import { settings } from "../../../domain/config";
@@ -28,11 +29,15 @@ export function isAutomationUa(ua: string | undefined): boolean {
   return v;
 }
 
-export const botCheck = createMiddleware<AppEnv>(async (c, next) => {
+export function checkBot(c: Context<AppEnv>): void {
   if (settings(c.env).BOT_UA_CHECK && isAutomationUa(c.req.header("user-agent"))) {
     const sale = c.req.param("id");
     if (sale) countEdge(c, sale, "rejected_heuristics");
     throw new ApiError("bot_suspected", "automated clients are not admitted to this sale: use a browser");
   }
+}
+
+export const botCheck = createMiddleware<AppEnv>(async (c, next) => {
+  checkBot(c);
   await next();
 });

@@ -23,23 +23,31 @@ export function rateLimited(binding: Limiter, who: string): ApiError {
 }
 
 /**
- * A Workers Rate Limiting binding in front of a route. Over the limit ⇒ 429 with Retry-After,
- * before any object is touched. Keys name their kind (`net:`, `user:`), so a session can never
- * land in a network's bucket.
+ * A Workers Rate Limiting binding's check. Over the limit ⇒ 429 with Retry-After, before any
+ * object is touched. Keys name their kind (`net:`, `user:`), so a session can never land in a
+ * network's bucket.
  */
-const limitBy = (binding: Limiter, who: string, keyOf: (c: Context<AppEnv>) => string) =>
-  createMiddleware<AppEnv>(async (c, next) => {
+const checkBy =
+  (binding: Limiter, who: string, keyOf: (c: Context<AppEnv>) => string) =>
+  async (c: Context<AppEnv>): Promise<void> => {
     const { success } = await c.env[binding].limit({ key: keyOf(c) });
     if (!success) {
       const sale = c.req.param("id");
       if (sale) countEdge(c, sale, "rejected_rate_limit");
       throw rateLimited(binding, who);
     }
+  };
+
+/** The check in front of a route, as a middleware. */
+const before = (check: (c: Context<AppEnv>) => Promise<void>) =>
+  createMiddleware<AppEnv>(async (c, next) => {
+    await check(c);
     await next();
   });
 
-export const limitByIp = limitBy("RL_IP", "network", (c) => `net:${clientNetwork(c)}`);
-/** Runs after requireSession. */
-export const limitBySession = limitBy("RL_SESSION", "session", (c) => `user:${c.get("user")}`);
+export const checkIpLimit = checkBy("RL_IP", "network", (c) => `net:${clientNetwork(c)}`);
+/** After checkSession. */
+export const checkSessionLimit = checkBy("RL_SESSION", "session", (c) => `user:${c.get("user")}`);
+export const limitByIp = before(checkIpLimit);
 /** Every admin request, before its token is even looked at. */
-export const limitAdmin = limitBy("RL_ADMIN", "network", (c) => `admin:${clientNetwork(c)}`);
+export const limitAdmin = before(checkBy("RL_ADMIN", "network", (c) => `admin:${clientNetwork(c)}`));

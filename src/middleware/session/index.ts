@@ -1,3 +1,4 @@
+import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../../app-env";
 import { ApiError } from "../../lib/api-error";
@@ -10,12 +11,16 @@ export const bearer = (header: string | undefined) => /^Bearer\s+(\S+)$/i.exec(h
  * Shopper routes need a signed session (`POST /api/session`), sent as `Authorization: Bearer`.
  * The verified user id is put on `c.get("user")` (not `c.var`, which copies every variable on each read); everything downstream trusts only that.
  */
-export const requireSession = createMiddleware<AppEnv>(async (c, next) => {
+export async function checkSession(c: Context<AppEnv>): Promise<void> {
   const token = bearer(c.req.header("authorization"));
   if (!token) throw new ApiError("unauthorized", "a session is required: POST /api/session, then send `Authorization: Bearer <token>`");
   const session = await verifyToken(c.env, "session", token);
   if (!session) throw new ApiError("unauthorized", "the session token is invalid or expired: get a new one from POST /api/session");
   c.set("user", session.sub);
   c.set("session", { ...(session.acct ? { acct: session.acct } : {}), ...(session.net ? { net: session.net } : {}) });
+}
+
+export const requireSession = createMiddleware<AppEnv>(async (c, next) => {
+  await checkSession(c);
   await next();
 });
