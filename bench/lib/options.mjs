@@ -10,6 +10,7 @@ export const SCENARIOS = [
   "floor_object",
   "sold_out",
   "sold_out_pass",
+  "noop_poll",
   "poll_edge",
   "poll_object",
   "join",

@@ -57,6 +57,8 @@ const RATIOS = [
   ["claim_shards8", "claim", "claims/s 8 shards / one object (one thread locally: the overhead)"],
   ["claim_hooks_never", "claim", "claims/s with the shop's webhooks hanging / without (docs/events.md)"],
   ["poll_edge", "poll_object", "polls/s edge-only / via object"],
+  ["poll_edge", "noop", "polls/s (edge only) / no-op ceiling"],
+  ["poll_edge", "noop_poll", "polls/s / no-op sent the poll's request"],
   ["join", "poll_edge", "joins/s / polls/s (both edge only)"],
   ["join", "noop", "joins/s / no-op ceiling"],
   ["noop", "noop_entry", "no-op/s direct socket / entry Worker"],

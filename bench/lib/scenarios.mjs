@@ -75,7 +75,7 @@ export async function runScenarios(runs, { opt, built, builtCmp }) {
       });
   }
 
-  if (want("poll_edge") || want("poll_object")) {
+  if (want("poll_edge") || want("poll_object") || want("noop_poll")) {
     await api.createSale("bench-poll");
     const t = clockNow();
     const shoppers = await api.admit("bench-poll", await sessionsFor("bench-poll", opt.pollShoppers), ADMIT_PARALLEL);
@@ -86,12 +86,23 @@ export async function runScenarios(runs, { opt, built, builtCmp }) {
     });
     setup.poll = { shoppers: held.length, s: secs(t) };
     let i = 0;
-    if (want("poll_edge")) {
-      await repeatable(one, "poll_edge", "status poll (edge only)", target, () => {
-        const s = held[i++ % held.length];
-        return { path: "/api/sales/bench-poll/queue", headers: { authorization: `Bearer ${s.token}`, "x-ticket": s.ticket } };
-      });
+    const pollOf = (path) => () => {
+      const s = held[i++ % held.length];
+      return { path, headers: { authorization: `Bearer ${s.token}`, "x-ticket": s.ticket } };
+    };
+    if (want("noop_poll")) {
+      // The ceiling for the poll's shape: its request (session and ticket headers) and an answer
+      // of its size, from the no-op.
+      const bytes = JSON.stringify(await api.poll("bench-poll", held[0])).length;
+      await repeatable(
+        one,
+        "noop_poll",
+        `no-op, poll's request, ${bytes} B answer`,
+        rt.target("noop", "direct"),
+        pollOf(`/?bytes=${bytes}`),
+      );
     }
+    if (want("poll_edge")) await repeatable(one, "poll_edge", "status poll (edge only)", target, pollOf("/api/sales/bench-poll/queue"));
     if (want("poll_object")) {
       await repeatable(one, "poll_object", "hold poll (via object)", target, () => {
         const s = held[i++ % held.length];

@@ -93,6 +93,10 @@ export function client({ base, headers: routeHeaders = {}, adminToken, shopSecre
     async stats(id) {
       return must(await admin.stats(id), `stats ${id}`);
     },
+    /** One status poll with the shopper's ticket: the answer's body. */
+    async poll(sale, s) {
+      return must(await api.poll(sale, s.token, s.ticket), `poll ${sale}`);
+    },
     async sessions(n, parallel = 32) {
       return pMap(Array.from({ length: n }), parallel, async () => {
         const i = accounts++;
