@@ -91,7 +91,7 @@ const stats = (id) => ({
     counters: { queued: 5, rejected_pow: 1, rejected_turnstile: 0, rejected_rate_limit: 0, rejected_heuristics: 0, sold_out_fast_path: 0 },
     prequeued: 0,
     arrivals: [{ t: "2026-12-01T10:00:00.000Z", n: 5 }],
-    served: { reports: 2, watermarks: 4, late: 0, late_held: 0, late_over_cap: 0, stock_reads: 3 },
+    served: { reports: 2, reported_places: 6, watermarks: 4, late: 0, late_held: 0, late_over_cap: 0, stock_reads: 3 },
   },
   d1: { orders: 1, units: 1, revenue: 49900, refunds: 0 },
 });
