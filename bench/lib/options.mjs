@@ -34,6 +34,7 @@ export const HELP = `npm run bench -- [options]
   --past-big <n>          past holds in the "claim_past_big" sale's object (default 100000)
   --poll-shoppers <n>     shoppers the poll scenarios rotate over (default 1000)
   --repeat <n>            repeat the claim comparisons n times (ratios use the medians; default 1)
+  --rounds <n>            measure each other row n times back to back, record the median (default 1)
   --only <list>           scenarios to run (noop is always run: it is the ceiling):
                           ${SCENARIOS.join(", ")}
   --via <direct|entry>    how the scenarios reach the Worker (default direct = unsafeDirectSockets)
@@ -66,6 +67,7 @@ export function readOptions(root, args = process.argv.slice(2)) {
       "poll-shoppers": { type: "string" },
       only: { type: "string" },
       repeat: { type: "string" },
+      rounds: { type: "string" },
       via: { type: "string", default: "direct" },
       bundler: { type: "string", default: "wrangler" },
       limiter: { type: "string", default: "isolate" },
@@ -91,6 +93,7 @@ export function readOptions(root, args = process.argv.slice(2)) {
     pastBig: Number(a["past-big"] ?? (q ? 2000 : 100_000)),
     pollShoppers: Number(a["poll-shoppers"] ?? (q ? 200 : 1000)),
     repeat: Number(a.repeat ?? 1),
+    rounds: Math.max(1, Number(a.rounds ?? 1)),
     only: new Set(["noop", ...(a.only ? a.only.split(",") : SCENARIOS)]),
     via: a.via,
     bundler: a.bundler,

@@ -80,17 +80,28 @@ export function createRuns({ opt, stamp, say, logStream }) {
     for (const c of opt.connections) {
       if (opt.warmup > 0)
         await measure({ base: target.base, headers: { ...target.headers, ...extraHeaders }, next, connections: c, duration: opt.warmup });
-      const r = await measured(on, scenario, {
-        base: target.base,
-        headers: { ...target.headers, ...extraHeaders },
-        next,
-        connections: c,
-        duration: opt.duration,
-      });
+      // --rounds n: n measurements back to back, the median one recorded (a passing hiccup of
+      // the machine moves one of them, not the row).
+      const rounds = [];
+      for (let k = 0; k < opt.rounds; k++) {
+        rounds.push(
+          await measured(on, scenario, {
+            base: target.base,
+            headers: { ...target.headers, ...extraHeaders },
+            next,
+            connections: c,
+            duration: opt.duration,
+          }),
+        );
+      }
+      const r = [...rounds].sort((a, b) => a.rps - b.rps)[Math.floor((rounds.length - 1) / 2)];
       const unexpected = Object.entries(r.codes).filter(([code]) => !(expect.codes ?? ["200"]).includes(code));
       record(scenario, label, r, {
         expect_non2xx: !!expect.non2xx,
-        notes: unexpected.length ? [`unexpected ${unexpected.map(([k, v]) => `${v}x${k}`).join(",")}`] : [],
+        notes: [
+          ...(unexpected.length ? [`unexpected ${unexpected.map(([k, v]) => `${v}x${k}`).join(",")}`] : []),
+          ...(rounds.length > 1 ? [`median of ${rounds.map((x) => x.rps).join("/")}`] : []),
+        ],
       });
     }
   }
