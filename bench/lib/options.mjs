@@ -29,7 +29,7 @@ export const HELP = `npm run bench -- [options]
   --duration <s>          seconds per measurement (default 6)
   --connections <list>    autocannon concurrencies, comma-separated (default 16,64)
   --warmup <s>            unrecorded warm-up before repeatable scenarios (default 1)
-  --shoppers <n>          most pre-made shoppers per claim measurement (default 15000)
+  --shoppers <n>          most pre-made shoppers per claim measurement (default 24000)
   --past-small <n>        past holds in the "claim" sale's object (default 100)
   --past-big <n>          past holds in the "claim_past_big" sale's object (default 100000)
   --poll-shoppers <n>     shoppers the poll scenarios rotate over (default 1000)
@@ -88,7 +88,7 @@ export function readOptions(root, args = process.argv.slice(2)) {
     duration: Number(a.duration ?? (q ? 2 : 6)),
     connections: (a.connections ?? (q ? "8" : "16,64")).split(",").map(Number),
     warmup: Number(a.warmup ?? (q ? 0.5 : 1)),
-    shoppers: Number(a.shoppers ?? (q ? 600 : 15000)),
+    shoppers: Number(a.shoppers ?? (q ? 600 : 24000)),
     pastSmall: Number(a["past-small"] ?? 100),
     pastBig: Number(a["past-big"] ?? (q ? 2000 : 100_000)),
     pollShoppers: Number(a["poll-shoppers"] ?? (q ? 200 : 1000)),

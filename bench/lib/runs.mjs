@@ -146,7 +146,8 @@ export function createRuns({ opt, stamp, say, logStream }) {
     // the pool is sized from what is known: the fastest claim rate so far, else an upper bound
     // (a claim does everything a sold-out answer, an object poll or an object-only claim does).
     const bound = rows.filter((r) => r.c === c && ["sold_out", "poll_object", "claim_object"].includes(r.scenario)).map((r) => r.rps);
-    const est = claimRate ? claimRate * 1.5 : bound.length ? Math.min(...bound) * 1.1 : Infinity;
+    // (Claims at c=64 ran 1.55× those at c=16: a pool sized at 1.5× the c=16 rate ran out.)
+    const est = claimRate ? claimRate * 2.5 : bound.length ? Math.min(...bound) * 1.1 : Infinity;
     const asked = Math.max(4 * c, Math.min(opt.shoppers, Math.ceil(est * opt.duration)));
     const sessions = await sessionsFor(sale, asked);
     const t0 = now();
