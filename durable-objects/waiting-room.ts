@@ -1,31 +1,24 @@
 import { DurableObject } from "cloudflare:workers";
 import { now as clockNow, fromPlatform, onPlatform } from "../domain/clock";
-import { activeAt, admitHeld, advance, admitLate, initialAdmission, unitsRoom, type Admission, type Limits } from "../domain/admission";
+import { activeAt, admitHeld, advance, admitLate, initialAdmission, type Admission, type Limits } from "../domain/admission";
 import { settings } from "../domain/config";
 import { randomHex } from "../domain/ids";
 import { BUCKET_MS, comparePlaces, sealedBucket, type Place, type Waiting } from "../domain/line";
 import { log } from "../domain/log";
-import { inventory, inventoryShard } from "../domain/objects";
-import { COUNTERS, type Claimable, type Counts, type RoomConfig, type RoomStats, type Watermark } from "../domain/schemas/room";
+import { COUNTERS, type Counts, type RoomConfig, type RoomStats, type Watermark } from "../domain/schemas/room";
 import { unconfiguredWatermark } from "../domain/schemas/room";
 import type { Columns } from "../domain/schemas/series";
 import { migrate, type Version } from "./migrations";
 import { LATE_SCHEMA, LateList } from "./room/late";
+import { perUnit, RoomStock, TICK_MS } from "./room/stock";
 import { Series, seriesTable } from "./series";
 
-/** How often the room advances its watermark while anyone waits (tokens are capped at 1 s). */
-const TICK_MS = 250;
 /** The waiting list the edge caches is cut into at most this many runs of buckets. */
 const WAITING_RUNS = 200;
 /** The arrival curve in the stats: the last ten minutes, per second. */
 const CURVE_S = 600;
 /** Once no unit can come back, the room reads the stock this seldom (a restock also tells it at once). */
 const SOLD_OUT_TICK_MS = 5000;
-/** Units are admitted against a reading of the product objects at most this old (else none are). */
-const STOCK_FRESH_MS = 2000;
-
-/** The sale's units as the room last read them from its product objects (summed over shards). */
-type Stock = { available: number; held: number; asking: number; used: Map<number, number>; at: number };
 
 type Row = { cfg: RoomConfig; admission: Admission; upto: Place | null; salt: string; queued: number; opened: boolean };
 const BEFORE_ALL: Place = { b: -1, k: -1 };
@@ -67,14 +60,8 @@ export class WaitingRoom extends DurableObject<Env> {
   private readonly served = { reports: 0, reported_places: 0, watermarks: 0, late: 0, late_over_cap: 0, stock_reads: 0 };
   /** Late places waiting for a unit (room/late.ts). */
   private readonly late = new LateList(this.sql);
-  /**
-   * The claimable units, read from the product objects at most once per TICK_MS (never per
-   * claim) while anyone waits; in memory only: after a restart nobody is admitted until the
-   * first reading, a tick later.
-   */
-  private stock: Stock | null = null;
-  private reading: Promise<void> | null = null;
-  private readAt = 0;
+  /** The claimable units (room/stock.ts), read at most once per tick while anyone waits. */
+  private readonly stock = new RoomStock(this.env, (n) => (this.served.stock_reads += n));
   /** The operators' per-second history (series.ts): places taken, admissions, the edge's counters. */
   private readonly series: Series;
 
@@ -110,8 +97,8 @@ export class WaitingRoom extends DurableObject<Env> {
       }
     });
     // A change (a restock tells the room through here too) may bring units back: read them again.
-    this.readAt = 0;
-    if (row) await this.readStock();
+    this.stock.forgetWhen();
+    if (row) await this.stock.read(cfg);
     await this.schedule(now);
   }
 
@@ -221,13 +208,13 @@ export class WaitingRoom extends DurableObject<Env> {
       opened: w.configured && clockNow() >= w.starts_at,
       admission_rate: w.rate,
       max_active: w.max_active,
-      admit_per_unit: this.perUnit(this.row()?.cfg),
+      admit_per_unit: perUnit(this.row()?.cfg),
       claimable: {
-        available: this.stock?.available ?? 0,
-        held: this.stock?.held ?? 0,
-        outstanding: Math.max(0, w.active - this.usedAt(clockNow())),
+        available: this.stock.latest?.available ?? 0,
+        held: this.stock.latest?.held ?? 0,
+        outstanding: Math.max(0, w.active - this.stock.usedAt(clockNow())),
         sold_out: w.sold_out,
-        read_at: this.stock ? new Date(this.stock.at).toISOString() : null,
+        read_at: this.stock.latest ? new Date(this.stock.latest.at).toISOString() : null,
       },
       counters,
       prequeued,
@@ -238,7 +225,7 @@ export class WaitingRoom extends DurableObject<Env> {
 
   override async alarm(): Promise<void> {
     const row = this.row();
-    if (row && row.queued > row.admission.upto) await this.readStock();
+    if (row && row.queued > row.admission.upto) await this.stock.read(row.cfg);
     this.current();
     await this.schedule(clockNow());
   }
@@ -272,78 +259,15 @@ export class WaitingRoom extends DurableObject<Env> {
     return { rate: cfg.admission_rate, max_active: cfg.max_active, active_ms: cfg.pass_ttl_s * 1000 };
   }
 
-  private perUnit(cfg: RoomConfig | undefined): number {
-    return cfg?.admit_per_unit ?? 1;
-  }
-
   private drawAt(cfg: RoomConfig): number {
     return cfg.starts_at + (cfg.lottery_s ?? 0) * 1000;
-  }
-
-  /** Turns used whose pass has not ended at `now` (from the last reading). */
-  private usedAt(now: number): number {
-    let n = 0;
-    for (const [turn, k] of this.stock?.used ?? []) if (turn > now) n += k;
-    return n;
-  }
-
-  /**
-   * How many more may be admitted for the units left (domain/admission.ts `unitsRoom`): none
-   * without a fresh reading of the stock.
-   */
-  private unitsLeft(row: Row, now: number): number {
-    // A waitlist sale keeps its own order for units that come back (its waitlist): admission is a turn there.
-    if (row.cfg.release_policy === "waitlist") return Number.MAX_SAFE_INTEGER;
-    if (!this.stock || now - this.stock.at > STOCK_FRESH_MS) return 0;
-    const active = activeAt(row.admission, now, row.cfg.pass_ttl_s * 1000);
-    return unitsRoom(this.perUnit(row.cfg), this.stock.available, active, this.usedAt(now));
-  }
-
-  /** No unit can come back: none available, none on its way between shards, no hold open that could end unpaid. */
-  private soldOut(cfg: RoomConfig): boolean {
-    const s = this.stock;
-    if (!s || cfg.release_policy === "waitlist") return false;
-    return s.available === 0 && s.asking === 0 && (s.held === 0 || cfg.release_policy === "undersell");
   }
 
   /** Reads the stock in the background if the last reading is a tick old and someone waits. */
   private readSoon(now: number): void {
     const row = this.row();
-    if (!row || row.queued <= row.admission.upto || now - this.readAt < TICK_MS) return;
-    void this.readStock().then(() => this.current());
-  }
-
-  /**
-   * Reads every product object's claimable units (one call each; a reading in flight is shared),
-   * at most once per TICK_MS: O(shards × ticks), whatever the number of claims.
-   */
-  private readStock(): Promise<void> {
-    if (this.reading) return this.reading;
-    const row = this.row();
-    if (!row || clockNow() - this.readAt < TICK_MS) return Promise.resolve();
-    this.readAt = clockNow();
-    const id = row.cfg.sale_id;
-    const n = row.cfg.shards ?? 1;
-    this.served.stock_reads += n;
-    this.reading = Promise.all(
-      Array.from({ length: n }, (_, i) => (i === 0 ? inventory(this.env, id) : inventoryShard(this.env, id, i)).claimable()),
-    )
-      .then((rs) => {
-        // Fresh from when it arrived: a slow answer (a busy object) is still as new as its last shard's.
-        const sum: Stock = { available: 0, held: 0, asking: 0, used: new Map(), at: clockNow() };
-        for (const r of rs) {
-          if (!r.ok) throw new Error(`${r.error}: ${r.message}`);
-          const c = r.value as Claimable;
-          sum.available += c.available;
-          sum.held += c.held;
-          sum.asking += c.asking;
-          for (const [turn, k] of c.used) sum.used.set(turn, (sum.used.get(turn) ?? 0) + k);
-        }
-        this.stock = sum;
-      })
-      .catch((e) => log("warn", "room_stock_unread", { sale: id, error: String(e) }, settings(this.env).LOG_LEVEL))
-      .finally(() => (this.reading = null));
-    return this.reading;
+    if (!row || row.queued <= row.admission.upto || !this.stock.due(now)) return;
+    void this.stock.read(row.cfg).then(() => this.current());
   }
 
   /** Advances the watermark to now and describes it. */
@@ -366,8 +290,8 @@ export class WaitingRoom extends DurableObject<Env> {
       waiting: this.waiting(row.upto),
       sealed,
       draw_at: this.drawAt(row.cfg),
-      sold_out: this.soldOut(row.cfg),
-      keeps_units: this.perUnit(row.cfg) <= 1 && row.cfg.release_policy !== "waitlist",
+      sold_out: this.stock.soldOut(row.cfg),
+      keeps_units: perUnit(row.cfg) <= 1 && row.cfg.release_policy !== "waitlist",
       rate: row.cfg.admission_rate,
       max_active: row.cfg.max_active,
       pass_ttl_s: row.cfg.pass_ttl_s,
@@ -382,7 +306,7 @@ export class WaitingRoom extends DurableObject<Env> {
    * first (no place needed), then that many places from the line.
    */
   private tick(row: Row, now: number): Row {
-    const lim = { ...this.limits(row.cfg), units: this.unitsLeft(row, now) };
+    const lim = { ...this.limits(row.cfg), units: this.stock.unitsLeft(row.cfg, row.admission, now) };
     if (!row.opened && now >= row.cfg.starts_at) {
       this.sql.exec("UPDATE room SET opened = 1 WHERE id = 1");
       log("info", "room_opened", { sale: row.cfg.sale_id, prequeue: row.queued }, settings(this.env).LOG_LEVEL);
@@ -456,7 +380,7 @@ export class WaitingRoom extends DurableObject<Env> {
     const { COUNTER_FLUSH_MS, LINE_SLACK_MS } = settings(this.env);
     const first = this.drawAt(row.cfg) + COUNTER_FLUSH_MS + LINE_SLACK_MS;
     let at: number | null = null;
-    if (row.queued > row.admission.upto) at = Math.max(now + (this.soldOut(row.cfg) ? SOLD_OUT_TICK_MS : TICK_MS), first);
+    if (row.queued > row.admission.upto) at = Math.max(now + (this.stock.soldOut(row.cfg) ? SOLD_OUT_TICK_MS : TICK_MS), first);
     else if (now < first) at = first;
     if (at === null) return;
     const set = await this.ctx.storage.getAlarm();
