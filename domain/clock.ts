@@ -45,9 +45,12 @@ export function freezeClock(env: { DEPLOYMENT?: string }, frozen: boolean): void
  * runtime keeps alarms in whole milliseconds, so a time like 27.33 fired at 27, found nothing due
  * yet, asked for 27.33 again, and the runtime, seeing the time of the alarm it had just run,
  * dropped it: the object never woke again (a soak run, seed 465152712, a payment re-ask paced
- * to a fraction of a millisecond).
+ * to a fraction of a millisecond). And never at or before the platform's epoch: the runtime
+ * refuses such a time (a TypeError, and no alarm at all), where a time long past means "now".
+ * (The model test marks a refund due at 0 on a clock tests moved ahead: the refund then waited
+ * for good, since nothing woke the object; seed 587392206.)
  */
-export const onPlatform = (t: number): number => Math.ceil(t) - shiftMs;
+export const onPlatform = (t: number): number => Math.max(1, Math.ceil(t) - shiftMs);
 /** An instant the platform gave (`getAlarm`), on this clock. */
 export const fromPlatform = (t: number): number => t + shiftMs;
 

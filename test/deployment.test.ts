@@ -1,5 +1,7 @@
 import fc from "fast-check";
+import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
+import { inventory } from "../domain/objects";
 import { afterAll, beforeAll, describe, expect, it, vi, type MockInstance } from "vitest";
 import { clockShift, fromPlatform, now, onPlatform, shiftClock } from "../domain/clock";
 import { deploymentProblem, SettingsSchema } from "../domain/config";
@@ -104,5 +106,21 @@ describe("the clock", () => {
         expect(fromPlatform(onPlatform(t))).toBe(Math.ceil(t));
       }),
     );
+  });
+
+  it("never asks the runtime for an alarm at or before its epoch: a time long past is set as now", async () => {
+    // The runtime refuses setAlarm(t <= 0) with a TypeError and sets no alarm at all; a time that
+    // far back (0, or anything before the tests' shift) means "due now".
+    fc.assert(
+      fc.property(fc.double({ min: -1e12, max: 1e12, noNaN: true }), (t) => {
+        expect(onPlatform(t)).toBeGreaterThanOrEqual(1);
+      }),
+    );
+    // The runtime refuses 0 and takes what onPlatform gives for it.
+    const sale = await createSale();
+    await runInDurableObject(inventory(env, sale), async (_i, state) => {
+      await expect(state.storage.setAlarm(0)).rejects.toThrow(/alarm time/);
+      await expect(state.storage.setAlarm(onPlatform(0))).resolves.toBeUndefined();
+    });
   });
 });
