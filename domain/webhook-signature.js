@@ -36,8 +36,8 @@ export async function signatureHeader(secrets, body, t) {
 }
 
 /**
- * Checks a delivery: the header's timestamp within `toleranceS` of `nowMs` (the receiver's clock,
- * e.g. `Date.now()` in the shop; passed in, so this file reads no clock), and one of its v1
+ * Checks a delivery: the header's timestamp within `toleranceS` of `nowMs` (the receiver's own
+ * time in epoch ms, passed in, so this file reads no clock), and one of its v1
  * signatures made with `secret` (or any of `secret`, an array, during the shop's own rotation)
  * over the raw body, exactly as received. Answers `{ ok: true, event }` (the parsed body) or
  * `{ ok: false, reason }`; answer the sender 400 for the latter, 2xx once the event is stored.
