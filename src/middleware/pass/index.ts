@@ -6,7 +6,7 @@ import { verifyToken } from "../../lib/tokens";
 /**
  * Only admitted shoppers reach a claim: the waiting room's pass (`X-Pass` header), signed, short
  * lived and bound to this shopper and this sale, so it can be neither forged nor handed on.
- * Runs after requireSession.
+ * Runs after the shopper guard (its session check sets the user).
  */
 export const requirePass = createMiddleware<AppEnv>(async (c, next) => {
   const sale = c.req.param("id");

@@ -1,5 +1,4 @@
 import type { Context } from "hono";
-import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../../app-env";
 import { ApiError } from "../../lib/api-error";
 import { verifyToken } from "../../lib/tokens";
@@ -20,7 +19,3 @@ export async function checkSession(c: Context<AppEnv>): Promise<void> {
   c.set("session", { ...(session.acct ? { acct: session.acct } : {}), ...(session.net ? { net: session.net } : {}) });
 }
 
-export const requireSession = createMiddleware<AppEnv>(async (c, next) => {
-  await checkSession(c);
-  await next();
-});
