@@ -44,28 +44,32 @@ function importKey(secret: string): Promise<CryptoKey> {
   return crypto.subtle.importKey("raw", new TextEncoder().encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]);
 }
 
-/**
- * The key set last used with each env object (the same object for an isolate's life), and, once
- * imported, the keys themselves: every edge request checks a token, and awaiting a settled
- * promise is still a turn of the microtask queue.
- */
-const envKeys = new WeakMap<object, { secret: string | undefined; previous: string | undefined; keys: Promise<Keys>; ready?: Keys }>();
+/** The key set last used with each env object (the same object for an isolate's life). */
+type EnvKeys = { secret: string | undefined; previous: string | undefined; keys: Promise<Keys>; ready?: Keys };
+const envKeys = new WeakMap<object, EnvKeys>();
 
-function keysFor(env: TokenEnv): Keys | Promise<Keys> {
+/** The entry for `env`'s secrets as they stand (a new one, importing, when they changed). */
+function entryFor(env: TokenEnv): EnvKeys {
   const known = envKeys.get(env);
-  if (known && known.secret === env.TOKEN_SECRET && known.previous === env.TOKEN_SECRET_PREVIOUS) return known.ready ?? known.keys;
-  const entry: { secret: string | undefined; previous: string | undefined; keys: Promise<Keys>; ready?: Keys } = {
-    secret: env.TOKEN_SECRET,
-    previous: env.TOKEN_SECRET_PREVIOUS,
-    keys: keysOf(env),
-  };
+  if (known && known.secret === env.TOKEN_SECRET && known.previous === env.TOKEN_SECRET_PREVIOUS) return known;
+  const entry: EnvKeys = { secret: env.TOKEN_SECRET, previous: env.TOKEN_SECRET_PREVIOUS, keys: keysOf(env) };
   entry.keys.then(
     (k) => (entry.ready = k),
     () => {},
   );
   envKeys.set(env, entry);
-  return entry.keys;
+  return entry;
 }
+
+/**
+ * The keys, without a wait once imported: every edge request checks a token, and awaiting even a
+ * settled promise is a turn of the microtask queue.
+ */
+async function keysFor(env: TokenEnv): Promise<Keys> {
+  const e = entryFor(env);
+  return e.ready ?? e.keys;
+}
+const keysNow = (env: TokenEnv): Keys | undefined => entryFor(env).ready;
 
 function keysOf(env: TokenEnv): Promise<Keys> {
   const current = usableSecret("TOKEN_SECRET", env.TOKEN_SECRET);
@@ -103,8 +107,7 @@ export async function signToken<K extends TokenKind>(
   claims: Omit<ClaimsOf<K>, "iat" | "exp">,
   life: { ttlS?: number; until?: number } = {},
 ): Promise<{ token: string; expiresAt: number }> {
-  const k = keysFor(env);
-  const keys = k instanceof Promise ? await k : k;
+  const keys = keysNow(env) ?? (await keysFor(env));
   const iat = Math.floor(now() / 1000);
   const exp = life.until !== undefined ? Math.floor(life.until / 1000) : iat + (life.ttlS ?? TOKEN_TTL_S[kind]);
   const payload = { ...claims, iat, exp, aud: `flashsale:${kind}` };
@@ -144,8 +147,7 @@ export async function stableToken<K extends TokenKind>(
   life: { until?: number } = {},
   sent?: string,
 ): Promise<{ token: string; expiresAt: number }> {
-  const k = keysFor(env);
-  const keys = k instanceof Promise ? await k : k;
+  const keys = keysNow(env) ?? (await keysFor(env));
   const nowS = Math.floor(now() / 1000);
   const exp =
     life.until !== undefined ? Math.floor(life.until / 1000) : Math.floor(nowS / STABLE_STEP_S) * STABLE_STEP_S + TOKEN_TTL_S[kind];
@@ -179,8 +181,7 @@ function sameClaims(checked: unknown, claims: object): boolean {
 /** The token's claims, or null if it is malformed, forged, expired or of another kind. */
 export async function verifyToken<K extends TokenKind>(env: TokenEnv, kind: K, token: string | undefined | null) {
   if (!token || token.length > 2048) return null;
-  const k = keysFor(env);
-  const keys = k instanceof Promise ? await k : k;
+  const keys = keysNow(env) ?? (await keysFor(env));
   const hit = remembered(keys, kind, token);
   if (hit) return hit.exp * 1000 > now() ? (hit.claims as ClaimsOf<K>) : null;
   // The times are checked on the one clock (below), not on the library's own.

@@ -18,4 +18,3 @@ export async function checkSession(c: Context<AppEnv>): Promise<void> {
   c.set("user", session.sub);
   c.set("session", { ...(session.acct ? { acct: session.acct } : {}), ...(session.net ? { net: session.net } : {}) });
 }
-
