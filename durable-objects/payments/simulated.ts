@@ -16,6 +16,11 @@ async function arrived<T>(call: Promise<SimAnswer<T>>): Promise<T> {
   return a.outcome;
 }
 
+/** A success names the card that paid (the per-card limit counts it), as a provider's charge does. */
+function withCard<O extends { status: string }>(req: { method: string; payer: string }, outcome: O) {
+  return outcome.status === "succeeded" ? { ...outcome, fingerprint: fingerprintAfter(req.method, req.payer) } : outcome;
+}
+
 /**
  * The simulated provider lives in its own object (GatewaySimulator) so it keeps a ledger. It
  * names payments by their key (no `open`), and a charge asked again by key is replayed, never
@@ -25,18 +30,9 @@ export function simulatedGateway(env: Env): PaymentGateway {
   const sim = () => gatewaySim(env);
   return {
     fingerprint: async (method, payer) => fingerprintBefore(method, payer),
-    async charge(req) {
-      const outcome = await arrived(sim().charge(req));
-      return outcome.status === "succeeded" ? { ...outcome, fingerprint: fingerprintAfter(req.method, req.payer) } : outcome;
-    },
-    async recheck(req) {
-      const outcome = await arrived(sim().charge(req));
-      return outcome.status === "succeeded" ? { ...outcome, fingerprint: fingerprintAfter(req.method, req.payer) } : outcome;
-    },
-    async lookup(req) {
-      const outcome = await arrived(sim().lookup(req.key));
-      return outcome.status === "succeeded" ? { ...outcome, fingerprint: fingerprintAfter(req.method, req.payer) } : outcome;
-    },
+    charge: async (req) => withCard(req, await arrived(sim().charge(req))),
+    recheck: async (req) => withCard(req, await arrived(sim().charge(req))),
+    lookup: async (req) => withCard(req, await arrived(sim().lookup(req.key))),
     refund: (req) => arrived(sim().refund(req)),
   };
 }
