@@ -97,7 +97,7 @@ export class WaitingRoom extends DurableObject<Env> {
       }
     });
     // A change (a restock tells the room through here too) may bring units back: read them again.
-    this.stock.forgetWhen();
+    this.stock.expire();
     if (row) await this.stock.read(cfg);
     await this.schedule(now);
   }

@@ -42,8 +42,8 @@ export class RoomStock {
     return now - this.readAt >= TICK_MS;
   }
 
-  /** The next read goes at once (the sale changed: a restock, a new setting). */
-  forgetWhen(): void {
+  /** The last reading counts as old: the next read goes at once (the sale changed: a restock, a new setting). */
+  expire(): void {
     this.readAt = 0;
   }
 
