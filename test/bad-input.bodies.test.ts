@@ -2,10 +2,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { big, c, type Case, carolClaims, holdA, json, refusedWithoutWrite, setUpSales, u, withJson } from "./support/bad-input";
 import { createSale } from "./support/sales";
 import { idemKey, passFor, pay } from "./support/shoppers";
-import { BROWSER_UA, call, stats } from "./support/worker";
-import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
-import { env } from "cloudflare:workers";
-import worker from "../src/index";
+import { BROWSER_UA, call, inWorker, stats } from "./support/worker";
 
 beforeAll(setUpSales);
 
@@ -90,11 +87,8 @@ describe("shopper routes refuse bad bodies without writing", () => {
         duplex: "half",
       } as RequestInit);
       expect(req.headers.get("content-length")).toBeNull();
-      const ctx = createExecutionContext();
-      const res = await worker.fetch(req, env, ctx);
-      const answer = (await res.json()) as { error?: string; hold?: { qty: number } };
-      await waitOnExecutionContext(ctx);
-      return { status: res.status, answer };
+      const res = await inWorker(req);
+      return { status: res.status, answer: JSON.parse(res.text) as { error?: string; hold?: { qty: number } } };
     };
     const tooBig = await streamed(big);
     expect(tooBig).toMatchObject({ status: 413, answer: { error: "payload_too_large" } });

@@ -21,16 +21,17 @@ type InIsolate = { env: Partial<Env> };
  */
 const inIsolate: Transport<InIsolate> = async (method, path, { headers, body, env: overrides }) => {
   headers["cf-connecting-ip"] ??= randomIp();
+  return inWorker(new Request(`http://flashsale.test${path}`, { method, headers, body }), overrides);
+};
+
+/** One request through the Worker's handler in this isolate, its waitUntil work done before it returns. */
+export async function inWorker(request: Request, overrides?: Partial<Env>) {
   const ctx = createExecutionContext();
-  const res = await worker.fetch(
-    new Request(`http://flashsale.test${path}`, { method, headers, body }),
-    overrides ? { ...env, ...overrides } : env,
-    ctx,
-  );
+  const res = await worker.fetch(request, overrides ? { ...env, ...overrides } : env, ctx);
   const text = await res.text();
   await waitOnExecutionContext(ctx);
   return { status: res.status, headers: res.headers, text };
-};
+}
 
 /** The shopper client (domain/client.js), as a browser would use it. */
 export const api = createClient({ transport: inIsolate, headers: { "user-agent": BROWSER_UA } });
